@@ -1,0 +1,258 @@
+"""The `digest` command: thin typer commands over the library; errors become one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from digest import pipeline
+from digest.cli_common import AppState, echo_json, now_option, parse_now, state
+from digest.cli_subscribers import subscribers_app
+from digest.config import SourceConfig, load_settings
+from digest.errors import DigestError, NotFoundError
+from digest.ranking import Profile, rank
+from digest.subscribers import check_keywords
+from digest.wiring import Services
+
+app = typer.Typer(
+    name="digest",
+    help="papers digest: a personalised daily email digest of new research papers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+app.add_typer(subscribers_app, name="subscribers")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML config file (default: $DIGEST_CONFIG or config/digest.toml).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks of errors.")
+    ] = False,
+) -> None:
+    """papers digest: fetch listings, rank papers per subscriber, send digests."""
+    ctx.obj = AppState(config_path=config, verbose=verbose)
+
+
+@app.command("config")
+def config_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the effective settings, secrets masked."""
+    settings = load_settings(state(ctx).config_path)
+    data = settings.masked()
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        typer.echo(f"{key} = {json.dumps(value, default=str)}")
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Configured source names, files or directories (default: every configured source).",
+            show_default=False,
+        ),
+    ] = None,
+    now: Annotated[str | None, now_option] = None,
+) -> None:
+    """Ingest listings; print per listing how many papers were new, known or bad."""
+    if _fetch(state(ctx), sources or [], parse_now(now)):
+        raise typer.Exit(1)
+
+
+def _fetch(app_state: AppState, names: list[str], moment: datetime) -> int:
+    """Ingest and print one line per listing; returns how many listings failed."""
+    services = app_state.services()
+    reports = pipeline.fetch(services.store, _resolve_sources(services, names), moment)
+    failed = 0
+    for r in reports:
+        if r.ok:
+            typer.echo(f"{r.url}: {r.new} new, {r.known} already known, {r.bad} bad records")
+        else:
+            failed += 1
+            typer.echo(f"{r.url}: failed: {r.error}", err=True)
+    total_new = sum(r.new for r in reports)
+    typer.echo(
+        f"{len(reports)} listings read, {total_new} new papers"
+        + (", nothing new" if total_new == 0 and not failed else "")
+        + (f", {failed} failed" if failed else "")
+    )
+    return failed
+
+
+def _resolve_sources(services: Services, names: list[str]) -> list[SourceConfig]:
+    configured = {s.name: s for s in services.settings.sources}
+    if not names:
+        if not configured:
+            raise NotFoundError("no sources configured: add [[sources]] to the config file")
+        return list(configured.values())
+    out = []
+    for name in names:
+        if name in configured:
+            out.append(configured[name])
+        else:
+            out.append(SourceConfig(name=name, url=name, kind="text"))
+    return out
+
+
+@app.command()
+def papers(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many papers, newest first.", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List papers in the history, newest first."""
+    rows = state(ctx).services().store.papers(limit=limit)
+    if as_json:
+        echo_json([p.model_dump(mode="json") for p in rows])
+        return
+    for p in rows:
+        votes = f"  ▲{p.upvotes}" if p.upvotes else ""
+        typer.echo(f"{p.id}  {p.title}{votes}")
+
+
+@app.command("rank")
+def rank_cmd(
+    ctx: typer.Context,
+    keywords: Annotated[str, typer.Option(help='Comma-separated topics, e.g. "kv cache, rlhf".')],
+    exclude: Annotated[str, typer.Option(help="Comma-separated topics to leave out.")] = "",
+    top: Annotated[int, typer.Option(help="How many papers to show.", min=1)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Rank every paper in the history for an ad-hoc keyword profile."""
+    profile = Profile(
+        check_keywords(keywords),
+        check_keywords(exclude, allow_empty=True, what="excluded keywords"),
+    )
+    store = state(ctx).services().store
+    history = store.papers()
+    [matches] = rank(pipeline.build_corpus(history), [profile], top)
+    by_id = {p.id: p for p in history}
+    rows: list[dict[str, Any]] = [
+        {
+            "id": m.paper_id,
+            "title": by_id[m.paper_id].title,
+            "score": m.score,
+            "matched": m.matched,
+            "url": by_id[m.paper_id].url,
+        }
+        for m in matches
+    ]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        typer.echo("no paper matches these keywords")
+    for row in rows:
+        typer.echo(f"{row['score']:.3f}  {row['title']}  [{', '.join(row['matched'])}]")
+
+
+@app.command()
+def preview(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The subscriber's email address.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the HTML here (the plain text goes to stdout).")
+    ] = None,
+    now: Annotated[str | None, now_option] = None,
+) -> None:
+    """Render a subscriber's next digest without sending or storing it."""
+    services = state(ctx).services()
+    subscriber = services.store.get_subscriber(email)
+    rendered, items = pipeline.preview(
+        services.store,
+        subscriber,
+        parse_now(now),
+        services.policy,
+        services.renderer,
+        services.links,
+    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(rendered.html, encoding="utf-8")
+        typer.echo(f"{len(items)} papers; HTML written to {out}")
+    else:
+        typer.echo(f"Subject: {rendered.subject}\n")
+        typer.echo(rendered.text)
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    now: Annotated[str | None, now_option] = None,
+) -> None:
+    """Plan and send every digest that is due now, once."""
+    if not _dispatch(state(ctx), parse_now(now)):
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    now: Annotated[str | None, now_option] = None,
+) -> None:
+    """Fetch every configured source, then send every due digest: the job cron calls."""
+    moment = parse_now(now)
+    failed = _fetch(state(ctx), [], moment)
+    if not _dispatch(state(ctx), moment) or failed:
+        raise typer.Exit(1)
+
+
+def _dispatch(app_state: AppState, moment: datetime) -> bool:
+    """Plan and send, print one summary line; False when a delivery failed or waits to retry."""
+    services = app_state.services()
+    report = pipeline.dispatch(
+        services.store,
+        moment,
+        services.policy,
+        services.transport,
+        services.renderer,
+        services.links,
+        services.settings.from_address,
+    )
+    s = report.send
+    typer.echo(
+        f"{report.due} subscribers due: {report.planned} digests planned, "
+        f"{report.skipped} skipped (nothing relevant); "
+        f"{s.sent} sent, {s.retry} to retry, {s.failed} failed"
+    )
+    return not (s.failed or s.retry)
+
+
+def main() -> None:
+    """Entry point: run the app, turning every expected error into one line on stderr."""
+    verbose = "--verbose" in sys.argv or "-v" in sys.argv
+    try:
+        code = app(prog_name="digest", standalone_mode=False)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
+        print(f"error: {exc.format_message()} (see `digest --help`)", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except DigestError as exc:
+        if verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,62 @@
+"""What every CLI command shares: the app state, --now, JSON output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from digest.config import load_settings
+from digest.errors import ValidationError
+from digest.wiring import Services
+
+now_option = typer.Option(
+    "--now",
+    help="Act as if it were this moment (ISO-8601; without an offset it is UTC).",
+    show_default=False,
+)
+
+
+@dataclass
+class AppState:
+    """Options given before the command, and the services built from them."""
+
+    config_path: Path | None = None
+    verbose: bool = False
+    _services: Services | None = field(default=None, repr=False)
+
+    def services(self) -> Services:
+        """The service parts, built from the settings on first use."""
+        if self._services is None:
+            self._services = Services(load_settings(self.config_path))
+        return self._services
+
+
+def state(ctx: typer.Context) -> AppState:
+    """The AppState of the running command."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def parse_now(text: str | None) -> datetime:
+    """The moment a command acts at: --now, or the current time."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"invalid --now {text!r}: use ISO-8601 such as 2026-11-22T08:00:00+01:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def echo_json(data: Any) -> None:
+    """Print data as indented JSON."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))

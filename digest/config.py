@@ -1,0 +1,128 @@
+"""Settings: defaults < config/*.toml < .env < environment (DIGEST_*) < explicit values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from digest.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/digest.toml")
+DEV_SECRET_KEY = "insecure-development-key-set-DIGEST_SECRET_KEY"
+SourceKind = Literal["auto", "text", "hf-api", "hf-page", "arxiv-rss", "arxiv-atom"]
+
+
+class SourceConfig(BaseModel):
+    """One listing to ingest: a file, a directory of files, or an http(s) URL."""
+
+    name: str
+    url: str
+    kind: SourceKind = "auto"
+    interval_minutes: int | None = None
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    config: Path = DEFAULT_CONFIG
+    database_url: str = "sqlite:///var/digest.sqlite"
+    transport: Literal["maildir", "smtp"] = "maildir"
+    maildir: Path = Path("var/mail")
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout: float = 30.0
+    from_address: str = Field(
+        default="papers digest <digest@localhost>",
+        validation_alias=AliasChoices("DIGEST_FROM", "from", "from_address"),
+    )
+    base_url: str = "http://localhost:8000"
+    secret_key: SecretStr | None = None
+    max_papers: int = Field(default=10, ge=1, le=100)
+    min_score: float = Field(default=0.05, ge=0.0, le=1.0)
+    first_window_days: int = Field(default=7, ge=1)
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("DIGEST_CONFIG", DEFAULT_CONFIG))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
+        return (init_settings, env_settings, dotenv_settings, toml)
+
+    def token_key(self) -> bytes:
+        """The key that signs links; a fixed development key when none is configured."""
+        if self.secret_key is None:
+            return DEV_SECRET_KEY.encode()
+        return self.secret_key.get_secret_value().encode()
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as plain values with every secret replaced by asterisks."""
+        data = self.model_dump(mode="json", by_alias=False)
+        for name in ("smtp_password", "secret_key"):
+            data[name] = None if data[name] is None else "********"
+        data["database_url"] = _mask_url_password(self.database_url)
+        return data
+
+
+def _mask_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:********@{host}"
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the settings, turning any problem into one ConfigError that names the setting."""
+    path = config_path or Path(os.environ.get("DIGEST_CONFIG", DEFAULT_CONFIG))
+    if (config_path is not None or "DIGEST_CONFIG" in os.environ) and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist: fix DIGEST_CONFIG or --config")
+    previous = os.environ.get("DIGEST_CONFIG")
+    os.environ["DIGEST_CONFIG"] = str(path)
+    try:
+        return Settings(config=path, **overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(
+            f"invalid setting {where}: {first['msg']} (check DIGEST_{where.upper()} or {path})"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    finally:
+        if previous is None:
+            os.environ.pop("DIGEST_CONFIG", None)
+        else:
+            os.environ["DIGEST_CONFIG"] = previous

@@ -1,0 +1,71 @@
+"""Every error the service raises on purpose, in one tree.
+
+    DigestError                  base: the CLI prints str(error) on one line and exits 1
+    ├── ConfigError              a setting is missing or invalid
+    ├── ValidationError          user input is invalid (email, time zone, keywords, send time)
+    ├── NotFoundError            a subscriber, paper or source that does not exist
+    ├── AlreadyExistsError       creating something that is already there
+    ├── SourceError              a listing could not be read
+    │   ├── FetchError           the network or file system failed (HTTP status, timeout, size)
+    │   └── ParseError           the content is not a listing this service understands
+    ├── StoreError               the database could not be opened or migrated
+    └── TransportError           a message could not be handed to the mail transport
+        ├── TemporaryDeliveryError   try again later (4xx, disconnect, timeout)
+        └── PermanentDeliveryError   never retry (5xx)
+
+Each message says what went wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base class of every error the service raises on purpose."""
+
+
+class ConfigError(DigestError):
+    """A setting is missing or invalid."""
+
+
+class ValidationError(DigestError):
+    """User input is invalid."""
+
+
+class NotFoundError(DigestError):
+    """Something named by the user does not exist."""
+
+
+class AlreadyExistsError(DigestError):
+    """Something the user wants to create already exists."""
+
+
+class SourceError(DigestError):
+    """A listing could not be read."""
+
+
+class FetchError(SourceError):
+    """The listing could not be fetched (network, file system, HTTP status)."""
+
+
+class ParseError(SourceError):
+    """The listing's content is not in a format the service understands."""
+
+
+class StoreError(DigestError):
+    """The database could not be opened, migrated or written."""
+
+
+class TransportError(DigestError):
+    """A message could not be handed to the mail transport."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TemporaryDeliveryError(TransportError):
+    """A delivery failed for now and should be retried later."""
+
+
+class PermanentDeliveryError(TransportError):
+    """A delivery failed for good and must not be retried."""

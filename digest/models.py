@@ -1,0 +1,109 @@
+"""SQLModel tables: the whole data model, no I/O."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Paper(SQLModel, table=True):
+    """One real paper, however many listings showed it."""
+
+    id: str = Field(primary_key=True, max_length=64)  # arxiv:<id> or title:<hash>
+    arxiv_id: str | None = Field(default=None, index=True, max_length=32)
+    title_norm: str = Field(index=True)
+    title: str
+    abstract: str = ""
+    authors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    author_count: int | None = None
+    organization: str | None = None
+    published: date | None = None
+    listing_date: date | None = None
+    upvotes: int | None = None
+    comments: int | None = None
+    url: str | None = None
+    thumbnail: str | None = None
+    github_repo: str | None = None
+    project_page: str | None = None
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    first_seen_at: datetime = Field(index=True)
+    updated_at: datetime
+
+
+class Sighting(SQLModel, table=True):
+    """One observation of a paper on one listing page."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: str = Field(foreign_key="paper.id", index=True, max_length=64)
+    source: str
+    listing_date: date | None = None
+    upvotes: int | None = None
+    position: int | None = None
+    seen_at: datetime
+
+
+class SourceState(SQLModel, table=True):
+    """What the service remembers about one source URL between fetches."""
+
+    __tablename__ = "source_state"
+
+    url: str = Field(primary_key=True)
+    etag: str | None = None
+    last_modified: str | None = None
+    last_fetch_at: datetime | None = None
+    last_status: str | None = None  # ok | unchanged | failed
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    papers_new: int = 0
+    papers_known: int = 0
+
+
+class Subscriber(SQLModel, table=True):
+    """Someone who receives digests, with their interest profile and schedule."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=320)  # stored lower-case
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    exclude: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    timezone: str = "UTC"
+    send_at: str = "08:00"  # HH:MM, local time
+    max_papers: int = 10
+    status: str = Field(default="active", index=True, max_length=16)
+    token_version: int = 1
+    created_at: datetime
+    updated_at: datetime
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one digest for one subscriber and one edition (their local date)."""
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "edition", name="uq_delivery_subscriber_edition"),
+        Index("ix_delivery_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    edition: str = Field(max_length=10)  # YYYY-MM-DD in the subscriber's time zone
+    status: str = Field(default="queued", max_length=16)  # queued|sending|sent|retry|failed|skipped
+    message_id: str | None = None
+    attempts: int = 0
+    smtp_code: int | None = None
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class DeliveryItem(SQLModel, table=True):
+    """One paper chosen for one delivery, with why it was chosen."""
+
+    __tablename__ = "delivery_item"
+
+    delivery_id: int = Field(foreign_key="delivery.id", primary_key=True)
+    paper_id: str = Field(foreign_key="paper.id", primary_key=True, max_length=64)
+    rank: int
+    score: float
+    matched: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

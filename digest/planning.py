@@ -1,0 +1,77 @@
+"""Who is due at `now`, and which papers each due subscriber gets; pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from digest.models import Subscriber
+from digest.ranking import Corpus, Match, Profile, rank
+from digest.subscribers import send_time
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One digest to create: a subscriber, their edition and the papers chosen for it."""
+
+    subscriber: Subscriber
+    edition: str
+    items: list[Match]
+
+
+def local_edition(subscriber: Subscriber, now: datetime) -> str:
+    """The subscriber's local date at `now`, as YYYY-MM-DD: the key of one digest."""
+    return now.astimezone(ZoneInfo(subscriber.timezone)).date().isoformat()
+
+
+def due(
+    subscribers: Sequence[Subscriber], now: datetime, planned: set[tuple[int, str]]
+) -> list[tuple[Subscriber, str]]:
+    """Active subscribers whose local send time today has passed and who have no digest yet."""
+    out = []
+    for subscriber in subscribers:
+        if subscriber.status != "active" or subscriber.id is None:
+            continue
+        local = now.astimezone(ZoneInfo(subscriber.timezone))
+        edition = local.date().isoformat()
+        if local.time() >= send_time(subscriber) and (subscriber.id, edition) not in planned:
+            out.append((subscriber, edition))
+    return out
+
+
+def window_start(
+    subscriber: Subscriber, now: datetime, last_sent: Mapping[int, datetime], first_window_days: int
+) -> datetime:
+    """Papers first seen from this moment on are new to the subscriber."""
+    assert subscriber.id is not None
+    return last_sent.get(subscriber.id, now - timedelta(days=first_window_days))
+
+
+def choose(
+    corpus: Corpus,
+    due_now: Sequence[tuple[Subscriber, str]],
+    now: datetime,
+    *,
+    last_sent: Mapping[int, datetime],
+    received: Mapping[int, set[str]],
+    min_score: float,
+    first_window_days: int,
+) -> list[Plan]:
+    """The best new papers for every due subscriber, ranked in one vectorised pass."""
+    subscribers = [subscriber for subscriber, _ in due_now]
+    matches = rank(
+        corpus,
+        [Profile(s.keywords, s.exclude) for s in subscribers],
+        [s.max_papers for s in subscribers],
+        min_score=min_score,
+        not_before=[
+            window_start(s, now, last_sent, first_window_days).timestamp() for s in subscribers
+        ],
+        seen=[received.get(s.id or 0, set()) for s in subscribers],
+    )
+    return [
+        Plan(subscriber, edition, items)
+        for (subscriber, edition), items in zip(due_now, matches, strict=True)
+    ]

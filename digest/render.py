@@ -1,0 +1,126 @@
+"""Digest rendering: jinja2 templates over templates/ -> (subject, html, text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+ABSTRACT_CHARS = 420
+
+
+@dataclass
+class PaperView:
+    """What a digest shows of one paper."""
+
+    title: str
+    abstract: str
+    matched: list[str]
+    url: str | None = None
+    authors: list[str] = field(default_factory=list)
+    author_count: int | None = None
+    organization: str | None = None
+    published: date | None = None
+    upvotes: int | None = None
+
+    @property
+    def byline(self) -> str:
+        """Authors (or their count), organisation, date and upvotes, as one line."""
+        parts = []
+        if self.authors:
+            names = ", ".join(self.authors[:3])
+            parts.append(names + (" et al." if len(self.authors) > 3 else ""))
+        elif self.author_count:
+            parts.append(f"{self.author_count} author{'s' if self.author_count != 1 else ''}")
+        if self.organization:
+            parts.append(self.organization)
+        if self.published:
+            parts.append(self.published.strftime("%d %b %Y").lstrip("0"))
+        if self.upvotes:
+            parts.append(f"{self.upvotes} upvote{'s' if self.upvotes != 1 else ''}")
+        return " · ".join(parts)
+
+
+@dataclass
+class DigestView:
+    """Everything one digest email shows."""
+
+    email: str
+    keywords: list[str]
+    edition: date
+    papers: list[PaperView]
+    unsubscribe_url: str
+    preferences_url: str
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    """A rendered digest, ready to become an email."""
+
+    subject: str
+    html: str
+    text: str
+
+
+def trim(text: str, limit: int = ABSTRACT_CHARS) -> str:
+    """Cut text at a word boundary near `limit` characters, marking the cut with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.-")
+    return cut + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is http(s), else None: a listing must not smuggle javascript: links."""
+    if url and url.lower().startswith(("https://", "http://")):
+        return url
+    return None
+
+
+class Renderer:
+    """A jinja2 environment built once; render() is then pure and fast."""
+
+    def __init__(self, templates: Path = TEMPLATES) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(str(templates)),
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=False,
+            keep_trailing_newline=True,
+        )
+        self.html = self.env.get_template("email/digest.html")
+        self.text = self.env.get_template("email/digest.txt")
+
+    def render(self, view: DigestView) -> RenderedDigest:
+        """The subject, HTML and plain-text versions of one digest."""
+        count = len(view.papers)
+        heading = f"Your papers digest for {view.edition.strftime('%A %d %B %Y')}"
+        topics = ", ".join(view.keywords[:3]) + (", …" if len(view.keywords) > 3 else "")
+        subject = (
+            f"Papers digest {view.edition.strftime('%d %b %Y').lstrip('0')}: "
+            f"{count} new paper{'s' if count != 1 else ''} on {topics}"
+        )
+        papers = [
+            PaperView(
+                **{**paper.__dict__, "abstract": trim(paper.abstract), "url": safe_url(paper.url)}
+            )
+            for paper in view.papers
+        ]
+        context = {
+            "subject": subject,
+            "heading": heading,
+            "email": view.email,
+            "keywords": view.keywords,
+            "papers": papers,
+            "unsubscribe_url": view.unsubscribe_url,
+            "preferences_url": view.preferences_url,
+        }
+        return RenderedDigest(
+            subject=" ".join(subject.split()),
+            html=self.html.render(context),
+            text=self.text.render(context),
+        )

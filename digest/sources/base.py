@@ -1,0 +1,147 @@
+"""What every source parser returns: plain records, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+_ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
+
+
+@dataclass
+class PaperRecord:
+    """One paper as one listing shows it; every field but the title is optional."""
+
+    title: str
+    abstract: str = ""
+    arxiv_id: str | None = None
+    authors: list[str] = field(default_factory=list)
+    author_count: int | None = None
+    organization: str | None = None
+    published: date | None = None
+    listing_date: date | None = None
+    upvotes: int | None = None
+    comments: int | None = None
+    url: str | None = None
+    thumbnail: str | None = None
+    github_repo: str | None = None
+    project_page: str | None = None
+    categories: list[str] = field(default_factory=list)
+    announce_type: str | None = None
+    position: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The paper's identity: its arXiv id when known, else a hash of its title."""
+        return paper_key(self.arxiv_id, self.title)
+
+
+@dataclass
+class Listing:
+    """The result of parsing one listing page: good records and a count of bad ones."""
+
+    source: str
+    records: list[PaperRecord]
+    bad_records: int = 0
+    listing_date: date | None = None
+    fetched_at: datetime | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def normalise_title(title: str) -> str:
+    """Lower-case, accent-free, punctuation-free form of a title for matching."""
+    text = unicodedata.normalize("NFKD", title)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return re.sub(r"[^\w]+", " ", text.lower()).strip()
+
+
+def title_key(title: str) -> str:
+    """Identity of a paper known only by its title."""
+    digest = hashlib.sha1(normalise_title(title).encode("utf-8")).hexdigest()[:16]
+    return f"title:{digest}"
+
+
+def paper_key(arxiv_id: str | None, title: str) -> str:
+    """`arxiv:<id without version>` when an id is known, else `title:<hash>`."""
+    if arxiv_id:
+        return f"arxiv:{strip_version(arxiv_id)}"
+    return title_key(title)
+
+
+def strip_version(arxiv_id: str) -> str:
+    """`2605.05242v3` -> `2605.05242`."""
+    return re.sub(r"v\d+$", "", arxiv_id.strip())
+
+
+def find_arxiv_id(text: str) -> str | None:
+    """The first arXiv id (without version) in a URL, guid or free text, if any."""
+    match = _ARXIV_ID.search(text)
+    return match.group(1) if match else None
+
+
+def collapse_whitespace(text: str) -> str:
+    """Fold every run of whitespace (newlines included) into one space."""
+    return " ".join(text.split())
+
+
+_RICH_FIELDS = (
+    "arxiv_id",
+    "author_count",
+    "organization",
+    "published",
+    "listing_date",
+    "comments",
+    "url",
+    "thumbnail",
+    "github_repo",
+    "project_page",
+    "announce_type",
+    "position",
+)
+
+
+def merge_records(old: PaperRecord, new: PaperRecord) -> PaperRecord:
+    """Combine two records of one paper field by field, keeping the richer value of each."""
+    merged = PaperRecord(title=new.title if len(new.title) >= len(old.title) else old.title)
+    merged.abstract = new.abstract if len(new.abstract) >= len(old.abstract) else old.abstract
+    merged.authors = new.authors or old.authors
+    merged.categories = sorted(set(old.categories) | set(new.categories))
+    for name in _RICH_FIELDS:
+        value = getattr(new, name)
+        setattr(merged, name, value if value is not None else getattr(old, name))
+    votes = [v for v in (old.upvotes, new.upvotes) if v is not None]
+    merged.upvotes = max(votes) if votes else None
+    return merged
+
+
+def dedupe(records: list[PaperRecord]) -> list[PaperRecord]:
+    """Merge records of the same paper (same arXiv id or same normalised title)."""
+    by_title: dict[str, int] = {}
+    by_id: dict[str, int] = {}
+    out: list[PaperRecord] = []
+    for record in records:
+        norm = normalise_title(record.title)
+        ident = strip_version(record.arxiv_id) if record.arxiv_id else None
+        index = by_id.get(ident) if ident else None
+        if index is None:
+            index = by_title.get(norm)
+            if index is not None and ident and _other_id(out[index], ident):
+                index = None
+        if index is None:
+            by_title[norm] = len(out)
+            if ident:
+                by_id[ident] = len(out)
+            out.append(record)
+            continue
+        out[index] = merge_records(out[index], record)
+        by_title[norm] = index
+        if ident:
+            by_id[ident] = index
+    return out
+
+
+def _other_id(record: PaperRecord, ident: str) -> bool:
+    return record.arxiv_id is not None and strip_version(record.arxiv_id) != ident

@@ -1,0 +1,50 @@
+"""Reading listings from the local file system: one file, or every file in a directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from digest.errors import FetchError, ParseError
+
+LISTING_SUFFIXES = (".txt", ".json", ".html", ".htm", ".xml", ".rss", ".atom")
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def expand(location: str) -> list[Path]:
+    """The listing files a path names: itself, or the listing files inside a directory."""
+    path = Path(location).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        return [p for p in files if p.suffix.lower() in LISTING_SUFFIXES]
+    if not path.exists():
+        raise FetchError(f"{location}: no such file or directory (check the source's url)")
+    return [path]
+
+
+def read_bytes(path: Path) -> bytes:
+    """A listing file's bytes, with a clear error when it cannot be read."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise FetchError(f"{path}: {size} bytes is over the {MAX_FILE_BYTES} byte limit")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FetchError(f"{path}: no such file (check the source's url)") from None
+    except PermissionError:
+        raise FetchError(f"{path}: permission denied (make the file readable)") from None
+    except IsADirectoryError:
+        raise FetchError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise FetchError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def decode(body: bytes, name: str) -> str:
+    """UTF-8 text of a listing; binary or mis-encoded content is a ParseError."""
+    if b"\x00" in body:
+        raise ParseError(f"{name}: binary data, not a listing (remove or replace the file)")
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParseError(
+            f"{name}: not UTF-8 text (byte {exc.start}): not a listing; remove or re-save it"
+        ) from None

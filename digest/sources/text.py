@@ -1,0 +1,149 @@
+"""Saved text renderings of Daily Papers listing pages (layouts A, B and C)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from digest.errors import ParseError
+from digest.sources.base import Listing, PaperRecord, collapse_whitespace
+
+HEADER_LINES = frozenset(
+    {
+        "new",
+        "Get trending papers in your email inbox!",
+        "Subscribe",
+        "Daily Papers",
+        "byAK and the research community",
+    }
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+_PAGE_DATE = re.compile(r"^(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2})$")
+_META_DATE = re.compile(
+    r"^(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2})(?:, (?P<year>\d{4}))?(?: (?P<votes>\d+))?$"
+)
+_AUTHORS = re.compile(r"^•\s*(?P<n>\d+) authors?$")
+MAX_TITLE = 400
+MIN_ABSTRACT = 40
+
+
+def parse_text(text: str, source: str, today: date) -> Listing:
+    """Parse one saved listing; `today` fixes the year of dates printed without one."""
+    if "\x00" in text:
+        raise ParseError(f"{source}: binary data, not a text listing (remove the file)")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    head = [line.strip() for line in lines[:15]]
+    if "byAK and the research community" in head:
+        listing = _parse_blocks(
+            lines[head.index("byAK and the research community") + 1 :], source, today
+        )
+    else:
+        listing = _parse_alternating(lines[1:], source)
+    if not listing.records:
+        raise ParseError(
+            f"{source}: no papers found: not a saved Daily Papers listing "
+            "(expected title and abstract lines; see SOURCES.md, layouts A-C)"
+        )
+    return listing
+
+
+def _parse_alternating(lines: list[str], source: str) -> Listing:
+    """Layout A: after one junk line, title and abstract lines alternate."""
+    body = [line.strip() for line in lines if line.strip()]
+    listing = Listing(source=source, records=[])
+    for index in range(0, len(body) - 1, 2):
+        _add(listing, body[index], body[index + 1], PaperRecord(title=""))
+    if len(body) % 2:
+        _bad(listing, f"a title without an abstract: {body[-1][:60]!r}")
+    return listing
+
+
+def _parse_blocks(lines: list[str], source: str, today: date) -> Listing:
+    """Layouts B and C: blank-line separated blocks, an optional `·` metadata block."""
+    blocks = _split_blocks(lines)
+    listing = Listing(source=source, records=[])
+    while blocks and blocks[0][0] in HEADER_LINES:
+        blocks.pop(0)
+    page_year = today.year
+    if blocks and len(blocks[0]) == 1 and (page := _PAGE_DATE.match(blocks[0][0])):
+        listing.listing_date = _resolve(int(page["day"]), _MONTHS[page["mon"]], None, today)
+        page_year = listing.listing_date.year
+        blocks.pop(0)
+    index = 0
+    while index < len(blocks):
+        block = blocks[index]
+        if _is_meta(block) or index + 1 >= len(blocks) or _is_meta(blocks[index + 1]):
+            _bad(listing, f"a block out of place: {block[0][:60]!r}")
+            index += 1
+            continue
+        record = PaperRecord(title="", listing_date=listing.listing_date)
+        title, abstract = " ".join(block), " ".join(blocks[index + 1])
+        index += 2
+        if index < len(blocks) and _is_meta(blocks[index]):
+            _read_meta(blocks[index], record, page_year, listing.listing_date)
+            index += 1
+        _add(listing, title, abstract, record)
+    return listing
+
+
+def _split_blocks(lines: list[str]) -> list[list[str]]:
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for line in lines:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _is_meta(block: list[str]) -> bool:
+    return "·" in block
+
+
+def _read_meta(block: list[str], record: PaperRecord, page_year: int, page: date | None) -> None:
+    """`• N authors` or an organisation, then `·`, then `Mon D[, YYYY][ votes]`."""
+    dot = block.index("·")
+    for line in block[:dot]:
+        if match := _AUTHORS.match(line):
+            record.author_count = int(match["n"])
+        else:
+            record.organization = line
+    for line in block[dot + 1 :]:
+        if match := _META_DATE.match(line):
+            year = int(match["year"]) if match["year"] else None
+            ref = page or date(page_year, 12, 31)
+            record.published = _resolve(int(match["day"]), _MONTHS[match["mon"]], year, ref)
+            if match["votes"]:
+                record.upvotes = int(match["votes"])
+
+
+def _resolve(day: int, month: int, year: int | None, ref: date) -> date:
+    """A date printed without its year falls in the latest year that is not after `ref`."""
+    if year is not None:
+        return date(year, month, day)
+    guess = date(ref.year, month, day)
+    return guess if guess <= ref else date(ref.year - 1, month, day)
+
+
+def _add(listing: Listing, title: str, abstract: str, record: PaperRecord) -> None:
+    title, abstract = collapse_whitespace(title), collapse_whitespace(abstract)
+    if not title or len(title) > MAX_TITLE or len(abstract) < MIN_ABSTRACT:
+        _bad(listing, f"not a title and abstract: {title[:60]!r}")
+        return
+    record.title, record.abstract = title, abstract
+    record.position = len(listing.records)
+    listing.records.append(record)
+
+
+def _bad(listing: Listing, problem: str) -> None:
+    listing.bad_records += 1
+    listing.problems.append(problem)

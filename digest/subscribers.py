@@ -1,0 +1,105 @@
+"""Validating what people and operators type about a subscriber; pure functions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import ValidationError
+from digest.models import Subscriber
+from digest.ranking import split_keywords
+
+MAX_KEYWORDS = 30
+MAX_KEYWORD_CHARS = 80
+MAX_PAPERS = 50
+STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
+_SEND_AT = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+def normalise_email(text: str) -> str:
+    """The address in lower case, or ValidationError saying what is wrong with it."""
+    if any(ch in text for ch in "\r\n\x00"):
+        raise ValidationError("invalid email address: it contains a line break")
+    try:
+        result = validate_email(text.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"invalid email address {text.strip()!r}: {exc}") from None
+    return result.normalized.lower()
+
+
+def check_timezone(name: str) -> str:
+    """An IANA time zone name such as Europe/Berlin, or ValidationError."""
+    try:
+        ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin or UTC"
+        ) from None
+    return name.strip()
+
+
+def check_send_at(text: str) -> str:
+    """A local send time as HH:MM (24-hour), or ValidationError."""
+    match = _SEND_AT.match(text.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValidationError(f"invalid send time {text!r}: use HH:MM, 24-hour, e.g. 08:00")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def send_time(subscriber: Subscriber) -> time:
+    """The subscriber's local send time."""
+    hours, minutes = subscriber.send_at.split(":")
+    return time(int(hours), int(minutes))
+
+
+def check_keywords(text: str, *, allow_empty: bool = False, what: str = "keywords") -> list[str]:
+    """Comma-separated keywords as a list; empty, too many or too long is a ValidationError."""
+    if any(ch in text for ch in "\r\x00"):
+        raise ValidationError(f"invalid {what}: control characters are not allowed")
+    keywords = split_keywords(text)
+    if not keywords and not allow_empty:
+        raise ValidationError(f'{what} are empty: give at least one, e.g. "kv cache, rlhf"')
+    if len(keywords) > MAX_KEYWORDS:
+        raise ValidationError(f"too many {what}: {len(keywords)}, at most {MAX_KEYWORDS}")
+    for keyword in keywords:
+        if len(keyword) > MAX_KEYWORD_CHARS:
+            raise ValidationError(
+                f"{what[:-1]} too long ({len(keyword)} characters, at most {MAX_KEYWORD_CHARS}): "
+                f"{keyword[:40]!r}…"
+            )
+    return keywords
+
+
+def check_max_papers(value: int) -> int:
+    """Papers per digest, 1 to MAX_PAPERS."""
+    if not 1 <= value <= MAX_PAPERS:
+        raise ValidationError(f"papers per digest must be 1 to {MAX_PAPERS}, not {value}")
+    return value
+
+
+def new_subscriber(
+    *,
+    email: str,
+    keywords: str,
+    now: datetime,
+    exclude: str = "",
+    timezone: str = "UTC",
+    send_at: str = "08:00",
+    max_papers: int = 10,
+    status: str = "active",
+) -> Subscriber:
+    """A validated, not yet stored subscriber."""
+    return Subscriber(
+        email=normalise_email(email),
+        keywords=check_keywords(keywords),
+        exclude=check_keywords(exclude, allow_empty=True, what="excluded keywords"),
+        timezone=check_timezone(timezone),
+        send_at=check_send_at(send_at),
+        max_papers=check_max_papers(max_papers),
+        status=status,
+        created_at=now,
+        updated_at=now,
+    )

@@ -1,0 +1,84 @@
+"""Builds the service's parts from Settings: the one place that turns config into objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from digest.config import Settings
+from digest.delivery import Links
+from digest.mail import MaildirTransport, SmtpSettings, SmtpTransport, Transport, mailto_for
+from digest.models import Subscriber
+from digest.pipeline import Policy
+from digest.render import Renderer
+from digest.store import Store
+from digest.tokens import make_token
+
+
+@dataclass
+class Services:
+    """Lazily built parts of one process, all from one Settings."""
+
+    settings: Settings
+    _store: Store | None = field(default=None, init=False, repr=False)
+
+    @property
+    def store(self) -> Store:
+        """The database, opened and migrated on first use."""
+        if self._store is None:
+            self._store = Store(self.settings.database_url)
+        return self._store
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        """The template environment."""
+        return Renderer()
+
+    @cached_property
+    def transport(self) -> Transport:
+        """The configured mail transport."""
+        s = self.settings
+        if s.transport == "maildir":
+            return MaildirTransport(s.maildir)
+        return SmtpTransport(
+            SmtpSettings(
+                host=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                starttls=s.smtp_starttls,
+                timeout=s.smtp_timeout,
+            )
+        )
+
+    @property
+    def policy(self) -> Policy:
+        """How papers are chosen."""
+        return Policy(
+            min_score=self.settings.min_score, first_window_days=self.settings.first_window_days
+        )
+
+    @property
+    def links(self) -> Links:
+        """Signed personal links rooted at the configured base URL."""
+        key, base = self.settings.token_key(), self.settings.base_url
+
+        def link(purpose: str) -> Callable[[Subscriber], str]:
+            def build(subscriber: Subscriber) -> str:
+                assert subscriber.id is not None
+                token = make_token(key, purpose, subscriber.id, subscriber.token_version)
+                return f"{base}/{purpose}/{token}"
+
+            return build
+
+        return Links(
+            unsubscribe_url=link("unsubscribe"),
+            preferences_url=link("preferences"),
+            unsubscribe_mailto=mailto_for(self.settings.from_address, "unsubscribe"),
+        )
+
+    def close(self) -> None:
+        """Release the database."""
+        if self._store is not None:
+            self._store.close()
