@@ -44,7 +44,7 @@ def due(
 def window_start(
     subscriber: Subscriber, now: datetime, last_sent: Mapping[int, datetime], first_window_days: int
 ) -> datetime:
-    """Papers first seen from this moment on are new to the subscriber."""
+    """Papers first seen after this moment are new to the subscriber."""
     assert subscriber.id is not None
     return last_sent.get(subscriber.id, now - timedelta(days=first_window_days))
 

@@ -5,20 +5,29 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 _TOKEN = re.compile(r"\w\w+")
 DEFAULT_BATCH = 4096
 
 
+@cache
+def _stop_words() -> frozenset[str]:
+    # imported here: scikit-learn takes a second to import, and most commands never rank
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens without stop words, with plural endings folded."""
     out = []
+    stop = _stop_words()
     for token in _TOKEN.findall(text.lower()):
-        if token in ENGLISH_STOP_WORDS:
+        if token in stop:
             continue
         if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
             token = token[:-1]
@@ -63,6 +72,8 @@ class Corpus:
         self.first_seen = np.asarray(
             first_seen if first_seen is not None else np.zeros(len(ids)), dtype=np.float64
         )
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self.vectorizer = TfidfVectorizer(
             tokenizer=tokenize,
             token_pattern=None,
@@ -177,7 +188,7 @@ def _rank_batch(
     excluded = (exclude @ index.full).toarray() > 0
     scores[~matched_any | excluded | (scores < min_score)] = 0.0
     if not_before is not None:
-        scores[corpus.first_seen[None, :] < np.asarray(not_before)[:, None]] = 0.0
+        scores[corpus.first_seen[None, :] <= np.asarray(not_before)[:, None]] = 0.0
     if seen is not None:
         position = {pid: i for i, pid in enumerate(corpus.ids)}
         rows = [r for r, ids in enumerate(seen) for pid in ids if pid in position]

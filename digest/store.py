@@ -11,13 +11,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, func, update
+from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, create_engine, delete, select
 
 from digest.errors import AlreadyExistsError, NotFoundError, StoreError
 from digest.models import Delivery, DeliveryItem, Paper, Sighting, SourceState, Subscriber
-from digest.sources.base import PaperRecord, normalise_title, strip_version
+from digest.sources.base import PaperRecord, is_replacement, normalise_title, strip_version
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -29,6 +29,7 @@ class UpsertResult:
 
     new: int = 0
     known: int = 0
+    ignored: int = 0  # replacement announcements of papers the history does not hold
 
 
 def make_engine(url: str) -> Engine:
@@ -108,66 +109,60 @@ class Store:
     def upsert_records(
         self, records: Sequence[PaperRecord], source: str, now: datetime
     ) -> UpsertResult:
-        """Insert new papers, update known ones and record a sighting of each, atomically."""
+        """Insert new papers, update known ones and record a sighting of each, atomically.
+
+        Replacement announcements (`is_replacement`) update a known paper but never create one.
+        """
         result = UpsertResult()
-        with self.session() as session:
+        if not records:
+            return result
+        with self.engine.begin() as conn:
+            known = _Known(_existing_rows(conn, records))
+            inserts: dict[str, dict[str, Any]] = {}
+            touched: dict[str, dict[str, Any]] = {}
+            sightings = []
             for record in records:
-                paper, is_new = self._find_or_create(session, record, now)
-                _apply(paper, record, now)
-                session.add(paper)
-                session.add(
-                    Sighting(
-                        paper_id=paper.id,
-                        source=source,
-                        listing_date=record.listing_date,
-                        upvotes=record.upvotes,
-                        position=record.position,
-                        seen_at=now,
-                    )
-                )
-                if is_new:
+                norm = normalise_title(record.title)
+                row, rekey = known.find(record, norm)
+                if row is None:
+                    if is_replacement(record):
+                        result.ignored += 1
+                        continue
+                    row = _new_row(record, norm, now)
+                    inserts[row["id"]] = row
+                    known.add(row)
                     result.new += 1
                 else:
+                    if rekey:
+                        row = _rekey(conn, known, inserts, touched, row, record.key)
                     result.known += 1
-                session.flush()
+                _apply(row, record, now)
+                if row["id"] not in inserts:
+                    touched[row["id"]] = row
+                sightings.append(
+                    {
+                        "paper_id": row["id"],
+                        "source": source,
+                        "listing_date": record.listing_date,
+                        "upvotes": record.upvotes,
+                        "position": record.position,
+                        "seen_at": now,
+                    }
+                )
+            if inserts:
+                conn.execute(insert(PAPER), list(inserts.values()))
+            if touched:
+                conn.execute(
+                    update(PAPER)
+                    .where(PAPER.c.id == bindparam("_id"))
+                    .values({name: bindparam(name) for name in _MUTABLE}),
+                    [
+                        {"_id": row["id"], **{n: row[n] for n in _MUTABLE}}
+                        for row in touched.values()
+                    ],
+                )
+            conn.execute(insert(SIGHTING), sightings)
         return result
-
-    def _find_or_create(
-        self, session: Session, record: PaperRecord, now: datetime
-    ) -> tuple[Paper, bool]:
-        norm = normalise_title(record.title)
-        if record.arxiv_id:
-            found = session.get(Paper, record.key)
-            if found is not None:
-                return found, False
-            by_title = session.exec(
-                select(Paper).where(Paper.title_norm == norm, col(Paper.arxiv_id).is_(None))
-            ).first()
-            if by_title is not None:
-                return self._rekey(session, by_title, record.key), False
-        else:
-            same_title = session.exec(select(Paper).where(Paper.title_norm == norm)).first()
-            if same_title is not None:
-                return same_title, False
-        paper = Paper(
-            id=record.key, title=record.title, title_norm=norm, first_seen_at=now, updated_at=now
-        )
-        return paper, True
-
-    def _rekey(self, session: Session, paper: Paper, new_id: str) -> Paper:
-        """Give a paper known by title its arXiv identity, carrying its history along."""
-        data = paper.model_dump()
-        data["id"] = new_id
-        replacement = Paper(**data)
-        session.add(replacement)
-        session.flush()
-        for table in (Sighting, DeliveryItem):
-            session.exec(  # type: ignore[call-overload]
-                update(table).where(col(table.paper_id) == paper.id).values(paper_id=new_id)
-            )
-        session.delete(paper)
-        session.flush()
-        return replacement
 
     def papers(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
         """Papers newest first, optionally only those first seen at or after `since`."""
@@ -427,18 +422,120 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
-def _apply(paper: Paper, record: PaperRecord, now: datetime) -> None:
+PAPER: Table = Paper.__table__  # type: ignore[attr-defined]
+SIGHTING: Table = Sighting.__table__  # type: ignore[attr-defined]
+_MUTABLE = (
+    "arxiv_id",
+    "title",
+    "abstract",
+    "authors",
+    "author_count",
+    "organization",
+    "published",
+    "listing_date",
+    "upvotes",
+    "comments",
+    "url",
+    "thumbnail",
+    "github_repo",
+    "project_page",
+    "categories",
+    "updated_at",
+)
+_CHUNK = 400
+
+
+class _Known:
+    """Existing paper rows of one ingest batch, findable by id and by normalised title."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.by_norm: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            self.add(row)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.by_id[row["id"]] = row
+        self.by_norm.setdefault(row["title_norm"], []).append(row)
+
+    def drop(self, row: dict[str, Any]) -> None:
+        self.by_id.pop(row["id"], None)
+        self.by_norm[row["title_norm"]].remove(row)
+
+    def find(self, record: PaperRecord, norm: str) -> tuple[dict[str, Any] | None, bool]:
+        """The row this record describes, and whether it must take the record's arXiv key."""
+        same_title = self.by_norm.get(norm, [])
+        if record.arxiv_id:
+            if (row := self.by_id.get(record.key)) is not None:
+                return row, False
+            untitled = [r for r in same_title if r["arxiv_id"] is None]
+            return (untitled[0], True) if untitled else (None, False)
+        return (same_title[0], False) if same_title else (None, False)
+
+
+def _existing_rows(conn: Connection, records: Sequence[PaperRecord]) -> list[dict[str, Any]]:
+    keys = sorted({r.key for r in records})
+    norms = sorted({normalise_title(r.title) for r in records})
+    rows: dict[str, dict[str, Any]] = {}
+    for column, values in ((PAPER.c.id, keys), (PAPER.c.title_norm, norms)):
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start : start + _CHUNK]
+            for row in conn.execute(select(PAPER).where(column.in_(chunk))).mappings():
+                rows[row["id"]] = dict(row)
+    return list(rows.values())
+
+
+def _new_row(record: PaperRecord, norm: str, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = {column.name: None for column in PAPER.columns}
+    row.update(
+        id=record.key,
+        title_norm=norm,
+        title=record.title,
+        abstract="",
+        authors=[],
+        categories=[],
+        first_seen_at=now,
+        updated_at=now,
+    )
+    return row
+
+
+def _rekey(
+    conn: Connection,
+    known: _Known,
+    inserts: dict[str, dict[str, Any]],
+    touched: dict[str, dict[str, Any]],
+    row: dict[str, Any],
+    new_id: str,
+) -> dict[str, Any]:
+    """Give a paper known by its title its arXiv identity, carrying its history along."""
+    old_id = row["id"]
+    known.drop(row)
+    replacement = {**row, "id": new_id}
+    known.add(replacement)
+    if inserts.pop(old_id, None) is not None:
+        inserts[new_id] = replacement
+        return replacement
+    touched.pop(old_id, None)
+    conn.execute(insert(PAPER), [replacement])
+    for table in (SIGHTING, DeliveryItem.__table__):  # type: ignore[attr-defined]
+        conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=new_id))
+    conn.execute(delete(PAPER).where(PAPER.c.id == old_id))
+    return replacement
+
+
+def _apply(paper: dict[str, Any], record: PaperRecord, now: datetime) -> None:
     """Fill what the paper lacks from the record; a newer upvote count always wins."""
-    if record.arxiv_id and not paper.arxiv_id:
-        paper.arxiv_id = strip_version(record.arxiv_id)
-    if len(record.title) > len(paper.title or ""):
-        paper.title = record.title
-    if len(record.abstract) > len(paper.abstract or ""):
-        paper.abstract = record.abstract
-    if record.authors and not paper.authors:
-        paper.authors = list(record.authors)
+    if record.arxiv_id and not paper["arxiv_id"]:
+        paper["arxiv_id"] = strip_version(record.arxiv_id)
+    if len(record.title) > len(paper["title"] or ""):
+        paper["title"] = record.title
+    if len(record.abstract) > len(paper["abstract"] or ""):
+        paper["abstract"] = record.abstract
+    if record.authors and not paper["authors"]:
+        paper["authors"] = list(record.authors)
     if record.categories:
-        paper.categories = sorted(set(paper.categories or []) | set(record.categories))
+        paper["categories"] = sorted(set(paper["categories"] or []) | set(record.categories))
     for name in (
         "author_count",
         "organization",
@@ -449,9 +546,9 @@ def _apply(paper: Paper, record: PaperRecord, now: datetime) -> None:
         "github_repo",
         "project_page",
     ):
-        if getattr(paper, name) is None and getattr(record, name) is not None:
-            setattr(paper, name, getattr(record, name))
+        if paper[name] is None and getattr(record, name) is not None:
+            paper[name] = getattr(record, name)
     for name in ("upvotes", "comments"):
         if getattr(record, name) is not None:
-            setattr(paper, name, getattr(record, name))
-    paper.updated_at = now
+            paper[name] = getattr(record, name)
+    paper["updated_at"] = now

@@ -26,7 +26,6 @@ from digest.sources.base import (
 )
 
 ARXIV_ABS_URL = "https://arxiv.org/abs/{}"
-REPLACEMENT_TYPES = frozenset({"replace", "replace-cross"})
 MAX_PROBLEMS = 20
 
 # "arXiv:2605.05242v1 Announce Type: new \nAbstract: ..." (every part optional).
@@ -74,7 +73,8 @@ def parse_arxiv_feed(body: str | bytes, source: str) -> Listing:
     # A stream, never a str or bytes: feedparser would fetch a URL or open a file path.
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
     version: str = parsed.get("version") or ""
-    entries: list[Any] = list(parsed.get("entries") or [])
+    # Plain dicts: FeedParserDict's key aliases (updated -> published) would blur the dates.
+    entries: list[dict[str, Any]] = [dict(e) for e in parsed.get("entries") or []]
     problem = _bozo_problem(parsed)
     if not version:
         detail = f" (XML parser: {problem})" if problem else ""
@@ -87,7 +87,7 @@ def parse_arxiv_feed(body: str | bytes, source: str) -> Listing:
             f"{source}: the feed is not well-formed XML ({problem}); "
             "check that the download was complete and is an arXiv feed"
         )
-    feed: Mapping[str, Any] = parsed.get("feed") or {}
+    feed: dict[str, Any] = dict(parsed.get("feed") or {})
     feed_title = collapse_whitespace(str(feed.get("title") or ""))
     if feed_title.lower().startswith("feed error for query"):
         raise ParseError(f"{source}: arXiv answered '{feed_title}'; check the category names")
@@ -105,6 +105,12 @@ def parse_arxiv_feed(body: str | bytes, source: str) -> Listing:
             bad += 1
             if bad <= MAX_PROBLEMS:
                 problems.append(f"entry {position}: {exc}")
+    if entries and not records:
+        reason = problems[-1] if bad else "no usable entries"
+        raise ParseError(
+            f"{source}: none of the {len(entries)} entries is an arXiv paper ({reason}); "
+            "check that this is an arXiv feed"
+        )
     if bad > MAX_PROBLEMS:
         problems.append(f"... and {bad - MAX_PROBLEMS} more bad entries")
     # RSS channels carry the announcement date; an Atom feed's <updated> is its build time.
@@ -150,11 +156,6 @@ def arxiv_entry_to_record(entry: Mapping[str, Any], position: int, *, is_rss: bo
         announce_type=announce or None,
         position=position,
     )
-
-
-def is_replacement(record: PaperRecord) -> bool:
-    """True when the record announces a new version of an old paper (replace, replace-cross)."""
-    return (record.announce_type or "").strip().lower() in REPLACEMENT_TYPES
 
 
 def split_authors(text: str) -> list[str]:

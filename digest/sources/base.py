@@ -39,6 +39,14 @@ class PaperRecord:
         return paper_key(self.arxiv_id, self.title)
 
 
+REPLACEMENT_TYPES = frozenset({"replace", "replace-cross"})
+
+
+def is_replacement(record: PaperRecord) -> bool:
+    """True when the record announces a new version of an old paper (replace, replace-cross)."""
+    return (record.announce_type or "").strip().lower() in REPLACEMENT_TYPES
+
+
 @dataclass
 class Listing:
     """The result of parsing one listing page: good records and a count of bad ones."""
@@ -53,8 +61,10 @@ class Listing:
 
 def normalise_title(title: str) -> str:
     """Lower-case, accent-free, punctuation-free form of a title for matching."""
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = title
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return re.sub(r"[^\w]+", " ", text.lower()).strip()
 
 

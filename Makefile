@@ -1,0 +1,52 @@
+# papers digest: `make demo` and `make test` are the two set-up commands.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DIGEST := $(BIN)/digest
+STAMP  := $(VENV)/.installed-stamp
+MAILDIR ?= var/mail
+
+.PHONY: demo test lint bench clean help
+
+help:
+	@echo "make demo   - install, fetch the bundled seeds, add three demo subscribers, send to $(MAILDIR)"
+	@echo "make test   - install and run the whole test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - speed and memory benchmarks (bench/)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(DIGEST) fetch
+	@$(DIGEST) subscribers show alice@example.org >/dev/null 2>&1 || \
+	  $(DIGEST) subscribers add alice@example.org --keywords "kv cache, quantization, long context" \
+	    --timezone Europe/Berlin --send-at 00:00 --max-papers 8
+	@$(DIGEST) subscribers show bob@example.org >/dev/null 2>&1 || \
+	  $(DIGEST) subscribers add bob@example.org --keywords "diffusion models, video generation" \
+	    --exclude "medical" --timezone America/New_York --send-at 00:00 --max-papers 5
+	@$(DIGEST) subscribers show carol@example.org >/dev/null 2>&1 || \
+	  $(DIGEST) subscribers add carol@example.org --keywords "galaxies, cosmology, black hole" \
+	    --timezone Asia/Kolkata --send-at 00:00 --max-papers 5
+	$(DIGEST) preview alice@example.org --out var/preview/alice.html
+	$(DIGEST) run
+	@echo
+	@echo "$$(ls $(MAILDIR)/new | wc -l) digests in $(MAILDIR) (a Maildir: open it with any mail client, e.g. mutt -f $(MAILDIR))"
+	@echo "HTML preview of alice's digest: $(CURDIR)/var/preview/alice.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check digest tests bench
+	$(BIN)/ruff format --check digest tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

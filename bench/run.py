@@ -1,0 +1,603 @@
+"""papers digest benchmark: one figure per stage against the targets in DESIGN.md.
+
+    .venv/bin/python bench/run.py                 # every stage, full sizes (a few minutes)
+    .venv/bin/python bench/run.py --quick         # small sizes, a smoke test
+    .venv/bin/python bench/run.py --stage rank    # one stage
+    .venv/bin/python bench/run.py --profile       # also cProfile each timed region
+
+It reports and does not assert: a missed target is printed as MISSED and the exit status
+stays 0. Only a stage that crashes makes it exit 1. Results go to bench/out/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import multiprocessing as mp
+import os
+import platform
+import pstats
+import random
+import resource
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from io import StringIO
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import synth
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from digest.render import DigestView
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+STAGES = ("ingest", "rank", "render", "send")
+TODAY = date(2025, 6, 2)
+NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
+HOST = "127.0.0.1"
+SENDER = "papers digest <digest@papers-digest.example>"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each stage does."""
+
+    ingest_papers: int
+    papers_per_listing: int
+    rank_subscribers: int
+    rank_papers: int
+    render_digests: int
+    send_messages: int
+    send_rounds: int
+
+
+FULL = Sizes(20_000, 50, 100_000, 1_000, 5_000, 2_000, 2)
+QUICK = Sizes(2_000, 50, 5_000, 200, 300, 200, 1)
+
+
+@dataclass
+class Figure:
+    """One measured number, its target and whether it meets it (None: no target)."""
+
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    ok: bool | None = None
+
+
+@dataclass
+class StageResult:
+    """Everything one stage measured."""
+
+    stage: str
+    figures: list[Figure] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+# helpers --------------------------------------------------------------------------------
+
+
+def max_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (Linux reports KB)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024 if sys.platform != "darwin" else kib / 1024 / 1024
+
+
+@contextmanager
+def profiled(enabled: bool, name: str, top: int = 25) -> Iterator[None]:
+    """cProfile the block when enabled; print the top functions and save bench/out/NAME.prof."""
+    if not enabled:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        OUT.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(str(OUT / f"{name}.prof"))
+        buffer = StringIO()
+        stats = pstats.Stats(profiler, stream=buffer)
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
+        print(f"\n--- cProfile: {name} (saved to {OUT / (name + '.prof')}) ---")
+        print(buffer.getvalue())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout stays the report."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# stage 1: parse + ingest ----------------------------------------------------------------
+
+
+def stage_ingest(sizes: Sizes, profile: bool) -> StageResult:
+    """Parse synthetic layout-C listings and upsert them into a fresh SQLite file."""
+    from digest.sources.text import parse_text
+    from digest.store import Store
+
+    rng = random.Random(1)
+    papers = [synth.make_paper(rng, i) for i in range(sizes.ingest_papers)]
+    step = sizes.papers_per_listing
+    texts = [
+        synth.listing_c(rng, papers[start : start + step], TODAY)
+        for start in range(0, len(papers), step)
+    ]
+    result = StageResult("ingest")
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+        db = Path(tmp) / "bench.db"
+        store = Store(f"sqlite:///{db}")
+        parse_s = upsert_s = 0.0
+        new = known = bad = 0
+        with profiled(profile, "ingest"):
+            for number, text in enumerate(texts):
+                t0 = time.perf_counter()
+                listing = parse_text(text, f"bench-{number:04d}.txt", TODAY)
+                t1 = time.perf_counter()
+                upserted = store.upsert_records(listing.records, "bench", NOW)
+                t2 = time.perf_counter()
+                parse_s += t1 - t0
+                upsert_s += t2 - t1
+                new, known, bad = new + upserted.new, known + upserted.known, bad + listing.bad_records
+        # The same papers sighted again (a paper shows up on several pages): all known.
+        again = texts[: max(1, len(texts) // 5)]
+        again_n = 0
+        t0 = time.perf_counter()
+        for number, text in enumerate(again):
+            listing = parse_text(text, f"again-{number:04d}.txt", TODAY)
+            again_n += store.upsert_records(listing.records, "bench-again", NOW).known
+        again_s = time.perf_counter() - t0
+        stored = store.count_papers()
+        store.close()
+        db_mb = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6
+    total = parse_s + upsert_s
+    rate = new / total if total else 0.0
+    result.figures = [
+        Figure("papers/s (parse + upsert, new)", rate, "papers/s", ">= 5,000", rate >= 5_000),
+        Figure("  parse_text alone", new / parse_s if parse_s else 0, "papers/s"),
+        Figure("  upsert_records alone", new / upsert_s if upsert_s else 0, "papers/s"),
+        Figure("papers/s re-sighted (all known)", again_n / again_s if again_s else 0, "papers/s"),
+    ]
+    result.details = {
+        "listings": len(texts),
+        "papers_per_listing": step,
+        "new": new,
+        "known": known,
+        "bad_records": bad,
+        "stored": stored,
+        "parse_seconds": round(parse_s, 3),
+        "upsert_seconds": round(upsert_s, 3),
+        "resighted": again_n,
+        "resighted_seconds": round(again_s, 3),
+        "db_mb": round(db_mb, 1),
+        "listing_kb_avg": round(sum(len(t.encode()) for t in texts) / len(texts) / 1024, 1),
+    }
+    return result
+
+
+# stage 2: rank (in a child process, for a clean peak RSS) -------------------------------
+
+
+def rank_child(conn: Connection, sizes: Sizes, profile: bool) -> None:
+    """Build the corpus and profiles, rank, and send the figures back to the parent."""
+    try:
+        conn.send(_rank_measure(sizes, profile))
+    except BaseException:
+        conn.send({"error": traceback.format_exc()})
+    finally:
+        conn.close()
+
+
+def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
+    import numpy as np
+
+    from digest.ranking import Corpus, Profile, paper_text, rank
+
+    rss_imports = max_rss_mb()
+    rng = random.Random(2)
+    papers = [synth.make_paper(rng, i) for i in range(sizes.rank_papers)]
+    ids = [f"arxiv:2506.{i:05d}" for i in range(len(papers))]
+    texts = [paper_text(p.title, p.abstract) for p in papers]
+    wanted = synth.profiles(rng, sizes.rank_subscribers)
+    profiles = [Profile(keywords=k, exclude=e) for k, e in wanted]
+    t0 = time.perf_counter()
+    corpus = Corpus(ids, texts)
+    corpus_s = time.perf_counter() - t0
+    rss_before = max_rss_mb()
+    with profiled(profile, "rank"):
+        t0 = time.perf_counter()
+        results = rank(corpus, profiles, top=10, min_score=0.05)
+        rank_s = time.perf_counter() - t0
+    peak = max_rss_mb()
+    counts = np.array([len(r) for r in results])
+    return {
+        "rank_seconds": rank_s,
+        "corpus_seconds": corpus_s,
+        "peak_rss_mb": peak,
+        "rss_after_imports_mb": rss_imports,
+        "rss_before_rank_mb": rss_before,
+        "subscribers": len(profiles),
+        "papers": len(ids),
+        "vocabulary": len(corpus.vectorizer.vocabulary_),
+        "distinct_keywords": len({k for p in profiles for k in p.keywords}),
+        "mean_matches": float(counts.mean()),
+        "share_with_matches": float((counts > 0).mean()),
+        "share_full_10": float((counts >= 10).mean()),
+    }
+
+
+def stage_rank(sizes: Sizes, profile: bool) -> StageResult:
+    """Run the rank measurement in a spawned child so its ru_maxrss is its own."""
+    context = mp.get_context("spawn")
+    parent, child = context.Pipe(duplex=False)
+    process = context.Process(target=rank_child, args=(child, sizes, profile))
+    process.start()
+    child.close()
+    try:
+        data: dict[str, Any] = parent.recv()
+    except EOFError:
+        data = {"error": f"rank child died (exit code {process.exitcode})"}
+    process.join()
+    result = StageResult("rank")
+    if "error" in data:
+        result.error = str(data["error"])
+        return result
+    seconds, peak = float(data["rank_seconds"]), float(data["peak_rss_mb"])
+    label = f"{data['subscribers']:,} subs x {data['papers']:,} papers"
+    result.figures = [
+        Figure(f"rank() {label}", seconds, "s", "<= 5 s", seconds <= 5.0),
+        Figure("peak RSS of the rank process", peak, "MB", "<= 1,024 MB", peak <= 1024.0),
+        Figure("  Corpus() build (TF-IDF fit)", float(data["corpus_seconds"]), "s"),
+        Figure("  RSS before rank() (inputs built)", float(data["rss_before_rank_mb"]), "MB"),
+    ]
+    result.details = data
+    return result
+
+
+# stage 3: render ------------------------------------------------------------------------
+
+
+def digest_views(count: int, seed: int = 3) -> list[DigestView]:
+    """`count` digests of 10 papers each with realistic (long) abstracts and links."""
+    from digest.render import DigestView, PaperView
+
+    rng = random.Random(seed)
+    pool = [synth.make_paper(rng, 100_000 + i, sentences=12) for i in range(200)]
+    views = []
+    for number in range(count):
+        chosen = rng.sample(pool, 10)
+        keywords = list(dict.fromkeys(k for p in chosen[:3] for k in p.keywords[:1]))
+        papers = [
+            PaperView(
+                title=p.title,
+                abstract=p.abstract,
+                matched=list(p.keywords[:2]),
+                url=f"https://arxiv.org/abs/2506.{rng.randint(0, 99_999):05d}",
+                authors=synth.authors(rng),
+                organization=rng.choice((None, "Google DeepMind", "Tsinghua University")),
+                published=date(2025, 5, rng.randint(1, 31)),
+                upvotes=rng.randint(0, 250),
+            )
+            for p in chosen
+        ]
+        token = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789-_", k=120))
+        views.append(
+            DigestView(
+                email=f"reader{number}@example.org",
+                keywords=keywords,
+                edition=TODAY,
+                papers=papers,
+                unsubscribe_url=f"https://digest.example.org/unsubscribe?t={token}",
+                preferences_url=f"https://digest.example.org/preferences?t={token}",
+            )
+        )
+    return views
+
+
+def build_email(view: DigestView, subject: str, text: str, html: str, number: int) -> EmailMessage:
+    """The full multipart email for one rendered digest."""
+    from digest.mail import build_message, mailto_for
+
+    return build_message(
+        sender=SENDER,
+        to=view.email,
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=f"<digest-{number}-{TODAY.isoformat()}@papers-digest>",
+        date=NOW,
+        unsubscribe_url=view.unsubscribe_url,
+        unsubscribe_mailto=mailto_for(SENDER, "unsubscribe"),
+    )
+
+
+def stage_render(sizes: Sizes, profile: bool) -> StageResult:
+    """Digests rendered per second on one core, and how big the email gets."""
+    from digest.render import Renderer
+
+    views = digest_views(min(sizes.render_digests, 500))
+    renderer = Renderer()
+    for view in views[:20]:  # warm up jinja2's compiled templates and caches
+        renderer.render(view)
+    n = sizes.render_digests
+    with profiled(profile, "render"):
+        t0 = time.perf_counter()
+        rendered = [renderer.render(views[i % len(views)]) for i in range(n)]
+        render_s = time.perf_counter() - t0
+    html_kb = [len(r.html.encode()) / 1024 for r in rendered[: len(views)]]
+    text_kb = [len(r.text.encode()) / 1024 for r in rendered[: len(views)]]
+    t0 = time.perf_counter()
+    messages = [
+        build_email(views[i % len(views)], r.subject, r.text, r.html, i)
+        for i, r in enumerate(rendered)
+    ]
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    raw = [m.as_bytes() for m in messages]
+    flatten_s = time.perf_counter() - t0
+    mail_kb = [len(b) / 1024 for b in raw[: len(views)]]
+    rate = n / render_s
+    whole = n / (render_s + build_s + flatten_s)
+    result = StageResult("render")
+    result.figures = [
+        Figure("digests/s, one core (html + text)", rate, "digests/s", ">= 1,000", rate >= 1_000),
+        Figure("html part, 10 papers (max)", max(html_kb), "KB", "<= 60 KB", max(html_kb) <= 60),
+        Figure("  text part, 10 papers (max)", max(text_kb), "KB"),
+        Figure("  whole email as sent (max)", max(mail_kb), "KB"),
+        Figure("  build_message() rate", n / build_s, "msgs/s"),
+        Figure("  render + build + as_bytes() rate", whole, "msgs/s"),
+    ]
+    result.details = {
+        "digests": n,
+        "distinct_views": len(views),
+        "render_seconds": round(render_s, 3),
+        "build_message_seconds": round(build_s, 3),
+        "as_bytes_seconds": round(flatten_s, 3),
+        "html_kb_mean": round(sum(html_kb) / len(html_kb), 2),
+        "text_kb_mean": round(sum(text_kb) / len(text_kb), 2),
+        "email_kb_mean": round(sum(mail_kb) / len(mail_kb), 2),
+    }
+    return result
+
+
+# stage 4: send --------------------------------------------------------------------------
+
+
+class SinkHandler:
+    """aiosmtpd handler that accepts every message and counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.count += 1
+        return "250 OK"
+
+
+def sink_main(conn: Connection, port: int) -> None:
+    """A local SMTP sink in its own process (so it does not share the client's GIL)."""
+    from aiosmtpd.controller import Controller
+
+    handler = SinkHandler()
+    controller = Controller(handler, hostname=HOST, port=port)
+    controller.start()
+    conn.send("ready")
+    conn.recv()  # any message means stop
+    conn.send(handler.count)
+    controller.stop()
+
+
+async def _bare_send(port: int, messages: list[EmailMessage]) -> None:
+    import aiosmtplib
+
+    client = aiosmtplib.SMTP(hostname=HOST, port=port, timeout=30)
+    await client.connect()
+    for message in messages:
+        await client.send_message(message)
+    await client.quit()
+
+
+async def _bare_sendmail(port: int, envelopes: list[tuple[str, str, bytes]]) -> None:
+    import aiosmtplib
+
+    client = aiosmtplib.SMTP(hostname=HOST, port=port, timeout=30)
+    await client.connect()
+    for sender, recipient, raw in envelopes:
+        await client.sendmail(sender, [recipient], raw)
+    await client.quit()
+
+
+def stage_send(sizes: Sizes, profile: bool) -> StageResult:
+    """SmtpTransport vs a bare aiosmtplib client, same messages, same local sink."""
+    from email.utils import parseaddr
+
+    from digest.mail import Outgoing, SmtpSettings, SmtpTransport
+    from digest.render import Renderer
+
+    n = sizes.send_messages
+    views = digest_views(min(n, 500), seed=4)
+    renderer = Renderer()
+    messages = []
+    for i in range(n):
+        view = views[i % len(views)]
+        view.email = f"reader{i}@example.org"
+        r = renderer.render(view)
+        messages.append(build_email(view, r.subject, r.text, r.html, i))
+    envelopes = [(parseaddr(SENDER)[1], str(m["To"]), m.as_bytes()) for m in messages]
+    outgoing = [Outgoing(i, m) for i, m in enumerate(messages)]
+
+    context = mp.get_context("spawn")
+    parent, child = context.Pipe()
+    port = free_port()
+    process = context.Process(target=sink_main, args=(child, port), daemon=True)
+    process.start()
+    if not parent.poll(60) or parent.recv() != "ready":
+        process.kill()
+        raise RuntimeError("the aiosmtpd sink did not start within 60 s")
+
+    def timed(run: Callable[[], object]) -> float:
+        t0 = time.perf_counter()
+        run()
+        return time.perf_counter() - t0
+
+    bare: list[float] = []
+    raw: list[float] = []
+    transport: list[float] = []
+    failures = 0
+    try:
+        timed(lambda: asyncio.run(_bare_send(port, messages[: min(n, 100)])))  # warm up
+        for _ in range(sizes.send_rounds):
+            bare.append(timed(lambda: asyncio.run(_bare_send(port, messages))))
+            raw.append(timed(lambda: asyncio.run(_bare_sendmail(port, envelopes))))
+            smtp = SmtpTransport(SmtpSettings(HOST, port))
+            with profiled(profile and not transport, "send"):
+                t0 = time.perf_counter()
+                outcomes = smtp.send(outgoing)
+                transport.append(time.perf_counter() - t0)
+            failures += sum(1 for o in outcomes if not o.sent)
+    finally:
+        parent.send("stop")
+        received = int(parent.recv()) if parent.poll(30) else -1
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+    bare_rate, raw_rate, transport_rate = n / min(bare), n / min(raw), n / min(transport)
+    ratio = transport_rate / bare_rate
+    result = StageResult("send")
+    result.figures = [
+        Figure("SmtpTransport / bare client", ratio * 100, "%", ">= 80 %", ratio >= 0.8),
+        Figure("  bare aiosmtplib send_message()", bare_rate, "msgs/s"),
+        Figure("  SmtpTransport.send()", transport_rate, "msgs/s"),
+        Figure("  bare sendmail() of prebuilt bytes", raw_rate, "msgs/s"),
+        Figure("  SmtpTransport / bare prebuilt bytes", transport_rate / raw_rate * 100, "%"),
+    ]
+    result.details = {
+        "messages": n,
+        "rounds": sizes.send_rounds,
+        "bare_seconds": [round(s, 3) for s in bare],
+        "bare_bytes_seconds": [round(s, 3) for s in raw],
+        "transport_seconds": [round(s, 3) for s in transport],
+        "transport_failures": failures,
+        "sink_received": received,
+        "message_kb_mean": round(sum(len(e[2]) for e in envelopes) / n / 1024, 2),
+        "sink": "aiosmtpd Controller in a separate process on 127.0.0.1",
+    }
+    return result
+
+
+# driver ---------------------------------------------------------------------------------
+
+RUNNERS: dict[str, Callable[[Sizes, bool], StageResult]] = {
+    "ingest": stage_ingest,
+    "rank": stage_rank,
+    "render": stage_render,
+    "send": stage_send,
+}
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def table(results: list[StageResult]) -> str:
+    """The compact report: stage, figure, value, target, verdict."""
+    rows = [("stage", "figure", "value", "target", "")]
+    for r in results:
+        if r.error:
+            rows.append((r.stage, "ERROR", "-", "-", r.error.strip().splitlines()[-1][:60]))
+        for f in r.figures:
+            verdict = "" if f.ok is None else ("ok" if f.ok else "MISSED")
+            rows.append((r.stage, f.name, f"{_fmt(f.value)} {f.unit}", f.target, verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = []
+    for number, row in enumerate(rows):
+        lines.append(
+            "  ".join(
+                cell.rjust(w) if i == 2 else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen stages, print the table, write bench/out/results.json."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    parser.add_argument("--stage", choices=STAGES, action="append", help="run only this stage")
+    parser.add_argument("--profile", action="store_true", help="cProfile each timed region")
+    parser.add_argument("--out", type=Path, default=OUT / "results.json", help="JSON results")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    chosen = args.stage or list(STAGES)
+    started = time.perf_counter()
+    results: list[StageResult] = []
+    for name in STAGES:
+        if name not in chosen:
+            continue
+        log(f"stage {name} ...")
+        t0 = time.perf_counter()
+        try:
+            result = RUNNERS[name](sizes, args.profile)
+        except Exception:
+            result = StageResult(name, error=traceback.format_exc())
+        result.seconds = time.perf_counter() - t0
+        if result.error:
+            print(f"stage {name} failed:\n{result.error}", file=sys.stderr)
+        log(f"stage {name} done in {result.seconds:.1f} s")
+        results.append(result)
+    total = time.perf_counter() - started
+    print()
+    print(f"papers digest benchmark ({'quick' if args.quick else 'full'}), {total:.0f} s")
+    print(table(results))
+    report = {
+        "quick": args.quick,
+        "sizes": asdict(sizes),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "total_seconds": round(total, 1),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "stages": {r.stage: asdict(r) for r in results},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"\nresults: {args.out}")
+    return 1 if any(r.error for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

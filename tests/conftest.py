@@ -1,0 +1,138 @@
+"""Shared fixtures: an isolated project directory, the CLI in-process, a real SMTP server."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sqlite3
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from digest.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@dataclass
+class Result:
+    """What one CLI invocation printed and returned."""
+
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Project:
+    """A throw-away project directory with its own config, seeds, database and Maildir."""
+
+    root: Path
+    capsys: pytest.CaptureFixture[str]
+
+    @property
+    def db(self) -> Path:
+        return self.root / "var" / "digest.sqlite"
+
+    @property
+    def maildir(self) -> Path:
+        return self.root / "var" / "mail"
+
+    def cli(self, *args: str) -> Result:
+        """Run `digest ARGS` in-process and capture what it printed."""
+        self.capsys.readouterr()
+        old = sys.argv
+        sys.argv = ["digest", *args]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.argv = old
+        captured = self.capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def ok(self, *args: str) -> Result:
+        """Run the CLI and insist it succeeded."""
+        result = self.cli(*args)
+        assert result.code == 0, f"digest {' '.join(args)} failed: {result.err}{result.out}"
+        return result
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a query against the project's database."""
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute(sql).fetchall()
+
+    def mails(self) -> list[EmailMessage]:
+        """Every message in the project's Maildir."""
+        out = []
+        for folder in ("new", "cur"):
+            for path in sorted((self.maildir / folder).glob("*")):
+                out.append(message_from_bytes(path.read_bytes(), policy=policy.default))
+        return out  # type: ignore[return-value]
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Project:
+    """A project in tmp_path whose config points at a copy of the bundled seeds."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "digest.toml").write_text(
+        'database_url = "sqlite:///var/digest.sqlite"\n'
+        'transport = "maildir"\nmaildir = "var/mail"\n'
+        'base_url = "https://digest.example.org"\n'
+        '[[sources]]\nname = "seeds"\nkind = "text"\nurl = "seeds"\n'
+    )
+    for name in list(__import__("os").environ):
+        if name.startswith("DIGEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret")
+    return Project(tmp_path, capsys)
+
+
+@dataclass
+class Inbox:
+    """Messages a test SMTP server accepted."""
+
+    messages: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for _, rcpts, m in self.messages if address in rcpts]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    """A real aiosmtpd server on 127.0.0.1 that keeps every message it accepts."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()

@@ -1,0 +1,129 @@
+"""The whole path, as an operator runs it: fetch, subscribe, run, over real SMTP and Maildir."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Inbox, Project
+
+NOW = "2026-11-22T12:00:00+00:00"
+PEOPLE = {
+    "alice@example.org": ("kv cache, quantization", "Europe/Berlin"),
+    "bob@example.org": ("diffusion models", "America/New_York"),
+    "carol@example.org": ("galaxies, cosmology", "Asia/Kolkata"),
+}
+
+
+def add_people(project: Project) -> None:
+    for email, (keywords, tz) in PEOPLE.items():
+        project.ok(
+            "subscribers",
+            "add",
+            email,
+            "--keywords",
+            keywords,
+            "--timezone",
+            tz,
+            "--send-at",
+            "06:00",
+            "--max-papers",
+            "5",
+        )
+
+
+def test_smtp_each_subscriber_gets_one_multipart_digest_matching_their_keywords(
+    project: Project, smtp_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, port = smtp_server
+    monkeypatch.setenv("DIGEST_TRANSPORT", "smtp")
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(port))
+    monkeypatch.setenv("DIGEST_FROM", "Digest <digest@example.org>")
+    add_people(project)
+
+    result = project.ok("run", "--now", NOW)
+
+    assert "3 sent" in result.out
+    assert len(inbox.messages) == 3
+    for email, (keywords, _tz) in PEOPLE.items():
+        [message] = inbox.to(email)
+        assert message.get_content_type() == "multipart/alternative"
+        parts = [part.get_content_type() for part in message.iter_parts()]
+        assert parts == ["text/plain", "text/html"]
+        assert message["From"] == "Digest <digest@example.org>"
+        assert message["To"] == email
+        assert message["Message-ID"] and message["Date"]
+        assert message["List-Unsubscribe"].startswith("<https://digest.example.org/unsubscribe/")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        wanted = [k.strip() for k in keywords.split(",")]
+        reasons = [
+            line.split(":", 1)[1]
+            for line in text.splitlines()
+            if line.strip().startswith("Why you got this:")
+        ]
+        assert 1 <= len(reasons) <= 5
+        for reason in reasons:
+            assert any(k in reason for k in wanted), (email, reason)
+
+
+def test_run_twice_second_ingests_nothing_and_sends_nothing(project: Project) -> None:
+    add_people(project)
+    first = project.ok("run", "--now", NOW)
+    assert "393 new papers" in first.out
+    assert "3 sent" in first.out
+    assert len(project.mails()) == 3
+
+    second = project.ok("run", "--now", "2026-11-22T13:00:00+00:00")
+
+    assert "0 new papers, nothing new" in second.out
+    assert "0 sent" in second.out
+    assert len(project.mails()) == 3
+    assert project.query("select count(*) from paper") == [(393,)]
+    assert project.query("select count(*) from delivery") == [(3,)]
+
+
+def test_next_day_without_new_papers_sends_nothing_and_records_skip(project: Project) -> None:
+    add_people(project)
+    project.ok("run", "--now", NOW)
+    result = project.ok("run", "--now", "2026-11-23T12:00:00+00:00")
+    assert "3 skipped" in result.out
+    assert len(project.mails()) == 3
+    assert project.query("select status, count(*) from delivery group by status") == [
+        ("sent", 3),
+        ("skipped", 3),
+    ]
+
+
+def test_not_due_before_local_send_time(project: Project) -> None:
+    project.ok("fetch", "--now", NOW)
+    project.ok(
+        "subscribers",
+        "add",
+        "dan@example.org",
+        "--keywords",
+        "diffusion models",
+        "--timezone",
+        "Pacific/Honolulu",
+        "--send-at",
+        "08:00",
+    )
+    # 12:00 UTC is 02:00 in Honolulu: not yet
+    early = project.ok("send", "--now", NOW)
+    assert "0 subscribers due" in early.out
+    # 18:30 UTC is 08:30 in Honolulu: due
+    later = project.ok("send", "--now", "2026-11-22T18:30:00+00:00")
+    assert "1 sent" in later.out
+    [mail] = project.mails()
+    assert mail["Subject"].startswith("Papers digest 22 Nov 2026:")
+
+
+def test_preview_renders_without_sending(project: Project) -> None:
+    add_people(project)
+    project.ok("fetch", "--now", NOW)
+    out = project.root / "preview.html"
+    result = project.ok("preview", "alice@example.org", "--out", str(out), "--now", NOW)
+    assert "HTML written to" in result.out
+    html = out.read_text()
+    assert "Why you got this" in html and "kv cache" in html.lower()
+    assert project.mails() == []
+    assert project.query("select count(*) from delivery") == [(0,)]

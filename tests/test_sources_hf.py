@@ -1,0 +1,324 @@
+"""Tests for the Hugging Face Daily Papers parsers (JSON API and HTML page)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from digest.errors import ParseError, ValidationError
+from digest.sources.base import Listing, PaperRecord
+from digest.sources.hf import (
+    hf_api_url,
+    hf_is_last_page,
+    hf_item_to_record,
+    hf_items_to_listing,
+    parse_hf_api,
+    parse_hf_page,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sources"
+API = "https://huggingface.co/api/daily_papers"
+
+
+def load(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def item(paper_id: str = "2605.01234", **paper: object) -> dict[str, object]:
+    return {"paper": {"id": paper_id, "title": "A Title", **paper}}
+
+
+@pytest.fixture(scope="module")
+def api_listing() -> Listing:
+    return parse_hf_api(load("hf_api_daily.json"), "hf-api:2026-05-08")
+
+
+def test_api_first_item_fills_every_field(api_listing: Listing) -> None:
+    assert api_listing.records[0] == PaperRecord(
+        title="Capacity-Aware Routing for Sparse Mixture-of-Experts",
+        abstract=(
+            "Sparse mixture-of-experts (MoE) models route each token to a few experts, "
+            "but fixed capacity factors either drop tokens or waste compute. We learn a "
+            "per-layer capacity budget jointly with the router and show that it cuts "
+            "dropped tokens by 41% at equal FLOPs."
+        ),
+        arxiv_id="2605.05242",
+        authors=["Maya Okonkwo", "Tomás Herrera", "Lina Vogt"],
+        author_count=3,
+        organization="Open Lab Research",
+        published=dt.date(2026, 5, 7),
+        listing_date=dt.date(2026, 5, 8),
+        upvotes=87,
+        comments=4,
+        url="https://huggingface.co/papers/2605.05242",
+        thumbnail="https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2605.05242.png",
+        github_repo="https://github.com/open-lab/capacity-moe",
+        project_page="https://open-lab.github.io/capacity-moe/",
+        categories=[],
+        announce_type=None,
+        position=0,
+    )
+
+
+def test_api_listing_level_values(api_listing: Listing) -> None:
+    assert api_listing.source == "hf-api:2026-05-08"
+    assert [r.arxiv_id for r in api_listing.records] == [
+        "2605.05242",
+        "2605.04871",
+        "2605.05013",
+        "2605.04110",
+        "2605.03377",
+    ]
+    assert [r.position for r in api_listing.records] == [0, 1, 2, 3, 4]
+    assert [r.upvotes for r in api_listing.records] == [87, 41, 23, 9, 3]
+    assert [r.comments for r in api_listing.records] == [4, 0, 2, 1, 0]
+    assert api_listing.listing_date == dt.date(2026, 5, 8)
+    assert api_listing.bad_records == 0
+    assert api_listing.problems == []
+    assert api_listing.records[0].key == "arxiv:2605.05242"
+
+
+def test_api_hidden_author_is_skipped_and_not_counted(api_listing: Listing) -> None:
+    first = api_listing.records[0]
+    assert "Tomas Herrera" not in first.authors
+    assert first.author_count == 3
+    assert api_listing.records[3].author_count == 5
+
+
+def test_api_summary_whitespace_is_collapsed(api_listing: Listing) -> None:
+    assert "\n" not in api_listing.records[0].abstract
+    assert "  " not in api_listing.records[0].abstract
+    assert api_listing.records[3].abstract == (
+        "We locate the attention heads that copy from far context and show that "
+        "fine-tuning only them recovers 95% of full long-context training."
+    )
+
+
+def test_api_latex_and_symbols_are_kept(api_listing: Listing) -> None:
+    second = api_listing.records[1]
+    assert second.title == "$π$-Flow: Policy Distillation for Few-Step Flow Matching"
+    assert second.abstract.endswith(
+        'so that quality stays high when steps < 8 & the "teacher" is frozen.'
+    )
+    assert "$\\pi$" in second.abstract
+
+
+def test_api_organization_uses_fullname_then_name(api_listing: Listing) -> None:
+    assert [r.organization for r in api_listing.records] == [
+        "Open Lab Research",
+        None,
+        "uw-nlp",
+        None,
+        None,
+    ]
+
+
+def test_api_optional_links(api_listing: Listing) -> None:
+    links = [(r.github_repo, r.project_page) for r in api_listing.records]
+    assert links == [
+        ("https://github.com/open-lab/capacity-moe", "https://open-lab.github.io/capacity-moe/"),
+        (None, None),  # githubRepo is null
+        (None, "https://proofgrade.github.io"),
+        ("https://github.com/wzhang/retrieval-heads", None),
+        (None, None),
+    ]
+
+
+def test_api_published_is_paper_date(api_listing: Listing) -> None:
+    assert [r.published for r in api_listing.records] == [
+        dt.date(2026, 5, 7),
+        dt.date(2026, 5, 7),
+        dt.date(2026, 5, 7),
+        dt.date(2026, 5, 6),
+        dt.date(2026, 5, 5),
+    ]
+
+
+def test_page_gives_the_same_records_as_the_api(api_listing: Listing) -> None:
+    page = parse_hf_page(load("hf_page_daily.html"), "hf-page:2026-05-08")
+    assert page.records == api_listing.records
+    assert page.source == "hf-page:2026-05-08"
+    assert page.listing_date == dt.date(2026, 5, 8)
+    assert page.bad_records == 0
+
+
+def test_page_unescapes_attribute_json() -> None:
+    raw = load("hf_page_daily.html").decode("utf-8")
+    assert "steps &lt; 8 &amp; the\\n\\&quot;teacher\\&quot; is frozen" in raw
+    assert "Grace O&#x27;Neil" in raw
+    page = parse_hf_page(raw, "page")
+    assert page.records[2].authors == ["Zoé Martin", "Rahul Iyer", "Grace O'Neil"]
+    assert page.records[1].abstract.endswith('steps < 8 & the "teacher" is frozen.')
+
+
+def test_page_ignores_the_marker_inside_a_script() -> None:
+    raw = load("hf_page_daily.html").decode("utf-8")
+    assert raw.index('div[data-target="DailyPapers"]') < raw.index('data-target="DailyPapers" ')
+    assert len(parse_hf_page(raw, "page").records) == 5
+
+
+def test_page_with_single_quoted_props() -> None:
+    props = json.dumps({"dailyPapers": [item("2605.00001")]}).replace("'", "&#39;")
+    html = f"<html><body><div data-target='DailyPapers' data-props='{props}'></div></body></html>"
+    listing = parse_hf_page(html, "inline")
+    assert [r.arxiv_id for r in listing.records] == ["2605.00001"]
+    assert listing.records[0].title == "A Title"
+
+
+def test_page_without_the_element_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match='no element with data-target="DailyPapers"') as info:
+        parse_hf_page(load("hf_page_no_data.html"), "hf_page_no_data.html")
+    assert str(info.value).startswith("hf_page_no_data.html: ")
+    assert "\n" not in str(info.value)
+
+
+def test_page_with_broken_props_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match="is not valid JSON") as info:
+        parse_hf_page(load("hf_page_bad_props.html"), "bad")
+    assert "\n" not in str(info.value)
+
+
+def test_page_element_without_props_or_list_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match="has no data-props attribute"):
+        parse_hf_page('<div data-target="DailyPapers"></div>', "p")
+    with pytest.raises(ParseError, match="has no 'dailyPapers' list"):
+        parse_hf_page('<div data-target="DailyPapers" data-props="{&quot;x&quot;:1}"></div>', "p")
+    with pytest.raises(ParseError, match="JSON array, not an object"):
+        parse_hf_page('<div data-target="DailyPapers" data-props="[]"></div>', "p")
+
+
+def test_partial_page_keeps_good_items_and_counts_bad_ones() -> None:
+    listing = parse_hf_api(load("hf_api_partial.json"), "partial")
+    assert [(r.arxiv_id, r.position) for r in listing.records] == [
+        ("2605.05242", 0),
+        ("2605.04871", 5),
+    ]
+    assert listing.bad_records == 4
+    assert listing.problems == [
+        "item 1: 'paper.id' missing",
+        "item 2: expected an object, got a JSON string",
+        "item 3: paper 2605.09999: title missing",
+        "item 4: 'paper' object missing",
+    ]
+
+
+def test_wrongly_typed_optional_fields_become_none() -> None:
+    last = parse_hf_api(load("hf_api_partial.json"), "partial").records[1]
+    assert last.upvotes is None  # "41" is a string
+    assert last.comments is None  # true is a boolean
+    assert last.published is None  # "not a date"
+    assert last.listing_date == dt.date(2026, 5, 8)
+    assert last.authors == []
+    assert last.author_count is None  # authors was not a list
+    assert last.organization is None  # blank name
+    assert last.thumbnail is None
+
+
+def test_empty_array_is_an_empty_listing() -> None:
+    listing = parse_hf_api(b"[]", "empty")
+    assert listing.records == []
+    assert listing.bad_records == 0
+    assert listing.listing_date is None
+
+
+def test_array_of_only_bad_items_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match=r"none of the 2 items .*item 0: 'paper' object missing"):
+        parse_hf_api(b'[{"title": "x"}, 3]', "bad")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (load("hf_api_malformed.json"), r"is not valid JSON \(Expecting value: line 30"),
+        (load("hf_api_not_list.json"), "answered with an error: Invalid date format"),
+        (b'{"papers": []}', "expected a JSON array of papers, got a JSON object"),
+        (b'"hello"', "got a JSON string"),
+        (load("hf_page_daily.html"), "is HTML or XML, not JSON"),
+        (b"   ", "is empty"),
+        (b"\xff\xfe[]", "not UTF-8 text"),
+    ],
+)
+def test_api_bad_bodies_are_parse_errors(body: bytes, message: str) -> None:
+    with pytest.raises(ParseError, match=message) as info:
+        parse_hf_api(body, "src")
+    assert str(info.value).startswith("src: ")
+    assert "\n" not in str(info.value)
+
+
+def test_api_accepts_text_and_a_byte_order_mark() -> None:
+    body = json.dumps([item("2605.00002", upvotes=5)])
+    assert parse_hf_api(body, "s").records[0].upvotes == 5
+    assert parse_hf_api(b"\xef\xbb\xbf" + body.encode(), "s").records[0].arxiv_id == "2605.00002"
+
+
+def test_item_ids_versions_and_non_arxiv_ids() -> None:
+    versioned = hf_item_to_record(item("2605.05242v2"), 7)
+    assert versioned.arxiv_id == "2605.05242"
+    assert versioned.position == 7
+    other = hf_item_to_record(item("not-an-arxiv-id"), 0)
+    assert other.arxiv_id is None
+    assert other.url == "https://huggingface.co/papers/not-an-arxiv-id"
+    assert other.key.startswith("title:")
+
+
+def test_item_title_falls_back_to_item_level() -> None:
+    record = hf_item_to_record(
+        {"paper": {"id": "2605.00003"}, "title": "Item Title", "summary": "Item summary."}, 0
+    )
+    assert (record.title, record.abstract) == ("Item Title", "Item summary.")
+
+
+def test_items_to_listing_caps_problem_list() -> None:
+    listing = hf_items_to_listing([item("2605.00004"), *([{}] * 25)], "many")
+    assert listing.bad_records == 25
+    assert len(listing.problems) == 21
+    assert listing.problems[-1] == "... and 5 more bad items"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, f"{API}?p=0&limit=50"),
+        ({"date": "2026-05-08"}, f"{API}?date=2026-05-08&p=0&limit=50"),
+        ({"date": dt.date(2026, 5, 8), "page": 2}, f"{API}?date=2026-05-08&p=2&limit=50"),
+        ({"week": "2026-W19", "limit": 100}, f"{API}?week=2026-W19&p=0&limit=100"),
+        ({"month": "2026-05"}, f"{API}?month=2026-05&p=0&limit=50"),
+    ],
+)
+def test_api_url(kwargs: dict[str, object], expected: str) -> None:
+    assert hf_api_url(API, **kwargs) == expected  # type: ignore[arg-type]
+
+
+def test_api_url_keeps_other_query_parameters() -> None:
+    url = hf_api_url(f"{API}?sort=trending&p=9", date="2026-05-08", page=1, limit=20)
+    assert url == f"{API}?sort=trending&date=2026-05-08&p=1&limit=20"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"date": "2026-05-08", "week": "2026-W19"}, "only one of date, week and month"),
+        ({"date": "08/05/2026"}, "write it like 2026-05-08"),
+        ({"date": "2026-02-30"}, "date '2026-02-30' is not valid"),
+        ({"week": "2026-19"}, "write it like 2026-W19"),
+        ({"week": "2026-W54"}, "write it like 2026-W19"),
+        ({"month": "2026-13"}, "write it like 2026-05"),
+        ({"page": -1}, "page must be 0 or more"),
+        ({"limit": 0}, "limit must be 1 or more"),
+    ],
+)
+def test_api_url_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        hf_api_url(API, **kwargs)  # type: ignore[arg-type]
+
+
+def test_last_page_is_a_short_page(api_listing: Listing) -> None:
+    assert hf_is_last_page(api_listing, 50) is True
+    assert hf_is_last_page(api_listing, 5) is False
+    partial = parse_hf_api(load("hf_api_partial.json"), "partial")
+    assert hf_is_last_page(partial, 6) is False  # bad items still fill the page
+    assert hf_is_last_page(partial, 7) is True
+    assert hf_is_last_page(Listing(source="x", records=[]), 50) is True
