@@ -69,7 +69,7 @@ def fetch(
     sources: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Configured source names, files or directories (default: every configured source).",
+            help="Configured source names, files or directories (default: all configured).",
             show_default=False,
         ),
     ] = None,

@@ -215,6 +215,7 @@ def _top(
     order = np.argsort(-best_scores, axis=1, kind="stable")
     best = np.take_along_axis(best, order, axis=1)
     best_scores = np.take_along_axis(best_scores, order, axis=1)
+    assert index.full is not None
     full = index.full.tocsc()
     out: list[list[Match]] = []
     for row in range(scores.shape[0]):

@@ -12,6 +12,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, create_engine, delete, select
 
@@ -161,7 +162,8 @@ class Store:
                         for row in touched.values()
                     ],
                 )
-            conn.execute(insert(SIGHTING), sightings)
+            if sightings:
+                conn.execute(insert(SIGHTING), sightings)
         return result
 
     def papers(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
@@ -381,7 +383,7 @@ class Store:
                 )
             )
             if ids:
-                session.exec(  # type: ignore[call-overload]
+                session.exec(
                     update(Delivery).where(col(Delivery.id).in_(ids)).values(status="sending")
                 )
             return [int(i) for i in ids if i is not None]
@@ -480,7 +482,7 @@ def _existing_rows(conn: Connection, records: Sequence[PaperRecord]) -> list[dic
     for column, values in ((PAPER.c.id, keys), (PAPER.c.title_norm, norms)):
         for start in range(0, len(values), _CHUNK):
             chunk = values[start : start + _CHUNK]
-            for row in conn.execute(select(PAPER).where(column.in_(chunk))).mappings():
+            for row in conn.execute(sa_select(PAPER).where(column.in_(chunk))).mappings():
                 rows[row["id"]] = dict(row)
     return list(rows.values())
 

@@ -1,0 +1,243 @@
+"""The CLI as an operator uses it: help everywhere, JSON output, and bad input handled."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from conftest import FIXTURES, Project
+
+from digest.cli import app
+
+NOW = "2026-11-22T12:00:00+00:00"
+
+
+def all_commands() -> list[list[str]]:
+    """Every command path of the app, e.g. ["subscribers", "add"]."""
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return paths
+
+
+def test_every_command_and_option_has_help(project: Project) -> None:
+    root = typer.main.get_command(app)
+    for path in all_commands():
+        result = project.cli(*path, "--help")
+        assert result.code == 0, path
+        assert "Usage:" in result.out
+        command = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        assert command.help, f"`digest {' '.join(path)}` has no help text"
+        for param in command.params:
+            if param.param_type_name == "option":
+                assert param.help, f"option {param.name} of `digest {' '.join(path)}` has no help"
+    assert len(all_commands()) >= 12
+
+
+def test_config_masks_secrets(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "hunter2")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql://digest:pw123@db/digest")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", "2525")
+    result = project.ok("config", "--json")
+    data = json.loads(result.out)
+    assert (
+        "hunter2" not in result.out
+        and "pw123" not in result.out
+        and "test-secret" not in result.out
+    )
+    assert data["smtp_password"] == "********" and data["secret_key"] == "********"
+    assert data["smtp_port"] == 2525
+    assert data["database_url"] == "postgresql://digest:********@db/digest"
+
+
+def test_dotenv_file_is_read(project: Project) -> None:
+    (project.root / ".env").write_text("DIGEST_FROM=Env File <env@example.org>\n")
+    data = json.loads(project.ok("config", "--json").out)
+    assert data["from_address"] == "Env File <env@example.org>"
+
+
+def test_papers_and_rank_json(project: Project) -> None:
+    project.ok("fetch", "--now", NOW)
+    papers = json.loads(project.ok("papers", "--limit", "3", "--json").out)
+    assert len(papers) == 3
+    assert {"id", "title", "abstract", "author_count", "upvotes"} <= set(papers[0])
+    ranked = json.loads(
+        project.ok("rank", "--keywords", "kv cache, quantization", "--top", "4", "--json").out
+    )
+    assert len(ranked) == 4
+    for row in ranked:
+        assert {"id", "title", "score", "matched"} <= set(row)
+        assert row["matched"] and row["score"] > 0
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    excluded = json.loads(
+        project.ok(
+            "rank", "--keywords", "diffusion", "--exclude", "video", "--top", "50", "--json"
+        ).out
+    )
+    assert all("video" not in r["title"].lower() for r in excluded)
+
+
+def test_subscribers_add_list_show_remove(project: Project) -> None:
+    project.ok(
+        "subscribers",
+        "add",
+        "Alice@Example.org",
+        "--keywords",
+        "rlhf, kv cache",
+        "--timezone",
+        "Europe/Berlin",
+        "--send-at",
+        "7:30",
+        "--max-papers",
+        "4",
+    )
+    [row] = json.loads(project.ok("subscribers", "list", "--json").out)
+    assert (row["email"], row["keywords"], row["send_at"], row["max_papers"], row["status"]) == (
+        "alice@example.org",
+        ["rlhf", "kv cache"],
+        "07:30",
+        4,
+        "active",
+    )
+    assert "Europe/Berlin" in project.ok("subscribers", "show", "ALICE@example.org").out
+    duplicate = project.cli("subscribers", "add", "alice@example.org", "--keywords", "x")
+    assert duplicate.code == 1 and "already subscribed" in duplicate.err
+    project.ok("subscribers", "remove", "alice@example.org")
+    assert json.loads(project.ok("subscribers", "list", "--json").out) == []
+
+
+def test_golden_page_to_email(project: Project) -> None:
+    """rss2email-style: one input page -> the exact plain-text email it produces."""
+    shutil.rmtree(project.root / "seeds")
+    (project.root / "seeds").mkdir()
+    shutil.copy(FIXTURES / "pages" / "small_listing.txt", project.root / "seeds")
+    project.ok(
+        "subscribers",
+        "add",
+        "alice@example.org",
+        "--keywords",
+        "kv cache, quantization",
+        "--send-at",
+        "06:00",
+    )
+    project.ok("run", "--now", NOW)
+    [mail] = project.mails()
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    golden = FIXTURES / "golden" / "small_listing.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+    assert "&lt;b&gt;for&lt;/b&gt;" in html and "&amp; Serving" in html
+    assert "&#34;long context&#34;" in html
+
+
+def stored_state(project: Project) -> list[object]:
+    if not project.db.exists():
+        return []
+    return [
+        project.query("select count(*) from paper"),
+        project.query("select email, keywords from subscriber order by email"),
+        project.query("select count(*) from sighting"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fetch", "--bogus"], "No such option"),
+        (["subscribers", "add", "not-an-email", "--keywords", "x"], "invalid email address"),
+        (
+            ["subscribers", "add", "a@example.org\r\nBcc: b@example.org", "--keywords", "x"],
+            "line break",
+        ),
+        (
+            [
+                "subscribers",
+                "add",
+                "z@example.org",
+                "--keywords",
+                "x",
+                "--timezone",
+                "Mars/Olympus",
+            ],
+            "unknown time zone",
+        ),
+        (["subscribers", "add", "z@example.org", "--keywords", " , ,"], "keywords are empty"),
+        (["subscribers", "add", "z@example.org", "--keywords", "x" * 10_000], "too long"),
+        (
+            ["subscribers", "add", "z@example.org", "--keywords", "x", "--send-at", "25:00"],
+            "invalid send time",
+        ),
+        (["subscribers", "show", "nobody@example.org"], "no subscriber"),
+        (["rank", "--keywords", ""], "keywords are empty"),
+        (["fetch", "missing/file.txt"], "no such file or directory"),
+        (["send", "--now", "yesterday"], "invalid --now"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_changes_nothing(
+    project: Project, args: list[str], message: str
+) -> None:
+    project.ok("fetch", "--now", NOW)
+    project.ok("subscribers", "add", "kept@example.org", "--keywords", "kv cache")
+    before = stored_state(project)
+    result = project.cli(*args)
+    assert result.code != 0
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.err
+    assert "Traceback" not in result.err
+    assert stored_state(project) == before
+
+
+def test_garbage_file_in_seeds_fails_alone_and_keeps_the_rest(project: Project) -> None:
+    (project.root / "seeds" / "zzz_garbage.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    (project.root / "seeds" / "zzz_notes.txt").write_text("shopping list\nmilk\n")
+    result = project.cli("fetch", "--now", NOW)
+    assert result.code == 1
+    assert "393 new papers" in result.out and "2 failed" in result.out
+    err = result.err.strip().splitlines()
+    assert len(err) == 2
+    assert "zzz_garbage.txt" in err[0] and "binary" in err[0]
+    assert "zzz_notes.txt" in err[1] and "no papers found" in err[1]
+    assert project.query("select count(*) from paper") == [(393,)]
+    failed = project.query(
+        "select url, consecutive_failures from source_state "
+        "where last_status = 'failed' order by url"
+    )
+    assert [(Path(u).name, n) for u, n in failed] == [("zzz_garbage.txt", 1), ("zzz_notes.txt", 1)]
+
+
+def test_missing_config_file_is_a_clear_error(project: Project) -> None:
+    result = project.cli("--config", "nowhere.toml", "papers")
+    assert result.code == 1 and "config file nowhere.toml does not exist" in result.err
+
+
+def test_invalid_setting_names_the_variable(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_TRANSPORT", "pigeon")
+    result = project.cli("config")
+    assert result.code == 1 and "transport" in result.err and "DIGEST_TRANSPORT" in result.err
+
+
+def test_installed_console_script_runs(project: Project) -> None:
+    exe = Path(sys.executable).parent / "digest"
+    result = subprocess.run(
+        [str(exe), "fetch", "--bogus"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: No such option: --bogus")

@@ -1,0 +1,156 @@
+"""Rendering and email building: escaping, golden files, headers, size, transports."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from digest.mail import MaildirTransport, Outgoing, build_message
+from digest.render import DigestView, PaperView, Renderer, trim
+
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
+NASTY = '<script>alert("x")</script> Tom & Jerry\'s "quoted" <b>bold</b>'
+
+
+def view(papers: list[PaperView] | None = None) -> DigestView:
+    return DigestView(
+        email="alice@example.org",
+        keywords=["kv cache", "quantization"],
+        edition=date(2026, 11, 22),
+        papers=papers
+        if papers is not None
+        else [
+            PaperView(
+                title="KVQuant: KV Cache Quantization",
+                abstract="We quantize the cache. " * 30,
+                matched=["kv cache", "quantization"],
+                url="https://arxiv.org/abs/2401.18079",
+                authors=["Coleman Hooper", "Sehoon Kim", "Hiva Mohammadzadeh", "M. Mahoney"],
+                published=date(2024, 1, 31),
+                upvotes=12,
+            ),
+            PaperView(
+                title="SCBench",
+                abstract="A KV cache-centric benchmark.",
+                matched=["kv cache"],
+                author_count=9,
+                organization="Microsoft",
+            ),
+        ],
+        unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
+        preferences_url="https://digest.example.org/preferences/TOKEN",
+    )
+
+
+def check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8"), f"{name} changed: UPDATE_GOLDEN=1 to accept"
+
+
+def test_golden_digest_html_and_text() -> None:
+    rendered = Renderer().render(view())
+    assert rendered.subject == "Papers digest 22 Nov 2026: 2 new papers on kv cache, quantization"
+    check_golden("digest.html", rendered.html)
+    check_golden("digest.txt", rendered.text)
+
+
+def test_html_escapes_titles_abstracts_and_urls() -> None:
+    paper = PaperView(title=NASTY, abstract=NASTY, matched=[NASTY], url='https://x.org/?a=1&b="2"')
+    html = Renderer().render(view([paper])).html
+    assert "<script>" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Tom &amp; Jerry&#39;s" in html
+    assert 'href="https://x.org/?a=1&amp;b=&#34;2&#34;"' in html
+
+
+def test_text_part_is_not_html_escaped() -> None:
+    paper = PaperView(title="A & B <C>", abstract="x " * 30, matched=["a"])
+    assert "1. A & B <C>" in Renderer().render(view([paper])).text
+
+
+def test_javascript_urls_are_not_linked() -> None:
+    paper = PaperView(title="T", abstract="a", matched=["a"], url="javascript:alert(1)")
+    html = Renderer().render(view([paper])).html
+    assert "javascript:" not in html
+
+
+def test_trim_cuts_at_a_word_with_an_ellipsis() -> None:
+    assert trim("short text") == "short text"
+    cut = trim("word " * 200, 50)
+    assert cut.endswith("…") and len(cut) <= 51 and not cut.endswith(" …")
+
+
+def test_ten_paper_html_part_stays_under_60_kb() -> None:
+    long_abstract = "Transformers with long context need memory. " * 60
+    papers = [
+        PaperView(
+            title=f"Paper {i} " * 10,
+            abstract=long_abstract,
+            matched=["kv cache"],
+            url=f"https://arxiv.org/abs/2605.{i:05d}",
+            authors=["A B"] * 40,
+        )
+        for i in range(10)
+    ]
+    html = Renderer().render(view(papers)).html
+    assert len(html.encode()) <= 60 * 1024
+
+
+def test_message_is_multipart_alternative_with_list_headers() -> None:
+    rendered = Renderer().render(view())
+    message = build_message(
+        sender="Digest <digest@example.org>",
+        to="alice@example.org",
+        subject=rendered.subject + "\r\nBcc: victim@example.org",
+        text=rendered.text,
+        html=rendered.html,
+        message_id="<digest-1-2026-11-22@example.org>",
+        date=datetime(2026, 11, 22, 8, tzinfo=UTC),
+        unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
+        unsubscribe_mailto="mailto:unsubscribe@example.org?subject=unsubscribe",
+    )
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert parsed["Bcc"] is None
+    assert "\n" not in parsed["Subject"]
+    assert parsed["List-Unsubscribe"] == (
+        "<https://digest.example.org/unsubscribe/TOKEN>, "
+        "<mailto:unsubscribe@example.org?subject=unsubscribe>"
+    )
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed["Date"] == "Sun, 22 Nov 2026 08:00:00 +0000"
+    assert parsed["Message-ID"] == "<digest-1-2026-11-22@example.org>"
+
+
+def test_maildir_transport_writes_readable_messages(tmp_path: Path) -> None:
+    transport = MaildirTransport(tmp_path / "mail")
+    rendered = Renderer().render(view())
+    message = build_message(
+        sender="d@example.org",
+        to="a@example.org",
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id="<m1@example.org>",
+        date=datetime(2026, 11, 22, tzinfo=UTC),
+        unsubscribe_url="https://u",
+    )
+    outcomes = transport.send([Outgoing(7, message)])
+    assert [(o.delivery_id, o.sent) for o in outcomes] == [(7, True)]
+    [path] = list((tmp_path / "mail" / "new").iterdir())
+    parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert parsed["Subject"] == rendered.subject
+    assert transport.count() == 1
+
+
+def test_maildir_in_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(Exception, match="cannot open Maildir"):
+        MaildirTransport(blocker / "mail")

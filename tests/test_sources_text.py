@@ -1,0 +1,172 @@
+"""The saved text listings (layouts A, B, C) in seeds/."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from digest.errors import ParseError
+from digest.sources.base import dedupe, normalise_title
+from digest.sources.text import parse_text
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+TODAY = date(2026, 11, 22)
+
+
+def parse_seed(name: str) -> list:  # type: ignore[type-arg]
+    path = next(SEEDS.glob(f"{name}_*.txt"))
+    return parse_text(path.read_text(encoding="utf-8"), path.name, TODAY).records
+
+
+def test_every_record_of_every_seed_is_read() -> None:
+    records = [
+        r
+        for path in sorted(SEEDS.glob("*.txt"))
+        for r in parse_text(path.read_text(encoding="utf-8"), path.name, TODAY).records
+    ]
+    assert len(records) == 404
+    assert len(dedupe(records)) == 393
+    assert len({normalise_title(r.title) for r in records}) == 393
+
+
+def test_per_file_counts_and_no_bad_records() -> None:
+    counts = {}
+    for path in sorted(SEEDS.glob("*.txt")):
+        listing = parse_text(path.read_text(encoding="utf-8"), path.name, TODAY)
+        counts[path.name[:3]] = len(listing.records)
+        assert listing.bad_records == 0
+    assert counts == {"000": 6, "001": 75, "002": 171, "003": 100, "004": 52}
+
+
+def test_layout_a_skips_junk_first_line() -> None:
+    records = parse_seed("000")
+    assert records[0].title.startswith("PoGDiff: Product-of-Gaussians Diffusion Models")
+    assert records[0].abstract.startswith("Diffusion models have made significant")
+    assert records[1].title == "Neurosymbolic Diffusion Models"
+    assert all(r.listing_date is None for r in records)
+
+
+def test_layout_b_reads_page_date_and_keeps_latex_leftovers() -> None:
+    records = parse_seed("001")
+    first = records[0]
+    assert first.title == "Learning Unnormalized Statistical Models via Compositional Optimization"
+    assert "noise-contrastive estimation~(NCE)" in first.abstract
+    assert first.listing_date == date(2026, 3, 12)
+    assert first.author_count is None and first.upvotes is None
+
+
+def test_layout_c_reads_authors_dates_and_upvotes() -> None:
+    records = parse_seed("002")
+    by_title = {r.title: r for r in records}
+    hedging = records[0]
+    assert hedging.author_count == 3
+    assert hedging.published == date(2023, 9, 27)
+    assert hedging.upvotes is None
+    plan = by_title[
+        "Plan and Budget: Effective and Efficient Test-Time Scaling on Large "
+        "Language Model Reasoning"
+    ]
+    # "May 21 2": page year, 2 upvotes
+    assert (plan.author_count, plan.published, plan.upvotes) == (7, date(2026, 5, 21), 2)
+    assert records[0].listing_date == date(2026, 10, 31)
+
+
+def test_layout_c_organisation_line_instead_of_authors() -> None:
+    records = parse_seed("002") + parse_seed("003")
+    orgs = {r.organization for r in records if r.organization}
+    assert {"DeepSeek", "NYU VisionX"} <= {o.split(" ", 1)[1] for o in orgs}
+    assert all(r.author_count is None for r in records if r.organization)
+
+
+def test_layout_c_records_without_metadata_block_are_kept() -> None:
+    records = parse_seed("002") + parse_seed("003")
+    bare = [r for r in records if r.published is None]
+    assert bare, "some C records have no metadata block"
+    assert all(r.abstract for r in bare)
+
+
+def test_duplicates_merge_keeping_the_richer_record() -> None:
+    records = [
+        r
+        for path in sorted(SEEDS.glob("*.txt"))
+        for r in parse_text(path.read_text(encoding="utf-8"), path.name, TODAY).records
+    ]
+    merged = {normalise_title(r.title): r for r in dedupe(records)}
+    title = "concept arithmetics for circumventing concept inhibition in diffusion models"
+    copies = [r for r in records if normalise_title(r.title) == title]
+    assert len(copies) == 2
+    richest = merged[title]
+    assert len(richest.abstract) == max(len(c.abstract) for c in copies)
+    for name in ("author_count", "published", "listing_date", "upvotes"):
+        values = [getattr(c, name) for c in copies if getattr(c, name) is not None]
+        if values:
+            assert getattr(richest, name) is not None, name
+    # every paper that any copy dated keeps its date after merging
+    for merged_record in dedupe(records):
+        same = [
+            r for r in records if normalise_title(r.title) == normalise_title(merged_record.title)
+        ]
+        if any(r.published for r in same):
+            assert merged_record.published is not None
+
+
+PAGE = """new
+
+Get trending papers in your email inbox!
+
+Subscribe
+
+Daily Papers
+
+byAK and the research community
+
+Nov 3
+
+A Good Title About Sparse Attention
+
+This abstract is long enough to be a real abstract about sparse attention methods.
+
+  • 4 authors
+·
+Jan 18 12
+
+·
+Feb 2
+
+Another Good Title
+
+Another abstract that is long enough to count as the abstract of a paper.
+"""
+
+
+def test_a_page_with_a_bad_block_keeps_the_good_records_and_counts_the_bad() -> None:
+    listing = parse_text(PAGE, "page.txt", TODAY)
+    assert [r.title for r in listing.records] == [
+        "A Good Title About Sparse Attention",
+        "Another Good Title",
+    ]
+    assert listing.records[0].published == date(2026, 1, 18)
+    assert listing.records[0].upvotes == 12
+    assert listing.bad_records == 1
+
+
+def test_a_date_without_year_after_the_page_date_belongs_to_the_year_before() -> None:
+    page = PAGE.replace("Jan 18 12", "Dec 30")
+    listing = parse_text(page, "page.txt", TODAY)
+    assert listing.records[0].published == date(2025, 12, 30)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "just one line",
+        "#!/bin/sh\necho hello\nexit 0\n",
+        "\x00\x01binary\x00",
+        "",
+    ],
+)
+def test_garbage_is_a_parse_error_that_names_the_file(garbage: str) -> None:
+    with pytest.raises(ParseError, match="junk.txt"):
+        parse_text(garbage, "junk.txt", TODAY)

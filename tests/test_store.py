@@ -1,0 +1,120 @@
+"""The store on a real SQLite file: pragmas, migrations, merging, concurrency."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from digest.sources.base import PaperRecord
+from digest.store import Store
+
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+def store_at(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'db' / 'digest.sqlite'}")
+
+
+def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_migrations_match_the_models_and_reopen_keeps_data(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.upsert_records([PaperRecord(title="Kept Paper", abstract="a" * 50)], "t", NOW)
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == [], f"models changed without a migration: {diff}"
+    store.close()
+    again = store_at(tmp_path)
+    assert [p.title for p in again.papers()] == ["Kept Paper"]
+    rows = (
+        sqlite3.connect(tmp_path / "db" / "digest.sqlite")
+        .execute("select version_num from alembic_version")
+        .fetchall()
+    )
+    assert rows == [("0001",)]
+
+
+def test_same_paper_twice_is_one_row_with_two_sightings(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    first = store.upsert_records([PaperRecord(title="A Paper", upvotes=3)], "one", NOW)
+    second = store.upsert_records(
+        [PaperRecord(title="a paper!", upvotes=9, author_count=4)], "two", NOW
+    )
+    assert (first.new, first.known, second.new, second.known) == (1, 0, 0, 1)
+    [paper] = store.papers()
+    assert (paper.upvotes, paper.author_count) == (9, 4)
+    assert store.count_papers() == 1
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from sighting").scalar() == 2
+
+
+def test_paper_known_by_title_takes_its_arxiv_id_later_with_history(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.upsert_records(
+        [PaperRecord(title="Sparse Attention Rocks", abstract="x" * 60)], "text", NOW
+    )
+    [before] = store.papers()
+    assert before.id.startswith("title:")
+    store.upsert_records(
+        [
+            PaperRecord(
+                title="Sparse Attention Rocks",
+                arxiv_id="2605.00001v2",
+                url="https://arxiv.org/abs/2605.00001",
+            )
+        ],
+        "arxiv",
+        NOW,
+    )
+    [after] = store.papers()
+    assert after.id == "arxiv:2605.00001" and after.arxiv_id == "2605.00001"
+    assert after.abstract == "x" * 60
+    with store.engine.connect() as conn:
+        ids = conn.exec_driver_sql("select distinct paper_id from sighting").fetchall()
+    assert ids == [("arxiv:2605.00001",)]
+
+
+def test_replacement_announcements_never_create_papers(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    result = store.upsert_records(
+        [PaperRecord(title="Old Paper v3", arxiv_id="2301.00001", announce_type="replace")],
+        "arxiv",
+        NOW,
+    )
+    assert (result.new, result.ignored) == (0, 1)
+    assert store.count_papers() == 0
+
+
+def test_concurrent_writers_wait_instead_of_failing(tmp_path: Path) -> None:
+    path = tmp_path / "db" / "digest.sqlite"
+    Store(f"sqlite:///{path}")
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        store = Store(f"sqlite:///{path}")
+        try:
+            for i in range(20):
+                records = [PaperRecord(title=f"paper {n} {i} {j}") for j in range(5)]
+                store.upsert_records(records, f"w{n}", NOW)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Store(f"sqlite:///{path}").count_papers() == 4 * 20 * 5
