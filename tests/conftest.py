@@ -22,6 +22,25 @@ REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# The paper that the HF and arXiv fixtures share (tests/fixtures/sources/).
+SHARED_PAPER: dict[str, Any] = {
+    "title": "Capacity-Aware Routing for Sparse Mixture-of-Experts",
+    "abstract": (
+        "Sparse mixture-of-experts (MoE) models route each token to a few experts, "
+        "but fixed capacity factors either drop tokens or waste compute. We learn a "
+        "per-layer capacity budget jointly with the router and show that it cuts "
+        "dropped tokens by 41% at equal FLOPs."
+    ),
+    "arxiv_id": "2605.05242",
+    "authors": ["Maya Okonkwo", "Tomás Herrera", "Lina Vogt"],
+    "author_count": 3,
+}
+
+
+def load_source(name: str) -> bytes:
+    """The bytes of a source fixture in tests/fixtures/sources/."""
+    return (FIXTURES / "sources" / name).read_bytes()
+
 
 @dataclass
 class Result:

@@ -6,6 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_PAPER
+from conftest import load_source as load
 
 from digest.errors import ParseError
 from digest.sources.arxiv import (
@@ -16,12 +18,7 @@ from digest.sources.arxiv import (
 from digest.sources.base import Listing, PaperRecord, is_replacement
 from digest.sources.hf import parse_hf_api
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 MAY_8 = dt.date(2026, 5, 8)
-
-
-def load(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
 
 
 def rss(items: str, channel_title: str = "cs.LG updates on arXiv.org") -> str:
@@ -41,16 +38,7 @@ def rss_listing() -> Listing:
 
 def test_rss_first_item_fills_every_field(rss_listing: Listing) -> None:
     assert rss_listing.records[0] == PaperRecord(
-        title="Capacity-Aware Routing for Sparse Mixture-of-Experts",
-        abstract=(
-            "Sparse mixture-of-experts (MoE) models route each token to a few experts, "
-            "but fixed capacity factors either drop tokens or waste compute. We learn a "
-            "per-layer capacity budget jointly with the router and show that it cuts "
-            "dropped tokens by 41% at equal FLOPs."
-        ),
-        arxiv_id="2605.05242",
-        authors=["Maya Okonkwo", "Tomás Herrera", "Lina Vogt"],
-        author_count=3,
+        **SHARED_PAPER,
         published=MAY_8,
         listing_date=MAY_8,
         url="https://arxiv.org/abs/2605.05242",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
+from conftest import SHARED_PAPER
+from conftest import load_source as load
 
 from digest.errors import ParseError, ValidationError
 from digest.sources.base import Listing, PaperRecord
@@ -19,12 +20,7 @@ from digest.sources.hf import (
     parse_hf_page,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 API = "https://huggingface.co/api/daily_papers"
-
-
-def load(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
 
 
 def item(paper_id: str = "2605.01234", **paper: object) -> dict[str, object]:
@@ -38,16 +34,7 @@ def api_listing() -> Listing:
 
 def test_api_first_item_fills_every_field(api_listing: Listing) -> None:
     assert api_listing.records[0] == PaperRecord(
-        title="Capacity-Aware Routing for Sparse Mixture-of-Experts",
-        abstract=(
-            "Sparse mixture-of-experts (MoE) models route each token to a few experts, "
-            "but fixed capacity factors either drop tokens or waste compute. We learn a "
-            "per-layer capacity budget jointly with the router and show that it cuts "
-            "dropped tokens by 41% at equal FLOPs."
-        ),
-        arxiv_id="2605.05242",
-        authors=["Maya Okonkwo", "Tomás Herrera", "Lina Vogt"],
-        author_count=3,
+        **SHARED_PAPER,
         organization="Open Lab Research",
         published=dt.date(2026, 5, 7),
         listing_date=dt.date(2026, 5, 8),
