@@ -100,7 +100,13 @@ def _keyword_pool() -> list[str]:
 
 KEYWORDS: list[str] = _keyword_pool()
 
-_FILLER = """
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_FILLER = _words(
+    """
 we propose a novel framework that improves performance across diverse benchmarks while reducing
 computational cost our approach leverages simple yet effective training objective experiments
 demonstrate state of the art results significant gains over strong baselines moreover analysis
@@ -110,7 +116,8 @@ evaluation shows consistent improvements theoretical guarantees convergence samp
 large scale dataset collected annotated careful human study additionally method generalizes
 unseen tasks domains settings without additional supervision fine tuning inference latency
 memory footprint throughput accuracy robustness quality diversity fidelity controllability
-""".split()
+"""
+)
 _SENTENCES = (
     "In this paper, we study {k1} and its interaction with {k2}.",
     "Existing approaches to {k1} suffer from {f1} {f2} when combined with {k2}.",
@@ -122,11 +129,11 @@ _SENTENCES = (
     "Extensive ablations confirm the contribution of {k2} and {k4}.",
     "Code and models are available at https://github.com/example/{slug}.",
 )
-_SYLLABLES = (
+_SYLLABLES = _words(
     "ka ro mi ze ta lu vo ne si da pe xo gi fa be qu ri mo tu la ve ni so hu ja co wi yo ke pa"
-).split()
-_FIRST = "Wei Anna Lukas Priya Omar Sofia Chen Maria Jonas Aiko Diego Fatima Ivan Lena Raj".split()
-_LAST = "Zhang Müller Garcia Kim Singh Rossi Nakamura Silva Novak Haddad Dubois Okafor Li".split()
+)
+_FIRST = _words("Wei Anna Lukas Priya Omar Sofia Chen Maria Jonas Aiko Diego Fatima Ivan Lena Raj")
+_LAST = _words("Zhang Müller Garcia Kim Singh Rossi Nakamura Silva Novak Haddad Dubois Okafor Li")
 _ORGS = ("Google DeepMind", "Meta AI", "Microsoft Research", "NVIDIA", "Tsinghua University")
 
 

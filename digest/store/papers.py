@@ -1,0 +1,279 @@
+"""Queries on papers, sightings and source state: the history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, func, insert, update
+from sqlalchemy import select as sa_select
+from sqlmodel import col, delete, select
+
+from digest.models import DeliveryItem, Paper, Sighting, SourceState
+from digest.sources.base import PaperRecord, is_replacement, normalise_title, strip_version
+from digest.store.engine import StoreBase
+
+
+@dataclass
+class UpsertResult:
+    """What one ingest transaction changed."""
+
+    new: int = 0
+    known: int = 0
+    ignored: int = 0  # replacement announcements of papers the history does not hold
+
+
+class PaperQueries(StoreBase):
+    """Reads and writes of the paper history and of what is known about each source."""
+
+    def upsert_records(
+        self, records: Sequence[PaperRecord], source: str, now: datetime
+    ) -> UpsertResult:
+        """Insert new papers, update known ones and record a sighting of each, atomically.
+
+        Replacement announcements (`is_replacement`) update a known paper but never create one.
+        """
+        result = UpsertResult()
+        if not records:
+            return result
+        with self.engine.begin() as conn:
+            known = _Known(_existing_rows(conn, records))
+            inserts: dict[str, dict[str, Any]] = {}
+            touched: dict[str, dict[str, Any]] = {}
+            sightings = []
+            for record in records:
+                norm = normalise_title(record.title)
+                row, rekey = known.find(record, norm)
+                if row is None:
+                    if is_replacement(record):
+                        result.ignored += 1
+                        continue
+                    row = _new_row(record, norm, now)
+                    inserts[row["id"]] = row
+                    known.add(row)
+                    result.new += 1
+                else:
+                    if rekey:
+                        row = _rekey(conn, known, inserts, touched, row, record.key)
+                    result.known += 1
+                _apply(row, record, now)
+                if row["id"] not in inserts:
+                    touched[row["id"]] = row
+                sightings.append(
+                    {
+                        "paper_id": row["id"],
+                        "source": source,
+                        "listing_date": record.listing_date,
+                        "upvotes": record.upvotes,
+                        "position": record.position,
+                        "seen_at": now,
+                    }
+                )
+            if inserts:
+                conn.execute(insert(PAPER), list(inserts.values()))
+            if touched:
+                conn.execute(
+                    update(PAPER)
+                    .where(PAPER.c.id == bindparam("_id"))
+                    .values({name: bindparam(name) for name in _MUTABLE}),
+                    [
+                        {"_id": row["id"], **{n: row[n] for n in _MUTABLE}}
+                        for row in touched.values()
+                    ],
+                )
+            if sightings:
+                conn.execute(insert(SIGHTING), sightings)
+        return result
+
+    def papers(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
+        """Papers newest first, optionally only those first seen at or after `since`."""
+        with self.session() as session:
+            query = select(Paper).order_by(col(Paper.first_seen_at).desc(), col(Paper.id))
+            if since is not None:
+                query = query.where(Paper.first_seen_at >= since)
+            if limit is not None:
+                query = query.limit(limit)
+            return list(session.exec(query))
+
+    def count_papers(self) -> int:
+        """How many distinct papers the history holds."""
+        with self.session() as session:
+            return int(session.exec(select(func.count()).select_from(Paper)).one())
+
+    def papers_by_id(self, ids: Iterable[str]) -> dict[str, Paper]:
+        """The papers with these ids, by id."""
+        wanted = list(ids)
+        with self.session() as session:
+            rows = session.exec(select(Paper).where(col(Paper.id).in_(wanted)))
+            return {paper.id: paper for paper in rows}
+
+    def record_fetch(
+        self,
+        url: str,
+        now: datetime,
+        *,
+        status: str,
+        error: str | None = None,
+        result: UpsertResult | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> SourceState:
+        """Remember the outcome of one fetch of one source."""
+        with self.session() as session:
+            state = session.get(SourceState, url) or SourceState(url=url)
+            state.last_fetch_at = now
+            state.last_status = status
+            state.last_error = error
+            state.consecutive_failures = state.consecutive_failures + 1 if error else 0
+            if result is not None:
+                state.papers_new, state.papers_known = result.new, result.known
+            if etag is not None:
+                state.etag = etag
+            if last_modified is not None:
+                state.last_modified = last_modified
+            session.add(state)
+            return state
+
+    def source_states(self) -> list[SourceState]:
+        """Every source the service has fetched, by URL."""
+        with self.session() as session:
+            return list(session.exec(select(SourceState).order_by(col(SourceState.url))))
+
+    def source_state(self, url: str) -> SourceState | None:
+        """What is remembered about one source URL."""
+        with self.session() as session:
+            return session.get(SourceState, url)
+
+
+PAPER: Table = Paper.__table__  # type: ignore[attr-defined]
+SIGHTING: Table = Sighting.__table__  # type: ignore[attr-defined]
+_MUTABLE = (
+    "arxiv_id",
+    "title",
+    "abstract",
+    "authors",
+    "author_count",
+    "organization",
+    "published",
+    "listing_date",
+    "upvotes",
+    "comments",
+    "url",
+    "thumbnail",
+    "github_repo",
+    "project_page",
+    "categories",
+    "updated_at",
+)
+_CHUNK = 400
+
+
+class _Known:
+    """Existing paper rows of one ingest batch, findable by id and by normalised title."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.by_norm: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            self.add(row)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.by_id[row["id"]] = row
+        self.by_norm.setdefault(row["title_norm"], []).append(row)
+
+    def drop(self, row: dict[str, Any]) -> None:
+        self.by_id.pop(row["id"], None)
+        self.by_norm[row["title_norm"]].remove(row)
+
+    def find(self, record: PaperRecord, norm: str) -> tuple[dict[str, Any] | None, bool]:
+        """The row this record describes, and whether it must take the record's arXiv key."""
+        same_title = self.by_norm.get(norm, [])
+        if record.arxiv_id:
+            if (row := self.by_id.get(record.key)) is not None:
+                return row, False
+            untitled = [r for r in same_title if r["arxiv_id"] is None]
+            return (untitled[0], True) if untitled else (None, False)
+        return (same_title[0], False) if same_title else (None, False)
+
+
+def _existing_rows(conn: Connection, records: Sequence[PaperRecord]) -> list[dict[str, Any]]:
+    keys = sorted({r.key for r in records})
+    norms = sorted({normalise_title(r.title) for r in records})
+    rows: dict[str, dict[str, Any]] = {}
+    for column, values in ((PAPER.c.id, keys), (PAPER.c.title_norm, norms)):
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start : start + _CHUNK]
+            for row in conn.execute(sa_select(PAPER).where(column.in_(chunk))).mappings():
+                rows[row["id"]] = dict(row)
+    return list(rows.values())
+
+
+def _new_row(record: PaperRecord, norm: str, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = {column.name: None for column in PAPER.columns}
+    row.update(
+        id=record.key,
+        title_norm=norm,
+        title=record.title,
+        abstract="",
+        authors=[],
+        categories=[],
+        first_seen_at=now,
+        updated_at=now,
+    )
+    return row
+
+
+def _rekey(
+    conn: Connection,
+    known: _Known,
+    inserts: dict[str, dict[str, Any]],
+    touched: dict[str, dict[str, Any]],
+    row: dict[str, Any],
+    new_id: str,
+) -> dict[str, Any]:
+    """Give a paper known by its title its arXiv identity, carrying its history along."""
+    old_id = row["id"]
+    known.drop(row)
+    replacement = {**row, "id": new_id}
+    known.add(replacement)
+    if inserts.pop(old_id, None) is not None:
+        inserts[new_id] = replacement
+        return replacement
+    touched.pop(old_id, None)
+    conn.execute(insert(PAPER), [replacement])
+    for table in (SIGHTING, DeliveryItem.__table__):  # type: ignore[attr-defined]
+        conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=new_id))
+    conn.execute(delete(PAPER).where(PAPER.c.id == old_id))
+    return replacement
+
+
+def _apply(paper: dict[str, Any], record: PaperRecord, now: datetime) -> None:
+    """Fill what the paper lacks from the record; a newer upvote count always wins."""
+    if record.arxiv_id and not paper["arxiv_id"]:
+        paper["arxiv_id"] = strip_version(record.arxiv_id)
+    if len(record.title) > len(paper["title"] or ""):
+        paper["title"] = record.title
+    if len(record.abstract) > len(paper["abstract"] or ""):
+        paper["abstract"] = record.abstract
+    if record.authors and not paper["authors"]:
+        paper["authors"] = list(record.authors)
+    if record.categories:
+        paper["categories"] = sorted(set(paper["categories"] or []) | set(record.categories))
+    for name in (
+        "author_count",
+        "organization",
+        "published",
+        "listing_date",
+        "url",
+        "thumbnail",
+        "github_repo",
+        "project_page",
+    ):
+        if paper[name] is None and getattr(record, name) is not None:
+            paper[name] = getattr(record, name)
+    for name in ("upvotes", "comments"):
+        if getattr(record, name) is not None:
+            paper[name] = getattr(record, name)
+    paper["updated_at"] = now

@@ -1,0 +1,55 @@
+"""Queries on subscribers."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, delete, select
+
+from digest.errors import AlreadyExistsError, NotFoundError
+from digest.models import Delivery, DeliveryItem, Subscriber
+from digest.store.engine import StoreBase
+
+
+class SubscriberQueries(StoreBase):
+    """Reads and writes of subscribers."""
+
+    def add_subscriber(self, subscriber: Subscriber) -> Subscriber:
+        """Store a new subscriber; an address already present is an error."""
+        try:
+            with self.session() as session:
+                session.add(subscriber)
+                session.flush()
+                session.refresh(subscriber)
+                return subscriber
+        except IntegrityError:
+            raise AlreadyExistsError(
+                f"{subscriber.email} is already subscribed: "
+                f"see `digest subscribers show {subscriber.email}`"
+            ) from None
+
+    def get_subscriber(self, email: str) -> Subscriber:
+        """The subscriber with this address (case-insensitive)."""
+        with self.session() as session:
+            found = session.exec(
+                select(Subscriber).where(Subscriber.email == email.strip().lower())
+            ).first()
+        if found is None:
+            raise NotFoundError(f"no subscriber {email}: see `digest subscribers list`")
+        return found
+
+    def subscribers(self, status: str | None = None) -> list[Subscriber]:
+        """Every subscriber, optionally only those with one status, by address."""
+        with self.session() as session:
+            query = select(Subscriber).order_by(col(Subscriber.email))
+            if status is not None:
+                query = query.where(Subscriber.status == status)
+            return list(session.exec(query))
+
+    def remove_subscriber(self, email: str) -> None:
+        """Forget a subscriber and their delivery history."""
+        subscriber = self.get_subscriber(email)
+        with self.session() as session:
+            ids = select(Delivery.id).where(Delivery.subscriber_id == subscriber.id)
+            session.exec(delete(DeliveryItem).where(col(DeliveryItem.delivery_id).in_(ids)))
+            session.exec(delete(Delivery).where(col(Delivery.subscriber_id) == subscriber.id))
+            session.exec(delete(Subscriber).where(col(Subscriber.id) == subscriber.id))
