@@ -218,7 +218,9 @@ def rank_child(conn: Connection, sizes: Sizes, profile: bool) -> None:
 
 
 def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
+    # scikit-learn is imported here, untimed: Corpus() would import it lazily (about 2 s)
     import numpy as np
+    import sklearn.feature_extraction.text  # noqa: F401
 
     from digest.ranking import Corpus, Profile, paper_text, rank
 

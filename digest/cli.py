@@ -12,12 +12,12 @@ import typer
 
 from digest import pipeline
 from digest.cli_common import AppState, echo_json, now_option, parse_now, state
+from digest.cli_sources import fetch, fetch_and_report, sources
 from digest.cli_subscribers import subscribers_app
-from digest.config import SourceConfig, load_settings
-from digest.errors import DigestError, NotFoundError
+from digest.config import load_settings
+from digest.errors import DigestError
 from digest.ranking import Profile, rank
 from digest.subscribers import check_keywords
-from digest.wiring import Services
 
 app = typer.Typer(
     name="digest",
@@ -28,6 +28,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(subscribers_app, name="subscribers")
+app.command()(fetch)
+app.command()(sources)
 
 
 @app.callback()
@@ -61,58 +63,6 @@ def config_cmd(
         return
     for key, value in data.items():
         typer.echo(f"{key} = {json.dumps(value, default=str)}")
-
-
-@app.command()
-def fetch(
-    ctx: typer.Context,
-    sources: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Configured source names, files or directories (default: all configured).",
-            show_default=False,
-        ),
-    ] = None,
-    now: Annotated[str | None, now_option] = None,
-) -> None:
-    """Ingest listings; print per listing how many papers were new, known or bad."""
-    if _fetch(state(ctx), sources or [], parse_now(now)):
-        raise typer.Exit(1)
-
-
-def _fetch(app_state: AppState, names: list[str], moment: datetime) -> int:
-    """Ingest and print one line per listing; returns how many listings failed."""
-    services = app_state.services()
-    reports = pipeline.fetch(services.store, _resolve_sources(services, names), moment)
-    failed = 0
-    for r in reports:
-        if r.ok:
-            typer.echo(f"{r.url}: {r.new} new, {r.known} already known, {r.bad} bad records")
-        else:
-            failed += 1
-            typer.echo(f"{r.url}: failed: {r.error}", err=True)
-    total_new = sum(r.new for r in reports)
-    typer.echo(
-        f"{len(reports)} listings read, {total_new} new papers"
-        + (", nothing new" if total_new == 0 and not failed else "")
-        + (f", {failed} failed" if failed else "")
-    )
-    return failed
-
-
-def _resolve_sources(services: Services, names: list[str]) -> list[SourceConfig]:
-    configured = {s.name: s for s in services.settings.sources}
-    if not names:
-        if not configured:
-            raise NotFoundError("no sources configured: add [[sources]] to the config file")
-        return list(configured.values())
-    out = []
-    for name in names:
-        if name in configured:
-            out.append(configured[name])
-        else:
-            out.append(SourceConfig(name=name, url=name, kind="text"))
-    return out
 
 
 @app.command()
@@ -213,7 +163,7 @@ def run(
 ) -> None:
     """Fetch every configured source, then send every due digest: the job cron calls."""
     moment = parse_now(now)
-    failed = _fetch(state(ctx), [], moment)
+    failed = fetch_and_report(state(ctx), [], moment)
     if not _dispatch(state(ctx), moment) or failed:
         raise typer.Exit(1)
 

@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     min_score: float = Field(default=0.05, ge=0.0, le=1.0)
     first_window_days: int = Field(default=7, ge=1)
     sources: list[SourceConfig] = Field(default_factory=list)
+    contact_url: str = "https://github.com/papers-digest/papers-digest"
+    user_agent: str | None = None
+    http_timeout: float = Field(default=20.0, gt=0)
+    http_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    http_attempts: int = Field(default=4, ge=1, le=10)
+    http_backoff_seconds: float = Field(default=2.0, ge=0)
+    http_backoff_max_seconds: float = Field(default=120.0, ge=0)
+    host_intervals: dict[str, float] = Field(default_factory=lambda: {"arxiv.org": 3.0})
+
+    def effective_user_agent(self) -> str:
+        """The User-Agent sent with every request, naming a contact URL."""
+        return self.user_agent or f"papers-digest/0.1 (+{self.contact_url})"
 
     @field_validator("base_url")
     @classmethod

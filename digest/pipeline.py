@@ -14,6 +14,7 @@ from digest.models import Paper, Subscriber
 from digest.planning import choose, due, local_edition, window_start
 from digest.ranking import Corpus, Match, paper_text
 from digest.render import RenderedDigest, Renderer
+from digest.sources.http import Fetcher
 from digest.store import Store
 
 
@@ -35,11 +36,13 @@ class DispatchReport:
     send: SendReport = field(default_factory=SendReport)
 
 
-def fetch(store: Store, sources: Sequence[SourceConfig], now: datetime) -> list[SourceReport]:
+def fetch(
+    store: Store, sources: Sequence[SourceConfig], now: datetime, fetcher: Fetcher | None = None
+) -> list[SourceReport]:
     """Ingest every source; one report per listing read."""
     reports: list[SourceReport] = []
     for source in sources:
-        reports.extend(ingest_source(store, source, now))
+        reports.extend(ingest_source(store, source, now, fetcher))
     return reports
 
 

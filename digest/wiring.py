@@ -12,6 +12,7 @@ from digest.mail import MaildirTransport, SmtpSettings, SmtpTransport, Transport
 from digest.models import Subscriber
 from digest.pipeline import Policy
 from digest.render import Renderer
+from digest.sources.http import Fetcher, FetchPolicy
 from digest.store import Store
 from digest.tokens import make_token
 
@@ -52,6 +53,22 @@ class Services:
             )
         )
 
+    @cached_property
+    def fetcher(self) -> Fetcher:
+        """The HTTP client every network source shares (polite, paced per host)."""
+        s = self.settings
+        return Fetcher(
+            FetchPolicy(
+                user_agent=s.effective_user_agent(),
+                timeout=s.http_timeout,
+                max_bytes=s.http_max_bytes,
+                attempts=s.http_attempts,
+                backoff_base=s.http_backoff_seconds,
+                backoff_max=s.http_backoff_max_seconds,
+                host_intervals=dict(s.host_intervals),
+            )
+        )
+
     @property
     def policy(self) -> Policy:
         """How papers are chosen."""
@@ -82,3 +99,5 @@ class Services:
         """Release the database."""
         if self._store is not None:
             self._store.close()
+        if "fetcher" in self.__dict__:
+            self.fetcher.close()

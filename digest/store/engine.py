@@ -58,8 +58,7 @@ def migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise StoreError(
-            f"cannot migrate the database {engine.url}: {exc.__class__.__name__}: "
-            f"{first_line(exc)}"
+            f"cannot migrate the database {engine.url}: {exc.__class__.__name__}: {first_line(exc)}"
         ) from exc
 
 

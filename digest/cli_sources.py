@@ -1,0 +1,122 @@
+"""`digest fetch` and `digest sources`: reading listings and showing how each source fares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from digest import pipeline
+from digest.cli_common import AppState, echo_json, now_option, parse_now, state
+from digest.config import SourceConfig, SourceKind
+from digest.errors import NotFoundError
+from digest.ingest import is_url
+from digest.models import SourceState
+from digest.wiring import Services
+
+
+def fetch(
+    ctx: typer.Context,
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Configured source names, URLs, files or directories (default: all configured).",
+            show_default=False,
+        ),
+    ] = None,
+    kind: Annotated[
+        SourceKind,
+        typer.Option(
+            help="Format of ad-hoc URLs and files: auto recognises JSON, HTML, XML and text.",
+        ),
+    ] = "auto",
+    now: Annotated[str | None, now_option] = None,
+) -> None:
+    """Ingest listings; print per listing how many papers were new, known or bad."""
+    if fetch_and_report(state(ctx), sources or [], parse_now(now), kind):
+        raise typer.Exit(1)
+
+
+def fetch_and_report(
+    app_state: AppState, names: list[str], moment: datetime, kind: SourceKind = "auto"
+) -> int:
+    """Ingest and print one line per listing; returns how many listings failed."""
+    services = app_state.services()
+    chosen = resolve_sources(services, names, kind)
+    reports = pipeline.fetch(services.store, chosen, moment, services.fetcher)
+    failed = 0
+    for r in reports:
+        if r.unchanged:
+            typer.echo(f"{r.url}: unchanged since the last fetch")
+        elif r.ok:
+            skipped = f", {r.ignored} replacements of unknown papers skipped" if r.ignored else ""
+            typer.echo(
+                f"{r.url}: {r.new} new, {r.known} already known, {r.bad} bad records" + skipped
+            )
+        else:
+            failed += 1
+            typer.echo(f"{r.url}: failed: {r.error}", err=True)
+    total_new = sum(r.new for r in reports)
+    typer.echo(
+        f"{len(reports)} listings read, {total_new} new papers"
+        + (", nothing new" if total_new == 0 and not failed else "")
+        + (f", {failed} failed" if failed else "")
+    )
+    return failed
+
+
+def resolve_sources(services: Services, names: list[str], kind: SourceKind) -> list[SourceConfig]:
+    """Configured sources by name; anything else is an ad-hoc URL or path of `kind`."""
+    configured = {s.name: s for s in services.settings.sources}
+    if not names:
+        if not configured:
+            raise NotFoundError("no sources configured: add [[sources]] to the config file")
+        return list(configured.values())
+    return [configured.get(name) or SourceConfig(name=name, url=name, kind=kind) for name in names]
+
+
+def sources(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the configured sources with last fetch, status, failures in a row and last error."""
+    services = state(ctx).services()
+    states = services.store.source_states()
+    rows = [_summary(source, states) for source in services.settings.sources]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        typer.echo("no sources configured: add [[sources]] to the config file")
+    for row in rows:
+        when = row["last_fetch_at"] or "never fetched"
+        line = (
+            f"{row['name']}  [{row['kind']}]  {row['url']}  {row['status'] or '-'}  "
+            f"last fetch: {when}  failures in a row: {row['consecutive_failures']}"
+        )
+        typer.echo(line + (f"  last error: {row['last_error']}" if row["last_error"] else ""))
+
+
+def _summary(source: SourceConfig, states: list[SourceState]) -> dict[str, Any]:
+    """One source's state; a directory's is the sum of its files' states."""
+    mine = [
+        s
+        for s in states
+        if s.url == source.url
+        or (not is_url(source.url) and Path(s.url).parent == Path(source.url))
+    ]
+    failing = [s for s in mine if s.last_status == "failed"]
+    latest = max((s.last_fetch_at for s in mine if s.last_fetch_at), default=None)
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "url": source.url,
+        "interval_minutes": source.interval_minutes,
+        "last_fetch_at": latest.isoformat() if latest else None,
+        "status": "failed" if failing else (mine[0].last_status if mine else None),
+        "consecutive_failures": max((s.consecutive_failures for s in mine), default=0),
+        "last_error": failing[0].last_error if failing else None,
+        "listings": len(mine),
+    }
