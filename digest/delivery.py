@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from digest.errors import PermanentDeliveryError
+from digest.links import Links
 from digest.mail import Outgoing, Transport, build_message
 from digest.models import Delivery, Paper, Subscriber
 from digest.render import DigestView, PaperView, Renderer
@@ -15,15 +15,6 @@ from digest.store import Store
 BATCH = 200
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 60.0
-
-
-@dataclass
-class Links:
-    """How to build the personal links of a digest."""
-
-    unsubscribe_url: Callable[[Subscriber], str]
-    preferences_url: Callable[[Subscriber], str]
-    unsubscribe_mailto: str | None = None
 
 
 @dataclass

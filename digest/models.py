@@ -70,8 +70,13 @@ class Subscriber(SQLModel, table=True):
     timezone: str = "UTC"
     send_at: str = "08:00"  # HH:MM, local time
     max_papers: int = 10
+    frequency: str = Field(default="daily", max_length=16)  # daily | weekdays | weekly
+    weekly_day: int = 0  # 0 = Monday, for frequency "weekly"
     status: str = Field(default="active", index=True, max_length=16)
     token_version: int = 1
+    confirmation_sent_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    hard_bounces: int = 0
     created_at: datetime
     updated_at: datetime
 

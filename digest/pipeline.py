@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from digest.config import SourceConfig
-from digest.delivery import Links, SendReport, digest_view, paper_view, send_due
+from digest.delivery import SendReport, digest_view, paper_view, send_due
 from digest.ingest import SourceReport, ingest_source
+from digest.links import Links
 from digest.mail import Transport
 from digest.models import Paper, Subscriber
 from digest.planning import choose, due, local_edition, window_start

@@ -26,6 +26,15 @@ def local_edition(subscriber: Subscriber, now: datetime) -> str:
     return now.astimezone(ZoneInfo(subscriber.timezone)).date().isoformat()
 
 
+def sends_on(subscriber: Subscriber, weekday: int) -> bool:
+    """Whether the subscriber's frequency includes this local weekday (0 = Monday)."""
+    if subscriber.frequency == "weekdays":
+        return weekday < 5
+    if subscriber.frequency == "weekly":
+        return weekday == subscriber.weekly_day
+    return True
+
+
 def due(
     subscribers: Sequence[Subscriber], now: datetime, planned: set[tuple[int, str]]
 ) -> list[tuple[Subscriber, str]]:
@@ -36,6 +45,8 @@ def due(
             continue
         local = now.astimezone(ZoneInfo(subscriber.timezone))
         edition = local.date().isoformat()
+        if not sends_on(subscriber, local.weekday()):
+            continue
         if local.time() >= send_time(subscriber) and (subscriber.id, edition) not in planned:
             out.append((subscriber, edition))
     return out

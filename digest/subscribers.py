@@ -16,6 +16,8 @@ MAX_KEYWORDS = 30
 MAX_KEYWORD_CHARS = 80
 MAX_PAPERS = 50
 STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
+FREQUENCIES = ("daily", "weekdays", "weekly")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SEND_AT = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
@@ -73,6 +75,20 @@ def check_keywords(text: str, *, allow_empty: bool = False, what: str = "keyword
     return keywords
 
 
+def check_frequency(frequency: str, weekly_day: str | int = 0) -> tuple[str, int]:
+    """(frequency, weekday 0-6) from "daily", "weekdays" or "weekly" and a day name or number."""
+    frequency = frequency.strip().lower()
+    if frequency not in FREQUENCIES:
+        raise ValidationError(f"unknown frequency {frequency!r}: use {', '.join(FREQUENCIES)}")
+    day = str(weekly_day).strip().lower()
+    if day.isdigit() and int(day) < 7:
+        return frequency, int(day)
+    for index, name in enumerate(WEEKDAYS):
+        if len(day) >= 3 and name.startswith(day):
+            return frequency, index
+    raise ValidationError(f"unknown weekday {weekly_day!r}: use monday ... sunday")
+
+
 def check_max_papers(value: int) -> int:
     """Papers per digest, 1 to MAX_PAPERS."""
     if not 1 <= value <= MAX_PAPERS:
@@ -89,10 +105,15 @@ def new_subscriber(
     timezone: str = "UTC",
     send_at: str = "08:00",
     max_papers: int = 10,
+    frequency: str = "daily",
+    weekly_day: str | int = 0,
     status: str = "active",
 ) -> Subscriber:
     """A validated, not yet stored subscriber."""
+    how_often, day = check_frequency(frequency, weekly_day)
     return Subscriber(
+        frequency=how_often,
+        weekly_day=day,
         email=normalise_email(email),
         keywords=check_keywords(keywords),
         exclude=check_keywords(exclude, allow_empty=True, what="excluded keywords"),

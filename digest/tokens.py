@@ -1,12 +1,27 @@
-"""Signed, purpose-bound tokens for the links in every digest (unsubscribe, preferences)."""
+"""Signed, purpose-bound tokens for the links in emails (confirm, unsubscribe, preferences).
+
+A token names one subscriber, one purpose, the subscriber's token version (bumping it revokes
+every older link) and when it was issued (so a purpose can expire). HMAC-SHA256 signs it.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from digest.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class Token:
+    """What a valid token says."""
+
+    purpose: str
+    subscriber_id: int
+    version: int
+    issued: int  # Unix seconds
 
 
 def _b64(data: bytes) -> str:
@@ -21,22 +36,26 @@ def _mac(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()[:20])
 
 
-def make_token(key: bytes, purpose: str, subscriber_id: int, version: int) -> str:
-    """A URL-safe token naming one subscriber, one purpose and their token version."""
-    payload = _b64(f"{purpose}:{subscriber_id}:{version}".encode("ascii"))
+def make_token(key: bytes, purpose: str, subscriber_id: int, version: int, issued: int = 0) -> str:
+    """A URL-safe token for one subscriber, purpose and token version."""
+    payload = _b64(f"{purpose}:{subscriber_id}:{version}:{issued}".encode("ascii"))
     return f"{payload}.{_mac(key, payload)}"
 
 
-def read_token(key: bytes, purpose: str, token: str) -> tuple[int, int]:
-    """(subscriber id, token version) from a token signed for `purpose`; else ValidationError."""
+def read_token(
+    key: bytes, purpose: str, token: str, *, now: float | None = None, max_age: float | None = None
+) -> Token:
+    """The token's content if it is genuine, for `purpose` and not expired; else ValidationError."""
     payload, _, mac = token.partition(".")
-    if not payload or not hmac.compare_digest(mac, _mac(key, payload)):
-        raise ValidationError("this link is not valid: request a new one from a recent digest")
+    if not payload or len(token) > 200 or not hmac.compare_digest(mac, _mac(key, payload)):
+        raise ValidationError("this link is not valid: copy the whole link from the email")
     try:
-        kind, ident, version = _unb64(payload).decode("ascii").split(":")
-        parsed = (int(ident), int(version))
+        kind, ident, version, issued = _unb64(payload).decode("ascii").split(":")
+        parsed = Token(kind, int(ident), int(version), int(issued))
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("this link is damaged: copy the whole link from the email") from None
-    if kind != purpose:
+    if parsed.purpose != purpose:
         raise ValidationError(f"this link is not a {purpose} link")
+    if max_age is not None and now is not None and now - parsed.issued > max_age:
+        raise ValidationError("this link has expired: sign up again to get a new one")
     return parsed

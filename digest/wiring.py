@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from digest.config import Settings
-from digest.delivery import Links
+from digest.links import Links
 from digest.mail import MaildirTransport, SmtpSettings, SmtpTransport, Transport, mailto_for
-from digest.models import Subscriber
 from digest.pipeline import Policy
 from digest.render import Renderer
 from digest.sources.http import Fetcher, FetchPolicy
 from digest.store import Store
-from digest.tokens import make_token
 
 
 @dataclass
@@ -79,21 +76,8 @@ class Services:
     @property
     def links(self) -> Links:
         """Signed personal links rooted at the configured base URL."""
-        key, base = self.settings.token_key(), self.settings.base_url
-
-        def link(purpose: str) -> Callable[[Subscriber], str]:
-            def build(subscriber: Subscriber) -> str:
-                assert subscriber.id is not None
-                token = make_token(key, purpose, subscriber.id, subscriber.token_version)
-                return f"{base}/{purpose}/{token}"
-
-            return build
-
-        return Links(
-            unsubscribe_url=link("unsubscribe"),
-            preferences_url=link("preferences"),
-            unsubscribe_mailto=mailto_for(self.settings.from_address, "unsubscribe"),
-        )
+        s = self.settings
+        return Links(s.token_key(), s.base_url, mailto_for(s.from_address, "unsubscribe"))
 
     def close(self) -> None:
         """Release the database."""

@@ -43,7 +43,12 @@ def test_migrations_match_the_models_and_reopen_keeps_data(tmp_path: Path) -> No
         .execute("select version_num from alembic_version")
         .fetchall()
     )
-    assert rows == [("0001",)]
+    from alembic.script import ScriptDirectory
+
+    from digest.store.engine import MIGRATIONS
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert rows == [(head,)]
 
 
 def test_same_paper_twice_is_one_row_with_two_sightings(tmp_path: Path) -> None:
@@ -118,3 +123,28 @@ def test_concurrent_writers_wait_instead_of_failing(tmp_path: Path) -> None:
         thread.join()
     assert errors == []
     assert Store(f"sqlite:///{path}").count_papers() == 4 * 20 * 5
+
+
+def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from digest.store import make_engine
+    from digest.store.engine import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.exec_driver_sql(
+            "insert into subscriber (email, keywords, exclude, timezone, send_at, max_papers, "
+            "status, token_version, created_at, updated_at) values ('old@example.org', "
+            "'[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, '2026-01-01', '2026-01-01')")
+    engine.dispose()
+    store = Store(url)
+    [old] = store.subscribers()
+    assert (old.email, old.keywords, old.max_papers) == ("old@example.org", ["rlhf"], 5)
+    assert (old.frequency, old.weekly_day, old.hard_bounces) == ("daily", 0, 0)

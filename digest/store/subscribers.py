@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 
@@ -27,12 +29,16 @@ class SubscriberQueries(StoreBase):
                 f"see `digest subscribers show {subscriber.email}`"
             ) from None
 
-    def get_subscriber(self, email: str) -> Subscriber:
-        """The subscriber with this address (case-insensitive)."""
+    def find_subscriber(self, email: str) -> Subscriber | None:
+        """The subscriber with this address (case-insensitive), or None."""
         with self.session() as session:
-            found = session.exec(
+            return session.exec(
                 select(Subscriber).where(Subscriber.email == email.strip().lower())
             ).first()
+
+    def get_subscriber(self, email: str) -> Subscriber:
+        """The subscriber with this address (case-insensitive)."""
+        found = self.find_subscriber(email)
         if found is None:
             raise NotFoundError(f"no subscriber {email}: see `digest subscribers list`")
         return found
@@ -53,3 +59,32 @@ class SubscriberQueries(StoreBase):
             session.exec(delete(DeliveryItem).where(col(DeliveryItem.delivery_id).in_(ids)))
             session.exec(delete(Delivery).where(col(Delivery.subscriber_id) == subscriber.id))
             session.exec(delete(Subscriber).where(col(Subscriber.id) == subscriber.id))
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """The subscriber with this id, or None."""
+        with self.session() as session:
+            return session.get(Subscriber, subscriber_id)
+
+    def save_subscriber(self, subscriber: Subscriber) -> Subscriber:
+        """Write a changed subscriber back."""
+        with self.session() as session:
+            merged = session.merge(subscriber)
+            session.flush()
+            session.refresh(merged)
+            return merged
+
+    def import_subscribers(self, subscribers: Sequence[Subscriber]) -> tuple[int, int]:
+        """Add every subscriber whose address is new, in one transaction: (added, already there)."""
+        with self.session() as session:
+            emails = [s.email for s in subscribers]
+            known = set(
+                session.exec(select(Subscriber.email).where(col(Subscriber.email).in_(emails)))
+            )
+            added = 0
+            for subscriber in subscribers:
+                if subscriber.email in known:
+                    continue
+                known.add(subscriber.email)
+                session.add(subscriber)
+                added += 1
+            return added, len(subscribers) - added

@@ -1,0 +1,41 @@
+"""The personal links in emails and pages: signed tokens under the service's base URL."""
+
+from __future__ import annotations
+
+from digest.models import Subscriber
+from digest.tokens import Token, make_token, read_token
+
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+
+
+class Links:
+    """Builds and reads the signed links of one deployment."""
+
+    def __init__(self, key: bytes, base_url: str, unsubscribe_mailto: str | None = None) -> None:
+        self.key = key
+        self.base_url = base_url.rstrip("/")
+        self.unsubscribe_mailto = unsubscribe_mailto
+
+    def token(self, purpose: str, subscriber: Subscriber, issued: int = 0) -> str:
+        """A token for this subscriber's current token version."""
+        assert subscriber.id is not None
+        return make_token(self.key, purpose, subscriber.id, subscriber.token_version, issued)
+
+    def unsubscribe_url(self, subscriber: Subscriber) -> str:
+        """The one-click unsubscribe link (valid until the token version changes)."""
+        return f"{self.base_url}/unsubscribe/{self.token('unsubscribe', subscriber)}"
+
+    def preferences_url(self, subscriber: Subscriber) -> str:
+        """The link to the subscriber's preferences page."""
+        return f"{self.base_url}/preferences/{self.token('preferences', subscriber)}"
+
+    def confirm_url(self, subscriber: Subscriber) -> str:
+        """The double opt-in link, bound to the moment the confirmation was requested."""
+        sent = subscriber.confirmation_sent_at
+        issued = int(sent.timestamp()) if sent else 0
+        return f"{self.base_url}/confirm/{self.token('confirm', subscriber, issued)}"
+
+    def read(self, purpose: str, token: str, now: float | None = None) -> Token:
+        """The content of a token for `purpose`; confirmation tokens expire."""
+        max_age = CONFIRM_MAX_AGE if purpose == "confirm" else None
+        return read_token(self.key, purpose, token, now=now, max_age=max_age)
