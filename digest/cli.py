@@ -168,6 +168,20 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def web(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the subscription web pages (signup, confirm, preferences, unsubscribe)."""
+    import uvicorn
+
+    services = state(ctx).services()
+    typer.echo(f"serving on http://{host}:{port} (links in mail use {services.settings.base_url})")
+    uvicorn.run(services.web_app(), host=host, port=port, log_level="info")
+
+
 def _dispatch(app_state: AppState, moment: datetime) -> bool:
     """Plan and send, print one summary line; False when a delivery failed or waits to retry."""
     services = app_state.services()

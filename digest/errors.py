@@ -3,6 +3,9 @@
     DigestError                  base: the CLI prints str(error) on one line and exits 1
     ├── ConfigError              a setting is missing or invalid
     ├── ValidationError          user input is invalid (email, time zone, keywords, send time)
+    │   └── LinkError            a signed link is forged, altered, for another purpose, or revoked
+    │       ├── ExpiredLinkError     a link that was genuine but is too old
+    │       └── UsedLinkError        a one-time link (confirmation) used again
     ├── NotFoundError            a subscriber, paper or source that does not exist
     ├── AlreadyExistsError       creating something that is already there
     ├── SourceError              a listing could not be read
@@ -29,6 +32,18 @@ class ConfigError(DigestError):
 
 class ValidationError(DigestError):
     """User input is invalid."""
+
+
+class LinkError(ValidationError):
+    """A signed link that is not (or no longer) valid."""
+
+
+class ExpiredLinkError(LinkError):
+    """A genuine link that has expired."""
+
+
+class UsedLinkError(LinkError):
+    """A one-time link used a second time."""
 
 
 class NotFoundError(DigestError):

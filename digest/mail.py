@@ -61,21 +61,22 @@ def build_message(
     html: str,
     message_id: str,
     date: datetime,
-    unsubscribe_url: str,
+    unsubscribe_url: str | None = None,
     unsubscribe_mailto: str | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative digest (text, then html) with list headers for one-click leaving."""
+    """A multipart/alternative email (text, then html); with list headers when it is a digest."""
     message = EmailMessage()
     message["From"] = _clean(sender)
     message["To"] = _clean(to)
     message["Subject"] = _clean(subject)
     message["Date"] = format_datetime(date)
     message["Message-ID"] = _clean(message_id)
-    targets = [f"<{_clean(unsubscribe_url)}>"]
-    if unsubscribe_mailto:
-        targets.append(f"<{_clean(unsubscribe_mailto)}>")
-    message["List-Unsubscribe"] = ", ".join(targets)
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if unsubscribe_url:
+        targets = [f"<{_clean(unsubscribe_url)}>"]
+        if unsubscribe_mailto:
+            targets.append(f"<{_clean(unsubscribe_mailto)}>")
+        message["List-Unsubscribe"] = ", ".join(targets)
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     message.add_alternative(html, subtype="html")

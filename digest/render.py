@@ -95,6 +95,11 @@ class Renderer:
         self.html = self.env.get_template("email/digest.html")
         self.text = self.env.get_template("email/digest.txt")
 
+    def render_pair(self, name: str, context: dict[str, object]) -> tuple[str, str]:
+        """The plain-text and HTML versions of templates `name`.txt and `name`.html."""
+        text = self.env.get_template(f"{name}.txt").render(context)
+        return text, self.env.get_template(f"{name}.html").render(context)
+
     def render(self, view: DigestView) -> RenderedDigest:
         """The subject, HTML and plain-text versions of one digest."""
         count = len(view.papers)

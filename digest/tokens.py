@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from digest.errors import ValidationError
+from digest.errors import ExpiredLinkError, LinkError
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,14 @@ def read_token(
     """The token's content if it is genuine, for `purpose` and not expired; else ValidationError."""
     payload, _, mac = token.partition(".")
     if not payload or len(token) > 200 or not hmac.compare_digest(mac, _mac(key, payload)):
-        raise ValidationError("this link is not valid: copy the whole link from the email")
+        raise LinkError("this link is not valid: copy the whole link from the email")
     try:
         kind, ident, version, issued = _unb64(payload).decode("ascii").split(":")
         parsed = Token(kind, int(ident), int(version), int(issued))
     except (ValueError, UnicodeDecodeError):
-        raise ValidationError("this link is damaged: copy the whole link from the email") from None
+        raise LinkError("this link is damaged: copy the whole link from the email") from None
     if parsed.purpose != purpose:
-        raise ValidationError(f"this link is not a {purpose} link")
+        raise LinkError(f"this link is not a {purpose} link")
     if max_age is not None and now is not None and now - parsed.issued > max_age:
-        raise ValidationError("this link has expired: sign up again to get a new one")
+        raise ExpiredLinkError("this link has expired: sign up again to get a new one")
     return parsed

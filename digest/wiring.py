@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from digest.config import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 from digest.links import Links
 from digest.mail import MaildirTransport, SmtpSettings, SmtpTransport, Transport, mailto_for
 from digest.pipeline import Policy
 from digest.render import Renderer
+from digest.signup import Mailer
 from digest.sources.http import Fetcher, FetchPolicy
 from digest.store import Store
 
@@ -78,6 +85,17 @@ class Services:
         """Signed personal links rooted at the configured base URL."""
         s = self.settings
         return Links(s.token_key(), s.base_url, mailto_for(s.from_address, "unsubscribe"))
+
+    @property
+    def mailer(self) -> Mailer:
+        """What the signup flows need to send confirmation mail."""
+        return Mailer(self.transport, self.renderer, self.links, self.settings.from_address)
+
+    def web_app(self, clock: Callable[[], datetime] | None = None) -> FastAPI:
+        """The subscription web app over this process's store and transport."""
+        from digest.web import create_app
+
+        return create_app(self.store, self.mailer, self.policy, self.settings.token_key(), clock)
 
     def close(self) -> None:
         """Release the database."""

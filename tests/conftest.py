@@ -155,3 +155,14 @@ def smtp_server() -> Iterator[tuple[Inbox, int]]:
         yield inbox, port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def web(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The web app of `project`, served by uvicorn on 127.0.0.1; the CLI links to it too."""
+    from web_server import serve
+
+    port = free_port()
+    monkeypatch.setenv("DIGEST_BASE_URL", f"http://127.0.0.1:{port}")
+    with serve(port) as server:
+        yield server

@@ -1,0 +1,192 @@
+"""Subscribing, confirming, changing preferences and leaving: the flows behind the web pages.
+
+Every function takes `now`; mail goes through whatever transport it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from digest.errors import LinkError, TransportError, UsedLinkError, ValidationError
+from digest.links import CONFIRM_MAX_AGE, Links
+from digest.mail import Outgoing, Transport, build_message
+from digest.models import Subscriber
+from digest.render import Renderer
+from digest.store import Store
+from digest.subscribers import (
+    check_frequency,
+    check_keywords,
+    check_max_papers,
+    check_send_at,
+    check_timezone,
+    new_subscriber,
+)
+
+CONFIRM_EVERY = timedelta(hours=1)
+
+
+@dataclass
+class Mailer:
+    """What the flows need to send a confirmation mail."""
+
+    transport: Transport
+    renderer: Renderer
+    links: Links
+    sender: str
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What a subscriber may change about their digest, as typed into a form."""
+
+    keywords: str
+    exclude: str = ""
+    timezone: str = "UTC"
+    send_at: str = "08:00"
+    frequency: str = "daily"
+    weekly_day: str = "0"
+    max_papers: int = 10
+
+
+def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now: datetime) -> bool:
+    """Mail a confirmation link unless one went out within the hour; True when one was sent."""
+    sent = subscriber.confirmation_sent_at
+    if sent is not None and now - sent < CONFIRM_EVERY:
+        return False
+    subscriber.confirmation_sent_at = now.replace(microsecond=0)
+    subscriber = store.save_subscriber(subscriber)
+    context = {
+        "email": subscriber.email,
+        "keywords": subscriber.keywords,
+        "confirm_url": mailer.links.confirm_url(subscriber),
+        "valid_days": CONFIRM_MAX_AGE // 86400,
+    }
+    text, html = mailer.renderer.render_pair("email/confirm", context)
+    message = build_message(
+        sender=mailer.sender,
+        to=subscriber.email,
+        subject="Confirm your papers digest",
+        text=text,
+        html=html,
+        date=now,
+        message_id=f"<confirm-{subscriber.id}-{int(now.timestamp())}@papers-digest>",
+    )
+    [outcome] = mailer.transport.send([Outgoing(subscriber.id or 0, message)])
+    if outcome.error is not None:
+        raise TransportError(f"could not send the confirmation mail: {outcome.error}")
+    return True
+
+
+def subscribe(
+    store: Store, mailer: Mailer, email: str, prefs: Preferences, now: datetime
+) -> Subscriber:
+    """A web signup: new addresses start pending and get a confirmation mail.
+
+    A known address gets the same answer as a new one (nothing is revealed), and at most one
+    confirmation mail an hour; an active subscriber's settings are not changed by a stranger.
+    """
+    fresh = _validated(email, prefs, now, status="pending")
+    existing = store.find_subscriber(fresh.email)
+    if existing is None:
+        subscriber = store.add_subscriber(fresh)
+    elif existing.status in ("active", "paused"):
+        return existing
+    else:  # pending, unsubscribed, bounced: start over, with the new preferences
+        for name in (
+            "keywords",
+            "exclude",
+            "timezone",
+            "send_at",
+            "frequency",
+            "weekly_day",
+            "max_papers",
+        ):
+            setattr(existing, name, getattr(fresh, name))
+        existing.status, existing.updated_at = "pending", now
+        subscriber = store.save_subscriber(existing)
+    send_confirmation(store, mailer, subscriber, now)
+    return subscriber
+
+
+def confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
+    """Activate the subscriber a confirmation link names; used or stale links are refused."""
+    data = links.read("confirm", token, now.timestamp())
+    subscriber = store.subscriber_by_id(data.subscriber_id)
+    if subscriber is None or subscriber.token_version != data.version:
+        raise LinkError("this link is no longer valid: sign up again to get a new one")
+    sent = subscriber.confirmation_sent_at
+    if subscriber.status != "pending" or sent is None or int(sent.timestamp()) != data.issued:
+        raise UsedLinkError("this confirmation link was already used or replaced by a newer one")
+    subscriber.status, subscriber.confirmed_at, subscriber.updated_at = "active", now, now
+    return store.save_subscriber(subscriber)
+
+
+def subscriber_for(store: Store, links: Links, purpose: str, token: str) -> Subscriber:
+    """The subscriber a preferences or unsubscribe link names, if the link is still valid."""
+    data = links.read(purpose, token)
+    subscriber = store.subscriber_by_id(data.subscriber_id)
+    if subscriber is None or subscriber.token_version != data.version:
+        raise LinkError("this link is no longer valid: use the link in your latest digest")
+    return subscriber
+
+
+def unsubscribe(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
+    """Stop every digest at once; doing it again changes nothing."""
+    subscriber = subscriber_for(store, links, "unsubscribe", token)
+    if subscriber.status != "unsubscribed":
+        subscriber.status, subscriber.updated_at = "unsubscribed", now
+        subscriber = store.save_subscriber(subscriber)
+    return subscriber
+
+
+def update_preferences(
+    store: Store, subscriber: Subscriber, prefs: Preferences, now: datetime
+) -> Subscriber:
+    """Apply validated preferences; nothing changes when any field is invalid."""
+    checked = _validated(subscriber.email, prefs, now, status=subscriber.status)
+    for name in (
+        "keywords",
+        "exclude",
+        "timezone",
+        "send_at",
+        "frequency",
+        "weekly_day",
+        "max_papers",
+    ):
+        setattr(subscriber, name, getattr(checked, name))
+    subscriber.updated_at = now
+    return store.save_subscriber(subscriber)
+
+
+def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime) -> Subscriber:
+    """Pause an active subscriber or resume a paused one."""
+    wanted, current = ("paused", "active") if paused else ("active", "paused")
+    if subscriber.status != current:
+        raise ValidationError(
+            f"only an {current} subscription can be "
+            f"{'paused' if paused else 'resumed'} (this one is "
+            f"{subscriber.status})"
+        )
+    subscriber.status, subscriber.updated_at = wanted, now
+    return store.save_subscriber(subscriber)
+
+
+def _validated(email: str, prefs: Preferences, now: datetime, status: str) -> Subscriber:
+    check_keywords(prefs.keywords)
+    check_timezone(prefs.timezone)
+    check_send_at(prefs.send_at)
+    check_frequency(prefs.frequency, prefs.weekly_day)
+    check_max_papers(prefs.max_papers)
+    return new_subscriber(
+        email=email,
+        keywords=prefs.keywords,
+        exclude=prefs.exclude,
+        timezone=prefs.timezone,
+        send_at=prefs.send_at,
+        max_papers=prefs.max_papers,
+        frequency=prefs.frequency,
+        weekly_day=prefs.weekly_day,
+        now=now,
+        status=status,
+    )

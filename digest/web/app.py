@@ -1,0 +1,57 @@
+"""The subscription web app: signup with a live preview, confirm, preferences, unsubscribe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from digest.errors import DigestError
+from digest.pipeline import Policy
+from digest.render import TEMPLATES
+from digest.signup import Mailer
+from digest.store import Store
+from digest.web.context import WebContext
+from digest.web.routes import router
+from digest.web.security import SecurityHeaders
+
+
+def create_app(
+    store: Store,
+    mailer: Mailer,
+    policy: Policy,
+    key: bytes,
+    clock: Callable[[], datetime] | None = None,
+    templates: Path = TEMPLATES,
+) -> FastAPI:
+    """The web app over one store and one mail transport."""
+    app = FastAPI(title="papers digest", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=templates / "web" / "static"), name="static")
+    app.state.web = WebContext(
+        store=store,
+        mailer=mailer,
+        links=mailer.links,
+        policy=policy,
+        key=key,
+        clock=clock or (lambda: datetime.now(UTC)),
+        pages=Environment(
+            loader=FileSystemLoader(str(templates)), autoescape=select_autoescape(default=True)
+        ),
+    )
+    app.include_router(router)
+
+    @app.exception_handler(DigestError)
+    async def _expected(request: Request, exc: DigestError) -> HTMLResponse:
+        return app.state.web.error(request, exc)  # type: ignore[no-any-return]
+
+    @app.get("/healthz", include_in_schema=False)
+    async def _health() -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    return app

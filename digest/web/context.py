@@ -1,0 +1,105 @@
+"""What every page handler shares: the store, the mailer, page rendering, CSRF, previews."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment
+
+from digest.errors import (
+    DigestError,
+    ExpiredLinkError,
+    NotFoundError,
+    TransportError,
+    UsedLinkError,
+    ValidationError,
+)
+from digest.links import Links
+from digest.pipeline import Policy, build_corpus
+from digest.ranking import Profile, rank
+from digest.signup import Mailer
+from digest.store import Store
+from digest.subscribers import FREQUENCIES, WEEKDAYS, check_keywords
+from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cookie
+
+PREVIEW_DAYS = 7
+MAX_FORM_FIELD = 4000
+
+
+@dataclass
+class WebContext:
+    """Everything the pages need, built once per app."""
+
+    store: Store
+    mailer: Mailer
+    links: Links
+    policy: Policy
+    key: bytes
+    clock: Callable[[], datetime]
+    pages: Environment
+
+    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """Render a page; forms on it get a CSRF token bound to the browser's cookie."""
+        cookie = request.cookies.get(CSRF_COOKIE) or new_csrf_cookie()
+        body = self.pages.get_template(f"web/{name}.html").render(
+            csrf=csrf_token(self.key, cookie),
+            frequencies=FREQUENCIES,
+            weekdays=WEEKDAYS,
+            **context,
+        )
+        response = HTMLResponse(body, status_code=status)
+        if request.cookies.get(CSRF_COOKIE) != cookie:
+            response.set_cookie(
+                CSRF_COOKIE,
+                cookie,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+        return response
+
+    def csrf_valid(self, request: Request, form: dict[str, str]) -> bool:
+        """Whether a POSTed form carries the token of this browser's cookie."""
+        return csrf_ok(self.key, request.cookies.get(CSRF_COOKIE), form.get("csrf"))
+
+    def error(self, request: Request, exc: DigestError) -> HTMLResponse:
+        """The error page with the status that fits the error."""
+        return self.page(request, "error", status=status_for(exc), message=str(exc))
+
+    def preview(self, keywords: str, exclude: str, limit: int = 8) -> list[dict[str, Any]]:
+        """Papers of the last seven days that these keywords would pick."""
+        profile = Profile(
+            check_keywords(keywords),
+            check_keywords(exclude, allow_empty=True, what="excluded keywords"),
+        )
+        papers = self.store.papers(since=self.clock() - timedelta(days=PREVIEW_DAYS))
+        [matches] = rank(build_corpus(papers), [profile], limit, min_score=self.policy.min_score)
+        by_id = {p.id: p for p in papers}
+        return [
+            {
+                "title": by_id[m.paper_id].title,
+                "url": by_id[m.paper_id].url,
+                "matched": m.matched,
+                "score": m.score,
+            }
+            for m in matches
+        ]
+
+
+def status_for(exc: DigestError) -> int:
+    """HTTP status of an expected error."""
+    for kind, status in (
+        (ExpiredLinkError, 410),
+        (UsedLinkError, 409),
+        (ValidationError, 400),
+        (NotFoundError, 404),
+        (TransportError, 503),
+    ):
+        if isinstance(exc, kind):
+            return status
+    return 500

@@ -1,0 +1,180 @@
+"""The pages and endpoints of the subscription web app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+
+from digest import signup
+from digest.errors import ValidationError
+from digest.models import Subscriber
+from digest.web.context import MAX_FORM_FIELD, WebContext
+
+router = APIRouter()
+PREF_FIELDS = (
+    "keywords",
+    "exclude",
+    "timezone",
+    "send_at",
+    "frequency",
+    "weekly_day",
+    "max_papers",
+)
+
+
+def ctx(request: Request) -> WebContext:
+    """The app's WebContext."""
+    return request.app.state.web  # type: ignore[no-any-return]
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The posted form as plain strings; oversized fields are refused."""
+    form = await request.form(max_files=0, max_fields=40)
+    data = {k: v for k, v in form.items() if isinstance(v, str)}
+    for name, value in data.items():
+        if len(value) > MAX_FORM_FIELD:
+            raise ValidationError(f"the {name} field is too long ({len(value)} characters)")
+    return data
+
+
+def preferences_from(form: dict[str, str]) -> signup.Preferences:
+    """Preferences typed into a form; a non-number paper count is a ValidationError."""
+    try:
+        size = int(form.get("max_papers") or 10)
+    except ValueError:
+        raise ValidationError("papers per digest must be a number") from None
+    return signup.Preferences(
+        keywords=form.get("keywords", ""),
+        exclude=form.get("exclude", ""),
+        timezone=form.get("timezone") or "UTC",
+        send_at=form.get("send_at") or "08:00",
+        frequency=form.get("frequency") or "daily",
+        weekly_day=form.get("weekly_day") or "0",
+        max_papers=size,
+    )
+
+
+def forbidden(request: Request) -> HTMLResponse:
+    """The answer to a form posted without a valid CSRF token."""
+    return ctx(request).page(
+        request,
+        "error",
+        status=403,
+        message="this form has expired or did not come from this site: "
+        "reload the page and try again",
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request) -> HTMLResponse:
+    """The signup form."""
+    return ctx(request).page(request, "index", values={})
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+async def subscribe(request: Request) -> HTMLResponse:
+    """Start a subscription: pending until the emailed link is followed."""
+    web = ctx(request)
+    form = await read_form(request)
+    if not web.csrf_valid(request, form):
+        return forbidden(request)
+    try:
+        signup.subscribe(
+            web.store, web.mailer, form.get("email", ""), preferences_from(form), web.clock()
+        )
+    except ValidationError as exc:
+        return web.page(request, "index", status=400, error=str(exc), values=form)
+    return web.page(request, "check_inbox")
+
+
+@router.get("/preview")
+async def preview(request: Request, keywords: str = "", exclude: str = "") -> JSONResponse:
+    """The papers of the last seven days that these keywords would have picked."""
+    if len(keywords) > MAX_FORM_FIELD or len(exclude) > MAX_FORM_FIELD:
+        return JSONResponse({"error": "keywords are too long"}, status_code=400)
+    try:
+        papers = ctx(request).preview(keywords, exclude)
+    except ValidationError as exc:
+        return JSONResponse({"error": str(exc), "papers": []}, status_code=400)
+    return JSONResponse({"papers": papers})
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+async def confirm(request: Request, token: str) -> HTMLResponse:
+    """Activate the subscription the link names."""
+    web = ctx(request)
+    subscriber = signup.confirm(web.store, web.links, token, web.clock())
+    return web.page(
+        request,
+        "confirmed",
+        subscriber=subscriber,
+        preferences_url=web.links.preferences_url(subscriber),
+    )
+
+
+def preferences_page(
+    request: Request, subscriber: Subscriber, status: int = 200, **extra: Any
+) -> HTMLResponse:
+    """The preferences form filled with the subscriber's settings."""
+    values = {name: getattr(subscriber, name) for name in PREF_FIELDS}
+    values["keywords"] = ", ".join(subscriber.keywords)
+    values["exclude"] = ", ".join(subscriber.exclude)
+    values.update(extra.pop("values", {}))
+    return ctx(request).page(
+        request, "preferences", status=status, subscriber=subscriber, values=values, **extra
+    )
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+async def preferences(request: Request, token: str) -> HTMLResponse:
+    """The subscriber's settings."""
+    web = ctx(request)
+    return preferences_page(
+        request, signup.subscriber_for(web.store, web.links, "preferences", token)
+    )
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+async def save_preferences(request: Request, token: str) -> HTMLResponse:
+    """Save settings, or pause or resume the digest."""
+    web = ctx(request)
+    subscriber = signup.subscriber_for(web.store, web.links, "preferences", token)
+    form = await read_form(request)
+    if not web.csrf_valid(request, form):
+        return forbidden(request)
+    action = form.get("action", "save")
+    try:
+        if action in ("pause", "resume"):
+            subscriber = signup.set_paused(web.store, subscriber, action == "pause", web.clock())
+            notice = "Your digest is paused." if action == "pause" else "Your digest is back on."
+        else:
+            subscriber = signup.update_preferences(
+                web.store, subscriber, preferences_from(form), web.clock()
+            )
+            notice = "Saved."
+    except ValidationError as exc:
+        return preferences_page(request, subscriber, status=400, error=str(exc), values=form)
+    return preferences_page(request, subscriber, notice=notice)
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+    """A page with one button; nothing changes until it is pressed."""
+    web = ctx(request)
+    subscriber = signup.subscriber_for(web.store, web.links, "unsubscribe", token)
+    return web.page(request, "unsubscribe", subscriber=subscriber)
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(request: Request, token: str) -> Response:
+    """RFC 8058 one-click unsubscribe (no cookie or CSRF token needed): immediate, idempotent."""
+    web = ctx(request)
+    form = await read_form(request)
+    subscriber = signup.unsubscribe(web.store, web.links, token, web.clock())
+    if form.get("List-Unsubscribe") == "One-Click" and "text/html" not in request.headers.get(
+        "accept", ""
+    ):
+        return PlainTextResponse(f"{subscriber.email} is unsubscribed.\n")
+    return web.page(request, "unsubscribed", subscriber=subscriber)

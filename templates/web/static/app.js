@@ -1,0 +1,46 @@
+// Pre-fill the browser's time zone and show a live preview of what the keywords would pick.
+(function () {
+  "use strict";
+  var tz = document.querySelector("[data-autofill-timezone]");
+  if (tz && !tz.value) {
+    try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { tz.value = "UTC"; }
+  }
+  var list = document.getElementById("preview-list");
+  var keywords = document.getElementById("keywords");
+  var exclude = document.getElementById("exclude");
+  if (!list || !keywords) { return; }
+  var timer = null;
+  function item(text, cls) {
+    var li = document.createElement("li");
+    li.textContent = text;
+    if (cls) { li.className = cls; }
+    return li;
+  }
+  function show(papers, error) {
+    list.replaceChildren();
+    if (error) { list.appendChild(item(error, "muted")); return; }
+    if (!papers.length) { list.appendChild(item("No paper of the last seven days matches yet.", "muted")); return; }
+    papers.forEach(function (p) {
+      var li = item(p.title);
+      p.matched.forEach(function (k) {
+        var span = document.createElement("span");
+        span.className = "kw";
+        span.textContent = k;
+        li.appendChild(span);
+      });
+      list.appendChild(li);
+    });
+  }
+  function refresh() {
+    var q = "keywords=" + encodeURIComponent(keywords.value) + "&exclude=" + encodeURIComponent(exclude ? exclude.value : "");
+    if (!keywords.value.trim()) { show([], "Type some topics to see a preview."); return; }
+    fetch("/preview?" + q, { headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (data) { show(data.papers || [], data.error); })
+      .catch(function () { show([], "Preview unavailable."); });
+  }
+  function later() { clearTimeout(timer); timer = setTimeout(refresh, 300); }
+  keywords.addEventListener("input", later);
+  if (exclude) { exclude.addEventListener("input", later); }
+  if (keywords.value) { refresh(); }
+})();

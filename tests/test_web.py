@@ -1,0 +1,216 @@
+"""The web app over real HTTP (uvicorn on 127.0.0.1): the whole subscription life and bad input."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import Project
+
+FETCHED_AT = "2026-11-22T11:00:00+00:00"
+FORM = {"email": "Researcher@Example.org", "keywords": "kv cache, quantization",
+        "exclude": "", "timezone": "Europe/Berlin", "send_at": "06:00",
+        "frequency": "daily", "weekly_day": "0", "max_papers": "5"}
+
+
+def csrf_of(page: httpx.Response) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+def signup(client: httpx.Client, **changes: str) -> httpx.Response:
+    token = csrf_of(client.get("/"))
+    return client.post("/subscribe", data={**FORM, **changes, "csrf": token})
+
+
+def link_in(mail: Any, kind: str) -> str:
+    text = mail.get_body(("plain",)).get_content()
+    match = re.search(rf"(http://127\.0\.0\.1:\d+/{kind}/\S+)", text)
+    assert match, f"a /{kind}/ link in the mail"
+    return match.group(1)
+
+
+@pytest.fixture
+def client(web: Any) -> Any:
+    with httpx.Client(base_url=web.url, timeout=10) as c:
+        yield c
+
+
+def test_subscribe_confirm_receive_one_click_unsubscribe(project: Project, web: Any,
+                                                         client: httpx.Client) -> None:
+    project.ok("fetch", "--now", FETCHED_AT)
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    response = signup(client)
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert project.query("select email, status from subscriber") == [
+        ("researcher@example.org", "pending")]
+    [confirmation] = project.mails()
+    assert confirmation["To"] == "researcher@example.org"
+    assert confirmation["List-Unsubscribe"] is None
+
+    pending_run = project.ok("run", "--now", "2026-11-22T12:00:00+00:00")
+    assert "0 subscribers due" in pending_run.out and len(project.mails()) == 1
+
+    confirm_url = link_in(confirmation, "confirm")
+    confirmed = httpx.get(confirm_url)
+    assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
+    assert confirmed.headers["referrer-policy"] == "no-referrer"
+    replay = httpx.get(confirm_url)
+    assert replay.status_code == 409
+    assert project.query("select status from subscriber") == [("active",)]
+
+    project.ok("run", "--now", "2026-11-22T12:00:00+00:00")
+    digest = project.mails()[-1]
+    assert digest["Subject"].startswith("Papers digest 22 Nov 2026")
+    assert "kv cache" in digest.get_body(("plain",)).get_content()
+    header = digest["List-Unsubscribe"]
+    one_click = re.match(r"<(http[^>]+)>, <mailto:", header)
+    assert one_click and digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    # RFC 8058: a bare POST from the mail provider, no cookie, no CSRF token
+    first = httpx.post(one_click.group(1), data={"List-Unsubscribe": "One-Click"})
+    again = httpx.post(one_click.group(1), data={"List-Unsubscribe": "One-Click"})
+    assert first.status_code == 200 and again.status_code == 200
+    assert project.query("select status from subscriber") == [("unsubscribed",)]
+
+    project.ok("fetch", "--now", "2026-11-23T11:00:00+00:00")
+    after = project.ok("run", "--now", "2026-11-23T12:00:00+00:00")
+    assert "0 subscribers due" in after.out
+    assert len(project.mails()) == 2
+
+
+def test_unsubscribe_page_shows_a_button_and_changes_nothing_until_pressed(
+        project: Project, web: Any, client: httpx.Client) -> None:
+    project.ok("subscribers", "add", "a@example.org", "--keywords", "rlhf")
+    subscriber = web.services.store.get_subscriber("a@example.org")
+    url = web.services.links.unsubscribe_url(subscriber)
+    page = httpx.get(url)
+    assert page.status_code == 200 and 'id="unsubscribe"' in page.text
+    assert project.query("select status from subscriber") == [("active",)]
+    pressed = httpx.post(url, data={"List-Unsubscribe": "One-Click"},
+                         headers={"Accept": "text/html"})
+    assert "You are unsubscribed" in pressed.text
+    assert project.query("select status from subscriber") == [("unsubscribed",)]
+
+
+def test_known_address_reveals_nothing_and_gets_one_mail_an_hour(
+        project: Project, web: Any, client: httpx.Client) -> None:
+    project.ok("subscribers", "add", "known@example.org", "--keywords", "rlhf")
+    new = signup(client, email="new@example.org")
+    known = signup(client, email="known@example.org")
+    assert new.status_code == known.status_code == 200
+    assert new.text == known.text
+    assert project.query("select status, keywords from subscriber where email like 'known%'") \
+        == [("active", '["rlhf"]')]
+    signup(client, email="new@example.org")
+    assert [m["To"] for m in project.mails()] == ["new@example.org"]
+    web.clock.advance(minutes=61)
+    signup(client, email="new@example.org")
+    assert [m["To"] for m in project.mails()] == ["new@example.org", "new@example.org"]
+
+
+def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None:
+    project.ok("subscribers", "add", "p@example.org", "--keywords", "rlhf")
+    store, links = web.services.store, web.services.links
+    url = links.preferences_url(store.get_subscriber("p@example.org"))
+    with httpx.Client(timeout=10) as c:
+        page = c.get(url)
+        assert page.status_code == 200 and "rlhf" in page.text
+        token = csrf_of(page)
+        saved = c.post(url, data={**FORM, "keywords": "diffusion models, video",
+                                  "send_at": "07:15", "frequency": "weekly",
+                                  "weekly_day": "4", "csrf": token})
+        assert saved.status_code == 200 and "Saved." in saved.text
+        paused = c.post(url, data={"action": "pause", "csrf": token})
+        assert 'id="status">paused' in paused.text
+        resumed = c.post(url, data={"action": "resume", "csrf": token})
+        assert 'id="status">active' in resumed.text
+    after = store.get_subscriber("p@example.org")
+    assert (after.keywords, after.send_at, after.frequency, after.weekly_day, after.status) == (
+        ["diffusion models", "video"], "07:15", "weekly", 4, "active")
+    assert after.email == "p@example.org"
+
+
+def test_live_preview_lists_matching_papers(project: Project, client: httpx.Client) -> None:
+    project.ok("fetch", "--now", FETCHED_AT)
+    data = client.get("/preview", params={"keywords": "kv cache"}).json()
+    assert data["papers"] and all("kv cache" in p["matched"] for p in data["papers"])
+    empty = client.get("/preview", params={"keywords": ""})
+    assert empty.status_code == 400 and "empty" in empty.json()["error"]
+    long = client.get("/preview", params={"keywords": "x" * 10_000})
+    assert long.status_code == 400
+
+
+def subscribers(project: Project) -> list[Any]:
+    return project.query("select email, status, keywords, token_version from subscriber")
+
+
+@pytest.mark.parametrize(("changes", "status", "message"), [
+    ({"email": "not-an-email"}, 400, "invalid email address"),
+    ({"email": "x@example.org\r\nBcc: victim@example.org"}, 400, "line break"),
+    ({"keywords": "x" * 10_000}, 400, "too long"),
+    ({"keywords": " , "}, 400, "keywords are empty"),
+    ({"timezone": "Mars/Olympus"}, 400, "unknown time zone"),
+    ({"send_at": "99:99"}, 400, "invalid send time"),
+    ({"max_papers": "many"}, 400, "must be a number"),
+])
+def test_bad_signup_input_is_refused_and_changes_nothing(
+        project: Project, client: httpx.Client, changes: dict[str, str], status: int,
+        message: str) -> None:
+    before = subscribers(project) if project.db.exists() else []
+    response = signup(client, **changes)
+    assert response.status_code == status
+    assert message in response.text
+    assert subscribers(project) == before
+    assert project.mails() == []
+
+
+def test_missing_or_wrong_csrf_token_is_refused(project: Project, client: httpx.Client) -> None:
+    client.get("/")
+    missing = client.post("/subscribe", data=FORM)
+    wrong = client.post("/subscribe", data={**FORM, "csrf": "0" * 64})
+    foreign = httpx.post(f"{client.base_url}/subscribe", data={**FORM, "csrf": csrf_of(
+        client.get("/"))})  # a token without the cookie it belongs to
+    assert missing.status_code == wrong.status_code == foreign.status_code == 403
+    assert project.query("select count(*) from subscriber") == [(0,)]
+
+
+def test_forged_altered_misused_expired_and_revoked_links(project: Project, web: Any) -> None:
+    project.ok("subscribers", "add", "t@example.org", "--keywords", "rlhf")
+    store, links = web.services.store, web.services.links
+    subscriber = store.get_subscriber("t@example.org")
+    good = links.token("unsubscribe", subscriber)
+    payload, mac = good.split(".")
+    altered = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + mac
+    for token in ("forged.token", altered, links.token("preferences", subscriber)):
+        response = httpx.post(f"{web.url}/unsubscribe/{token}",
+                              data={"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 400, token
+    assert store.get_subscriber("t@example.org").status == "active"
+
+    with httpx.Client(base_url=web.url) as c:
+        signup(c, email="late@example.org")
+    [mail] = project.mails()
+    web.clock.advance(days=8)
+    assert httpx.get(link_in(mail, "confirm")).status_code == 410
+    assert store.get_subscriber("late@example.org").status == "pending"
+
+    project.ok("subscribers", "edit", "t@example.org", "--revoke-links")
+    revoked = httpx.post(f"{web.url}/unsubscribe/{good}", data={"List-Unsubscribe": "One-Click"})
+    assert revoked.status_code == 400
+    assert store.get_subscriber("t@example.org").status == "active"
+
+
+def test_pages_never_show_other_subscribers(project: Project, web: Any) -> None:
+    project.ok("subscribers", "add", "one@example.org", "--keywords", "secret topic one")
+    project.ok("subscribers", "add", "two@example.org", "--keywords", "secret topic two")
+    store, links = web.services.store, web.services.links
+    page = httpx.get(links.preferences_url(store.get_subscriber("one@example.org")))
+    assert "one@example.org" in page.text
+    assert "two@example.org" not in page.text and "secret topic two" not in page.text
