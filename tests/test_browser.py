@@ -1,0 +1,78 @@
+"""A real headless Chromium fills in the signup form; screenshots of the form and a digest."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import Project
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Any:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=900,1400",
+                 f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_signup_form_in_chromium(project: Project, web: Any, browser: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    project.ok("fetch", "--now", "2026-11-22T11:00:00+00:00")
+    browser.get(web.url + "/")
+    wait = WebDriverWait(browser, 10)
+    timezone = browser.find_element(By.ID, "timezone")
+    wait.until(lambda d: timezone.get_attribute("value"))  # pre-filled by the browser
+    browser_zone = timezone.get_attribute("value")
+    browser.find_element(By.ID, "email").send_keys("browser@example.org")
+    browser.find_element(By.ID, "keywords").send_keys("kv cache, quantization")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "preview-list"), "KV"))
+    preview = browser.find_element(By.ID, "preview-list").text
+    assert "kv cache" in preview.lower()
+    browser.save_screenshot(str(ARTIFACTS / "signup_form.png"))
+
+    browser.find_element(By.ID, "subscribe").click()
+    wait.until(ec.presence_of_element_located((By.ID, "check-inbox")))
+    assert "Check your inbox" in browser.page_source
+    row = project.query("select email, status, keywords, timezone from subscriber")
+    assert row == [("browser@example.org", "pending", '["kv cache", "quantization"]',
+                    browser_zone)]
+    [mail] = project.mails()
+    assert mail["To"] == "browser@example.org"
+    browser.save_screenshot(str(ARTIFACTS / "check_inbox.png"))
+
+
+def test_rendered_digest_screenshot(project: Project, browser: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    project.ok("subscribers", "add", "shot@example.org", "--keywords", "diffusion models, video",
+               "--send-at", "00:00")
+    project.ok("run", "--now", "2026-11-22T12:00:00+00:00")
+    [mail] = project.mails()
+    html_path = project.root / "digest.html"
+    html_path.write_text(mail.get_body(("html",)).get_content(), encoding="utf-8")
+    browser.get(html_path.as_uri())
+    titles = browser.find_elements(By.CSS_SELECTOR, ".paper h2")
+    assert len(titles) == 10
+    assert "Why you got this" in browser.find_element(By.CSS_SELECTOR, ".why").text
+    browser.save_screenshot(str(ARTIFACTS / "digest.png"))
+    assert (ARTIFACTS / "digest.png").stat().st_size > 10_000
