@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -125,6 +126,75 @@ class _KeywordIndex:
         self.full = hits
 
 
+class _Batch:
+    """The ranked top papers of one batch of profiles, as arrays; Match objects on demand."""
+
+    def __init__(
+        self,
+        ids: list[str],
+        best: np.ndarray,
+        scores: np.ndarray,
+        counts: np.ndarray,
+        include: sp.csr_matrix,
+        full: sp.csc_matrix,
+        keywords: list[str],
+    ) -> None:
+        self.ids, self.best, self.scores, self.counts = ids, best, scores, counts
+        self.include, self.full, self.keywords = include, full, keywords
+
+    def matches(self, row: int) -> list[Match]:
+        """The picks of one profile, best first, with the keywords each matched."""
+        wanted = set(
+            self.include.indices[self.include.indptr[row] : self.include.indptr[row + 1]].tolist()
+        )
+        out = []
+        count = int(self.counts[row])
+        for col, score in zip(
+            self.best[row, :count].tolist(), self.scores[row, :count].tolist(), strict=True
+        ):
+            hits = self.full.indices[self.full.indptr[col] : self.full.indptr[col + 1]].tolist()
+            matched = sorted(self.keywords[k] for k in hits if k in wanted)
+            out.append(Match(self.ids[col], round(score, 4), matched))
+        return out
+
+
+class Ranking(Sequence[list[Match]]):
+    """Every profile's picks; computed as arrays, turned into Match lists only when read."""
+
+    def __init__(self, batches: list[tuple[int, _Batch | None, int]]) -> None:
+        self._batches = batches  # (first row, batch or None when empty, rows)
+        self._size = sum(rows for _, _, rows in batches)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> list[Match]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[list[Match]]: ...
+
+    def __getitem__(self, index: int | slice) -> list[Match] | list[list[Match]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        for start, batch, rows in self._batches:
+            if index < start + rows:
+                return [] if batch is None else batch.matches(index - start)
+        raise IndexError(index)  # pragma: no cover
+
+    def counts(self) -> np.ndarray:
+        """How many papers each profile got, as one array."""
+        parts = [
+            np.zeros(rows, dtype=np.int64) if b is None else b.counts
+            for _, b, rows in self._batches
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def rank(
     corpus: Corpus,
     profiles: Sequence[Profile],
@@ -134,23 +204,22 @@ def rank(
     not_before: Sequence[float] | None = None,
     seen: Sequence[set[str]] | None = None,
     batch_size: int = DEFAULT_BATCH,
-) -> list[list[Match]]:
+) -> Ranking:
     """For each profile, its best papers (score >= min_score and at least one keyword matched)."""
     limits = np.full(len(profiles), top) if isinstance(top, int) else np.asarray(top)
-    results: list[list[Match]] = []
+    batches: list[tuple[int, _Batch | None, int]] = []
     for start in range(0, len(profiles), batch_size):
         stop = min(start + batch_size, len(profiles))
-        results.extend(
-            _rank_batch(
-                corpus,
-                profiles[start:stop],
-                limits[start:stop],
-                min_score,
-                None if not_before is None else not_before[start:stop],
-                None if seen is None else seen[start:stop],
-            )
+        batch = _rank_batch(
+            corpus,
+            profiles[start:stop],
+            limits[start:stop],
+            min_score,
+            None if not_before is None else not_before[start:stop],
+            None if seen is None else seen[start:stop],
         )
-    return results
+        batches.append((start, batch, stop - start))
+    return Ranking(batches)
 
 
 def _rank_batch(
@@ -160,28 +229,28 @@ def _rank_batch(
     min_score: float,
     not_before: Sequence[float] | None,
     seen: Sequence[set[str]] | None,
-) -> list[list[Match]]:
+) -> _Batch | None:
     if not corpus.ids:
-        return [[] for _ in profiles]
+        return None
     keyword_ids: dict[str, int] = {}
-    inc_rows, inc_cols, inc_vals, exc_rows, exc_cols = [], [], [], [], []
-    for row, profile in enumerate(profiles):
-        weight = 1.0 / np.sqrt(max(len(profile.keywords), 1))
-        for keyword in profile.keywords:
-            inc_rows.append(row)
-            inc_cols.append(keyword_ids.setdefault(keyword, len(keyword_ids)))
-            inc_vals.append(weight)
-        for keyword in profile.exclude:
-            exc_rows.append(row)
-            exc_cols.append(keyword_ids.setdefault(keyword, len(keyword_ids)))
+    intern = keyword_ids.setdefault
+    inc_cols = [intern(k, len(keyword_ids)) for p in profiles for k in p.keywords]
+    inc_sizes = np.fromiter(
+        (len(p.keywords) for p in profiles), dtype=np.int64, count=len(profiles)
+    )
+    exc_cols = [intern(k, len(keyword_ids)) for p in profiles for k in p.exclude]
+    exc_sizes = np.fromiter((len(p.exclude) for p in profiles), dtype=np.int64, count=len(profiles))
+    rows = np.arange(len(profiles))
+    weights = (1.0 / np.sqrt(np.maximum(inc_sizes, 1))).astype(np.float32)
     index = _KeywordIndex(corpus, list(keyword_ids))
     assert index.scores is not None and index.full is not None
     shape = (len(profiles), len(keyword_ids))
     include = sp.csr_matrix(
-        (np.asarray(inc_vals, dtype=np.float32), (inc_rows, inc_cols)), shape=shape
+        (np.repeat(weights, inc_sizes), (np.repeat(rows, inc_sizes), inc_cols)), shape=shape
     )
     exclude = sp.csr_matrix(
-        (np.ones(len(exc_rows), dtype=np.float32), (exc_rows, exc_cols)), shape=shape
+        (np.ones(len(exc_cols), dtype=np.float32), (np.repeat(rows, exc_sizes), exc_cols)),
+        shape=shape,
     )
     scores = (include @ index.scores).toarray()
     matched_any = (include @ index.full).toarray() > 0
@@ -191,19 +260,18 @@ def _rank_batch(
         scores[corpus.first_seen[None, :] <= np.asarray(not_before)[:, None]] = 0.0
     if seen is not None:
         position = {pid: i for i, pid in enumerate(corpus.ids)}
-        rows = [r for r, ids in enumerate(seen) for pid in ids if pid in position]
-        cols = [position[pid] for ids in seen for pid in ids if pid in position]
-        scores[rows, cols] = 0.0
-    return _top(scores, limits, index, include, corpus.ids)
+        seen_rows = [r for r, ids in enumerate(seen) for pid in ids if pid in position]
+        seen_cols = [position[pid] for ids in seen for pid in ids if pid in position]
+        scores[seen_rows, seen_cols] = 0.0
+    best, best_scores = _top(scores, limits)
+    counts = np.minimum((best_scores > 0).sum(axis=1), limits)
+    return _Batch(
+        corpus.ids, best, best_scores, counts, include, index.full.tocsc(), index.keywords
+    )
 
 
-def _top(
-    scores: np.ndarray,
-    limits: np.ndarray,
-    index: _KeywordIndex,
-    include: sp.csr_matrix,
-    ids: list[str],
-) -> list[list[Match]]:
+def _top(scores: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column indices and scores of the k best, best first."""
     width = scores.shape[1]
     k = int(min(max(int(limits.max(initial=0)), 1), width))
     best = (
@@ -213,21 +281,4 @@ def _top(
     )
     best_scores = np.take_along_axis(scores, best, axis=1)
     order = np.argsort(-best_scores, axis=1, kind="stable")
-    best = np.take_along_axis(best, order, axis=1)
-    best_scores = np.take_along_axis(best_scores, order, axis=1)
-    assert index.full is not None
-    full = index.full.tocsc()
-    out: list[list[Match]] = []
-    for row in range(scores.shape[0]):
-        wanted = set(include.indices[include.indptr[row] : include.indptr[row + 1]].tolist())
-        picks = []
-        for col, score in zip(
-            best[row, : limits[row]], best_scores[row, : limits[row]], strict=True
-        ):
-            if score <= 0:
-                break
-            hit = full.indices[full.indptr[col] : full.indptr[col + 1]]
-            matched = [index.keywords[k] for k in hit.tolist() if k in wanted]
-            picks.append(Match(ids[col], round(float(score), 4), sorted(matched)))
-        out.append(picks)
-    return out
+    return np.take_along_axis(best, order, axis=1), np.take_along_axis(best_scores, order, axis=1)

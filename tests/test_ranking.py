@@ -88,5 +88,5 @@ def test_vectorised_scores_equal_a_naive_per_pair_computation() -> None:
 
 def test_empty_corpus_and_no_profiles() -> None:
     empty = Corpus([], [])
-    assert rank(empty, [Profile(["x"])], 3) == [[]]
-    assert rank(corpus(), [], 3) == []
+    assert list(rank(empty, [Profile(["x"])], 3)) == [[]]
+    assert list(rank(corpus(), [], 3)) == []

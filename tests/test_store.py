@@ -148,3 +148,19 @@ def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: 
     [old] = store.subscribers()
     assert (old.email, old.keywords, old.max_papers) == ("old@example.org", ["rlhf"], 5)
     assert (old.frequency, old.weekly_day, old.hard_bounces) == ("daily", 0, 0)
+
+
+def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
+    from datetime import date, timedelta, timezone
+
+    store = store_at(tmp_path)
+    moment = datetime(2026, 11, 22, 8, 30, 1, 123456, tzinfo=timezone(timedelta(hours=2)))
+    record = PaperRecord(title="Round Trip", abstract="ä" * 50, authors=["A", "B"],
+                         published=date(2024, 1, 2), categories=["cs.LG"], upvotes=3)
+    store.upsert_records([record], "x", moment)
+    [paper] = store.papers()
+    assert paper.first_seen_at == moment and paper.first_seen_at.tzinfo is not None
+    assert (paper.published, paper.authors, paper.categories, paper.abstract) == (
+        date(2024, 1, 2), ["A", "B"], ["cs.LG"], "ä" * 50)
+    assert store.papers(since=moment)[0].id == paper.id
+    assert store.papers(since=moment + timedelta(microseconds=1)) == []

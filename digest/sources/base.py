@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
 _ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
 
@@ -59,6 +60,7 @@ class Listing:
     problems: list[str] = field(default_factory=list)
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise_title(title: str) -> str:
     """Lower-case, accent-free, punctuation-free form of a title for matching."""
     text = title
@@ -68,6 +70,7 @@ def normalise_title(title: str) -> str:
     return re.sub(r"[^\w]+", " ", text.lower()).strip()
 
 
+@lru_cache(maxsize=1 << 16)
 def title_key(title: str) -> str:
     """Identity of a paper known only by its title."""
     digest = hashlib.sha1(normalise_title(title).encode("utf-8")).hexdigest()[:16]

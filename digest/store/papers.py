@@ -13,7 +13,7 @@ from sqlmodel import col, delete, select
 
 from digest.models import DeliveryItem, Paper, Sighting, SourceState
 from digest.sources.base import PaperRecord, is_replacement, normalise_title, strip_version
-from digest.store.engine import StoreBase
+from digest.store.engine import StoreBase, bulk_insert
 
 
 @dataclass
@@ -72,7 +72,7 @@ class PaperQueries(StoreBase):
                     }
                 )
             if inserts:
-                conn.execute(insert(PAPER), list(inserts.values()))
+                bulk_insert(conn, PAPER, list(inserts.values()))
             if touched:
                 conn.execute(
                     update(PAPER)
@@ -84,7 +84,7 @@ class PaperQueries(StoreBase):
                     ],
                 )
             if sightings:
-                conn.execute(insert(SIGHTING), sightings)
+                bulk_insert(conn, SIGHTING, sightings)
         return result
 
     def papers(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
