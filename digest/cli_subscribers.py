@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from digest import signup
 from digest.cli_common import echo_json, parse_now, state
+from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
 from digest.models import Subscriber
-from digest.subscribers import new_subscriber
+from digest.store import Store
+from digest.subscriber_csv import COLUMNS, parse_subscribers_csv, subscribers_csv
+from digest.subscribers import (
+    STATUSES,
+    WEEKDAYS,
+    check_frequency,
+    check_keywords,
+    check_max_papers,
+    check_send_at,
+    check_timezone,
+    new_subscriber,
+    normalise_email,
+)
 
 subscribers_app = typer.Typer(
-    help="Add, list, show and remove subscribers.", no_args_is_help=True, rich_markup_mode=None
+    help="Add, list, show, edit, pause, import, export and remove subscribers.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
+
+EmailArg = Annotated[
+    str, typer.Argument(help="The subscriber's email address.", show_default=False)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+KEYWORDS_HELP = 'Comma-separated topics, e.g. "kv cache, rlhf".'
+EXCLUDE_HELP = "Comma-separated topics to leave out."
+TIMEZONE_HELP = "IANA time zone, e.g. Europe/Berlin."
+SEND_AT_HELP = "Local send time, HH:MM (24-hour)."
+MAX_PAPERS_HELP = "Papers per digest (1-50)."
+FREQUENCY_HELP = "How often: daily, weekdays (Monday to Friday) or weekly."
+WEEKLY_DAY_HELP = "The day of a weekly digest: monday ... sunday."
 
 
 def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
@@ -20,17 +49,51 @@ def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
     return subscriber.model_dump(mode="json", exclude={"token_version"})
 
 
+def find(store: Store, email: str) -> Subscriber:
+    """The subscriber with this address, however it was typed; NotFoundError if none."""
+    if any(ch in email for ch in "\r\n\x00"):
+        raise ValidationError("invalid email address: it contains a line break")
+    found = store.find_subscriber(email)
+    if found is None:
+        try:
+            found = store.find_subscriber(normalise_email(email))
+        except ValidationError:
+            found = None
+    if found is None:
+        raise NotFoundError(f"no subscriber {email.strip()!r}: see `digest subscribers list`")
+    return found
+
+
+def _summary(s: Subscriber) -> str:
+    when = {"daily": "daily", "weekdays": "on weekdays", "weekly": f"on {WEEKDAYS[s.weekly_day]}s"}
+    return (
+        f"{', '.join(s.keywords)}; {when.get(s.frequency, s.frequency)} at {s.send_at} "
+        f"{s.timezone}, up to {s.max_papers} papers"
+    )
+
+
 @subscribers_app.command("add")
 def add(
     ctx: typer.Context,
-    email: Annotated[str, typer.Argument(help="Email address.")],
-    keywords: Annotated[str, typer.Option(help='Comma-separated topics, e.g. "kv cache, rlhf".')],
-    exclude: Annotated[str, typer.Option(help="Comma-separated topics to leave out.")] = "",
-    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Berlin.")] = "UTC",
-    send_at: Annotated[str, typer.Option(help="Local send time, HH:MM (24-hour).")] = "08:00",
-    max_papers: Annotated[int, typer.Option(help="Papers per digest (1-50).")] = 10,
+    email: EmailArg,
+    keywords: Annotated[str, typer.Option(help=KEYWORDS_HELP, show_default=False)],
+    exclude: Annotated[str, typer.Option(help=EXCLUDE_HELP)] = "",
+    timezone: Annotated[str, typer.Option(help=TIMEZONE_HELP)] = "UTC",
+    send_at: Annotated[str, typer.Option(help=SEND_AT_HELP)] = "08:00",
+    max_papers: Annotated[int, typer.Option(help=MAX_PAPERS_HELP)] = 10,
+    frequency: Annotated[str, typer.Option(help=FREQUENCY_HELP)] = "daily",
+    weekly_day: Annotated[str, typer.Option(help=WEEKLY_DAY_HELP)] = "monday",
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm",
+            help="Store the subscriber as pending and mail them a confirmation link; "
+            "digests start once they open it.",
+        ),
+    ] = False,
 ) -> None:
-    """Add an active subscriber (the operator vouches for the address)."""
+    """Add a subscriber: active at once (the operator vouches), or pending with --confirm."""
+    now = parse_now(None)
     subscriber = new_subscriber(
         email=email,
         keywords=keywords,
@@ -38,23 +101,47 @@ def add(
         timezone=timezone,
         send_at=send_at,
         max_papers=max_papers,
-        now=parse_now(None),
+        frequency=frequency,
+        weekly_day=weekly_day,
+        status="pending" if confirm else "active",
+        now=now,
     )
-    stored = state(ctx).services().store.add_subscriber(subscriber)
+    services = state(ctx).services()
+    stored = services.store.add_subscriber(subscriber)
+    if not confirm:
+        typer.echo(f"added {stored.email}: {_summary(stored)}")
+        return
+    mailer = signup.Mailer(
+        transport=services.transport,
+        renderer=services.renderer,
+        links=services.links,
+        sender=services.settings.from_address,
+    )
+    try:
+        signup.send_confirmation(services.store, mailer, stored, now)
+    except TransportError as exc:
+        services.store.remove_subscriber(stored.email)
+        raise TransportError(f"{exc}; {stored.email} was not added") from None
     typer.echo(
-        f"added {stored.email}: {', '.join(stored.keywords)}; "
-        f"{stored.send_at} {stored.timezone}, up to {stored.max_papers} papers"
+        f"added {stored.email} as pending: {_summary(stored)}; "
+        "confirmation mail sent, digests start once they confirm"
     )
 
 
 @subscribers_app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="Only subscribers with this status.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    status: Annotated[
+        str | None,
+        typer.Option(help=f"Only subscribers with this status: {', '.join(STATUSES)}."),
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """List subscribers by address."""
-    rows = state(ctx).services().store.subscribers(status=status)
+    if status is not None and status.strip().lower() not in STATUSES:
+        raise ValidationError(f"unknown status {status!r}: use {', '.join(STATUSES)}")
+    wanted = status.strip().lower() if status is not None else None
+    rows = state(ctx).services().store.subscribers(status=wanted)
     if as_json:
         echo_json([subscriber_dict(s) for s in rows])
         return
@@ -65,14 +152,9 @@ def list_cmd(
 
 
 @subscribers_app.command("show")
-def show(
-    ctx: typer.Context,
-    email: Annotated[str, typer.Argument(help="Email address.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     """Show one subscriber."""
-    subscriber = state(ctx).services().store.get_subscriber(email)
-    data = subscriber_dict(subscriber)
+    data = subscriber_dict(find(state(ctx).services().store, email))
     if as_json:
         echo_json(data)
         return
@@ -81,12 +163,155 @@ def show(
         typer.echo(f"{key}: {shown}")
 
 
-@subscribers_app.command("remove")
-def remove(
+@subscribers_app.command("edit")
+def edit(
     ctx: typer.Context,
-    email: Annotated[str, typer.Argument(help="Email address.")],
+    email: EmailArg,
+    keywords: Annotated[str | None, typer.Option(help=f"New keywords. {KEYWORDS_HELP}")] = None,
+    exclude: Annotated[
+        str | None, typer.Option(help=f'New excluded topics ("" for none). {EXCLUDE_HELP}')
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help=TIMEZONE_HELP)] = None,
+    send_at: Annotated[str | None, typer.Option(help=SEND_AT_HELP)] = None,
+    max_papers: Annotated[int | None, typer.Option(help=MAX_PAPERS_HELP)] = None,
+    frequency: Annotated[str | None, typer.Option(help=FREQUENCY_HELP)] = None,
+    weekly_day: Annotated[str | None, typer.Option(help=WEEKLY_DAY_HELP)] = None,
+    revoke_links: Annotated[
+        bool,
+        typer.Option(
+            "--revoke-links",
+            help="Invalidate every unsubscribe, preferences and confirmation link sent so far.",
+        ),
+    ] = False,
 ) -> None:
+    """Change only the given settings; all are checked first, and nothing changes if one is bad."""
+    store = state(ctx).services().store
+    subscriber = find(store, email)
+    changes: dict[str, Any] = {}
+    if keywords is not None:
+        changes["keywords"] = check_keywords(keywords)
+    if exclude is not None:
+        changes["exclude"] = check_keywords(exclude, allow_empty=True, what="excluded keywords")
+    if timezone is not None:
+        changes["timezone"] = check_timezone(timezone)
+    if send_at is not None:
+        changes["send_at"] = check_send_at(send_at)
+    if max_papers is not None:
+        changes["max_papers"] = check_max_papers(max_papers)
+    if frequency is not None or weekly_day is not None:
+        how_often, day = check_frequency(
+            frequency if frequency is not None else subscriber.frequency,
+            weekly_day if weekly_day is not None else subscriber.weekly_day,
+        )
+        if frequency is not None:
+            changes["frequency"] = how_often
+        if weekly_day is not None:
+            changes["weekly_day"] = day
+    if not changes and not revoke_links:
+        ctx.fail("nothing to change: give at least one option of `digest subscribers edit`")
+    for name, value in changes.items():
+        setattr(subscriber, name, value)
+    if revoke_links:
+        subscriber.token_version += 1
+    subscriber.updated_at = parse_now(None)
+    saved = store.save_subscriber(subscriber)
+    done = [f"changed {', '.join(changes)}"] if changes else []
+    if revoke_links:
+        done.append("earlier links revoked")
+    typer.echo(f"updated {saved.email}: {'; '.join(done)}")
+
+
+@subscribers_app.command("pause")
+def pause(ctx: typer.Context, email: EmailArg) -> None:
+    """Stop an active subscriber's digests until `resume`."""
+    store = state(ctx).services().store
+    saved = signup.set_paused(store, find(store, email), True, parse_now(None))
+    typer.echo(f"paused {saved.email}: no digests until `digest subscribers resume {saved.email}`")
+
+
+@subscribers_app.command("resume")
+def resume(ctx: typer.Context, email: EmailArg) -> None:
+    """Start a paused subscriber's digests again."""
+    store = state(ctx).services().store
+    saved = signup.set_paused(store, find(store, email), False, parse_now(None))
+    typer.echo(f"resumed {saved.email}")
+
+
+@subscribers_app.command("remove")
+def remove(ctx: typer.Context, email: EmailArg) -> None:
     """Remove a subscriber and their delivery history."""
     store = state(ctx).services().store
-    store.remove_subscriber(email)
-    typer.echo(f"removed {email.strip().lower()}")
+    subscriber = find(store, email)
+    store.remove_subscriber(subscriber.email)
+    typer.echo(f"removed {subscriber.email}")
+
+
+@subscribers_app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help=f"CSV file (UTF-8) with a header row; columns {','.join(COLUMNS)}, "
+            "of which only email and keywords are required.",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Import subscribers from CSV in one transaction; addresses already present are kept as
+    they are.
+
+    Every row is checked first. Bad rows are reported on stderr with their line number and
+    left out, the good rows are still imported, and the exit status is 1 if any row was bad.
+    Keywords are separated by ';' (or ',' inside a double-quoted field).
+    """
+    parsed = parse_subscribers_csv(_read_text(file), parse_now(None), name=str(file))
+    added, present = state(ctx).services().store.import_subscribers(parsed.subscribers)
+    for bad in parsed.bad_rows:
+        typer.echo(str(bad), err=True)
+    repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""
+    typer.echo(
+        f"{added} imported, {present} already present, {len(parsed.bad_rows)} bad rows{repeated}"
+    )
+    if parsed.bad_rows:
+        raise typer.Exit(1)
+
+
+@subscribers_app.command("export")
+def export(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Write the CSV here (default: standard output).", show_default=False),
+    ] = None,
+) -> None:
+    """Export every subscriber as CSV, in the columns `import` reads."""
+    rows = state(ctx).services().store.subscribers()
+    text = subscribers_csv(rows)
+    if file is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise DigestError(f"cannot write {file}: {exc.strerror or exc}") from None
+    typer.echo(f"{len(rows)} subscribers exported to {file}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"no such file {str(path)!r}: nothing was imported") from None
+    except OSError as exc:
+        raise DigestError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise ValidationError(f"{path} is not a CSV file: it contains binary data")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{path} is not a UTF-8 CSV file (byte {exc.start} is not UTF-8): "
+            "save it as CSV UTF-8; nothing was imported"
+        ) from None

@@ -1,0 +1,215 @@
+"""Subscribers as CSV: parsing an import file and writing an export; pure, no I/O.
+
+The columns are COLUMNS; an import file needs a header row naming them (in any order), of
+which only email and keywords are required. Keywords are separated by `;` (or `,` inside a
+quoted field). A cell that a spreadsheet would run as a formula (starting with = + - @) is
+written with a leading `'`, which reading takes off again, so export -> import is exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TextIO
+
+from digest.errors import ValidationError
+from digest.models import Subscriber
+from digest.subscribers import STATUSES, WEEKDAYS, new_subscriber, normalise_email
+
+COLUMNS = (
+    "email",
+    "keywords",
+    "exclude",
+    "timezone",
+    "send_at",
+    "max_papers",
+    "frequency",
+    "weekly_day",
+    "status",
+)
+REQUIRED = ("email", "keywords")
+_FORMULA_START = "=+-@'"  # a leading quote is escaped too, so that unescaping is exact
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A data row that cannot be imported, and why."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ParsedFile:
+    """What an import file holds: valid subscribers (one per address) and the bad rows."""
+
+    subscribers: list[Subscriber] = field(default_factory=list)
+    bad_rows: list[BadRow] = field(default_factory=list)
+    repeated: int = 0  # valid rows whose address an earlier row of the file already had
+
+
+def parse_subscribers_csv(text: str, now: datetime, name: str = "the file") -> ParsedFile:
+    """Validate every row of a CSV text; a missing or wrong header is a ValidationError."""
+    if "\x00" in text:
+        raise ValidationError(f"{name} is not a CSV file: it contains binary data")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = _header(reader, name)
+        result = ParsedFile()
+        seen: set[str] = set()
+        line = reader.line_num + 1
+        for fields in reader:
+            start, line = line, reader.line_num + 1
+            if not any(f.strip() for f in fields):
+                continue  # a blank line
+            try:
+                subscriber = row_subscriber(header, fields, now)
+            except ValidationError as exc:
+                result.bad_rows.append(BadRow(start, str(exc)))
+                continue
+            if subscriber.email in seen:
+                result.repeated += 1
+                continue
+            seen.add(subscriber.email)
+            result.subscribers.append(subscriber)
+    except csv.Error as exc:
+        raise ValidationError(
+            f"{name} is not valid CSV (line {reader.line_num}): {exc}; nothing was imported"
+        ) from None
+    return result
+
+
+def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subscriber:
+    """The subscriber one data row describes, or ValidationError saying what is wrong."""
+    extra = fields[len(header) :]
+    if any(f.strip() for f in extra):
+        raise ValidationError(
+            f"{len(fields)} fields but the header has {len(header)}: "
+            "put keywords that contain commas in double quotes"
+        )
+    values = dict(zip(header, (unescape(f) for f in fields), strict=False))
+    for column in header:
+        _check_characters(column, values.get(column, ""))
+
+    def get(column: str, default: str) -> str:
+        value = values.get(column, "").strip()
+        return value or default
+
+    email = normalise_email(get("email", ""))
+    max_papers_text = get("max_papers", "10")
+    try:
+        max_papers = int(max_papers_text)
+    except ValueError:
+        raise ValidationError(
+            f"max_papers must be a whole number, not {max_papers_text[:40]!r}"
+        ) from None
+    status = get("status", "active").lower()
+    if status not in STATUSES:
+        raise ValidationError(f"unknown status {status[:40]!r}: use {', '.join(STATUSES)}")
+    return new_subscriber(
+        email=email,
+        keywords=values.get("keywords", ""),
+        exclude=values.get("exclude", ""),
+        timezone=get("timezone", "UTC"),
+        send_at=get("send_at", "08:00"),
+        max_papers=max_papers,
+        frequency=get("frequency", "daily"),
+        weekly_day=get("weekly_day", "0"),
+        status=status,
+        now=now,
+    )
+
+
+def subscriber_row(subscriber: Subscriber) -> list[str]:
+    """One subscriber as CSV fields in COLUMNS order (before formula escaping)."""
+    return [
+        subscriber.email,
+        "; ".join(subscriber.keywords),
+        "; ".join(subscriber.exclude),
+        subscriber.timezone,
+        subscriber.send_at,
+        str(subscriber.max_papers),
+        subscriber.frequency,
+        WEEKDAYS[subscriber.weekly_day % 7],
+        subscriber.status,
+    ]
+
+
+def write_subscribers_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int:
+    """Write a header and one row per subscriber to `out`; how many rows were written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    count = 0
+    for subscriber in subscribers:
+        writer.writerow([escape(value) for value in subscriber_row(subscriber)])
+        count += 1
+    return count
+
+
+def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:
+    """The CSV text of an export."""
+    out = io.StringIO()
+    write_subscribers_csv(subscribers, out)
+    return out.getvalue()
+
+
+def escape(value: str) -> str:
+    """A cell that a spreadsheet will not run as a formula."""
+    return f"'{value}" if value[:1] and value[0] in _FORMULA_START else value
+
+
+def unescape(value: str) -> str:
+    """The value `escape` was given."""
+    if len(value) > 1 and value[0] == "'" and value[1] in _FORMULA_START:
+        return value[1:]
+    return value
+
+
+def _header(reader: Iterable[list[str]], name: str) -> list[str]:
+    example = ",".join(COLUMNS)
+    for fields in reader:
+        if not any(f.strip() for f in fields):
+            continue
+        header = [f.strip().lower().lstrip("\ufeff") for f in fields]
+        while header and not header[-1]:
+            header.pop()  # trailing empty columns, as spreadsheets write them
+        found = ",".join(fields)[:80]
+        if "email" not in header and ";" in found:
+            raise ValidationError(
+                f"{name} separates columns with ';': use commas, with a header such as {example}"
+            )
+        if "email" not in header:
+            raise ValidationError(
+                f"{name} has no header row: the first line must name the columns, "
+                f"e.g. {example} (found {found!r}); nothing was imported"
+            )
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown:
+            raise ValidationError(
+                f"{name} has an unknown column {unknown[0]!r} in its header: "
+                f"the columns are {', '.join(COLUMNS)}; nothing was imported"
+            )
+        twice = [c for c in COLUMNS if header.count(c) > 1]
+        if twice:
+            raise ValidationError(f"{name} names the column {twice[0]!r} twice in its header")
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise ValidationError(
+                f"{name} has no {missing[0]!r} column: the header needs at least "
+                f"{', '.join(REQUIRED)}; nothing was imported"
+            )
+        return header
+    raise ValidationError(f"{name} is empty: it needs a header row such as {example}")
+
+
+def _check_characters(column: str, value: str) -> None:
+    if "\r" in value or "\n" in value:
+        raise ValidationError(f"{column} contains a line break")
+    if any(ord(ch) < 32 and ch != "\t" or ord(ch) == 127 for ch in value):
+        raise ValidationError(f"{column} contains a control character")

@@ -1,0 +1,635 @@
+"""`digest subscribers ...`: add (active or --confirm), list, show, edit, pause, resume, remove,
+import and export, with every bad input reported on one line and changing nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Project, free_port
+
+from digest import signup
+from digest.config import load_settings
+from digest.errors import ValidationError
+from digest.wiring import Services
+
+HEADER = "email,keywords,exclude,timezone,send_at,max_papers,frequency,weekly_day,status\n"
+VOLATILE = {"id", "created_at", "updated_at", "confirmed_at", "confirmation_sent_at"}
+
+
+def listed(project: Project, *args: str) -> list[dict[str, Any]]:
+    """`subscribers list --json` as data."""
+    data: list[dict[str, Any]] = json.loads(project.ok("subscribers", "list", "--json", *args).out)
+    return data
+
+
+def shown(project: Project, email: str) -> dict[str, Any]:
+    """`subscribers show EMAIL --json` as data."""
+    data: dict[str, Any] = json.loads(project.ok("subscribers", "show", email, "--json").out)
+    return data
+
+
+def table(project: Project) -> list[tuple[Any, ...]]:
+    """Every subscriber row exactly as stored."""
+    if not project.db.exists():
+        return []
+    return project.query("select * from subscriber order by email")
+
+
+def one_error_line(result: Any, message: str) -> str:
+    """The single stderr line of a failed command, which must contain `message`."""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert message in lines[0], result.err
+    assert "Traceback" not in result.err
+    return str(lines[0])
+
+
+def write(project: Project, name: str, text: str) -> Path:
+    path = project.root / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+def add_alice(project: Project) -> None:
+    project.ok(
+        "subscribers",
+        "add",
+        "Alice@Example.org",
+        "--keywords",
+        "rlhf; kv cache",
+        "--exclude",
+        "video",
+        "--timezone",
+        "Europe/Berlin",
+        "--send-at",
+        "7:30",
+        "--max-papers",
+        "4",
+        "--frequency",
+        "weekly",
+        "--weekly-day",
+        "fri",
+    )
+
+
+# add, list, show ---------------------------------------------------------------------------
+
+
+def test_add_with_every_option_is_active_at_once(project: Project) -> None:
+    add_alice(project)
+    data = shown(project, "ALICE@example.org")
+    assert {k: data[k] for k in data if k not in VOLATILE} == {
+        "email": "alice@example.org",
+        "keywords": ["rlhf", "kv cache"],
+        "exclude": ["video"],
+        "timezone": "Europe/Berlin",
+        "send_at": "07:30",
+        "max_papers": 4,
+        "frequency": "weekly",
+        "weekly_day": 4,
+        "status": "active",
+        "hard_bounces": 0,
+    }
+    assert data["confirmation_sent_at"] is None
+    assert project.mails() == []
+    text = project.ok("subscribers", "show", "alice@example.org").out
+    assert "timezone: Europe/Berlin" in text and "keywords: rlhf, kv cache" in text
+
+
+def test_add_defaults(project: Project) -> None:
+    out = project.ok("subscribers", "add", "bob@example.org", "--keywords", "diffusion").out
+    assert out.strip() == "added bob@example.org: diffusion; daily at 08:00 UTC, up to 10 papers"
+    row = shown(project, "bob@example.org")
+    assert (row["frequency"], row["weekly_day"], row["exclude"], row["status"]) == (
+        "daily",
+        0,
+        [],
+        "active",
+    )
+
+
+def test_add_confirm_sends_one_mail_and_stays_pending(project: Project) -> None:
+    result = project.ok(
+        "subscribers", "add", "carol@example.org", "--keywords", "moe, routing", "--confirm"
+    )
+    assert "pending" in result.out and "confirmation mail sent" in result.out
+    [mail] = project.mails()
+    assert mail["To"] == "carol@example.org"
+    assert mail["Subject"] == "Confirm your papers digest"
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    links = re.findall(r"https://digest\.example\.org/confirm/[A-Za-z0-9_.-]+", text)
+    assert len(links) == 1, text
+    assert "moe, routing" in text
+    [row] = listed(project)
+    assert (row["email"], row["status"]) == ("carol@example.org", "pending")
+    assert row["confirmation_sent_at"] is not None and row["confirmed_at"] is None
+    assert listed(project, "--status", "active") == []
+    assert [r["email"] for r in listed(project, "--status", "pending")] == ["carol@example.org"]
+
+
+def test_add_confirm_when_the_mail_cannot_be_sent_adds_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_TRANSPORT", "smtp")
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(free_port()))  # nothing listens there
+    monkeypatch.setenv("DIGEST_SMTP_STARTTLS", "false")
+    project.ok("subscribers", "add", "kept@example.org", "--keywords", "kv cache")
+    before = table(project)
+    result = project.cli(
+        "subscribers", "add", "carol@example.org", "--keywords", "moe", "--confirm"
+    )
+    assert result.code == 1
+    line = one_error_line(result, "could not send the confirmation mail")
+    assert line.endswith("carol@example.org was not added")
+    assert table(project) == before
+
+
+def test_list_filters_by_status_and_prints_text(project: Project) -> None:
+    assert "no subscribers" in project.ok("subscribers", "list").out
+    add_alice(project)
+    project.ok("subscribers", "add", "bob@example.org", "--keywords", "diffusion")
+    project.ok("subscribers", "pause", "bob@example.org")
+    assert [r["email"] for r in listed(project)] == ["alice@example.org", "bob@example.org"]
+    assert [r["email"] for r in listed(project, "--status", "paused")] == ["bob@example.org"]
+    assert [r["email"] for r in listed(project, "--status", "ACTIVE")] == ["alice@example.org"]
+    lines = project.ok("subscribers", "list").out.splitlines()
+    assert lines == [
+        "alice@example.org  [active]  07:30 Europe/Berlin  rlhf, kv cache",
+        "bob@example.org  [paused]  08:00 UTC  diffusion",
+    ]
+    result = project.cli("subscribers", "list", "--status", "gone")
+    assert result.code == 1
+    one_error_line(result, "unknown status 'gone'")
+
+
+# edit ----------------------------------------------------------------------------------------
+
+
+def test_edit_changes_only_the_given_fields(project: Project) -> None:
+    add_alice(project)
+    before = shown(project, "alice@example.org")
+    out = project.ok(
+        "subscribers",
+        "edit",
+        "alice@example.org",
+        "--keywords",
+        "Speculative Decoding",
+        "--send-at",
+        "18:05",
+        "--exclude",
+        "",
+    ).out
+    assert out.strip() == "updated alice@example.org: changed keywords, exclude, send_at"
+    after = shown(project, "alice@example.org")
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"keywords", "exclude", "send_at", "updated_at"}
+    assert (after["keywords"], after["exclude"], after["send_at"]) == (
+        ["speculative decoding"],
+        [],
+        "18:05",
+    )
+
+
+def test_edit_frequency_and_weekly_day(project: Project) -> None:
+    project.ok("subscribers", "add", "bob@example.org", "--keywords", "diffusion")
+    project.ok("subscribers", "edit", "bob@example.org", "--frequency", "weekly")
+    row = shown(project, "bob@example.org")
+    assert (row["frequency"], row["weekly_day"]) == ("weekly", 0)
+    project.ok("subscribers", "edit", "bob@example.org", "--weekly-day", "sunday")
+    project.ok("subscribers", "edit", "bob@example.org", "--max-papers", "50")
+    project.ok("subscribers", "edit", "bob@example.org", "--timezone", "America/New_York")
+    row = shown(project, "bob@example.org")
+    assert (row["frequency"], row["weekly_day"], row["max_papers"], row["timezone"]) == (
+        "weekly",
+        6,
+        50,
+        "America/New_York",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--keywords", "x" * 10_000], "keyword too long (10000 characters"),
+        (["--keywords", " , ;"], "keywords are empty"),
+        (["--timezone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+        (["--send-at", "24:00"], "invalid send time '24:00'"),
+        (["--max-papers", "0"], "papers per digest must be 1 to 50, not 0"),
+        (["--frequency", "hourly"], "unknown frequency 'hourly'"),
+        (["--weekly-day", "someday"], "unknown weekday 'someday'"),
+        (["--exclude", "a\rBcc: x@example.org"], "control characters are not allowed"),
+    ],
+)
+def test_edit_with_one_bad_value_changes_nothing(
+    project: Project, args: list[str], message: str
+) -> None:
+    add_alice(project)
+    before = table(project)
+    # a valid change comes first: it must not be applied either
+    result = project.cli("subscribers", "edit", "alice@example.org", "--send-at", "06:00", *args)
+    assert result.code == 1
+    one_error_line(result, message)
+    assert table(project) == before
+
+
+def test_edit_needs_an_option_and_a_known_subscriber(project: Project) -> None:
+    add_alice(project)
+    before = table(project)
+    result = project.cli("subscribers", "edit", "alice@example.org")
+    assert result.code == 2
+    one_error_line(result, "nothing to change")
+    result = project.cli("subscribers", "edit", "nobody@example.org", "--send-at", "09:00")
+    assert result.code == 1
+    one_error_line(result, "no subscriber 'nobody@example.org'")
+    assert table(project) == before
+
+
+def test_revoke_links_bumps_token_version_and_old_links_stop_working(project: Project) -> None:
+    add_alice(project)
+    query = "select token_version from subscriber where email = 'alice@example.org'"
+    assert project.query(query) == [(1,)]
+    services = Services(load_settings(None))
+    try:
+        subscriber = services.store.get_subscriber("alice@example.org")
+        old_token = services.links.unsubscribe_url(subscriber).rsplit("/", 1)[1]
+        assert signup.subscriber_for(services.store, services.links, "unsubscribe", old_token)
+    finally:
+        services.close()
+    before = shown(project, "alice@example.org")
+    out = project.ok("subscribers", "edit", "alice@example.org", "--revoke-links").out
+    assert out.strip() == "updated alice@example.org: earlier links revoked"
+    assert project.query(query) == [(2,)]
+    after = shown(project, "alice@example.org")
+    assert {k for k in before if before[k] != after[k]} == {"updated_at"}
+    services = Services(load_settings(None))
+    try:
+        with pytest.raises(ValidationError, match="no longer valid"):
+            signup.subscriber_for(services.store, services.links, "unsubscribe", old_token)
+        fresh = services.links.unsubscribe_url(services.store.get_subscriber("alice@example.org"))
+        new_token = fresh.rsplit("/", 1)[1]
+        assert signup.subscriber_for(services.store, services.links, "unsubscribe", new_token)
+    finally:
+        services.close()
+    project.ok("subscribers", "edit", "alice@example.org", "--revoke-links")
+    assert project.query(query) == [(3,)]
+
+
+# pause, resume, remove -----------------------------------------------------------------------
+
+
+def test_pause_and_resume(project: Project) -> None:
+    add_alice(project)
+    out = project.ok("subscribers", "pause", "Alice@Example.org").out
+    assert out.startswith("paused alice@example.org")
+    assert shown(project, "alice@example.org")["status"] == "paused"
+    again = project.cli("subscribers", "pause", "alice@example.org")
+    assert again.code == 1
+    one_error_line(again, "only an active subscription can be paused (this one is paused)")
+    assert project.ok("subscribers", "resume", "alice@example.org").out.strip() == (
+        "resumed alice@example.org"
+    )
+    assert shown(project, "alice@example.org")["status"] == "active"
+    again = project.cli("subscribers", "resume", "alice@example.org")
+    assert again.code == 1
+    one_error_line(again, "paused subscription can be resumed (this one is active)")
+
+
+def test_remove(project: Project) -> None:
+    add_alice(project)
+    project.ok("subscribers", "add", "bob@example.org", "--keywords", "diffusion")
+    assert project.ok("subscribers", "remove", "ALICE@example.org").out.strip() == (
+        "removed alice@example.org"
+    )
+    assert [r["email"] for r in listed(project)] == ["bob@example.org"]
+    result = project.cli("subscribers", "remove", "alice@example.org")
+    assert result.code == 1
+    one_error_line(result, "no subscriber 'alice@example.org'")
+    assert [r["email"] for r in listed(project)] == ["bob@example.org"]
+
+
+# bad input for add and the commands that take an address ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add", "not-an-email", "--keywords", "x"], "invalid email address 'not-an-email'"),
+        (
+            ["add", "a@example.org\r\nBcc: b@example.org", "--keywords", "x"],
+            "invalid email address: it contains a line break",
+        ),
+        (
+            ["add", "a@example.org\nBcc: b@example.org", "--keywords", "x", "--confirm"],
+            "invalid email address: it contains a line break",
+        ),
+        (["add", "z@example.org", "--keywords", "x" * 10_000], "keyword too long"),
+        (
+            ["add", "z@example.org", "--keywords", "x", "--timezone", "Mars/Olympus"],
+            "unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            ["add", "z@example.org", "--keywords", "x", "--send-at", "7pm"],
+            "invalid send time '7pm'",
+        ),
+        (
+            ["add", "z@example.org", "--keywords", "x", "--frequency", "monthly"],
+            "unknown frequency 'monthly'",
+        ),
+        (
+            ["add", "z@example.org", "--keywords", "x", "--max-papers", "51"],
+            "papers per digest must be 1 to 50",
+        ),
+        (["add", "kept@example.org", "--keywords", "x"], "already subscribed"),
+        (["show", "kept@example.org\r\nX-Evil: 1"], "it contains a line break"),
+        (["pause", "nobody@example.org"], "no subscriber 'nobody@example.org'"),
+        (["resume", "kept@example.org"], "paused subscription can be resumed (this one is active)"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_changes_nothing(
+    project: Project, args: list[str], message: str
+) -> None:
+    project.ok("subscribers", "add", "kept@example.org", "--keywords", "kv cache")
+    before = table(project)
+    result = project.cli("subscribers", *args)
+    assert result.code == 1
+    one_error_line(result, message)
+    assert table(project) == before
+    assert project.mails() == []
+
+
+# import --------------------------------------------------------------------------------------
+
+
+def test_import_good_and_bad_rows(project: Project) -> None:
+    project.ok("subscribers", "add", "known@example.org", "--keywords", "old topic")
+    path = write(
+        project,
+        "subs.csv",
+        HEADER
+        + 'ann@example.org,"kv cache, rlhf",video,Europe/Berlin,7:30,5,weekly,fri,active\n'  # 2
+        + "x,rlhf,,,,,,,\n"  # 3
+        + "ben@example.org,moe;routing,,,,,,,paused\n"  # 4
+        + '"cat@example.org\r\nBcc: evil@example.org",rlhf,,,,,,,\n'  # 5-6
+        + "\n"  # 7: blank, skipped
+        + "dan@example.org,rlhf,,Mars/Olympus,,,,,\n"  # 8
+        + "eve@example.org,rlhf,,,25:00,,,,\n"  # 9
+        + f"fay@example.org,{'x' * 10_000},,,,,,,\n"  # 10
+        + "gus@example.org,rlhf,,,,many,,,\n"  # 11
+        + "hal@example.org,rlhf,,,,,monthly,,\n"  # 12
+        + "ivy@example.org,rlhf,,,,,,,deleted\n"  # 13
+        + "jon@example.org,,,,,,,,\n"  # 14
+        + "kim@example.org,kv cache,rlhf,UTC,08:00,10,daily,monday,active,extra\n"  # 15
+        + "known@example.org,new topic,,,,,,,\n"  # 16
+        + "LEA@example.org,diffusion,,,,,,,\n",  # 17
+    )
+    result = project.cli("subscribers", "import", str(path))
+    assert result.code == 1
+    assert result.out.strip() == "3 imported, 1 already present, 10 bad rows"
+    assert result.err.splitlines() == [
+        "line 3: invalid email address 'x': An email address must have an @-sign.",
+        "line 5: email contains a line break",
+        "line 8: unknown time zone 'Mars/Olympus': use an IANA name such as Europe/Berlin or UTC",
+        "line 9: invalid send time '25:00': use HH:MM, 24-hour, e.g. 08:00",
+        f"line 10: keyword too long (10000 characters, at most 80): {'x' * 40!r}…",
+        "line 11: max_papers must be a whole number, not 'many'",
+        "line 12: unknown frequency 'monthly': use daily, weekdays, weekly",
+        "line 13: unknown status 'deleted': use pending, active, paused, unsubscribed, bounced",
+        'line 14: keywords are empty: give at least one, e.g. "kv cache, rlhf"',
+        "line 15: 10 fields but the header has 9: "
+        "put keywords that contain commas in double quotes",
+    ]
+    rows = {r["email"]: r for r in listed(project)}
+    assert sorted(rows) == [
+        "ann@example.org",
+        "ben@example.org",
+        "known@example.org",
+        "lea@example.org",
+    ]
+    ann = rows["ann@example.org"]
+    assert (ann["keywords"], ann["exclude"], ann["timezone"], ann["send_at"]) == (
+        ["kv cache", "rlhf"],
+        ["video"],
+        "Europe/Berlin",
+        "07:30",
+    )
+    assert (ann["max_papers"], ann["frequency"], ann["weekly_day"], ann["status"]) == (
+        5,
+        "weekly",
+        4,
+        "active",
+    )
+    assert (rows["ben@example.org"]["keywords"], rows["ben@example.org"]["status"]) == (
+        ["moe", "routing"],
+        "paused",
+    )
+    assert rows["known@example.org"]["keywords"] == ["old topic"]  # kept as it was
+    lea = rows["lea@example.org"]
+    assert (lea["timezone"], lea["send_at"], lea["max_papers"], lea["frequency"]) == (
+        "UTC",
+        "08:00",
+        10,
+        "daily",
+    )
+    assert project.mails() == []
+
+
+def test_import_twice_creates_no_duplicates(project: Project) -> None:
+    path = write(
+        project,
+        "subs.csv",
+        "keywords,email\n"  # any column order; the optional columns may be left out
+        '"kv cache; rlhf",ann@example.org\n'
+        "moe,ben@example.org\n",
+    )
+    first = project.ok("subscribers", "import", str(path))
+    assert first.out.strip() == "2 imported, 0 already present, 0 bad rows"
+    assert first.err == ""
+    rows = table(project)
+    second = project.ok("subscribers", "import", str(path))
+    assert second.out.strip() == "0 imported, 2 already present, 0 bad rows"
+    assert table(project) == rows
+    assert project.query("select email, keywords from subscriber order by email") == [
+        ("ann@example.org", '["kv cache", "rlhf"]'),
+        ("ben@example.org", '["moe"]'),
+    ]
+
+
+def test_repeated_address_in_the_file_counts_once(project: Project) -> None:
+    path = write(
+        project,
+        "subs.csv",
+        HEADER
+        + "ann@example.org,first,,,,,,,\n"
+        + "ANN@example.org,second,,,,,,,\n"
+        + "ann@example.org,third,,,,,,,\n"
+        + "ben@example.org,moe,,,,,,,\n",
+    )
+    result = project.ok("subscribers", "import", str(path))
+    assert result.out.strip() == (
+        "2 imported, 0 already present, 0 bad rows (2 repeated in the file, counted once)"
+    )
+    assert project.query("select email, keywords from subscriber order by email") == [
+        ("ann@example.org", '["first"]'),
+        ("ben@example.org", '["moe"]'),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "is empty: it needs a header row"),
+        (b"ann@example.org,rlhf\nben@example.org,moe\n", "has no header row"),
+        (b"email;keywords\nann@example.org;rlhf\n", "separates columns with ';'"),
+        (b"email,exclude\nann@example.org,rlhf\n", "has no 'keywords' column"),
+        (b"email,keywords,colour\nann@example.org,rlhf,red\n", "unknown column 'colour'"),
+        (b"email,keywords,email\nann@example.org,rlhf,x\n", "names the column 'email' twice"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not a CSV file: it contains binary data"),
+        (b"email,keywords\nann@example.org,caf\xe9\n", "is not a UTF-8 CSV file"),
+        (b'email,keywords\nann@example.org,"rlhf\n', "is not valid CSV"),
+    ],
+)
+def test_unreadable_import_file_is_one_line_and_imports_nothing(
+    project: Project, content: bytes | None, message: str
+) -> None:
+    project.ok("subscribers", "add", "kept@example.org", "--keywords", "kv cache")
+    before = table(project)
+    path = project.root / "subs.csv"
+    if content is not None:
+        path.write_bytes(content)
+    result = project.cli("subscribers", "import", str(path))
+    assert result.code == 1
+    line = one_error_line(result, message)
+    assert line.startswith("error: ") and ("subs.csv" in line)
+    assert result.out == ""
+    assert table(project) == before
+
+
+def test_import_a_directory_is_an_error(project: Project) -> None:
+    result = project.cli("subscribers", "import", str(project.root))
+    assert result.code == 1
+    one_error_line(result, f"cannot read {project.root}")
+
+
+def test_import_accepts_a_bom_crlf_and_trailing_empty_columns(project: Project) -> None:
+    path = project.root / "excel.csv"
+    path.write_bytes(
+        "\ufeffEmail,Keywords,,\r\nann@example.org,rlhf,,\r\n,,,\r\nben@example.org,moe,,\r\n".encode()
+    )
+    result = project.ok("subscribers", "import", str(path))
+    assert result.out.strip() == "2 imported, 0 already present, 0 bad rows"
+    assert [r["email"] for r in listed(project)] == ["ann@example.org", "ben@example.org"]
+
+
+# export --------------------------------------------------------------------------------------
+
+
+def seed_varied(project: Project) -> None:
+    """Subscribers that use every column: statuses, schedules, odd but valid values."""
+    add_alice(project)
+    project.ok("subscribers", "add", "bob@example.org", "--keywords", "diffusion, video")
+    project.ok("subscribers", "pause", "bob@example.org")
+    project.ok(
+        "subscribers",
+        "add",
+        "carol@example.org",
+        "--keywords",
+        "moe",
+        "--confirm",
+        "--frequency",
+        "weekdays",
+        "--send-at",
+        "23:59",
+        "--timezone",
+        "Asia/Kathmandu",
+    )
+    path = write(
+        project,
+        "more.csv",
+        HEADER + "dan@example.org,\"=1+1; -quoted 'x'; @home\",'=cmd,UTC,00:00,50,weekly,sunday,"
+        "unsubscribed\n"
+        + 'eve+tag@example.org,"a, b, c","d; e",America/St_Johns,12:30,1,daily,,bounced\n'
+        + 'zoë@example.org,"\'lead quote",,Europe/London,06:15,7,weekly,3,active\n',
+    )
+    project.ok("subscribers", "import", str(path))
+
+
+def test_export_to_stdout_and_file(project: Project) -> None:
+    seed_varied(project)
+    out = project.ok("subscribers", "export").out
+    lines = out.splitlines()
+    assert lines[0] == HEADER.strip()
+    assert lines[1:] == [
+        "alice@example.org,rlhf; kv cache,video,Europe/Berlin,07:30,4,weekly,friday,active",
+        "bob@example.org,diffusion; video,,UTC,08:00,10,daily,monday,paused",
+        "carol@example.org,moe,,Asia/Kathmandu,23:59,10,weekdays,monday,pending",
+        "dan@example.org,'=1+1; -quoted 'x'; @home,'=cmd,UTC,00:00,50,weekly,sunday,unsubscribed",
+        "eve+tag@example.org,a; b; c,d; e,America/St_Johns,12:30,1,daily,monday,bounced",
+        "zoë@example.org,''lead quote,,Europe/London,06:15,7,weekly,thursday,active",
+    ]
+    result = project.ok("subscribers", "export", "backup/subs.csv")
+    assert result.out.strip() == "6 subscribers exported to backup/subs.csv"
+    assert (project.root / "backup" / "subs.csv").read_text(encoding="utf-8") == out
+
+
+def test_export_then_import_into_an_empty_database_round_trips(project: Project) -> None:
+    seed_varied(project)
+    project.ok("subscribers", "export", "subs.csv")
+    config = project.root / "config" / "digest.toml"
+    other = project.root / "config" / "other.toml"
+    other.write_text(
+        config.read_text().replace("var/digest.sqlite", "var/other.sqlite"), encoding="utf-8"
+    )
+    assert listed(project, "--json") != []
+    empty = json.loads(project.ok("--config", str(other), "subscribers", "list", "--json").out)
+    assert empty == []
+    result = project.ok("--config", str(other), "subscribers", "import", "subs.csv")
+    assert result.out.strip() == "6 imported, 0 already present, 0 bad rows"
+
+    def stable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k not in VOLATILE} for r in rows]
+
+    original = listed(project)
+    copied = json.loads(project.ok("--config", str(other), "subscribers", "list", "--json").out)
+    assert len(original) == 6
+    assert stable(copied) == stable(original)
+    assert {r["status"] for r in copied} == {
+        "active",
+        "paused",
+        "pending",
+        "unsubscribed",
+        "bounced",
+    }
+    dan = next(r for r in copied if r["email"] == "dan@example.org")
+    assert (dan["keywords"], dan["exclude"]) == (["=1+1", "-quoted 'x'", "@home"], ["=cmd"])
+    zoe = next(r for r in copied if r["email"] == "zoë@example.org")
+    assert (zoe["keywords"], zoe["weekly_day"]) == (["'lead quote"], 3)
+    # and the copy exports byte for byte the same file
+    again = project.ok("--config", str(other), "subscribers", "export").out
+    assert again == (project.root / "subs.csv").read_text(encoding="utf-8")
+
+
+def test_read_commands_have_json_and_every_option_has_help(project: Project) -> None:
+    for command in ("add", "list", "show", "edit", "pause", "resume", "remove", "import", "export"):
+        result = project.ok("subscribers", command, "--help")
+        assert "Usage: digest subscribers " + command in result.out
+    for command in ("list", "show"):
+        assert "--json" in project.ok("subscribers", command, "--help").out
+    help_text = project.ok("subscribers", "edit", "--help").out
+    for option in (
+        "--keywords",
+        "--exclude",
+        "--timezone",
+        "--send-at",
+        "--max-papers",
+        "--frequency",
+        "--weekly-day",
+        "--revoke-links",
+    ):
+        assert option in help_text
+    assert "--confirm" in project.ok("subscribers", "add", "--help").out
