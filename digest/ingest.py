@@ -7,7 +7,7 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 from digest.config import SourceConfig
-from digest.errors import DigestError
+from digest.errors import DigestError, FetchError
 from digest.sources import AUTO, detect_kind, parse_body
 from digest.sources.base import Listing, dedupe
 from digest.sources.files import expand, read_bytes
@@ -57,7 +57,12 @@ def ingest_listing(
         last_modified=fetched.last_modified if fetched else None,
     )
     return SourceReport(
-        source=name, url=listing.source, new=result.new, known=result.known, bad=listing.bad_records
+        source=name,
+        url=listing.source,
+        new=result.new,
+        known=result.known,
+        bad=listing.bad_records,
+        ignored=result.ignored,
     )
 
 
@@ -114,8 +119,11 @@ def _ingest_url(
 def _more_hf_pages(first: Listing, url: str, now: datetime, fetcher: Fetcher) -> Listing:
     """Read the following pages of an HF API listing until a short page."""
     query = parse_qs(urlsplit(url).query)
-    limit = int(query.get("limit", [str(HF_DEFAULT_LIMIT)])[0])
-    page = int(query.get("p", ["0"])[0])
+    try:
+        limit = int(query.get("limit", [str(HF_DEFAULT_LIMIT)])[0])
+        page = int(query.get("p", ["0"])[0])
+    except ValueError:
+        raise FetchError(f"{url}: `limit` and `p` must be whole numbers") from None
     listing = first
     current = first
     for _ in range(MAX_PAGES):

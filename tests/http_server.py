@@ -9,8 +9,8 @@ query, headers and the monotonic time it arrived. Unknown paths answer 404.
         ...
         assert len(http_server.requests("/feed")) == 2
 
-Use it in a test module with `pytest_plugins = ("http_server",)`, or as a context manager
-(`with serve() as server: ...`).
+Use it in a test module with `from http_server import http_server_fixture  # noqa: F401`
+(the fixture is named `http_server`), or as a context manager (`with serve() as server: ...`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,7 +48,8 @@ class Reply:
     (longer than the client's timeout makes it time out). `truncated` declares a Content-Length
     larger than the body, sends the body and closes the connection. `content_length=False`
     sends no Content-Length and ends the body by closing the connection. `gzip` compresses
-    the body and sends Content-Encoding: gzip.
+    the body and sends Content-Encoding: gzip. `trickle` seconds pass between chunks of
+    `chunk_size` bytes of the body (a slow server that never pauses longer than that).
     """
 
     status: int = 200
@@ -59,6 +60,8 @@ class Reply:
     truncated: bool = False
     content_length: bool = True
     gzip: bool = False
+    trickle: float = 0.0
+    chunk_size: int = 1024
 
     @property
     def payload(self) -> bytes:
@@ -173,7 +176,7 @@ class ScriptedServer:
         self._httpd.scripted = self
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name="scripted-http-server",
             daemon=True,
         )
@@ -188,10 +191,8 @@ class ScriptedServer:
         with self._lock:
             open_sockets = list(self._sockets)
         for sock in open_sockets:
-            try:
+            with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._httpd.server_close()  # joins the handler threads (block_on_close)
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -218,10 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
         scripted = self.server.scripted
         scripted._track(self.connection, add=True)
         if scripted.stopping.is_set():  # accepted just as the server stopped: hang up
-            try:
+            with suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def finish(self) -> None:
         try:
@@ -274,8 +273,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         if send_body and not bodyless:
-            self.wfile.write(payload)
+            self._write_body(payload, reply)
         self.wfile.flush()
+
+    def _write_body(self, payload: bytes, reply: Reply) -> None:
+        if not reply.trickle:
+            self.wfile.write(payload)
+            return
+        for start in range(0, len(payload), reply.chunk_size):
+            if start and self.server.scripted.stopping.wait(reply.trickle):
+                self.close_connection = True
+                return
+            self.wfile.write(payload[start : start + reply.chunk_size])
+            self.wfile.flush()
 
 
 @contextmanager
@@ -289,8 +299,8 @@ def serve() -> Iterator[ScriptedServer]:
         server.stop()
 
 
-@pytest.fixture
-def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+@pytest.fixture(name="http_server")
+def http_server_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
     """A running ScriptedServer on 127.0.0.1; proxies are switched off so nothing leaves."""
     for name in _PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)

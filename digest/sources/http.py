@@ -58,6 +58,15 @@ class _TooLarge(Exception):
     pass
 
 
+# what may succeed on a later attempt; redirect loops, bad encodings and unknown schemes never do
+RETRYABLE: tuple[type[Exception], ...] = (
+    RetryableStatus,
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+)
+
+
 class Fetcher:
     """One HTTP client shared by every source, pacing requests per host."""
 
@@ -93,10 +102,17 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        try:
+            host = urlsplit(url).hostname
+            httpx.URL(url)
+        except (ValueError, httpx.InvalidURL):
+            host = None
+        if not host:
+            raise FetchError(f"{url}: not a valid http(s) URL; check the source's url")
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts),
             wait=self._wait,
-            retry=retry_if_exception_type((RetryableStatus, httpx.TransportError)),
+            retry=retry_if_exception_type(RETRYABLE),
             sleep=self.sleep,
             reraise=True,
         )
@@ -112,8 +128,10 @@ class Fetcher:
                 f"{url}: timed out after {self.policy.timeout:g} s "
                 f"({self.policy.attempts} attempts); check the URL or raise the timeout"
             ) from None
-        except httpx.TransportError as exc:
+        except RETRYABLE as exc:
             raise FetchError(f"{url}: {_describe(exc)} ({self.policy.attempts} attempts)") from None
+        except httpx.HTTPError as exc:  # redirect loops, bad encodings, unsupported schemes
+            raise FetchError(f"{url}: {_describe(exc)}") from None
 
     def _get_once(self, url: str, headers: dict[str, str]) -> Fetched:
         lock, last = self._host(url)
@@ -160,10 +178,13 @@ class Fetcher:
         if declared and declared.isdigit() and int(declared) > self.policy.max_bytes:
             raise _TooLarge
         chunks, size = [], 0
+        deadline = time.monotonic() + self.policy.timeout
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > self.policy.max_bytes:
                 raise _TooLarge
+            if time.monotonic() > deadline:  # httpx's timeout bounds each read, not the whole
+                raise httpx.ReadTimeout("the whole response took too long")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -183,7 +204,7 @@ class Fetcher:
         return self.policy.min_interval
 
     def _host(self, url: str) -> tuple[threading.Lock, list[float]]:
-        host = urlsplit(url).netloc
+        host = urlsplit(url).hostname or ""  # every port of a host shares its pacing
         with self._guard:
             if host not in self._hosts:
                 self._hosts[host] = (threading.Lock(), [float("-inf")])
@@ -204,9 +225,15 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def _describe(exc: httpx.TransportError) -> str:
+def _describe(exc: Exception) -> str:
     if isinstance(exc, httpx.ConnectError):
         return "cannot connect; check the URL and the network"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server closed the connection mid-response (truncated body)"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "too many redirects (a redirect loop?); check the URL"
+    if isinstance(exc, httpx.DecodingError):
+        return "the body could not be decoded (corrupt compression?)"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "not an http(s) URL; check the source's url"
     return f"{exc.__class__.__name__}: {exc}"
