@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_timeout: float = 30.0
+    smtp_tls: bool = False  # implicit TLS (port 465); smtp_starttls upgrades a plain connection
+    smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_rate: float = Field(
+        default=0.0, ge=0
+    )  # messages per second over all connections; 0 = no limit
+    retry_backoff_seconds: float = Field(default=60.0, ge=0)
+    retry_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    retry_max_attempts: int = Field(default=6, ge=1)
+    bounce_limit: int = Field(default=3, ge=1)
+    claim_timeout_seconds: float = Field(default=600.0, gt=0)
+    send_batch: int = Field(default=200, ge=1)
+    send_empty: bool = False  # send a short "nothing new today" digest instead of skipping
     from_address: str = Field(
         default="papers digest <digest@localhost>",
         validation_alias=AliasChoices("DIGEST_FROM", "from", "from_address"),

@@ -1,20 +1,43 @@
-"""The outbox: claim queued deliveries, render them from their stored items, send, record."""
+"""The outbox: claim ready deliveries, render them from their stored items, send, record."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from digest.errors import PermanentDeliveryError
+from digest.errors import DigestError, PermanentDeliveryError, TransportError
 from digest.links import Links
 from digest.mail import Outgoing, Transport, build_message
-from digest.models import Delivery, Paper, Subscriber
+from digest.models import Paper, Subscriber
 from digest.render import DigestView, PaperView, Renderer
 from digest.store import Store
+from digest.store.deliveries import Contents, SendResult
 
-BATCH = 200
-MAX_ATTEMPTS = 5
-BACKOFF_SECONDS = 60.0
+
+def process_name() -> str:
+    """host:pid, naming this process in claims and leases."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How the outbox is worked."""
+
+    batch: int = 200
+    max_attempts: int = 6
+    backoff_seconds: float = 60.0
+    backoff_max_seconds: float = 3600.0
+    bounce_limit: int = 3
+    claim_timeout: timedelta = timedelta(minutes=10)
+    owner: str = field(default_factory=process_name)
+
+    def retry_at(self, attempts: int, now: datetime) -> datetime:
+        """When to try again after `attempts` failed attempts: capped exponential backoff."""
+        wait = min(self.backoff_seconds * 2 ** max(attempts - 1, 0), self.backoff_max_seconds)
+        return now + timedelta(seconds=wait)
 
 
 @dataclass
@@ -24,6 +47,7 @@ class SendReport:
     sent: int = 0
     retry: int = 0
     failed: int = 0
+    released: int = 0
 
 
 def paper_view(paper: Paper, matched: list[str]) -> PaperView:
@@ -56,15 +80,15 @@ def digest_view(
 
 
 def compose(
-    store: Store, delivery: Delivery, renderer: Renderer, links: Links, sender: str, now: datetime
+    contents: Contents, renderer: Renderer, links: Links, sender: str, now: datetime
 ) -> Outgoing:
     """The email for one stored delivery, rendered from its stored items."""
+    delivery, subscriber = contents.delivery, contents.subscriber
     assert delivery.id is not None and delivery.message_id is not None
-    subscriber, rows = store.delivery_contents(delivery.id)
     view = digest_view(
         subscriber,
         delivery.edition,
-        [paper_view(paper, item.matched) for paper, item in rows],
+        [paper_view(paper, item.matched) for paper, item in contents.items],
         links,
     )
     rendered = renderer.render(view)
@@ -89,40 +113,60 @@ def send_due(
     links: Links,
     sender: str,
     now: datetime,
-    *,
-    batch: int = BATCH,
+    policy: SendPolicy | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> SendReport:
-    """Send every delivery that is ready, batch by batch, recording each outcome."""
+    """Send every ready delivery, batch by batch, recording each outcome; when `should_stop`
+    turns true, unsent deliveries of the current batch go back to the queue."""
+    policy = policy or SendPolicy()
     report = SendReport()
-    while ids := store.claim_deliveries(now, batch):
-        by_id = {d.id: d for d in store.deliveries_by_id(ids)}
-        outgoing = [compose(store, by_id[i], renderer, links, sender, now) for i in ids]
-        for outcome in transport.send(outgoing):
-            delivery = by_id[outcome.delivery_id]
-            if outcome.error is None:
-                store.mark_delivery(outcome.delivery_id, "sent", now)
-                report.sent += 1
-            elif (
-                isinstance(outcome.error, PermanentDeliveryError)
-                or delivery.attempts + 1 >= MAX_ATTEMPTS
-            ):
-                store.mark_delivery(
-                    outcome.delivery_id,
-                    "failed",
-                    now,
-                    error=str(outcome.error),
-                    code=outcome.error.code,
+    while not should_stop():
+        ids = store.claim_deliveries(now, policy.batch, policy.owner, policy.claim_timeout)
+        if not ids:
+            break
+        contents = store.contents(ids)
+        outgoing, results = [], []
+        for delivery_id in ids:
+            try:
+                outgoing.append(compose(contents[delivery_id], renderer, links, sender, now))
+            except DigestError as exc:
+                results.append(SendResult(delivery_id, "failed", error=f"cannot render: {exc}"))
+        for outcome in transport.send(outgoing, should_stop):
+            attempts = contents[outcome.delivery_id].delivery.attempts + 1
+            results.append(
+                _result(
+                    outcome.delivery_id, outcome.attempted, outcome.error, attempts, policy, now
                 )
-                report.failed += 1
-            else:
-                wait = timedelta(seconds=BACKOFF_SECONDS * 2**delivery.attempts)
-                store.mark_delivery(
-                    outcome.delivery_id,
-                    "retry",
-                    now,
-                    error=str(outcome.error),
-                    code=outcome.error.code,
-                    retry_at=now + wait,
-                )
-                report.retry += 1
+            )
+        store.record_outcomes(results, now, policy.bounce_limit)
+        for result in results:
+            setattr(report, _counter(result.status), getattr(report, _counter(result.status)) + 1)
     return report
+
+
+def _counter(status: str) -> str:
+    return "released" if status == "queued" else status
+
+
+def _result(
+    delivery_id: int,
+    attempted: bool,
+    error: TransportError | None,
+    attempts: int,
+    policy: SendPolicy,
+    now: datetime,
+) -> SendResult:
+    """What to record for one message the transport handled (or, when stopping, did not)."""
+    if not attempted:
+        return SendResult(delivery_id, "queued")
+    if error is None:
+        return SendResult(delivery_id, "sent")
+    if isinstance(error, PermanentDeliveryError):
+        return SendResult(delivery_id, "failed", str(error), error.code, bounce=True)
+    if attempts >= policy.max_attempts:
+        return SendResult(
+            delivery_id, "failed", f"gave up after {attempts} attempts: {error}", error.code
+        )
+    return SendResult(
+        delivery_id, "retry", str(error), error.code, retry_at=policy.retry_at(attempts, now)
+    )

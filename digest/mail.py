@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -32,18 +31,22 @@ class Outcome:
 
     delivery_id: int
     error: TransportError | None = None
+    attempted: bool = True  # False: not tried because the sender is stopping
 
     @property
     def sent(self) -> bool:
         """True when the transport accepted the message."""
-        return self.error is None
+        return self.attempted and self.error is None
 
 
 class Transport(Protocol):
     """Hands messages over for delivery; one outcome per message, in order."""
 
-    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
-        """Send a batch of messages, reporting each one's outcome."""
+    def send(
+        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+    ) -> list[Outcome]:
+        """Send a batch, one outcome per message; once `should_stop()` is true, messages not
+        yet started come back with attempted=False."""
         ...
 
 
@@ -83,11 +86,15 @@ def build_message(
     return message
 
 
+def sender_domain(sender: str) -> str:
+    """The domain of the From address ("localhost" when it has none)."""
+    address = parseaddr(sender)[1]
+    return address.rsplit("@", 1)[1].lower() if "@" in address else "localhost"
+
+
 def mailto_for(sender: str, purpose: str) -> str:
     """A mailto: URL at the sender's domain, e.g. for List-Unsubscribe."""
-    address = parseaddr(sender)[1]
-    domain = Address(addr_spec=address).domain if "@" in address else "localhost"
-    return f"mailto:unsubscribe@{domain}?subject={purpose}"
+    return f"mailto:unsubscribe@{sender_domain(sender)}?subject={purpose}"
 
 
 class MaildirTransport:
@@ -103,10 +110,15 @@ class MaildirTransport:
             ) from None
         self.path = path
 
-    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
+    def send(
+        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+    ) -> list[Outcome]:
         """Store each message in new/; a full disk is a temporary failure."""
         outcomes = []
         for item in batch:
+            if should_stop is not None and should_stop():
+                outcomes.append(Outcome(item.delivery_id, attempted=False))
+                continue
             try:
                 self.box.add(item.message)
                 outcomes.append(Outcome(item.delivery_id))
@@ -138,7 +150,9 @@ class SmtpTransport:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
 
-    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
+    def send(
+        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+    ) -> list[Outcome]:
         """Send every message of the batch; connection problems fail the rest temporarily."""
         return asyncio.run(self._send(batch))
 

@@ -77,6 +77,7 @@ class Subscriber(SQLModel, table=True):
     confirmation_sent_at: datetime | None = None
     confirmed_at: datetime | None = None
     hard_bounces: int = 0
+    next_send_at: datetime | None = Field(default=None, index=True)  # UTC; None = not planned
     created_at: datetime
     updated_at: datetime
 
@@ -98,6 +99,8 @@ class Delivery(SQLModel, table=True):
     smtp_code: int | None = None
     last_error: str | None = None
     next_attempt_at: datetime | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
     created_at: datetime
     sent_at: datetime | None = None
 
@@ -112,3 +115,11 @@ class DeliveryItem(SQLModel, table=True):
     rank: int
     score: float
     matched: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Lease(SQLModel, table=True):
+    """A named lock held by one process until it expires (e.g. the planner)."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    owner: str
+    expires_at: datetime

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from digest.config import SourceConfig
-from digest.delivery import SendReport, digest_view, paper_view, send_due
+from digest.delivery import SendPolicy, SendReport, digest_view, paper_view, process_name, send_due
 from digest.ingest import SourceReport, ingest_source
 from digest.links import Links
 from digest.mail import Transport
 from digest.models import Paper, Subscriber
-from digest.planning import choose, due, local_edition, window_start
+from digest.planning import choose, due, local_edition, next_send_at, window_start
 from digest.ranking import Corpus, Match, paper_text
 from digest.render import RenderedDigest, Renderer
 from digest.sources.http import Fetcher
 from digest.store import Store
+from digest.store.deliveries import NewDelivery
 
 
 @dataclass(frozen=True)
 class Policy:
-    """How papers are chosen for a digest."""
+    """How papers are chosen for a digest, and how planning runs."""
 
     min_score: float = 0.05
     first_window_days: int = 7
+    send_empty: bool = False
+    message_domain: str = "papers-digest.invalid"
+    batch: int = 5000
+    lease: timedelta = timedelta(minutes=5)
 
 
 @dataclass
@@ -34,6 +39,7 @@ class DispatchReport:
     due: int = 0
     planned: int = 0
     skipped: int = 0
+    locked: bool = False  # another process holds the planner lease
     send: SendReport = field(default_factory=SendReport)
 
 
@@ -56,14 +62,58 @@ def build_corpus(papers: Sequence[Paper]) -> Corpus:
     )
 
 
-def plan(store: Store, now: datetime, policy: Policy) -> DispatchReport:
-    """Create the delivery (queued, or skipped when nothing qualifies) of every due subscriber."""
-    subscribers = store.subscribers(status="active")
+def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) -> DispatchReport:
+    """Create the delivery (queued, or skipped when nothing qualifies) of every due subscriber.
+
+    Only the holder of the planner lease plans, so two processes never plan at once.
+    """
+    owner = owner or process_name()
+    report = DispatchReport()
+    if not store.acquire_lease("planner", owner, now, policy.lease):
+        report.locked = True
+        return report
+    try:
+        _schedule(store, now)
+        while subscribers := store.due_subscribers(now, policy.batch):
+            _plan_batch(store, subscribers, now, policy, report)
+    finally:
+        store.release_lease("planner", owner)
+    return report
+
+
+def _schedule(store: Store, now: datetime) -> None:
+    """Compute the next send time of subscribers who are new or whose schedule changed."""
+    while pending := store.unscheduled():
+        last = store.last_editions([s.id for s in pending if s.id is not None])
+        store.set_next_send(
+            {s.id: next_send_at(s, now, last.get(s.id)) for s in pending if s.id is not None}
+        )
+
+
+def _plan_batch(
+    store: Store,
+    subscribers: list[Subscriber],
+    now: datetime,
+    policy: Policy,
+    report: DispatchReport,
+) -> None:
     ids = [s.id for s in subscribers if s.id is not None]
     due_now = due(subscribers, now, store.planned_editions(ids))
-    report = DispatchReport(due=len(due_now))
+    taken = {s.id for s, _ in due_now}
+    already = {
+        s.id: local_edition(s, now) for s in subscribers if s.id is not None and s.id not in taken
+    }
+    if already:  # today's edition exists: just move their next send time on
+        store.set_next_send(
+            {
+                sid: next_send_at(s, now, already[sid])
+                for s in subscribers
+                if (sid := s.id) in already
+            }
+        )
+    report.due += len(due_now)
     if not due_now:
-        return report
+        return
     due_ids = [s.id for s, _ in due_now if s.id is not None]
     last_sent = store.last_sent(due_ids)
     since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
@@ -76,17 +126,23 @@ def plan(store: Store, now: datetime, policy: Policy) -> DispatchReport:
         min_score=policy.min_score,
         first_window_days=policy.first_window_days,
     )
+    rows = []
     for p in plans:
         assert p.subscriber.id is not None
-        items = [(m.paper_id, m.score, m.matched) for m in p.items]
-        delivery = store.plan_delivery(p.subscriber.id, p.edition, items, now)
-        if delivery is None:
-            continue  # another planner created this edition first
-        if delivery.status == "skipped":
-            report.skipped += 1
-        else:
-            report.planned += 1
-    return report
+        status = "queued" if p.items or policy.send_empty else "skipped"
+        rows.append(
+            NewDelivery(
+                subscriber_id=p.subscriber.id,
+                edition=p.edition,
+                message_id=f"<digest-{p.subscriber.id}-{p.edition}@{policy.message_domain}>",
+                items=[(m.paper_id, m.score, m.matched) for m in p.items],
+                next_send_at=next_send_at(p.subscriber, now, p.edition),
+                status=status,
+            )
+        )
+    store.plan_deliveries(rows, now)
+    report.planned += sum(1 for r in rows if r.status == "queued")
+    report.skipped += sum(1 for r in rows if r.status == "skipped")
 
 
 def dispatch(
@@ -97,10 +153,12 @@ def dispatch(
     renderer: Renderer,
     links: Links,
     sender: str,
+    send_policy: SendPolicy | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> DispatchReport:
     """Plan every due digest, then send every delivery that is ready."""
-    report = plan(store, now, policy)
-    report.send = send_due(store, transport, renderer, links, sender, now)
+    report = plan(store, now, policy, send_policy.owner if send_policy else None)
+    report.send = send_due(store, transport, renderer, links, sender, now, send_policy, should_stop)
     return report
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.models import Subscriber
@@ -35,19 +35,39 @@ def sends_on(subscriber: Subscriber, weekday: int) -> bool:
     return True
 
 
+def next_send_at(subscriber: Subscriber, now: datetime, last_edition: str | None) -> datetime:
+    """When the subscriber is next due (UTC): their send time on the first local day from today
+    that their frequency includes and that comes after their last edition.
+
+    A moment in the past means "due now": the send time today has passed and today has no
+    digest yet. Editions are local dates, so a DST change or a new time zone can never give
+    two digests for one local day.
+    """
+    zone = ZoneInfo(subscriber.timezone)
+    day = now.astimezone(zone).date()
+    at = send_time(subscriber)
+    for _ in range(16):
+        if (last_edition is None or day.isoformat() > last_edition) and sends_on(
+            subscriber, day.weekday()
+        ):
+            return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+        day += timedelta(days=1)
+    raise AssertionError("a frequency always sends within a week")  # pragma: no cover
+
+
 def due(
     subscribers: Sequence[Subscriber], now: datetime, planned: set[tuple[int, str]]
 ) -> list[tuple[Subscriber, str]]:
-    """Active subscribers whose local send time today has passed and who have no digest yet."""
+    """Active subscribers whose next send time has come, with the edition (today's local date)
+    each is due for; one that already has that edition is left out."""
     out = []
     for subscriber in subscribers:
         if subscriber.status != "active" or subscriber.id is None:
             continue
-        local = now.astimezone(ZoneInfo(subscriber.timezone))
-        edition = local.date().isoformat()
-        if not sends_on(subscriber, local.weekday()):
+        if subscriber.next_send_at is None or subscriber.next_send_at > now:
             continue
-        if local.time() >= send_time(subscriber) and (subscriber.id, edition) not in planned:
+        edition = local_edition(subscriber, now)
+        if (subscriber.id, edition) not in planned:
             out.append((subscriber, edition))
     return out
 

@@ -164,7 +164,7 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
     wanted, current = ("paused", "active") if paused else ("active", "paused")
     if subscriber.status != current:
         raise ValidationError(
-            f"only an {current} subscription can be "
+            f"only {'an' if paused else 'a'} {current} subscription can be "
             f"{'paused' if paused else 'resumed'} (this one is "
             f"{subscriber.status})"
         )

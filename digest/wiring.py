@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -12,8 +12,16 @@ from digest.config import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+from digest.delivery import SendPolicy
 from digest.links import Links
-from digest.mail import MaildirTransport, SmtpSettings, SmtpTransport, Transport, mailto_for
+from digest.mail import (
+    MaildirTransport,
+    SmtpSettings,
+    SmtpTransport,
+    Transport,
+    mailto_for,
+    sender_domain,
+)
 from digest.pipeline import Policy
 from digest.render import Renderer
 from digest.signup import Mailer
@@ -75,9 +83,26 @@ class Services:
 
     @property
     def policy(self) -> Policy:
-        """How papers are chosen."""
+        """How papers are chosen and planning runs."""
+        s = self.settings
         return Policy(
-            min_score=self.settings.min_score, first_window_days=self.settings.first_window_days
+            min_score=s.min_score,
+            first_window_days=s.first_window_days,
+            send_empty=s.send_empty,
+            message_domain=sender_domain(s.from_address),
+        )
+
+    @cached_property
+    def send_policy(self) -> SendPolicy:
+        """How the outbox is worked: batches, retries, bounces, claims."""
+        s = self.settings
+        return SendPolicy(
+            batch=s.send_batch,
+            max_attempts=s.retry_max_attempts,
+            backoff_seconds=s.retry_backoff_seconds,
+            backoff_max_seconds=s.retry_backoff_max_seconds,
+            bounce_limit=s.bounce_limit,
+            claim_timeout=timedelta(seconds=s.claim_timeout_seconds),
         )
 
     @property

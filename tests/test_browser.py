@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Project
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
-
-from conftest import Project
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -24,10 +23,18 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 def browser(tmp_path: Path) -> Any:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=900,1400",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=900,1400",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
@@ -55,8 +62,7 @@ def test_signup_form_in_chromium(project: Project, web: Any, browser: Any) -> No
     wait.until(ec.presence_of_element_located((By.ID, "check-inbox")))
     assert "Check your inbox" in browser.page_source
     row = project.query("select email, status, keywords, timezone from subscriber")
-    assert row == [("browser@example.org", "pending", '["kv cache", "quantization"]',
-                    browser_zone)]
+    assert row == [("browser@example.org", "pending", '["kv cache", "quantization"]', browser_zone)]
     [mail] = project.mails()
     assert mail["To"] == "browser@example.org"
     browser.save_screenshot(str(ARTIFACTS / "check_inbox.png"))
@@ -64,8 +70,15 @@ def test_signup_form_in_chromium(project: Project, web: Any, browser: Any) -> No
 
 def test_rendered_digest_screenshot(project: Project, browser: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    project.ok("subscribers", "add", "shot@example.org", "--keywords", "diffusion models, video",
-               "--send-at", "00:00")
+    project.ok(
+        "subscribers",
+        "add",
+        "shot@example.org",
+        "--keywords",
+        "diffusion models, video",
+        "--send-at",
+        "00:00",
+    )
     project.ok("run", "--now", "2026-11-22T12:00:00+00:00")
     [mail] = project.mails()
     html_path = project.root / "digest.html"

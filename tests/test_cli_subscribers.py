@@ -17,7 +17,14 @@ from digest.errors import ValidationError
 from digest.wiring import Services
 
 HEADER = "email,keywords,exclude,timezone,send_at,max_papers,frequency,weekly_day,status\n"
-VOLATILE = {"id", "created_at", "updated_at", "confirmed_at", "confirmation_sent_at"}
+VOLATILE = {
+    "next_send_at",
+    "id",
+    "created_at",
+    "updated_at",
+    "confirmed_at",
+    "confirmation_sent_at",
+}
 
 
 def listed(project: Project, *args: str) -> list[dict[str, Any]]:

@@ -142,7 +142,8 @@ def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: 
         conn.exec_driver_sql(
             "insert into subscriber (email, keywords, exclude, timezone, send_at, max_papers, "
             "status, token_version, created_at, updated_at) values ('old@example.org', "
-            "'[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, '2026-01-01', '2026-01-01')")
+            "'[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, '2026-01-01', '2026-01-01')"
+        )
     engine.dispose()
     store = Store(url)
     [old] = store.subscribers()
@@ -155,12 +156,22 @@ def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
 
     store = store_at(tmp_path)
     moment = datetime(2026, 11, 22, 8, 30, 1, 123456, tzinfo=timezone(timedelta(hours=2)))
-    record = PaperRecord(title="Round Trip", abstract="ä" * 50, authors=["A", "B"],
-                         published=date(2024, 1, 2), categories=["cs.LG"], upvotes=3)
+    record = PaperRecord(
+        title="Round Trip",
+        abstract="ä" * 50,
+        authors=["A", "B"],
+        published=date(2024, 1, 2),
+        categories=["cs.LG"],
+        upvotes=3,
+    )
     store.upsert_records([record], "x", moment)
     [paper] = store.papers()
     assert paper.first_seen_at == moment and paper.first_seen_at.tzinfo is not None
     assert (paper.published, paper.authors, paper.categories, paper.abstract) == (
-        date(2024, 1, 2), ["A", "B"], ["cs.LG"], "ä" * 50)
+        date(2024, 1, 2),
+        ["A", "B"],
+        ["cs.LG"],
+        "ä" * 50,
+    )
     assert store.papers(since=moment)[0].id == paper.id
     assert store.papers(since=moment + timedelta(microseconds=1)) == []

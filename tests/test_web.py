@@ -7,13 +7,19 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import Project
 
 FETCHED_AT = "2026-11-22T11:00:00+00:00"
-FORM = {"email": "Researcher@Example.org", "keywords": "kv cache, quantization",
-        "exclude": "", "timezone": "Europe/Berlin", "send_at": "06:00",
-        "frequency": "daily", "weekly_day": "0", "max_papers": "5"}
+FORM = {
+    "email": "Researcher@Example.org",
+    "keywords": "kv cache, quantization",
+    "exclude": "",
+    "timezone": "Europe/Berlin",
+    "send_at": "06:00",
+    "frequency": "daily",
+    "weekly_day": "0",
+    "max_papers": "5",
+}
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -40,8 +46,9 @@ def client(web: Any) -> Any:
         yield c
 
 
-def test_subscribe_confirm_receive_one_click_unsubscribe(project: Project, web: Any,
-                                                         client: httpx.Client) -> None:
+def test_subscribe_confirm_receive_one_click_unsubscribe(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
     project.ok("fetch", "--now", FETCHED_AT)
     page = client.get("/")
     assert page.status_code == 200
@@ -49,7 +56,8 @@ def test_subscribe_confirm_receive_one_click_unsubscribe(project: Project, web: 
     response = signup(client)
     assert response.status_code == 200 and "Check your inbox" in response.text
     assert project.query("select email, status from subscriber") == [
-        ("researcher@example.org", "pending")]
+        ("researcher@example.org", "pending")
+    ]
     [confirmation] = project.mails()
     assert confirmation["To"] == "researcher@example.org"
     assert confirmation["List-Unsubscribe"] is None
@@ -86,28 +94,32 @@ def test_subscribe_confirm_receive_one_click_unsubscribe(project: Project, web: 
 
 
 def test_unsubscribe_page_shows_a_button_and_changes_nothing_until_pressed(
-        project: Project, web: Any, client: httpx.Client) -> None:
+    project: Project, web: Any, client: httpx.Client
+) -> None:
     project.ok("subscribers", "add", "a@example.org", "--keywords", "rlhf")
     subscriber = web.services.store.get_subscriber("a@example.org")
     url = web.services.links.unsubscribe_url(subscriber)
     page = httpx.get(url)
     assert page.status_code == 200 and 'id="unsubscribe"' in page.text
     assert project.query("select status from subscriber") == [("active",)]
-    pressed = httpx.post(url, data={"List-Unsubscribe": "One-Click"},
-                         headers={"Accept": "text/html"})
+    pressed = httpx.post(
+        url, data={"List-Unsubscribe": "One-Click"}, headers={"Accept": "text/html"}
+    )
     assert "You are unsubscribed" in pressed.text
     assert project.query("select status from subscriber") == [("unsubscribed",)]
 
 
 def test_known_address_reveals_nothing_and_gets_one_mail_an_hour(
-        project: Project, web: Any, client: httpx.Client) -> None:
+    project: Project, web: Any, client: httpx.Client
+) -> None:
     project.ok("subscribers", "add", "known@example.org", "--keywords", "rlhf")
     new = signup(client, email="new@example.org")
     known = signup(client, email="known@example.org")
     assert new.status_code == known.status_code == 200
     assert new.text == known.text
-    assert project.query("select status, keywords from subscriber where email like 'known%'") \
-        == [("active", '["rlhf"]')]
+    assert project.query("select status, keywords from subscriber where email like 'known%'") == [
+        ("active", '["rlhf"]')
+    ]
     signup(client, email="new@example.org")
     assert [m["To"] for m in project.mails()] == ["new@example.org"]
     web.clock.advance(minutes=61)
@@ -123,9 +135,17 @@ def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None
         page = c.get(url)
         assert page.status_code == 200 and "rlhf" in page.text
         token = csrf_of(page)
-        saved = c.post(url, data={**FORM, "keywords": "diffusion models, video",
-                                  "send_at": "07:15", "frequency": "weekly",
-                                  "weekly_day": "4", "csrf": token})
+        saved = c.post(
+            url,
+            data={
+                **FORM,
+                "keywords": "diffusion models, video",
+                "send_at": "07:15",
+                "frequency": "weekly",
+                "weekly_day": "4",
+                "csrf": token,
+            },
+        )
         assert saved.status_code == 200 and "Saved." in saved.text
         paused = c.post(url, data={"action": "pause", "csrf": token})
         assert 'id="status">paused' in paused.text
@@ -133,7 +153,12 @@ def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None
         assert 'id="status">active' in resumed.text
     after = store.get_subscriber("p@example.org")
     assert (after.keywords, after.send_at, after.frequency, after.weekly_day, after.status) == (
-        ["diffusion models", "video"], "07:15", "weekly", 4, "active")
+        ["diffusion models", "video"],
+        "07:15",
+        "weekly",
+        4,
+        "active",
+    )
     assert after.email == "p@example.org"
 
 
@@ -151,18 +176,21 @@ def subscribers(project: Project) -> list[Any]:
     return project.query("select email, status, keywords, token_version from subscriber")
 
 
-@pytest.mark.parametrize(("changes", "status", "message"), [
-    ({"email": "not-an-email"}, 400, "invalid email address"),
-    ({"email": "x@example.org\r\nBcc: victim@example.org"}, 400, "line break"),
-    ({"keywords": "x" * 10_000}, 400, "too long"),
-    ({"keywords": " , "}, 400, "keywords are empty"),
-    ({"timezone": "Mars/Olympus"}, 400, "unknown time zone"),
-    ({"send_at": "99:99"}, 400, "invalid send time"),
-    ({"max_papers": "many"}, 400, "must be a number"),
-])
+@pytest.mark.parametrize(
+    ("changes", "status", "message"),
+    [
+        ({"email": "not-an-email"}, 400, "invalid email address"),
+        ({"email": "x@example.org\r\nBcc: victim@example.org"}, 400, "line break"),
+        ({"keywords": "x" * 10_000}, 400, "too long"),
+        ({"keywords": " , "}, 400, "keywords are empty"),
+        ({"timezone": "Mars/Olympus"}, 400, "unknown time zone"),
+        ({"send_at": "99:99"}, 400, "invalid send time"),
+        ({"max_papers": "many"}, 400, "must be a number"),
+    ],
+)
 def test_bad_signup_input_is_refused_and_changes_nothing(
-        project: Project, client: httpx.Client, changes: dict[str, str], status: int,
-        message: str) -> None:
+    project: Project, client: httpx.Client, changes: dict[str, str], status: int, message: str
+) -> None:
     before = subscribers(project) if project.db.exists() else []
     response = signup(client, **changes)
     assert response.status_code == status
@@ -175,8 +203,9 @@ def test_missing_or_wrong_csrf_token_is_refused(project: Project, client: httpx.
     client.get("/")
     missing = client.post("/subscribe", data=FORM)
     wrong = client.post("/subscribe", data={**FORM, "csrf": "0" * 64})
-    foreign = httpx.post(f"{client.base_url}/subscribe", data={**FORM, "csrf": csrf_of(
-        client.get("/"))})  # a token without the cookie it belongs to
+    foreign = httpx.post(
+        f"{client.base_url}/subscribe", data={**FORM, "csrf": csrf_of(client.get("/"))}
+    )  # a token without the cookie it belongs to
     assert missing.status_code == wrong.status_code == foreign.status_code == 403
     assert project.query("select count(*) from subscriber") == [(0,)]
 
@@ -189,8 +218,9 @@ def test_forged_altered_misused_expired_and_revoked_links(project: Project, web:
     payload, mac = good.split(".")
     altered = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + mac
     for token in ("forged.token", altered, links.token("preferences", subscriber)):
-        response = httpx.post(f"{web.url}/unsubscribe/{token}",
-                              data={"List-Unsubscribe": "One-Click"})
+        response = httpx.post(
+            f"{web.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
+        )
         assert response.status_code == 400, token
     assert store.get_subscriber("t@example.org").status == "active"
 

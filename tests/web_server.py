@@ -43,8 +43,9 @@ def serve(port: int) -> Iterator[WebServer]:
     url = f"http://127.0.0.1:{port}"
     services = Services(load_settings(base_url=url))
     clock = Clock()
-    config = uvicorn.Config(services.web_app(clock), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        services.web_app(clock), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,17 +1,55 @@
-"""Queries on the outbox: deliveries and their items."""
+"""Queries on the outbox: deliveries and their items, claims, and the planner's lease."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from digest.errors import NotFoundError
-from digest.models import Delivery, DeliveryItem, Paper, Subscriber
-from digest.store.engine import StoreBase, as_utc
+from digest.models import Delivery, DeliveryItem, Lease, Paper, Subscriber
+from digest.store.engine import StoreBase, as_utc, bulk_insert
+
+DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
+ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
+SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
+LIVE = ("queued", "sending", "sent", "retry")
+
+
+@dataclass
+class NewDelivery:
+    """One planned digest to store: the outbox row, its items and the next send time."""
+
+    subscriber_id: int
+    edition: str
+    message_id: str
+    items: list[tuple[str, float, list[str]]]
+    next_send_at: datetime
+    status: str = "queued"
+
+
+@dataclass
+class SendResult:
+    """The result of one send attempt, to record."""
+
+    delivery_id: int
+    status: str  # sent | retry | failed | queued (released unsent)
+    error: str | None = None
+    code: int | None = None
+    retry_at: datetime | None = None
+    bounce: bool = False
+
+
+@dataclass
+class Contents:
+    """A delivery with its subscriber and its papers in rank order."""
+
+    delivery: Delivery
+    subscriber: Subscriber
+    items: list[tuple[Paper, DeliveryItem]] = field(default_factory=list)
 
 
 class DeliveryQueries(StoreBase):
@@ -27,6 +65,16 @@ class DeliveryQueries(StoreBase):
             )
             return {(int(sid), edition) for sid, edition in rows}
 
+    def last_editions(self, subscriber_ids: Sequence[int]) -> dict[int, str]:
+        """Per subscriber, their latest edition that has a delivery of any status."""
+        with self.session() as session:
+            rows = session.exec(
+                select(Delivery.subscriber_id, func.max(Delivery.edition))
+                .where(col(Delivery.subscriber_id).in_(list(subscriber_ids)))
+                .group_by(col(Delivery.subscriber_id))
+            )
+            return {int(sid): str(edition) for sid, edition in rows}
+
     def received_papers(self, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
         """Per subscriber, the papers already in a delivery that was sent or is on its way."""
         with self.session() as session:
@@ -34,7 +82,7 @@ class DeliveryQueries(StoreBase):
                 select(Delivery.subscriber_id, DeliveryItem.paper_id)
                 .join(DeliveryItem, col(DeliveryItem.delivery_id) == col(Delivery.id))
                 .where(col(Delivery.subscriber_id).in_(list(subscriber_ids)))
-                .where(col(Delivery.status).in_(("queued", "sending", "sent", "retry")))
+                .where(col(Delivery.status).in_(LIVE))
             )
             out: dict[int, set[str]] = {}
             for sid, paper_id in rows:
@@ -47,112 +95,194 @@ class DeliveryQueries(StoreBase):
             rows = session.exec(
                 select(Delivery.subscriber_id, func.max(Delivery.created_at))
                 .where(col(Delivery.subscriber_id).in_(list(subscriber_ids)))
-                .where(col(Delivery.status).in_(("queued", "sending", "sent", "retry")))
+                .where(col(Delivery.status).in_(LIVE))
                 .group_by(col(Delivery.subscriber_id))
             )
             return {int(sid): as_utc(when) for sid, when in rows if when is not None}
 
-    def plan_delivery(
-        self,
-        subscriber_id: int,
-        edition: str,
-        items: Sequence[tuple[str, float, list[str]]],
-        now: datetime,
-    ) -> Delivery | None:
-        """Insert one delivery and its items atomically; None when the edition already exists."""
-        status = "queued" if items else "skipped"
+    def plan_deliveries(self, plans: Sequence[NewDelivery], now: datetime) -> int:
+        """Store deliveries with their items and move each subscriber's next send time, in one
+        transaction; an edition that already exists is left alone. Returns how many were new."""
+        if not plans:
+            return 0
         try:
-            with self.session() as session:
-                delivery = Delivery(
-                    subscriber_id=subscriber_id, edition=edition, status=status, created_at=now
-                )
-                session.add(delivery)
-                session.flush()
-                assert delivery.id is not None
-                delivery.message_id = f"<digest-{delivery.id}-{edition}@papers-digest>"
-                for rank, (paper_id, score, matched) in enumerate(items, start=1):
-                    session.add(
-                        DeliveryItem(
-                            delivery_id=delivery.id,
-                            paper_id=paper_id,
-                            rank=rank,
-                            score=score,
-                            matched=matched,
-                        )
-                    )
-                session.add(delivery)
-                return delivery
+            with self.engine.begin() as conn:
+                return self._insert_plans(conn, plans, now)
         except IntegrityError:
-            return None
+            if len(plans) > 1:
+                return sum(self.plan_deliveries([p], now) for p in plans)
+        # another planner stored this edition first: only move the next send time on
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(SUBSCRIBER)
+                .where(SUBSCRIBER.c.id == plans[0].subscriber_id)
+                .values(next_send_at=plans[0].next_send_at)
+            )
+        return 0
 
-    def deliveries(self, status: str | None = None) -> list[Delivery]:
+    def _insert_plans(self, conn: Connection, plans: Sequence[NewDelivery], now: datetime) -> int:
+        rows = [
+            {
+                "subscriber_id": p.subscriber_id,
+                "edition": p.edition,
+                "status": p.status,
+                "message_id": p.message_id,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for p in plans
+        ]
+        result = conn.execute(
+            insert(DELIVERY).returning(DELIVERY.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = [row[0] for row in result]
+        items = [
+            {
+                "delivery_id": delivery_id,
+                "paper_id": paper_id,
+                "rank": rank,
+                "score": score,
+                "matched": matched,
+            }
+            for delivery_id, plan in zip(ids, plans, strict=True)
+            for rank, (paper_id, score, matched) in enumerate(plan.items, start=1)
+        ]
+        if items:
+            bulk_insert(conn, ITEM, items)
+        conn.execute(
+            update(SUBSCRIBER)
+            .where(SUBSCRIBER.c.id == bindparam("_id"))
+            .values(next_send_at=bindparam("_next")),
+            [{"_id": p.subscriber_id, "_next": p.next_send_at} for p in plans],
+        )
+        return len(ids)
+
+    def deliveries(self, status: str | None = None, limit: int | None = None) -> list[Delivery]:
         """Deliveries, oldest first, optionally with one status."""
         with self.session() as session:
             query = select(Delivery).order_by(col(Delivery.id))
             if status is not None:
                 query = query.where(Delivery.status == status)
+            if limit is not None:
+                query = query.limit(limit)
             return list(session.exec(query))
 
-    def deliveries_by_id(self, ids: Sequence[int]) -> list[Delivery]:
-        """The deliveries with these ids."""
+    def delivery_counts(self) -> dict[str, int]:
+        """How many deliveries have each status."""
         with self.session() as session:
-            return list(session.exec(select(Delivery).where(col(Delivery.id).in_(list(ids)))))
+            rows = session.exec(
+                select(Delivery.status, func.count()).group_by(col(Delivery.status))
+            )
+            return {status: int(n) for status, n in rows}
 
-    def delivery_contents(
-        self, delivery_id: int
-    ) -> tuple[Subscriber, list[tuple[Paper, DeliveryItem]]]:
-        """The subscriber and the stored items (with their papers, in rank order) of a delivery."""
+    def contents(self, ids: Sequence[int]) -> dict[int, Contents]:
+        """The deliveries with these ids, each with its subscriber and papers in rank order."""
         with self.session() as session:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None:
-                raise NotFoundError(f"no delivery {delivery_id}: see `digest deliveries`")
-            subscriber = session.get(Subscriber, delivery.subscriber_id)
-            assert subscriber is not None
+            deliveries = list(session.exec(select(Delivery).where(col(Delivery.id).in_(ids))))
+            people = {
+                s.id: s
+                for s in session.exec(
+                    select(Subscriber).where(
+                        col(Subscriber.id).in_({d.subscriber_id for d in deliveries})
+                    )
+                )
+            }
+            out = {
+                d.id: Contents(d, people[d.subscriber_id]) for d in deliveries if d.id is not None
+            }
             rows = session.exec(
                 select(Paper, DeliveryItem)
                 .join(DeliveryItem, col(DeliveryItem.paper_id) == col(Paper.id))
-                .where(DeliveryItem.delivery_id == delivery_id)
-                .order_by(col(DeliveryItem.rank))
+                .where(col(DeliveryItem.delivery_id).in_(ids))
+                .order_by(col(DeliveryItem.delivery_id), col(DeliveryItem.rank))
             )
-            return subscriber, [(paper, item) for paper, item in rows]
+            for paper, item in rows:
+                out[item.delivery_id].items.append((paper, item))
+            return out
 
-    def claim_deliveries(self, now: datetime, limit: int) -> list[int]:
-        """Move up to `limit` sendable deliveries (queued, or retry that is due) to `sending`."""
+    def claim_deliveries(
+        self, now: datetime, limit: int, owner: str, stale_after: timedelta
+    ) -> list[int]:
+        """Take up to `limit` sendable deliveries for `owner`: queued, retry that is due, or
+        sending under a claim older than `stale_after` (its process died)."""
         with self.session() as session:
-            ready = (col(Delivery.status) == "queued") | (
-                (col(Delivery.status) == "retry") & (col(Delivery.next_attempt_at) <= now)
-            )
-            ids = list(
-                session.exec(
-                    select(Delivery.id).where(ready).order_by(col(Delivery.id)).limit(limit)
+            ready = (
+                (col(Delivery.status) == "queued")
+                | ((col(Delivery.status) == "retry") & (col(Delivery.next_attempt_at) <= now))
+                | (
+                    (col(Delivery.status) == "sending")
+                    & (col(Delivery.claimed_at) <= now - stale_after)
                 )
             )
+            query = (
+                select(Delivery.id)
+                .where(ready)
+                .order_by(col(Delivery.id))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            ids = [int(i) for i in session.exec(query) if i is not None]
             if ids:
                 session.exec(
-                    update(Delivery).where(col(Delivery.id).in_(ids)).values(status="sending")
+                    update(Delivery)
+                    .where(col(Delivery.id).in_(ids))
+                    .values(status="sending", claimed_by=owner, claimed_at=now)
                 )
-            return [int(i) for i in ids if i is not None]
+            return ids
 
-    def mark_delivery(
-        self,
-        delivery_id: int,
-        status: str,
-        now: datetime,
-        *,
-        error: str | None = None,
-        code: int | None = None,
-        retry_at: datetime | None = None,
+    def record_outcomes(
+        self, outcomes: Sequence[SendResult], now: datetime, bounce_limit: int
     ) -> None:
-        """Record the outcome of one attempt to send a delivery."""
+        """Record a batch of send results in one transaction; hard bounces count against the
+        subscriber, who becomes `bounced` at `bounce_limit`."""
+        if not outcomes:
+            return
         with self.session() as session:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None:
-                raise NotFoundError(f"no delivery {delivery_id}")
-            delivery.status = status
-            delivery.attempts += 1
-            delivery.last_error = error
-            delivery.smtp_code = code
-            delivery.next_attempt_at = retry_at
-            if status == "sent":
-                delivery.sent_at = now
-            session.add(delivery)
+            by_id = {
+                d.id: d
+                for d in session.exec(
+                    select(Delivery).where(col(Delivery.id).in_([o.delivery_id for o in outcomes]))
+                )
+            }
+            for outcome in outcomes:
+                delivery = by_id[outcome.delivery_id]
+                delivery.status = outcome.status
+                delivery.claimed_by = delivery.claimed_at = None
+                if outcome.status != "queued":
+                    delivery.attempts += 1
+                    delivery.last_error = outcome.error
+                    delivery.smtp_code = outcome.code
+                    delivery.next_attempt_at = outcome.retry_at
+                if outcome.status == "sent":
+                    delivery.sent_at = now
+                session.add(delivery)
+                if outcome.bounce:
+                    subscriber = session.get(Subscriber, delivery.subscriber_id)
+                    assert subscriber is not None
+                    subscriber.hard_bounces += 1
+                    if subscriber.hard_bounces >= bounce_limit:
+                        subscriber.status = "bounced"
+                    session.add(subscriber)
+
+    def acquire_lease(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the named lease unless another owner holds an unexpired one."""
+        try:
+            with self.session() as session:
+                lease = session.get(Lease, name)
+                if lease is None:
+                    session.add(Lease(name=name, owner=owner, expires_at=now + ttl))
+                    return True
+                if lease.owner != owner and as_utc(lease.expires_at) > now:
+                    return False
+                lease.owner, lease.expires_at = owner, now + ttl
+                session.add(lease)
+                return True
+        except IntegrityError:
+            return False  # another process created it at the same moment
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give up the named lease if this owner holds it."""
+        with self.session() as session:
+            lease = session.get(Lease, name)
+            if lease is not None and lease.owner == owner:
+                session.delete(lease)

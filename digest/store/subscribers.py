@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, delete, select
+from sqlmodel import col, delete, func, select
 
 from digest.errors import AlreadyExistsError, NotFoundError
 from digest.models import Delivery, DeliveryItem, Subscriber
@@ -66,7 +67,8 @@ class SubscriberQueries(StoreBase):
             return session.get(Subscriber, subscriber_id)
 
     def save_subscriber(self, subscriber: Subscriber) -> Subscriber:
-        """Write a changed subscriber back."""
+        """Write a changed subscriber back; the planner recomputes their next send time."""
+        subscriber.next_send_at = None
         with self.session() as session:
             merged = session.merge(subscriber)
             session.flush()
@@ -88,3 +90,46 @@ class SubscriberQueries(StoreBase):
                 session.add(subscriber)
                 added += 1
             return added, len(subscribers) - added
+
+    def unscheduled(self, limit: int = 5000) -> list[Subscriber]:
+        """Active subscribers whose next send time has to be (re)computed."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(Subscriber)
+                    .where(Subscriber.status == "active")
+                    .where(col(Subscriber.next_send_at).is_(None))
+                    .limit(limit)
+                )
+            )
+
+    def set_next_send(self, times: dict[int, datetime]) -> None:
+        """Store computed next send times."""
+        with self.session() as session:
+            for subscriber in session.exec(
+                select(Subscriber).where(col(Subscriber.id).in_(list(times)))
+            ):
+                assert subscriber.id is not None
+                subscriber.next_send_at = times[subscriber.id]
+                session.add(subscriber)
+
+    def due_subscribers(self, now: datetime, limit: int) -> list[Subscriber]:
+        """Active subscribers whose next send time has come, the longest waiting first."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(Subscriber)
+                    .where(Subscriber.status == "active")
+                    .where(col(Subscriber.next_send_at) <= now)
+                    .order_by(col(Subscriber.next_send_at), col(Subscriber.id))
+                    .limit(limit)
+                )
+            )
+
+    def subscriber_counts(self) -> dict[str, int]:
+        """How many subscribers have each status."""
+        with self.session() as session:
+            rows = session.exec(
+                select(Subscriber.status, func.count()).group_by(col(Subscriber.status))
+            )
+            return {status: int(n) for status, n in rows}
