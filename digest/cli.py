@@ -182,6 +182,26 @@ def web(
     uvicorn.run(services.web_app(), host=host, port=port, log_level="info")
 
 
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address the web app listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web app.", min=1, max=65535)] = 8000,
+    tick: Annotated[float, typer.Option(help="Seconds between dispatch ticks.", min=1)] = 60.0,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Run only the scheduler.")] = False,
+) -> None:
+    """Run the scheduler (fetch each source on its interval, dispatch every tick) and the web
+    app in one process until SIGTERM or SIGINT."""
+    import logging
+
+    from digest.scheduler import serve as run_service
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_service(state(ctx).services(), host, port, tick_seconds=tick, web=not no_web)
+
+
 def _dispatch(app_state: AppState, moment: datetime) -> bool:
     """Plan and send, print one summary line; False when a delivery failed or waits to retry."""
     services = app_state.services()
@@ -193,7 +213,10 @@ def _dispatch(app_state: AppState, moment: datetime) -> bool:
         services.renderer,
         services.links,
         services.settings.from_address,
+        services.send_policy,
     )
+    if report.locked:
+        typer.echo("another process is planning right now: only sending this time")
     s = report.send
     typer.echo(
         f"{report.due} subscribers due: {report.planned} digests planned, "

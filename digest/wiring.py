@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,13 +36,15 @@ class Services:
 
     settings: Settings
     _store: Store | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def store(self) -> Store:
-        """The database, opened and migrated on first use."""
-        if self._store is None:
-            self._store = Store(self.settings.database_url)
-        return self._store
+        """The database, opened and migrated on first use (once, whichever thread asks)."""
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.settings.database_url)
+            return self._store
 
     @cached_property
     def renderer(self) -> Renderer:

@@ -1,0 +1,158 @@
+"""`digest serve`: APScheduler wiring only (when to fetch and dispatch) beside the web app.
+
+One periodic dispatch tick plans whoever is due (an indexed next-send time) and works the
+outbox; idempotency comes from the outbox's unique (subscriber, edition), not from the
+scheduler, so a restart neither bursts nor skips. SIGTERM/SIGINT stop claiming, let the
+current batch finish or go back to the queue, and exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from digest import pipeline
+from digest.config import SourceConfig
+from digest.errors import DigestError
+from digest.wiring import Services
+
+log = logging.getLogger("digest.scheduler")
+MISFIRE_GRACE_SECONDS = 15 * 60
+DEFAULT_FETCH_MINUTES = 60
+
+
+class Runner:
+    """The jobs the scheduler calls, sharing one stop flag."""
+
+    def __init__(self, services: Services, clock: Callable[[], datetime] | None = None) -> None:
+        self.services = services
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.stop = threading.Event()
+
+    def dispatch(self) -> None:
+        """Plan whoever is due and send what is ready, unless stopping."""
+        if self.stop.is_set():
+            return
+        s = self.services
+        try:
+            report = pipeline.dispatch(
+                s.store,
+                self.clock(),
+                s.policy,
+                s.transport,
+                s.renderer,
+                s.links,
+                s.settings.from_address,
+                s.send_policy,
+                self.stop.is_set,
+            )
+        except DigestError as exc:
+            log.error("dispatch failed: %s", exc)
+            return
+        sent = report.send
+        if report.due or sent.sent or sent.retry or sent.failed or sent.released:
+            log.info(
+                "dispatch: %d due, %d planned, %d skipped; %d sent, %d retry, %d failed, "
+                "%d released",
+                report.due,
+                report.planned,
+                report.skipped,
+                sent.sent,
+                sent.retry,
+                sent.failed,
+                sent.released,
+            )
+
+    def fetch(self, source: SourceConfig) -> None:
+        """Ingest one source, unless stopping."""
+        if self.stop.is_set():
+            return
+        s = self.services
+        for r in pipeline.fetch(s.store, [source], self.clock(), s.fetcher):
+            if r.ok:
+                log.info("fetch %s: %d new, %d known, %d bad", r.url, r.new, r.known, r.bad)
+            else:
+                log.error("fetch %s failed: %s", r.url, r.error)
+
+
+def build_scheduler(runner: Runner, tick_seconds: float) -> BackgroundScheduler:
+    """One dispatch tick and one fetch job per source; coalesced, with a grace of minutes."""
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+        },
+    )
+    now = datetime.now(UTC)
+    for source in runner.services.settings.sources:
+        minutes = source.interval_minutes or DEFAULT_FETCH_MINUTES
+        scheduler.add_job(
+            runner.fetch,
+            IntervalTrigger(minutes=minutes),
+            args=[source],
+            id=f"fetch:{source.name}",
+            next_run_time=now,
+        )
+    scheduler.add_job(
+        runner.dispatch, IntervalTrigger(seconds=tick_seconds), id="dispatch", next_run_time=now
+    )
+    return scheduler
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that also tells the jobs to stop the moment a signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, stop: threading.Event) -> None:
+        super().__init__(config)
+        self.stop = stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stop.set()
+        super().handle_exit(sig, frame)
+
+
+def serve(
+    services: Services, host: str, port: int, *, tick_seconds: float = 60.0, web: bool = True
+) -> None:
+    """Run the scheduler (and the web app) until SIGTERM or SIGINT; leave nothing `sending`."""
+    runner = Runner(services)
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        runner.stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    scheduler = build_scheduler(runner, tick_seconds)
+    scheduler.start()
+    log.info(
+        "scheduler started: dispatch every %gs, %d sources",
+        tick_seconds,
+        len(services.settings.sources),
+    )
+    try:
+        if web:
+            config = uvicorn.Config(
+                services.web_app(runner.clock),
+                host=host,
+                port=port,
+                log_level="info",
+                lifespan="off",
+            )
+            _Server(config, runner.stop).run()
+        else:
+            runner.stop.wait()
+    finally:
+        runner.stop.set()
+        scheduler.shutdown(wait=True)  # the running batch finishes or goes back to the queue
+        services.close()
+        log.info("stopped")
