@@ -1,0 +1,160 @@
+"""`digest serve` and `digest send` as real processes: SIGTERM mid-dispatch, SIGKILL mid-send."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import Project, free_port
+
+DIGEST = str(Path(sys.executable).parent / "digest")
+NOW = "2026-11-22T12:00:00+00:00"
+
+
+class SlowSink:
+    """An SMTP server that takes a little while per message and logs every recipient."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.received: list[tuple[str, str]] = []  # (recipient, Message-ID)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        await asyncio.sleep(self.delay)
+        message_id = ""
+        for line in envelope.content.split(b"\r\n"):
+            if line.lower().startswith(b"message-id:"):
+                message_id = line.split(b":", 1)[1].strip().decode()
+        for rcpt in envelope.rcpt_tos:
+            self.received.append((rcpt, message_id))
+        return "250 OK"
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[SlowSink, int]]:
+    handler = SlowSink(delay=0.01)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def environment(project: Project, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(DIGEST_SECRET_KEY="test-secret", DIGEST_TRANSPORT="smtp",
+               DIGEST_SMTP_HOST="127.0.0.1", DIGEST_SMTP_PORT=str(port),
+               DIGEST_SMTP_TIMEOUT="5", DIGEST_SEND_BATCH="50", **extra)
+    return env
+
+
+def add_many(project: Project, count: int) -> list[str]:
+    emails = [f"reader{i:04d}@example.org" for i in range(count)]
+    rows = ["email,keywords,send_at"] + [f"{e},diffusion models,00:00" for e in emails]
+    (project.root / "people.csv").write_text("\n".join(rows) + "\n")
+    project.ok("subscribers", "import", str(project.root / "people.csv"))
+    project.ok("fetch", "--now", NOW)
+    return emails
+
+
+def statuses(project: Project) -> dict[str, int]:
+    return dict(project.query("select status, count(*) from delivery group by status"))
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_serve_stops_cleanly_on_sigterm_mid_dispatch(
+        project: Project, sink: tuple[SlowSink, int]) -> None:
+    handler, port = sink
+    emails = add_many(project, 400)
+    web_port = free_port()
+    process = subprocess.Popen(
+        [DIGEST, "serve", "--port", str(web_port), "--tick", "1"], cwd=project.root,
+        env=environment(project, port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    try:
+        wait_for(lambda: len(handler.received) >= 30, 60, "the first digests")
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        output, _ = process.communicate(timeout=10)
+        stopped_after = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert stopped_after < 10
+    assert "stopped" in output
+    counts = statuses(project)
+    assert counts.get("sending", 0) == 0, counts
+    assert 30 <= counts["sent"] < 400, counts
+    received = Counter(rcpt for rcpt, _ in handler.received)
+    assert set(received.values()) == {1}
+
+    # the rest goes out on the next run, each once
+    result = subprocess.run([DIGEST, "send", "--now", NOW], cwd=project.root,
+                            env=environment(project, port), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    received = Counter(rcpt for rcpt, _ in handler.received)
+    assert sorted(received) == emails and set(received.values()) == {1}
+    assert statuses(project) == {"sent": 400}
+
+
+def test_sigkill_mid_send_then_restart_loses_nothing(
+        project: Project, sink: tuple[SlowSink, int]) -> None:
+    handler, port = sink
+    emails = add_many(project, 1000)
+    env = environment(project, port, DIGEST_CLAIM_TIMEOUT_SECONDS="30")
+    process = subprocess.Popen([DIGEST, "send", "--now", NOW], cwd=project.root, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(handler.received) >= 200, 120, "200 digests")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    in_flight = {row[0] for row in project.query(
+        "select s.email from delivery d join subscriber s on s.id = d.subscriber_id "
+        "where d.status = 'sending'")}
+    assert in_flight, "the kill landed mid-batch"
+    assert project.query("select count(*) from delivery") == [(1000,)]
+
+    # a restart before the claims go stale sends everything else, but not the claimed ones
+    early = subprocess.run([DIGEST, "send", "--now", NOW], cwd=project.root, env=env,
+                           capture_output=True, text=True, check=False)
+    assert early.returncode == 0, early.stderr
+    assert statuses(project).get("sending") == len(in_flight)
+    # once the claims are stale (30 s later), they are taken over
+    later = "2026-11-22T12:01:00+00:00"
+    final = subprocess.run([DIGEST, "send", "--now", later], cwd=project.root, env=env,
+                           capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr
+    assert statuses(project) == {"sent": 1000}
+
+    received = Counter(rcpt for rcpt, _ in handler.received)
+    assert sorted(received) == emails  # nobody lost
+    duplicates = {rcpt for rcpt, n in received.items() if n > 1}
+    assert all(received[r] == 2 for r in duplicates)
+    assert duplicates <= in_flight  # only messages in flight at the kill may arrive twice
+    message_ids = Counter(mid for _, mid in handler.received)
+    assert len(message_ids) == 1000  # a duplicate carries the same Message-ID
+    print(f"SIGKILL: {len(in_flight)} in flight, {len(duplicates)} delivered twice")
