@@ -30,8 +30,16 @@ POLICY = Policy(min_score=0.0, first_window_days=3, send_empty=True)
 def store_with(tmp_path: Path, people: dict[str, tuple[str, str]], **extra: str) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
     for email, (zone, at) in people.items():
-        store.add_subscriber(new_subscriber(email=email, keywords="diffusion", timezone=zone,
-                                            send_at=at, now=START - timedelta(days=1), **extra))
+        store.add_subscriber(
+            new_subscriber(
+                email=email,
+                keywords="diffusion",
+                timezone=zone,
+                send_at=at,
+                now=START - timedelta(days=1),
+                **extra,
+            )
+        )
     return store
 
 
@@ -40,8 +48,13 @@ def add_paper(store: Store, now: datetime) -> None:
     store.upsert_records([PaperRecord(title=title, abstract="A diffusion model. " * 5)], "t", now)
 
 
-def simulate(store: Store, start: datetime, hours: int, step_minutes: int = 30,
-             skip: tuple[datetime, datetime] | None = None) -> None:
+def simulate(
+    store: Store,
+    start: datetime,
+    hours: int,
+    step_minutes: int = 30,
+    skip: tuple[datetime, datetime] | None = None,
+) -> None:
     now = start
     while now < start + timedelta(hours=hours):
         if now.minute == 0 and now.hour % 6 == 0:
@@ -74,8 +87,7 @@ def local_days(zone: str, start: datetime, end: datetime, at: str) -> list[str]:
     return out
 
 
-def test_ten_days_four_offsets_and_two_dst_changes_one_digest_per_local_day(
-        tmp_path: Path) -> None:
+def test_ten_days_four_offsets_and_two_dst_changes_one_digest_per_local_day(tmp_path: Path) -> None:
     store = store_with(tmp_path, ZONES)
     simulate(store, START, hours=24 * 10 + 12)
     got = editions(store)
@@ -90,8 +102,9 @@ def test_ten_days_four_offsets_and_two_dst_changes_one_digest_per_local_day(
 
 
 def test_dst_fall_back_sends_at_the_first_occurrence_of_an_ambiguous_time() -> None:
-    berlin = new_subscriber(email="b@example.org", keywords="x", timezone="Europe/Berlin",
-                            send_at="02:30", now=START)
+    berlin = new_subscriber(
+        email="b@example.org", keywords="x", timezone="Europe/Berlin", send_at="02:30", now=START
+    )
     day_before = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
     when = next_send_at(berlin, day_before, last_edition="2026-10-24")
     assert when == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST, not 02:30 CET
@@ -103,7 +116,11 @@ def test_dst_spring_forward_sends_once_on_a_day_without_the_send_time(tmp_path: 
     store = store_with(tmp_path, people)
     simulate(store, start, hours=24 * 4)
     assert editions(store)["berlin@example.org"] == [
-        "2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30"]
+        "2026-03-27",
+        "2026-03-28",
+        "2026-03-29",
+        "2026-03-30",
+    ]
 
 
 def test_after_downtime_one_catch_up_digest_not_one_per_missed_day(tmp_path: Path) -> None:
@@ -111,7 +128,11 @@ def test_after_downtime_one_catch_up_digest_not_one_per_missed_day(tmp_path: Pat
     down = (datetime(2026, 10, 21, 12, tzinfo=UTC), datetime(2026, 10, 24, 12, tzinfo=UTC))
     simulate(store, START, hours=24 * 6, skip=down)
     assert editions(store)["utc@example.org"] == [
-        "2026-10-20", "2026-10-21", "2026-10-24", "2026-10-25"]
+        "2026-10-20",
+        "2026-10-21",
+        "2026-10-24",
+        "2026-10-25",
+    ]
 
 
 def test_changing_time_zone_never_gives_two_digests_for_one_local_day(tmp_path: Path) -> None:
@@ -128,11 +149,16 @@ def test_changing_time_zone_never_gives_two_digests_for_one_local_day(tmp_path: 
 
 
 def test_weekdays_and_weekly_frequencies(tmp_path: Path) -> None:
-    store = store_with(tmp_path, {"weekdays@example.org": ("UTC", "08:00")},
-                       frequency="weekdays")
-    store.add_subscriber(new_subscriber(email="weekly@example.org", keywords="diffusion",
-                                        frequency="weekly", weekly_day="friday",
-                                        now=START - timedelta(days=1)))
+    store = store_with(tmp_path, {"weekdays@example.org": ("UTC", "08:00")}, frequency="weekdays")
+    store.add_subscriber(
+        new_subscriber(
+            email="weekly@example.org",
+            keywords="diffusion",
+            frequency="weekly",
+            weekly_day="friday",
+            now=START - timedelta(days=1),
+        )
+    )
     simulate(store, START, hours=24 * 14)  # Tue Oct 20 .. Mon Nov 2
     got = editions(store)
     assert all(date.fromisoformat(d).weekday() < 5 for d in got["weekdays@example.org"])
@@ -150,8 +176,10 @@ def test_two_planners_at_once_never_double_plan(tmp_path: Path) -> None:
     def run(s: Store, owner: str) -> None:
         reports.append(plan(s, now, POLICY, owner=owner))
 
-    threads = [threading.Thread(target=run, args=(s, f"planner-{i}"))
-               for i, s in enumerate((store, other, store, other))]
+    threads = [
+        threading.Thread(target=run, args=(s, f"planner-{i}"))
+        for i, s in enumerate((store, other, store, other))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -164,8 +192,15 @@ def test_two_planners_at_once_never_double_plan(tmp_path: Path) -> None:
 def test_only_active_subscribers_are_planned(tmp_path: Path) -> None:
     store = store_with(tmp_path, {"on@example.org": ("UTC", "00:00")})
     for status in ("pending", "paused", "unsubscribed", "bounced"):
-        store.add_subscriber(new_subscriber(email=f"{status}@example.org", keywords="diffusion",
-                                            send_at="00:00", status=status, now=START))
+        store.add_subscriber(
+            new_subscriber(
+                email=f"{status}@example.org",
+                keywords="diffusion",
+                send_at="00:00",
+                status=status,
+                now=START,
+            )
+        )
     add_paper(store, START)
     plan(store, START + timedelta(hours=1), POLICY)
     assert list(editions(store)) == ["on@example.org"]

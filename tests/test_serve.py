@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-
 from conftest import Project, free_port
 
 DIGEST = str(Path(sys.executable).parent / "digest")
@@ -54,9 +53,15 @@ def sink() -> Iterator[tuple[SlowSink, int]]:
 
 def environment(project: Project, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(DIGEST_SECRET_KEY="test-secret", DIGEST_TRANSPORT="smtp",
-               DIGEST_SMTP_HOST="127.0.0.1", DIGEST_SMTP_PORT=str(port),
-               DIGEST_SMTP_TIMEOUT="5", DIGEST_SEND_BATCH="50", **extra)
+    env.update(
+        DIGEST_SECRET_KEY="test-secret",
+        DIGEST_TRANSPORT="smtp",
+        DIGEST_SMTP_HOST="127.0.0.1",
+        DIGEST_SMTP_PORT=str(port),
+        DIGEST_SMTP_TIMEOUT="5",
+        DIGEST_SEND_BATCH="50",
+        **extra,
+    )
     return env
 
 
@@ -82,14 +87,19 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
 
 
 def test_serve_stops_cleanly_on_sigterm_mid_dispatch(
-        project: Project, sink: tuple[SlowSink, int]) -> None:
+    project: Project, sink: tuple[SlowSink, int]
+) -> None:
     handler, port = sink
     emails = add_many(project, 400)
     web_port = free_port()
     process = subprocess.Popen(
-        [DIGEST, "serve", "--port", str(web_port), "--tick", "1"], cwd=project.root,
-        env=environment(project, port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        [DIGEST, "serve", "--port", str(web_port), "--tick", "1"],
+        cwd=project.root,
+        env=environment(project, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for(lambda: len(handler.received) >= 30, 60, "the first digests")
         process.send_signal(signal.SIGTERM)
@@ -109,9 +119,14 @@ def test_serve_stops_cleanly_on_sigterm_mid_dispatch(
     assert set(received.values()) == {1}
 
     # the rest goes out on the next run, each once
-    result = subprocess.run([DIGEST, "send", "--now", NOW], cwd=project.root,
-                            env=environment(project, port), capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [DIGEST, "send", "--now", NOW],
+        cwd=project.root,
+        env=environment(project, port),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     received = Counter(rcpt for rcpt, _ in handler.received)
     assert sorted(received) == emails and set(received.values()) == {1}
@@ -119,12 +134,18 @@ def test_serve_stops_cleanly_on_sigterm_mid_dispatch(
 
 
 def test_sigkill_mid_send_then_restart_loses_nothing(
-        project: Project, sink: tuple[SlowSink, int]) -> None:
+    project: Project, sink: tuple[SlowSink, int]
+) -> None:
     handler, port = sink
     emails = add_many(project, 1000)
     env = environment(project, port, DIGEST_CLAIM_TIMEOUT_SECONDS="30")
-    process = subprocess.Popen([DIGEST, "send", "--now", NOW], cwd=project.root, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [DIGEST, "send", "--now", NOW],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: len(handler.received) >= 200, 120, "200 digests")
         process.send_signal(signal.SIGKILL)
@@ -132,21 +153,37 @@ def test_sigkill_mid_send_then_restart_loses_nothing(
     finally:
         if process.poll() is None:
             process.kill()
-    in_flight = {row[0] for row in project.query(
-        "select s.email from delivery d join subscriber s on s.id = d.subscriber_id "
-        "where d.status = 'sending'")}
+    in_flight = {
+        row[0]
+        for row in project.query(
+            "select s.email from delivery d join subscriber s on s.id = d.subscriber_id "
+            "where d.status = 'sending'"
+        )
+    }
     assert in_flight, "the kill landed mid-batch"
     assert project.query("select count(*) from delivery") == [(1000,)]
 
     # a restart before the claims go stale sends everything else, but not the claimed ones
-    early = subprocess.run([DIGEST, "send", "--now", NOW], cwd=project.root, env=env,
-                           capture_output=True, text=True, check=False)
+    early = subprocess.run(
+        [DIGEST, "send", "--now", NOW],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert early.returncode == 0, early.stderr
     assert statuses(project).get("sending") == len(in_flight)
     # once the claims are stale (30 s later), they are taken over
     later = "2026-11-22T12:01:00+00:00"
-    final = subprocess.run([DIGEST, "send", "--now", later], cwd=project.root, env=env,
-                           capture_output=True, text=True, check=False)
+    final = subprocess.run(
+        [DIGEST, "send", "--now", later],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert final.returncode == 0, final.stderr
     assert statuses(project) == {"sent": 1000}
 

@@ -175,3 +175,21 @@ def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
     )
     assert store.papers(since=moment)[0].id == paper.id
     assert store.papers(since=moment + timedelta(microseconds=1)) == []
+
+
+def test_title_then_arxiv_id_in_one_batch_is_one_paper_with_both_sightings(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    result = store.upsert_records(
+        [
+            PaperRecord(title="Sparse Attention", abstract="a" * 60),
+            PaperRecord(title="sparse attention!", arxiv_id="2605.00001v2", upvotes=4),
+        ],
+        "x",
+        NOW,
+    )
+    assert (result.new, result.known) == (1, 1)
+    [paper] = store.papers()
+    assert (paper.id, paper.upvotes, paper.abstract) == ("arxiv:2605.00001", 4, "a" * 60)
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("select paper_id from sighting").fetchall()
+    assert rows == [("arxiv:2605.00001",), ("arxiv:2605.00001",)]

@@ -63,7 +63,7 @@ class PaperQueries(StoreBase):
                     touched[row["id"]] = row
                 sightings.append(
                     {
-                        "paper_id": row["id"],
+                        "paper": row,  # its id may still change within this batch
                         "source": source,
                         "listing_date": record.listing_date,
                         "upvotes": record.upvotes,
@@ -84,6 +84,8 @@ class PaperQueries(StoreBase):
                     ],
                 )
             if sightings:
+                for sighting in sightings:
+                    sighting["paper_id"] = sighting.pop("paper")["id"]
                 bulk_insert(conn, SIGHTING, sightings)
         return result
 
@@ -233,20 +235,23 @@ def _rekey(
     row: dict[str, Any],
     new_id: str,
 ) -> dict[str, Any]:
-    """Give a paper known by its title its arXiv identity, carrying its history along."""
+    """Give a paper known by its title its arXiv identity, carrying its history along.
+
+    The row dict changes in place, so sightings of this batch that hold it follow.
+    """
     old_id = row["id"]
     known.drop(row)
-    replacement = {**row, "id": new_id}
-    known.add(replacement)
+    row["id"] = new_id
+    known.add(row)
     if inserts.pop(old_id, None) is not None:
-        inserts[new_id] = replacement
-        return replacement
+        inserts[new_id] = row
+        return row
     touched.pop(old_id, None)
-    conn.execute(insert(PAPER), [replacement])
+    conn.execute(insert(PAPER), [row])
     for table in (SIGHTING, DeliveryItem.__table__):  # type: ignore[attr-defined]
         conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=new_id))
     conn.execute(delete(PAPER).where(PAPER.c.id == old_id))
-    return replacement
+    return row
 
 
 def _apply(paper: dict[str, Any], record: PaperRecord, now: datetime) -> None:
