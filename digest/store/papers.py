@@ -85,7 +85,8 @@ class PaperQueries(StoreBase):
                 )
             if sightings:
                 for sighting in sightings:
-                    sighting["paper_id"] = sighting.pop("paper")["id"]
+                    paper: dict[str, Any] = sighting.pop("paper")  # type: ignore[assignment]
+                    sighting["paper_id"] = paper["id"]
                 bulk_insert(conn, SIGHTING, sightings)
         return result
 
