@@ -42,7 +42,7 @@ class PaperQueries(StoreBase):
             known = _Known(_existing_rows(conn, records))
             inserts: dict[str, dict[str, Any]] = {}
             touched: dict[str, dict[str, Any]] = {}
-            sightings = []
+            sightings: list[dict[str, Any]] = []
             for record in records:
                 norm = normalise_title(record.title)
                 row, rekey = known.find(record, norm)
@@ -85,7 +85,7 @@ class PaperQueries(StoreBase):
                 )
             if sightings:
                 for sighting in sightings:
-                    paper: dict[str, Any] = sighting.pop("paper")  # type: ignore[assignment]
+                    paper: dict[str, Any] = sighting.pop("paper")
                     sighting["paper_id"] = paper["id"]
                 bulk_insert(conn, SIGHTING, sightings)
         return result
