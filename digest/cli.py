@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from digest import pipeline
+from digest.cli_admin import deliveries, stats
 from digest.cli_common import AppState, echo_json, now_option, parse_now, state
 from digest.cli_sources import fetch, fetch_and_report, sources
 from digest.cli_subscribers import subscribers_app
@@ -30,6 +31,8 @@ app = typer.Typer(
 app.add_typer(subscribers_app, name="subscribers")
 app.command()(fetch)
 app.command()(sources)
+app.command()(deliveries)
+app.command()(stats)
 
 
 @app.callback()

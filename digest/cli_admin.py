@@ -1,0 +1,157 @@
+"""`digest deliveries` and `digest stats`: what the outbox holds and how the service is doing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from digest.cli_common import echo_json, state
+from digest.errors import ValidationError
+from digest.models import Delivery
+from digest.store import Store
+from digest.store.engine import as_utc
+from digest.subscribers import STATUSES as SUBSCRIBER_STATUSES
+
+DELIVERY_STATUSES = ("queued", "sending", "sent", "retry", "failed", "skipped")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def deliveries(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Only deliveries with this status: {', '.join(DELIVERY_STATUSES)}.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many deliveries, newest first.", min=1)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the outbox, newest first: one line per digest with its status, attempts and errors."""
+    wanted = _delivery_status(status)
+    store = state(ctx).services().store
+    # The store lists oldest first; the newest `limit` are the tail, shown newest first.
+    rows = store.deliveries(status=wanted)[-limit:][::-1]
+    emails = _emails(store, rows)
+    data = [_delivery_dict(d, emails) for d in rows]
+    if as_json:
+        echo_json(data)
+        return
+    if not data:
+        which = f"with status {wanted} " if wanted else ""
+        typer.echo(f"no deliveries {which}yet: `digest run` plans and sends the due digests")
+    for row in data:
+        typer.echo(_delivery_line(row))
+
+
+def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Summarise the service: subscribers and deliveries by status, papers, last fetch and send."""
+    data = collect_stats(state(ctx).services().store)
+    if as_json:
+        echo_json(data)
+        return
+    subs, outbox, fetch = data["subscribers"], data["deliveries"], data["last_fetch"]
+    typer.echo(f"subscribers: {subs['total']} ({_counts(subs['by_status'])})")
+    typer.echo(f"deliveries:  {outbox['total']} ({_counts(outbox['by_status'])})")
+    typer.echo(f"papers:      {data['papers']}")
+    if fetch["at"] is None:
+        typer.echo("last fetch:  never (run `digest fetch`)")
+    else:
+        typer.echo(
+            f"last fetch:  {fetch['at']} ({fetch['sources']} listings, "
+            f"{fetch['failed']} failed last time)"
+        )
+    typer.echo(f"last dispatch: {data['last_dispatch'] or 'never (run `digest send`)'}")
+
+
+def collect_stats(store: Store) -> dict[str, Any]:
+    """The numbers `digest stats` prints, as JSON-ready values."""
+    subscriber_counts = store.subscriber_counts()
+    delivery_counts = store.delivery_counts()
+    states = store.source_states()
+    last_fetch = max((as_utc(s.last_fetch_at) for s in states if s.last_fetch_at), default=None)
+    # No dedicated query yet: the newest created_at over every delivery.
+    last_dispatch = max((as_utc(d.created_at) for d in store.deliveries()), default=None)
+    return {
+        "subscribers": {
+            "total": sum(subscriber_counts.values()),
+            "by_status": _with_zeros(SUBSCRIBER_STATUSES, subscriber_counts),
+        },
+        "deliveries": {
+            "total": sum(delivery_counts.values()),
+            "by_status": _with_zeros(DELIVERY_STATUSES, delivery_counts),
+        },
+        "papers": store.count_papers(),
+        "last_fetch": {
+            "at": _iso(last_fetch),
+            "sources": len(states),
+            "failed": sum(1 for s in states if s.last_status == "failed"),
+        },
+        "last_dispatch": _iso(last_dispatch),
+    }
+
+
+def _delivery_status(status: str | None) -> str | None:
+    if status is None:
+        return None
+    wanted = status.strip().lower()
+    if wanted not in DELIVERY_STATUSES:
+        raise ValidationError(f"unknown status {status!r}: use {', '.join(DELIVERY_STATUSES)}")
+    return wanted
+
+
+def _emails(store: Store, rows: list[Delivery]) -> dict[int, str]:
+    if not rows:
+        return {}
+    return {s.id: s.email for s in store.subscribers() if s.id is not None}
+
+
+def _delivery_dict(d: Delivery, emails: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "subscriber_id": d.subscriber_id,
+        "email": emails.get(d.subscriber_id),
+        "edition": d.edition,
+        "status": d.status,
+        "attempts": d.attempts,
+        "smtp_code": d.smtp_code,
+        "last_error": d.last_error,
+        "created_at": _iso(d.created_at),
+        "sent_at": _iso(d.sent_at),
+        "next_attempt_at": _iso(d.next_attempt_at),
+        "message_id": d.message_id,
+    }
+
+
+def _delivery_line(row: dict[str, Any]) -> str:
+    if row["sent_at"]:
+        when = f"sent {row['sent_at']}"
+    elif row["next_attempt_at"]:
+        when = f"next attempt {row['next_attempt_at']}"
+    else:
+        when = f"created {row['created_at']}"
+    email = row["email"] or f"subscriber #{row['subscriber_id']}"
+    line = (
+        f"{row['id']}  {email}  {row['edition']}  {row['status']}  "
+        f"attempts: {row['attempts']}  smtp: {row['smtp_code'] or '-'}  {when}"
+    )
+    error = " ".join(str(row["last_error"]).split()) if row["last_error"] else ""
+    return line + (f"  error: {error}" if error else "")
+
+
+def _with_zeros(known: tuple[str, ...], counts: dict[str, int]) -> dict[str, int]:
+    """Every known status (0 when absent), then any other status found in the database."""
+    return {**{name: counts.get(name, 0) for name in known}, **counts}
+
+
+def _counts(by_status: dict[str, int]) -> str:
+    shown = [f"{n} {name}" for name, n in by_status.items() if n]
+    return ", ".join(shown) or "none"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else as_utc(value).isoformat()

@@ -1,0 +1,205 @@
+"""`digest deliveries` and `digest stats`: the operator's view of the outbox and the service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import Inbox, Project, free_port
+
+NOW = "2026-11-22T12:00:00+00:00"
+DELIVERY_KEYS = {
+    "id",
+    "subscriber_id",
+    "email",
+    "edition",
+    "status",
+    "attempts",
+    "smtp_code",
+    "last_error",
+    "created_at",
+    "sent_at",
+    "next_attempt_at",
+    "message_id",
+}
+
+
+class PickyInbox(Inbox):
+    """Accepts mail, except: refuses `hard@` for good (550) and `soft@` for now (451)."""
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address.startswith("hard@"):
+            return "550 5.1.1 no such mailbox"
+        if address.startswith("soft@"):
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.fixture
+def picky_smtp(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[PickyInbox]:
+    """The project sends over SMTP to a real server that refuses some recipients."""
+    inbox = PickyInbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("DIGEST_TRANSPORT", "smtp")
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(port))
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def add(project: Project, email: str, keywords: str = "kv cache, quantization") -> None:
+    project.ok("subscribers", "add", email, "--keywords", keywords, "--send-at", "06:00")
+
+
+def test_empty_service(project: Project) -> None:
+    assert "no deliveries" in project.ok("deliveries").out
+    assert json.loads(project.ok("deliveries", "--json").out) == []
+    data = json.loads(project.ok("stats", "--json").out)
+    assert data["subscribers"]["total"] == 0 and data["deliveries"]["total"] == 0
+    assert data["papers"] == 0
+    assert data["last_fetch"] == {"at": None, "sources": 0, "failed": 0}
+    assert data["last_dispatch"] is None
+    out = project.ok("stats").out
+    assert "last fetch:  never" in out and "last dispatch: never" in out
+
+
+def test_deliveries_after_a_maildir_run(project: Project) -> None:
+    add(project, "alice@example.org")
+    add(project, "nobody@example.org", keywords="zzyzx quuxology")
+    project.ok("run", "--now", NOW)
+
+    rows = json.loads(project.ok("deliveries", "--json").out)
+    assert [r["email"] for r in rows] == ["nobody@example.org", "alice@example.org"]  # newest first
+    assert all(set(r) == DELIVERY_KEYS for r in rows)
+    skipped, sent = rows
+    assert (sent["status"], sent["attempts"], sent["edition"]) == ("sent", 1, "2026-11-22")
+    assert sent["sent_at"] == NOW and sent["created_at"] == NOW and sent["last_error"] is None
+    assert (skipped["status"], skipped["attempts"], skipped["sent_at"]) == ("skipped", 0, None)
+    assert sent["id"] > 0 and sent["message_id"]
+
+    lines = project.ok("deliveries").out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{skipped['id']}  nobody@example.org  2026-11-22  skipped")
+    assert lines[1].startswith(f"{sent['id']}  alice@example.org  2026-11-22  sent")
+    assert f"attempts: 1  smtp: -  sent {NOW}" in lines[1]
+
+    [only] = json.loads(project.ok("deliveries", "--status", "SENT", "--json").out)
+    assert only["email"] == "alice@example.org"
+    [newest] = json.loads(project.ok("deliveries", "--limit", "1", "--json").out)
+    assert newest["id"] == skipped["id"]
+    assert "no deliveries with status failed" in project.ok("deliveries", "--status", "failed").out
+
+
+def test_deliveries_show_smtp_failures_and_retries(
+    project: Project, picky_smtp: PickyInbox
+) -> None:
+    add(project, "ok@example.org")
+    add(project, "hard@example.org")
+    add(project, "soft@example.org")
+    result = project.cli("run", "--now", NOW)
+    assert result.code == 1  # a failure and a retry
+    assert len(picky_smtp.to("ok@example.org")) == 1
+
+    by_email = {r["email"]: r for r in json.loads(project.ok("deliveries", "--json").out)}
+    assert {e: r["status"] for e, r in by_email.items()} == {
+        "ok@example.org": "sent",
+        "hard@example.org": "failed",
+        "soft@example.org": "retry",
+    }
+    hard, soft = by_email["hard@example.org"], by_email["soft@example.org"]
+    assert (hard["smtp_code"], hard["attempts"], hard["next_attempt_at"]) == (550, 1, None)
+    assert "no such mailbox" in hard["last_error"]
+    assert (soft["smtp_code"], soft["attempts"]) == (451, 1)
+    assert soft["next_attempt_at"] is not None and soft["next_attempt_at"] > NOW
+
+    [line] = project.ok("deliveries", "--status", "retry").out.splitlines()
+    assert "soft@example.org" in line and "smtp: 451" in line
+    assert f"next attempt {soft['next_attempt_at']}" in line and "error: " in line
+    [line] = project.ok("deliveries", "--status", "failed").out.splitlines()
+    assert "hard@example.org" in line and "smtp: 550" in line and "no such mailbox" in line
+
+    stats = json.loads(project.ok("stats", "--json").out)
+    assert stats["deliveries"]["total"] == 3
+    assert {k: v for k, v in stats["deliveries"]["by_status"].items() if v} == {
+        "sent": 1,
+        "failed": 1,
+        "retry": 1,
+    }
+
+
+def test_stats_counts_real_state(project: Project) -> None:
+    fetched = project.ok("fetch", "--now", "2026-11-22T11:00:00+00:00").out
+    papers = project.query("select count(*) from paper")[0][0]
+    listings = project.query("select count(*) from source_state")[0][0]
+    assert papers > 0 and listings == 5 and f"{papers} new papers" in fetched
+    add(project, "alice@example.org")
+    add(project, "bob@example.org", keywords="diffusion models")
+    project.ok("subscribers", "pause", "bob@example.org")
+    project.ok("send", "--now", NOW)
+    # a listing that cannot be read counts as a failed source
+    (project.root / "seeds" / "zz_broken.txt").write_bytes(b"\xff\xfe\x00 not a listing")
+    project.cli("fetch", "--now", "2026-11-22T12:30:00+00:00")
+    failed = project.query("select count(*) from source_state where last_status = 'failed'")[0][0]
+    assert failed == 1
+
+    data = json.loads(project.ok("stats", "--json").out)
+    assert set(data) == {"subscribers", "deliveries", "papers", "last_fetch", "last_dispatch"}
+    assert data["subscribers"]["total"] == 2
+    assert data["subscribers"]["by_status"]["active"] == 1
+    assert data["subscribers"]["by_status"]["paused"] == 1
+    assert data["subscribers"]["by_status"]["unsubscribed"] == 0
+    assert data["deliveries"]["total"] == 1 and data["deliveries"]["by_status"]["sent"] == 1
+    assert set(data["deliveries"]["by_status"]) >= {
+        "queued",
+        "sending",
+        "sent",
+        "retry",
+        "failed",
+        "skipped",
+    }
+    assert data["papers"] == papers
+    assert data["last_fetch"] == {
+        "at": "2026-11-22T12:30:00+00:00",
+        "sources": project.query("select count(*) from source_state")[0][0],
+        "failed": failed,
+    }
+    assert data["last_dispatch"] == NOW
+
+    out = project.ok("stats").out
+    assert "subscribers: 2 (1 active, 1 paused)" in out
+    assert "deliveries:  1 (1 sent)" in out
+    assert f"papers:      {papers}" in out
+    assert f"last dispatch: {NOW}" in out
+
+
+@pytest.mark.parametrize("status", ["bogus", "delivered", ""])
+def test_unknown_status_is_one_clear_line(project: Project, status: str) -> None:
+    result = project.cli("deliveries", "--status", status)
+    assert result.code == 1
+    [line] = result.err.strip().splitlines()
+    assert line.startswith("error: unknown status")
+    assert "queued, sending, sent, retry, failed, skipped" in line
+    assert result.out == ""
+
+
+def test_limit_must_be_positive(project: Project) -> None:
+    result = project.cli("deliveries", "--limit", "0")
+    assert result.code == 2 and "--limit" in result.err
+
+
+def test_help_texts(project: Project) -> None:
+    for command in ("deliveries", "stats"):
+        out = project.ok(command, "--help").out
+        assert "--json" in out and "Print JSON." in out
+    out = " ".join(project.ok("deliveries", "--help").out.split())
+    assert "newest first" in out and "queued, sending, sent, retry, failed, skipped" in out
