@@ -122,9 +122,10 @@ class Renderer:
         count = len(view.papers)
         heading = f"Your papers digest for {view.edition.strftime('%A %d %B %Y')}"
         topics = ", ".join(view.keywords[:3]) + (", …" if len(view.keywords) > 3 else "")
-        subject = (
-            f"Papers digest {view.edition.strftime('%d %b %Y').lstrip('0')}: "
+        subject = f"Papers digest {view.edition.strftime('%d %b %Y').lstrip('0')}: " + (
             f"{count} new paper{'s' if count != 1 else ''} on {topics}"
+            if count
+            else f"nothing new on {topics}"
         )
         papers = [
             {

@@ -127,3 +127,16 @@ def test_preview_renders_without_sending(project: Project) -> None:
     assert "Why you got this" in html and "kv cache" in html.lower()
     assert project.mails() == []
     assert project.query("select count(*) from delivery") == [(0,)]
+
+
+def test_send_empty_setting_sends_a_nothing_new_note_instead_of_skipping(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_people(project)
+    project.ok("run", "--now", NOW)
+    monkeypatch.setenv("DIGEST_SEND_EMPTY", "true")
+    result = project.ok("run", "--now", "2026-11-23T12:00:00+00:00")
+    assert "3 sent" in result.out
+    notes = project.mails()[3:]
+    assert len(notes) == 3
+    assert all("nothing new on" in m["Subject"] for m in notes)

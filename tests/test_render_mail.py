@@ -154,3 +154,11 @@ def test_maildir_in_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None
     blocker.write_text("not a directory")
     with pytest.raises(Exception, match="cannot open Maildir"):
         MaildirTransport(blocker / "mail")
+
+
+def test_nothing_new_note_when_a_digest_has_no_papers() -> None:
+    rendered = Renderer().render(view([]))
+    assert rendered.subject == "Papers digest 22 Nov 2026: nothing new on kv cache, quantization"
+    assert "Nothing new matched your topics today" in rendered.text
+    assert "Nothing new matched your topics today" in rendered.html
+    assert "Unsubscribe" in rendered.text
