@@ -60,8 +60,8 @@ def environment(project: Project, port: int, **extra: str) -> dict[str, str]:
         DIGEST_SMTP_PORT=str(port),
         DIGEST_SMTP_TIMEOUT="5",
         DIGEST_SEND_BATCH="50",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -195,3 +195,28 @@ def test_sigkill_mid_send_then_restart_loses_nothing(
     message_ids = Counter(mid for _, mid in handler.received)
     assert len(message_ids) == 1000  # a duplicate carries the same Message-ID
     print(f"SIGKILL: {len(in_flight)} in flight, {len(duplicates)} delivered twice")
+
+
+def test_two_senders_on_one_database_never_double_send(
+    project: Project, sink: tuple[SlowSink, int]
+) -> None:
+    handler, port = sink
+    emails = add_many(project, 300)
+    env = environment(project, port, DIGEST_SEND_BATCH="20")
+    processes = [
+        subprocess.Popen(
+            [DIGEST, "send", "--now", NOW],
+            cwd=project.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    received = Counter(rcpt for rcpt, _ in handler.received)
+    assert sorted(received) == emails and set(received.values()) == {1}
+    assert statuses(project) == {"sent": 300}
+    assert project.query("select count(*) from delivery") == [(300,)]
