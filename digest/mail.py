@@ -1,8 +1,9 @@
-"""Email building and the two transports: a local Maildir and SMTP through aiosmtplib."""
+"""Email building, the Transport protocol and the local Maildir transport.
+
+The SMTP transport is in digest.smtp; `from digest.mail import SmtpTransport` still works."""
 
 from __future__ import annotations
 
-import asyncio
 import mailbox
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,11 +11,14 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import aiosmtplib
+from digest.errors import TemporaryDeliveryError, TransportError
 
-from digest.errors import PermanentDeliveryError, TemporaryDeliveryError, TransportError
+if TYPE_CHECKING:
+    from digest.smtp import SmtpSettings as SmtpSettings
+    from digest.smtp import SmtpTransport as SmtpTransport
+    from digest.smtp import classify as classify
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Outcome:
 
 
 class Transport(Protocol):
-    """Hands messages over for delivery; one outcome per message, in order."""
+    """Hands messages over for delivery; one outcome per message (the batch's order)."""
 
     def send(
         self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
@@ -132,72 +136,14 @@ class MaildirTransport:
         return len(self.box)
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Where and how to reach the SMTP server."""
+def __getattr__(name: str) -> object:
+    """The SMTP pool lives in digest.smtp (which imports this module); its names stay
+    importable from here."""
+    if name in _SMTP_NAMES:
+        from digest import smtp
 
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    starttls: bool = False
-    timeout: float = 30.0
+        return getattr(smtp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class SmtpTransport:
-    """Sends a batch over one reused SMTP connection (aiosmtplib)."""
-
-    def __init__(self, settings: SmtpSettings) -> None:
-        self.settings = settings
-
-    def send(
-        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
-    ) -> list[Outcome]:
-        """Send every message of the batch; connection problems fail the rest temporarily."""
-        return asyncio.run(self._send(batch))
-
-    async def _send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
-        s = self.settings
-        client = aiosmtplib.SMTP(
-            hostname=s.host, port=s.port, timeout=s.timeout, start_tls=s.starttls
-        )
-        outcomes: list[Outcome] = []
-        try:
-            await client.connect()
-            if s.username and s.password:
-                await client.login(s.username, s.password)
-            for item in batch:
-                outcomes.append(await self._send_one(client, item))
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            error = classify(exc, f"SMTP {s.host}:{s.port}")
-            done = {o.delivery_id for o in outcomes}
-            outcomes += [Outcome(i.delivery_id, error) for i in batch if i.delivery_id not in done]
-        finally:
-            if client.is_connected:
-                try:
-                    await client.quit()
-                except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                    client.close()
-        return outcomes
-
-    async def _send_one(self, client: aiosmtplib.SMTP, item: Outgoing) -> Outcome:
-        try:
-            await client.send_message(item.message)
-            return Outcome(item.delivery_id)
-        except (
-            aiosmtplib.SMTPRecipientsRefused,
-            aiosmtplib.SMTPResponseException,
-            aiosmtplib.SMTPSenderRefused,
-        ) as exc:
-            return Outcome(item.delivery_id, classify(exc, "SMTP server"))
-
-
-def classify(exc: BaseException, where: str) -> TransportError:
-    """4xx, disconnects and timeouts are temporary; 5xx replies are permanent."""
-    code: int | None = getattr(exc, "code", None)
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
-        code = exc.recipients[0].code
-    message = f"{where}: {exc.__class__.__name__}: {' '.join(str(exc).split())}"
-    if code is not None and 500 <= code < 600:
-        return PermanentDeliveryError(message, code)
-    return TemporaryDeliveryError(message, code)
+_SMTP_NAMES = frozenset({"SmtpSettings", "SmtpTransport", "classify"})

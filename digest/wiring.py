@@ -15,17 +15,11 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 from digest.delivery import SendPolicy
 from digest.links import Links
-from digest.mail import (
-    MaildirTransport,
-    SmtpSettings,
-    SmtpTransport,
-    Transport,
-    mailto_for,
-    sender_domain,
-)
+from digest.mail import MaildirTransport, Transport, mailto_for, sender_domain
 from digest.pipeline import Policy
 from digest.render import Renderer
 from digest.signup import Mailer
+from digest.smtp import SmtpSettings, SmtpTransport
 from digest.sources.http import Fetcher, FetchPolicy
 from digest.store import Store
 
@@ -64,7 +58,10 @@ class Services:
                 username=s.smtp_username,
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
                 starttls=s.smtp_starttls,
+                tls=s.smtp_tls,
                 timeout=s.smtp_timeout,
+                connections=s.smtp_connections,
+                rate=s.smtp_rate,
             )
         )
 
@@ -102,6 +99,7 @@ class Services:
         return SendPolicy(
             batch=s.send_batch,
             max_attempts=s.retry_max_attempts,
+            give_up_after=timedelta(hours=s.retry_give_up_hours),
             backoff_seconds=s.retry_backoff_seconds,
             backoff_max_seconds=s.retry_backoff_max_seconds,
             bounce_limit=s.bounce_limit,

@@ -1,0 +1,266 @@
+"""SMTP delivery: a pool of aiosmtplib clients working through one batch together.
+
+aiosmtplib serialises the commands of one client, so concurrency means several clients: each
+worker owns one connection and takes messages from the batch's shared queue until it is empty.
+Every message gets exactly one Outcome: sent, a TemporaryDeliveryError (4xx, disconnect,
+timeout, no connection), a PermanentDeliveryError (a 5xx reply to MAIL, RCPT or DATA), or
+attempted=False when `should_stop()` turned true before the message was started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiosmtplib
+
+from digest.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    RecipientRefusedError,
+    TemporaryDeliveryError,
+    TransportError,
+)
+from digest.mail import Outcome, Outgoing
+
+RECONNECT_PAUSE = 0.2  # seconds a worker waits before reconnecting after losing its connection
+GIVE_UP_AFTER = 2  # connections lost in a row before a worker stops using the server
+AUTH_REQUIRED = 530
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to reach the SMTP server, and how hard to push it."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False  # upgrade a plain connection with STARTTLS (port 587)
+    tls: bool = False  # implicit TLS from the first byte (port 465)
+    timeout: float = 30.0  # seconds for connecting and for each command's reply
+    connections: int = 4  # clients sending at the same time
+    rate: float = 0.0  # messages per second over all connections; 0 = no limit
+    cert_bundle: str | None = None  # CA certificates to trust instead of the system's
+
+    def __post_init__(self) -> None:
+        if self.tls and self.starttls:
+            raise ConfigError(
+                "SMTP implicit TLS and STARTTLS exclude each other: set DIGEST_SMTP_TLS "
+                "(port 465) or DIGEST_SMTP_STARTTLS (port 587), not both"
+            )
+        if self.connections < 1 or self.rate < 0 or self.timeout <= 0:
+            raise ConfigError(
+                "SMTP connections must be >= 1, rate >= 0 and timeout > 0: "
+                "check DIGEST_SMTP_CONNECTIONS, DIGEST_SMTP_RATE and DIGEST_SMTP_TIMEOUT"
+            )
+
+    @property
+    def where(self) -> str:
+        """host:port, for error messages."""
+        return f"SMTP {self.host}:{self.port}"
+
+
+class SmtpTransport:
+    """Sends a batch over a pool of SMTP connections (aiosmtplib), at most `rate` per second."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.bucket = TokenBucket(settings.rate)
+
+    def send(
+        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+    ) -> list[Outcome]:
+        """Send every message of the batch; one outcome per message, in the batch's order."""
+        if not batch:
+            return []
+        run = _Run(self.settings, batch, should_stop or (lambda: False), self.bucket)
+        return _run_sync(run.run())
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end from synchronous code, even when the caller is itself
+    running inside an event loop (then on a private loop in a helper thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="smtp") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class TokenBucket:
+    """A token bucket of capacity one: messages leave evenly spaced at `rate` per second over
+    every connection, across send() calls and threads (0 = no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_token = 0.0  # time.monotonic() at which the next token is available
+        self.lock = threading.Lock()
+
+    async def take(self) -> None:
+        """Wait for a token; each caller reserves its own slot, so no two share a token."""
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_token)
+            self.next_token = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class _Run:
+    """One send() call: the batch's queue, the workers and the outcomes they collect."""
+
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        batch: Sequence[Outgoing],
+        should_stop: Callable[[], bool],
+        bucket: TokenBucket,
+    ) -> None:
+        self.s = settings
+        self.batch = batch
+        self.should_stop = should_stop
+        self.queue: deque[int] = deque(range(len(batch)))
+        self.outcomes: dict[int, Outcome] = {}
+        self.bucket = bucket
+        self.connect_error: TransportError | None = None
+
+    async def run(self) -> list[Outcome]:
+        workers = min(self.s.connections, len(self.batch))
+        await asyncio.gather(*(self.worker() for _ in range(workers)))
+        # Left over: stopping, or every worker gave up on the server.
+        error = None if self.should_stop() else self.connect_error
+        for index in self.queue:
+            item = self.batch[index]
+            self.outcomes[index] = (
+                Outcome(item.delivery_id, error)
+                if error is not None
+                else Outcome(item.delivery_id, attempted=False)
+            )
+        return [self.outcomes[index] for index in range(len(self.batch))]
+
+    async def worker(self) -> None:
+        """Take messages until the queue is empty, the caller stops us, or the server cannot be
+        reached; after a lost connection, pause and reconnect. A worker gives up when it cannot
+        connect, or loses its connection GIVE_UP_AFTER times in a row (a server that is stuck
+        costs every message a full timeout)."""
+        client: aiosmtplib.SMTP | None = None
+        lost = 0
+        try:
+            while self.queue and not self.should_stop():
+                if client is None and (client := await self.connect()) is None:
+                    return
+                await self.bucket.take()
+                if not self.queue or self.should_stop():
+                    return
+                index = self.queue.popleft()
+                outcome, usable = await self.deliver(client, self.batch[index])
+                self.outcomes[index] = outcome
+                if usable:
+                    lost = 0
+                    continue
+                client.close()
+                client = None
+                lost += 1
+                if lost >= GIVE_UP_AFTER:
+                    self.connect_error = TemporaryDeliveryError(
+                        f"{self.s.where}: gave up after losing the connection {lost} times in a "
+                        f"row, last: {outcome.error}"
+                    )
+                    return
+                await asyncio.sleep(RECONNECT_PAUSE)
+        finally:
+            if client is not None:
+                await self.quit(client)
+
+    async def connect(self) -> aiosmtplib.SMTP | None:
+        """A connected (and logged in) client, or None after recording why not."""
+        s = self.s
+        login = bool(s.username and s.password)
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            username=s.username if login else None,
+            password=s.password if login else None,
+            use_tls=s.tls,
+            start_tls=s.starttls,
+            cert_bundle=s.cert_bundle,
+            timeout=s.timeout,
+        )
+        try:
+            # every step (TCP, greeting, EHLO, STARTTLS, AUTH) has its own timeout; this bounds
+            # a server that trickles its replies
+            async with asyncio.timeout(s.timeout * 3):
+                await client.connect()
+        except Exception as exc:  # whatever it is, this worker has no connection
+            client.close()
+            self.connect_error = connect_error(exc, s)
+            return None
+        return client
+
+    async def deliver(self, client: aiosmtplib.SMTP, item: Outgoing) -> tuple[Outcome, bool]:
+        """Send one message: its outcome, and whether the connection can be used again."""
+        try:
+            async with asyncio.timeout(self.s.timeout * 4):  # MAIL, RCPT, DATA, end of data
+                await client.send_message(item.message)
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
+            # a reply: aiosmtplib has reset the envelope, or closed the connection on 421
+            return Outcome(item.delivery_id, classify(exc, self.s.where)), client.is_connected
+        except Exception as exc:  # disconnect, timeout, or anything unexpected: start afresh
+            return Outcome(item.delivery_id, classify(exc, self.s.where)), False
+        return Outcome(item.delivery_id), True  # refused only for some recipients: sent too
+
+    async def quit(self, client: aiosmtplib.SMTP) -> None:
+        """Say goodbye politely, without waiting long for a server that is gone."""
+        try:
+            if client.is_connected:
+                await client.quit(timeout=min(self.s.timeout, 5.0))
+        except Exception:  # the server is gone or slow: just drop the connection
+            pass
+        finally:
+            client.close()
+
+
+def classify(exc: BaseException, where: str) -> TransportError:
+    """4xx, disconnects and timeouts are temporary; 5xx replies are permanent, except 530
+    (authentication required), which is about our configuration, not the recipient."""
+    code: int | None = getattr(exc, "code", None)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        code = exc.recipients[0].code
+    message = f"{where}: {_describe(exc)}"
+    if code == AUTH_REQUIRED:
+        hint = "the server wants a login: set DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD"
+        return TemporaryDeliveryError(f"{message} ({hint})", code)
+    if code is not None and 500 <= code < 600:
+        if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+            return RecipientRefusedError(message, code)
+        return PermanentDeliveryError(message, code)
+    return TemporaryDeliveryError(message, code)
+
+
+def connect_error(exc: BaseException, s: SmtpSettings) -> TemporaryDeliveryError:
+    """Why no connection could be made. Always temporary, whatever the reply code: it says
+    nothing about the message or its recipient (a wrong password must not bounce everyone)."""
+    code: int | None = getattr(exc, "code", None)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        hint = "check DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD"
+    elif isinstance(exc, TimeoutError):
+        hint = "no answer in time: a stuck server, a firewall or the wrong port"
+    else:
+        hint = "is the server running? check DIGEST_SMTP_HOST, DIGEST_SMTP_PORT and TLS settings"
+    return TemporaryDeliveryError(f"cannot connect to {s.where}: {_describe(exc)} ({hint})", code)
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__

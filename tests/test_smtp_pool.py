@@ -1,0 +1,364 @@
+"""The SMTP pool against a real, scripted aiosmtpd server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import free_port
+from smtp_faults import FaultServer
+
+from digest.config import Settings
+from digest.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from digest.mail import Outcome, Outgoing, build_message
+from digest.smtp import SmtpSettings, SmtpTransport
+from digest.wiring import Services
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+def address(i: int) -> str:
+    return f"user{i}@example.org"
+
+
+def batch(n: int) -> list[Outgoing]:
+    return [
+        Outgoing(
+            i,
+            build_message(
+                sender="Digest <digest@example.org>",
+                to=address(i),
+                subject=f"digest {i}",
+                text=f"hello {i}",
+                html=f"<p>hello {i}</p>",
+                message_id=f"<digest-{i}@example.org>",
+                date=NOW,
+            ),
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+def settings(port: int, **kwargs: object) -> SmtpSettings:
+    return SmtpSettings(host="127.0.0.1", port=port, timeout=1.0, **kwargs)  # type: ignore[arg-type]
+
+
+def by_kind(outcomes: list[Outcome]) -> tuple[list[int], list[Outcome], list[Outcome]]:
+    """(sent ids, temporary failures, permanent failures)."""
+    sent = [o.delivery_id for o in outcomes if o.sent]
+    temporary = [o for o in outcomes if isinstance(o.error, TemporaryDeliveryError)]
+    permanent = [o for o in outcomes if isinstance(o.error, PermanentDeliveryError)]
+    return sent, temporary, permanent
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    fault = FaultServer().start()
+    try:
+        yield fault
+    finally:
+        fault.stop()
+
+
+def test_every_message_arrives_exactly_once_over_four_connections(server: FaultServer) -> None:
+    outcomes = SmtpTransport(settings(server.port, connections=4)).send(batch(40))
+
+    assert [o.delivery_id for o in outcomes] == list(range(1, 41))
+    assert all(o.sent and o.attempted and o.error is None for o in outcomes)
+    assert sorted(server.accepted) == sorted(
+        (address(i), f"<digest-{i}@example.org>") for i in range(1, 41)
+    )
+    assert server.log.connections == 4
+
+
+def test_rate_limit_spaces_messages_over_all_connections(server: FaultServer) -> None:
+    transport = SmtpTransport(settings(server.port, connections=4, rate=50))
+    messages = batch(25)
+
+    start = time.monotonic()
+    outcomes = transport.send(messages[:13]) + transport.send(messages[13:])  # one budget
+    elapsed = time.monotonic() - start
+
+    assert all(o.sent for o in outcomes)
+    assert len(server.accepted) == 25
+    assert elapsed >= 0.45  # 24 gaps of 20 ms after the first message
+
+
+def test_recipients_refused_with_550_fail_permanently_and_others_go_out(
+    server: FaultServer,
+) -> None:
+    server.script.reject = {address(3), address(8)}
+
+    outcomes = SmtpTransport(settings(server.port, connections=2)).send(batch(10))
+
+    sent, temporary, permanent = by_kind(outcomes)
+    assert sorted(o.delivery_id for o in permanent) == [3, 8]
+    assert all(o.error is not None and o.error.code == 550 for o in permanent)
+    assert "no such user" in str(permanent[0].error)
+    assert temporary == []
+    assert sorted(sent) == [1, 2, 4, 5, 6, 7, 9, 10]
+    assert sorted(server.per_recipient()) == sorted(address(i) for i in sent)
+    assert server.log.connections == 2  # a refused recipient does not cost the connection
+
+
+def test_451_is_temporary_with_its_code(server: FaultServer) -> None:
+    server.script.temp_every = 3
+
+    outcomes = SmtpTransport(settings(server.port, connections=3)).send(batch(30))
+
+    sent, temporary, permanent = by_kind(outcomes)
+    assert len(temporary) == 10 and permanent == []
+    assert all(o.error is not None and o.error.code == 451 for o in temporary)
+    assert len(sent) == 20
+    assert sorted(server.per_recipient()) == sorted(address(i) for i in sent)
+    assert server.log.connections == 3
+
+
+def test_connection_dropped_inside_data_is_temporary_and_the_rest_still_go_out(
+    server: FaultServer,
+) -> None:
+    server.script.drop_first = {address(4): 1, address(11): 1}
+
+    outcomes = SmtpTransport(settings(server.port, connections=1)).send(batch(16))
+
+    sent, temporary, permanent = by_kind(outcomes)
+    assert sorted(o.delivery_id for o in temporary) == [4, 11]
+    assert all(o.error is not None and o.error.code is None for o in temporary)
+    assert permanent == []
+    assert sorted(sent) == [i for i in range(1, 17) if i not in (4, 11)]
+    assert server.per_recipient() == {address(i): 1 for i in sent}
+    assert server.log.connections == 1 + 2  # each dropped connection was replaced once
+
+
+def test_server_that_never_greets_fails_everything_temporarily_within_the_timeout(
+    server: FaultServer,
+) -> None:
+    server.script.hang_greeting = True
+
+    start = time.monotonic()
+    outcomes = SmtpTransport(settings(server.port, connections=4)).send(batch(20))
+    elapsed = time.monotonic() - start
+
+    assert len(outcomes) == 20
+    assert all(isinstance(o.error, TemporaryDeliveryError) for o in outcomes)
+    assert all(o.error is not None and o.error.code is None for o in outcomes)
+    assert "cannot connect" in str(outcomes[0].error)
+    assert elapsed < 2.0  # timeout 1 s: one connect timeout, all workers at once
+    assert server.accepted == []
+
+
+def test_server_that_hangs_in_data_fails_everything_temporarily(server: FaultServer) -> None:
+    server.script.hang_data = True
+
+    start = time.monotonic()
+    outcomes = SmtpTransport(settings(server.port, connections=4)).send(batch(20))
+    elapsed = time.monotonic() - start
+
+    assert len(outcomes) == 20
+    assert all(isinstance(o.error, TemporaryDeliveryError) for o in outcomes)
+    assert elapsed < 3.5  # each worker gives up after two timeouts of 1 s
+    assert server.log.data_total == 8  # 4 workers x 2 attempts; the rest were never tried
+    assert server.accepted == []
+
+
+def test_server_down_fails_everything_temporarily_at_once() -> None:
+    port = free_port()  # nothing listens here
+
+    start = time.monotonic()
+    outcomes = SmtpTransport(settings(port, connections=4)).send(batch(30))
+    elapsed = time.monotonic() - start
+
+    assert len(outcomes) == 30 and elapsed < 1.0
+    for outcome in outcomes:
+        assert isinstance(outcome.error, TemporaryDeliveryError)
+        assert outcome.error.code is None and outcome.attempted
+        assert f"cannot connect to SMTP 127.0.0.1:{port}" in str(outcome.error)
+
+
+def test_should_stop_finishes_messages_in_flight_and_leaves_the_rest_unattempted(
+    server: FaultServer,
+) -> None:
+    outcomes = SmtpTransport(settings(server.port, connections=2)).send(
+        batch(30), should_stop=lambda: len(server.accepted) >= 5
+    )
+
+    assert [o.delivery_id for o in outcomes] == list(range(1, 31))
+    sent = [o.delivery_id for o in outcomes if o.sent]
+    unattempted = [o for o in outcomes if not o.attempted]
+    assert 5 <= len(sent) <= 5 + 2  # at most one message in flight per connection
+    assert sorted(server.per_recipient()) == sorted(address(i) for i in sent)
+    assert len(unattempted) == 30 - len(sent)
+    assert all(o.error is None for o in unattempted)
+
+
+def test_should_stop_before_the_start_sends_nothing_and_connects_nowhere(
+    server: FaultServer,
+) -> None:
+    outcomes = SmtpTransport(settings(server.port)).send(batch(5), should_stop=lambda: True)
+
+    assert [(o.delivery_id, o.attempted, o.error) for o in outcomes] == [
+        (i, False, None) for i in range(1, 6)
+    ]
+    assert server.log.connections == 0
+
+
+def test_auth_with_the_right_password_sends() -> None:
+    server = FaultServer(login=("digest", "s3cret")).start()
+    try:
+        outcomes = SmtpTransport(
+            settings(server.port, username="digest", password="s3cret", connections=2)
+        ).send(batch(6))
+    finally:
+        server.stop()
+
+    assert all(o.sent for o in outcomes)
+    assert len(server.accepted) == 6
+    assert server.log.logins == ["digest", "digest"]  # one login per connection
+
+
+def test_auth_with_a_wrong_password_is_temporary_535_and_sends_nothing() -> None:
+    """535 is a 5xx, but it says nothing about the recipients: a wrong password must leave the
+    deliveries to retry (and the operator to fix it), not bounce every subscriber."""
+    server = FaultServer(login=("digest", "s3cret")).start()
+    try:
+        start = time.monotonic()
+        outcomes = SmtpTransport(settings(server.port, username="digest", password="wrong")).send(
+            batch(6)
+        )
+        elapsed = time.monotonic() - start
+    finally:
+        server.stop()
+
+    assert len(outcomes) == 6 and elapsed < 1.0
+    for outcome in outcomes:
+        assert isinstance(outcome.error, TemporaryDeliveryError)
+        assert outcome.error.code == 535
+        assert "DIGEST_SMTP_PASSWORD" in str(outcome.error)
+    assert server.accepted == [] and server.log.logins == []
+
+
+def test_no_login_where_the_server_requires_one_is_temporary_530() -> None:
+    server = FaultServer(login=("digest", "s3cret")).start()
+    try:
+        outcomes = SmtpTransport(settings(server.port)).send(batch(3))
+    finally:
+        server.stop()
+
+    assert [type(o.error) for o in outcomes] == [TemporaryDeliveryError] * 3
+    assert [o.error.code for o in outcomes if o.error] == [530] * 3
+    assert server.accepted == []
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1 and a server context that uses it."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+def test_starttls_then_auth_over_the_encrypted_connection(
+    certificate: tuple[Path, ssl.SSLContext],
+) -> None:
+    cert, context = certificate
+    server = FaultServer(login=("digest", "s3cret"), starttls=context).start()
+    try:
+        good = SmtpTransport(
+            settings(
+                server.port,
+                username="digest",
+                password="s3cret",
+                starttls=True,
+                cert_bundle=str(cert),
+            )
+        ).send(batch(4))
+        plain = SmtpTransport(settings(server.port, username="digest", password="s3cret")).send(
+            batch(2)
+        )
+    finally:
+        server.stop()
+
+    assert all(o.sent for o in good)
+    assert len(server.accepted) == 4
+    # without STARTTLS this server offers no AUTH (auth_require_tls) and refuses MAIL
+    assert all(isinstance(o.error, TemporaryDeliveryError) for o in plain)
+
+
+def test_implicit_tls_and_an_untrusted_certificate(
+    certificate: tuple[Path, ssl.SSLContext],
+) -> None:
+    cert, context = certificate
+    server = FaultServer(implicit_tls=context).start()
+    try:
+        trusted = SmtpTransport(settings(server.port, tls=True, cert_bundle=str(cert))).send(
+            batch(3)
+        )
+        untrusted = SmtpTransport(settings(server.port, tls=True)).send(batch(2))
+    finally:
+        server.stop()
+
+    assert all(o.sent for o in trusted)
+    assert len(server.accepted) == 3
+    assert all(isinstance(o.error, TemporaryDeliveryError) for o in untrusted)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(untrusted[0].error)
+
+
+def test_send_from_inside_a_running_event_loop(server: FaultServer) -> None:
+    """The web app's async routes call the (synchronous) transport for confirmation mail."""
+
+    async def route() -> list[Outcome]:
+        return SmtpTransport(settings(server.port)).send(batch(2))
+
+    outcomes = asyncio.run(route())
+
+    assert all(o.sent for o in outcomes) and len(server.accepted) == 2
+
+
+def test_empty_batch_connects_nowhere(server: FaultServer) -> None:
+    assert SmtpTransport(settings(server.port)).send([]) == []
+    assert server.log.connections == 0
+
+
+def test_settings_reach_the_pool_and_bad_combinations_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = Settings(
+        transport="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=2525,
+        smtp_tls=True,
+        smtp_connections=3,
+        smtp_rate=12.5,
+        smtp_timeout=7,
+        smtp_username="digest",
+        smtp_password="s3cret",
+    )
+    transport = Services(config).transport
+
+    assert isinstance(transport, SmtpTransport)
+    assert transport.settings == SmtpSettings(
+        "127.0.0.1", 2525, "digest", "s3cret", False, True, 7.0, 3, 12.5
+    )
+    assert "s3cret" not in repr(transport.settings)
+    with pytest.raises(ConfigError, match="DIGEST_SMTP_TLS"):
+        SmtpSettings("127.0.0.1", 465, tls=True, starttls=True)
