@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     )  # messages per second over all connections; 0 = no limit
     retry_backoff_seconds: float = Field(default=60.0, ge=0)
     retry_backoff_max_seconds: float = Field(default=3600.0, ge=0)
-    retry_max_attempts: int = Field(default=6, ge=1)
+    retry_max_attempts: int = Field(default=6, ge=1)  # when the server keeps answering 4xx
+    retry_give_up_hours: float = Field(default=48.0, gt=0)  # when it cannot be reached at all
     bounce_limit: int = Field(default=3, ge=1)
     claim_timeout_seconds: float = Field(default=600.0, gt=0)
     send_batch: int = Field(default=200, ge=1)

@@ -8,13 +8,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from digest.errors import DigestError, PermanentDeliveryError, TransportError
+from digest.errors import (
+    DigestError,
+    PermanentDeliveryError,
+    RecipientRefusedError,
+    TransportError,
+)
 from digest.links import Links
 from digest.mail import Outgoing, Transport, build_message
 from digest.models import Paper, Subscriber
 from digest.render import DigestView, PaperView, Renderer
 from digest.store import Store
 from digest.store.deliveries import Contents, SendResult
+from digest.store.engine import as_utc
 
 
 def process_name() -> str:
@@ -28,6 +34,7 @@ class SendPolicy:
 
     batch: int = 200
     max_attempts: int = 6
+    give_up_after: timedelta = timedelta(days=2)
     backoff_seconds: float = 60.0
     backoff_max_seconds: float = 3600.0
     bounce_limit: int = 3
@@ -37,7 +44,7 @@ class SendPolicy:
     def retry_at(self, attempts: int, now: datetime) -> datetime:
         """When to try again after `attempts` failed attempts: capped exponential backoff."""
         wait = min(self.backoff_seconds * 2 ** max(attempts - 1, 0), self.backoff_max_seconds)
-        return now + timedelta(seconds=wait)
+        return now + timedelta(seconds=max(wait, 1.0))  # never again within the same pass
 
 
 @dataclass
@@ -132,10 +139,17 @@ def send_due(
             except DigestError as exc:
                 results.append(SendResult(delivery_id, "failed", error=f"cannot render: {exc}"))
         for outcome in transport.send(outgoing, should_stop):
-            attempts = contents[outcome.delivery_id].delivery.attempts + 1
+            delivery = contents[outcome.delivery_id].delivery
+            age = now - as_utc(delivery.created_at)
             results.append(
                 _result(
-                    outcome.delivery_id, outcome.attempted, outcome.error, attempts, policy, now
+                    outcome.delivery_id,
+                    outcome.attempted,
+                    outcome.error,
+                    delivery.attempts + 1,
+                    age,
+                    policy,
+                    now,
                 )
             )
         store.record_outcomes(results, now, policy.bounce_limit)
@@ -153,17 +167,25 @@ def _result(
     attempted: bool,
     error: TransportError | None,
     attempts: int,
+    age: timedelta,
     policy: SendPolicy,
     now: datetime,
 ) -> SendResult:
-    """What to record for one message the transport handled (or, when stopping, did not)."""
+    """What to record for one message the transport handled (or, when stopping, did not).
+
+    A server that answers 4xx is given up on after `max_attempts`; one that cannot be reached
+    at all (no reply code) only after `give_up_after`, so an outage of hours loses nothing.
+    Only a refused recipient counts as a hard bounce.
+    """
     if not attempted:
         return SendResult(delivery_id, "queued")
     if error is None:
         return SendResult(delivery_id, "sent")
     if isinstance(error, PermanentDeliveryError):
-        return SendResult(delivery_id, "failed", str(error), error.code, bounce=True)
-    if attempts >= policy.max_attempts:
+        bounce = isinstance(error, RecipientRefusedError)
+        return SendResult(delivery_id, "failed", str(error), error.code, bounce=bounce)
+    answered_too_often = error.code is not None and attempts >= policy.max_attempts
+    if answered_too_often or age >= policy.give_up_after:
         return SendResult(
             delivery_id, "failed", f"gave up after {attempts} attempts: {error}", error.code
         )

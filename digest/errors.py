@@ -15,6 +15,7 @@
     └── TransportError           a message could not be handed to the mail transport
         ├── TemporaryDeliveryError   try again later (4xx, disconnect, timeout)
         └── PermanentDeliveryError   never retry (5xx)
+            └── RecipientRefusedError    the recipient's address was refused: a hard bounce
 
 Each message says what went wrong and what to do about it.
 """
@@ -84,3 +85,7 @@ class TemporaryDeliveryError(TransportError):
 
 class PermanentDeliveryError(TransportError):
     """A delivery failed for good and must not be retried."""
+
+
+class RecipientRefusedError(PermanentDeliveryError):
+    """The server refused the recipient for good (5xx at RCPT): a hard bounce."""

@@ -98,7 +98,7 @@ class Project:
         for folder in ("new", "cur"):
             for path in sorted((self.maildir / folder).glob("*")):
                 out.append(message_from_bytes(path.read_bytes(), policy=policy.default))
-        return out  # type: ignore[return-value]
+        return out
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ class Inbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 OK"
 
     def to(self, address: str) -> list[EmailMessage]:

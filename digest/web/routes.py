@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from digest import signup
@@ -81,8 +82,14 @@ async def subscribe(request: Request) -> HTMLResponse:
     if not web.csrf_valid(request, form):
         return forbidden(request)
     try:
-        signup.subscribe(
-            web.store, web.mailer, form.get("email", ""), preferences_from(form), web.clock()
+        # sending the confirmation mail blocks: keep it off the event loop
+        await run_in_threadpool(
+            signup.subscribe,
+            web.store,
+            web.mailer,
+            form.get("email", ""),
+            preferences_from(form),
+            web.clock(),
         )
     except ValidationError as exc:
         return web.page(request, "index", status=400, error=str(exc), values=form)
