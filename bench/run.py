@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-STAGES = ("ingest", "rank", "render", "send")
+STAGES = ("ingest", "rank", "render", "send", "e2e")
 TODAY = date(2025, 6, 2)
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
 HOST = "127.0.0.1"
@@ -62,10 +62,11 @@ class Sizes:
     render_digests: int
     send_messages: int
     send_rounds: int
+    e2e_subscribers: int
 
 
-FULL = Sizes(20_000, 50, 100_000, 1_000, 5_000, 2_000, 3)
-QUICK = Sizes(2_000, 50, 5_000, 200, 300, 200, 1)
+FULL = Sizes(20_000, 50, 100_000, 1_000, 5_000, 2_000, 3, 10_000)
+QUICK = Sizes(2_000, 50, 5_000, 200, 300, 200, 1, 500)
 
 
 @dataclass
@@ -440,6 +441,29 @@ async def _bare_sendmail(port: int, envelopes: list[tuple[str, str, bytes]]) -> 
     await client.quit()
 
 
+def start_sink() -> tuple[Connection, Any, int]:
+    """The aiosmtpd sink in its own process: (pipe to it, the process, its port)."""
+    context = mp.get_context("spawn")
+    parent, child = context.Pipe()
+    port = free_port()
+    process = context.Process(target=sink_main, args=(child, port), daemon=True)
+    process.start()
+    if not parent.poll(60) or parent.recv() != "ready":
+        process.kill()
+        raise RuntimeError("the aiosmtpd sink did not start within 60 s")
+    return parent, process, port
+
+
+def stop_sink(parent: Connection, process: Any) -> int:
+    """Stop the sink; how many messages it received (-1 if it did not say)."""
+    parent.send("stop")
+    received = int(parent.recv()) if parent.poll(30) else -1
+    process.join(10)
+    if process.is_alive():
+        process.kill()
+    return received
+
+
 def stage_send(sizes: Sizes, profile: bool) -> StageResult:
     """SmtpTransport vs a bare aiosmtplib client, same messages, same local sink."""
     from email.utils import parseaddr
@@ -459,14 +483,7 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
     envelopes = [(parseaddr(SENDER)[1], str(m["To"]), m.as_bytes()) for m in messages]
     outgoing = [Outgoing(i, m) for i, m in enumerate(messages)]
 
-    context = mp.get_context("spawn")
-    parent, child = context.Pipe()
-    port = free_port()
-    process = context.Process(target=sink_main, args=(child, port), daemon=True)
-    process.start()
-    if not parent.poll(60) or parent.recv() != "ready":
-        process.kill()
-        raise RuntimeError("the aiosmtpd sink did not start within 60 s")
+    parent, process, port = start_sink()
 
     def timed(run: Callable[[], object]) -> float:
         t0 = time.perf_counter()
@@ -489,11 +506,7 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
                 transport.append(time.perf_counter() - t0)
             failures += sum(1 for o in outcomes if not o.sent)
     finally:
-        parent.send("stop")
-        received = int(parent.recv()) if parent.poll(30) else -1
-        process.join(10)
-        if process.is_alive():
-            process.kill()
+        received = stop_sink(parent, process)
     bare_rate, raw_rate, transport_rate = n / min(bare), n / min(raw), n / min(transport)
     ratio = transport_rate / bare_rate
     result = StageResult("send")
@@ -520,11 +533,37 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
 
 # driver ---------------------------------------------------------------------------------
 
+
+def stage_e2e(sizes: Sizes, profile: bool) -> StageResult:
+    """Subscribers planned, rendered and sent through the pipeline to the local sink."""
+    import e2e
+
+    parent, process, port = start_sink()
+    try:
+        with profiled(profile, "e2e"):
+            details = e2e.run(sizes.e2e_subscribers, 1_000, HOST, port)
+    finally:
+        received = stop_sink(parent, process)
+    details["sink_received"] = received
+    per_s = details["subscribers"] / details["total_seconds"]
+    projected = 100_000 / per_s
+    result = StageResult("e2e")
+    result.figures = [
+        Figure(f"{details['subscribers']:,} subscribers: plan + render + send", per_s, "digests/s"),
+        Figure("  projected for 100,000 subscribers", projected, "s", "<= 300 s", projected <= 300),
+        Figure("  plan (rank + store)", details["plan_seconds"], "s"),
+        Figure("  render + build + send", details["send_seconds"], "s"),
+    ]
+    result.details = details
+    return result
+
+
 RUNNERS: dict[str, Callable[[Sizes, bool], StageResult]] = {
     "ingest": stage_ingest,
     "rank": stage_rank,
     "render": stage_render,
     "send": stage_send,
+    "e2e": stage_e2e,
 }
 
 
