@@ -15,7 +15,7 @@ from digest.errors import (
     TransportError,
 )
 from digest.links import Links
-from digest.mail import Outgoing, Transport, build_message
+from digest.mail import Outgoing, Transport, build_message, outgoing
 from digest.models import Paper, Subscriber
 from digest.render import DigestView, PaperView, Renderer
 from digest.store import Store
@@ -110,7 +110,7 @@ def compose(
         unsubscribe_url=view.unsubscribe_url,
         unsubscribe_mailto=links.unsubscribe_mailto,
     )
-    return Outgoing(delivery.id, message)
+    return outgoing(delivery.id, message, sender, subscriber.email)
 
 
 def send_due(

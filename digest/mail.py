@@ -8,12 +8,12 @@ import mailbox
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from digest.errors import TemporaryDeliveryError, TransportError
+from digest.mime import address_value, clean, envelope_address, header_value, multipart_alternative
 
 if TYPE_CHECKING:
     from digest.smtp import SmtpSettings as SmtpSettings
@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One email to send and the delivery it belongs to."""
+    """One email to send, as bytes with its envelope, and the delivery it belongs to."""
 
     delivery_id: int
-    message: EmailMessage
+    raw: bytes
+    sender: str  # envelope MAIL FROM: a bare address
+    recipient: str  # envelope RCPT TO
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,6 @@ class Transport(Protocol):
         ...
 
 
-def _clean(value: str) -> str:
-    """One header line: CR, LF and other control characters become spaces."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
-
-
 def build_message(
     *,
     sender: str,
@@ -70,24 +67,31 @@ def build_message(
     date: datetime,
     unsubscribe_url: str | None = None,
     unsubscribe_mailto: str | None = None,
-) -> EmailMessage:
-    """A multipart/alternative email (text, then html); with list headers when it is a digest."""
-    message = EmailMessage()
-    message["From"] = _clean(sender)
-    message["To"] = _clean(to)
-    message["Subject"] = _clean(subject)
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = _clean(message_id)
+) -> bytes:
+    """A multipart/alternative email (text, then html); with list headers when it is a digest.
+
+    Every header value is cleaned of CR, LF and control characters (no header injection).
+    """
+    headers = [
+        ("From", address_value(sender)),
+        ("To", address_value(to)),
+        ("Subject", header_value(subject)),
+        ("Date", format_datetime(date)),
+        ("Message-ID", clean(message_id)),
+    ]
     if unsubscribe_url:
-        targets = [f"<{_clean(unsubscribe_url)}>"]
+        targets = [f"<{clean(unsubscribe_url)}>"]
         if unsubscribe_mailto:
-            targets.append(f"<{_clean(unsubscribe_mailto)}>")
-        message["List-Unsubscribe"] = ", ".join(targets)
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    return message
+            targets.append(f"<{clean(unsubscribe_mailto)}>")
+        headers.append(("List-Unsubscribe", ", ".join(targets)))
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers.append(("Auto-Submitted", "auto-generated"))
+    return multipart_alternative(headers, text, html)
+
+
+def outgoing(delivery_id: int, raw: bytes, sender: str, to: str) -> Outgoing:
+    """An Outgoing with the envelope taken from the From and To addresses."""
+    return Outgoing(delivery_id, raw, envelope_address(sender), envelope_address(to))
 
 
 def sender_domain(sender: str) -> str:
@@ -124,7 +128,7 @@ class MaildirTransport:
                 outcomes.append(Outcome(item.delivery_id, attempted=False))
                 continue
             try:
-                self.box.add(item.message)
+                self.box.add(item.raw.replace(b"\r\n", b"\n"))  # Maildir files use LF
                 outcomes.append(Outcome(item.delivery_id))
             except OSError as exc:
                 error = TemporaryDeliveryError(f"cannot write to {self.path}: {exc}")

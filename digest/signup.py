@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from digest.errors import LinkError, TransportError, UsedLinkError, ValidationError
 from digest.links import CONFIRM_MAX_AGE, Links
-from digest.mail import Outgoing, Transport, build_message
+from digest.mail import Transport, build_message, outgoing
 from digest.models import Subscriber
 from digest.render import Renderer
 from digest.store import Store
@@ -72,7 +72,9 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
         date=now,
         message_id=f"<confirm-{subscriber.id}-{int(now.timestamp())}@papers-digest>",
     )
-    [outcome] = mailer.transport.send([Outgoing(subscriber.id or 0, message)])
+    [outcome] = mailer.transport.send(
+        [outgoing(subscriber.id or 0, message, mailer.sender, subscriber.email)]
+    )
     if outcome.error is not None:
         raise TransportError(f"could not send the confirmation mail: {outcome.error}")
     return True

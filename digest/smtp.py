@@ -212,7 +212,7 @@ class _Run:
         """Send one message: its outcome, and whether the connection can be used again."""
         try:
             async with asyncio.timeout(self.s.timeout * 4):  # MAIL, RCPT, DATA, end of data
-                await client.send_message(item.message)
+                await client.sendmail(item.sender, [item.recipient], item.raw)
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
             # a reply: aiosmtplib has reset the envelope, or closed the connection on 421
             return Outcome(item.delivery_id, classify(exc, self.s.where)), client.is_connected

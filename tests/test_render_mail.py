@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.mail import MaildirTransport, Outgoing, build_message
+from digest.mail import MaildirTransport, build_message, outgoing
 from digest.render import DigestView, PaperView, Renderer, trim
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
@@ -114,7 +114,7 @@ def test_message_is_multipart_alternative_with_list_headers() -> None:
         unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
         unsubscribe_mailto="mailto:unsubscribe@example.org?subject=unsubscribe",
     )
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    parsed = message_from_bytes(message, policy=policy.default)
     assert parsed.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
     assert parsed["Bcc"] is None
@@ -141,7 +141,7 @@ def test_maildir_transport_writes_readable_messages(tmp_path: Path) -> None:
         date=datetime(2026, 11, 22, tzinfo=UTC),
         unsubscribe_url="https://u",
     )
-    outcomes = transport.send([Outgoing(7, message)])
+    outcomes = transport.send([outgoing(7, message, "d@example.org", "a@example.org")])
     assert [(o.delivery_id, o.sent) for o in outcomes] == [(7, True)]
     [path] = list((tmp_path / "mail" / "new").iterdir())
     parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -162,3 +162,21 @@ def test_nothing_new_note_when_a_digest_has_no_papers() -> None:
     assert "Nothing new matched your topics today" in rendered.text
     assert "Nothing new matched your topics today" in rendered.html
     assert "Unsubscribe" in rendered.text
+
+
+def test_non_ascii_subject_and_sender_name_are_encoded_and_read_back() -> None:
+    raw = build_message(
+        sender="Dïgest Bot <digest@example.org>",
+        to="a@example.org",
+        subject="Papers digest: 3 new papers on métriques, …",
+        text="héllo " * 40,
+        html="<p>héllo</p>",
+        message_id="<m2@example.org>",
+        date=datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    assert raw.isascii() and b"\r\n" in raw
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == "Papers digest: 3 new papers on métriques, …"
+    assert parsed["From"] == "Dïgest Bot <digest@example.org>"
+    assert parsed.get_body(("plain",)).get_content() == "héllo " * 40  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from smtp_faults import FaultServer
 
 from digest.config import Settings
 from digest.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
-from digest.mail import Outcome, Outgoing, build_message
+from digest.mail import Outcome, Outgoing, build_message, outgoing
 from digest.smtp import SmtpSettings, SmtpTransport
 from digest.wiring import Services
 
@@ -31,7 +31,7 @@ def address(i: int) -> str:
 
 def batch(n: int) -> list[Outgoing]:
     return [
-        Outgoing(
+        outgoing(
             i,
             build_message(
                 sender="Digest <digest@example.org>",
@@ -42,6 +42,8 @@ def batch(n: int) -> list[Outgoing]:
                 message_id=f"<digest-{i}@example.org>",
                 date=NOW,
             ),
+            "Digest <digest@example.org>",
+            address(i),
         )
         for i in range(1, n + 1)
     ]
