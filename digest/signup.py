@@ -24,6 +24,21 @@ from digest.subscribers import (
 )
 
 CONFIRM_EVERY = timedelta(hours=1)
+PREFERENCE_FIELDS = (
+    "keywords",
+    "exclude",
+    "timezone",
+    "send_at",
+    "frequency",
+    "weekly_day",
+    "max_papers",
+)
+
+
+def copy_preferences(source: Subscriber, target: Subscriber) -> None:
+    """Give `target` the preferences (not the address or status) of `source`."""
+    for name in PREFERENCE_FIELDS:
+        setattr(target, name, getattr(source, name))
 
 
 @dataclass
@@ -95,16 +110,7 @@ def subscribe(
     elif existing.status in ("active", "paused"):
         return existing
     else:  # pending, unsubscribed, bounced: start over, with the new preferences
-        for name in (
-            "keywords",
-            "exclude",
-            "timezone",
-            "send_at",
-            "frequency",
-            "weekly_day",
-            "max_papers",
-        ):
-            setattr(existing, name, getattr(fresh, name))
+        copy_preferences(fresh, existing)
         existing.status, existing.updated_at = "pending", now
         subscriber = store.save_subscriber(existing)
     send_confirmation(store, mailer, subscriber, now)
@@ -147,16 +153,7 @@ def update_preferences(
 ) -> Subscriber:
     """Apply validated preferences; nothing changes when any field is invalid."""
     checked = _validated(subscriber.email, prefs, now, status=subscriber.status)
-    for name in (
-        "keywords",
-        "exclude",
-        "timezone",
-        "send_at",
-        "frequency",
-        "weekly_day",
-        "max_papers",
-    ):
-        setattr(subscriber, name, getattr(checked, name))
+    copy_preferences(checked, subscriber)
     subscriber.updated_at = now
     return store.save_subscriber(subscriber)
 

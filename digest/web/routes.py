@@ -14,15 +14,6 @@ from digest.models import Subscriber
 from digest.web.context import MAX_FORM_FIELD, WebContext
 
 router = APIRouter()
-PREF_FIELDS = (
-    "keywords",
-    "exclude",
-    "timezone",
-    "send_at",
-    "frequency",
-    "weekly_day",
-    "max_papers",
-)
 
 
 def ctx(request: Request) -> WebContext:
@@ -125,7 +116,7 @@ def preferences_page(
     request: Request, subscriber: Subscriber, status: int = 200, **extra: Any
 ) -> HTMLResponse:
     """The preferences form filled with the subscriber's settings."""
-    values = {name: getattr(subscriber, name) for name in PREF_FIELDS}
+    values = {name: getattr(subscriber, name) for name in signup.PREFERENCE_FIELDS}
     values["keywords"] = ", ".join(subscriber.keywords)
     values["exclude"] = ", ".join(subscriber.exclude)
     values.update(extra.pop("values", {}))
