@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+from functools import lru_cache
 from email.header import Header
 from email.utils import formataddr, parseaddr
 
@@ -30,6 +31,7 @@ def header_value(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
 
+@lru_cache(maxsize=4096)
 def address_value(value: str) -> str:
     """An address header (`Name <a@b>`), its display name encoded when not ASCII."""
     name, address = parseaddr(clean(value))
@@ -38,6 +40,7 @@ def address_value(value: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+@lru_cache(maxsize=4096)
 def envelope_address(value: str) -> str:
     """The bare address of `Name <a@b>`, for SMTP MAIL FROM / RCPT TO."""
     return parseaddr(clean(value))[1] or clean(value)

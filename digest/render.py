@@ -121,7 +121,7 @@ class Renderer:
         """The subject, HTML and plain-text versions of one digest."""
         count = len(view.papers)
         heading = f"Your papers digest for {view.edition.strftime('%A %d %B %Y')}"
-        topics = ", ".join(view.keywords[:3]) + (", …" if len(view.keywords) > 3 else "")
+        topics = ", ".join(view.keywords[:3]) + (", ..." if len(view.keywords) > 3 else "")
         subject = f"Papers digest {view.edition.strftime('%d %b %Y').lstrip('0')}: " + (
             f"{count} new paper{'s' if count != 1 else ''} on {topics}"
             if count
