@@ -33,8 +33,8 @@ COPY templates/ ./templates/
 COPY config/ ./config/
 COPY seeds/ ./seeds/
 
-# Only /data is writable by the service. Not /data/mail: the Maildir transport creates it,
-# and an existing empty directory would not get its tmp/ new/ cur/ folders.
+# Only /data is writable by the service; the Maildir transport creates /data/mail and its
+# tmp/ new/ cur/ folders (also inside an existing empty directory).
 RUN mkdir -p /data && chown digest:digest /data
 VOLUME ["/data"]
 

@@ -110,8 +110,9 @@ class MaildirTransport:
 
     def __init__(self, path: Path) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.box = mailbox.Maildir(str(path), create=True)
+            for folder in ("tmp", "new", "cur"):  # also in an existing, empty directory
+                (path / folder).mkdir(parents=True, exist_ok=True)
+            self.box = mailbox.Maildir(str(path), create=False)
         except OSError as exc:
             raise TransportError(
                 f"cannot open Maildir {path}: {exc.strerror or exc} (check DIGEST_MAILDIR)"

@@ -180,3 +180,19 @@ def test_non_ascii_subject_and_sender_name_are_encoded_and_read_back() -> None:
     assert parsed["Subject"] == "Papers digest: 3 new papers on métriques, …"
     assert parsed["From"] == "Dïgest Bot <digest@example.org>"
     assert parsed.get_body(("plain",)).get_content() == "héllo " * 40  # type: ignore[union-attr]
+
+
+def test_maildir_in_an_existing_empty_directory_works(tmp_path: Path) -> None:
+    (tmp_path / "mail").mkdir()
+    transport = MaildirTransport(tmp_path / "mail")
+    raw = build_message(
+        sender="d@example.org",
+        to="a@example.org",
+        subject="s",
+        text="t",
+        html="<p>h</p>",
+        message_id="<m3@example.org>",
+        date=datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    [outcome] = transport.send([outgoing(1, raw, "d@example.org", "a@example.org")])
+    assert outcome.sent and transport.count() == 1
