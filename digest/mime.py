@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from functools import lru_cache
 from email.header import Header
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 
 CRLF = b"\r\n"
 
