@@ -196,3 +196,12 @@ def test_maildir_in_an_existing_empty_directory_works(tmp_path: Path) -> None:
     )
     [outcome] = transport.send([outgoing(1, raw, "d@example.org", "a@example.org")])
     assert outcome.sent and transport.count() == 1
+
+
+def test_wrap_fills_lines_and_never_splits_a_word() -> None:
+    from digest.render import wrap
+
+    text = "alpha beta  gamma\ndelta " + "x" * 30 + " epsilon"
+    assert wrap(text, 12, "> ") == "alpha beta\n> gamma delta\n> " + "x" * 30 + "\n> epsilon"
+    assert wrap("", 10) == ""
+    assert all(len(line) <= 72 for line in wrap("word " * 200).splitlines())
