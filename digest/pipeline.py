@@ -12,7 +12,7 @@ from digest.ingest import SourceReport, ingest_source
 from digest.links import Links
 from digest.mail import Transport
 from digest.models import Paper, Subscriber
-from digest.planning import choose, due, local_edition, next_send_at, window_start
+from digest.planning import Plan, choose, due, local_edition, next_send_at, window_start
 from digest.ranking import Corpus, Match, paper_text
 from digest.render import RenderedDigest, Renderer
 from digest.sources.http import Fetcher
@@ -90,6 +90,26 @@ def _schedule(store: Store, now: datetime) -> None:
         )
 
 
+def choose_for(
+    store: Store, due_now: Sequence[tuple[Subscriber, str]], now: datetime, policy: Policy
+) -> tuple[list[Plan], list[Paper]]:
+    """The papers each subscriber's next digest would hold, and the candidate papers read."""
+    ids = [s.id for s, _ in due_now if s.id is not None]
+    last_sent = store.last_sent(ids)
+    since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
+    papers = store.papers(since=since)
+    plans = choose(
+        build_corpus(papers),
+        due_now,
+        now,
+        last_sent=last_sent,
+        received=store.received_papers(ids),
+        min_score=policy.min_score,
+        first_window_days=policy.first_window_days,
+    )
+    return plans, papers
+
+
 def _plan_batch(
     store: Store,
     subscribers: list[Subscriber],
@@ -114,18 +134,7 @@ def _plan_batch(
     report.due += len(due_now)
     if not due_now:
         return
-    due_ids = [s.id for s, _ in due_now if s.id is not None]
-    last_sent = store.last_sent(due_ids)
-    since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
-    plans = choose(
-        build_corpus(store.papers(since=since)),
-        due_now,
-        now,
-        last_sent=last_sent,
-        received=store.received_papers(due_ids),
-        min_score=policy.min_score,
-        first_window_days=policy.first_window_days,
-    )
+    plans, _ = choose_for(store, due_now, now, policy)
     rows = []
     for p in plans:
         assert p.subscriber.id is not None
@@ -171,20 +180,8 @@ def preview(
     links: Links,
 ) -> tuple[RenderedDigest, list[Match]]:
     """Render the digest this subscriber would get next, without storing or sending it."""
-    assert subscriber.id is not None
-    last_sent = store.last_sent([subscriber.id])
-    since = window_start(subscriber, now, last_sent, policy.first_window_days)
-    papers = store.papers(since=since - timedelta(seconds=1))
     edition = local_edition(subscriber, now)
-    [chosen] = choose(
-        build_corpus(papers),
-        [(subscriber, edition)],
-        now,
-        last_sent=last_sent,
-        received=store.received_papers([subscriber.id]),
-        min_score=policy.min_score,
-        first_window_days=policy.first_window_days,
-    )
+    [chosen], papers = choose_for(store, [(subscriber, edition)], now, policy)
     by_id = {p.id: p for p in papers}
     views = [paper_view(by_id[m.paper_id], m.matched) for m in chosen.items]
     return renderer.render(digest_view(subscriber, edition, views, links)), chosen.items

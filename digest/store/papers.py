@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,13 +104,6 @@ class PaperQueries(StoreBase):
         """How many distinct papers the history holds."""
         with self.session() as session:
             return int(session.exec(select(func.count()).select_from(Paper)).one())
-
-    def papers_by_id(self, ids: Iterable[str]) -> dict[str, Paper]:
-        """The papers with these ids, by id."""
-        wanted = list(ids)
-        with self.session() as session:
-            rows = session.exec(select(Paper).where(col(Paper.id).in_(wanted)))
-            return {paper.id: paper for paper in rows}
 
     def record_fetch(
         self,
