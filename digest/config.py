@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     base_url: str = "http://localhost:8000"
     secret_key: SecretStr | None = None
     max_papers: int = Field(default=10, ge=1, le=100)
-    min_score: float = Field(default=0.05, ge=0.0, le=1.0)
+    min_score: float = Field(default=0.3, ge=0.0, le=1.0)
     first_window_days: int = Field(default=7, ge=1)
     sources: list[SourceConfig] = Field(default_factory=list)
     contact_url: str = "https://github.com/papers-digest/papers-digest"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -13,7 +13,7 @@ from digest.links import Links
 from digest.mail import Transport
 from digest.models import Paper, Subscriber
 from digest.planning import Plan, choose, due, local_edition, next_send_at, window_start
-from digest.ranking import Corpus, Match, paper_text
+from digest.ranking import Corpus, FeatureStats, Match
 from digest.render import RenderedDigest, Renderer
 from digest.sources.http import Fetcher
 from digest.store import Store
@@ -24,7 +24,7 @@ from digest.store.deliveries import NewDelivery
 class Policy:
     """How papers are chosen for a digest, and how planning runs."""
 
-    min_score: float = 0.05
+    min_score: float = 0.3
     first_window_days: int = 7
     send_empty: bool = False
     message_domain: str = "papers-digest.invalid"
@@ -53,12 +53,19 @@ def fetch(
     return reports
 
 
-def build_corpus(papers: Sequence[Paper]) -> Corpus:
-    """The ranking corpus of these papers."""
+def build_corpus(
+    papers: Sequence[Paper],
+    stats: FeatureStats | None = None,
+    popularity: Mapping[str, float] | None = None,
+) -> Corpus:
+    """The ranking corpus of these papers, weighted by the history's stats."""
     return Corpus(
         [p.id for p in papers],
-        [paper_text(p.title, p.abstract) for p in papers],
+        [p.title for p in papers],
+        [p.abstract for p in papers],
         [p.first_seen_at.timestamp() for p in papers],
+        popularity=None if popularity is None else [popularity.get(p.id, 0.0) for p in papers],
+        stats=stats,
     )
 
 

@@ -1,23 +1,60 @@
-"""Ranking: TF-IDF profiles, matched keywords, exclusions, windows, and vectorised == naive."""
+"""Ranking: soft keyword queries, stems, acronyms, coverage, votes, popularity, filters."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from digest.ranking import Corpus, Profile, paper_text, rank, split_keywords, tokenize
+from digest.ranking import (
+    Corpus,
+    FeatureStats,
+    Profile,
+    Voted,
+    keyword_hits,
+    rank,
+    split_keywords,
+    stems,
+)
+from digest.ranking.acronyms import definitions
 
 PAPERS = {
-    "kv": ("KV Cache Quantization for Long Context", "We quantize the key value cache of LLMs."),
+    "kv": ("KV Cache Quantization for Long Context", "We quantize the key-value cache of LLMs."),
     "diff": ("Video Diffusion Models", "A diffusion model that generates video frames."),
     "med": ("Diffusion Models for Medical Imaging", "Diffusion models applied to medical scans."),
-    "gal": ("Dwarf Galaxies and Dark Matter", "Rotation curves of dwarf galaxies."),
-    "rl": ("Reinforcement Learning from Human Feedback", "RLHF aligns models with people."),
+    "gal": ("Dwarf Galaxy Rotation Curves", "Rotation curves of a dwarf galaxy and dark matter."),
+    "rl": (
+        "Aligning Assistants with Human Preferences",
+        "We study reinforcement learning from human feedback for chat assistants.",
+    ),
+    "spec": ("Speculative Decoding with Draft Trees", "Draft models propose tokens to verify."),
+    "dec": ("A Decoder for Error Correcting Codes", "Decoding noisy channel outputs quickly."),
+    "t2i": ("Text-to-Image Generation with Layouts", "Text to image models follow layouts."),
 }
+# A history that defines acronyms the candidates above only spell out (or only abbreviate).
+HISTORY = [
+    ("RLHF at scale", "Reinforcement learning from human feedback (RLHF) tunes chat models."),
+    ("Serving LLMs", "Large language models (LLMs) need fast serving systems."),
+    ("Caches", "The key-value (KV) cache grows with the context."),
+]
 
 
-def corpus(first_seen: list[float] | None = None) -> Corpus:
-    ids = list(PAPERS)
-    return Corpus(ids, [paper_text(*PAPERS[i]) for i in ids], first_seen)
+def corpus(
+    ids: list[str] | None = None,
+    first_seen: list[float] | None = None,
+    popularity: list[float] | None = None,
+) -> Corpus:
+    ids = ids or list(PAPERS)
+    stats = FeatureStats.of([PAPERS[i] for i in ids] + HISTORY)
+    return Corpus(
+        ids,
+        [PAPERS[i][0] for i in ids],
+        [PAPERS[i][1] for i in ids],
+        first_seen,
+        popularity=popularity,
+        stats=stats,
+    )
+
+
+def top_ids(c: Corpus, profile: Profile, top: int = 10, **kw: object) -> list[str]:
+    [matches] = rank(c, [profile], top, **kw)  # type: ignore[arg-type]
+    return [m.paper_id for m in matches]
 
 
 def test_split_keywords_trims_lowercases_and_dedupes() -> None:
@@ -28,65 +65,135 @@ def test_split_keywords_trims_lowercases_and_dedupes() -> None:
     ]
 
 
-def test_tokenize_folds_plurals_and_drops_stop_words() -> None:
-    assert tokenize("The models of galaxies") == ["model", "galaxie"]
-    assert tokenize("analysis class") == ["analysis", "class"]
-
-
-def test_profile_gets_matching_papers_with_reasons() -> None:
-    [matches] = rank(corpus(), [Profile(["kv cache", "quantization"])], 3)
-    assert [m.paper_id for m in matches] == ["kv"]
-    assert matches[0].matched == ["kv cache", "quantization"]
-    assert matches[0].score > 0
-
-
-def test_exclude_removes_papers_matching_an_excluded_keyword() -> None:
-    [plain, excluding] = rank(
-        corpus(), [Profile(["diffusion models"]), Profile(["diffusion models"], ["medical"])], 5
-    )
-    assert {m.paper_id for m in plain} == {"diff", "med"}
-    assert [m.paper_id for m in excluding] == ["diff"]
-
-
-def test_a_phrase_matches_only_when_all_its_words_occur() -> None:
-    [matches] = rank(corpus(), [Profile(["dark energy"])], 5)
-    assert matches == []  # "dark" alone is in "gal", but "energy" is nowhere
-
-
-def test_top_limit_min_score_window_and_seen_filters() -> None:
-    c = corpus(first_seen=[10.0, 20.0, 30.0, 40.0, 50.0])
-    profile = Profile(["diffusion models", "galaxies", "kv cache", "rlhf"])
-    [all_of_them] = rank(c, [profile], 10)
-    assert {m.paper_id for m in all_of_them} == {"kv", "diff", "med", "gal", "rl"}
-    [two] = rank(c, [profile], 2)
-    assert len(two) == 2 and two == all_of_them[:2]
-    [recent] = rank(c, [profile], 10, not_before=[30.0])
-    assert {m.paper_id for m in recent} == {"gal", "rl"}
-    [unseen] = rank(c, [profile], 10, seen=[{"kv", "gal"}])
-    assert {m.paper_id for m in unseen} == {"diff", "med", "rl"}
-    [strict] = rank(c, [profile], 10, min_score=1.0)
-    assert strict == []
-
-
-def test_vectorised_scores_equal_a_naive_per_pair_computation() -> None:
+def test_a_real_stemmer_and_hyphens_make_word_forms_meet() -> None:
+    assert stems("galaxies") == stems("galaxy")
+    assert stems("long-context") == stems("long context")
+    assert stems("LLMs") == stems("LLM")
+    assert stems("KVQuant") == ["kvquant", "kv", "quant"]
     c = corpus()
-    profiles = [
-        Profile(["diffusion models", "video"]),
-        Profile(["kv cache"]),
-        Profile(["galaxies", "dark matter", "rlhf"]),
-    ]
-    ranked = rank(c, profiles, 5, batch_size=2)  # batches of 2 exercise the batching
-    docs = c.docs.toarray()
-    for profile, matches in zip(profiles, ranked, strict=True):
-        kw = c.vectorizer.transform(list(profile.keywords)).toarray()
-        naive = (kw @ docs.T).sum(axis=0) / np.sqrt(len(profile.keywords))
-        for m in matches:
-            assert abs(m.score - naive[c.ids.index(m.paper_id)]) < 1e-3
-        scores = [m.score for m in matches]
-        assert scores == sorted(scores, reverse=True)
+    assert top_ids(c, Profile(["galaxies"]), min_score=0.3) == ["gal"]
+    assert top_ids(c, Profile(["text-to-image"]), min_score=0.3) == ["t2i"]
+
+
+def test_acronyms_are_learned_from_abstracts_and_work_both_ways() -> None:
+    assert ("rlhf", ("reinforc", "learn", "human", "feedback")) in definitions(HISTORY[0][1])
+    assert ("llm", ("larg", "languag", "model")) in definitions(HISTORY[1][1])
+    c = corpus()
+    # "rl" never says RLHF; "kv" never says "large language models"
+    assert top_ids(c, Profile(["rlhf"]), min_score=0.3) == ["rl"]
+    assert top_ids(c, Profile(["large language models"]), min_score=0.3) == ["kv"]
+    assert top_ids(c, Profile(["key-value cache"]), min_score=0.3) == ["kv"]
+
+
+def test_partial_matches_score_in_proportion_and_phrases_and_titles_score_more() -> None:
+    [matches] = rank(corpus(), [Profile(["speculative decoding"])], 10, min_score=0.0)
+    score = {m.paper_id: m.score for m in matches}
+    assert score["spec"] > score["dec"] > 0  # whole phrase beats one of its words
+    extra = {
+        "title": ("Sparse Attention Kernels", "We make transformers fast."),
+        "abstract": ("Fast Transformers", "We write sparse attention kernels."),
+        "scattered": ("Fast Kernels", "Sparse updates help, and so do attention heads."),
+    }
+    ids = list(extra)
+    c = Corpus(ids, [extra[i][0] for i in ids], [extra[i][1] for i in ids])
+    assert top_ids(c, Profile(["sparse attention"])) == ["title", "abstract", "scattered"]
+
+
+def test_exclude_is_a_hard_filter() -> None:
+    c = corpus()
+    assert set(top_ids(c, Profile(["diffusion models"]), min_score=0.3)) == {"diff", "med"}
+    assert top_ids(c, Profile(["diffusion models"], ["medical"]), min_score=0.3) == ["diff"]
+
+
+def test_every_keyword_with_a_match_gets_a_slot() -> None:
+    broad = {
+        f"b{i}": (f"Diffusion Models Study {i}", "Diffusion models, diffusion models.")
+        for i in range(6)
+    }
+    narrow = {"n": ("Galaxy Clusters", "A survey of a galaxy cluster.")}
+    papers = {**broad, **narrow}
+    ids = list(papers)
+    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    picks = top_ids(c, Profile(["diffusion models", "galaxy"]), top=3, min_score=0.3)
+    assert len(picks) == 3 and "n" in picks
+
+
+def test_window_seen_and_min_score_filters() -> None:
+    c = corpus(first_seen=[float(i) for i in range(len(PAPERS))])
+    profile = Profile(["diffusion models", "galaxies", "kv cache", "rlhf"])
+    assert set(top_ids(c, profile, min_score=0.3)) == {"kv", "diff", "med", "gal", "rl"}
+    assert set(top_ids(c, profile, min_score=0.3, not_before=[2.0])) == {"gal", "rl"}
+    assert set(top_ids(c, profile, min_score=0.3, seen=[{"kv", "gal"}])) == {"diff", "med", "rl"}
+    assert top_ids(c, profile, min_score=5.0) == []
+
+
+def test_batches_and_profiles_are_independent_and_scores_add_up_per_keyword() -> None:
+    c = corpus()
+    profiles = [Profile(["diffusion models", "video"]), Profile(["kv cache"]), Profile(["rlhf"])]
+    together = rank(c, profiles, 5, batch_size=2, min_score=0.0)
+    for profile, matches in zip(profiles, together, strict=True):
+        [alone] = rank(c, [profile], 5, min_score=0.0)
+        assert matches == alone
+    per_keyword = {
+        k: {m.paper_id: m.score for m in rank(c, [Profile([k])], 10, min_score=0.0)[0]}
+        for k in ("diffusion models", "video")
+    }
+    for m in together[0]:
+        expected = sum(scores.get(m.paper_id, 0.0) for scores in per_keyword.values())
+        assert abs(m.score - expected) < 1e-3
+
+
+def test_liking_papers_on_a_new_topic_brings_that_topic_in() -> None:
+    old = {
+        "g1": ("Dwarf Galaxy Dynamics", "Dark matter in dwarf galaxy rotation curves."),
+        "g2": ("Galaxy Rotation and Dark Matter Halos", "Rotation curves trace dark matter."),
+    }
+    c = corpus()
+    profile = Profile(["kv cache"], liked=["g1", "g2"])
+    without = top_ids(c, Profile(["kv cache"]), min_score=0.3)
+    [with_votes] = rank(c, [profile], 10, min_score=0.3, voted=Voted(old))
+    assert "gal" not in without
+    assert "gal" in [m.paper_id for m in with_votes]
+    [gal] = [m for m in with_votes if m.paper_id == "gal"]
+    assert gal.similar_to in {"g1", "g2"} and gal.matched == []
+    assert with_votes[0].paper_id == "kv"  # two votes do not swamp the keyword
+
+
+def test_disliked_kind_goes_down() -> None:
+    c = corpus()
+    votes = Voted({"m0": ("Diffusion for Medical Scans", "Medical imaging with diffusion.")})
+    [plain] = rank(c, [Profile(["diffusion models"])], 5, min_score=0.3)
+    [disliked] = rank(
+        c, [Profile(["diffusion models"], disliked=["m0"])], 5, min_score=0.3, voted=votes
+    )
+    assert plain[0].paper_id == "med" or plain[1].paper_id == "med"
+    assert [m.paper_id for m in disliked][0] == "diff"
+
+
+def test_popularity_reorders_relevant_papers_but_never_adds_irrelevant_ones() -> None:
+    popularity = [1.0 if i in ("med", "gal") else 0.0 for i in PAPERS]
+    c = corpus(popularity=popularity)
+    calm = top_ids(c, Profile(["diffusion models"]), min_score=0.3)
+    keen = top_ids(c, Profile(["diffusion models"], trending=1.0), min_score=0.3)
+    assert set(calm) == set(keen) == {"diff", "med"}
+    assert keen[0] == "med"
+
+
+def test_keyword_hits_counts_matches_and_zero_for_unknown() -> None:
+    hits = keyword_hits(corpus(), ["diffusion models", "quasars"], 0.3)
+    assert hits == {"diffusion models": 2, "quasars": 0}
+
+
+def test_feature_stats_round_trip() -> None:
+    stats = FeatureStats.of(HISTORY)
+    again = FeatureStats.from_bytes(stats.to_bytes())
+    assert again is not None
+    assert again.n_docs == 3 and again.df == stats.df
+    assert again.acronyms.expand == stats.acronyms.expand
+    assert FeatureStats.from_bytes(b"not zlib") is None
 
 
 def test_empty_corpus_and_no_profiles() -> None:
-    empty = Corpus([], [])
+    empty = Corpus([], [], [])
     assert list(rank(empty, [Profile(["x"])], 3)) == [[]]
     assert list(rank(corpus(), [], 3)) == []

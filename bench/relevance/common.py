@@ -73,8 +73,8 @@ def load_judgments(directory: Path = JUDGMENTS) -> dict[str, dict[str, int]]:
 
 _WORD = re.compile(r"[a-z0-9]+")
 STOP = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was "
-    "were which with we our via using based towards toward into can not no".split()
+    """a an and are as at be by for from has have in is it its of on or that
+    the this to was were which with we our via using based towards toward into can not no""".split()  # noqa: SIM905
 )
 
 

@@ -15,7 +15,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BM25, HERE, Doc, JudgedProfile, load_corpus, load_judgments, load_profiles, top_ids
+from common import (
+    BM25,
+    HERE,
+    Doc,
+    JudgedProfile,
+    load_corpus,
+    load_judgments,
+    load_profiles,
+    top_ids,
+)
 
 Ranker = Callable[[JudgedProfile, int], list[str]]
 
@@ -70,9 +79,10 @@ def main() -> None:
     docs = load_corpus()
     by_id = {d.id: d for d in docs}
     bm25 = BM25(docs)
+    plain = BM25(docs, stem=False)
     rankers: dict[str, Ranker] = {
         "bm25": lambda p, k: bm25.rank(p.keywords, k),
-        "bm25-nostem": lambda p, k, plain=BM25(docs, stem=False): plain.rank(p.keywords, k),
+        "bm25-nostem": lambda p, k: plain.rank(p.keywords, k),
         "bm25-keywords": keyword_union(bm25),
         "tfidf": tfidf(docs),
         "project": project(docs),

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, update
+from sqlalchemy import Connection, String, Table, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, delete, select
 
 from digest.models import DeliveryItem, Paper, Sighting, SourceState
 from digest.sources.base import PaperRecord, is_replacement, normalise_title, strip_version
-from digest.store.engine import StoreBase, bulk_insert
+from digest.store.engine import StoreBase, as_utc, bulk_insert
 
 
 @dataclass
@@ -99,6 +99,73 @@ class PaperQueries(StoreBase):
             if limit is not None:
                 query = query.limit(limit)
             return list(session.exec(query))
+
+    def paper_texts(
+        self, after: datetime | None = None, limit: int | None = None
+    ) -> tuple[list[tuple[str, str]], datetime | None]:
+        """(title, abstract) of papers first seen after `after`, newest first, and the newest
+        first-seen time among them (None when there are none)."""
+        query = sa_select(PAPER.c.title, PAPER.c.abstract, PAPER.c.first_seen_at).order_by(
+            PAPER.c.first_seen_at.desc()
+        )
+        if after is not None:
+            query = query.where(PAPER.c.first_seen_at > after)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        newest = as_utc(rows[0][2]) if rows else None
+        return [(title, abstract or "") for title, abstract, _ in rows], newest
+
+    def popularity(self, paper_ids: Sequence[str]) -> dict[str, float]:
+        """Per paper, 0..1: its best upvote count as a share of the day's top on the listing
+        that showed it (0.8), and how many listings showed it (0.2, full at four)."""
+        out: dict[str, float] = {}
+        ids = sorted(set(paper_ids))
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                days = (
+                    sa_select(SIGHTING.c.listing_date)
+                    .where(SIGHTING.c.paper_id.in_(chunk))
+                    .distinct()
+                    .scalar_subquery()
+                )
+                top = (
+                    sa_select(
+                        SIGHTING.c.source,
+                        SIGHTING.c.listing_date,
+                        func.max(SIGHTING.c.upvotes).label("top"),
+                    )
+                    .where(SIGHTING.c.listing_date.in_(days))
+                    .group_by(SIGHTING.c.source, SIGHTING.c.listing_date)
+                    .subquery()
+                )
+                share = func.max(
+                    func.coalesce(SIGHTING.c.upvotes * 1.0 / func.nullif(top.c.top, 0), 0.0)
+                )
+                listings = func.count(
+                    func.distinct(
+                        SIGHTING.c.source
+                        + "|"
+                        + func.coalesce(func.cast(SIGHTING.c.listing_date, String), "")
+                    )
+                )
+                query = (
+                    sa_select(SIGHTING.c.paper_id, share, listings)
+                    .select_from(
+                        SIGHTING.outerjoin(
+                            top,
+                            (top.c.source == SIGHTING.c.source)
+                            & (top.c.listing_date == SIGHTING.c.listing_date),
+                        )
+                    )
+                    .where(SIGHTING.c.paper_id.in_(chunk))
+                    .group_by(SIGHTING.c.paper_id)
+                )
+                for paper_id, best, seen in conn.execute(query):
+                    out[paper_id] = 0.8 * float(best or 0.0) + 0.2 * min(1.0, (seen - 1) / 3)
+        return out
 
     def count_papers(self) -> int:
         """How many distinct papers the history holds."""

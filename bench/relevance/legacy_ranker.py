@@ -1,4 +1,4 @@
-"""Profiles x papers -> scores and reasons: TF-IDF and sparse matrix products, no pair loops."""
+"""The service's ranker before issue 8 (TF-IDF, all-words keyword filter), kept for pooling."""
 
 from __future__ import annotations
 

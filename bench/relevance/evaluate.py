@@ -1,0 +1,172 @@
+"""nDCG@10 and P@10 of the service's ranker beside Okapi BM25 on the judged profiles, and a
+simulated round of feedback.
+
+    .venv/bin/python bench/relevance/evaluate.py [--split dev|heldout|all] [--quiet]
+
+Feedback simulation: the papers are split in two halves by id. A profile's first digest is
+drawn from one half with keywords alone; the simulated reader likes its relevant papers
+(grade >= 1) and dislikes the others; the other half is then ranked with keywords alone
+(before) and with those votes (after). Both directions are run and averaged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    BM25,
+    Doc,
+    JudgedProfile,
+    load_corpus,
+    load_judgments,
+    load_profiles,
+    ndcg_at,
+    precision_at,
+)
+
+from digest.ranking import Corpus, FeatureStats, Profile, Voted, rank, split_keywords
+
+MIN_SCORE = 0.3
+
+
+@dataclass
+class Row:
+    """One profile's figures."""
+
+    name: str
+    split: str
+    ndcg: float
+    p10: float
+    bm25_ndcg: float
+    bm25_p10: float
+    picked: int
+    wanted: int
+    before: float
+    after: float
+
+
+def corpus_of(docs: Sequence[Doc], stats: FeatureStats) -> Corpus:
+    """The service's corpus of these docs, weighted by the whole history's stats."""
+    return Corpus(
+        [d.id for d in docs], [d.title for d in docs], [d.abstract for d in docs], stats=stats
+    )
+
+
+def ranked(corpus: Corpus, profile: Profile, top: int) -> list[str]:
+    """The service's ranking of a corpus for one profile."""
+    [matches] = rank(corpus, [profile], top, min_score=MIN_SCORE)
+    return [m.paper_id for m in matches]
+
+
+def half(paper_id: str) -> int:
+    """0 or 1, fixed per paper."""
+    return hashlib.sha256(paper_id.encode()).digest()[0] & 1
+
+
+def feedback_round(
+    docs: Sequence[Doc], stats: FeatureStats, judged: JudgedProfile, grades: dict[str, int]
+) -> tuple[float, float]:
+    """nDCG@10 on unseen papers before and after one digest of simulated votes (averaged)."""
+    texts = {d.id: (d.title, d.abstract) for d in docs}
+    halves = [[d for d in docs if half(d.id) == h] for h in (0, 1)]
+    corpora = [corpus_of(h, stats) for h in halves]
+    keywords = Profile(split_keywords(judged.keywords))
+    before, after = [], []
+    for first, second in ((0, 1), (1, 0)):
+        digest = ranked(corpora[first], keywords, judged.max_papers)
+        liked = [pid for pid in digest if grades.get(pid, 0) >= 1]
+        disliked = [pid for pid in digest if grades.get(pid, 0) < 1]
+        unseen = {pid: g for pid, g in grades.items() if half(pid) == second}
+        voted = Profile(keywords.keywords, liked=liked, disliked=disliked)
+        before.append(ndcg_at(ranked(corpora[second], keywords, 10), unseen))
+        with_votes = rank(corpora[second], [voted], 10, min_score=MIN_SCORE, voted=Voted(texts))
+        after.append(ndcg_at([m.paper_id for m in with_votes[0]], unseen))
+    return statistics.mean(before), statistics.mean(after)
+
+
+def evaluate(split: str) -> list[Row]:
+    """Every judged profile of the split, measured."""
+    docs = load_corpus()
+    stats = FeatureStats.of((d.title, d.abstract) for d in docs)
+    corpus = corpus_of(docs, stats)
+    bm25 = BM25(docs)
+    judgments = load_judgments()
+    rows = []
+    for judged in load_profiles():
+        grades = judgments.get(judged.name)
+        if grades is None or (split != "all" and judged.split != split):
+            continue
+        profile = Profile(split_keywords(judged.keywords))
+        ours = ranked(corpus, profile, 10)
+        base = bm25.rank(judged.keywords, 10)
+        digest = ranked(corpus, profile, judged.max_papers)
+        relevant = sum(1 for g in grades.values() if g >= 1)
+        before, after = feedback_round(docs, stats, judged, grades)
+        rows.append(
+            Row(
+                judged.name,
+                judged.split,
+                ndcg_at(ours, grades),
+                precision_at(ours, grades),
+                ndcg_at(base, grades),
+                precision_at(base, grades),
+                len(digest),
+                min(judged.max_papers, relevant),
+                before,
+                after,
+            )
+        )
+    return rows
+
+
+def report(rows: list[Row], quiet: bool) -> None:
+    """Print the table and the averages."""
+    head = (
+        f"{'profile':24} {'split':8} {'nDCG@10':>8} {'BM25':>6} {'P@10':>6} {'BM25':>6}"
+        f" {'digest':>7} {'fb before':>9} {'after':>6}"
+    )
+    if not quiet:
+        print(head)
+        for r in rows:
+            full = "" if r.picked >= r.wanted else " SHORT"
+            print(
+                f"{r.name:24} {r.split:8} {r.ndcg:8.3f} {r.bm25_ndcg:6.3f} {r.p10:6.3f}"
+                f" {r.bm25_p10:6.3f} {r.picked:>3}/{r.wanted:<3} {r.before:9.3f} {r.after:6.3f}"
+                f"{full}"
+            )
+    for split in sorted({r.split for r in rows}) + ["all"]:
+        part = [r for r in rows if split in ("all", r.split)]
+        if not part:
+            continue
+
+        def mean(name: str, rows: list[Row] = part) -> float:
+            return statistics.mean(getattr(r, name) for r in rows)
+
+        drops = [r.name for r in part if r.after < r.before - 0.05]
+        short = [r.name for r in part if r.picked < r.wanted]
+        print(
+            f"{split:8} n={len(part):2}  nDCG@10 {mean('ndcg'):.3f} (BM25 {mean('bm25_ndcg'):.3f},"
+            f" {mean('ndcg') - mean('bm25_ndcg'):+.3f})  P@10 {mean('p10'):.3f}"
+            f" (BM25 {mean('bm25_p10'):.3f})  feedback {mean('before'):.3f} -> {mean('after'):.3f}"
+            f" ({mean('after') - mean('before'):+.3f}; drops > 0.05: {drops or 'none'})"
+            f"  short digests: {short or 'none'}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=("dev", "heldout", "all"), default="all")
+    parser.add_argument("--quiet", action="store_true", help="Only the averages.")
+    args = parser.parse_args()
+    report(evaluate(args.split), args.quiet)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The feature space: stored document frequencies and acronyms, and the papers as matrices.
+
+Features are word stems and adjacent stem pairs. Their weights come from `FeatureStats`,
+learned from the history and stored, so that today's papers, last month's liked papers and
+every keyword are weighted alike whatever the candidate window holds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from digest.ranking.acronyms import Acronyms
+from digest.ranking.text import features, stems
+
+STATS_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The constants of the field-weighted BM25 model (BM25F)."""
+
+    k1: float = 1.2
+    b_title: float = 0.3
+    b_abstract: float = 0.75
+    title: float = 2.5  # a word in the title counts as much as 2.5 in the abstract
+    abstract: float = 1.0
+    phrase: float = 0.6  # weight of an adjacent pair, relative to its words' mean IDF
+
+
+@dataclass
+class FeatureStats:
+    """Document frequencies of stems, and acronyms, over a sample of the history."""
+
+    n_docs: int = 0
+    df: Counter[str] = field(default_factory=Counter)
+    acronyms: Acronyms = field(default_factory=Acronyms)
+
+    def add(self, papers: Iterable[tuple[str, str]]) -> None:
+        """Count these (title, abstract) pairs in."""
+        texts = []
+        for title, abstract in papers:
+            self.n_docs += 1
+            self.df.update(set(stems(f"{title} {abstract}")))
+            texts.append(abstract)
+        self.acronyms.learn(texts)
+
+    def idf(self, stem: str) -> float:
+        """Okapi IDF of a stem; a stem never seen counts as seen once."""
+        df = self.df.get(stem, 0) or 1
+        return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+    def to_bytes(self) -> bytes:
+        """A compact serialisation (zlib-compressed JSON) for the store."""
+        data = {
+            "format": STATS_FORMAT,
+            "n_docs": self.n_docs,
+            "df": dict(self.df),
+            "acronyms": self.acronyms.to_rows(),
+        }
+        return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> FeatureStats | None:
+        """Stats written by to_bytes, or None when the blob is of another format."""
+        try:
+            data = json.loads(zlib.decompress(blob))
+        except (zlib.error, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("format") != STATS_FORMAT:
+            return None
+        return cls(int(data["n_docs"]), Counter(data["df"]), Acronyms.from_rows(data["acronyms"]))
+
+    @classmethod
+    def of(cls, papers: Iterable[tuple[str, str]]) -> FeatureStats:
+        """Stats of these (title, abstract) pairs alone."""
+        stats = cls()
+        stats.add(papers)
+        return stats
+
+
+class Corpus:
+    """The papers being ranked, as a BM25F matrix (keywords) and unit TF-IDF rows (votes)."""
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        titles: Sequence[str],
+        abstracts: Sequence[str],
+        first_seen: Sequence[float] | None = None,
+        *,
+        popularity: Sequence[float] | None = None,
+        stats: FeatureStats | None = None,
+        weights: Weights | None = None,
+    ) -> None:
+        self.ids = list(ids)
+        self.position = {pid: i for i, pid in enumerate(self.ids)}
+        n = len(self.ids)
+        self.first_seen = np.asarray(
+            first_seen if first_seen is not None else np.zeros(n), dtype=np.float64
+        )
+        self.popularity = np.asarray(
+            popularity if popularity is not None else np.zeros(n), dtype=np.float32
+        )
+        self.weights = weights or Weights()
+        self.stats = stats or FeatureStats.of(zip(titles, abstracts, strict=True))
+        self.vocab: dict[str, int] = {}
+        self._idf: dict[str, float] = {}
+        title_rows = [stems(t) for t in titles]
+        abstract_rows = [stems(a) for a in abstracts]
+        self.bm25 = self._bm25(title_rows, abstract_rows)
+        self.unit = self.vectors(title_rows, abstract_rows)
+        self.present = self.bm25.copy()
+        self.present.data[:] = 1.0
+
+    def weight(self, feature: str) -> float:
+        """IDF of a stem, or of a pair (its words' mean IDF, scaled by the phrase weight)."""
+        cached = self._idf.get(feature)
+        if cached is None:
+            a, sep, b = feature.partition("_")
+            if sep:
+                cached = self.weights.phrase * (self.stats.idf(a) + self.stats.idf(b)) / 2
+            else:
+                cached = self.stats.idf(feature)
+            self._idf[feature] = cached
+        return cached
+
+    def saturate(self, tf: np.ndarray) -> np.ndarray:
+        """BM25's term-frequency saturation."""
+        k1 = self.weights.k1
+        return (tf * (k1 + 1) / (tf + k1)).astype(np.float32)
+
+    def _bm25(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
+        w = self.weights
+        mean_t = max(float(np.mean([len(t) for t in titles])) if titles else 1.0, 1.0)
+        mean_a = max(float(np.mean([len(a) for a in abstracts])) if abstracts else 1.0, 1.0)
+        rows, cols, vals = [], [], []
+        intern = self.vocab.setdefault
+        for i, (title, abstract) in enumerate(zip(titles, abstracts, strict=True)):
+            norm_t = w.title / (1 - w.b_title + w.b_title * len(title) / mean_t)
+            norm_a = w.abstract / (1 - w.b_abstract + w.b_abstract * len(abstract) / mean_a)
+            tf: dict[str, float] = {}
+            for feature, count in Counter(features(title)).items():
+                tf[feature] = tf.get(feature, 0.0) + count * norm_t
+            for feature, count in Counter(features(abstract)).items():
+                tf[feature] = tf.get(feature, 0.0) + count * norm_a
+            for feature, value in tf.items():
+                rows.append(i)
+                cols.append(intern(feature, len(self.vocab)))
+                vals.append(value)
+        shape = (len(titles), len(self.vocab))
+        matrix = sp.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=shape)
+        matrix.data = self.saturate(matrix.data)
+        return matrix
+
+    def vectors(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
+        """Unit-length TF-IDF rows over this corpus's features (unknown features dropped)."""
+        rows, cols, vals = [], [], []
+        for i, (title, abstract) in enumerate(zip(titles, abstracts, strict=True)):
+            counts = Counter(features(title) * 2 + features(abstract))
+            for feature, count in counts.items():
+                col = self.vocab.get(feature)
+                if col is not None:
+                    rows.append(i)
+                    cols.append(col)
+                    vals.append((1.0 + math.log(count)) * self.weight(feature))
+        shape = (len(titles), len(self.vocab))
+        matrix = sp.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=shape)
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ matrix)
+
+    def similarity(self, papers: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Cosine similarity of other (title, abstract) pairs to every paper: (len(papers), n)."""
+        if not papers or not self.ids:
+            return np.zeros((len(papers), len(self.ids)), dtype=np.float32)
+        other = self.vectors([stems(t) for t, _ in papers], [stems(a) for _, a in papers])
+        return np.asarray((other @ self.unit.T).toarray(), dtype=np.float32)

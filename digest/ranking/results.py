@@ -1,0 +1,112 @@
+"""What ranking returns: each profile's picks as arrays, turned into Match lists on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, overload
+
+import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from digest.ranking.scoring import _VoteSpace
+
+SIMILAR_FLOOR = 0.12  # cosine above which a pick is said to be "like" a liked paper
+
+
+@dataclass(frozen=True)
+class Match:
+    """One paper chosen for one profile: its score, the keywords it matched, and the liked
+    paper it most resembles (when votes helped choose it)."""
+
+    paper_id: str
+    score: float
+    matched: list[str] = field(default_factory=list)
+    similar_to: str | None = None
+
+
+class Picks:
+    """The ranked top papers of one batch of profiles."""
+
+    def __init__(
+        self,
+        ids: list[str],
+        best: np.ndarray,
+        scores: np.ndarray,
+        counts: np.ndarray,
+        include: sp.csr_matrix,
+        hits: sp.csc_matrix,
+        keywords: list[str],
+        likes: tuple[sp.csr_matrix, _VoteSpace] | None,
+    ) -> None:
+        self.ids, self.best, self.scores, self.counts = ids, best, scores, counts
+        self.include, self.hits, self.keywords, self.likes = include, hits, keywords, likes
+
+    def matches(self, row: int) -> list[Match]:
+        """The picks of one profile, best first, with their reasons."""
+        wanted = set(
+            self.include.indices[self.include.indptr[row] : self.include.indptr[row + 1]].tolist()
+        )
+        liked: list[int] = []
+        names: list[str] = []
+        if self.likes is not None:
+            likes, space = self.likes
+            liked = likes.indices[likes.indptr[row] : likes.indptr[row + 1]].tolist()
+            by_row = {i: pid for pid, i in space.row.items()}
+            names = [by_row[i] for i in liked]
+        out = []
+        count = int(self.counts[row])
+        for col, score in zip(
+            self.best[row, :count].tolist(), self.scores[row, :count].tolist(), strict=True
+        ):
+            hits = self.hits.indices[self.hits.indptr[col] : self.hits.indptr[col + 1]].tolist()
+            matched = sorted(self.keywords[k] for k in hits if k in wanted)
+            similar = None
+            if liked and self.likes is not None:
+                sims = self.likes[1].sim[liked, col]
+                best = int(np.argmax(sims))
+                if sims[best] >= SIMILAR_FLOOR:
+                    similar = names[best]
+            out.append(Match(self.ids[col], round(score, 4), matched, similar))
+        return out
+
+
+class Ranking(Sequence[list[Match]]):
+    """Every profile's picks; computed as arrays, turned into Match lists only when read."""
+
+    def __init__(self, batches: list[tuple[int, Picks | None, int]]) -> None:
+        self._batches = batches  # (first row, picks or None when there are no papers, rows)
+        self._size = sum(rows for _, _, rows in batches)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> list[Match]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[list[Match]]: ...
+
+    def __getitem__(self, index: int | slice) -> list[Match] | list[list[Match]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        for start, picks, rows in self._batches:
+            if index < start + rows:
+                return [] if picks is None else picks.matches(index - start)
+        raise IndexError(index)  # pragma: no cover
+
+    def counts(self) -> np.ndarray:
+        """How many papers each profile got, as one array."""
+        parts = [
+            np.zeros(rows, dtype=np.int64) if p is None else p.counts
+            for _, p, rows in self._batches
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+__all__ = ["Match", "Picks", "Ranking", "Sequence"]

@@ -1,0 +1,91 @@
+"""Text analysis shared by papers and keywords: words, stems, compounds and word pairs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+# Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs -> LLM, VLM, GPU
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+# Function words and the boilerplate of abstracts; kept small so that query words survive.
+STOP_WORDS = frozenset(
+    """a about above across after again against all also although am among an and another any
+    are as at be because been before being below between both but by can cannot could did do
+    does doing done down during each either else etc even ever every few for from further
+    had has have having he her here hers him his how however i if in into is it its itself
+    just may me might more most much must my neither no nor not of off often on once one
+    only or other others otherwise our ours out over own per rather same several shall she
+    should since so some such than that the their theirs them themselves then there thereby
+    therefore these they this those though through thus to too under until up upon us very
+    via was we were what when where whether which while who whom whose why will with within
+    without would yet you your paper propose proposed show shows present presents introduce
+    introduces work existing approach based using use used""".split()  # noqa: SIM905
+)
+
+
+@cache
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer  # PyStemmer: the Snowball English stemmer, in C
+
+    return Stemmer.Stemmer("english")
+
+
+@cache
+def stem(word: str) -> str:
+    """The Snowball stem of one lower-case word ("galaxies" and "galaxy" -> "galaxi")."""
+    return str(_stemmer().stemWord(word))
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of a text without stop words; CamelCase compounds add their parts.
+
+    "KVQuant" gives "kvquant", "kv", "quant"; "LLMs" gives "llm".
+    """
+    out: list[str] = []
+    for raw in _WORD.findall(text):
+        plural = _ACRONYM_PLURAL.match(raw)
+        if plural:
+            raw = plural.group(1)
+        lower = raw.lower()
+        if lower in STOP_WORDS or (len(lower) < 2 and not lower.isdigit()):
+            continue
+        out.append(lower)
+        if len(raw) >= 5 and not raw.isupper() and not raw.islower():
+            parts = _CAMEL.findall(raw)
+            if len(parts) > 1 and all(len(p) >= 2 for p in parts):
+                out.extend(p.lower() for p in parts if p.lower() not in STOP_WORDS)
+    return out
+
+
+def stems(text: str) -> list[str]:
+    """The stems of a text's words, in order: what papers and keywords are compared on."""
+    return [stem(w) for w in words(text)]
+
+
+def pairs(tokens: Sequence[str]) -> list[str]:
+    """Adjacent stems joined as phrase features ("kv cach" -> "kv_cach")."""
+    return [f"{a}_{b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+def features(tokens: Sequence[str]) -> list[str]:
+    """Stems and adjacent pairs: the features of a field or of a keyword."""
+    return [*tokens, *pairs(tokens)]
+
+
+def split_keywords(text: str) -> list[str]:
+    """`"kv cache, quantization"` -> `["kv cache", "quantization"]`, duplicates dropped."""
+    seen: dict[str, None] = {}
+    for part in re.split(r"[,;\n]", text):
+        keyword = " ".join(part.split()).lower()
+        if keyword:
+            seen.setdefault(keyword, None)
+    return list(seen)
+
+
+def distinct(items: Iterable[str]) -> list[str]:
+    """Items in first-seen order without repeats."""
+    return list(dict.fromkeys(items))
