@@ -115,8 +115,14 @@ class Corpus:
         self._idf: dict[str, float] = {}
         title_rows = [stems(t) for t in titles]
         abstract_rows = [stems(a) for a in abstracts]
-        self.bm25 = self._bm25(title_rows, abstract_rows)
-        self.unit = self.vectors(title_rows, abstract_rows)
+        title_tf = self._counts(title_rows, grow=True)
+        abstract_tf = self._counts(abstract_rows, grow=True)
+        shape = (n, len(self.vocab))
+        title_tf.resize(shape)
+        abstract_tf.resize(shape)
+        self.idf = np.fromiter((self.weight(f) for f in self.vocab), np.float32, len(self.vocab))
+        self.bm25 = self._bm25(title_tf, abstract_tf, title_rows, abstract_rows)
+        self.unit = self._unit(title_tf * 2 + abstract_tf)
         self.present = self.bm25.copy()
         self.present.data[:] = 1.0
 
@@ -137,45 +143,54 @@ class Corpus:
         k1 = self.weights.k1
         return (tf * (k1 + 1) / (tf + k1)).astype(np.float32)
 
-    def _bm25(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
+    def _counts(self, rows: list[list[str]], grow: bool) -> sp.csr_matrix:
+        """Feature counts per row; new features join the vocabulary only when `grow`."""
+        indptr, cols, vals = [0], [], []
+        lookup = self.vocab.setdefault if grow else None
+        known = self.vocab.get
+        for tokens in rows:
+            for feature, count in Counter(features(tokens)).items():
+                col = lookup(feature, len(self.vocab)) if lookup else known(feature)
+                if col is not None:
+                    cols.append(col)
+                    vals.append(count)
+            indptr.append(len(cols))
+        return sp.csr_matrix(
+            (np.asarray(vals, np.float32), np.asarray(cols, np.int64), np.asarray(indptr)),
+            shape=(len(rows), len(self.vocab)),
+        )
+
+    def _bm25(
+        self,
+        title_tf: sp.csr_matrix,
+        abstract_tf: sp.csr_matrix,
+        titles: list[list[str]],
+        abstracts: list[list[str]],
+    ) -> sp.csr_matrix:
         w = self.weights
-        mean_t = max(float(np.mean([len(t) for t in titles])) if titles else 1.0, 1.0)
-        mean_a = max(float(np.mean([len(a) for a in abstracts])) if abstracts else 1.0, 1.0)
-        rows, cols, vals = [], [], []
-        intern = self.vocab.setdefault
-        for i, (title, abstract) in enumerate(zip(titles, abstracts, strict=True)):
-            norm_t = w.title / (1 - w.b_title + w.b_title * len(title) / mean_t)
-            norm_a = w.abstract / (1 - w.b_abstract + w.b_abstract * len(abstract) / mean_a)
-            tf: dict[str, float] = {}
-            for feature, count in Counter(features(title)).items():
-                tf[feature] = tf.get(feature, 0.0) + count * norm_t
-            for feature, count in Counter(features(abstract)).items():
-                tf[feature] = tf.get(feature, 0.0) + count * norm_a
-            for feature, value in tf.items():
-                rows.append(i)
-                cols.append(intern(feature, len(self.vocab)))
-                vals.append(value)
-        shape = (len(titles), len(self.vocab))
-        matrix = sp.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=shape)
+        len_t = np.fromiter((len(t) for t in titles), np.float32, len(titles))
+        len_a = np.fromiter((len(a) for a in abstracts), np.float32, len(abstracts))
+        mean_t = max(float(len_t.mean()) if len(len_t) else 1.0, 1.0)
+        mean_a = max(float(len_a.mean()) if len(len_a) else 1.0, 1.0)
+        norm_t = w.title / (1 - w.b_title + w.b_title * len_t / mean_t)
+        norm_a = w.abstract / (1 - w.b_abstract + w.b_abstract * len_a / mean_a)
+        matrix = sp.csr_matrix(sp.diags(norm_t) @ title_tf + sp.diags(norm_a) @ abstract_tf)
         matrix.data = self.saturate(matrix.data)
         return matrix
 
-    def vectors(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
-        """Unit-length TF-IDF rows over this corpus's features (unknown features dropped)."""
-        rows, cols, vals = [], [], []
-        for i, (title, abstract) in enumerate(zip(titles, abstracts, strict=True)):
-            counts = Counter(features(title) * 2 + features(abstract))
-            for feature, count in counts.items():
-                col = self.vocab.get(feature)
-                if col is not None:
-                    rows.append(i)
-                    cols.append(col)
-                    vals.append((1.0 + math.log(count)) * self.weight(feature))
-        shape = (len(titles), len(self.vocab))
-        matrix = sp.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=shape)
+    def _unit(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """Unit-length rows of sublinear TF x IDF."""
+        matrix = counts.copy()
+        matrix.data = ((1.0 + np.log(matrix.data)) * self.idf[matrix.indices]).astype(np.float32)
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
         return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ matrix)
+
+    def vectors(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
+        """Unit-length TF-IDF rows over this corpus's features (unknown features dropped)."""
+        return self._unit(
+            self._counts(titles, grow=False) * 2 + self._counts(abstracts, grow=False)
+        )
 
     def similarity(self, papers: Sequence[tuple[str, str]]) -> np.ndarray:
         """Cosine similarity of other (title, abstract) pairs to every paper: (len(papers), n)."""

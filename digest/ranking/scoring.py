@@ -73,6 +73,7 @@ def rank(
                 None if not_before is None else not_before[start:stop],
                 None if seen is None else seen[start:stop],
                 similar,
+                start,
             )
             if corpus.ids
             else None
@@ -91,43 +92,48 @@ def keyword_hits(corpus: Corpus, keywords: Sequence[str], min_score: float) -> d
 
 
 class _VoteSpace:
-    """Similarity of every voted paper to every candidate, computed once for all batches."""
+    """Similarity of every voted paper to every candidate, and each profile's vote weights
+    (Rocchio: liked papers' mean minus DISLIKE_WEIGHT x disliked papers' mean, scaled by
+    confidence in the number of votes), built once for all batches."""
 
     def __init__(self, corpus: Corpus, profiles: Sequence[Profile], voted: Voted) -> None:
-        wanted = {pid for p in profiles for pid in (*p.liked, *p.disliked) if pid in voted.papers}
-        self.row = {pid: i for i, pid in enumerate(sorted(wanted))}
-        self.sim = corpus.similarity([voted.papers[pid] for pid in sorted(wanted)])
-
-    def learned(self, profiles: Sequence[Profile]) -> tuple[np.ndarray, sp.csr_matrix] | None:
-        """(profiles x papers learned scores, profiles x voted liked-paper weights) or None."""
-        if not self.row:
-            return None
-        rows, cols, vals, like_rows, like_cols = [], [], [], [], []
-        for r, p in enumerate(profiles):
-            liked = [self.row[pid] for pid in p.liked if pid in self.row]
-            disliked = [self.row[pid] for pid in p.disliked if pid in self.row]
-            votes = len(liked) + len(disliked)
-            if not votes:
-                continue
-            confidence = LIKE_WEIGHT * votes / (votes + LIKE_HALF)
-            for col in liked:
-                rows.append(r)
-                cols.append(col)
-                vals.append(confidence / len(liked))
-                like_rows.append(r)
-                like_cols.append(col)
-            for col in disliked:
-                rows.append(r)
-                cols.append(col)
-                vals.append(-confidence * DISLIKE_WEIGHT / len(disliked))
-        if not rows:
-            return None
-        shape = (len(profiles), len(self.row))
-        weights = sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=shape)
-        likes = sp.csr_matrix(
-            (np.ones(len(like_rows), np.float32), (like_rows, like_cols)), shape=shape
+        known = voted.papers
+        ids = sorted({pid for p in profiles for pid in (*p.liked, *p.disliked) if pid in known})
+        self.row = {pid: i for i, pid in enumerate(ids)}
+        self.sim = corpus.similarity([known[pid] for pid in ids])
+        row = self.row
+        liked = [[row[pid] for pid in p.liked if pid in row] for p in profiles]
+        disliked = [[row[pid] for pid in p.disliked if pid in row] for p in profiles]
+        n_liked = np.fromiter(map(len, liked), np.int64, len(profiles))
+        n_disliked = np.fromiter(map(len, disliked), np.int64, len(profiles))
+        votes = n_liked + n_disliked
+        confidence = LIKE_WEIGHT * votes / (votes + LIKE_HALF)
+        like_w = np.divide(confidence, n_liked, out=np.zeros(len(profiles)), where=n_liked > 0)
+        dislike_w = -DISLIKE_WEIGHT * np.divide(
+            confidence, n_disliked, out=np.zeros(len(profiles)), where=n_disliked > 0
         )
-        return np.asarray(weights @ self.sim, dtype=np.float32), likes
+        shape = (len(profiles), len(ids))
+        self.likes = _rows_matrix(liked, n_liked, np.ones(len(profiles)), shape)
+        self.weights = _rows_matrix(liked, n_liked, like_w, shape) + _rows_matrix(
+            disliked, n_disliked, dislike_w, shape
+        )
+
+    def learned(self, start: int, stop: int) -> tuple[np.ndarray, sp.csr_matrix] | None:
+        """(learned scores of profiles start:stop x papers, their liked papers) or None."""
+        weights = self.weights[start:stop]
+        if not weights.nnz:
+            return None
+        return np.asarray(weights @ self.sim, dtype=np.float32), self.likes[start:stop]
+
+
+def _rows_matrix(
+    cols: list[list[int]], sizes: np.ndarray, values: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """A sparse matrix whose row r holds values[r] at columns cols[r]."""
+    flat = np.fromiter((c for row in cols for c in row), np.int64, int(sizes.sum()))
+    indptr = np.concatenate(([0], np.cumsum(sizes)))
+    data = np.repeat(values, sizes).astype(np.float32)
+    return sp.csr_matrix((data, flat, indptr), shape=shape)
 
 
 def _rank_batch(
@@ -138,6 +144,7 @@ def _rank_batch(
     not_before: Sequence[float] | None,
     seen: Sequence[set[str]] | None,
     similar: _VoteSpace,
+    offset: int,
 ) -> Picks:
     keyword_ids: dict[str, int] = {}
     intern = keyword_ids.setdefault
@@ -156,14 +163,15 @@ def _rank_batch(
     )
     index = KeywordScores(corpus, list(keyword_ids))
     hits = index.hits(max(min_score, 1e-6))
-    scores = np.asarray((include @ index.scores).toarray(), dtype=np.float32)
-    eligible = (include @ hits).toarray() > 0
-    learned = similar.learned(profiles)
+    scores = _product(include, index.scores)
+    eligible = _product(include, hits) > 0
+    learned = similar.learned(offset, offset + n)
     if learned is not None:
         extra, _ = learned
         scores += extra
         eligible |= extra >= LIKE_FLOOR * (LIKE_WEIGHT / 2)
-    eligible &= ~((exclude @ index.full).toarray() > 0)
+    if exc_cols:
+        eligible &= ~(_product(exclude, index.full) > 0)
     trending = np.fromiter((p.trending for p in profiles), dtype=np.float32, count=n)
     if trending.any():
         scores *= 1.0 + trending[:, None] * corpus.popularity[None, :]
@@ -189,6 +197,13 @@ def _rank_batch(
     )
 
 
+def _product(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
+    """left @ right as a dense float32 array; dense on the right when that is small."""
+    if right.shape[0] * right.shape[1] <= 32_000_000:
+        return np.asarray(left @ right.toarray(), dtype=np.float32)
+    return np.asarray((left @ right).toarray(), dtype=np.float32)
+
+
 def _covering_top(
     scores: np.ndarray, limits: np.ndarray, include: sp.csr_matrix, hits: sp.csr_matrix
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -212,20 +227,23 @@ def _covering_top(
     found = candidate[np.arange(len(todo)), choice] > 0
     if not found.any():
         return best, best_scores
-    boosted = scores.copy()
-    boosted[r[found], choice[found]] += BIG
-    chosen, _ = _top(boosted, limits)
-    chosen_scores = np.take_along_axis(scores, chosen, axis=1)
+    redo = np.unique(r[found])
+    boosted = scores[redo]
+    boosted[np.searchsorted(redo, r[found]), choice[found]] += BIG
+    chosen, _ = _top(boosted, limits[redo], width)
+    chosen_scores = np.take_along_axis(scores[redo], chosen, axis=1)
     order = np.argsort(-chosen_scores, axis=1, kind="stable")
-    return np.take_along_axis(chosen, order, axis=1), np.take_along_axis(
-        chosen_scores, order, axis=1
-    )
+    best[redo] = np.take_along_axis(chosen, order, axis=1)
+    best_scores[redo] = np.take_along_axis(chosen_scores, order, axis=1)
+    return best, best_scores
 
 
-def _top(scores: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the column indices and scores of the k best, best first."""
+def _top(
+    scores: np.ndarray, limits: np.ndarray, k: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column indices and scores of the k best (default: the largest limit)."""
     width = scores.shape[1]
-    k = int(min(max(int(limits.max(initial=0)), 1), width))
+    k = int(min(max(int(limits.max(initial=0)) if k is None else k, 1), width))
     best = (
         np.argpartition(-scores, k - 1, axis=1)[:, :k]
         if k < width

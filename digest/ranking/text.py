@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 # Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -34,10 +34,31 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
-@cache
+@lru_cache(maxsize=1 << 18)
 def stem(word: str) -> str:
     """The Snowball stem of one lower-case word ("galaxies" and "galaxy" -> "galaxi")."""
     return str(_stemmer().stemWord(word))
+
+
+@lru_cache(maxsize=1 << 18)
+def _token_words(raw: str) -> tuple[str, ...]:
+    plural = _ACRONYM_PLURAL.match(raw)
+    if plural:
+        raw = plural.group(1)
+    lower = raw.lower()
+    if lower in STOP_WORDS or (len(lower) < 2 and not lower.isdigit()):
+        return ()
+    if len(raw) < 5 or raw.isupper() or raw.islower():
+        return (lower,)
+    parts = _CAMEL.findall(raw)
+    if len(parts) > 1 and all(len(p) >= 2 for p in parts):
+        return (lower, *(p.lower() for p in parts if p.lower() not in STOP_WORDS))
+    return (lower,)
+
+
+@lru_cache(maxsize=1 << 18)
+def _token_stems(raw: str) -> tuple[str, ...]:
+    return tuple(stem(w) for w in _token_words(raw))
 
 
 def words(text: str) -> list[str]:
@@ -45,25 +66,12 @@ def words(text: str) -> list[str]:
 
     "KVQuant" gives "kvquant", "kv", "quant"; "LLMs" gives "llm".
     """
-    out: list[str] = []
-    for raw in _WORD.findall(text):
-        plural = _ACRONYM_PLURAL.match(raw)
-        if plural:
-            raw = plural.group(1)
-        lower = raw.lower()
-        if lower in STOP_WORDS or (len(lower) < 2 and not lower.isdigit()):
-            continue
-        out.append(lower)
-        if len(raw) >= 5 and not raw.isupper() and not raw.islower():
-            parts = _CAMEL.findall(raw)
-            if len(parts) > 1 and all(len(p) >= 2 for p in parts):
-                out.extend(p.lower() for p in parts if p.lower() not in STOP_WORDS)
-    return out
+    return [w for raw in _WORD.findall(text) for w in _token_words(raw)]
 
 
 def stems(text: str) -> list[str]:
     """The stems of a text's words, in order: what papers and keywords are compared on."""
-    return [stem(w) for w in words(text)]
+    return [s for raw in _WORD.findall(text) for s in _token_stems(raw)]
 
 
 def pairs(tokens: Sequence[str]) -> list[str]:
