@@ -221,7 +221,6 @@ VOTED_POOL = 5_000  # history papers the votes are drawn from
 
 
 def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
-    import numpy as np
 
     from digest.ranking import Corpus, FeatureStats, Profile, Voted, rank
 
@@ -310,7 +309,7 @@ def stage_rank(sizes: Sizes, profile: bool) -> StageResult:
         Figure(f"rank() {label}", seconds, "s", "<= 5 s", seconds <= 5.0),
         Figure("peak RSS of the rank process", peak, "MB", "<= 1,024 MB", peak <= 1024.0),
         Figure("  Corpus() build (BM25F + TF-IDF rows)", float(data["corpus_seconds"]), "s"),
-        Figure("  FeatureStats of the history (stored, refreshed)", float(data["stats_seconds"]), "s"),
+        Figure("  FeatureStats of the history", float(data["stats_seconds"]), "s"),
         Figure("  RSS before rank() (inputs built)", float(data["rss_before_rank_mb"]), "MB"),
     ]
     result.details = data
