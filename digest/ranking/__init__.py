@@ -8,7 +8,7 @@ popularity, coverage; sparse matrix products, no loop over subscriber x paper.
 
 from digest.ranking.features import Corpus, FeatureStats, Weights
 from digest.ranking.results import Match, Ranking
-from digest.ranking.scoring import Profile, Voted, keyword_hits, rank
+from digest.ranking.scoring import Profile, Voted, keyword_hits, rank, trending_box
 from digest.ranking.text import split_keywords, stems
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "rank",
     "split_keywords",
     "stems",
+    "trending_box",
 ]

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from digest.ranking.features import Corpus
 from digest.ranking.keywords import KeywordScores
-from digest.ranking.results import Picks, Ranking
+from digest.ranking.results import Match, Picks, Ranking
 
 DEFAULT_BATCH = 4096
 LIKE_WEIGHT = 1.5  # weight of the learned part at full confidence, against 1 per keyword
@@ -252,3 +252,32 @@ def _top(
     best_scores = np.take_along_axis(scores, best, axis=1)
     order = np.argsort(-best_scores, axis=1, kind="stable")
     return np.take_along_axis(best, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
+
+
+TRENDING_BOX = 3
+TRENDING_FLOOR = 0.25  # popularity a paper needs to be shown for popularity alone
+
+
+def trending_box(
+    corpus: Corpus,
+    chosen: set[str],
+    not_before: float,
+    seen: set[str],
+    exclude: Sequence[str] = (),
+    size: int = TRENDING_BOX,
+) -> list[Match]:
+    """The most popular new papers not already chosen: the optional "also trending" box."""
+    order = np.argsort(-corpus.popularity, kind="stable")
+    banned: set[int] = set()
+    if exclude:
+        index = KeywordScores(corpus, list(exclude))
+        banned = set(index.full.indices.tolist())
+    out: list[Match] = []
+    for i in order.tolist():
+        if corpus.popularity[i] < TRENDING_FLOOR or len(out) == size:
+            break
+        pid = corpus.ids[i]
+        if pid in chosen or pid in seen or i in banned or corpus.first_seen[i] <= not_before:
+            continue
+        out.append(Match(pid, round(float(corpus.popularity[i]), 4)))
+    return out
