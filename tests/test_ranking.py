@@ -11,6 +11,7 @@ from digest.ranking import (
     rank,
     split_keywords,
     stems,
+    trending_box,
 )
 from digest.ranking.acronyms import definitions
 
@@ -197,3 +198,16 @@ def test_empty_corpus_and_no_profiles() -> None:
     empty = Corpus([], [], [])
     assert list(rank(empty, [Profile(["x"])], 3)) == [[]]
     assert list(rank(corpus(), [], 3)) == []
+
+
+def test_trending_box_takes_popular_new_papers_not_chosen_seen_or_excluded() -> None:
+    order = list(PAPERS)
+    popularity = {"med": 0.9, "gal": 0.8, "rl": 0.7, "spec": 0.6, "dec": 0.1}
+    c = corpus(
+        first_seen=[10.0 if i != "spec" else 1.0 for i in order],
+        popularity=[popularity.get(i, 0.0) for i in order],
+    )
+    box = trending_box(c, chosen={"gal"}, not_before=5.0, seen={"rl"}, exclude=["medical"])
+    assert [m.paper_id for m in box] == []  # med excluded, gal chosen, rl seen, spec old
+    box = trending_box(c, chosen=set(), not_before=5.0, seen=set())
+    assert [m.paper_id for m in box] == ["med", "gal", "rl"]  # dec is below the floor
