@@ -13,6 +13,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +22,17 @@ from digest.ranking.acronyms import Acronyms
 from digest.ranking.text import features, stems
 
 STATS_FORMAT = 1
+
+
+class Semantic(Protocol):
+    """An optional sentence-embedding layer: unit vectors of the papers and of keywords."""
+
+    papers: np.ndarray  # (papers, dimensions), L2-normalised, in corpus order
+    blend: float  # weight of the semantic score against the lexical one, 0..1
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of short texts (keywords), (len(texts), dimensions)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,7 @@ class Corpus:
         popularity: Sequence[float] | None = None,
         stats: FeatureStats | None = None,
         weights: Weights | None = None,
+        semantic: Semantic | None = None,
     ) -> None:
         self.ids = list(ids)
         self.position = {pid: i for i, pid in enumerate(self.ids)}
@@ -110,6 +123,7 @@ class Corpus:
             popularity if popularity is not None else np.zeros(n), dtype=np.float32
         )
         self.weights = weights or Weights()
+        self.semantic = semantic
         self.stats = stats or FeatureStats.of(zip(titles, abstracts, strict=True))
         self.vocab: dict[str, int] = {}
         self._idf: dict[str, float] = {}

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from digest.ranking.acronyms import MAX_VARIANTS
-from digest.ranking.features import Corpus
+from digest.ranking.features import Corpus, Semantic
 from digest.ranking.text import features, stem, words
 
 COORD = 1.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
@@ -56,6 +56,9 @@ class KeywordScores:
                 self.full = self.full.maximum(full)
         self.scores = sp.csr_matrix(self.scores)
         self.full = sp.csr_matrix(self.full)
+        if corpus.semantic is not None and n_kw and n_docs:
+            self.scores = _blend(self.scores, corpus.semantic, self.keywords)
+
 
     def hits(self, threshold: float) -> sp.csr_matrix:
         """1 where a keyword scores at least `threshold` on a paper."""
@@ -115,3 +118,14 @@ def _score_variants(
     counts.data = (counts.data >= required[row_of]).astype(np.float32)
     counts.eliminate_zeros()
     return raw, counts
+
+
+SEMANTIC_FLOOR = 0.25  # cosine below which a keyword and a paper count as unrelated
+
+
+def _blend(lexical: sp.csr_matrix, semantic: Semantic, keywords: list[str]) -> sp.csr_matrix:
+    """(1 - blend) x lexical + blend x rescaled cosine of keyword and paper embeddings."""
+    cosine = semantic.encode(keywords) @ semantic.papers.T
+    rescaled = np.clip((cosine - SEMANTIC_FLOOR) / (1.0 - SEMANTIC_FLOOR), 0.0, 1.0)
+    mixed = (1.0 - semantic.blend) * lexical.toarray() + semantic.blend * rescaled
+    return sp.csr_matrix(mixed.astype(np.float32))
