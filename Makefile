@@ -6,13 +6,14 @@ DIGEST := $(BIN)/digest
 STAMP  := $(VENV)/.installed-stamp
 MAILDIR ?= var/mail
 
-.PHONY: demo test lint bench clean help
+.PHONY: demo test lint bench bench-relevance clean help
 
 help:
 	@echo "make demo   - install, fetch the bundled seeds, add three demo subscribers, send to $(MAILDIR)"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - speed and memory benchmarks (bench/)"
+	@echo "make bench-relevance - nDCG@10 and P@10 beside BM25 on the judged profiles, and feedback"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+bench-relevance: $(STAMP)
+	$(BIN)/python bench/relevance/evaluate.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,8 @@ from digest.ranking.acronyms import Acronyms
 from digest.ranking.text import features, stems
 
 STATS_FORMAT = 1
+UNIT_FEATURES = 64  # features kept per paper vector for vote similarity
+DENSE_LIMIT = 16_000_000  # floats up to which similarity is a dense product
 
 
 class Semantic(Protocol):
@@ -136,7 +138,8 @@ class Corpus:
         abstract_tf.resize(shape)
         self.idf = np.fromiter((self.weight(f) for f in self.vocab), np.float32, len(self.vocab))
         self.bm25 = self._bm25(title_tf, abstract_tf, title_rows, abstract_rows)
-        self.unit = self._unit(title_tf * 2 + abstract_tf)
+        words_only = np.fromiter(("_" not in f for f in self.vocab), np.float32, len(self.vocab))
+        self.unit = self._unit(sp.csr_matrix((title_tf * 2 + abstract_tf) @ sp.diags(words_only)))
         self.present = self.bm25.copy()
         self.present.data[:] = 1.0
 
@@ -157,13 +160,13 @@ class Corpus:
         k1 = self.weights.k1
         return (tf * (k1 + 1) / (tf + k1)).astype(np.float32)
 
-    def _counts(self, rows: list[list[str]], grow: bool) -> sp.csr_matrix:
+    def _counts(self, rows: list[list[str]], grow: bool, with_pairs: bool = True) -> sp.csr_matrix:
         """Feature counts per row; new features join the vocabulary only when `grow`."""
         indptr, cols, vals = [0], [], []
         lookup = self.vocab.setdefault if grow else None
         known = self.vocab.get
         for tokens in rows:
-            for feature, count in Counter(features(tokens)).items():
+            for feature, count in Counter(features(tokens) if with_pairs else tokens).items():
                 col = lookup(feature, len(self.vocab)) if lookup else known(feature)
                 if col is not None:
                     cols.append(col)
@@ -193,17 +196,20 @@ class Corpus:
         return matrix
 
     def _unit(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        """Unit-length rows of sublinear TF x IDF."""
+        """Unit-length rows of sublinear TF x IDF, each kept to its UNIT_FEATURES heaviest
+        features (the light ones barely move a cosine and make products dense)."""
         matrix = counts.copy()
         matrix.data = ((1.0 + np.log(matrix.data)) * self.idf[matrix.indices]).astype(np.float32)
+        matrix = _heaviest(matrix, UNIT_FEATURES)
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
         return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ matrix)
 
     def vectors(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
-        """Unit-length TF-IDF rows over this corpus's features (unknown features dropped)."""
+        """Unit-length TF-IDF rows over this corpus's word stems (unknown stems dropped)."""
         return self._unit(
-            self._counts(titles, grow=False) * 2 + self._counts(abstracts, grow=False)
+            self._counts(titles, False, with_pairs=False) * 2
+            + self._counts(abstracts, False, with_pairs=False)
         )
 
     def similarity(self, papers: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -211,4 +217,22 @@ class Corpus:
         if not papers or not self.ids:
             return np.zeros((len(papers), len(self.ids)), dtype=np.float32)
         other = self.vectors([stems(t) for t, _ in papers], [stems(a) for _, a in papers])
+        used = np.unique(other.indices)
+        if len(used) * (len(papers) + len(self.ids)) <= DENSE_LIMIT:  # BLAS beats sparse
+            dense = other[:, used].toarray()
+            return np.asarray(dense @ self.unit[:, used].toarray().T, dtype=np.float32)
         return np.asarray((other @ self.unit.T).toarray(), dtype=np.float32)
+
+
+def _heaviest(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+    """Each row's `keep` largest entries (the others dropped), as CSR."""
+    sizes = np.diff(matrix.indptr)
+    if not len(sizes) or sizes.max() <= keep:
+        return matrix
+    rows = np.repeat(np.arange(len(sizes)), sizes)
+    order = np.lexsort((-matrix.data, rows))
+    rank_in_row = np.arange(len(order)) - np.repeat(matrix.indptr[:-1], sizes)
+    kept = order[rank_in_row < keep]
+    return sp.csr_matrix(
+        (matrix.data[kept], (rows[kept], matrix.indices[kept])), shape=matrix.shape
+    )

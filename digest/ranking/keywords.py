@@ -59,7 +59,6 @@ class KeywordScores:
         if corpus.semantic is not None and n_kw and n_docs:
             self.scores = _blend(self.scores, corpus.semantic, self.keywords)
 
-
     def hits(self, threshold: float) -> sp.csr_matrix:
         """1 where a keyword scores at least `threshold` on a paper."""
         hit = sp.csr_matrix(self.scores >= threshold, dtype=np.float32) if threshold > 0 else None

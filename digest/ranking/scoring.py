@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -98,25 +99,40 @@ class _VoteSpace:
 
     def __init__(self, corpus: Corpus, profiles: Sequence[Profile], voted: Voted) -> None:
         known = voted.papers
-        ids = sorted({pid for p in profiles for pid in (*p.liked, *p.disliked) if pid in known})
+        named = set(chain.from_iterable(p.liked for p in profiles))
+        named.update(chain.from_iterable(p.disliked for p in profiles))
+        ids = sorted(named.intersection(known))
         self.row = {pid: i for i, pid in enumerate(ids)}
         self.sim = corpus.similarity([known[pid] for pid in ids])
-        row = self.row
-        liked = [[row[pid] for pid in p.liked if pid in row] for p in profiles]
-        disliked = [[row[pid] for pid in p.disliked if pid in row] for p in profiles]
-        n_liked = np.fromiter(map(len, liked), np.int64, len(profiles))
-        n_disliked = np.fromiter(map(len, disliked), np.int64, len(profiles))
+        shape = (len(profiles), len(ids))
+        liked = self._votes([p.liked for p in profiles], shape)
+        disliked = self._votes([p.disliked for p in profiles], shape)
+        n_liked, n_disliked = np.diff(liked.indptr), np.diff(disliked.indptr)
         votes = n_liked + n_disliked
         confidence = LIKE_WEIGHT * votes / (votes + LIKE_HALF)
         like_w = np.divide(confidence, n_liked, out=np.zeros(len(profiles)), where=n_liked > 0)
         dislike_w = -DISLIKE_WEIGHT * np.divide(
             confidence, n_disliked, out=np.zeros(len(profiles)), where=n_disliked > 0
         )
-        shape = (len(profiles), len(ids))
-        self.likes = _rows_matrix(liked, n_liked, np.ones(len(profiles)), shape)
-        self.weights = _rows_matrix(liked, n_liked, like_w, shape) + _rows_matrix(
-            disliked, n_disliked, dislike_w, shape
+        self.likes = liked
+        self.weights = sp.csr_matrix(
+            sp.diags(like_w.astype(np.float32)) @ liked
+            + sp.diags(dislike_w.astype(np.float32)) @ disliked
         )
+
+    def _votes(self, lists: list[Sequence[str]], shape: tuple[int, int]) -> sp.csr_matrix:
+        """A 0/1 matrix: row r marks the voted papers of lists[r] (unknown papers left out)."""
+        sizes = np.fromiter(map(len, lists), np.int64, len(lists))
+        flat = np.fromiter(
+            map(self.row.get, chain.from_iterable(lists), repeat(-1)), np.int64, int(sizes.sum())
+        )
+        rows = np.repeat(np.arange(len(lists)), sizes)
+        keep = flat >= 0
+        data = np.ones(int(keep.sum()), np.float32)
+        matrix = sp.csr_matrix((data, (rows[keep], flat[keep])), shape=shape)
+        matrix.sum_duplicates()
+        matrix.data[:] = 1.0
+        return matrix
 
     def learned(self, start: int, stop: int) -> tuple[np.ndarray, sp.csr_matrix] | None:
         """(learned scores of profiles start:stop x papers, their liked papers) or None."""
@@ -124,16 +140,6 @@ class _VoteSpace:
         if not weights.nnz:
             return None
         return np.asarray(weights @ self.sim, dtype=np.float32), self.likes[start:stop]
-
-
-def _rows_matrix(
-    cols: list[list[int]], sizes: np.ndarray, values: np.ndarray, shape: tuple[int, int]
-) -> sp.csr_matrix:
-    """A sparse matrix whose row r holds values[r] at columns cols[r]."""
-    flat = np.fromiter((c for row in cols for c in row), np.int64, int(sizes.sum()))
-    indptr = np.concatenate(([0], np.cumsum(sizes)))
-    data = np.repeat(values, sizes).astype(np.float32)
-    return sp.csr_matrix((data, flat, indptr), shape=shape)
 
 
 def _rank_batch(
@@ -171,7 +177,8 @@ def _rank_batch(
         scores += extra
         eligible |= extra >= LIKE_FLOOR * (LIKE_WEIGHT / 2)
     if exc_cols:
-        eligible &= ~(_product(exclude, index.full) > 0)
+        with_excludes = np.flatnonzero(exc_sizes)
+        eligible[with_excludes] &= ~(_product(exclude[with_excludes], index.full) > 0)
     trending = np.fromiter((p.trending for p in profiles), dtype=np.float32, count=n)
     if trending.any():
         scores *= 1.0 + trending[:, None] * corpus.popularity[None, :]
