@@ -57,14 +57,27 @@ def tfidf(docs: Sequence[Doc]) -> Ranker:
     return run
 
 
-def project(docs: Sequence[Doc]) -> Ranker:
-    """The service's own ranker, as it is in this checkout."""
-    from digest.ranking import Corpus, Profile, paper_text, rank, split_keywords
+def legacy(docs: Sequence[Doc]) -> Ranker:
+    """The service's ranker as it was before issue 8 (legacy_ranker.py)."""
+    from legacy_ranker import Corpus, Profile, paper_text, rank, split_keywords
 
     corpus = Corpus([d.id for d in docs], [paper_text(d.title, d.abstract) for d in docs])
 
     def run(profile: JudgedProfile, top: int) -> list[str]:
         [matches] = rank(corpus, [Profile(split_keywords(profile.keywords))], top)
+        return [m.paper_id for m in matches]
+
+    return run
+
+
+def project(docs: Sequence[Doc]) -> Ranker:
+    """The service's ranker as it is in this checkout."""
+    from digest.ranking import Corpus, Profile, rank, split_keywords
+
+    corpus = Corpus([d.id for d in docs], [d.title for d in docs], [d.abstract for d in docs])
+
+    def run(profile: JudgedProfile, top: int) -> list[str]:
+        [matches] = rank(corpus, [Profile(split_keywords(profile.keywords))], top, min_score=0.0)
         return [m.paper_id for m in matches]
 
     return run
@@ -85,6 +98,7 @@ def main() -> None:
         "bm25-nostem": lambda p, k: plain.rank(p.keywords, k),
         "bm25-keywords": keyword_union(bm25),
         "tfidf": tfidf(docs),
+        "legacy": legacy(docs),
         "project": project(docs),
     }
     judged = load_judgments()
