@@ -33,7 +33,7 @@ from common import (
 
 from digest.ranking import Corpus, FeatureStats, Profile, Voted, rank, split_keywords
 
-MIN_SCORE = 0.3
+MIN_SCORE = 0.2
 
 
 @dataclass

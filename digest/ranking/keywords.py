@@ -19,7 +19,8 @@ from digest.ranking.acronyms import MAX_VARIANTS
 from digest.ranking.features import Corpus, Semantic
 from digest.ranking.text import features, stem, words
 
-COORD = 1.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
+COORD = 3.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
+LOOSE = 0.35  # what a multi-word keyword keeps when its words never occur side by side
 
 
 def keyword_stems(corpus: Corpus, keyword: str) -> list[str]:
@@ -38,8 +39,9 @@ def keyword_stems(corpus: Corpus, keyword: str) -> list[str]:
 class KeywordScores:
     """Scores of distinct keywords against every paper of a corpus."""
 
-    def __init__(self, corpus: Corpus, keywords: Sequence[str], coord: float = COORD) -> None:
+    def __init__(self, corpus: Corpus, keywords: Sequence[str], coord: float | None = None) -> None:
         self.keywords = list(keywords)
+        coord = COORD if coord is None else coord
         n_kw, n_docs = len(self.keywords), len(corpus.ids)
         slots: list[list[tuple[int, tuple[str, ...]]]] = [[] for _ in range(MAX_VARIANTS)]
         for k, keyword in enumerate(self.keywords):
@@ -72,51 +74,72 @@ class KeywordScores:
 def _score_variants(
     corpus: Corpus, variants: list[tuple[int, tuple[str, ...]]], n_kw: int, coord: float
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """(score, all-stems-present) of one variant per keyword, as (n_kw x papers) matrices."""
-    full_weight = float(
-        corpus.saturate(np.asarray([corpus.weights.title + corpus.weights.abstract]))[0]
-    )
-    rows, cols, vals, uni_rows, uni_cols, uni_vals = [], [], [], [], [], []
-    norms = np.ones(n_kw, dtype=np.float32)
-    uni_total = np.ones(n_kw, dtype=np.float32)
+    """(score, all-stems-present) of one variant per keyword, as (n_kw x papers) matrices.
+
+    score = words x (share of IDF matched) ** coord x (LOOSE + (1 - LOOSE) x adjacency):
+    a multi-word keyword whose words occur apart ("trade-off ... algorithms" for
+    "algorithmic trading") keeps only LOOSE of its score.
+    """
+    full = float(corpus.saturate(np.asarray([corpus.weights.title + corpus.weights.abstract]))[0])
+    words, pairs = _Query(n_kw), _Query(n_kw)
     required = np.zeros(n_kw, dtype=np.float32)
     for k, tokens in variants:
-        unigrams = list(dict.fromkeys(tokens))
-        norm, total = 0.0, 0.0
+        required[k] = len(set(tokens))
         for feature in dict.fromkeys(features(tokens)):
-            weight = corpus.weight(feature)
-            norm += weight * full_weight
-            col = corpus.vocab.get(feature)
-            if "_" not in feature:
-                total += weight
-            if col is None:
-                continue
-            rows.append(k)
-            cols.append(col)
-            vals.append(weight)
-            if "_" not in feature:
-                uni_rows.append(k)
-                uni_cols.append(col)
-                uni_vals.append(weight)
-        norms[k], uni_total[k], required[k] = norm or 1.0, total or 1.0, len(unigrams)
+            (pairs if "_" in feature else words).add(k, feature, corpus)
     shape = (n_kw, len(corpus.vocab))
-    query = sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=shape)
-    raw = sp.csr_matrix(query @ corpus.bm25.T)
-    raw = sp.csr_matrix(sp.diags(1.0 / norms) @ raw)
-    present = sp.csr_matrix((np.asarray(uni_vals, np.float32), (uni_rows, uni_cols)), shape=shape)
-    matched = sp.csr_matrix(present @ corpus.present.T)
-    share = sp.csr_matrix(sp.diags(1.0 / uni_total) @ matched)
+    word_scores = words.scores(corpus, shape, full)
+    share = words.share(corpus, shape)
     if coord:
-        raw = sp.csr_matrix(raw.multiply(share.power(coord)))
-    counts = (
-        sp.csr_matrix((np.ones(len(uni_rows), np.float32), (uni_rows, uni_cols)), shape=shape)
-        @ corpus.present.T
+        word_scores = sp.csr_matrix(word_scores.multiply(share.power(coord)))
+    adjacency = pairs.scores(corpus, shape, full)
+    adjacency.data = np.minimum(adjacency.data, 1.0)
+    loose = np.where(pairs.total > 0, LOOSE, 1.0).astype(np.float32)
+    score = sp.csr_matrix(
+        sp.diags(loose) @ word_scores + sp.diags(1.0 - loose) @ word_scores.multiply(adjacency)
     )
+    counts = words.binary(shape) @ corpus.present.T
     counts = sp.csr_matrix(counts)
     row_of = np.repeat(np.arange(n_kw), np.diff(counts.indptr))
     counts.data = (counts.data >= required[row_of]).astype(np.float32)
     counts.eliminate_zeros()
-    return raw, counts
+    return score, counts
+
+
+class _Query:
+    """The weighted features of one variant per keyword (words or pairs)."""
+
+    def __init__(self, n_kw: int) -> None:
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.total = np.zeros(n_kw, dtype=np.float32)  # IDF weight, known features or not
+
+    def add(self, k: int, feature: str, corpus: Corpus) -> None:
+        weight = corpus.weight(feature)
+        self.total[k] += weight
+        col = corpus.vocab.get(feature)
+        if col is not None:
+            self.rows.append(k)
+            self.cols.append(col)
+            self.vals.append(weight)
+
+    def matrix(self, shape: tuple[int, int]) -> sp.csr_matrix:
+        return sp.csr_matrix((np.asarray(self.vals, np.float32), (self.rows, self.cols)), shape)
+
+    def binary(self, shape: tuple[int, int]) -> sp.csr_matrix:
+        ones = np.ones(len(self.rows), np.float32)
+        return sp.csr_matrix((ones, (self.rows, self.cols)), shape)
+
+    def scores(self, corpus: Corpus, shape: tuple[int, int], full: float) -> sp.csr_matrix:
+        """BM25F of the features, over the score of a paper holding them in title and abstract."""
+        norms = np.where(self.total > 0, self.total * full, 1.0).astype(np.float32)
+        return sp.csr_matrix(sp.diags(1.0 / norms) @ (self.matrix(shape) @ corpus.bm25.T))
+
+    def share(self, corpus: Corpus, shape: tuple[int, int]) -> sp.csr_matrix:
+        """The share of the features' IDF weight each paper holds."""
+        totals = np.where(self.total > 0, self.total, 1.0).astype(np.float32)
+        return sp.csr_matrix(sp.diags(1.0 / totals) @ (self.matrix(shape) @ corpus.present.T))
 
 
 SEMANTIC_FLOOR = 0.25  # cosine below which a keyword and a paper count as unrelated

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache, lru_cache
 
 # Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
 _ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs -> LLM, VLM, GPU
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
@@ -42,6 +42,13 @@ def stem(word: str) -> str:
 
 @lru_cache(maxsize=1 << 18)
 def _token_words(raw: str) -> tuple[str, ...]:
+    if "-" in raw:  # "bi-level" gives bi, level and bilevel; "text-to-image" text, image
+        parts = raw.split("-")
+        out = tuple(w for part in parts for w in _token_words(part))
+        joined = "".join(parts)
+        if len(parts) == 2 and joined.isalpha():
+            return (*out, *_token_words(joined))
+        return out
     plural = _ACRONYM_PLURAL.match(raw)
     if plural:
         raw = plural.group(1)
@@ -51,7 +58,8 @@ def _token_words(raw: str) -> tuple[str, ...]:
     if len(raw) < 5 or raw.isupper() or raw.islower():
         return (lower,)
     parts = _CAMEL.findall(raw)
-    if len(parts) > 1 and all(len(p) >= 2 for p in parts):
+    # "KVQuant" -> kv, quant; but "KnoBo" stays whole: a short mixed-case part is a fragment
+    if len(parts) > 1 and all(len(p) >= 3 or (len(p) == 2 and p.isupper()) for p in parts):
         return (lower, *(p.lower() for p in parts if p.lower() not in STOP_WORDS))
     return (lower,)
 
