@@ -17,7 +17,9 @@ from digest.cli_sources import fetch, fetch_and_report, sources
 from digest.cli_subscribers import subscribers_app
 from digest.config import load_settings
 from digest.errors import DigestError
-from digest.ranking import Profile, rank
+from digest.feedback import resolve_papers
+from digest.mime import clean
+from digest.ranking import Profile, Voted, rank
 from digest.subscribers import check_keywords
 
 app = typer.Typer(
@@ -89,24 +91,42 @@ def rank_cmd(
     ctx: typer.Context,
     keywords: Annotated[str, typer.Option(help='Comma-separated topics, e.g. "kv cache, rlhf".')],
     exclude: Annotated[str, typer.Option(help="Comma-separated topics to leave out.")] = "",
+    like: Annotated[
+        list[str] | None,
+        typer.Option(help="A paper you like (id from `digest papers --json`); repeatable."),
+    ] = None,
+    dislike: Annotated[
+        list[str] | None, typer.Option(help="A paper you do not want more of; repeatable.")
+    ] = None,
     top: Annotated[int, typer.Option(help="How many papers to show.", min=1)] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Rank every paper in the history for an ad-hoc keyword profile."""
+    """Rank every paper in the history for an ad-hoc profile: keywords, exclusions, votes."""
+    services = state(ctx).services()
+    store = services.store
+    liked = [p.id for p in resolve_papers(store, like or [])]
+    disliked = [p.id for p in resolve_papers(store, dislike or [])]
     profile = Profile(
         check_keywords(keywords),
         check_keywords(exclude, allow_empty=True, what="excluded keywords"),
+        liked=liked,
+        disliked=disliked,
     )
-    store = state(ctx).services().store
     history = store.papers()
-    [matches] = rank(pipeline.build_corpus(history), [profile], top)
     by_id = {p.id: p for p in history}
+    voted = Voted({pid: (by_id[pid].title, by_id[pid].abstract) for pid in liked + disliked})
+    corpus = pipeline.build_corpus(history, pipeline.feature_stats(store, parse_now(None)))
+    seen = set(liked + disliked)
+    [matches] = rank(
+        corpus, [profile], top, min_score=services.policy.min_score, seen=[seen], voted=voted
+    )
     rows: list[dict[str, Any]] = [
         {
             "id": m.paper_id,
             "title": by_id[m.paper_id].title,
             "score": m.score,
             "matched": m.matched,
+            "similar_to": m.similar_to,
             "url": by_id[m.paper_id].url,
         }
         for m in matches
@@ -117,7 +137,11 @@ def rank_cmd(
     if not rows:
         typer.echo("no paper matches these keywords")
     for row in rows:
-        typer.echo(f"{row['score']:.3f}  {row['title']}  [{', '.join(row['matched'])}]")
+        why = ", ".join(row["matched"])
+        if row["similar_to"]:
+            why = f"{why}; " if why else ""
+            why += f"like {by_id[row['similar_to']].title[:50]}"
+        typer.echo(f"{row['score']:.3f}  {clean(row['title'])}  [{clean(why)}]")
 
 
 @app.command()

@@ -10,6 +10,8 @@ import typer
 from digest import signup
 from digest.cli_common import echo_json, parse_now, state
 from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
+from digest.feedback import resolve_papers
+from digest.mime import clean
 from digest.models import Subscriber
 from digest.store import Store
 from digest.subscriber_csv import COLUMNS, parse_subscribers_csv, subscribers_csv
@@ -21,6 +23,7 @@ from digest.subscribers import (
     check_max_papers,
     check_send_at,
     check_timezone,
+    check_trending,
     new_subscriber,
     normalise_email,
 )
@@ -42,6 +45,8 @@ SEND_AT_HELP = "Local send time, HH:MM (24-hour)."
 MAX_PAPERS_HELP = "Papers per digest (1-50)."
 FREQUENCY_HELP = "How often: daily, weekdays (Monday to Friday) or weekly."
 WEEKLY_DAY_HELP = "The day of a weekly digest: monday ... sunday."
+TRENDING_HELP = "How much popularity lifts relevant papers, 0 to 1."
+TRENDING_BOX_HELP = 'Add an "also trending today" box of up to 3 popular papers.'
 
 
 def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
@@ -83,6 +88,10 @@ def add(
     max_papers: Annotated[int, typer.Option(help=MAX_PAPERS_HELP)] = 10,
     frequency: Annotated[str, typer.Option(help=FREQUENCY_HELP)] = "daily",
     weekly_day: Annotated[str, typer.Option(help=WEEKLY_DAY_HELP)] = "monday",
+    trending: Annotated[float, typer.Option(help=TRENDING_HELP)] = 0.1,
+    trending_box: Annotated[
+        bool, typer.Option("--trending-box/--no-trending-box", help=TRENDING_BOX_HELP)
+    ] = False,
     confirm: Annotated[
         bool,
         typer.Option(
@@ -103,6 +112,8 @@ def add(
         max_papers=max_papers,
         frequency=frequency,
         weekly_day=weekly_day,
+        trending=trending,
+        trending_box=trending_box,
         status="pending" if confirm else "active",
         now=now,
     )
@@ -154,13 +165,23 @@ def list_cmd(
 @subscribers_app.command("show")
 def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     """Show one subscriber."""
-    data = subscriber_dict(find(state(ctx).services().store, email))
+    store = state(ctx).services().store
+    subscriber = find(store, email)
+    data = subscriber_dict(subscriber)
+    assert subscriber.id is not None
+    votes = [
+        {"id": paper.id, "title": paper.title, "vote": "like" if vote.value > 0 else "dislike"}
+        for paper, vote in store.votes(subscriber.id)
+    ]
     if as_json:
-        echo_json(data)
+        echo_json({**data, "votes": votes})
         return
     for key, value in data.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        typer.echo(f"{key}: {shown}")
+        typer.echo(f"{key}: {clean(str(shown))}")
+    typer.echo(f"votes: {len(votes) or 'none'}")
+    for row in votes:
+        typer.echo(f"  {row['vote']:7}  {row['id']}  {clean(row['title'])}")
 
 
 @subscribers_app.command("edit")
@@ -176,6 +197,10 @@ def edit(
     max_papers: Annotated[int | None, typer.Option(help=MAX_PAPERS_HELP)] = None,
     frequency: Annotated[str | None, typer.Option(help=FREQUENCY_HELP)] = None,
     weekly_day: Annotated[str | None, typer.Option(help=WEEKLY_DAY_HELP)] = None,
+    trending: Annotated[float | None, typer.Option(help=TRENDING_HELP)] = None,
+    trending_box: Annotated[
+        bool | None, typer.Option("--trending-box/--no-trending-box", help=TRENDING_BOX_HELP)
+    ] = None,
     revoke_links: Annotated[
         bool,
         typer.Option(
@@ -207,6 +232,10 @@ def edit(
             changes["frequency"] = how_often
         if weekly_day is not None:
             changes["weekly_day"] = day
+    if trending is not None:
+        changes["trending"] = check_trending(trending)
+    if trending_box is not None:
+        changes["trending_box"] = trending_box
     if not changes and not revoke_links:
         ctx.fail("nothing to change: give at least one option of `digest subscribers edit`")
     for name, value in changes.items():
@@ -315,3 +344,31 @@ def _read_text(path: Path) -> str:
             f"{path} is not a UTF-8 CSV file (byte {exc.start} is not UTF-8): "
             "save it as CSV UTF-8; nothing was imported"
         ) from None
+
+
+@subscribers_app.command("feedback")
+def feedback(
+    ctx: typer.Context,
+    email: EmailArg,
+    like: Annotated[
+        list[str] | None,
+        typer.Option(help="A paper to see more like (id from `digest papers --json`)."),
+    ] = None,
+    dislike: Annotated[list[str] | None, typer.Option(help="A paper to see less like.")] = None,
+    clear: Annotated[list[str] | None, typer.Option(help="Forget the vote on this paper.")] = None,
+) -> None:
+    """Record "more / less like this" votes for a subscriber; every id is checked first."""
+    store = state(ctx).services().store
+    subscriber = find(store, email)
+    assert subscriber.id is not None
+    wanted = {1: like or [], -1: dislike or [], 0: clear or []}
+    if not any(wanted.values()):
+        ctx.fail("nothing to record: give --like, --dislike or --clear")
+    votes: dict[str, int] = {}
+    for value, refs in wanted.items():
+        for paper in resolve_papers(store, refs):
+            votes[paper.id] = value
+    store.set_votes(subscriber.id, votes, parse_now(None), "cli")
+    words = {1: "liked", -1: "disliked", 0: "cleared"}
+    done = [f"{words[v]} {sum(1 for x in votes.values() if x == v)}" for v in (1, -1, 0)]
+    typer.echo(f"{subscriber.email}: {', '.join(d for d in done if not d.endswith(' 0'))}")

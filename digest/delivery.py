@@ -57,8 +57,13 @@ class SendReport:
     released: int = 0
 
 
-def paper_view(paper: Paper, matched: list[str]) -> PaperView:
-    """What the digest shows of one paper, with the keywords it matched."""
+def paper_view(
+    paper: Paper,
+    matched: list[str],
+    votes: tuple[str, str] | None = None,
+    similar_to_title: str | None = None,
+) -> PaperView:
+    """What the digest shows of one paper: its reasons and (more, less) vote links."""
     return PaperView(
         title=paper.title,
         abstract=paper.abstract,
@@ -69,11 +74,26 @@ def paper_view(paper: Paper, matched: list[str]) -> PaperView:
         organization=paper.organization,
         published=paper.published,
         upvotes=paper.upvotes,
+        more_url=votes[0] if votes else None,
+        less_url=votes[1] if votes else None,
+        similar_to_title=similar_to_title,
+    )
+
+
+def vote_links(links: Links, subscriber: Subscriber, paper_id: str, issued: int) -> tuple[str, str]:
+    """The "more like this" and "less like this" links of one paper for one subscriber."""
+    return (
+        links.vote_url(subscriber, paper_id, 1, issued),
+        links.vote_url(subscriber, paper_id, -1, issued),
     )
 
 
 def digest_view(
-    subscriber: Subscriber, edition: str, papers: list[PaperView], links: Links
+    subscriber: Subscriber,
+    edition: str,
+    papers: list[PaperView],
+    links: Links,
+    also_trending: list[PaperView] | None = None,
 ) -> DigestView:
     """The view of one subscriber's digest for one edition."""
     return DigestView(
@@ -83,6 +103,7 @@ def digest_view(
         papers=papers,
         unsubscribe_url=links.unsubscribe_url(subscriber),
         preferences_url=links.preferences_url(subscriber),
+        also_trending=also_trending or [],
     )
 
 
@@ -92,12 +113,18 @@ def compose(
     """The email for one stored delivery, rendered from its stored items."""
     delivery, subscriber = contents.delivery, contents.subscriber
     assert delivery.id is not None and delivery.message_id is not None
-    view = digest_view(
-        subscriber,
-        delivery.edition,
-        [paper_view(paper, item.matched) for paper, item in contents.items],
-        links,
-    )
+    issued = int(as_utc(delivery.created_at).timestamp())
+    sections: dict[str, list[PaperView]] = {"main": [], "trending": []}
+    for paper, item in contents.items:
+        sections.setdefault(item.section, []).append(
+            paper_view(
+                paper,
+                item.matched,
+                vote_links(links, subscriber, paper.id, issued),
+                contents.titles.get(item.similar_to or ""),
+            )
+        )
+    view = digest_view(subscriber, delivery.edition, sections["main"], links, sections["trending"])
     rendered = renderer.render(view)
     message = build_message(
         sender=sender,

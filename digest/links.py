@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from digest.models import Subscriber
-from digest.tokens import Token, make_token, read_token
+from digest.tokens import Token, VoteToken, make_token, make_vote_token, read_token, read_vote_token
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
+VOTE_MAX_AGE = 60 * 24 * 3600
 
 
 class Links:
@@ -39,3 +40,15 @@ class Links:
         """The content of a token for `purpose`; confirmation tokens expire."""
         max_age = CONFIRM_MAX_AGE if purpose == "confirm" else None
         return read_token(self.key, purpose, token, now=now, max_age=max_age)
+
+    def vote_url(self, subscriber: Subscriber, paper_id: str, value: int, issued: int) -> str:
+        """A "more like this" (+1) or "less like this" (-1) link, expiring after 60 days."""
+        assert subscriber.id is not None
+        token = make_vote_token(
+            self.key, subscriber.id, subscriber.token_version, issued, paper_id, value
+        )
+        return f"{self.base_url}/vote/{token}"
+
+    def read_vote(self, token: str, now: float) -> VoteToken:
+        """The content of a vote token that is genuine and not expired."""
+        return read_vote_token(self.key, token, now=now, max_age=VOTE_MAX_AGE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -78,6 +78,8 @@ class Subscriber(SQLModel, table=True):
     confirmed_at: datetime | None = None
     hard_bounces: int = 0
     next_send_at: datetime | None = Field(default=None, index=True)  # UTC; None = not planned
+    trending: float = 0.1  # 0..1: how much popularity lifts relevant papers
+    trending_box: bool = False  # show an "also trending today" box of up to 3 papers
     created_at: datetime
     updated_at: datetime
 
@@ -115,6 +117,8 @@ class DeliveryItem(SQLModel, table=True):
     rank: int
     score: float
     matched: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    similar_to: str | None = Field(default=None, max_length=64)  # a liked paper it resembles
+    section: str = Field(default="main", max_length=16)  # main | trending (the box)
 
 
 class Lease(SQLModel, table=True):
@@ -123,3 +127,24 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=32)
     owner: str
     expires_at: datetime
+
+
+class Vote(SQLModel, table=True):
+    """A reader's "more like this" (+1) or "less like this" (-1) on one paper; the latest wins."""
+
+    subscriber_id: int = Field(foreign_key="subscriber.id", primary_key=True)
+    paper_id: str = Field(foreign_key="paper.id", primary_key=True, max_length=64)
+    value: int  # +1 or -1
+    created_at: datetime
+    source: str = Field(default="email", max_length=16)  # email | web | cli | seed
+
+
+class RankingState(SQLModel, table=True):
+    """A blob the ranker keeps between runs (feature statistics) and what it has counted."""
+
+    __tablename__ = "ranking_state"
+
+    name: str = Field(primary_key=True, max_length=32)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    watermark: datetime | None = None  # newest first-seen time counted in
+    updated_at: datetime

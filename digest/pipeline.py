@@ -7,17 +7,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from digest.config import SourceConfig
-from digest.delivery import SendPolicy, SendReport, digest_view, paper_view, process_name, send_due
+from digest.delivery import (
+    SendPolicy,
+    SendReport,
+    digest_view,
+    paper_view,
+    process_name,
+    send_due,
+    vote_links,
+)
 from digest.ingest import SourceReport, ingest_source
 from digest.links import Links
 from digest.mail import Transport
 from digest.models import Paper, Subscriber
 from digest.planning import Plan, choose, due, local_edition, next_send_at, window_start
-from digest.ranking import Corpus, FeatureStats, Match
-from digest.render import RenderedDigest, Renderer
+from digest.ranking import Corpus, FeatureStats, Match, Voted
+from digest.render import PaperView, RenderedDigest, Renderer
 from digest.sources.http import Fetcher
 from digest.store import Store
-from digest.store.deliveries import NewDelivery
+from digest.store.deliveries import ItemRow, NewDelivery
+from digest.store.state import FEATURES
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,39 @@ def _schedule(store: Store, now: datetime) -> None:
         )
 
 
+STATS_SAMPLE = 20_000  # newest papers the feature statistics are first learned from
+
+
+def feature_stats(store: Store, now: datetime) -> FeatureStats:
+    """The stored feature statistics (IDF, acronyms), first learned from the newest
+    STATS_SAMPLE papers, then brought up to date with every paper first seen since."""
+    saved = store.ranking_state(FEATURES)
+    stats = FeatureStats.from_bytes(saved[0]) if saved is not None else None
+    if stats is None or saved is None or saved[1] is None:
+        stats = FeatureStats()
+        texts, newest = store.paper_texts(limit=STATS_SAMPLE)
+    else:
+        texts, newest = store.paper_texts(after=saved[1])
+        if not texts:
+            return stats
+    stats.add(texts)
+    store.save_ranking_state(FEATURES, stats.to_bytes(), newest, now)
+    return stats
+
+
+def ranking_inputs(
+    store: Store, papers: Sequence[Paper], subscriber_ids: Sequence[int], now: datetime
+) -> tuple[Corpus, dict[int, list[tuple[str, int]]], Voted]:
+    """The corpus of these candidates, the subscribers' votes, and the papers voted on."""
+    votes = store.votes_for(subscriber_ids)
+    voted_ids = sorted({pid for rows in votes.values() for pid, _ in rows})
+    voted = Voted({pid: (p.title, p.abstract) for pid, p in store.papers_by_ids(voted_ids).items()})
+    corpus = build_corpus(
+        papers, feature_stats(store, now), store.popularity([p.id for p in papers])
+    )
+    return corpus, votes, voted
+
+
 def choose_for(
     store: Store, due_now: Sequence[tuple[Subscriber, str]], now: datetime, policy: Policy
 ) -> tuple[list[Plan], list[Paper]]:
@@ -105,14 +147,17 @@ def choose_for(
     last_sent = store.last_sent(ids)
     since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
     papers = store.papers(since=since)
+    corpus, votes, voted = ranking_inputs(store, papers, ids, now)
     plans = choose(
-        build_corpus(papers),
+        corpus,
         due_now,
         now,
         last_sent=last_sent,
         received=store.received_papers(ids),
         min_score=policy.min_score,
         first_window_days=policy.first_window_days,
+        votes=votes,
+        voted=voted,
     )
     return plans, papers
 
@@ -151,7 +196,8 @@ def _plan_batch(
                 subscriber_id=p.subscriber.id,
                 edition=p.edition,
                 message_id=f"<digest-{p.subscriber.id}-{p.edition}@{policy.message_domain}>",
-                items=[(m.paper_id, m.score, m.matched) for m in p.items],
+                items=[ItemRow(m.paper_id, m.score, m.matched, m.similar_to) for m in p.items]
+                + [ItemRow(m.paper_id, m.score, [], section="trending") for m in p.also_trending],
                 next_send_at=next_send_at(p.subscriber, now, p.edition),
                 status=status,
             )
@@ -190,5 +236,20 @@ def preview(
     edition = local_edition(subscriber, now)
     [chosen], papers = choose_for(store, [(subscriber, edition)], now, policy)
     by_id = {p.id: p for p in papers}
-    views = [paper_view(by_id[m.paper_id], m.matched) for m in chosen.items]
-    return renderer.render(digest_view(subscriber, edition, views, links)), chosen.items
+    titles = {
+        pid: p.title
+        for pid, p in store.papers_by_ids(
+            [m.similar_to for m in chosen.items if m.similar_to]
+        ).items()
+    }
+    issued = int(now.timestamp())
+
+    def view(match: Match) -> PaperView:
+        links_of = vote_links(links, subscriber, match.paper_id, issued)
+        return paper_view(
+            by_id[match.paper_id], match.matched, links_of, titles.get(match.similar_to or "")
+        )
+
+    main = [view(m) for m in chosen.items]
+    box = [view(m) for m in chosen.also_trending]
+    return renderer.render(digest_view(subscriber, edition, main, links, box)), chosen.items

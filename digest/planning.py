@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.models import Subscriber
-from digest.ranking import Corpus, Match, Profile, rank
+from digest.ranking import Corpus, Match, Profile, Voted, rank, trending_box
 from digest.subscribers import send_time
 
 
@@ -19,6 +19,7 @@ class Plan:
     subscriber: Subscriber
     edition: str
     items: list[Match]
+    also_trending: list[Match] = field(default_factory=list)
 
 
 def local_edition(subscriber: Subscriber, now: datetime) -> str:
@@ -80,6 +81,17 @@ def window_start(
     return last_sent.get(subscriber.id, now - timedelta(days=first_window_days))
 
 
+def profile_of(subscriber: Subscriber, votes: Sequence[tuple[str, int]] = ()) -> Profile:
+    """The ranking profile of a subscriber: keywords, exclusions, votes (latest first)."""
+    return Profile(
+        subscriber.keywords,
+        subscriber.exclude,
+        liked=[pid for pid, value in votes if value > 0],
+        disliked=[pid for pid, value in votes if value < 0],
+        trending=subscriber.trending,
+    )
+
+
 def choose(
     corpus: Corpus,
     due_now: Sequence[tuple[Subscriber, str]],
@@ -89,20 +101,34 @@ def choose(
     received: Mapping[int, set[str]],
     min_score: float,
     first_window_days: int,
+    votes: Mapping[int, Sequence[tuple[str, int]]] | None = None,
+    voted: Voted | None = None,
 ) -> list[Plan]:
-    """The best new papers for every due subscriber, ranked in one vectorised pass."""
+    """The best new papers for every due subscriber, ranked in one vectorised pass, and for
+    those who asked for it, up to three more of the day's most popular papers."""
     subscribers = [subscriber for subscriber, _ in due_now]
+    votes = votes or {}
+    not_before = [
+        window_start(s, now, last_sent, first_window_days).timestamp() for s in subscribers
+    ]
+    seen = [received.get(s.id or 0, set()) for s in subscribers]
     matches = rank(
         corpus,
-        [Profile(s.keywords, s.exclude) for s in subscribers],
+        [profile_of(s, votes.get(s.id or 0, ())) for s in subscribers],
         [s.max_papers for s in subscribers],
         min_score=min_score,
-        not_before=[
-            window_start(s, now, last_sent, first_window_days).timestamp() for s in subscribers
-        ],
-        seen=[received.get(s.id or 0, set()) for s in subscribers],
+        not_before=not_before,
+        seen=seen,
+        voted=voted,
     )
-    return [
-        Plan(subscriber, edition, items)
-        for (subscriber, edition), items in zip(due_now, matches, strict=True)
-    ]
+    plans = []
+    for i, ((subscriber, edition), items) in enumerate(zip(due_now, matches, strict=True)):
+        box = (
+            trending_box(
+                corpus, {m.paper_id for m in items}, not_before[i], seen[i], subscriber.exclude
+            )
+            if subscriber.trending_box and items
+            else []
+        )
+        plans.append(Plan(subscriber, edition, items, box))
+    return plans

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ABSTRACT_CHARS = 420
+LIKED_TITLE_CHARS = 60
 
 
 @dataclass
@@ -27,6 +28,9 @@ class PaperView:
     organization: str | None = None
     published: date | None = None
     upvotes: int | None = None
+    more_url: str | None = None  # "more like this" vote link
+    less_url: str | None = None  # "less like this" vote link
+    similar_to_title: str | None = None  # the liked paper it resembles
 
     @property
     def byline(self) -> str:
@@ -56,6 +60,7 @@ class DigestView:
     papers: list[PaperView]
     unsubscribe_url: str
     preferences_url: str
+    also_trending: list[PaperView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,22 +132,14 @@ class Renderer:
             if count
             else f"nothing new on {topics}"
         )
-        papers = [
-            {
-                "title": p.title,
-                "url": safe_url(p.url),
-                "abstract": trim(p.abstract),
-                "byline": p.byline,
-                "matched": p.matched,
-            }
-            for p in view.papers
-        ]
+        papers = [_paper_context(p) for p in view.papers]
         context = {
             "subject": subject,
             "heading": heading,
             "email": view.email,
             "keywords": view.keywords,
             "papers": papers,
+            "also_trending": [_paper_context(p) for p in view.also_trending],
             "unsubscribe_url": view.unsubscribe_url,
             "preferences_url": view.preferences_url,
         }
@@ -151,3 +148,18 @@ class Renderer:
             html=self.html.render(context),
             text=self.text.render(context),
         )
+
+
+def _paper_context(p: PaperView) -> dict[str, object]:
+    """What the templates read of one paper."""
+    liked = trim(p.similar_to_title, LIKED_TITLE_CHARS) if p.similar_to_title else None
+    return {
+        "title": p.title,
+        "url": safe_url(p.url),
+        "abstract": trim(p.abstract),
+        "byline": p.byline,
+        "matched": p.matched,
+        "liked": liked,
+        "more_url": p.more_url,
+        "less_url": p.less_url,
+    }

@@ -96,6 +96,13 @@ def check_max_papers(value: int) -> int:
     return value
 
 
+def check_trending(value: float) -> float:
+    """The weight of popularity, 0 to 1."""
+    if not 0.0 <= value <= 1.0:
+        raise ValidationError(f"the trending weight must be 0 to 1, not {value}")
+    return float(value)
+
+
 def new_subscriber(
     *,
     email: str,
@@ -108,6 +115,8 @@ def new_subscriber(
     frequency: str = "daily",
     weekly_day: str | int = 0,
     status: str = "active",
+    trending: float = 0.1,
+    trending_box: bool = False,
 ) -> Subscriber:
     """A validated, not yet stored subscriber."""
     how_often, day = check_frequency(frequency, weekly_day)
@@ -121,6 +130,8 @@ def new_subscriber(
         send_at=check_send_at(send_at),
         max_papers=check_max_papers(max_papers),
         status=status,
+        trending=check_trending(trending),
+        trending_box=trending_box,
         created_at=now,
         updated_at=now,
     )

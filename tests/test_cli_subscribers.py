@@ -100,6 +100,9 @@ def test_add_with_every_option_is_active_at_once(project: Project) -> None:
         "weekly_day": 4,
         "status": "active",
         "hard_bounces": 0,
+        "trending": 0.1,
+        "trending_box": False,
+        "votes": [],
     }
     assert data["confirmation_sent_at"] is None
     assert project.mails() == []

@@ -39,10 +39,26 @@ def view(papers: list[PaperView] | None = None) -> DigestView:
                 matched=["kv cache"],
                 author_count=9,
                 organization="Microsoft",
+                more_url="https://digest.example.org/vote/MORE",
+                less_url="https://digest.example.org/vote/LESS",
+                similar_to_title="MatryoshkaKV: Adaptive KV Compression via Trainable Orthogonal"
+                " Projection",
             ),
         ],
         unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
         preferences_url="https://digest.example.org/preferences/TOKEN",
+        also_trending=[
+            PaperView(
+                title="Moshi: a speech-text foundation model",
+                abstract="Real-time dialogue.",
+                matched=[],
+                upvotes=80,
+                more_url="https://digest.example.org/vote/MORE2",
+                less_url="https://digest.example.org/vote/LESS2",
+            )
+        ]
+        if papers is None
+        else [],
     )
 
 

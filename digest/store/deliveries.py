@@ -19,6 +19,17 @@ SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
 LIVE = ("queued", "sending", "sent", "retry")
 
 
+@dataclass(frozen=True)
+class ItemRow:
+    """One paper planned into a delivery, with why it was chosen."""
+
+    paper_id: str
+    score: float
+    matched: list[str]
+    similar_to: str | None = None  # a paper the subscriber liked that it resembles
+    section: str = "main"  # main | trending (the "also trending today" box)
+
+
 @dataclass
 class NewDelivery:
     """One planned digest to store: the outbox row, its items and the next send time."""
@@ -26,7 +37,7 @@ class NewDelivery:
     subscriber_id: int
     edition: str
     message_id: str
-    items: list[tuple[str, float, list[str]]]
+    items: list[ItemRow]
     next_send_at: datetime
     status: str = "queued"
 
@@ -50,6 +61,7 @@ class Contents:
     delivery: Delivery
     subscriber: Subscriber
     items: list[tuple[Paper, DeliveryItem]] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # titles of the liked papers named
 
 
 class DeliveryQueries(StoreBase):
@@ -139,13 +151,15 @@ class DeliveryQueries(StoreBase):
         items = [
             {
                 "delivery_id": delivery_id,
-                "paper_id": paper_id,
+                "paper_id": item.paper_id,
                 "rank": rank,
-                "score": score,
-                "matched": matched,
+                "score": item.score,
+                "matched": item.matched,
+                "similar_to": item.similar_to,
+                "section": item.section,
             }
             for delivery_id, plan in zip(ids, plans, strict=True)
-            for rank, (paper_id, score, matched) in enumerate(plan.items, start=1)
+            for rank, item in enumerate(plan.items, start=1)
         ]
         if items:
             bulk_insert(conn, ITEM, items)
@@ -196,8 +210,17 @@ class DeliveryQueries(StoreBase):
                 .where(col(DeliveryItem.delivery_id).in_(ids))
                 .order_by(col(DeliveryItem.delivery_id), col(DeliveryItem.rank))
             )
+            liked: set[str] = set()
             for paper, item in rows:
                 out[item.delivery_id].items.append((paper, item))
+                if item.similar_to:
+                    liked.add(item.similar_to)
+            if liked:
+                titles = dict(
+                    session.exec(select(Paper.id, Paper.title).where(col(Paper.id).in_(liked)))
+                )
+                for contents in out.values():
+                    contents.titles = titles
             return out
 
     def claim_deliveries(

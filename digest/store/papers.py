@@ -11,7 +11,7 @@ from sqlalchemy import Connection, String, Table, bindparam, func, insert, updat
 from sqlalchemy import select as sa_select
 from sqlmodel import col, delete, select
 
-from digest.models import DeliveryItem, Paper, Sighting, SourceState
+from digest.models import DeliveryItem, Paper, Sighting, SourceState, Vote
 from digest.sources.base import PaperRecord, is_replacement, normalise_title, strip_version
 from digest.store.engine import StoreBase, as_utc, bulk_insert
 
@@ -309,7 +309,7 @@ def _rekey(
         return row
     touched.pop(old_id, None)
     conn.execute(insert(PAPER), [row])
-    for table in (SIGHTING, DeliveryItem.__table__):  # type: ignore[attr-defined]
+    for table in (SIGHTING, DeliveryItem.__table__, Vote.__table__):  # type: ignore[attr-defined]
         conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=new_id))
     conn.execute(delete(PAPER).where(PAPER.c.id == old_id))
     return row

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
 
 from digest.errors import AlreadyExistsError, NotFoundError
-from digest.models import Delivery, DeliveryItem, Subscriber
+from digest.models import Delivery, DeliveryItem, Subscriber, Vote
 from digest.store.engine import StoreBase
 
 
@@ -59,6 +59,7 @@ class SubscriberQueries(StoreBase):
             ids = select(Delivery.id).where(Delivery.subscriber_id == subscriber.id)
             session.exec(delete(DeliveryItem).where(col(DeliveryItem.delivery_id).in_(ids)))
             session.exec(delete(Delivery).where(col(Delivery.subscriber_id) == subscriber.id))
+            session.exec(delete(Vote).where(col(Vote.subscriber_id) == subscriber.id))
             session.exec(delete(Subscriber).where(col(Subscriber.id) == subscriber.id))
 
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:

@@ -1,0 +1,53 @@
+"""What people type to name a paper (an id, an arXiv id or URL, a title) -> papers in the
+history; every reference is checked before anything is stored."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from digest.errors import NotFoundError, ValidationError
+from digest.models import Paper
+from digest.sources.base import normalise_title, strip_version
+from digest.store import Store
+
+_ARXIV = re.compile(
+    r"^(?:https?://(?:www\.)?arxiv\.org/(?:abs|pdf)/)?(\d{4}\.\d{4,5})(?:v\d+)?(?:\.pdf)?/?$"
+)
+MAX_REFS = 100
+
+
+def paper_key(ref: str) -> str | None:
+    """The paper id a reference names directly, or None when it can only be a title."""
+    text = ref.strip()
+    if text.startswith(("arxiv:", "title:")):
+        return text
+    match = _ARXIV.match(text)
+    return f"arxiv:{strip_version(match.group(1))}" if match else None
+
+
+def resolve_papers(store: Store, refs: Sequence[str], titles: bool = False) -> list[Paper]:
+    """The papers these references name (ids, arXiv ids or URLs; exact titles if `titles`);
+    the first unknown or malformed one raises an error naming it."""
+    refs = [r for r in (ref.strip() for ref in refs) if r]
+    if len(refs) > MAX_REFS:
+        raise ValidationError(f"too many papers at once: {len(refs)}, at most {MAX_REFS}")
+    keys = {ref: paper_key(ref) for ref in refs}
+    known = store.papers_by_ids([k for k in keys.values() if k])
+    by_title = (
+        store.papers_by_titles([normalise_title(r) for r, k in keys.items() if k is None])
+        if titles
+        else {}
+    )
+    out: list[Paper] = []
+    for ref, key in keys.items():
+        paper = known.get(key) if key else by_title.get(normalise_title(ref))
+        if paper is None:
+            if key is None and not titles:
+                raise ValidationError(
+                    f"not a paper id: {ref[:80]!r}; use the id from `digest papers --json` "
+                    "(arxiv:2405.12345 or title:...) or an arXiv id"
+                )
+            raise NotFoundError(f"no paper {ref[:80]!r} in the history: see `digest papers`")
+        out.append(paper)
+    return out

@@ -1,0 +1,54 @@
+"""The judged relevance set is well formed, and its metrics and BM25 baseline are right."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "relevance"))
+from common import (  # noqa: E402
+    BM25,
+    Doc,
+    load_corpus,
+    load_judgments,
+    load_profiles,
+    ndcg_at,
+    precision_at,
+)
+
+
+def test_ndcg_and_precision_on_hand_computed_cases() -> None:
+    grades = {"a": 2, "b": 1, "c": 0}
+    assert ndcg_at(["a", "b", "c"], grades) == pytest.approx(1.0)
+    # ideal: 3/log2(2) + 1/log2(3) = 3.6309; given b, a: 1 + 3/log2(3) = 2.8928
+    assert ndcg_at(["b", "a"], grades) == pytest.approx(2.8928 / 3.6309, abs=1e-4)
+    assert ndcg_at(["x", "y"], grades) == 0.0
+    assert ndcg_at(["a"], {"a": 0}) == 0.0
+    assert precision_at(["a", "b", "c", "x"], grades) == pytest.approx(0.2)
+
+
+def test_bm25_prefers_rarer_and_repeated_terms() -> None:
+    docs = [
+        Doc("1", "Galaxy rotation", "Galaxy galaxy rotation curves."),
+        Doc("2", "Rotation", "Rotation of a rigid body."),
+        Doc("3", "Cats", "Nothing in common."),
+    ]
+    bm25 = BM25(docs)
+    assert bm25.rank("galaxies rotation", 3) == ["1", "2"]
+
+
+def test_profiles_and_judgments_are_complete_and_valid() -> None:
+    profiles = load_profiles()
+    names = [p.name for p in profiles]
+    assert len(names) == len(set(names)) >= 25
+    held_out = [p for p in profiles if p.split == "heldout"]
+    assert len(held_out) * 3 >= len(profiles)  # a third kept aside
+    ids = {d.id for d in load_corpus()}
+    judgments = load_judgments()
+    assert {p.name for p in profiles if p.split == "dev"} <= set(judgments) <= set(names)
+    for name, grades in judgments.items():
+        assert set(grades) <= ids, name
+        assert set(grades.values()) <= {0, 1, 2}, name
+        assert sum(1 for g in grades.values() if g >= 1) >= 3, name
