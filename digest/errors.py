@@ -7,6 +7,7 @@
     │       ├── ExpiredLinkError     a link that was genuine but is too old
     │       └── UsedLinkError        a one-time link (confirmation) used again
     ├── NotFoundError            a subscriber, paper or source that does not exist
+    │   └── GoneError                a link to a subscriber or paper that was removed
     ├── AlreadyExistsError       creating something that is already there
     ├── SourceError              a listing could not be read
     │   ├── FetchError           the network or file system failed (HTTP status, timeout, size)
@@ -49,6 +50,10 @@ class UsedLinkError(LinkError):
 
 class NotFoundError(DigestError):
     """Something named by the user does not exist."""
+
+
+class GoneError(NotFoundError):
+    """A link names a subscriber or paper that is no longer there."""
 
 
 class AlreadyExistsError(DigestError):

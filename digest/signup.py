@@ -32,6 +32,8 @@ PREFERENCE_FIELDS = (
     "frequency",
     "weekly_day",
     "max_papers",
+    "trending",
+    "trending_box",
 )
 
 
@@ -62,6 +64,8 @@ class Preferences:
     frequency: str = "daily"
     weekly_day: str = "0"
     max_papers: int = 10
+    trending: float = 0.1
+    trending_box: bool = False
 
 
 def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now: datetime) -> bool:
@@ -186,6 +190,8 @@ def _validated(email: str, prefs: Preferences, now: datetime, status: str) -> Su
         max_papers=prefs.max_papers,
         frequency=prefs.frequency,
         weekly_day=prefs.weekly_day,
+        trending=prefs.trending,
+        trending_box=prefs.trending_box,
         now=now,
         status=status,
     )

@@ -26,7 +26,8 @@ DEFAULT_BATCH = 4096
 LIKE_WEIGHT = 1.5  # weight of the learned part at full confidence, against 1 per keyword
 LIKE_HALF = 6.0  # votes at which the learned part has half its weight
 DISLIKE_WEIGHT = 0.6  # Rocchio's gamma: how much a disliked paper pushes its kind down
-LIKE_FLOOR = 0.22  # similarity to liked papers that makes a paper eligible on its own
+LIKE_FLOOR = 0.1  # closeness to liked papers (soft max of cosines) that makes a paper eligible
+SOFT_MAX = 4.0  # power of the power mean that stands in for the max over liked papers
 BIG = np.float32(1e6)
 
 
@@ -104,6 +105,7 @@ class _VoteSpace:
         ids = sorted(named.intersection(known))
         self.row = {pid: i for i, pid in enumerate(ids)}
         self.sim = corpus.similarity([known[pid] for pid in ids])
+        self.sim_power = np.power(np.maximum(self.sim, 0.0), SOFT_MAX)
         shape = (len(profiles), len(ids))
         liked = self._votes([p.liked for p in profiles], shape)
         disliked = self._votes([p.disliked for p in profiles], shape)
@@ -134,12 +136,17 @@ class _VoteSpace:
         matrix.data[:] = 1.0
         return matrix
 
-    def learned(self, start: int, stop: int) -> tuple[np.ndarray, sp.csr_matrix] | None:
-        """(learned scores of profiles start:stop x papers, their liked papers) or None."""
+    def learned(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix] | None:
+        """For profiles start:stop x papers: the learned scores, whether a paper is close to
+        the liked papers (a power mean of cosines, near their max), and the liked papers."""
         weights = self.weights[start:stop]
         if not weights.nnz:
             return None
-        return np.asarray(weights @ self.sim, dtype=np.float32), self.likes[start:stop]
+        likes = self.likes[start:stop]
+        counts = np.maximum(np.diff(likes.indptr), 1).astype(np.float32)
+        mean_power = np.asarray(sp.diags(1.0 / counts) @ likes @ self.sim_power, np.float32)
+        close = mean_power >= LIKE_FLOOR**SOFT_MAX  # the power mean at least LIKE_FLOOR
+        return np.asarray(weights @ self.sim, dtype=np.float32), close, likes
 
 
 def _rank_batch(
@@ -173,9 +180,9 @@ def _rank_batch(
     eligible = _product(include, hits) > 0
     learned = similar.learned(offset, offset + n)
     if learned is not None:
-        extra, _ = learned
+        extra, close, _ = learned
         scores += extra
-        eligible |= extra >= LIKE_FLOOR * (LIKE_WEIGHT / 2)
+        eligible |= close
     if exc_cols:
         with_excludes = np.flatnonzero(exc_sizes)
         eligible[with_excludes] &= ~(_product(exclude[with_excludes], index.full) > 0)
@@ -190,7 +197,8 @@ def _rank_batch(
         seen_cols = [position[pid] for ids in seen for pid in ids if pid in position]
         eligible[seen_rows, seen_cols] = False
     scores[~eligible | (scores <= 0)] = 0.0
-    best, best_scores = _covering_top(scores, limits, include, hits)
+    liked_topic = None if learned is None else learned[1]
+    best, best_scores = _covering_top(scores, limits, include, hits, liked_topic)
     counts = np.minimum((best_scores > 0).sum(axis=1), limits)
     return Picks(
         corpus.ids,
@@ -200,7 +208,7 @@ def _rank_batch(
         include,
         hits.tocsc(),
         index.keywords,
-        None if learned is None else (learned[1], similar),
+        None if learned is None else (learned[2], similar),
     )
 
 
@@ -212,37 +220,58 @@ def _product(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
 
 
 def _covering_top(
-    scores: np.ndarray, limits: np.ndarray, include: sp.csr_matrix, hits: sp.csr_matrix
+    scores: np.ndarray,
+    limits: np.ndarray,
+    include: sp.csr_matrix,
+    hits: sp.csr_matrix,
+    liked_topic: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best papers per row, after giving every keyword with an eligible paper one slot."""
+    """The best papers per row, after giving every keyword with an eligible paper one slot;
+    the papers close to a row's liked papers (`liked_topic`) count as one more keyword."""
     best, best_scores = _top(scores, limits)
+    width = best.shape[1]
+    boost_rows: list[np.ndarray] = []
+    boost_cols: list[np.ndarray] = []
     pair_rows = np.repeat(np.arange(include.shape[0]), np.diff(include.indptr))
     pair_kw = include.indices
-    if not len(pair_kw):
+    if len(pair_kw):
+        hit = hits.toarray() > 0  # keywords x papers
+        in_top = np.arange(width)[None, :] < np.minimum(limits, width)[pair_rows][:, None]
+        picked = hit[pair_kw[:, None], best[pair_rows]] & (best_scores[pair_rows] > 0)
+        todo = np.flatnonzero(~(picked & in_top).any(axis=1))
+        r, k = pair_rows[todo], pair_kw[todo]
+        _boost(np.where(hit[k], scores[r], 0.0), r, boost_rows, boost_cols)
+    if liked_topic is not None:
+        ok = liked_topic & (scores > 0)
+        rows = np.arange(scores.shape[0])
+        in_top = np.arange(width)[None, :] < np.minimum(limits, width)[:, None]
+        picked = np.take_along_axis(ok, best, axis=1) & in_top
+        r = rows[ok.any(axis=1) & ~picked.any(axis=1)]
+        _boost(np.where(ok[r], scores[r], 0.0), r, boost_rows, boost_cols)
+    if not boost_rows:
         return best, best_scores
-    hit = hits.toarray() > 0  # keywords x papers
-    width = best.shape[1]
-    in_top = np.arange(width)[None, :] < np.minimum(limits, width)[pair_rows][:, None]
-    picked = best[pair_rows]
-    covered = (hit[pair_kw[:, None], picked] & (best_scores[pair_rows] > 0) & in_top).any(axis=1)
-    todo = np.flatnonzero(~covered)
-    if not len(todo):
-        return best, best_scores
-    r, k = pair_rows[todo], pair_kw[todo]
-    candidate = np.where(hit[k], scores[r], 0.0)
-    choice = candidate.argmax(axis=1)
-    found = candidate[np.arange(len(todo)), choice] > 0
-    if not found.any():
-        return best, best_scores
-    redo = np.unique(r[found])
+    r_all, c_all = np.concatenate(boost_rows), np.concatenate(boost_cols)
+    redo = np.unique(r_all)
     boosted = scores[redo]
-    boosted[np.searchsorted(redo, r[found]), choice[found]] += BIG
+    boosted[np.searchsorted(redo, r_all), c_all] += BIG
     chosen, _ = _top(boosted, limits[redo], width)
     chosen_scores = np.take_along_axis(scores[redo], chosen, axis=1)
     order = np.argsort(-chosen_scores, axis=1, kind="stable")
     best[redo] = np.take_along_axis(chosen, order, axis=1)
     best_scores[redo] = np.take_along_axis(chosen_scores, order, axis=1)
     return best, best_scores
+
+
+def _boost(
+    candidates: np.ndarray, rows: np.ndarray, out_rows: list[np.ndarray], out_cols: list[np.ndarray]
+) -> None:
+    """Collect, per candidate row, its best positive column as a paper to bring in."""
+    if not len(rows):
+        return
+    choice = candidates.argmax(axis=1)
+    found = candidates[np.arange(len(rows)), choice] > 0
+    out_rows.append(rows[found])
+    out_cols.append(choice[found])
 
 
 def _top(

@@ -25,6 +25,8 @@ class VoteQueries(StoreBase):
             for paper_id, value in votes.items():
                 old = session.get(Vote, (subscriber_id, paper_id))
                 before[paper_id] = old.value if old is not None else 0
+                if value == before[paper_id]:
+                    continue  # the same vote again changes nothing
                 if value == 0:
                     if old is not None:
                         session.delete(old)

@@ -17,6 +17,7 @@ from digest.render import TEMPLATES
 from digest.signup import Mailer
 from digest.store import Store
 from digest.web.context import WebContext
+from digest.web.feedback import router as feedback_router
 from digest.web.routes import router
 from digest.web.security import SecurityHeaders
 
@@ -45,6 +46,7 @@ def create_app(
         ),
     )
     app.include_router(router)
+    app.include_router(feedback_router)
 
     @app.exception_handler(DigestError)
     async def _expected(request: Request, exc: DigestError) -> HTMLResponse:

@@ -14,6 +14,7 @@ from jinja2 import Environment
 from digest.errors import (
     DigestError,
     ExpiredLinkError,
+    GoneError,
     NotFoundError,
     TransportError,
     UsedLinkError,
@@ -95,6 +96,7 @@ def status_for(exc: DigestError) -> int:
     """HTTP status of an expected error."""
     for kind, status in (
         (ExpiredLinkError, 410),
+        (GoneError, 410),
         (UsedLinkError, 409),
         (ValidationError, 400),
         (NotFoundError, 404),

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from digest import signup
 from digest.errors import ValidationError
+from digest.feedback import resolve_papers
 from digest.models import Subscriber
 from digest.web.context import MAX_FORM_FIELD, WebContext
 
@@ -45,7 +46,16 @@ def preferences_from(form: dict[str, str]) -> signup.Preferences:
         frequency=form.get("frequency") or "daily",
         weekly_day=form.get("weekly_day") or "0",
         max_papers=size,
+        trending=_number(form.get("trending") or "0.1", "the trending weight"),
+        trending_box=form.get("trending_box") == "on",
     )
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValidationError(f"{what} must be a number from 0 to 1") from None
 
 
 def forbidden(request: Request) -> HTMLResponse:
@@ -120,8 +130,16 @@ def preferences_page(
     values["keywords"] = ", ".join(subscriber.keywords)
     values["exclude"] = ", ".join(subscriber.exclude)
     values.update(extra.pop("values", {}))
-    return ctx(request).page(
-        request, "preferences", status=status, subscriber=subscriber, values=values, **extra
+    web = ctx(request)
+    votes = web.store.votes(subscriber.id) if subscriber.id is not None else []
+    return web.page(
+        request,
+        "preferences",
+        status=status,
+        subscriber=subscriber,
+        values=values,
+        votes=votes,
+        **extra,
     )
 
 
@@ -144,7 +162,9 @@ async def save_preferences(request: Request, token: str) -> HTMLResponse:
         return forbidden(request)
     action = form.get("action", "save")
     try:
-        if action in ("pause", "resume"):
+        if action in ("unvote", "seed"):
+            notice = _change_votes(web, subscriber, action, form)
+        elif action in ("pause", "resume"):
             subscriber = signup.set_paused(web.store, subscriber, action == "pause", web.clock())
             notice = "Your digest is paused." if action == "pause" else "Your digest is back on."
         else:
@@ -176,3 +196,20 @@ async def unsubscribe(request: Request, token: str) -> Response:
     ):
         return PlainTextResponse(f"{subscriber.email} is unsubscribed.\n")
     return web.page(request, "unsubscribed", subscriber=subscriber)
+
+
+def _change_votes(
+    web: WebContext, subscriber: Subscriber, action: str, form: dict[str, str]
+) -> str:
+    """Remove one vote, or like the papers typed in (ids, arXiv ids or URLs, exact titles)."""
+    assert subscriber.id is not None
+    if action == "unvote":
+        paper = form.get("paper", "")
+        web.store.set_votes(subscriber.id, {paper: 0}, web.clock(), "web")
+        return "Vote removed."
+    refs = [line for line in form.get("papers", "").splitlines() if line.strip()]
+    if not refs:
+        raise ValidationError("type at least one arXiv id or title, one per line")
+    papers = resolve_papers(web.store, refs, titles=True)
+    web.store.set_votes(subscriber.id, {p.id: 1 for p in papers}, web.clock(), "seed")
+    return f"Added {len(papers)} paper{'s' if len(papers) != 1 else ''} you like."

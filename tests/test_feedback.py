@@ -1,0 +1,210 @@
+"""One-click feedback over real HTTP: vote links in sent digests, GET records nothing, POST
+records, undo, replay, token misuse, and votes steering the next digest."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Project
+
+NOW = "2026-11-22T12:00:00+00:00"
+PERSON = "reader@example.org"
+
+
+def send_first_digest(project: Project) -> Any:
+    project.ok("fetch", "--now", NOW)
+    project.ok(
+        "subscribers",
+        "add",
+        PERSON,
+        "--keywords",
+        "kv cache, long context",
+        "--send-at",
+        "00:00",
+        "--max-papers",
+        "5",
+    )
+    project.ok("send", "--now", NOW)
+    [mail] = project.mails()
+    return mail
+
+
+def vote_links(mail: Any) -> list[str]:
+    text = mail.get_body(("plain",)).get_content()
+    return re.findall(r"(?:More|Less) like this: (http://127\.0\.0\.1:\d+/vote/\S+)", text)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert match, "the page carries a form with a CSRF token"
+    return match.group(1)
+
+
+def votes(project: Project) -> list[tuple[Any, ...]]:
+    return project.query("select paper_id, value, source from vote order by paper_id")
+
+
+@pytest.fixture
+def client(web: Any) -> Any:
+    with httpx.Client(base_url=web.url, timeout=10) as c:
+        yield c
+
+
+def test_every_paper_of_both_parts_has_vote_links(project: Project, web: Any) -> None:
+    mail = send_first_digest(project)
+    links = vote_links(mail)
+    papers = project.query("select count(*) from delivery_item")[0][0]
+    assert papers > 0 and len(links) == 2 * papers and len(set(links)) == len(links)
+    html = mail.get_body(("html",)).get_content()
+    assert html.count("/vote/") == 2 * papers and "More like this" in html
+
+
+def test_get_records_nothing_post_records_replay_changes_nothing_undo_restores(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    more = vote_links(send_first_digest(project))[0]
+    page = client.get(more)
+    assert page.status_code == 200 and "More like this?" in page.text
+    assert 'src="/static/vote.js"' in page.text and "data-autosubmit" in page.text
+    client.get(more)  # a scanner opening the link again
+    assert votes(project) == []
+    token = csrf_of(page)
+    done = client.post(more, data={"csrf": token})
+    assert done.status_code == 200 and "Undo" in done.text
+    [(paper, value, source)] = votes(project)
+    assert (value, source) == (1, "email")
+    when = project.query("select created_at from vote")
+    again = client.post(more, data={"csrf": token})
+    assert again.status_code == 200
+    assert votes(project) == [(paper, 1, "email")]
+    assert project.query("select created_at from vote") == when
+    undo = client.post(more, data={"csrf": token, "action": "undo", "previous": "0"})
+    assert undo.status_code == 200 and "Undone" in undo.text
+    assert votes(project) == []
+
+
+def test_a_later_vote_replaces_the_earlier_one(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    more, less = vote_links(send_first_digest(project))[:2]
+    token = csrf_of(client.get(more))
+    client.post(more, data={"csrf": token})
+    client.post(less, data={"csrf": token})
+    [(_, value, _)] = votes(project)
+    assert value == -1
+
+
+def test_post_without_csrf_is_refused(project: Project, web: Any, client: httpx.Client) -> None:
+    more = vote_links(send_first_digest(project))[0]
+    assert client.post(more, data={}).status_code == 403
+    assert votes(project) == []
+
+
+def test_forged_altered_wrong_purpose_expired_revoked_and_gone_links(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    mail = send_first_digest(project)
+    more = vote_links(mail)[0]
+    token = csrf_of(client.get(more))
+    base, _, value = more.rpartition("/")
+    flipped = value[:-3] + ("A" if value[-3] != "A" else "B") + value[-2:]
+    unsubscribe = re.search(r"/unsubscribe/(\S+)", mail.get_body(("plain",)).get_content())
+    assert unsubscribe
+    for bad in ("garbage", flipped, unsubscribe.group(1), "é" * 10):
+        for response in (
+            client.get(f"{base}/{bad}"),
+            client.post(f"{base}/{bad}", data={"csrf": token}),
+        ):
+            assert response.status_code == 400, bad
+    web.clock.advance(days=61)
+    assert client.get(more).status_code == 410
+    assert client.post(more, data={"csrf": token}).status_code == 410
+    web.clock.advance(days=-61)
+    project.ok("subscribers", "edit", PERSON, "--revoke-links")
+    assert client.post(more, data={"csrf": token}).status_code == 400
+    assert votes(project) == []
+
+
+def test_links_of_a_removed_paper_or_subscriber_answer_410(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    first, _, second = vote_links(send_first_digest(project))[:3]
+    token = csrf_of(client.get(first))
+    paper = project.query("select paper_id from delivery_item order by rank limit 1")[0][0]
+    project.query(f"delete from delivery_item where paper_id = '{paper}'")
+    project.query(f"delete from sighting where paper_id = '{paper}'")
+    project.query(f"delete from paper where id = '{paper}'")
+    gone = client.post(first, data={"csrf": token})
+    assert gone.status_code == 410 and "no longer" in gone.text
+    project.ok("subscribers", "remove", PERSON)
+    assert client.post(second, data={"csrf": token}).status_code == 410
+    assert votes(project) == []
+
+
+def test_preferences_list_remove_and_seed_votes(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    mail = send_first_digest(project)
+    more = vote_links(mail)[0]
+    client.post(more, data={"csrf": csrf_of(client.get(more))})
+    text = mail.get_body(("plain",)).get_content()
+    match = re.search(r"(http://127\.0\.0\.1:\d+/preferences/\S+)", text)
+    assert match
+    prefs = match.group(1)
+    page = client.get(prefs)
+    [(liked, _, _)] = votes(project)
+    title = project.query(f"select title from paper where id = '{liked}'")[0][0]
+    assert "liked" in page.text and title[:30] in page.text
+    token = csrf_of(page)
+    client.post(prefs, data={"csrf": token, "action": "unvote", "paper": liked})
+    assert votes(project) == []
+    other = project.query("select id, title from paper order by id limit 1")[0]
+    bad = client.post(
+        prefs, data={"csrf": token, "action": "seed", "papers": f"{other[1]}\nNo Such Paper Title"}
+    )
+    assert bad.status_code == 404 and "No Such Paper Title" in bad.text
+    assert votes(project) == []
+    ok = client.post(prefs, data={"csrf": token, "action": "seed", "papers": other[1]})
+    assert ok.status_code == 200 and "Added 1 paper" in ok.text
+    assert votes(project) == [(other[0], 1, "seed")]
+
+
+def test_cli_feedback_show_and_bad_ids(project: Project) -> None:
+    project.ok("fetch", "--now", NOW)
+    project.ok("subscribers", "add", PERSON, "--keywords", "kv cache")
+    ids = [row[0] for row in project.query("select id from paper order by id limit 3")]
+    done = project.ok("subscribers", "feedback", PERSON, "--like", ids[0], "--dislike", ids[1])
+    assert "liked 1" in done.out and "disliked 1" in done.out
+    assert votes(project) == [(ids[0], 1, "cli"), (ids[1], -1, "cli")]
+    shown = project.ok("subscribers", "show", PERSON).out
+    assert f"like     {ids[0]}" in shown and f"dislike  {ids[1]}" in shown
+    project.ok("subscribers", "feedback", PERSON, "--dislike", ids[0], "--clear", ids[1])
+    assert votes(project) == [(ids[0], -1, "cli")]
+    for bad in ("arxiv:9999.99999", "no-such-thing"):
+        failed = project.cli("subscribers", "feedback", PERSON, "--like", ids[2], "--like", bad)
+        assert failed.code == 1 and bad in failed.err and len(failed.err.splitlines()) == 1
+    assert votes(project) == [(ids[0], -1, "cli")]
+    project.ok("subscribers", "remove", PERSON)
+    assert votes(project) == []
+
+
+def test_cli_rank_with_likes_and_bad_like(project: Project) -> None:
+    project.ok("fetch", "--now", NOW)
+    import json
+
+    plain = json.loads(project.ok("rank", "--keywords", "kv cache", "--json").out)
+    assert plain and {"id", "title", "score", "matched"} <= set(plain[0])
+    galaxy = project.query(
+        "select id from paper where lower(title) like '%galax%' order by id limit 2"
+    )
+    liked = [row[0] for row in galaxy]
+    args = [a for pid in liked for a in ("--like", pid)]
+    with_likes = json.loads(
+        project.ok("rank", "--keywords", "kv cache", *args, "--top", "15", "--json").out
+    )
+    assert any(row["similar_to"] in liked for row in with_likes)
+    failed = project.cli("rank", "--keywords", "kv cache", "--like", "arxiv:0000.00000")
+    assert failed.code == 1 and "arxiv:0000.00000" in failed.err
