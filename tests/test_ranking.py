@@ -118,6 +118,27 @@ def test_every_keyword_with_a_match_gets_a_slot() -> None:
     c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
     picks = top_ids(c, Profile(["diffusion models", "galaxy"]), top=3, min_score=0.3)
     assert len(picks) == 3 and "n" in picks
+    # profiles with different sizes in one batch: the narrow paper stays within each limit
+    wanted = Profile(["diffusion models", "galaxy"])
+    small, large = rank(c, [wanted, wanted], [2, 6], min_score=0.3)
+    assert [m.paper_id for m in small][1] == "n" and len(small) == 2
+    assert "n" in [m.paper_id for m in large] and len(large) == 6
+    assert [m.score for m in large] == sorted((m.score for m in large), reverse=True)
+
+
+def test_the_topic_of_liked_papers_gets_a_slot_beside_broad_keywords() -> None:
+    broad = {
+        f"b{i}": (f"Diffusion Models Study {i}", "Diffusion models, diffusion models.")
+        for i in range(6)
+    }
+    papers = {**broad, "g": ("Dwarf Galaxy Rotation", "Rotation curves of a dwarf galaxy.")}
+    ids = list(papers)
+    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    liked = Voted({"old": ("Galaxy Rotation Curves", "Rotation curves of a galaxy halo.")})
+    [matches] = rank(
+        c, [Profile(["diffusion models"], liked=["old"])], 3, min_score=0.3, voted=liked
+    )
+    assert "g" in [m.paper_id for m in matches] and len(matches) == 3
 
 
 def test_window_seen_and_min_score_filters() -> None:

@@ -11,7 +11,9 @@ gets at least one into the digest (coverage), so a narrow interest is never crow
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 
@@ -63,24 +65,34 @@ def rank(
     """For each profile, its best eligible papers, best first."""
     limits = np.full(len(profiles), top) if isinstance(top, int) else np.asarray(top)
     similar = _VoteSpace(corpus, profiles, voted or Voted())
+    bounds = [
+        (start, min(start + batch_size, len(profiles)))
+        for start in range(0, len(profiles), batch_size)
+    ]
     batches: list[tuple[int, Picks | None, int]] = []
-    for start in range(0, len(profiles), batch_size):
-        stop = min(start + batch_size, len(profiles))
-        picks = (
-            _rank_batch(
-                corpus,
-                profiles[start:stop],
-                limits[start:stop],
-                min_score,
-                None if not_before is None else not_before[start:stop],
-                None if seen is None else seen[start:stop],
-                similar,
-                start,
+    # the learned part of the next batch is computed on a second core (scipy and numpy
+    # release the GIL) while this batch's keywords are scored
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        ahead = deque(helper.submit(similar.learned, *b) for b in bounds[:2])
+        for i, (start, stop) in enumerate(bounds):
+            learned = ahead.popleft()
+            if i + 2 < len(bounds):
+                ahead.append(helper.submit(similar.learned, *bounds[i + 2]))
+            picks = (
+                _rank_batch(
+                    corpus,
+                    profiles[start:stop],
+                    limits[start:stop],
+                    min_score,
+                    None if not_before is None else not_before[start:stop],
+                    None if seen is None else seen[start:stop],
+                    similar,
+                    learned,
+                )
+                if corpus.ids
+                else None
             )
-            if corpus.ids
-            else None
-        )
-        batches.append((start, picks, stop - start))
+            batches.append((start, picks, stop - start))
     return Ranking(batches)
 
 
@@ -91,6 +103,9 @@ def keyword_hits(corpus: Corpus, keywords: Sequence[str], min_score: float) -> d
     index = KeywordScores(corpus, list(keywords))
     counts = np.diff(index.hits(max(min_score, 1e-6)).indptr)
     return {k: int(c) for k, c in zip(index.keywords, counts, strict=True)}
+
+
+_Learned = tuple[np.ndarray, np.ndarray, sp.csr_matrix]
 
 
 class _VoteSpace:
@@ -105,7 +120,7 @@ class _VoteSpace:
         ids = sorted(named.intersection(known))
         self.row = {pid: i for i, pid in enumerate(ids)}
         self.sim = corpus.similarity([known[pid] for pid in ids])
-        self.sim_power = np.power(np.maximum(self.sim, 0.0), SOFT_MAX)
+        self.sim_power = np.power(np.maximum(self.sim, 0.0), SOFT_MAX, dtype=np.float32)
         shape = (len(profiles), len(ids))
         liked = self._votes([p.liked for p in profiles], shape)
         disliked = self._votes([p.disliked for p in profiles], shape)
@@ -136,7 +151,7 @@ class _VoteSpace:
         matrix.data[:] = 1.0
         return matrix
 
-    def learned(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix] | None:
+    def learned(self, start: int, stop: int) -> _Learned | None:
         """For profiles start:stop x papers: the learned scores, whether a paper is close to
         the liked papers (a power mean of cosines, near their max), and the liked papers."""
         weights = self.weights[start:stop]
@@ -144,7 +159,7 @@ class _VoteSpace:
             return None
         likes = self.likes[start:stop]
         counts = np.maximum(np.diff(likes.indptr), 1).astype(np.float32)
-        mean_power = np.asarray(sp.diags(1.0 / counts) @ likes @ self.sim_power, np.float32)
+        mean_power = sp.csr_matrix(sp.diags(1.0 / counts) @ likes) @ self.sim_power
         close = mean_power >= LIKE_FLOOR**SOFT_MAX  # the power mean at least LIKE_FLOOR
         return np.asarray(weights @ self.sim, dtype=np.float32), close, likes
 
@@ -157,7 +172,7 @@ def _rank_batch(
     not_before: Sequence[float] | None,
     seen: Sequence[set[str]] | None,
     similar: _VoteSpace,
-    offset: int,
+    learned_later: Future[_Learned | None],
 ) -> Picks:
     keyword_ids: dict[str, int] = {}
     intern = keyword_ids.setdefault
@@ -178,7 +193,7 @@ def _rank_batch(
     hits = index.hits(max(min_score, 1e-6))
     scores = _product(include, index.scores)
     eligible = _product(include, hits) > 0
-    learned = similar.learned(offset, offset + n)
+    learned = learned_later.result()
     if learned is not None:
         extra, close, _ = learned
         scores += extra
@@ -250,13 +265,41 @@ def _covering_top(
         _boost(np.where(ok[r], scores[r], 0.0), r, boost_rows, boost_cols)
     if not boost_rows:
         return best, best_scores
-    r_all, c_all = np.concatenate(boost_rows), np.concatenate(boost_cols)
-    redo = np.unique(r_all)
-    boosted = scores[redo]
-    boosted[np.searchsorted(redo, r_all), c_all] += BIG
-    chosen, _ = _top(boosted, limits[redo], width)
-    chosen_scores = np.take_along_axis(scores[redo], chosen, axis=1)
-    order = np.argsort(-chosen_scores, axis=1, kind="stable")
+    return _with_boosts(best, best_scores, scores, limits, boost_rows, boost_cols)
+
+
+def _with_boosts(
+    best: np.ndarray,
+    best_scores: np.ndarray,
+    scores: np.ndarray,
+    limits: np.ndarray,
+    boost_rows: list[np.ndarray],
+    boost_cols: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Put each row's boosted papers into its first `limit` places, the rest of the places
+    going to its best other papers; within the limit, papers stay ordered by score."""
+    rows, cols = np.concatenate(boost_rows), np.concatenate(boost_cols)
+    if not len(rows):
+        return best, best_scores
+    order = np.lexsort((-scores[rows, cols], rows))  # by row, best boosted paper first
+    rows, cols = rows[order], cols[order]
+    redo, start, count = np.unique(rows, return_index=True, return_counts=True)
+    slot = np.arange(len(rows)) - np.repeat(start, count)
+    extra = np.full((len(redo), int(count.max())), -1, dtype=best.dtype)
+    extra[np.searchsorted(redo, rows), slot] = cols
+    width = best.shape[1]
+    candidates = np.concatenate([extra, best[redo]], axis=1)
+    seen_before = np.zeros(candidates.shape, dtype=bool)  # a paper already listed to its left
+    for j in range(1, candidates.shape[1]):
+        seen_before[:, j] = (candidates[:, :j] == candidates[:, j : j + 1]).any(axis=1)
+    valid = (candidates >= 0) & ~seen_before
+    # stable order: valid boosted papers first, then the old best list, duplicates last
+    pick = np.argsort(~valid, axis=1, kind="stable")[:, :width]
+    chosen = np.take_along_axis(candidates, pick, axis=1)
+    chosen_scores = scores[redo[:, None], chosen]
+    in_limit = np.arange(width)[None, :] < limits[redo][:, None]
+    key = np.where(in_limit, chosen_scores, -1.0)
+    order = np.argsort(-key, axis=1, kind="stable")
     best[redo] = np.take_along_axis(chosen, order, axis=1)
     best_scores[redo] = np.take_along_axis(chosen_scores, order, axis=1)
     return best, best_scores
