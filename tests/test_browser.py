@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import Project
+from test_feedback import send_first_digest, vote_links
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -56,13 +57,19 @@ def test_signup_form_in_chromium(project: Project, web: Any, browser: Any) -> No
     wait.until(ec.text_to_be_present_in_element((By.ID, "preview-list"), "KV"))
     preview = browser.find_element(By.ID, "preview-list").text
     assert "kv cache" in preview.lower()
+    browser.find_element(By.ID, "keywords").send_keys(", zebrafish husbandry")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "preview-list"), "matched no paper"))
+    assert (
+        "“zebrafish husbandry” matched no paper" in browser.find_element(By.ID, "preview-list").text
+    )
     browser.save_screenshot(str(ARTIFACTS / "signup_form.png"))
 
     browser.find_element(By.ID, "subscribe").click()
     wait.until(ec.presence_of_element_located((By.ID, "check-inbox")))
     assert "Check your inbox" in browser.page_source
     row = project.query("select email, status, keywords, timezone from subscriber")
-    assert row == [("browser@example.org", "pending", '["kv cache", "quantization"]', browser_zone)]
+    keywords = '["kv cache", "quantization", "zebrafish husbandry"]'
+    assert row == [("browser@example.org", "pending", keywords, browser_zone)]
     [mail] = project.mails()
     assert mail["To"] == "browser@example.org"
     browser.save_screenshot(str(ARTIFACTS / "check_inbox.png"))
@@ -89,3 +96,17 @@ def test_rendered_digest_screenshot(project: Project, browser: Any) -> None:
     assert "Why you got this" in browser.find_element(By.CSS_SELECTOR, ".why").text
     browser.save_screenshot(str(ARTIFACTS / "digest.png"))
     assert (ARTIFACTS / "digest.png").stat().st_size > 10_000
+
+
+def test_a_vote_link_records_once_the_page_has_loaded(
+    project: Project, web: Any, browser: Any
+) -> None:
+    less = vote_links(send_first_digest(project))[1]  # More, Less, More, ...
+    browser.get(less)
+    wait = WebDriverWait(browser, 10)
+    wait.until(ec.presence_of_element_located((By.ID, "undo")))  # the script posted the form
+    assert "fewer papers like" in browser.page_source
+    assert project.query("select value, source from vote") == [(-1, "email")]
+    browser.find_element(By.ID, "undo").click()
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Undone"))
+    assert project.query("select count(*) from vote") == [(0,)]

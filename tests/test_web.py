@@ -166,6 +166,9 @@ def test_live_preview_lists_matching_papers(project: Project, client: httpx.Clie
     project.ok("fetch", "--now", FETCHED_AT)
     data = client.get("/preview", params={"keywords": "kv cache"}).json()
     assert data["papers"] and all("kv cache" in p["matched"] for p in data["papers"])
+    assert data["unmatched"] == []
+    mixed = client.get("/preview", params={"keywords": "kv cache, zebrafish husbandry"}).json()
+    assert mixed["papers"] and mixed["unmatched"] == ["zebrafish husbandry"]
     empty = client.get("/preview", params={"keywords": ""})
     assert empty.status_code == 400 and "empty" in empty.json()["error"]
     long = client.get("/preview", params={"keywords": "x" * 10_000})

@@ -22,7 +22,7 @@ from digest.errors import (
 )
 from digest.links import Links
 from digest.pipeline import Policy, build_corpus
-from digest.ranking import Profile, rank
+from digest.ranking import Profile, keyword_hits, rank
 from digest.signup import Mailer
 from digest.store import Store
 from digest.subscribers import FREQUENCIES, WEEKDAYS, check_keywords
@@ -72,24 +72,30 @@ class WebContext:
         """The error page with the status that fits the error."""
         return self.page(request, "error", status=status_for(exc), message=str(exc))
 
-    def preview(self, keywords: str, exclude: str, limit: int = 8) -> list[dict[str, Any]]:
-        """Papers of the last seven days that these keywords would pick."""
+    def preview(self, keywords: str, exclude: str, limit: int = 8) -> dict[str, Any]:
+        """Papers of the last seven days that these keywords would pick, and the keywords
+        that match none of them."""
         profile = Profile(
             check_keywords(keywords),
             check_keywords(exclude, allow_empty=True, what="excluded keywords"),
         )
         papers = self.store.papers(since=self.clock() - timedelta(days=PREVIEW_DAYS))
-        [matches] = rank(build_corpus(papers), [profile], limit, min_score=self.policy.min_score)
+        corpus = build_corpus(papers)
+        [matches] = rank(corpus, [profile], limit, min_score=self.policy.min_score)
+        hits = keyword_hits(corpus, profile.keywords, self.policy.min_score)
         by_id = {p.id: p for p in papers}
-        return [
-            {
-                "title": by_id[m.paper_id].title,
-                "url": by_id[m.paper_id].url,
-                "matched": m.matched,
-                "score": m.score,
-            }
-            for m in matches
-        ]
+        return {
+            "papers": [
+                {
+                    "title": by_id[m.paper_id].title,
+                    "url": by_id[m.paper_id].url,
+                    "matched": m.matched,
+                    "score": m.score,
+                }
+                for m in matches
+            ],
+            "unmatched": [k for k, count in hits.items() if not count],
+        }
 
 
 def status_for(exc: DigestError) -> int:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from digest import signup
@@ -103,10 +104,10 @@ async def preview(request: Request, keywords: str = "", exclude: str = "") -> JS
     if len(keywords) > MAX_FORM_FIELD or len(exclude) > MAX_FORM_FIELD:
         return JSONResponse({"error": "keywords are too long"}, status_code=400)
     try:
-        papers = ctx(request).preview(keywords, exclude)
+        found = await run_in_threadpool(ctx(request).preview, keywords, exclude)
     except ValidationError as exc:
-        return JSONResponse({"error": str(exc), "papers": []}, status_code=400)
-    return JSONResponse({"papers": papers})
+        return JSONResponse({"error": str(exc), "papers": [], "unmatched": []}, status_code=400)
+    return JSONResponse(found)
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)

@@ -16,9 +16,12 @@
     if (cls) { li.className = cls; }
     return li;
   }
-  function show(papers, error) {
+  function show(papers, error, unmatched) {
     list.replaceChildren();
     if (error) { list.appendChild(item(error, "muted")); return; }
+    (unmatched || []).forEach(function (k) {
+      list.appendChild(item("“" + k + "” matched no paper of the last seven days: try another wording.", "muted unmatched"));
+    });
     if (!papers.length) { list.appendChild(item("No paper of the last seven days matches yet.", "muted")); return; }
     papers.forEach(function (p) {
       var li = item(p.title);
@@ -36,7 +39,7 @@
     if (!keywords.value.trim()) { show([], "Type some topics to see a preview."); return; }
     fetch("/preview?" + q, { headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json(); })
-      .then(function (data) { show(data.papers || [], data.error); })
+      .then(function (data) { show(data.papers || [], data.error, data.unmatched); })
       .catch(function () { show([], "Preview unavailable."); });
   }
   function later() { clearTimeout(timer); timer = setTimeout(refresh, 300); }
