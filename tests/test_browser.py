@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from conftest import Project
-from test_feedback import send_first_digest, vote_links
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from test_feedback import send_first_digest, vote_links
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
