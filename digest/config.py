@@ -16,6 +16,8 @@ from pydantic_settings import (
 
 from digest.errors import ConfigError
 
+DEFAULT_MIN_SCORE = 0.2  # bench/relevance: 0.3 left some judged profiles short digests
+
 DEFAULT_CONFIG = Path("config/digest.toml")
 DEV_SECRET_KEY = "insecure-development-key-set-DIGEST_SECRET_KEY"
 SourceKind = Literal["auto", "text", "hf-api", "hf-page", "arxiv-rss", "arxiv-atom"]
@@ -71,7 +73,7 @@ class Settings(BaseSettings):
     base_url: str = "http://localhost:8000"
     secret_key: SecretStr | None = None
     max_papers: int = Field(default=10, ge=1, le=100)
-    min_score: float = Field(default=0.3, ge=0.0, le=1.0)
+    min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)
     first_window_days: int = Field(default=7, ge=1)
     sources: list[SourceConfig] = Field(default_factory=list)
     contact_url: str = "https://github.com/papers-digest/papers-digest"

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from digest.config import SourceConfig
+from digest.config import DEFAULT_MIN_SCORE, SourceConfig
 from digest.delivery import (
     SendPolicy,
     SendReport,
@@ -33,7 +33,7 @@ from digest.store.state import FEATURES
 class Policy:
     """How papers are chosen for a digest, and how planning runs."""
 
-    min_score: float = 0.3
+    min_score: float = DEFAULT_MIN_SCORE
     first_window_days: int = 7
     send_empty: bool = False
     message_domain: str = "papers-digest.invalid"

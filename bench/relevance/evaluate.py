@@ -31,9 +31,10 @@ from common import (
     precision_at,
 )
 
+from digest.config import DEFAULT_MIN_SCORE
 from digest.ranking import Corpus, FeatureStats, Profile, Voted, rank, split_keywords
 
-MIN_SCORE = 0.2
+MIN_SCORE = DEFAULT_MIN_SCORE  # the service default
 
 
 @dataclass

@@ -7,6 +7,7 @@ every keyword are weighted alike whatever the candidate window holds.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import zlib
@@ -142,6 +143,16 @@ class Corpus:
         self.unit = self._unit(sp.csr_matrix((title_tf * 2 + abstract_tf) @ sp.diags(words_only)))
         self.present = self.bm25.copy()
         self.present.data[:] = 1.0
+
+    @functools.cached_property
+    def paper_similarity(self) -> np.ndarray | None:
+        """Cosine of every paper to every other (dense), or None when that would be large."""
+        n = len(self.ids)
+        if not n or n * n > DENSE_LIMIT:
+            return None
+        used = np.unique(self.unit.indices)
+        dense = self.unit[:, used].toarray()
+        return np.asarray(dense @ dense.T, dtype=np.float32)
 
     def weight(self, feature: str) -> float:
         """IDF of a stem, or of a pair (its words' mean IDF, scaled by the phrase weight)."""

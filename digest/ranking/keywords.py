@@ -5,7 +5,8 @@ words adjacent in the text, score more), divided by the score of a paper holding
 phrase once in its title and once in its abstract. Papers matching part of a keyword score in
 proportion to the IDF weight they match, damped by `coord`. A keyword also matches through
 the acronyms and long forms learned from the history ("rlhf" <-> "reinforcement learning from
-human feedback"); its score is the best of its variants.
+human feedback"); its score is the best of its variants. Pseudo-relevance feedback then adds
+a little for papers that resemble a keyword's best matches (vocabulary the keyword lacks).
 """
 
 from __future__ import annotations
@@ -58,8 +59,19 @@ class KeywordScores:
                 self.full = self.full.maximum(full)
         self.scores = sp.csr_matrix(self.scores)
         self.full = sp.csr_matrix(self.full)
+        if PRF_WEIGHT and n_kw and n_docs >= PRF_MIN_DOCS:
+            self.scores = _expanded(self.scores, corpus)
         if corpus.semantic is not None and n_kw and n_docs:
             self.scores = _blend(self.scores, corpus.semantic, self.keywords)
+
+    @classmethod
+    def of_rows(
+        cls, keywords: list[str], scores: sp.csr_matrix, full: sp.csr_matrix
+    ) -> KeywordScores:
+        """Scores already computed, one row per keyword."""
+        made = cls.__new__(cls)
+        made.keywords, made.scores, made.full = keywords, scores, full
+        return made
 
     def hits(self, threshold: float) -> sp.csr_matrix:
         """1 where a keyword scores at least `threshold` on a paper."""
@@ -69,6 +81,43 @@ class KeywordScores:
             hit.data = (hit.data > 0).astype(np.float32)
         hit.eliminate_zeros()
         return hit
+
+
+class KeywordCache:
+    """Keyword rows computed once and reused by every batch of profiles over one corpus
+    (popular keywords recur in every batch); forgets everything past `limit` keywords."""
+
+    def __init__(self, corpus: Corpus, limit: int = 50_000) -> None:
+        self.corpus = corpus
+        self.limit = limit
+        self.blocks: list[KeywordScores] = []
+        self.where: dict[str, tuple[int, int]] = {}  # keyword -> (block, row)
+
+    def scores(self, keywords: list[str]) -> KeywordScores:
+        """The scores of these keywords, in this order."""
+        missing = [k for k in dict.fromkeys(keywords) if k not in self.where]
+        if len(self.where) + len(missing) > self.limit:
+            self.blocks.clear()
+            self.where.clear()
+            missing = list(dict.fromkeys(keywords))
+        if missing:
+            self.blocks.append(KeywordScores(self.corpus, missing))
+            block = len(self.blocks) - 1
+            self.where.update((k, (block, row)) for row, k in enumerate(missing))
+        located = np.array([self.where[k] for k in keywords], dtype=np.int64).reshape(-1, 2)
+        used = np.unique(located[:, 0])
+        last: KeywordScores = self.blocks[int(used[-1])]
+        if len(used) == 1 and last.keywords == keywords:
+            return last
+        order = np.argsort(located[:, 0], kind="stable")
+        parts = [(self.blocks[int(b)], located[order][located[order][:, 0] == b, 1]) for b in used]
+        scores = sp.vstack([block.scores[rows] for block, rows in parts])
+        full = sp.vstack([block.full[rows] for block, rows in parts])
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return KeywordScores.of_rows(
+            keywords, sp.csr_matrix(scores)[back], sp.csr_matrix(full)[back]
+        )
 
 
 def _score_variants(
@@ -140,6 +189,39 @@ class _Query:
         """The share of the features' IDF weight each paper holds."""
         totals = np.where(self.total > 0, self.total, 1.0).astype(np.float32)
         return sp.csr_matrix(sp.diags(1.0 / totals) @ (self.matrix(shape) @ corpus.present.T))
+
+
+PRF_WEIGHT = 0.3  # pseudo-relevance feedback: the pull of a keyword's best matches
+PRF_TOP = 3  # how many best matches make the keyword's centroid
+PRF_STRONG = 0.5  # a best match must score this much to be trusted as relevant
+PRF_FLOOR = 0.1  # cosine to the centroid below which nothing is added
+PRF_MIN_DOCS = 20  # too few papers to trust their best matches
+
+
+def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
+    """Pseudo-relevance feedback: each keyword also scores papers like its best matches
+    (cosine to the centroid of its PRF_TOP best papers, weighted by their scores)."""
+    dense = scores.toarray()
+    k = min(PRF_TOP, dense.shape[1])
+    top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
+    top_scores = np.take_along_axis(dense, top, axis=1)
+    weights = np.where(top_scores >= PRF_STRONG, top_scores, 0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
+    rows = np.repeat(np.arange(dense.shape[0]), k)
+    pseudo = sp.csr_matrix((weights.ravel(), (rows, top.ravel())), shape=dense.shape)
+    pseudo.eliminate_zeros()
+    similarity = corpus.paper_similarity
+    if similarity is not None:
+        dots = np.asarray(pseudo @ similarity)  # the centroid's dot product with each paper
+        norms = np.sqrt(np.maximum(np.asarray(pseudo.multiply(dots).sum(axis=1)).ravel(), 0.0))
+    else:
+        centroid = pseudo @ corpus.unit
+        dots = (centroid @ corpus.unit.T).toarray()
+        norms = np.sqrt(np.asarray(centroid.multiply(centroid).sum(axis=1))).ravel()
+    cosine = dots / np.where(norms > 0, norms, 1.0)[:, None]
+    cosine[cosine < PRF_FLOOR] = 0.0
+    return sp.csr_matrix((dense + PRF_WEIGHT * cosine).astype(np.float32))
 
 
 SEMANTIC_FLOOR = 0.25  # cosine below which a keyword and a paper count as unrelated

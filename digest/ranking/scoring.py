@@ -21,14 +21,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from digest.ranking.features import Corpus
-from digest.ranking.keywords import KeywordScores
+from digest.ranking.keywords import KeywordCache, KeywordScores
 from digest.ranking.results import Match, Picks, Ranking
 
 DEFAULT_BATCH = 4096
-LIKE_WEIGHT = 1.5  # weight of the learned part at full confidence, against 1 per keyword
-LIKE_HALF = 6.0  # votes at which the learned part has half its weight
+LIKE_WEIGHT = 4.0  # weight of the learned part at full confidence, against 1 per keyword
+LIKE_HALF = 3.0  # votes at which the learned part has half its weight
 DISLIKE_WEIGHT = 0.6  # Rocchio's gamma: how much a disliked paper pushes its kind down
-LIKE_FLOOR = 0.1  # closeness to liked papers (soft max of cosines) that makes a paper eligible
+LIKE_FLOOR = 0.07  # closeness to liked papers (soft max of cosines) that makes a paper eligible
 SOFT_MAX = 4.0  # power of the power mean that stands in for the max over liked papers
 BIG = np.float32(1e6)
 
@@ -65,6 +65,7 @@ def rank(
     """For each profile, its best eligible papers, best first."""
     limits = np.full(len(profiles), top) if isinstance(top, int) else np.asarray(top)
     similar = _VoteSpace(corpus, profiles, voted or Voted())
+    cache = KeywordCache(corpus)
     bounds = [
         (start, min(start + batch_size, len(profiles)))
         for start in range(0, len(profiles), batch_size)
@@ -88,6 +89,7 @@ def rank(
                     None if seen is None else seen[start:stop],
                     similar,
                     learned,
+                    cache,
                 )
                 if corpus.ids
                 else None
@@ -173,6 +175,7 @@ def _rank_batch(
     seen: Sequence[set[str]] | None,
     similar: _VoteSpace,
     learned_later: Future[_Learned | None],
+    cache: KeywordCache,
 ) -> Picks:
     keyword_ids: dict[str, int] = {}
     intern = keyword_ids.setdefault
@@ -189,7 +192,7 @@ def _rank_batch(
     exclude = sp.csr_matrix(
         (np.ones(len(exc_cols), np.float32), (np.repeat(rows, exc_sizes), exc_cols)), shape=shape
     )
-    index = KeywordScores(corpus, list(keyword_ids))
+    index = cache.scores(list(keyword_ids))
     hits = index.hits(max(min_score, 1e-6))
     scores = _product(include, index.scores)
     eligible = _product(include, hits) > 0
