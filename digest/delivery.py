@@ -163,8 +163,9 @@ def send_due(
         for delivery_id in ids:
             try:
                 outgoing.append(compose(contents[delivery_id], renderer, links, sender, now))
-            except DigestError as exc:
-                results.append(SendResult(delivery_id, "failed", error=f"cannot render: {exc}"))
+            except (DigestError, ValueError) as exc:  # ValueError: an address the encoder refuses
+                error = f"cannot build this message: {exc}"
+                results.append(SendResult(delivery_id, "failed", error=error))
         for outcome in transport.send(outgoing, should_stop):
             delivery = contents[outcome.delivery_id].delivery
             age = now - as_utc(delivery.created_at)

@@ -13,6 +13,8 @@ from email.header import Header
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 
+import idna
+
 CRLF = b"\r\n"
 
 
@@ -31,19 +33,45 @@ def header_value(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
 
+class AddressError(ValueError):
+    """An address that cannot be written into a message (its domain is not a valid IDN)."""
+
+
+def ascii_domain(address: str) -> str:
+    """The address with an internationalised domain in its ASCII (IDNA) form."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError as exc:
+        raise AddressError(f"cannot write the domain of {address!r}: {exc}") from None
+
+
 @lru_cache(maxsize=4096)
 def address_value(value: str) -> str:
-    """An address header (`Name <a@b>`), its display name encoded when not ASCII."""
+    """An address header (`Name <a@b>`): the display name RFC 2047-encoded when not ASCII,
+    the domain in IDNA form; a non-ASCII local part stays UTF-8 (RFC 6532, needs SMTPUTF8)."""
     name, address = parseaddr(clean(value))
+    if not address:
+        return clean(value)
+    address = ascii_domain(address)
     if not name:
-        return address or clean(value)
-    return formataddr((name, address), charset="utf-8")
+        return address
+    if address.isascii():
+        return formataddr((name, address), charset="utf-8")
+    return f"{header_value(name)} <{address}>"
 
 
 @lru_cache(maxsize=4096)
 def envelope_address(value: str) -> str:
-    """The bare address of `Name <a@b>`, for SMTP MAIL FROM / RCPT TO."""
-    return parseaddr(clean(value))[1] or clean(value)
+    """The bare address of `Name <a@b>`, for SMTP MAIL FROM / RCPT TO (domain in IDNA)."""
+    return ascii_domain(parseaddr(clean(value))[1] or clean(value))
+
+
+def needs_smtputf8(*addresses: str) -> bool:
+    """Whether an envelope with these addresses can only go through an SMTPUTF8 server."""
+    return not all(address.isascii() for address in addresses)
 
 
 def _quoted_printable(text: str) -> bytes:
@@ -68,7 +96,7 @@ def multipart_alternative(headers: list[tuple[str, str]], text: str, html: str) 
         "Content-Transfer-Encoding: quoted-printable",
         "",
     ]
-    head = "\r\n".join(lines).encode("ascii") + CRLF
+    head = "\r\n".join(lines).encode("utf-8") + CRLF  # UTF-8 only in a non-ASCII address
     middle = CRLF.join(
         [
             b"",

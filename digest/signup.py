@@ -73,8 +73,9 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
     sent = subscriber.confirmation_sent_at
     if sent is not None and now - sent < CONFIRM_EVERY:
         return False
-    subscriber.confirmation_sent_at = now.replace(microsecond=0)
-    subscriber = store.save_subscriber(subscriber)
+    if subscriber.id is None:
+        subscriber = store.save_subscriber(subscriber)  # the link needs its id
+    subscriber.confirmation_sent_at = now.replace(microsecond=0)  # saved once the mail is out
     context = {
         "email": subscriber.email,
         "keywords": subscriber.keywords,
@@ -95,7 +96,9 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
         [outgoing(subscriber.id or 0, message, mailer.sender, subscriber.email)]
     )
     if outcome.error is not None:
+        subscriber.confirmation_sent_at = sent
         raise TransportError(f"could not send the confirmation mail: {outcome.error}")
+    store.save_subscriber(subscriber)
     return True
 
 

@@ -28,6 +28,7 @@ from digest.errors import (
     TransportError,
 )
 from digest.mail import Outcome, Outgoing
+from digest.mime import needs_smtputf8
 
 RECONNECT_PAUSE = 0.2  # seconds a worker waits before reconnecting after losing its connection
 GIVE_UP_AFTER = 2  # connections lost in a row before a worker stops using the server
@@ -210,9 +211,16 @@ class _Run:
 
     async def deliver(self, client: aiosmtplib.SMTP, item: Outgoing) -> tuple[Outcome, bool]:
         """Send one message: its outcome, and whether the connection can be used again."""
+        options = ["SMTPUTF8"] if needs_smtputf8(item.sender, item.recipient) else []
         try:
             async with asyncio.timeout(self.s.timeout * 4):  # MAIL, RCPT, DATA, end of data
-                await client.sendmail(item.sender, [item.recipient], item.raw)
+                await client.sendmail(item.sender, [item.recipient], item.raw, mail_options=options)
+        except aiosmtplib.SMTPNotSupported:  # raised before MAIL: the connection is still fine
+            error = PermanentDeliveryError(
+                f"{self.s.where} does not offer SMTPUTF8, which the address "
+                f"{item.recipient!r} needs: use a server that does, or change the address"
+            )
+            return Outcome(item.delivery_id, error), True
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
             # a reply: aiosmtplib has reset the envelope, or closed the connection on 421
             return Outcome(item.delivery_id, classify(exc, self.s.where)), client.is_connected

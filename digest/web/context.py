@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,8 @@ from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cooki
 
 PREVIEW_DAYS = 7
 MAX_FORM_FIELD = 4000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,8 +72,13 @@ class WebContext:
         return csrf_ok(self.key, request.cookies.get(CSRF_COOKIE), form.get("csrf"))
 
     def error(self, request: Request, exc: DigestError) -> HTMLResponse:
-        """The error page with the status that fits the error."""
-        return self.page(request, "error", status=status_for(exc), message=str(exc))
+        """The error page with the status that fits the error; a mail server's trouble is
+        logged for the operator (host, port, settings) and told to the visitor plainly."""
+        message = str(exc)
+        if isinstance(exc, TransportError):
+            log.warning("%s", message)
+            message = "We could not send you an email just now: please try again in a few minutes."
+        return self.page(request, "error", status=status_for(exc), message=message)
 
     def preview(self, keywords: str, exclude: str, limit: int = 8) -> dict[str, Any]:
         """Papers of the last seven days that these keywords would pick, and the keywords

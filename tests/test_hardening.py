@@ -1,0 +1,122 @@
+"""What an attacker and a bulk-mail receiver found (issue 9), one test per finding."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import Inbox, Project, free_port
+
+NOW = "2026-11-22T12:00:00+00:00"
+PEOPLE = ("zoë@example.com", "anna@bücher.example", "plain@example.org")
+
+
+def smtp(utf8: bool) -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=utf8)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def utf8_server() -> Iterator[tuple[Inbox, int]]:
+    yield from smtp(True)
+
+
+@pytest.fixture
+def ascii_server() -> Iterator[tuple[Inbox, int]]:
+    yield from smtp(False)
+
+
+def use_smtp(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
+    monkeypatch.setenv("DIGEST_TRANSPORT", "smtp")
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(port))
+
+
+def add_people(project: Project) -> None:
+    for email in PEOPLE:
+        project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+
+
+def test_b1_international_addresses_are_delivered_with_smtputf8_and_idna(
+    project: Project, utf8_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, port = utf8_server
+    use_smtp(monkeypatch, port)
+    add_people(project)
+    result = project.ok("run", "--now", NOW)
+    assert "3 sent" in result.out
+    recipients = sorted(r for _, rcpts, _ in inbox.messages for r in rcpts)
+    assert recipients == ["anna@xn--bcher-kva.example", "plain@example.org", "zoë@example.com"]
+    [zoe] = inbox.to("zoë@example.com")
+    assert zoe["To"] == "zoë@example.com"
+
+
+def test_b1_a_server_without_smtputf8_fails_that_one_message_and_nobody_else(
+    project: Project, ascii_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, port = ascii_server
+    use_smtp(monkeypatch, port)
+    add_people(project)
+    result = project.cli("run", "--now", NOW)
+    assert result.code == 1 and "2 sent" in result.out and "1 failed" in result.out
+    assert len(inbox.messages) == 2
+    rows = project.query(
+        "select s.email, d.status, d.last_error from delivery d join subscriber s"
+        " on s.id = d.subscriber_id order by s.email"
+    )
+    assert [(email, status) for email, status, _ in rows] == [
+        ("anna@bücher.example", "sent"),
+        ("plain@example.org", "sent"),
+        ("zoë@example.com", "failed"),
+    ]
+    assert "SMTPUTF8" in rows[2][2]
+
+
+def signup(url: str, email: str) -> httpx.Response:
+    """Fill in the signup form as a browser would (cookie, CSRF field)."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        page = client.get("/")
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert token
+        form = {"csrf": token.group(1), "email": email, "keywords": "kv cache"}
+        form |= {"timezone": "UTC", "send_at": "08:00"}
+        return client.post("/subscribe", data=form)
+
+
+def test_b1_web_signup_with_an_international_address_sends_the_confirmation(
+    project: Project, web: Any
+) -> None:
+    answer = signup(web.url, "zoë@example.com")
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    [mail] = project.mails()
+    assert mail["To"] == "zoë@example.com"
+
+
+@pytest.fixture
+def smtp_down(project: Project, monkeypatch: pytest.MonkeyPatch) -> int:
+    port = free_port()  # nothing listens there
+    use_smtp(monkeypatch, port)
+    return port
+
+
+def test_b12_smtp_down_at_signup_names_no_setting_and_the_next_try_sends_again(
+    project: Project, smtp_down: int, web: Any
+) -> None:
+    first = signup(web.url, "later@example.org")
+    assert first.status_code == 503
+    for secret in ("127.0.0.1", str(smtp_down), "DIGEST_SMTP", "SMTP_HOST"):
+        assert secret not in first.text
+    assert "try again" in first.text
+    second = signup(web.url, "later@example.org")
+    assert second.status_code == 503 and "Check your inbox" not in second.text
+    assert project.query("select confirmation_sent_at from subscriber") == [(None,)]
