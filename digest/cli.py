@@ -179,6 +179,7 @@ def send(
     now: Annotated[str | None, now_option] = None,
 ) -> None:
     """Plan and send every digest that is due now, once."""
+    state(ctx).signing_services()
     if not _dispatch(state(ctx), parse_now(now)):
         raise typer.Exit(1)
 
@@ -190,6 +191,7 @@ def run(
 ) -> None:
     """Fetch every configured source, then send every due digest: the job cron calls."""
     moment = parse_now(now)
+    state(ctx).signing_services()
     failed = fetch_and_report(state(ctx), [], moment)
     if not _dispatch(state(ctx), moment) or failed:
         raise typer.Exit(1)
@@ -204,7 +206,7 @@ def web(
     """Serve the subscription web pages (signup, confirm, preferences, unsubscribe)."""
     import uvicorn
 
-    services = state(ctx).services()
+    services = state(ctx).signing_services()
     typer.echo(f"serving on http://{host}:{port} (links in mail use {services.settings.base_url})")
     uvicorn.run(services.web_app(), host=host, port=port, log_level="info")
 
@@ -226,7 +228,7 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    run_service(state(ctx).services(), host, port, tick_seconds=tick, web=not no_web)
+    run_service(state(ctx).signing_services(), host, port, tick_seconds=tick, web=not no_web)
 
 
 def _dispatch(app_state: AppState, moment: datetime) -> bool:

@@ -35,6 +35,12 @@ class AppState:
             self._services = Services(load_settings(self.config_path))
         return self._services
 
+    def signing_services(self) -> Services:
+        """The service parts of a command that mails or serves links: refuses a weak key."""
+        services = self.services()
+        services.settings.check_signing_key()
+        return services
+
 
 def state(ctx: typer.Context) -> AppState:
     """The AppState of the running command."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -20,6 +21,12 @@ DEFAULT_MIN_SCORE = 0.2  # bench/relevance: 0.3 left some judged profiles short 
 
 DEFAULT_CONFIG = Path("config/digest.toml")
 DEV_SECRET_KEY = "insecure-development-key-set-DIGEST_SECRET_KEY"
+MIN_KEY_BYTES = 32
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+KEY_HINT = (
+    "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))' "
+    "and set it as DIGEST_SECRET_KEY (keep it: changing it breaks the links already sent)"
+)
 SourceKind = Literal["auto", "text", "hf-api", "hf-page", "arxiv-rss", "arxiv-atom"]
 
 
@@ -112,6 +119,24 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             return DEV_SECRET_KEY.encode()
         return self.secret_key.get_secret_value().encode()
+
+    def check_signing_key(self) -> None:
+        """ConfigError unless links are signed with a real key: the development key is
+        accepted only while base_url is this machine, and any key needs MIN_KEY_BYTES."""
+        if self.secret_key is None:
+            host = (urlsplit(self.base_url).hostname or "").lower()
+            if host not in LOCAL_HOSTS:
+                raise ConfigError(
+                    f"DIGEST_SECRET_KEY is not set, and links in mail go to {self.base_url}: "
+                    f"anyone could forge them with the public development key. {KEY_HINT}"
+                )
+            return
+        size = len(self.secret_key.get_secret_value().encode())
+        if size < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"DIGEST_SECRET_KEY is {size} bytes, too short to sign links safely: "
+                f"use at least {MIN_KEY_BYTES}. {KEY_HINT}"
+            )
 
     def masked(self) -> dict[str, Any]:
         """The settings as plain values with every secret replaced by asterisks."""

@@ -21,6 +21,7 @@ from digest.cli import main
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TEST_KEY = "test-secret-key-that-is-long-enough-for-hmac"
 
 # The paper that the HF and arXiv fixtures share (tests/fixtures/sources/).
 SHARED_PAPER: dict[str, Any] = {
@@ -118,7 +119,7 @@ def project(
         if name.startswith("DIGEST_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_KEY)
     return Project(tmp_path, capsys)
 
 

@@ -120,3 +120,25 @@ def test_b12_smtp_down_at_signup_names_no_setting_and_the_next_try_sends_again(
     second = signup(web.url, "later@example.org")
     assert second.status_code == 503 and "Check your inbox" not in second.text
     assert project.query("select confirmation_sent_at from subscriber") == [(None,)]
+
+
+@pytest.mark.parametrize("command", [("send",), ("run",), ("web",), ("serve",)])
+def test_b2_commands_that_mail_or_serve_links_refuse_the_development_key_off_localhost(
+    project: Project, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET_KEY")  # base_url is https://digest.example.org
+    result = project.cli(*command)
+    assert result.code != 0
+    assert "DIGEST_SECRET_KEY is not set" in result.err and "token_urlsafe" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_b2_a_short_key_is_refused_and_the_development_key_is_fine_on_localhost(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "x")
+    result = project.cli("send", "--now", NOW)
+    assert result.code != 0 and "1 bytes" in result.err and "at least 32" in result.err
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    monkeypatch.setenv("DIGEST_BASE_URL", "http://localhost:8000")
+    project.ok("send", "--now", NOW)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import Project, free_port
+from conftest import TEST_KEY, Project, free_port
 
 DIGEST = str(Path(sys.executable).parent / "digest")
 NOW = "2026-11-22T12:00:00+00:00"
@@ -54,7 +54,7 @@ def sink() -> Iterator[tuple[SlowSink, int]]:
 def environment(project: Project, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env.update(
-        DIGEST_SECRET_KEY="test-secret",
+        DIGEST_SECRET_KEY=TEST_KEY,
         DIGEST_TRANSPORT="smtp",
         DIGEST_SMTP_HOST="127.0.0.1",
         DIGEST_SMTP_PORT=str(port),
