@@ -14,7 +14,7 @@ from digest.store import Store
 from digest.store.engine import as_utc
 from digest.subscribers import STATUSES as SUBSCRIBER_STATUSES
 
-DELIVERY_STATUSES = ("queued", "sending", "sent", "retry", "failed", "skipped")
+DELIVERY_STATUSES = ("queued", "sending", "sent", "retry", "failed", "skipped", "cancelled")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,3 +143,38 @@ def test_b2_a_short_key_is_refused_and_the_development_key_is_fine_on_localhost(
     monkeypatch.delenv("DIGEST_SECRET_KEY")
     monkeypatch.setenv("DIGEST_BASE_URL", "http://localhost:8000")
     project.ok("send", "--now", NOW)
+
+
+def test_b8_unsubscribing_or_pausing_cancels_digests_waiting_to_retry(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()  # the mail server is down: both digests wait to retry
+    use_smtp(monkeypatch, port)
+    for email in ("gone@example.org", "paused@example.org", "stays@example.org"):
+        project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+    project.cli("run", "--now", NOW)
+    assert project.query("select distinct status from delivery") == [("retry",)]
+    web_unsubscribe = project.query("select id from subscriber where email = 'gone@example.org'")
+    project.ok("subscribers", "pause", "paused@example.org")
+    with sqlite3.connect(project.db) as conn:  # an unsubscribe by any path, even by hand
+        conn.execute(
+            "update subscriber set status = 'unsubscribed' where id = ?", web_unsubscribe[0]
+        )
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        project.cli("send", "--now", "2026-11-23T12:00:00+00:00")
+    finally:
+        controller.stop()
+    assert [rcpts for _, rcpts, _ in inbox.messages] == [["stays@example.org"]]
+    rows = project.query(
+        "select s.email, d.status from delivery d join subscriber s on s.id = d.subscriber_id"
+        " where d.status != 'skipped' order by s.email"  # the 23rd: nothing new for anyone
+    )
+    assert rows == [
+        ("gone@example.org", "cancelled"),
+        ("paused@example.org", "cancelled"),
+        ("stays@example.org", "sent"),
+    ]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from digest.models import Delivery, DeliveryItem, Lease, Paper, Subscriber
 from digest.store.engine import StoreBase, as_utc, bulk_insert
@@ -229,6 +229,7 @@ class DeliveryQueries(StoreBase):
         """Take up to `limit` sendable deliveries for `owner`: queued, retry that is due, or
         sending under a claim older than `stale_after` (its process died)."""
         with self.session() as session:
+            cancel_waiting(session, None, now)
             ready = (
                 (col(Delivery.status) == "queued")
                 | ((col(Delivery.status) == "retry") & (col(Delivery.next_attempt_at) <= now))
@@ -309,3 +310,23 @@ class DeliveryQueries(StoreBase):
             lease = session.get(Lease, name)
             if lease is not None and lease.owner == owner:
                 session.delete(lease)
+
+
+def cancel_waiting(session: Session, subscriber_id: int | None, now: datetime) -> int:
+    """Cancel the waiting digests (queued or retry) of every subscriber that is not active,
+    or of this one: nothing goes out after an unsubscribe or a pause."""
+    inactive = select(Subscriber.id).where(col(Subscriber.status) != "active")
+    if subscriber_id is not None:
+        inactive = inactive.where(col(Subscriber.id) == subscriber_id)
+    result = session.exec(
+        update(Delivery)
+        .where(col(Delivery.status).in_(("queued", "retry")))
+        .where(col(Delivery.subscriber_id).in_(inactive))
+        .values(
+            status="cancelled",
+            last_error="not sent: the subscriber unsubscribed, paused or bounced",
+            next_attempt_at=None,
+            claimed_at=now,
+        )
+    )
+    return int(result.rowcount or 0)

@@ -10,6 +10,7 @@ from sqlmodel import col, delete, func, select
 
 from digest.errors import AlreadyExistsError, NotFoundError
 from digest.models import Delivery, DeliveryItem, Subscriber, Vote
+from digest.store.deliveries import cancel_waiting
 from digest.store.engine import StoreBase
 
 
@@ -74,6 +75,8 @@ class SubscriberQueries(StoreBase):
             merged = session.merge(subscriber)
             session.flush()
             session.refresh(merged)
+            if merged.status != "active" and merged.id is not None:
+                cancel_waiting(session, merged.id, merged.updated_at)
             return merged
 
     def import_subscribers(self, subscribers: Sequence[Subscriber]) -> tuple[int, int]:
