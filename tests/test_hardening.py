@@ -154,12 +154,10 @@ def test_b8_unsubscribing_or_pausing_cancels_digests_waiting_to_retry(
         project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
     project.cli("run", "--now", NOW)
     assert project.query("select distinct status from delivery") == [("retry",)]
-    web_unsubscribe = project.query("select id from subscriber where email = 'gone@example.org'")
+    [gone] = project.query("select id from subscriber where email = 'gone@example.org'")
     project.ok("subscribers", "pause", "paused@example.org")
     with sqlite3.connect(project.db) as conn:  # an unsubscribe by any path, even by hand
-        conn.execute(
-            "update subscriber set status = 'unsubscribed' where id = ?", web_unsubscribe[0]
-        )
+        conn.execute("update subscriber set status = 'unsubscribed' where id = ?", gone)
 
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
