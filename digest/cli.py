@@ -12,7 +12,15 @@ import typer
 
 from digest import pipeline
 from digest.cli_admin import deliveries, stats
-from digest.cli_common import AppState, echo_json, now_option, parse_now, state
+from digest.cli_common import (
+    AppState,
+    echo_json,
+    now_option,
+    parse_now,
+    say,
+    state,
+    terminal_safe,
+)
 from digest.cli_sources import fetch, fetch_and_report, sources
 from digest.cli_subscribers import subscribers_app
 from digest.config import load_settings
@@ -67,7 +75,7 @@ def config_cmd(
         echo_json(data)
         return
     for key, value in data.items():
-        typer.echo(f"{key} = {json.dumps(value, default=str)}")
+        say(f"{key} = {json.dumps(value, default=str)}")
 
 
 @app.command()
@@ -83,7 +91,7 @@ def papers(
         return
     for p in rows:
         votes = f"  ▲{p.upvotes}" if p.upvotes else ""
-        typer.echo(f"{p.id}  {p.title}{votes}")
+        say(f"{p.id}  {p.title}{votes}")
 
 
 @app.command("rank")
@@ -135,13 +143,13 @@ def rank_cmd(
         echo_json(rows)
         return
     if not rows:
-        typer.echo("no paper matches these keywords")
+        say("no paper matches these keywords")
     for row in rows:
         why = ", ".join(row["matched"])
         if row["similar_to"]:
             why = f"{why}; " if why else ""
             why += f"like {by_id[row['similar_to']].title[:50]}"
-        typer.echo(f"{row['score']:.3f}  {clean(row['title'])}  [{clean(why)}]")
+        say(f"{row['score']:.3f}  {clean(row['title'])}  [{clean(why)}]")
 
 
 @app.command()
@@ -167,10 +175,10 @@ def preview(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(rendered.html, encoding="utf-8")
-        typer.echo(f"{len(items)} papers; HTML written to {out}")
+        say(f"{len(items)} papers; HTML written to {out}")
     else:
-        typer.echo(f"Subject: {rendered.subject}\n")
-        typer.echo(rendered.text)
+        say(f"Subject: {rendered.subject}\n")
+        say(rendered.text)
 
 
 @app.command()
@@ -207,7 +215,7 @@ def web(
     import uvicorn
 
     services = state(ctx).signing_services()
-    typer.echo(f"serving on http://{host}:{port} (links in mail use {services.settings.base_url})")
+    say(f"serving on http://{host}:{port} (links in mail use {services.settings.base_url})")
     uvicorn.run(services.web_app(), host=host, port=port, log_level="info")
 
 
@@ -245,9 +253,9 @@ def _dispatch(app_state: AppState, moment: datetime) -> bool:
         services.send_policy,
     )
     if report.locked:
-        typer.echo("another process is planning right now: only sending this time")
+        say("another process is planning right now: only sending this time")
     s = report.send
-    typer.echo(
+    say(
         f"{report.due} subscribers due: {report.planned} digests planned, "
         f"{report.skipped} skipped (nothing relevant); "
         f"{s.sent} sent, {s.retry} to retry, {s.failed} failed"
@@ -269,6 +277,6 @@ def main() -> None:
     except DigestError as exc:
         if verbose:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

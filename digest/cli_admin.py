@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli_common import echo_json, state
+from digest.cli_common import echo_json, say, state
 from digest.errors import ValidationError
 from digest.models import Delivery
 from digest.store import Store
@@ -43,9 +43,9 @@ def deliveries(
         return
     if not data:
         which = f"with status {wanted} " if wanted else ""
-        typer.echo(f"no deliveries {which}yet: `digest run` plans and sends the due digests")
+        say(f"no deliveries {which}yet: `digest run` plans and sends the due digests")
     for row in data:
-        typer.echo(_delivery_line(row))
+        say(_delivery_line(row))
 
 
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
@@ -55,17 +55,17 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         echo_json(data)
         return
     subs, outbox, fetch = data["subscribers"], data["deliveries"], data["last_fetch"]
-    typer.echo(f"subscribers: {subs['total']} ({_counts(subs['by_status'])})")
-    typer.echo(f"deliveries:  {outbox['total']} ({_counts(outbox['by_status'])})")
-    typer.echo(f"papers:      {data['papers']}")
+    say(f"subscribers: {subs['total']} ({_counts(subs['by_status'])})")
+    say(f"deliveries:  {outbox['total']} ({_counts(outbox['by_status'])})")
+    say(f"papers:      {data['papers']}")
     if fetch["at"] is None:
-        typer.echo("last fetch:  never (run `digest fetch`)")
+        say("last fetch:  never (run `digest fetch`)")
     else:
-        typer.echo(
+        say(
             f"last fetch:  {fetch['at']} ({fetch['sources']} listings, "
             f"{fetch['failed']} failed last time)"
         )
-    typer.echo(f"last dispatch: {data['last_dispatch'] or 'never (run `digest send`)'}")
+    say(f"last dispatch: {data['last_dispatch'] or 'never (run `digest send`)'}")
 
 
 def collect_stats(store: Store) -> dict[str, Any]:

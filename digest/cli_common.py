@@ -63,6 +63,20 @@ def parse_now(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+_UNSAFE = {c: " " for c in (*range(0, 9), *range(11, 32), 127, *range(128, 160))}
+
+
+def terminal_safe(text: str) -> str:
+    """Text without the control characters (ESC, BEL, CR, ...) that would drive a terminal;
+    newlines and tabs stay."""
+    return text.translate(_UNSAFE)
+
+
+def say(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print one message; whatever it quotes (keywords, titles, errors) is made terminal safe."""
+    typer.echo(terminal_safe(text), err=err, nl=nl)
+
+
 def echo_json(data: Any) -> None:
     """Print data as indented JSON."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from digest import pipeline
-from digest.cli_common import AppState, echo_json, now_option, parse_now, state
+from digest.cli_common import AppState, echo_json, now_option, parse_now, say, state
 from digest.config import SourceConfig, SourceKind
 from digest.errors import NotFoundError
 from digest.ingest import is_url
@@ -49,17 +49,15 @@ def fetch_and_report(
     failed = 0
     for r in reports:
         if r.unchanged:
-            typer.echo(f"{r.url}: unchanged since the last fetch")
+            say(f"{r.url}: unchanged since the last fetch")
         elif r.ok:
             skipped = f", {r.ignored} replacements of unknown papers skipped" if r.ignored else ""
-            typer.echo(
-                f"{r.url}: {r.new} new, {r.known} already known, {r.bad} bad records" + skipped
-            )
+            say(f"{r.url}: {r.new} new, {r.known} already known, {r.bad} bad records" + skipped)
         else:
             failed += 1
-            typer.echo(f"{r.url}: failed: {r.error}", err=True)
+            say(f"{r.url}: failed: {r.error}", err=True)
     total_new = sum(r.new for r in reports)
-    typer.echo(
+    say(
         f"{len(reports)} listings read, {total_new} new papers"
         + (", nothing new" if total_new == 0 and not failed else "")
         + (f", {failed} failed" if failed else "")
@@ -89,14 +87,14 @@ def sources(
         echo_json(rows)
         return
     if not rows:
-        typer.echo("no sources configured: add [[sources]] to the config file")
+        say("no sources configured: add [[sources]] to the config file")
     for row in rows:
         when = row["last_fetch_at"] or "never fetched"
         line = (
             f"{row['name']}  [{row['kind']}]  {row['url']}  {row['status'] or '-'}  "
             f"last fetch: {when}  failures in a row: {row['consecutive_failures']}"
         )
-        typer.echo(line + (f"  last error: {row['last_error']}" if row["last_error"] else ""))
+        say(line + (f"  last error: {row['last_error']}" if row["last_error"] else ""))
 
 
 def _summary(source: SourceConfig, states: list[SourceState]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from digest import signup
-from digest.cli_common import echo_json, parse_now, state
+from digest.cli_common import echo_json, parse_now, say, state
 from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
 from digest.feedback import resolve_papers
 from digest.mime import clean
@@ -120,7 +120,7 @@ def add(
     services = state(ctx).services()
     stored = services.store.add_subscriber(subscriber)
     if not confirm:
-        typer.echo(f"added {stored.email}: {_summary(stored)}")
+        say(f"added {stored.email}: {_summary(stored)}")
         return
     mailer = signup.Mailer(
         transport=services.transport,
@@ -133,7 +133,7 @@ def add(
     except TransportError as exc:
         services.store.remove_subscriber(stored.email)
         raise TransportError(f"{exc}; {stored.email} was not added") from None
-    typer.echo(
+    say(
         f"added {stored.email} as pending: {_summary(stored)}; "
         "confirmation mail sent, digests start once they confirm"
     )
@@ -157,9 +157,9 @@ def list_cmd(
         echo_json([subscriber_dict(s) for s in rows])
         return
     if not rows:
-        typer.echo("no subscribers: add one with `digest subscribers add EMAIL --keywords ...`")
+        say("no subscribers: add one with `digest subscribers add EMAIL --keywords ...`")
     for s in rows:
-        typer.echo(f"{s.email}  [{s.status}]  {s.send_at} {s.timezone}  {', '.join(s.keywords)}")
+        say(f"{s.email}  [{s.status}]  {s.send_at} {s.timezone}  {', '.join(s.keywords)}")
 
 
 @subscribers_app.command("show")
@@ -178,10 +178,10 @@ def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
         return
     for key, value in data.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        typer.echo(f"{key}: {clean(str(shown))}")
-    typer.echo(f"votes: {len(votes) or 'none'}")
+        say(f"{key}: {clean(str(shown))}")
+    say(f"votes: {len(votes) or 'none'}")
     for row in votes:
-        typer.echo(f"  {row['vote']:7}  {row['id']}  {clean(row['title'])}")
+        say(f"  {row['vote']:7}  {row['id']}  {clean(row['title'])}")
 
 
 @subscribers_app.command("edit")
@@ -205,7 +205,8 @@ def edit(
         bool,
         typer.Option(
             "--revoke-links",
-            help="Invalidate every unsubscribe, preferences and confirmation link sent so far.",
+            help="Invalidate every preferences, vote and confirmation link sent so far"
+            " (unsubscribe links keep working, as RFC 8058 expects).",
         ),
     ] = False,
 ) -> None:
@@ -247,7 +248,7 @@ def edit(
     done = [f"changed {', '.join(changes)}"] if changes else []
     if revoke_links:
         done.append("earlier links revoked")
-    typer.echo(f"updated {saved.email}: {'; '.join(done)}")
+    say(f"updated {saved.email}: {'; '.join(done)}")
 
 
 @subscribers_app.command("pause")
@@ -255,7 +256,7 @@ def pause(ctx: typer.Context, email: EmailArg) -> None:
     """Stop an active subscriber's digests until `resume`."""
     store = state(ctx).services().store
     saved = signup.set_paused(store, find(store, email), True, parse_now(None))
-    typer.echo(f"paused {saved.email}: no digests until `digest subscribers resume {saved.email}`")
+    say(f"paused {saved.email}: no digests until `digest subscribers resume {saved.email}`")
 
 
 @subscribers_app.command("resume")
@@ -263,7 +264,7 @@ def resume(ctx: typer.Context, email: EmailArg) -> None:
     """Start a paused subscriber's digests again."""
     store = state(ctx).services().store
     saved = signup.set_paused(store, find(store, email), False, parse_now(None))
-    typer.echo(f"resumed {saved.email}")
+    say(f"resumed {saved.email}")
 
 
 @subscribers_app.command("remove")
@@ -272,7 +273,7 @@ def remove(ctx: typer.Context, email: EmailArg) -> None:
     store = state(ctx).services().store
     subscriber = find(store, email)
     store.remove_subscriber(subscriber.email)
-    typer.echo(f"removed {subscriber.email}")
+    say(f"removed {subscriber.email}")
 
 
 @subscribers_app.command("import")
@@ -297,11 +298,9 @@ def import_cmd(
     parsed = parse_subscribers_csv(_read_text(file), parse_now(None), name=str(file))
     added, present = state(ctx).services().store.import_subscribers(parsed.subscribers)
     for bad in parsed.bad_rows:
-        typer.echo(str(bad), err=True)
+        say(str(bad), err=True)
     repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""
-    typer.echo(
-        f"{added} imported, {present} already present, {len(parsed.bad_rows)} bad rows{repeated}"
-    )
+    say(f"{added} imported, {present} already present, {len(parsed.bad_rows)} bad rows{repeated}")
     if parsed.bad_rows:
         raise typer.Exit(1)
 
@@ -318,14 +317,14 @@ def export(
     rows = state(ctx).services().store.subscribers()
     text = subscribers_csv(rows)
     if file is None:
-        typer.echo(text, nl=False)
+        typer.echo(text, nl=False)  # data, not a message: cleaned by subscribers_csv
         return
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
         raise DigestError(f"cannot write {file}: {exc.strerror or exc}") from None
-    typer.echo(f"{len(rows)} subscribers exported to {file}")
+    say(f"{len(rows)} subscribers exported to {file}")
 
 
 def _read_text(path: Path) -> str:
@@ -371,4 +370,4 @@ def feedback(
     store.set_votes(subscriber.id, votes, parse_now(None), "cli")
     words = {1: "liked", -1: "disliked", 0: "cleared"}
     done = [f"{words[v]} {sum(1 for x in votes.values() if x == v)}" for v in (1, -1, 0)]
-    typer.echo(f"{subscriber.email}: {', '.join(d for d in done if not d.endswith(' 0'))}")
+    say(f"{subscriber.email}: {', '.join(d for d in done if not d.endswith(' 0'))}")

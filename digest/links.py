@@ -19,8 +19,7 @@ class Links:
 
     def token(self, purpose: str, subscriber: Subscriber, issued: int = 0) -> str:
         """A token for this subscriber's current token version."""
-        assert subscriber.id is not None
-        return make_token(self.key, purpose, subscriber.id, subscriber.token_version, issued)
+        return make_token(self.key, purpose, subscriber.public_id, subscriber.token_version, issued)
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
         """The one-click unsubscribe link (valid until the token version changes)."""
@@ -43,9 +42,8 @@ class Links:
 
     def vote_url(self, subscriber: Subscriber, paper_id: str, value: int, issued: int) -> str:
         """A "more like this" (+1) or "less like this" (-1) link, expiring after 60 days."""
-        assert subscriber.id is not None
         token = make_vote_token(
-            self.key, subscriber.id, subscriber.token_version, issued, paper_id, value
+            self.key, subscriber.public_id, subscriber.token_version, issued, paper_id, value
         )
         return f"{self.base_url}/vote/{token}"
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+PUBLIC_ID_BYTES = 16
+
+
+def new_public_id() -> str:
+    """A random, URL-safe subscriber identifier for links (22 characters)."""
+    return secrets.token_urlsafe(PUBLIC_ID_BYTES)
 
 
 class Paper(SQLModel, table=True):
@@ -64,6 +72,8 @@ class Subscriber(SQLModel, table=True):
     """Someone who receives digests, with their interest profile and schedule."""
 
     id: int | None = Field(default=None, primary_key=True)
+    # what links name: random, never reused (row ids are), kept by export and import
+    public_id: str = Field(default_factory=new_public_id, unique=True, index=True, max_length=32)
     email: str = Field(unique=True, index=True, max_length=320)  # stored lower-case
     keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     exclude: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -127,7 +127,7 @@ def subscribe(
 def confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
     """Activate the subscriber a confirmation link names; used or stale links are refused."""
     data = links.read("confirm", token, now.timestamp())
-    subscriber = store.subscriber_by_id(data.subscriber_id)
+    subscriber = store.subscriber_by_public_id(data.subscriber)
     if subscriber is None or subscriber.token_version != data.version:
         raise LinkError("this link is no longer valid: sign up again to get a new one")
     sent = subscriber.confirmation_sent_at
@@ -138,10 +138,15 @@ def confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber
 
 
 def subscriber_for(store: Store, links: Links, purpose: str, token: str) -> Subscriber:
-    """The subscriber a preferences or unsubscribe link names, if the link is still valid."""
+    """The subscriber a preferences or unsubscribe link names, if the link is still valid.
+
+    Revoking links (a new token version) kills preferences links; an unsubscribe link keeps
+    working (RFC 8058: the mail already sent must stay able to unsubscribe)."""
     data = links.read(purpose, token)
-    subscriber = store.subscriber_by_id(data.subscriber_id)
-    if subscriber is None or subscriber.token_version != data.version:
+    subscriber = store.subscriber_by_public_id(data.subscriber)
+    if subscriber is None:
+        raise LinkError("this link is no longer valid: use the link in your latest digest")
+    if purpose != "unsubscribe" and subscriber.token_version != data.version:
         raise LinkError("this link is no longer valid: use the link in your latest digest")
     return subscriber
 

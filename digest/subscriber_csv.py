@@ -13,11 +13,15 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from digest.errors import ValidationError
+from digest.mime import clean
 from digest.models import Subscriber
 from digest.subscribers import STATUSES, WEEKDAYS, new_subscriber, normalise_email
+from digest.tokens import PUBLIC_ID
+
+N = TypeVar("N", int, float)
 
 COLUMNS = (
     "email",
@@ -29,6 +33,10 @@ COLUMNS = (
     "frequency",
     "weekly_day",
     "status",
+    "trending",
+    "trending_box",
+    "public_id",
+    "token_version",
 )
 REQUIRED = ("email", "keywords")
 _FORMULA_START = "=+-@'"  # a leading quote is escaped too, so that unescaping is exact
@@ -112,7 +120,7 @@ def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subsc
     status = get("status", "active").lower()
     if status not in STATUSES:
         raise ValidationError(f"unknown status {status[:40]!r}: use {', '.join(STATUSES)}")
-    return new_subscriber(
+    subscriber = new_subscriber(
         email=email,
         keywords=values.get("keywords", ""),
         exclude=values.get("exclude", ""),
@@ -122,22 +130,45 @@ def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subsc
         frequency=get("frequency", "daily"),
         weekly_day=get("weekly_day", "0"),
         status=status,
+        trending=_number(get("trending", "0.1"), "trending", float),
+        trending_box=get("trending_box", "no").lower() in ("yes", "true", "1"),
         now=now,
     )
+    # links in mail already sent name these two: kept, they keep working after a move
+    public_id = get("public_id", "")
+    if public_id:
+        if not PUBLIC_ID.fullmatch(public_id):
+            raise ValidationError(f"public_id {public_id[:40]!r} is not one this service made")
+        subscriber.public_id = public_id
+    subscriber.token_version = _number(get("token_version", "1"), "token_version", int)
+    if subscriber.token_version < 1:
+        raise ValidationError("token_version must be 1 or more")
+    return subscriber
+
+
+def _number(text: str, column: str, kind: type[N]) -> N:
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValidationError(f"{column} must be a number, not {text[:40]!r}") from None
 
 
 def subscriber_row(subscriber: Subscriber) -> list[str]:
     """One subscriber as CSV fields in COLUMNS order (before formula escaping)."""
     return [
         subscriber.email,
-        "; ".join(subscriber.keywords),
-        "; ".join(subscriber.exclude),
+        clean("; ".join(subscriber.keywords)),  # rows from before control characters were refused
+        clean("; ".join(subscriber.exclude)),
         subscriber.timezone,
         subscriber.send_at,
         str(subscriber.max_papers),
         subscriber.frequency,
         WEEKDAYS[subscriber.weekly_day % 7],
         subscriber.status,
+        f"{subscriber.trending:g}",
+        "yes" if subscriber.trending_box else "no",
+        subscriber.public_id,
+        str(subscriber.token_version),
     ]
 
 

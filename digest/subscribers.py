@@ -59,7 +59,7 @@ def send_time(subscriber: Subscriber) -> time:
 
 def check_keywords(text: str, *, allow_empty: bool = False, what: str = "keywords") -> list[str]:
     """Comma-separated keywords as a list; empty, too many or too long is a ValidationError."""
-    if any(ch in text for ch in "\r\x00"):
+    if any((ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160 for ch in text):
         raise ValidationError(f"invalid {what}: control characters are not allowed")
     keywords = split_keywords(text)
     if not keywords and not allow_empty:

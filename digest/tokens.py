@@ -9,9 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from digest.errors import ExpiredLinkError, LinkError
+
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,7 @@ class Token:
     """What a valid token says."""
 
     purpose: str
-    subscriber_id: int
+    subscriber: str  # the subscriber's public id
     version: int
     issued: int  # Unix seconds
 
@@ -36,9 +39,22 @@ def _mac(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()[:20])
 
 
-def make_token(key: bytes, purpose: str, subscriber_id: int, version: int, issued: int = 0) -> str:
-    """A URL-safe token for one subscriber, purpose and token version."""
-    payload = _b64(f"{purpose}:{subscriber_id}:{version}:{issued}".encode("ascii"))
+def _genuine(key: bytes, token: str, payload: str, mac: str, longest: int) -> bool:
+    """Whether a token is plain ASCII, not too long and signed by `key`."""
+    if not payload or len(token) > longest or not token.isascii():
+        return False  # non-ASCII would break the MAC comparison: a forged token, not a crash
+    return hmac.compare_digest(mac, _mac(key, payload))
+
+
+def _public_id(text: str) -> str:
+    if not PUBLIC_ID.fullmatch(text):
+        raise ValueError("not a public id")
+    return text
+
+
+def make_token(key: bytes, purpose: str, subscriber: str, version: int, issued: int = 0) -> str:
+    """A URL-safe token for one subscriber (public id), purpose and token version."""
+    payload = _b64(f"{purpose}:{subscriber}:{version}:{issued}".encode("ascii"))
     return f"{payload}.{_mac(key, payload)}"
 
 
@@ -47,11 +63,11 @@ def read_token(
 ) -> Token:
     """The token's content if it is genuine, for `purpose` and not expired; else ValidationError."""
     payload, _, mac = token.partition(".")
-    if not payload or len(token) > 200 or not hmac.compare_digest(mac, _mac(key, payload)):
+    if not _genuine(key, token, payload, mac, 200):
         raise LinkError("this link is not valid: copy the whole link from the email")
     try:
         kind, ident, version, issued = _unb64(payload).decode("ascii").split(":")
-        parsed = Token(kind, int(ident), int(version), int(issued))
+        parsed = Token(kind, _public_id(ident), int(version), int(issued))
     except (ValueError, UnicodeDecodeError):
         raise LinkError("this link is damaged: copy the whole link from the email") from None
     if parsed.purpose != purpose:
@@ -65,7 +81,7 @@ def read_token(
 class VoteToken:
     """What a valid vote link says: who votes how on which paper, and when it was issued."""
 
-    subscriber_id: int
+    subscriber: str  # the subscriber's public id
     version: int
     issued: int
     paper_id: str
@@ -73,28 +89,23 @@ class VoteToken:
 
 
 def make_vote_token(
-    key: bytes, subscriber_id: int, version: int, issued: int, paper_id: str, value: int
+    key: bytes, subscriber: str, version: int, issued: int, paper_id: str, value: int
 ) -> str:
     """A URL-safe token for one subscriber's vote on one paper."""
     paper = _b64(paper_id.encode("utf-8"))
-    payload = _b64(f"vote:{subscriber_id}:{version}:{issued}:{value}:{paper}".encode("ascii"))
+    payload = _b64(f"vote:{subscriber}:{version}:{issued}:{value}:{paper}".encode("ascii"))
     return f"{payload}.{_mac(key, payload)}"
 
 
 def read_vote_token(key: bytes, token: str, *, now: float, max_age: float) -> VoteToken:
     """The content of a genuine, unexpired vote token; else LinkError / ExpiredLinkError."""
     payload, _, mac = token.partition(".")
-    if (
-        not payload
-        or len(token) > 400
-        or not token.isascii()
-        or not hmac.compare_digest(mac, _mac(key, payload))
-    ):
+    if not _genuine(key, token, payload, mac, 400):
         raise LinkError("this link is not valid: copy the whole link from the email")
     try:
         kind, ident, version, issued, value, paper = _unb64(payload).decode("ascii").split(":")
         parsed = VoteToken(
-            int(ident), int(version), int(issued), _unb64(paper).decode("utf-8"), int(value)
+            _public_id(ident), int(version), int(issued), _unb64(paper).decode("utf-8"), int(value)
         )
     except (ValueError, UnicodeDecodeError):
         raise LinkError("this link is damaged: copy the whole link from the email") from None

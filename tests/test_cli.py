@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,8 @@ def test_golden_page_to_email(project: Project) -> None:
         "--send-at",
         "06:00",
     )
+    with sqlite3.connect(project.db) as conn:  # public ids are random: fix it for the golden
+        conn.execute("update subscriber set public_id = 'golden-public-id-0001'")
     project.ok("run", "--now", NOW)
     [mail] = project.mails()
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]

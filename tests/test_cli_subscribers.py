@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from digest.wiring import Services
 
 HEADER = "email,keywords,exclude,timezone,send_at,max_papers,frequency,weekly_day,status\n"
 VOLATILE = {
+    "public_id",
     "next_send_at",
     "id",
     "created_at",
@@ -259,15 +261,19 @@ def test_edit_needs_an_option_and_a_known_subscriber(project: Project) -> None:
     assert table(project) == before
 
 
-def test_revoke_links_bumps_token_version_and_old_links_stop_working(project: Project) -> None:
+def test_revoke_links_kills_old_preferences_links_and_keeps_unsubscribe_working(
+    project: Project,
+) -> None:
+    """B13: RFC 8058 expects the unsubscribe link of every mail already sent to keep working."""
     add_alice(project)
     query = "select token_version from subscriber where email = 'alice@example.org'"
     assert project.query(query) == [(1,)]
     services = Services(load_settings(None))
     try:
         subscriber = services.store.get_subscriber("alice@example.org")
-        old_token = services.links.unsubscribe_url(subscriber).rsplit("/", 1)[1]
-        assert signup.subscriber_for(services.store, services.links, "unsubscribe", old_token)
+        old_token = services.links.preferences_url(subscriber).rsplit("/", 1)[1]
+        old_unsubscribe = services.links.unsubscribe_url(subscriber).rsplit("/", 1)[1]
+        assert signup.subscriber_for(services.store, services.links, "preferences", old_token)
     finally:
         services.close()
     before = shown(project, "alice@example.org")
@@ -279,10 +285,11 @@ def test_revoke_links_bumps_token_version_and_old_links_stop_working(project: Pr
     services = Services(load_settings(None))
     try:
         with pytest.raises(ValidationError, match="no longer valid"):
-            signup.subscriber_for(services.store, services.links, "unsubscribe", old_token)
-        fresh = services.links.unsubscribe_url(services.store.get_subscriber("alice@example.org"))
+            signup.subscriber_for(services.store, services.links, "preferences", old_token)
+        assert signup.subscriber_for(services.store, services.links, "unsubscribe", old_unsubscribe)
+        fresh = services.links.preferences_url(services.store.get_subscriber("alice@example.org"))
         new_token = fresh.rsplit("/", 1)[1]
-        assert signup.subscriber_for(services.store, services.links, "unsubscribe", new_token)
+        assert signup.subscriber_for(services.store, services.links, "preferences", new_token)
     finally:
         services.close()
     project.ok("subscribers", "edit", "alice@example.org", "--revoke-links")
@@ -573,14 +580,19 @@ def test_export_to_stdout_and_file(project: Project) -> None:
     seed_varied(project)
     out = project.ok("subscribers", "export").out
     lines = out.splitlines()
-    assert lines[0] == HEADER.strip()
-    assert lines[1:] == [
-        "alice@example.org,rlhf; kv cache,video,Europe/Berlin,07:30,4,weekly,friday,active",
-        "bob@example.org,diffusion; video,,UTC,08:00,10,daily,monday,paused",
-        "carol@example.org,moe,,Asia/Kathmandu,23:59,10,weekdays,monday,pending",
-        "dan@example.org,'=1+1; -quoted 'x'; @home,'=cmd,UTC,00:00,50,weekly,sunday,unsubscribed",
-        "eve+tag@example.org,a; b; c,d; e,America/St_Johns,12:30,1,daily,monday,bounced",
-        "zoë@example.org,''lead quote,,Europe/London,06:15,7,weekly,thursday,active",
+    assert lines[0] == HEADER.strip() + ",trending,trending_box,public_id,token_version"
+    public_ids = dict(project.query("select email, public_id from subscriber"))
+    assert [line.rsplit(",", 2) for line in lines[1:]] == [
+        [f"{row},0.1,no", public_ids[row.split(",")[0]], "1"]
+        for row in (
+            "alice@example.org,rlhf; kv cache,video,Europe/Berlin,07:30,4,weekly,friday,active",
+            "bob@example.org,diffusion; video,,UTC,08:00,10,daily,monday,paused",
+            "carol@example.org,moe,,Asia/Kathmandu,23:59,10,weekdays,monday,pending",
+            "dan@example.org,'=1+1; -quoted 'x'; @home,'=cmd,UTC,00:00,50,weekly,sunday,"
+            "unsubscribed",
+            "eve+tag@example.org,a; b; c,d; e,America/St_Johns,12:30,1,daily,monday,bounced",
+            "zoë@example.org,''lead quote,,Europe/London,06:15,7,weekly,thursday,active",
+        )
     ]
     result = project.ok("subscribers", "export", "backup/subs.csv")
     assert result.out.strip() == "6 subscribers exported to backup/subs.csv"
@@ -589,6 +601,7 @@ def test_export_to_stdout_and_file(project: Project) -> None:
 
 def test_export_then_import_into_an_empty_database_round_trips(project: Project) -> None:
     seed_varied(project)
+    project.ok("subscribers", "edit", "alice@example.org", "--revoke-links")
     project.ok("subscribers", "export", "subs.csv")
     config = project.root / "config" / "digest.toml"
     other = project.root / "config" / "other.toml"
@@ -608,6 +621,13 @@ def test_export_then_import_into_an_empty_database_round_trips(project: Project)
     copied = json.loads(project.ok("--config", str(other), "subscribers", "list", "--json").out)
     assert len(original) == 6
     assert stable(copied) == stable(original)
+    # B4: the links in mail already sent name these, so a move keeps them
+    kept = ("email", "public_id")
+    assert [[r[k] for k in kept] for r in copied] == [[r[k] for k in kept] for r in original]
+    versions = "select email, token_version from subscriber order by email"
+    with sqlite3.connect(project.root / "var" / "other.sqlite") as conn:
+        assert conn.execute(versions).fetchall() == project.query(versions)
+    assert (2,) in [v[1:] for v in project.query(versions)]
     assert {r["status"] for r in copied} == {
         "active",
         "paused",

@@ -176,3 +176,47 @@ def test_b8_unsubscribing_or_pausing_cancels_digests_waiting_to_retry(
         ("paused@example.org", "cancelled"),
         ("stays@example.org", "sent"),
     ]
+
+
+def test_b3_a_removed_subscribers_old_link_never_opens_the_next_signup(
+    project: Project, web: Any
+) -> None:
+    links = web.services.links
+    project.ok("subscribers", "add", "first@example.org", "--keywords", "kv cache")
+    first = web.services.store.get_subscriber("first@example.org")
+    old = links.preferences_url(first)
+    project.ok("subscribers", "remove", "first@example.org")
+    project.ok("subscribers", "add", "second@example.org", "--keywords", "secret topic")
+    second = web.services.store.get_subscriber("second@example.org")
+    assert second.id == first.id  # SQLite reused the row id ...
+    page = httpx.get(old)  # ... but links name the random public id
+    assert page.status_code == 400 and "second@example.org" not in page.text
+    assert "secret topic" not in page.text
+
+
+def test_b10_non_ascii_tokens_and_csrf_fields_are_a_clean_400(project: Project, web: Any) -> None:
+    for path in ("/preferences/é.x", "/unsubscribe/é.x", "/confirm/é", "/vote/é.x"):
+        answer = httpx.get(web.url + path)
+        assert answer.status_code == 400, path
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    with httpx.Client(base_url=web.url) as client:
+        client.get("/")
+        form = {"csrf": "é" * 64, "email": "x@example.org", "keywords": "kv cache"}
+        refused = client.post("/subscribe", data=form)
+    assert refused.status_code == 403 and "Content-Security-Policy" in refused.headers
+
+
+def test_b11_control_characters_never_reach_the_operators_terminal(project: Project) -> None:
+    refused = project.cli("subscribers", "add", "a@example.org", "--keywords", "kv\x1b[2Jcache")
+    assert refused.code == 1 and "control characters" in refused.err
+    project.ok("subscribers", "add", "b@example.org", "--keywords", "kv cache")
+    with sqlite3.connect(project.db) as conn:  # a row written before keywords were checked
+        conn.execute("""update subscriber set keywords = '["kv\\u001b]0;owned\\u0007 cache"]'""")
+    for command in (("subscribers", "list"), ("subscribers", "show", "b@example.org")):
+        out = project.ok(*command).out
+        assert "owned" in out and "\x1b" not in out and "\x07" not in out
+    exported = project.ok("subscribers", "export").out  # and it imports again (B4)
+    assert "\x1b" not in exported and "\x07" not in exported
+    (project.root / "subs.csv").write_text(exported, encoding="utf-8")
+    project.ok("subscribers", "remove", "b@example.org")
+    assert "1 imported" in project.ok("subscribers", "import", "subs.csv").out

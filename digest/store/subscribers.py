@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
 
 from digest.errors import AlreadyExistsError, NotFoundError
-from digest.models import Delivery, DeliveryItem, Subscriber, Vote
+from digest.models import Delivery, DeliveryItem, Subscriber, Vote, new_public_id
 from digest.store.deliveries import cancel_waiting
 from digest.store.engine import StoreBase
 
@@ -63,6 +63,12 @@ class SubscriberQueries(StoreBase):
             session.exec(delete(Vote).where(col(Vote.subscriber_id) == subscriber.id))
             session.exec(delete(Subscriber).where(col(Subscriber.id) == subscriber.id))
 
+    def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
+        """The subscriber a link names, if there is one."""
+        with self.session() as session:
+            query = select(Subscriber).where(col(Subscriber.public_id) == public_id)
+            return session.exec(query).first()
+
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         """The subscriber with this id, or None."""
         with self.session() as session:
@@ -86,11 +92,20 @@ class SubscriberQueries(StoreBase):
             known = set(
                 session.exec(select(Subscriber.email).where(col(Subscriber.email).in_(emails)))
             )
+            public = [s.public_id for s in subscribers]
+            taken = set(
+                session.exec(
+                    select(Subscriber.public_id).where(col(Subscriber.public_id).in_(public))
+                )
+            )
             added = 0
             for subscriber in subscribers:
                 if subscriber.email in known:
                     continue
                 known.add(subscriber.email)
+                if subscriber.public_id in taken:  # someone else's links name it: a new one
+                    subscriber.public_id = new_public_id()
+                taken.add(subscriber.public_id)
                 session.add(subscriber)
                 added += 1
             return added, len(subscribers) - added

@@ -20,7 +20,7 @@ WORDS = {1: "more", -1: "fewer"}
 def _vote_target(web: WebContext, token: str) -> tuple[VoteToken, Subscriber, Paper]:
     """The vote a link names, its subscriber and paper; stale links raise errors."""
     data = web.links.read_vote(token, web.clock().timestamp())
-    subscriber = web.store.subscriber_by_id(data.subscriber_id)
+    subscriber = web.store.subscriber_by_public_id(data.subscriber)
     if subscriber is None:
         raise GoneError("this subscription no longer exists: nothing was recorded")
     if subscriber.token_version != data.version:

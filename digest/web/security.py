@@ -23,13 +23,15 @@ def new_csrf_cookie() -> str:
 
 
 def csrf_token(key: bytes, cookie: str) -> str:
-    """The form field value that proves a form was served to the holder of `cookie`."""
-    return hmac.new(key, f"csrf:{cookie}".encode(), hashlib.sha256).hexdigest()
+    """The form field value that proves a form was served to the holder of `cookie`; under
+    a key of its own, derived from the link key, so that it can never sign a link."""
+    own_key = hmac.new(key, b"papers-digest csrf key", hashlib.sha256).digest()
+    return hmac.new(own_key, f"csrf:{cookie}".encode(), hashlib.sha256).hexdigest()
 
 
 def csrf_ok(key: bytes, cookie: str | None, submitted: str | None) -> bool:
     """True when the submitted form field matches the browser's CSRF cookie."""
-    if not cookie or not submitted:
+    if not cookie or not submitted or not (cookie.isascii() and submitted.isascii()):
         return False
     return hmac.compare_digest(csrf_token(key, cookie), submitted)
 
@@ -43,6 +45,8 @@ class SecurityHeaders(BaseHTTPMiddleware):
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
         return response
