@@ -6,7 +6,7 @@ DIGEST := $(BIN)/digest
 STAMP  := $(VENV)/.installed-stamp
 MAILDIR ?= var/mail
 
-.PHONY: demo test lint bench bench-relevance clean help
+.PHONY: demo test browser-deps lint bench bench-relevance clean help
 
 help:
 	@echo "make demo   - install, fetch the bundled seeds, add three demo subscribers, send to $(MAILDIR)"
@@ -38,8 +38,26 @@ demo: $(STAMP)
 	@echo "$$(ls $(MAILDIR)/new | wc -l) digests in $(MAILDIR) (a Maildir: open it with any mail client, e.g. mutt -f $(MAILDIR))"
 	@echo "HTML preview of alice's digest: $(CURDIR)/var/preview/alice.html"
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium for the browser tests, from the system's package manager when this user
+# may use it (root, or sudo without a password); otherwise those tests skip, saying so.
+# NO_SYSTEM_INSTALL=1 never installs anything.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ -n "$(NO_SYSTEM_INSTALL)" ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "note: no chromium/chromedriver: the browser tests will skip (apt-get install chromium chromium-driver)"; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ]; then \
+	    echo "note: no chromium/chromedriver and no root: the browser tests will skip (apt-get install chromium chromium-driver)"; \
+	  else \
+	    echo "installing chromium and chromium-driver for the browser tests (apt-get)"; \
+	    ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "note: could not install chromium: the browser tests will skip"; \
+	  fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check digest tests bench

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 import socket
 import sqlite3
@@ -22,6 +24,47 @@ REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEST_KEY = "test-secret-key-that-is-long-enough-for-hmac"
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@functools.cache
+def _chromium() -> bool:
+    return bool(shutil.which("chromium") and shutil.which("chromedriver"))
+
+
+@functools.cache
+def _postgres() -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+# marker -> (is it here?, what to install when it is not)
+NEEDS = {
+    "browser": (_chromium, "needs headless Chromium: apt-get install chromium chromium-driver"),
+    "postgres": (_postgres, "needs PostgreSQL on 127.0.0.1:5432 (trust auth, database test)"),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, (_, hint) in NEEDS.items():
+        config.addinivalue_line("markers", f"{name}: {hint}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test whose service is missing skips with one line, except in CI (CI=true) where
+    every test must run: there a missing service is a failure."""
+    for name, (available, hint) in NEEDS.items():
+        if item.get_closest_marker(name) and not available():
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(f"CI=true but this test {hint}", pytrace=False)
+            pytest.skip(hint)
+
 
 # The paper that the HF and arXiv fixtures share (tests/fixtures/sources/).
 SHARED_PAPER: dict[str, Any] = {

@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from conftest import PG_ADMIN
+
 from digest.pipeline import Policy, plan
 from digest.sources.base import PaperRecord
 from digest.store import Store
 from digest.subscribers import new_subscriber
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+ADMIN = PG_ADMIN
+pytestmark = pytest.mark.postgres
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
