@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-
 from conftest import PG_ADMIN
 
 from digest.pipeline import Policy, plan
