@@ -116,7 +116,9 @@ def subscribe(
         subscriber = store.add_subscriber(fresh)
     elif existing.status in ("active", "paused"):
         return existing
-    else:  # pending, unsubscribed, bounced: start over, with the new preferences
+    elif existing.status == "pending":  # a stranger must not rewrite a pending signup
+        subscriber = existing
+    else:  # unsubscribed, bounced: start over, with the new preferences
         copy_preferences(fresh, existing)
         existing.status, existing.updated_at = "pending", now
         subscriber = store.save_subscriber(existing)
@@ -126,6 +128,13 @@ def subscribe(
 
 def confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
     """Activate the subscriber a confirmation link names; used or stale links are refused."""
+    subscriber = to_confirm(store, links, token, now)
+    subscriber.status, subscriber.confirmed_at, subscriber.updated_at = "active", now, now
+    return store.save_subscriber(subscriber)
+
+
+def to_confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
+    """The pending subscriber a confirmation link names; used or stale links are refused."""
     data = links.read("confirm", token, now.timestamp())
     subscriber = store.subscriber_by_public_id(data.subscriber)
     if subscriber is None or subscriber.token_version != data.version:
@@ -133,8 +142,7 @@ def confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber
     sent = subscriber.confirmation_sent_at
     if subscriber.status != "pending" or sent is None or int(sent.timestamp()) != data.issued:
         raise UsedLinkError("this confirmation link was already used or replaced by a newer one")
-    subscriber.status, subscriber.confirmed_at, subscriber.updated_at = "active", now, now
-    return store.save_subscriber(subscriber)
+    return subscriber
 
 
 def subscriber_for(store: Store, links: Links, purpose: str, token: str) -> Subscriber:

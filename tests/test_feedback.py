@@ -68,7 +68,7 @@ def test_get_records_nothing_post_records_replay_changes_nothing_undo_restores(
     more = vote_links(send_first_digest(project))[0]
     page = client.get(more)
     assert page.status_code == 200 and "More like this?" in page.text
-    assert 'src="/static/vote.js"' in page.text and "data-autosubmit" in page.text
+    assert 'src="/static/autosubmit.js"' in page.text and "data-autosubmit" in page.text
     client.get(more)  # a scanner opening the link again
     assert votes(project) == []
     token = csrf_of(page)

@@ -83,14 +83,14 @@ def test_b1_a_server_without_smtputf8_fails_that_one_message_and_nobody_else(
     assert "SMTPUTF8" in rows[2][2]
 
 
-def signup(url: str, email: str) -> httpx.Response:
+def signup(url: str, email: str, **changes: str) -> httpx.Response:
     """Fill in the signup form as a browser would (cookie, CSRF field)."""
     with httpx.Client(base_url=url, timeout=10) as client:
         page = client.get("/")
         token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
         assert token
         form = {"csrf": token.group(1), "email": email, "keywords": "kv cache"}
-        form |= {"timezone": "UTC", "send_at": "08:00"}
+        form |= {"timezone": "UTC", "send_at": "08:00", **changes}
         return client.post("/subscribe", data=form)
 
 
@@ -220,3 +220,14 @@ def test_b11_control_characters_never_reach_the_operators_terminal(project: Proj
     (project.root / "subs.csv").write_text(exported, encoding="utf-8")
     project.ok("subscribers", "remove", "b@example.org")
     assert "1 imported" in project.ok("subscribers", "import", "subs.csv").out
+
+
+def test_b7_a_stranger_resubmitting_a_pending_address_changes_nothing(
+    project: Project, web: Any
+) -> None:
+    assert signup(web.url, "owner@example.org").status_code == 200
+    stranger = {"keywords": "spam", "timezone": "Pacific/Kiritimati", "send_at": "03:00"}
+    again = signup(web.url, "owner@example.org", **stranger)
+    assert again.status_code == 200 and "Check your inbox" in again.text
+    row = project.query("select keywords, timezone, send_at, status from subscriber")
+    assert row == [('["kv cache"]', "UTC", "08:00", "pending")]

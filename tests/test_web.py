@@ -66,11 +66,16 @@ def test_subscribe_confirm_receive_one_click_unsubscribe(
     assert "0 subscribers due" in pending_run.out and len(project.mails()) == 1
 
     confirm_url = link_in(confirmation, "confirm")
-    confirmed = httpx.get(confirm_url)
-    assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
-    assert confirmed.headers["referrer-policy"] == "no-referrer"
-    replay = httpx.get(confirm_url)
-    assert replay.status_code == 409
+    scanned = httpx.get(confirm_url)  # B7: a mail scanner's cookie-less GET confirms nothing
+    assert scanned.status_code == 200 and "data-autosubmit" in scanned.text
+    assert project.query("select status from subscriber") == [("pending",)]
+    with httpx.Client() as person:
+        page = person.get(confirm_url)
+        confirmed = person.post(confirm_url, data={"csrf": csrf_of(page)})
+        assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
+        assert confirmed.headers["referrer-policy"] == "no-referrer"
+        replay = person.get(confirm_url)
+        assert replay.status_code == 409
     assert project.query("select status from subscriber") == [("active",)]
 
     project.ok("run", "--now", "2026-11-22T12:00:00+00:00")

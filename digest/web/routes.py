@@ -110,10 +110,22 @@ async def preview(request: Request, keywords: str = "", exclude: str = "") -> JS
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+async def confirm_page(request: Request, token: str) -> HTMLResponse:
+    """A page whose form confirms (mail scanners open links: a GET changes nothing)."""
+    web = ctx(request)
+    subscriber = await run_in_threadpool(
+        signup.to_confirm, web.store, web.links, token, web.clock()
+    )
+    return web.page(request, "confirm", subscriber=subscriber)
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str) -> HTMLResponse:
     """Activate the subscription the link names."""
     web = ctx(request)
-    subscriber = signup.confirm(web.store, web.links, token, web.clock())
+    if not web.csrf_valid(request, await read_form(request)):
+        return forbidden(request)
+    subscriber = await run_in_threadpool(signup.confirm, web.store, web.links, token, web.clock())
     return web.page(
         request,
         "confirmed",
