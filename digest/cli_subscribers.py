@@ -51,7 +51,7 @@ TRENDING_BOX_HELP = 'Add an "also trending today" box of up to 3 popular papers.
 
 def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
     """A subscriber as plain JSON-ready values."""
-    return subscriber.model_dump(mode="json", exclude={"token_version"})
+    return subscriber.model_dump(mode="json", exclude={"token_version", "confirmations_sent"})
 
 
 def find(store: Store, email: str) -> Subscriber:

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DIGEST_FROM", "from", "from_address"),
     )
     base_url: str = "http://localhost:8000"
+    signups_per_client_hour: int = Field(default=10, ge=1)  # web signups from one IP address
+    signups_per_hour: int = Field(default=300, ge=1)  # web signups from everybody together
+    previews_per_client_minute: int = Field(default=120, ge=1)
     secret_key: SecretStr | None = None
     max_papers: int = Field(default=10, ge=1, le=100)
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)

@@ -85,6 +85,7 @@ class Subscriber(SQLModel, table=True):
     status: str = Field(default="active", index=True, max_length=16)
     token_version: int = 1
     confirmation_sent_at: datetime | None = None
+    confirmations_sent: int = 0  # confirmation mails in the day since the first one
     confirmed_at: datetime | None = None
     hard_bounces: int = 0
     next_send_at: datetime | None = Field(default=None, index=True)  # UTC; None = not planned

@@ -24,6 +24,9 @@ from digest.subscribers import (
 )
 
 CONFIRM_EVERY = timedelta(hours=1)
+CONFIRMATIONS_PER_DAY = 3
+TOPICS_SHOWN = 5
+TOPIC_CHARS = 40
 PREFERENCE_FIELDS = (
     "keywords",
     "exclude",
@@ -68,17 +71,42 @@ class Preferences:
     trending_box: bool = False
 
 
-def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now: datetime) -> bool:
-    """Mail a confirmation link unless one went out within the hour; True when one was sent."""
-    sent = subscriber.confirmation_sent_at
-    if sent is not None and now - sent < CONFIRM_EVERY:
+def may_confirm(subscriber: Subscriber, now: datetime) -> bool:
+    """Whether another confirmation mail may go to this address now: the waits double
+    (1 h, 2 h, 4 h) and at most CONFIRMATIONS_PER_DAY go out in a day, so nobody can use the
+    signup form to mail an address over and over."""
+    sent, count = subscriber.confirmation_sent_at, subscriber.confirmations_sent
+    if sent is None or now - sent >= timedelta(days=1):
+        return True
+    if count >= CONFIRMATIONS_PER_DAY:
         return False
+    wait: timedelta = CONFIRM_EVERY * 2 ** max(count - 1, 0)
+    return now - sent >= wait
+
+
+def shown_topics(keywords: list[str]) -> str:
+    """The topics a confirmation mail quotes: a few, each short and in quotes, because the
+    mail goes to an address a stranger may have typed."""
+    quoted = [f"“{k[:TOPIC_CHARS]}{'…' if len(k) > TOPIC_CHARS else ''}”" for k in keywords]
+    more = len(quoted) - TOPICS_SHOWN
+    return ", ".join(quoted[:TOPICS_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
+def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now: datetime) -> bool:
+    """Mail a confirmation link unless `may_confirm` says wait; True when one was sent."""
+    if not may_confirm(subscriber, now):
+        return False
+    fresh_day = subscriber.confirmation_sent_at is None or (
+        now - subscriber.confirmation_sent_at >= timedelta(days=1)
+    )
     if subscriber.id is None:
         subscriber = store.save_subscriber(subscriber)  # the link needs its id
+    previous = subscriber.confirmation_sent_at, subscriber.confirmations_sent
     subscriber.confirmation_sent_at = now.replace(microsecond=0)  # saved once the mail is out
+    subscriber.confirmations_sent = 1 if fresh_day else subscriber.confirmations_sent + 1
     context = {
         "email": subscriber.email,
-        "keywords": subscriber.keywords,
+        "topics": shown_topics(subscriber.keywords),
         "confirm_url": mailer.links.confirm_url(subscriber),
         "valid_days": CONFIRM_MAX_AGE // 86400,
     }
@@ -96,7 +124,7 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
         [outgoing(subscriber.id or 0, message, mailer.sender, subscriber.email)]
     )
     if outcome.error is not None:
-        subscriber.confirmation_sent_at = sent
+        subscriber.confirmation_sent_at, subscriber.confirmations_sent = previous
         raise TransportError(f"could not send the confirmation mail: {outcome.error}")
     store.save_subscriber(subscriber)
     return True
@@ -111,6 +139,7 @@ def subscribe(
     confirmation mail an hour; an active subscriber's settings are not changed by a stranger.
     """
     fresh = _validated(email, prefs, now, status="pending")
+    store.delete_expired_pending(now - timedelta(seconds=CONFIRM_MAX_AGE))
     existing = store.find_subscriber(fresh.email)
     if existing is None:
         subscriber = store.add_subscriber(fresh)

@@ -120,8 +120,11 @@ class Services:
     def web_app(self, clock: Callable[[], datetime] | None = None) -> FastAPI:
         """The subscription web app over this process's store and transport."""
         from digest.web import create_app
+        from digest.web.limits import Limits
 
-        return create_app(self.store, self.mailer, self.policy, self.settings.token_key(), clock)
+        s = self.settings
+        limits = Limits(s.signups_per_client_hour, s.signups_per_hour, s.previews_per_client_minute)
+        return create_app(self.store, self.mailer, self.policy, s.token_key(), clock, limits=limits)
 
     def close(self) -> None:
         """Release the database."""

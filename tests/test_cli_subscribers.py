@@ -135,7 +135,7 @@ def test_add_confirm_sends_one_mail_and_stays_pending(project: Project) -> None:
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     links = re.findall(r"https://digest\.example\.org/confirm/[A-Za-z0-9_.-]+", text)
     assert len(links) == 1, text
-    assert "moe, routing" in text
+    assert "“moe”, “routing”" in text
     [row] = listed(project)
     assert (row["email"], row["status"]) == ("carol@example.org", "pending")
     assert row["confirmation_sent_at"] is not None and row["confirmed_at"] is None

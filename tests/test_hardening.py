@@ -231,3 +231,74 @@ def test_b7_a_stranger_resubmitting_a_pending_address_changes_nothing(
     assert again.status_code == 200 and "Check your inbox" in again.text
     row = project.query("select keywords, timezone, send_at, status from subscriber")
     assert row == [('["kv cache"]', "UTC", "08:00", "pending")]
+
+
+@pytest.fixture
+def tight_limits(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SIGNUPS_PER_CLIENT_HOUR", "2")
+    monkeypatch.setenv("DIGEST_PREVIEWS_PER_CLIENT_MINUTE", "3")
+
+
+def test_b6_signups_and_previews_are_limited_per_client(
+    project: Project, tight_limits: None, web: Any
+) -> None:
+    assert signup(web.url, "one@example.org").status_code == 200
+    assert signup(web.url, "two@example.org").status_code == 200
+    third = signup(web.url, "three@example.org")
+    assert third.status_code == 429 and "try again" in third.text
+    assert len(project.mails()) == 2
+    answers = [httpx.get(f"{web.url}/preview", params={"keywords": "kv"}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+
+
+def test_b6_a_filled_honeypot_looks_accepted_and_does_nothing(project: Project, web: Any) -> None:
+    answer = signup(web.url, "bot@example.org", website="http://spam.example")
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert project.query("select count(*) from subscriber") == [(0,)]
+    assert project.mails() == []
+
+
+def test_b6_confirmation_mails_back_off_and_stop_for_the_day(project: Project, web: Any) -> None:
+    def mails_after(**delta: float) -> int:
+        web.clock.advance(**delta)
+        signup(web.url, "target@example.org")
+        return len(project.mails())
+
+    assert mails_after(seconds=0) == 1
+    assert mails_after(minutes=59) == 1  # wait 1 h
+    assert mails_after(minutes=1) == 2
+    assert mails_after(hours=1) == 2  # then 2 h
+    assert mails_after(hours=1) == 3
+    assert mails_after(hours=8) == 3  # three a day at most
+    assert mails_after(hours=24) == 4  # a new day
+
+
+def test_b6_the_confirmation_quotes_little_of_what_a_stranger_typed(
+    project: Project, web: Any
+) -> None:
+    spam = ", ".join(f"FREE CRYPTO {i} http://evil.example/claim-your-prize-now" for i in range(30))
+    assert signup(web.url, "victim@example.org", keywords=spam).status_code == 200
+    [mail] = project.mails()
+    text = mail.get_body(("plain",)).get_content()
+    assert text.lower().count("free crypto") == 5 and "and 25 more" in text
+    assert "claim-your-prize-now" not in text  # each topic is cut at 40 characters
+
+
+def test_b6_pending_signups_expire(project: Project, web: Any) -> None:
+    signup(web.url, "never@example.org")
+    web.clock.advance(days=8)
+    signup(web.url, "later@example.org")
+    assert project.query("select email from subscriber") == [("later@example.org",)]
+
+
+def test_b9_new_pending_and_active_addresses_answer_no_sooner_than_the_floor(
+    project: Project, web: Any
+) -> None:
+    from digest.web.routes import SIGNUP_FLOOR
+
+    project.ok("subscribers", "add", "active@example.org", "--keywords", "kv cache")
+    signup(web.url, "pending@example.org")
+    for email in ("new@example.org", "pending@example.org", "active@example.org"):
+        answer = signup(web.url, email)
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        assert answer.elapsed.total_seconds() >= SIGNUP_FLOOR, email

@@ -53,6 +53,18 @@ class SubscriberQueries(StoreBase):
                 query = query.where(Subscriber.status == status)
             return list(session.exec(query))
 
+    def delete_expired_pending(self, before: datetime) -> int:
+        """Delete pending signups whose confirmation link expired (or was never sent) before
+        `before`: nobody confirmed them, and they hold a stranger-typed address."""
+        with self.session() as session:
+            last_mail = func.coalesce(Subscriber.confirmation_sent_at, Subscriber.created_at)
+            stale = session.exec(
+                select(Subscriber.id).where(col(Subscriber.status) == "pending", last_mail < before)
+            ).all()
+            if stale:
+                session.exec(delete(Subscriber).where(col(Subscriber.id).in_(stale)))
+            return len(stale)
+
     def remove_subscriber(self, email: str) -> None:
         """Forget a subscriber and their delivery history."""
         subscriber = self.get_subscriber(email)

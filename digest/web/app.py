@@ -18,6 +18,7 @@ from digest.signup import Mailer
 from digest.store import Store
 from digest.web.context import WebContext
 from digest.web.feedback import router as feedback_router
+from digest.web.limits import Guard, Limits
 from digest.web.routes import router
 from digest.web.security import SecurityHeaders
 
@@ -29,6 +30,7 @@ def create_app(
     key: bytes,
     clock: Callable[[], datetime] | None = None,
     templates: Path = TEMPLATES,
+    limits: Limits | None = None,
 ) -> FastAPI:
     """The web app over one store and one mail transport."""
     app = FastAPI(title="papers digest", docs_url=None, redoc_url=None, openapi_url=None)
@@ -44,6 +46,7 @@ def create_app(
         pages=Environment(
             loader=FileSystemLoader(str(templates)), autoescape=select_autoescape(default=True)
         ),
+        guard=Guard(limits or Limits()),
     )
     app.include_router(router)
     app.include_router(feedback_router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from digest.ranking import Profile, keyword_hits, rank
 from digest.signup import Mailer
 from digest.store import Store
 from digest.subscribers import FREQUENCIES, WEEKDAYS, check_keywords
+from digest.web.limits import Guard, Limits
 from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cookie
 
 PREVIEW_DAYS = 7
@@ -46,6 +47,7 @@ class WebContext:
     key: bytes
     clock: Callable[[], datetime]
     pages: Environment
+    guard: Guard = field(default_factory=lambda: Guard(Limits()))
 
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """Render a page; forms on it get a CSRF token bound to the browser's cookie."""
@@ -66,6 +68,15 @@ class WebContext:
                 secure=request.url.scheme == "https",
             )
         return response
+
+    def too_many(self, request: Request, what: str) -> HTMLResponse:
+        """The answer to a client over one of the limits."""
+        return self.page(
+            request,
+            "error",
+            status=429,
+            message=f"too many {what} from your network just now: please try again in an hour",
+        )
 
     def csrf_valid(self, request: Request, form: dict[str, str]) -> bool:
         """Whether a POSTed form carries the token of this browser's cookie."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +17,8 @@ from digest.models import Subscriber
 from digest.web.context import MAX_FORM_FIELD, WebContext
 
 router = APIRouter()
+HONEYPOT = "website"  # hidden from people by CSS; bots fill in every field
+SIGNUP_FLOOR = 0.25  # seconds every signup answer takes at least
 
 
 def ctx(request: Request) -> WebContext:
@@ -79,9 +83,14 @@ async def index(request: Request) -> HTMLResponse:
 async def subscribe(request: Request) -> HTMLResponse:
     """Start a subscription: pending until the emailed link is followed."""
     web = ctx(request)
+    started = time.monotonic()
     form = await read_form(request)
     if not web.csrf_valid(request, form):
         return forbidden(request)
+    if form.get(HONEYPOT):  # a field people never see: a bot filled it in
+        return await _answer_after(started, web.page(request, "check_inbox"))
+    if not web.guard.signup(client_of(request)):
+        return web.too_many(request, "signups")
     try:
         # sending the confirmation mail blocks: keep it off the event loop
         await run_in_threadpool(
@@ -94,12 +103,26 @@ async def subscribe(request: Request) -> HTMLResponse:
         )
     except ValidationError as exc:
         return web.page(request, "index", status=400, error=str(exc), values=form)
-    return web.page(request, "check_inbox")
+    return await _answer_after(started, web.page(request, "check_inbox"))
+
+
+async def _answer_after(started: float, response: HTMLResponse) -> HTMLResponse:
+    """The response, not before SIGNUP_FLOOR seconds: new, pending and active addresses (and
+    bots) take the same time, so timing does not tell them apart."""
+    await asyncio.sleep(max(0.0, SIGNUP_FLOOR - (time.monotonic() - started)))
+    return response
+
+
+def client_of(request: Request) -> str:
+    """The address limits count against (the proxy's, unless the server trusts its headers)."""
+    return request.client.host if request.client else "unknown"
 
 
 @router.get("/preview")
 async def preview(request: Request, keywords: str = "", exclude: str = "") -> JSONResponse:
     """The papers of the last seven days that these keywords would have picked."""
+    if not ctx(request).guard.preview(client_of(request)):
+        return JSONResponse({"error": "too many previews: wait a minute"}, status_code=429)
     if len(keywords) > MAX_FORM_FIELD or len(exclude) > MAX_FORM_FIELD:
         return JSONResponse({"error": "keywords are too long"}, status_code=400)
     try:

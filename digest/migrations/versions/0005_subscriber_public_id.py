@@ -1,4 +1,5 @@
-"""subscriber.public_id: links name a random identifier, never the reusable row id
+"""subscriber.public_id: links name a random identifier, never the reusable row id;
+subscriber.confirmations_sent: the daily cap and back-off of confirmation mails
 
 Revision ID: 0005
 Revises: 0004
@@ -25,6 +26,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("public_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True)
         )
+        batch_op.add_column(
+            sa.Column("confirmations_sent", sa.Integer(), nullable=False, server_default="0")
+        )
     conn = op.get_bind()
     ids = [row[0] for row in conn.execute(sa.text("select id from subscriber"))]
     for subscriber_id in ids:
@@ -40,4 +44,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("subscriber", schema=None) as batch_op:
         batch_op.drop_index("ix_subscriber_public_id")
+        batch_op.drop_column("confirmations_sent")
         batch_op.drop_column("public_id")
