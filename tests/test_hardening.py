@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -302,3 +303,30 @@ def test_b9_new_pending_and_active_addresses_answer_no_sooner_than_the_floor(
         answer = signup(web.url, email)
         assert answer.status_code == 200 and "Check your inbox" in answer.text
         assert answer.elapsed.total_seconds() >= SIGNUP_FLOOR, email
+
+
+def test_info_the_access_log_holds_no_tokens(
+    project: Project, web: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    project.ok("subscribers", "add", "t@example.org", "--keywords", "kv cache")
+    token = web.services.links.token(
+        "preferences", web.services.store.get_subscriber("t@example.org")
+    )
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        assert httpx.get(f"{web.url}/preferences/{token}").status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any("/preferences/[token]" in line for line in lines), lines
+    assert not any(token in line for line in lines)
+
+
+def test_info_no_slash_redirect_echoes_a_spoofed_host(project: Project, web: Any) -> None:
+    answer = httpx.get(f"{web.url}/preview/", headers={"Host": "evil.example"})
+    assert answer.status_code == 404 and "location" not in answer.headers
+    assert "evil.example" not in answer.text
+
+
+def test_info_https_answers_carry_hsts(project: Project, web: Any) -> None:
+    answer = httpx.get(f"{web.url}/", headers={"X-Forwarded-Proto": "https"})
+    plain = httpx.get(f"{web.url}/")
+    assert "strict-transport-security" not in plain.headers
+    assert answer.headers["strict-transport-security"] == "max-age=31536000"

@@ -20,7 +20,7 @@ from digest.web.context import WebContext
 from digest.web.feedback import router as feedback_router
 from digest.web.limits import Guard, Limits
 from digest.web.routes import router
-from digest.web.security import SecurityHeaders
+from digest.web.security import SecurityHeaders, redact_access_log
 
 
 def create_app(
@@ -33,7 +33,15 @@ def create_app(
     limits: Limits | None = None,
 ) -> FastAPI:
     """The web app over one store and one mail transport."""
-    app = FastAPI(title="papers digest", docs_url=None, redoc_url=None, openapi_url=None)
+    # no slash redirects: they would echo a spoofed Host header back as a Location
+    app = FastAPI(
+        title="papers digest",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
+    redact_access_log()
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=templates / "web" / "static"), name="static")
     app.state.web = WebContext(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -34,6 +36,31 @@ def csrf_ok(key: bytes, cookie: str | None, submitted: str | None) -> bool:
     if not cookie or not submitted or not (cookie.isascii() and submitted.isascii()):
         return False
     return hmac.compare_digest(csrf_token(key, cookie), submitted)
+
+
+_TOKEN_PATH = re.compile(r"/(confirm|unsubscribe|preferences|vote)/[^\s?\"]+")
+
+
+def redact_tokens(text: str) -> str:
+    """A request line with the personal tokens of link paths cut out."""
+    return _TOKEN_PATH.sub(r"/\1/[token]", text)
+
+
+class RedactTokens(logging.Filter):
+    """Keeps link tokens out of the access log: a log line must not open someone's settings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        record.msg = redact_tokens(str(record.msg))
+        return True
+
+
+def redact_access_log() -> None:
+    """Install RedactTokens on uvicorn's access log (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
