@@ -135,9 +135,10 @@ def compose(
         message_id=delivery.message_id,
         date=now,
         unsubscribe_url=view.unsubscribe_url,
-        unsubscribe_mailto=links.unsubscribe_mailto,
+        unsubscribe_mailto=links.unsubscribe_mailto(subscriber),
     )
-    return outgoing(delivery.id, message, sender, subscriber.email)
+    envelope = links.bounce_address(delivery.id) or sender
+    return outgoing(delivery.id, message, envelope, subscriber.email)
 
 
 def send_due(

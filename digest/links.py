@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from digest.list_addresses import bounce_address, unsubscribe_address
 from digest.models import Subscriber
 from digest.tokens import Token, VoteToken, make_token, make_vote_token, read_token, read_vote_token
 
@@ -12,10 +13,23 @@ VOTE_MAX_AGE = 60 * 24 * 3600
 class Links:
     """Builds and reads the signed links of one deployment."""
 
-    def __init__(self, key: bytes, base_url: str, unsubscribe_mailto: str | None = None) -> None:
+    def __init__(self, key: bytes, base_url: str, mail_domain: str | None = None) -> None:
         self.key = key
         self.base_url = base_url.rstrip("/")
-        self.unsubscribe_mailto = unsubscribe_mailto
+        self.mail_domain = mail_domain  # where bounces and mailto: unsubscribes arrive
+
+    def unsubscribe_mailto(self, subscriber: Subscriber) -> str | None:
+        """The List-Unsubscribe mailto: of one subscriber (read by `digest inbox`)."""
+        if self.mail_domain is None:
+            return None
+        address = unsubscribe_address(self.key, self.mail_domain, subscriber.public_id)
+        return f"mailto:{address}?subject=unsubscribe"
+
+    def bounce_address(self, delivery_id: int) -> str | None:
+        """The envelope sender of one delivery, so that its bounce names it (VERP)."""
+        if self.mail_domain is None:
+            return None
+        return bounce_address(self.key, self.mail_domain, delivery_id)
 
     def token(self, purpose: str, subscriber: Subscriber, issued: int = 0) -> str:
         """A token for this subscriber's current token version."""

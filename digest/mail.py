@@ -85,6 +85,7 @@ def build_message(
             targets.append(f"<{clean(unsubscribe_mailto)}>")
         headers.append(("List-Unsubscribe", ", ".join(targets)))
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        headers.append(("List-Id", f"papers digest <digest.{sender_domain(sender)}>"))
     headers.append(("Auto-Submitted", "auto-generated"))
     return multipart_alternative(headers, text, html)
 
@@ -98,11 +99,6 @@ def sender_domain(sender: str) -> str:
     """The domain of the From address ("localhost" when it has none)."""
     address = parseaddr(sender)[1]
     return address.rsplit("@", 1)[1].lower() if "@" in address else "localhost"
-
-
-def mailto_for(sender: str, purpose: str) -> str:
-    """A mailto: URL at the sender's domain, e.g. for List-Unsubscribe."""
-    return f"mailto:unsubscribe@{sender_domain(sender)}?subject={purpose}"
 
 
 class MaildirTransport:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 from digest.delivery import SendPolicy
 from digest.links import Links
-from digest.mail import MaildirTransport, Transport, mailto_for, sender_domain
+from digest.mail import MaildirTransport, Transport, sender_domain
 from digest.pipeline import Policy
 from digest.render import Renderer
 from digest.signup import Mailer
@@ -110,7 +110,7 @@ class Services:
     def links(self) -> Links:
         """Signed personal links rooted at the configured base URL."""
         s = self.settings
-        return Links(s.token_key(), s.base_url, mailto_for(s.from_address, "unsubscribe"))
+        return Links(s.token_key(), s.base_url, sender_domain(s.from_address))
 
     @property
     def mailer(self) -> Mailer:

@@ -330,3 +330,27 @@ def test_info_https_answers_carry_hsts(project: Project, web: Any) -> None:
     plain = httpx.get(f"{web.url}/")
     assert "strict-transport-security" not in plain.headers
     assert answer.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_list_headers_verp_bounce_address_and_an_attributable_mailto(
+    project: Project, utf8_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.config import load_settings
+    from digest.list_addresses import read_bounce_address, read_unsubscribe_address
+
+    inbox, port = utf8_server
+    use_smtp(monkeypatch, port)
+    monkeypatch.setenv("DIGEST_FROM", "Digest <digest@example.org>")
+    project.ok(
+        "subscribers", "add", "r@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    project.ok("run", "--now", NOW)
+    [(mail_from, _, message)] = inbox.messages
+    key = load_settings(None).token_key()
+    [(delivery_id, public_id)] = project.query(
+        "select d.id, s.public_id from delivery d join subscriber s on s.id = d.subscriber_id"
+    )
+    assert mail_from.endswith("@example.org") and read_bounce_address(key, mail_from) == delivery_id
+    assert message["List-Id"] == "papers digest <digest.example.org>"
+    mailto = re.search(r"<mailto:([^?>]+)", message["List-Unsubscribe"])
+    assert mailto and read_unsubscribe_address(key, mailto.group(1)) == public_id
