@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DIGEST_FROM", "from", "from_address"),
     )
     base_url: str = "http://localhost:8000"
+    dkim_key_file: Path | None = None  # PEM private key; DKIM signing is off without one
+    dkim_selector: str = "digest"
+    dkim_domain: str | None = None  # default: the domain of the From address
     signups_per_client_hour: int = Field(default=10, ge=1)  # web signups from one IP address
     signups_per_hour: int = Field(default=300, ge=1)  # web signups from everybody together
     previews_per_client_minute: int = Field(default=120, ge=1)

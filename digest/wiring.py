@@ -47,7 +47,17 @@ class Services:
 
     @cached_property
     def transport(self) -> Transport:
-        """The configured mail transport."""
+        """The configured mail transport, DKIM-signing when a key is configured."""
+        s = self.settings
+        inner = self._transport()
+        if s.dkim_key_file is None:
+            return inner
+        from digest.dkim_signing import DkimSigner, SigningTransport
+
+        domain = s.dkim_domain or sender_domain(s.from_address)
+        return SigningTransport(inner, DkimSigner(s.dkim_key_file, s.dkim_selector, domain))
+
+    def _transport(self) -> Transport:
         s = self.settings
         if s.transport == "maildir":
             return MaildirTransport(s.maildir)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import Inbox, Project, free_port
+from conftest import FIXTURES, Inbox, Project, free_port
 
 NOW = "2026-11-22T12:00:00+00:00"
 PEOPLE = ("zoë@example.com", "anna@bücher.example", "plain@example.org")
@@ -354,3 +354,44 @@ def test_list_headers_verp_bounce_address_and_an_attributable_mailto(
     assert message["List-Id"] == "papers digest <digest.example.org>"
     mailto = re.search(r"<mailto:([^?>]+)", message["List-Unsubscribe"])
     assert mailto and read_unsubscribe_address(key, mailto.group(1)) == public_id
+
+
+def test_dkim_signs_the_list_headers_and_a_receiver_verifies_it(
+    project: Project, utf8_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dkim
+
+    inbox, port = utf8_server
+    use_smtp(monkeypatch, port)
+    monkeypatch.setenv("DIGEST_FROM", "Digest <digest@example.org>")
+    monkeypatch.setenv("DIGEST_DKIM_KEY_FILE", str(FIXTURES / "dkim" / "test-only-private.pem"))
+    project.ok(
+        "subscribers", "add", "r@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    project.ok("run", "--now", NOW)
+    [(_, _, message)] = inbox.messages
+    [raw] = inbox.raw
+    public = (FIXTURES / "dkim" / "test-only-public.b64").read_text().strip()
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"digest._domainkey.example.org."
+        return f"v=DKIM1; k=rsa; p={public}".encode()
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    signature = message["DKIM-Signature"].replace(" ", "").replace("\n", "")
+    for header in ("list-unsubscribe", "list-unsubscribe-post", "from", "subject", "message-id"):
+        assert header in signature.split("h=")[1].split(";")[0].split(":")
+    tampered = raw.replace(b"Subject: ", b"Subject: FREE CRYPTO ", 1)
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_a_missing_dkim_key_is_one_clear_error(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DKIM_KEY_FILE", "nowhere.pem")
+    project.ok(
+        "subscribers", "add", "r@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    result = project.cli("send", "--now", NOW)
+    assert result.code == 1 and "DIGEST_DKIM_KEY_FILE" in result.err
+    assert len(result.err.strip().splitlines()) == 1
