@@ -23,6 +23,7 @@ from digest.cli_common import (
 )
 from digest.cli_sources import fetch, fetch_and_report, sources
 from digest.cli_subscribers import subscribers_app
+from digest.cli_suppression import suppression_app
 from digest.config import load_settings
 from digest.errors import DigestError
 from digest.feedback import resolve_papers
@@ -39,6 +40,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(suppression_app, name="suppression")
 app.command()(fetch)
 app.command()(sources)
 app.command()(deliveries)
@@ -203,6 +205,39 @@ def run(
     failed = fetch_and_report(state(ctx), [], moment)
     if not _dispatch(state(ctx), moment) or failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def inbox(
+    ctx: typer.Context,
+    now: Annotated[str | None, now_option] = None,
+) -> None:
+    """Read returned mail (DIGEST_INBOX_*): bounces count against subscribers, complaints
+    unsubscribe and suppress, mailto: unsubscribes unsubscribe; what was understood is removed."""
+    from digest.inbox import InboxReport, InboxSettings, Unknown, apply, classify, messages
+
+    services = state(ctx).signing_services()
+    s, moment, report = services.settings, parse_now(now), InboxReport()
+    where = InboxSettings(
+        kind=s.inbox_kind,
+        path=s.inbox_path,
+        host=s.inbox_host,
+        port=s.inbox_port,
+        username=s.inbox_username,
+        password=s.inbox_password.get_secret_value() if s.inbox_password else "",
+        tls=s.inbox_tls,
+    )
+    key = s.token_key()
+    for raw, remove in messages(where):
+        event = classify(raw, key)
+        apply(services.store, event, moment, s.bounce_limit, report)
+        if not isinstance(event, Unknown):
+            remove()
+    say(
+        f"{report.bounces} bounces, {report.complaints} complaints, "
+        f"{report.unsubscribes} unsubscribes; {report.unmatched} naming nobody of ours, "
+        f"{report.unknown} not understood"
+    )
 
 
 @app.command()

@@ -118,6 +118,13 @@ def add(
         now=now,
     )
     services = state(ctx).services()
+    suppressed = services.store.suppression(subscriber.email)
+    if suppressed is not None:
+        raise ValidationError(
+            f"{subscriber.email} is on the suppression list ({suppressed.reason} on "
+            f"{suppressed.created_at:%Y-%m-%d}): remove it with "
+            f"`digest suppression remove {subscriber.email}` only if they asked for mail again"
+        )
     stored = services.store.add_subscriber(subscriber)
     if not confirm:
         say(f"added {stored.email}: {_summary(stored)}")

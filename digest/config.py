@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DIGEST_FROM", "from", "from_address"),
     )
     base_url: str = "http://localhost:8000"
+    inbox_kind: Literal["none", "maildir", "imap", "pop3"] = "none"  # where returned mail lands
+    inbox_path: Path | None = None  # a Maildir
+    inbox_host: str = ""
+    inbox_port: int = Field(default=0, ge=0, le=65535)  # 0: the protocol's TLS or plain port
+    inbox_username: str = ""
+    inbox_password: SecretStr | None = None
+    inbox_tls: bool = True
     dkim_key_file: Path | None = None  # PEM private key; DKIM signing is off without one
     dkim_selector: str = "digest"
     dkim_domain: str | None = None  # default: the domain of the From address
@@ -147,7 +154,7 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """The settings as plain values with every secret replaced by asterisks."""
         data = self.model_dump(mode="json", by_alias=False)
-        for name in ("smtp_password", "secret_key"):
+        for name in ("smtp_password", "secret_key", "inbox_password"):
             data[name] = None if data[name] is None else "********"
         data["database_url"] = _mask_url_password(self.database_url)
         return data

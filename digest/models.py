@@ -150,6 +150,15 @@ class Vote(SQLModel, table=True):
     source: str = Field(default="email", max_length=16)  # email | web | cli | seed
 
 
+class Suppression(SQLModel, table=True):
+    """An address nothing is sent to any more: it complained, bounced for good or asked."""
+
+    email: str = Field(primary_key=True, max_length=320)
+    reason: str = Field(max_length=16)  # complaint | bounce | unsubscribe
+    detail: str = ""
+    created_at: datetime
+
+
 class RankingState(SQLModel, table=True):
     """A blob the ranker keeps between runs (feature statistics) and what it has counted."""
 

@@ -140,6 +140,8 @@ def subscribe(
     """
     fresh = _validated(email, prefs, now, status="pending")
     store.delete_expired_pending(now - timedelta(seconds=CONFIRM_MAX_AGE))
+    if store.suppression(fresh.email) is not None:
+        return fresh  # it complained or bounced: the same answer, and no mail
     existing = store.find_subscriber(fresh.email)
     if existing is None:
         subscriber = store.add_subscriber(fresh)

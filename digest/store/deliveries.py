@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.models import Delivery, DeliveryItem, Lease, Paper, Subscriber
+from digest.models import Delivery, DeliveryItem, Lease, Paper, Subscriber, Suppression
 from digest.store.engine import StoreBase, as_utc, bulk_insert
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
@@ -315,7 +315,10 @@ class DeliveryQueries(StoreBase):
 def cancel_waiting(session: Session, subscriber_id: int | None, now: datetime) -> int:
     """Cancel the waiting digests (queued or retry) of every subscriber that is not active,
     or of this one: nothing goes out after an unsubscribe or a pause."""
-    inactive = select(Subscriber.id).where(col(Subscriber.status) != "active")
+    suppressed = select(Suppression.email)
+    inactive = select(Subscriber.id).where(
+        (col(Subscriber.status) != "active") | col(Subscriber.email).in_(suppressed)
+    )
     if subscriber_id is not None:
         inactive = inactive.where(col(Subscriber.id) == subscriber_id)
     result = session.exec(
@@ -324,7 +327,7 @@ def cancel_waiting(session: Session, subscriber_id: int | None, now: datetime) -
         .where(col(Delivery.subscriber_id).in_(inactive))
         .values(
             status="cancelled",
-            last_error="not sent: the subscriber unsubscribed, paused or bounced",
+            last_error="not sent: the subscriber unsubscribed, paused, bounced or is suppressed",
             next_attempt_at=None,
             claimed_at=now,
         )

@@ -1,5 +1,6 @@
 """subscriber.public_id: links name a random identifier, never the reusable row id;
-subscriber.confirmations_sent: the daily cap and back-off of confirmation mails
+subscriber.confirmations_sent: the daily cap and back-off of confirmation mails;
+suppression: addresses that complained, bounced for good or asked by mail to stop
 
 Revision ID: 0005
 Revises: 0004
@@ -36,12 +37,21 @@ def upgrade() -> None:
             sa.text("update subscriber set public_id = :p where id = :i"),
             {"p": secrets.token_urlsafe(16), "i": subscriber_id},
         )
+    op.create_table(
+        "suppression",
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("detail", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("email"),
+    )
     with op.batch_alter_table("subscriber", schema=None) as batch_op:
         batch_op.alter_column("public_id", nullable=False)
         batch_op.create_index("ix_subscriber_public_id", ["public_id"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_table("suppression")
     with op.batch_alter_table("subscriber", schema=None) as batch_op:
         batch_op.drop_index("ix_subscriber_public_id")
         batch_op.drop_column("confirmations_sent")

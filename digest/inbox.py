@@ -1,0 +1,250 @@
+"""Mail that comes back: DSN bounces (RFC 3464), ARF complaints (RFC 5965) and mailto:
+unsubscribe requests, read from a Maildir, IMAP or POP3 mailbox and acted on.
+
+`classify` is pure: bytes in, one event out. `apply` records the event: a permanent bounce
+counts against the subscriber (suppressed once they are `bounced`), a complaint unsubscribes
+and suppresses at once, an unsubscribe request unsubscribes. Every message understood is
+removed from the mailbox, so that a second run never counts it twice; the rest stay for a
+person to read.
+"""
+
+from __future__ import annotations
+
+import functools
+import imaplib
+import mailbox
+import poplib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
+from email.utils import getaddresses
+from pathlib import Path
+
+from digest.errors import ConfigError, TransportError
+from digest.list_addresses import read_bounce_address, read_unsubscribe_address
+from digest.models import Subscriber
+from digest.store import Store
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """A delivery status notification: the delivery it names and whether it is final."""
+
+    delivery_id: int | None
+    message_id: str | None
+    permanent: bool
+    status: str
+
+
+@dataclass(frozen=True)
+class Complaint:
+    """A feedback report: someone marked a digest as spam."""
+
+    delivery_id: int | None
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """Mail to a subscriber's List-Unsubscribe mailto: address."""
+
+    public_id: str
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Anything else (left for a person to read), and why it was not understood."""
+
+    reason: str
+
+
+Event = Bounce | Complaint | Unsubscribe | Unknown
+RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
+
+
+def classify(raw: bytes, key: bytes) -> Event:
+    """What one message in the inbox is."""
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    recipients = [a for _, a in getaddresses(_all(message, RECIPIENT_HEADERS)) if a]
+    for address in recipients:
+        public_id = read_unsubscribe_address(key, address)
+        if public_id is not None:
+            return Unsubscribe(public_id)
+    delivery_id = next(
+        (d for d in (read_bounce_address(key, a) for a in recipients) if d is not None), None
+    )
+    if message.get_content_type() != "multipart/report":
+        return Unknown("not a delivery report or a feedback report")
+    report = message.get_param("report-type", "")
+    original_id = _original_message_id(message)
+    if isinstance(report, str) and report.lower() == "feedback-report":
+        return Complaint(delivery_id, original_id)
+    if isinstance(report, str) and report.lower() == "delivery-status":
+        action, status = _delivery_status(message)
+        permanent = action == "failed" and status.startswith("5")
+        return Bounce(delivery_id, original_id, permanent, status or action)
+    return Unknown(f"a report of type {report!r}")
+
+
+def _all(message: Message, names: tuple[str, ...]) -> list[str]:
+    return [str(v) for name in names for v in (message.get_all(name) or [])]
+
+
+def _delivery_status(message: EmailMessage) -> tuple[str, str]:
+    """(Action, Status) of the first recipient of a message/delivery-status part."""
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        fields: dict[str, str] = {}
+        payload = part.get_payload()
+        blocks = payload if isinstance(payload, list) else [part]
+        for block in blocks:
+            text = block.as_string() if isinstance(block, Message) else str(block)
+            for line in text.splitlines():
+                name, sep, value = line.partition(":")
+                if sep and name.strip().lower() in ("action", "status"):
+                    fields.setdefault(name.strip().lower(), value.strip().lower())
+        return fields.get("action", ""), fields.get("status", "")
+    return "", ""
+
+
+def _original_message_id(message: EmailMessage) -> str | None:
+    """The Message-ID of the returned original (message/rfc822 or text/rfc822-headers)."""
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message) and inner.get("Message-ID"):
+                return str(inner["Message-ID"]).strip()
+        if kind == "text/rfc822-headers":
+            body = part.get_payload(decode=True)
+            headers = message_from_bytes(body if isinstance(body, bytes) else b"")
+            if headers.get("Message-ID"):
+                return str(headers["Message-ID"]).strip()
+    return None
+
+
+@dataclass
+class InboxReport:
+    """What one pass over the inbox did."""
+
+    bounces: int = 0
+    complaints: int = 0
+    unsubscribes: int = 0
+    unknown: int = 0
+    unmatched: int = 0  # understood, but naming no subscriber of ours
+
+
+def apply(
+    store: Store, event: Event, now: datetime, bounce_limit: int, report: InboxReport
+) -> None:
+    """Act on one event."""
+    if isinstance(event, Unknown):
+        report.unknown += 1
+        return
+    if isinstance(event, Unsubscribe):
+        subscriber = store.subscriber_by_public_id(event.public_id)
+    else:
+        subscriber = store.subscriber_of_delivery(event.delivery_id, event.message_id)
+    if subscriber is None:
+        report.unmatched += 1
+        return
+    if isinstance(event, Unsubscribe):
+        report.unsubscribes += 1
+        _stop(store, subscriber, "unsubscribed", now)
+    elif isinstance(event, Complaint):
+        report.complaints += 1
+        _stop(store, subscriber, "unsubscribed", now)
+        store.suppress(subscriber.email, "complaint", "a feedback report (marked as spam)", now)
+    elif event.permanent:
+        report.bounces += 1
+        subscriber.hard_bounces += 1
+        if subscriber.hard_bounces >= bounce_limit:
+            subscriber.status = "bounced"
+            store.suppress(subscriber.email, "bounce", f"status {event.status}", now)
+        subscriber.updated_at = now
+        store.save_subscriber(subscriber)
+
+
+def _stop(store: Store, subscriber: Subscriber, status: str, now: datetime) -> None:
+    if subscriber.status != status:
+        subscriber.status, subscriber.updated_at = status, now
+        store.save_subscriber(subscriber)
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    """Where returned mail arrives."""
+
+    kind: str  # maildir | imap | pop3
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+    username: str = ""
+    password: str = ""
+    tls: bool = True
+
+
+Removal = Callable[[], object]
+
+
+def messages(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
+    """Every message of the inbox, with a function that removes it from the mailbox."""
+    if s.kind == "maildir":
+        if s.path is None:
+            raise ConfigError("DIGEST_INBOX_PATH is not set: name the Maildir to read")
+        yield from _maildir(s.path)
+    elif s.kind == "imap":
+        yield from _imap(s)
+    elif s.kind == "pop3":
+        yield from _pop3(s)
+    else:
+        raise ConfigError("set DIGEST_INBOX_KIND to maildir, imap or pop3 to read returned mail")
+
+
+def _maildir(path: Path) -> Iterator[tuple[bytes, Removal]]:
+    if not (path / "new").is_dir():
+        raise ConfigError(f"{path} is not a Maildir (no new/ folder): check DIGEST_INBOX_PATH")
+    box = mailbox.Maildir(str(path), create=False)
+    for key in list(box.keys()):
+        yield box.get_bytes(key), functools.partial(box.remove, key)
+
+
+def _imap(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
+    try:
+        port = s.port or (993 if s.tls else 143)
+        client = (imaplib.IMAP4_SSL if s.tls else imaplib.IMAP4)(s.host, port)
+        client.login(s.username, s.password)
+        client.select("INBOX")
+        _, found = client.search(None, "ALL")
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise TransportError(f"cannot read IMAP {s.host}: {exc} (check DIGEST_INBOX_*)") from None
+    try:
+        for number in found[0].split():
+            _, data = client.fetch(number, "(RFC822)")
+            part = data[0]
+            if isinstance(part, tuple):
+                yield part[1], functools.partial(client.store, number, "+FLAGS", "\\Deleted")
+        client.expunge()
+    finally:
+        client.logout()
+
+
+def _pop3(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
+    try:
+        port = s.port or (995 if s.tls else 110)
+        client = (poplib.POP3_SSL if s.tls else poplib.POP3)(s.host, port)
+        client.user(s.username)
+        client.pass_(s.password)
+        count = len(client.list()[1])
+    except (OSError, poplib.error_proto) as exc:
+        raise TransportError(f"cannot read POP3 {s.host}: {exc} (check DIGEST_INBOX_*)") from None
+    try:
+        for number in range(1, count + 1):
+            yield b"\r\n".join(client.retr(number)[1]), functools.partial(client.dele, number)
+    finally:
+        client.quit()

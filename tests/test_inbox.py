@@ -1,0 +1,121 @@
+"""`digest inbox`: DSN bounces, ARF complaints and mailto: unsubscribes read from a Maildir."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+import pytest
+from conftest import Project
+
+from digest.config import load_settings
+from digest.list_addresses import bounce_address, unsubscribe_address
+
+NOW = "2026-11-22T12:00:00+00:00"
+PEOPLE = ("bounces@example.org", "complains@example.org", "leaves@example.org", "stays@example.org")
+
+
+def dsn(to: str, status: str, action: str = "failed") -> bytes:
+    return (
+        f"From: MAILER-DAEMON@mx.example.net\r\nTo: {to}\r\nSubject: Undelivered\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; someone@example.org\r\nAction: {action}\r\n"
+        f"Status: {status}\r\n\r\n--b--\r\n"
+    ).encode()
+
+
+def arf(message_id: str) -> bytes:
+    return (
+        "From: abuse@mail.example.net\r\nTo: abuse-reports@example.org\r\nSubject: complaint\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nThis is an abuse report.\r\n"
+        "--b\r\nContent-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\nUser-Agent: test/1.0\r\nVersion: 1\r\n\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: digest@localhost\r\nMessage-ID: {message_id}\r\nSubject: Papers digest\r\n\r\n"
+        "--b--\r\n"
+    ).encode()
+
+
+def plain(to: str) -> bytes:
+    return f"From: a@b.example\r\nTo: {to}\r\nSubject: hello\r\n\r\nJust saying hi.\r\n".encode()
+
+
+@pytest.fixture
+def returned(project: Project, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project that sent four digests, and a Maildir of what came back."""
+    monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
+    for email in PEOPLE:
+        project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+    project.ok("run", "--now", NOW)
+    rows = dict(
+        project.query(
+            "select s.email, d.id || ' ' || d.message_id || ' ' || s.public_id from delivery d"
+            " join subscriber s on s.id = d.subscriber_id"
+        )
+    )
+    key, domain = load_settings(None).token_key(), "localhost"
+    ids = {email: row.split(" ") for email, row in rows.items()}
+    box_path = project.root / "var" / "returned"
+    box = mailbox.Maildir(str(box_path), create=True)
+    box.add(dsn(bounce_address(key, domain, int(ids["bounces@example.org"][0])), "5.1.1"))
+    box.add(dsn(bounce_address(key, domain, int(ids["stays@example.org"][0])), "4.2.2", "delayed"))
+    box.add(dsn(f"bounces+{ids['stays@example.org'][0]}-0000000000@localhost", "5.1.1"))
+    box.add(arf(ids["complains@example.org"][1]))
+    box.add(plain(unsubscribe_address(key, domain, ids["leaves@example.org"][2])))
+    box.add(plain("digest@localhost"))
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    return box_path
+
+
+def test_inbox_acts_on_bounces_complaints_and_unsubscribes_once(
+    project: Project, returned: Path
+) -> None:
+    out = project.ok("inbox", "--now", NOW).out
+    assert out.strip() == (
+        "1 bounces, 1 complaints, 1 unsubscribes; 1 naming nobody of ours, 1 not understood"
+    )
+    statuses = dict(project.query("select email, status from subscriber"))
+    assert statuses == {
+        "bounces@example.org": "bounced",
+        "complains@example.org": "unsubscribed",
+        "leaves@example.org": "unsubscribed",
+        "stays@example.org": "active",  # a delay (4.x) and a forged bounce address change nothing
+    }
+    suppressed = dict(project.query("select email, reason from suppression"))
+    assert suppressed == {"bounces@example.org": "bounce", "complains@example.org": "complaint"}
+    assert len(mailbox.Maildir(str(returned))) == 1  # the message nobody understood stays
+    again = project.ok("inbox", "--now", NOW).out
+    assert again.startswith("0 bounces, 0 complaints, 0 unsubscribes")
+
+
+def test_suppressed_addresses_cannot_be_added_again_until_removed(
+    project: Project, returned: Path
+) -> None:
+    project.ok("inbox", "--now", NOW)
+    refused = project.cli("subscribers", "add", "complains@example.org", "--keywords", "x")
+    assert refused.code == 1 and "suppression list (complaint" in refused.err
+    assert "complains@example.org  complaint" in project.ok("suppression", "list").out
+    project.ok("suppression", "remove", "complains@example.org")
+    assert project.cli("suppression", "remove", "complains@example.org").code == 1
+
+
+def test_sending_skips_a_suppressed_address_even_when_its_subscriber_is_active(
+    project: Project,
+) -> None:
+    for email in ("kept@example.org", "blocked@example.org"):
+        project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+    project.ok("suppression", "add", "blocked@example.org")
+    project.ok("run", "--now", NOW)
+    assert [m["To"] for m in project.mails()] == ["kept@example.org"]
+    rows = project.query(
+        "select s.email, d.status from delivery d join subscriber s on s.id = d.subscriber_id"
+        " order by s.email"
+    )
+    assert rows == [("blocked@example.org", "cancelled"), ("kept@example.org", "sent")]
