@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,8 +23,9 @@ from digest.errors import (
     ValidationError,
 )
 from digest.links import Links
+from digest.models import Paper
 from digest.pipeline import Policy, build_corpus
-from digest.ranking import Profile, keyword_hits, rank
+from digest.ranking import Corpus, Profile, keyword_hits, rank
 from digest.signup import Mailer
 from digest.store import Store
 from digest.subscribers import FREQUENCIES, WEEKDAYS, check_keywords
@@ -31,6 +33,7 @@ from digest.web.limits import Guard, Limits
 from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cookie
 
 PREVIEW_DAYS = 7
+PREVIEW_CACHE = timedelta(minutes=1)
 MAX_FORM_FIELD = 4000
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ class WebContext:
     clock: Callable[[], datetime]
     pages: Environment
     guard: Guard = field(default_factory=lambda: Guard(Limits()))
+    _preview_cache: tuple[datetime, list[Paper], Corpus] | None = field(default=None, repr=False)
+    _preview_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """Render a page; forms on it get a CSRF token bound to the browser's cookie."""
@@ -91,6 +96,17 @@ class WebContext:
             message = "We could not send you an email just now: please try again in a few minutes."
         return self.page(request, "error", status=status_for(exc), message=message)
 
+    def _preview_corpus(self) -> tuple[list[Paper], Corpus]:
+        """The last seven days' papers and their corpus, rebuilt at most once a minute (the
+        build, not the ranking, is what a preview spends its time on)."""
+        now = self.clock()
+        with self._preview_lock:
+            cached = self._preview_cache
+            if cached is None or not timedelta(0) <= now - cached[0] < PREVIEW_CACHE:
+                papers = self.store.papers(since=now - timedelta(days=PREVIEW_DAYS))
+                cached = self._preview_cache = (now, papers, build_corpus(papers))
+            return cached[1], cached[2]
+
     def preview(self, keywords: str, exclude: str, limit: int = 8) -> dict[str, Any]:
         """Papers of the last seven days that these keywords would pick, and the keywords
         that match none of them."""
@@ -98,8 +114,7 @@ class WebContext:
             check_keywords(keywords),
             check_keywords(exclude, allow_empty=True, what="excluded keywords"),
         )
-        papers = self.store.papers(since=self.clock() - timedelta(days=PREVIEW_DAYS))
-        corpus = build_corpus(papers)
+        papers, corpus = self._preview_corpus()
         [matches] = rank(corpus, [profile], limit, min_score=self.policy.min_score)
         hits = keyword_hits(corpus, profile.keywords, self.policy.min_score)
         by_id = {p.id: p for p in papers}
