@@ -395,3 +395,15 @@ def test_a_missing_dkim_key_is_one_clear_error(
     result = project.cli("send", "--now", NOW)
     assert result.code == 1 and "DIGEST_DKIM_KEY_FILE" in result.err
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_info_the_csrf_field_is_no_mac_under_the_link_key() -> None:
+    import hashlib
+    import hmac
+
+    from digest.web.security import csrf_ok, csrf_token
+
+    key, cookie = b"k" * 32, "cookie-value"
+    token = csrf_token(key, cookie)
+    assert token != hmac.new(key, f"csrf:{cookie}".encode(), hashlib.sha256).hexdigest()
+    assert csrf_ok(key, cookie, token) and not csrf_ok(key, cookie, "é" * 64)
