@@ -14,7 +14,7 @@ from digest.feedback import resolve_papers
 from digest.mime import clean
 from digest.models import Subscriber
 from digest.store import Store
-from digest.subscriber_csv import COLUMNS, parse_subscribers_csv, subscribers_csv
+from digest.subscriber_csv import COLUMNS, ParsedFile, read_subscribers_csv, subscribers_csv
 from digest.subscribers import (
     STATUSES,
     WEEKDAYS,
@@ -302,8 +302,9 @@ def import_cmd(
     left out, the good rows are still imported, and the exit status is 1 if any row was bad.
     Keywords are separated by ';' (or ',' inside a double-quoted field).
     """
-    parsed = parse_subscribers_csv(_read_text(file), parse_now(None), name=str(file))
-    added, present = state(ctx).services().store.import_subscribers(parsed.subscribers)
+    parsed = ParsedFile()
+    rows = read_subscribers_csv(_read_text(file), parse_now(None), parsed, name=str(file))
+    added, present = state(ctx).services().store.import_subscribers(rows)
     for bad in parsed.bad_rows:
         say(str(bad), err=True)
     repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO, TypeVar
@@ -55,21 +55,23 @@ class BadRow:
 
 @dataclass
 class ParsedFile:
-    """What an import file holds: valid subscribers (one per address) and the bad rows."""
+    """The bad rows of an import file, and how many valid rows repeated an address; filled
+    in while `read_subscribers_csv` is read."""
 
-    subscribers: list[Subscriber] = field(default_factory=list)
     bad_rows: list[BadRow] = field(default_factory=list)
     repeated: int = 0  # valid rows whose address an earlier row of the file already had
 
 
-def parse_subscribers_csv(text: str, now: datetime, name: str = "the file") -> ParsedFile:
-    """Validate every row of a CSV text; a missing or wrong header is a ValidationError."""
+def read_subscribers_csv(
+    text: str, now: datetime, result: ParsedFile, name: str = "the file"
+) -> Iterator[Subscriber]:
+    """The valid subscribers of a CSV text, one per address, as they are read; bad rows go
+    to `result`. A missing or wrong header, or broken CSV, is a ValidationError."""
     if "\x00" in text:
         raise ValidationError(f"{name} is not a CSV file: it contains binary data")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = _header(reader, name)
-        result = ParsedFile()
         seen: set[str] = set()
         line = reader.line_num + 1
         for fields in reader:
@@ -85,12 +87,11 @@ def parse_subscribers_csv(text: str, now: datetime, name: str = "the file") -> P
                 result.repeated += 1
                 continue
             seen.add(subscriber.email)
-            result.subscribers.append(subscriber)
+            yield subscriber
     except csv.Error as exc:
         raise ValidationError(
             f"{name} is not valid CSV (line {reader.line_num}): {exc}; nothing was imported"
         ) from None
-    return result
 
 
 def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subscriber:

@@ -407,3 +407,24 @@ def test_info_the_csrf_field_is_no_mac_under_the_link_key() -> None:
     token = csrf_token(key, cookie)
     assert token != hmac.new(key, f"csrf:{cookie}".encode(), hashlib.sha256).hexdigest()
     assert csrf_ok(key, cookie, token) and not csrf_ok(key, cookie, "é" * 64)
+
+
+def test_info_import_works_in_chunks_with_one_transaction(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digest.store.subscribers as subscribers_store
+
+    monkeypatch.setattr(subscribers_store, "IMPORT_CHUNK", 2)  # memory stays flat per chunk
+    project.ok("subscribers", "add", "known@example.org", "--keywords", "x")
+    rows = ["a", "b", "known", "c", "a", "d"]
+    text = "email,keywords\n" + "".join(f"{r}@example.org,kv cache\n" for r in rows)
+    (project.root / "subs.csv").write_text(text, encoding="utf-8")
+    out = project.ok("subscribers", "import", "subs.csv").out
+    assert out.strip() == (
+        "4 imported, 1 already present, 0 bad rows (1 repeated in the file, counted once)"
+    )
+    broken = text + '"e@example.org,unterminated\n'
+    (project.root / "broken.csv").write_text(broken.replace("a@", "z@"), encoding="utf-8")
+    assert project.cli("subscribers", "import", "broken.csv").code == 1
+    emails = {e for (e,) in project.query("select email from subscriber")}
+    assert "z@example.org" not in emails  # nothing of a broken file is kept

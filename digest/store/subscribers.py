@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import islice
 
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
 
@@ -12,6 +14,16 @@ from digest.errors import AlreadyExistsError, NotFoundError
 from digest.models import Delivery, DeliveryItem, Subscriber, Vote, new_public_id
 from digest.store.deliveries import cancel_waiting
 from digest.store.engine import StoreBase
+
+SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
+IMPORT_CHUNK = 2000
+
+
+def batched(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
+    """Lists of up to `size` items (itertools.batched arrives in Python 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 class SubscriberQueries(StoreBase):
@@ -97,30 +109,37 @@ class SubscriberQueries(StoreBase):
                 cancel_waiting(session, merged.id, merged.updated_at)
             return merged
 
-    def import_subscribers(self, subscribers: Sequence[Subscriber]) -> tuple[int, int]:
-        """Add every subscriber whose address is new, in one transaction: (added, already there)."""
+    def import_subscribers(self, subscribers: Iterable[Subscriber]) -> tuple[int, int]:
+        """Add every subscriber whose address is new, in one transaction, IMPORT_CHUNK rows
+        at a time (memory stays flat however long the file): (added, already there)."""
+        added = present = 0
         with self.session() as session:
-            emails = [s.email for s in subscribers]
-            known = set(
-                session.exec(select(Subscriber.email).where(col(Subscriber.email).in_(emails)))
-            )
-            public = [s.public_id for s in subscribers]
-            taken = set(
-                session.exec(
-                    select(Subscriber.public_id).where(col(Subscriber.public_id).in_(public))
+            for chunk in batched(subscribers, IMPORT_CHUNK):
+                emails = [s.email for s in chunk]
+                known = set(
+                    session.exec(select(Subscriber.email).where(col(Subscriber.email).in_(emails)))
                 )
-            )
-            added = 0
-            for subscriber in subscribers:
-                if subscriber.email in known:
-                    continue
-                known.add(subscriber.email)
-                if subscriber.public_id in taken:  # someone else's links name it: a new one
-                    subscriber.public_id = new_public_id()
-                taken.add(subscriber.public_id)
-                session.add(subscriber)
-                added += 1
-            return added, len(subscribers) - added
+                taken = set(
+                    session.exec(
+                        select(Subscriber.public_id).where(
+                            col(Subscriber.public_id).in_([s.public_id for s in chunk])
+                        )
+                    )
+                )
+                rows = []
+                for subscriber in chunk:
+                    if subscriber.email in known:
+                        present += 1
+                        continue
+                    known.add(subscriber.email)
+                    if subscriber.public_id in taken:  # someone else's links name it: a new one
+                        subscriber.public_id = new_public_id()
+                    taken.add(subscriber.public_id)
+                    rows.append(subscriber.model_dump(exclude={"id"}))
+                if rows:
+                    session.execute(insert(SUBSCRIBER), rows)
+                added += len(rows)
+        return added, present
 
     def unscheduled(self, limit: int = 5000) -> list[Subscriber]:
         """Active subscribers whose next send time has to be (re)computed."""
