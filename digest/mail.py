@@ -1,6 +1,4 @@
-"""Email building, the Transport protocol and the local Maildir transport.
-
-The SMTP transport is in digest.smtp; `from digest.mail import SmtpTransport` still works."""
+"""Email building, the Transport protocol and the local Maildir transport (SMTP: digest.smtp)."""
 
 from __future__ import annotations
 
@@ -10,15 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from digest.errors import TemporaryDeliveryError, TransportError
 from digest.mime import address_value, clean, envelope_address, header_value, multipart_alternative
-
-if TYPE_CHECKING:
-    from digest.smtp import SmtpSettings as SmtpSettings
-    from digest.smtp import SmtpTransport as SmtpTransport
-    from digest.smtp import classify as classify
 
 
 @dataclass(frozen=True)
@@ -135,16 +128,3 @@ class MaildirTransport:
     def count(self) -> int:
         """How many messages the Maildir holds."""
         return len(self.box)
-
-
-def __getattr__(name: str) -> object:
-    """The SMTP pool lives in digest.smtp (which imports this module); its names stay
-    importable from here."""
-    if name in _SMTP_NAMES:
-        from digest import smtp
-
-        return getattr(smtp, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_SMTP_NAMES = frozenset({"SmtpSettings", "SmtpTransport", "classify"})

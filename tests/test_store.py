@@ -193,3 +193,19 @@ def test_title_then_arxiv_id_in_one_batch_is_one_paper_with_both_sightings(tmp_p
     with store.engine.connect() as conn:
         rows = conn.exec_driver_sql("select paper_id from sighting").fetchall()
     assert rows == [("arxiv:2605.00001",), ("arxiv:2605.00001",)]
+
+
+def test_a_read_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """Reads begin a plain (deferred) transaction: under WAL they never queue behind the write
+    lock that every write transaction takes up front."""
+    store = Store(f"sqlite:///{tmp_path / 'd.sqlite'}")
+    writer = sqlite3.connect(tmp_path / "d.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process is writing
+    read_while_locked: list[int] = []
+    reader = threading.Thread(target=lambda: read_while_locked.append(store.count_papers()))
+    reader.start()
+    reader.join(timeout=5)  # a read that waited would still be blocked (busy timeout 10 s)
+    finished_under_the_lock = not reader.is_alive() and writer.in_transaction
+    writer.execute("ROLLBACK")
+    reader.join()
+    assert finished_under_the_lock and read_while_locked == [0]

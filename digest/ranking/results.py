@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, overload
+from typing import Protocol, overload
 
 import numpy as np
 import scipy.sparse as sp
 
-if TYPE_CHECKING:
-    from digest.ranking.scoring import _VoteSpace
+
+class VoteSpace(Protocol):
+    """What a match needs of the voted papers: their rows and similarity to the papers."""
+
+    row: dict[str, int]  # voted paper id -> row of `sim`
+    sim: np.ndarray  # voted papers x candidate papers, cosine
+
 
 SIMILAR_FLOOR = 0.12  # cosine above which a pick is said to be "like" a liked paper
 
@@ -38,7 +43,7 @@ class Picks:
         include: sp.csr_matrix,
         hits: sp.csc_matrix,
         keywords: list[str],
-        likes: tuple[sp.csr_matrix, _VoteSpace] | None,
+        likes: tuple[sp.csr_matrix, VoteSpace] | None,
     ) -> None:
         self.ids, self.best, self.scores, self.counts = ids, best, scores, counts
         self.include, self.hits, self.keywords, self.likes = include, hits, keywords, likes

@@ -69,7 +69,7 @@ class DeliveryQueries(StoreBase):
 
     def planned_editions(self, subscriber_ids: Sequence[int]) -> set[tuple[int, str]]:
         """(subscriber id, edition) pairs that already have a delivery."""
-        with self.session() as session:
+        with self.read() as session:
             rows = session.exec(
                 select(Delivery.subscriber_id, Delivery.edition).where(
                     col(Delivery.subscriber_id).in_(list(subscriber_ids))
@@ -79,7 +79,7 @@ class DeliveryQueries(StoreBase):
 
     def last_editions(self, subscriber_ids: Sequence[int]) -> dict[int, str]:
         """Per subscriber, their latest edition that has a delivery of any status."""
-        with self.session() as session:
+        with self.read() as session:
             rows = session.exec(
                 select(Delivery.subscriber_id, func.max(Delivery.edition))
                 .where(col(Delivery.subscriber_id).in_(list(subscriber_ids)))
@@ -89,7 +89,7 @@ class DeliveryQueries(StoreBase):
 
     def received_papers(self, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
         """Per subscriber, the papers already in a delivery that was sent or is on its way."""
-        with self.session() as session:
+        with self.read() as session:
             rows = session.exec(
                 select(Delivery.subscriber_id, DeliveryItem.paper_id)
                 .join(DeliveryItem, col(DeliveryItem.delivery_id) == col(Delivery.id))
@@ -103,7 +103,7 @@ class DeliveryQueries(StoreBase):
 
     def last_sent(self, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
         """Per subscriber, when their last digest was planned (sent or on its way)."""
-        with self.session() as session:
+        with self.read() as session:
             rows = session.exec(
                 select(Delivery.subscriber_id, func.max(Delivery.created_at))
                 .where(col(Delivery.subscriber_id).in_(list(subscriber_ids)))
@@ -173,7 +173,7 @@ class DeliveryQueries(StoreBase):
 
     def deliveries(self, status: str | None = None, limit: int | None = None) -> list[Delivery]:
         """Deliveries, oldest first, optionally with one status."""
-        with self.session() as session:
+        with self.read() as session:
             query = select(Delivery).order_by(col(Delivery.id))
             if status is not None:
                 query = query.where(Delivery.status == status)
@@ -183,7 +183,7 @@ class DeliveryQueries(StoreBase):
 
     def delivery_counts(self) -> dict[str, int]:
         """How many deliveries have each status."""
-        with self.session() as session:
+        with self.read() as session:
             rows = session.exec(
                 select(Delivery.status, func.count()).group_by(col(Delivery.status))
             )
@@ -191,7 +191,7 @@ class DeliveryQueries(StoreBase):
 
     def contents(self, ids: Sequence[int]) -> dict[int, Contents]:
         """The deliveries with these ids, each with its subscriber and papers in rank order."""
-        with self.session() as session:
+        with self.read() as session:
             deliveries = list(session.exec(select(Delivery).where(col(Delivery.id).in_(ids))))
             people = {
                 s.id: s

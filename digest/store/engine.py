@@ -19,6 +19,7 @@ from digest.errors import StoreError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "digest_read_only"  # execution option: this transaction only reads
 
 
 def make_engine(url: str) -> Engine:
@@ -42,9 +43,11 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # A deferred transaction that reads then writes fails at once under WAL;
-        # taking the write lock up front makes concurrent writers wait instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A deferred transaction that reads then writes fails at once under WAL; taking the
+        # write lock up front makes concurrent writers wait instead. A pure read needs no
+        # lock at all: under WAL it sees the last commit and never waits for a writer.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -69,6 +72,7 @@ class StoreBase:
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         try:
             self.engine = make_engine(url)
+            self.reader = self.engine.execution_options(**{READ_ONLY: True})
             if auto_migrate:
                 migrate(self.engine)
         except (OSError, OperationalError) as exc:
@@ -87,6 +91,12 @@ class StoreBase:
             except Exception:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries only: a plain BEGIN on SQLite, never waiting for writers."""
+        with Session(self.reader, expire_on_commit=False) as session:
+            yield session  # closing returns the connection, which ends the transaction
 
     def close(self) -> None:
         """Release every pooled connection."""

@@ -92,7 +92,7 @@ class PaperQueries(StoreBase):
 
     def papers(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
         """Papers newest first, optionally only those first seen at or after `since`."""
-        with self.session() as session:
+        with self.read() as session:
             query = select(Paper).order_by(col(Paper.first_seen_at).desc(), col(Paper.id))
             if since is not None:
                 query = query.where(Paper.first_seen_at >= since)
@@ -169,7 +169,7 @@ class PaperQueries(StoreBase):
 
     def count_papers(self) -> int:
         """How many distinct papers the history holds."""
-        with self.session() as session:
+        with self.read() as session:
             return int(session.exec(select(func.count()).select_from(Paper)).one())
 
     def record_fetch(
@@ -201,12 +201,12 @@ class PaperQueries(StoreBase):
 
     def source_states(self) -> list[SourceState]:
         """Every source the service has fetched, by URL."""
-        with self.session() as session:
+        with self.read() as session:
             return list(session.exec(select(SourceState).order_by(col(SourceState.url))))
 
     def source_state(self, url: str) -> SourceState | None:
         """What is remembered about one source URL."""
-        with self.session() as session:
+        with self.read() as session:
             return session.get(SourceState, url)
 
 

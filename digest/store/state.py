@@ -15,7 +15,7 @@ class StateQueries(StoreBase):
 
     def ranking_state(self, name: str) -> tuple[bytes, datetime | None] | None:
         """(data, watermark: the newest first-seen time counted in), or None if never saved."""
-        with self.session() as session:
+        with self.read() as session:
             row = session.get(RankingState, name)
             if row is None:
                 return None

@@ -45,7 +45,7 @@ class SubscriberQueries(StoreBase):
 
     def find_subscriber(self, email: str) -> Subscriber | None:
         """The subscriber with this address (case-insensitive), or None."""
-        with self.session() as session:
+        with self.read() as session:
             return session.exec(
                 select(Subscriber).where(Subscriber.email == email.strip().lower())
             ).first()
@@ -59,7 +59,7 @@ class SubscriberQueries(StoreBase):
 
     def subscribers(self, status: str | None = None) -> list[Subscriber]:
         """Every subscriber, optionally only those with one status, by address."""
-        with self.session() as session:
+        with self.read() as session:
             query = select(Subscriber).order_by(col(Subscriber.email))
             if status is not None:
                 query = query.where(Subscriber.status == status)
@@ -89,13 +89,13 @@ class SubscriberQueries(StoreBase):
 
     def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
         """The subscriber a link names, if there is one."""
-        with self.session() as session:
+        with self.read() as session:
             query = select(Subscriber).where(col(Subscriber.public_id) == public_id)
             return session.exec(query).first()
 
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         """The subscriber with this id, or None."""
-        with self.session() as session:
+        with self.read() as session:
             return session.get(Subscriber, subscriber_id)
 
     def save_subscriber(self, subscriber: Subscriber) -> Subscriber:
@@ -143,7 +143,7 @@ class SubscriberQueries(StoreBase):
 
     def unscheduled(self, limit: int = 5000) -> list[Subscriber]:
         """Active subscribers whose next send time has to be (re)computed."""
-        with self.session() as session:
+        with self.read() as session:
             return list(
                 session.exec(
                     select(Subscriber)
@@ -165,7 +165,7 @@ class SubscriberQueries(StoreBase):
 
     def due_subscribers(self, now: datetime, limit: int) -> list[Subscriber]:
         """Active subscribers whose next send time has come, the longest waiting first."""
-        with self.session() as session:
+        with self.read() as session:
             return list(
                 session.exec(
                     select(Subscriber)
@@ -178,7 +178,7 @@ class SubscriberQueries(StoreBase):
 
     def subscriber_counts(self) -> dict[str, int]:
         """How many subscribers have each status."""
-        with self.session() as session:
+        with self.read() as session:
             rows = session.exec(
                 select(Subscriber.status, func.count()).group_by(col(Subscriber.status))
             )

@@ -23,12 +23,12 @@ class SuppressionQueries(StoreBase):
 
     def suppression(self, email: str) -> Suppression | None:
         """Why an address is suppressed, or None when mail may go to it."""
-        with self.session() as session:
+        with self.read() as session:
             return session.get(Suppression, email)
 
     def suppressions(self) -> list[Suppression]:
         """Every suppressed address, newest first."""
-        with self.session() as session:
+        with self.read() as session:
             query = select(Suppression).order_by(col(Suppression.created_at).desc())
             return list(session.exec(query))
 
@@ -44,7 +44,7 @@ class SuppressionQueries(StoreBase):
         """The subscriber a delivery (by id or by its Message-ID) went to."""
         if delivery_id is None and not message_id:
             return None
-        with self.session() as session:
+        with self.read() as session:
             query = select(Subscriber).join(Delivery, col(Delivery.subscriber_id) == Subscriber.id)
             if delivery_id is not None:
                 query = query.where(col(Delivery.id) == delivery_id)

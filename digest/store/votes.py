@@ -44,7 +44,7 @@ class VoteQueries(StoreBase):
 
     def votes(self, subscriber_id: int) -> list[tuple[Paper, Vote]]:
         """A subscriber's votes with their papers, newest first."""
-        with self.session() as session:
+        with self.read() as session:
             rows = session.exec(
                 select(Paper, Vote)
                 .where(Vote.paper_id == Paper.id)
@@ -60,7 +60,7 @@ class VoteQueries(StoreBase):
         out: dict[int, list[tuple[str, int]]] = {}
         if not subscriber_ids:
             return out
-        with self.session() as session:
+        with self.read() as session:
             rows = session.exec(
                 select(Vote.subscriber_id, Vote.paper_id, Vote.value)
                 .where(col(Vote.subscriber_id).in_(list(subscriber_ids)))
@@ -76,7 +76,7 @@ class VoteQueries(StoreBase):
         """The papers with these ids (those that exist)."""
         out: dict[str, Paper] = {}
         wanted = sorted(set(ids))
-        with self.session() as session:
+        with self.read() as session:
             for start in range(0, len(wanted), 400):
                 chunk = wanted[start : start + 400]
                 for paper in session.exec(select(Paper).where(col(Paper.id).in_(chunk))):
@@ -91,7 +91,7 @@ class VoteQueries(StoreBase):
     def papers_by_titles(self, norms: Sequence[str]) -> dict[str, Paper]:
         """The papers whose normalised title is one of these, by normalised title."""
         out: dict[str, Paper] = {}
-        with self.session() as session:
+        with self.read() as session:
             for paper in session.exec(select(Paper).where(col(Paper.title_norm).in_(list(norms)))):
                 out.setdefault(paper.title_norm, paper)
         return out
