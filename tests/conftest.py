@@ -54,6 +54,7 @@ NEEDS = {
 def pytest_configure(config: pytest.Config) -> None:
     for name, (_, hint) in NEEDS.items():
         config.addinivalue_line("markers", f"{name}: {hint}")
+    config.addinivalue_line("markers", "slow: runs real processes for seconds (-m 'not slow')")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

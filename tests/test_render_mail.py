@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.errors import TransportError
 from digest.mail import MaildirTransport, build_message, outgoing
 from digest.render import DigestView, PaperView, Renderer, trim
 
@@ -168,7 +169,7 @@ def test_maildir_transport_writes_readable_messages(tmp_path: Path) -> None:
 def test_maildir_in_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(Exception, match="cannot open Maildir"):
+    with pytest.raises(TransportError, match="cannot open Maildir"):
         MaildirTransport(blocker / "mail")
 
 

@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import TEST_KEY, Project, free_port
 
+pytestmark = pytest.mark.slow
 DIGEST = str(Path(sys.executable).parent / "digest")
 NOW = "2026-11-22T12:00:00+00:00"
 

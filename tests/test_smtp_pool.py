@@ -145,28 +145,23 @@ def test_server_that_never_greets_fails_everything_temporarily_within_the_timeou
 ) -> None:
     server.script.hang_greeting = True
 
-    start = time.monotonic()
     outcomes = SmtpTransport(settings(server.port, connections=4)).send(batch(20))
-    elapsed = time.monotonic() - start
 
     assert len(outcomes) == 20
     assert all(isinstance(o.error, TemporaryDeliveryError) for o in outcomes)
     assert all(o.error is not None and o.error.code is None for o in outcomes)
     assert "cannot connect" in str(outcomes[0].error)
-    assert elapsed < 2.0  # timeout 1 s: one connect timeout, all workers at once
+    assert server.log.connections == 4  # one timed-out connect per worker, not per message
     assert server.accepted == []
 
 
 def test_server_that_hangs_in_data_fails_everything_temporarily(server: FaultServer) -> None:
     server.script.hang_data = True
 
-    start = time.monotonic()
     outcomes = SmtpTransport(settings(server.port, connections=4)).send(batch(20))
-    elapsed = time.monotonic() - start
 
     assert len(outcomes) == 20
     assert all(isinstance(o.error, TemporaryDeliveryError) for o in outcomes)
-    assert elapsed < 3.5  # each worker gives up after two timeouts of 1 s
     assert server.log.data_total == 8  # 4 workers x 2 attempts; the rest were never tried
     assert server.accepted == []
 
@@ -174,11 +169,9 @@ def test_server_that_hangs_in_data_fails_everything_temporarily(server: FaultSer
 def test_server_down_fails_everything_temporarily_at_once() -> None:
     port = free_port()  # nothing listens here
 
-    start = time.monotonic()
     outcomes = SmtpTransport(settings(port, connections=4)).send(batch(30))
-    elapsed = time.monotonic() - start
 
-    assert len(outcomes) == 30 and elapsed < 1.0
+    assert len(outcomes) == 30
     for outcome in outcomes:
         assert isinstance(outcome.error, TemporaryDeliveryError)
         assert outcome.error.code is None and outcome.attempted
