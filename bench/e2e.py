@@ -11,9 +11,9 @@ from typing import Any
 
 import synth
 
-from digest.delivery import SendPolicy, send_due
 from digest.links import Links
 from digest.models import Subscriber
+from digest.outbox import Outbox, SendPolicy, send_due
 from digest.pipeline import Policy, plan
 from digest.render import Renderer
 from digest.smtp import SmtpSettings, SmtpTransport
@@ -53,15 +53,14 @@ def run(subscribers: int, papers: int, host: str, port: int) -> dict[str, Any]:
         planned = plan(store, NOW, Policy(min_score=0.05))
         t1 = time.perf_counter()
         transport = SmtpTransport(SmtpSettings(host=host, port=port, connections=4))
-        sent = send_due(
-            store,
+        outbox = Outbox(
             transport,
             Renderer(),
             Links(b"bench-key", "https://d.example"),
             SENDER,
-            NOW,
             SendPolicy(batch=500),
         )
+        sent = send_due(store, outbox, now=NOW)
         t2 = time.perf_counter()
         counts = store.delivery_counts()
         store.close()

@@ -164,16 +164,9 @@ def preview(
     now: Annotated[str | None, now_option] = None,
 ) -> None:
     """Render a subscriber's next digest without sending or storing it."""
-    services = state(ctx).services()
-    subscriber = services.store.get_subscriber(email)
-    rendered, items = pipeline.preview(
-        services.store,
-        subscriber,
-        parse_now(now),
-        services.policy,
-        services.renderer,
-        services.links,
-    )
+    digest = state(ctx).digest(signing=False)
+    subscriber = digest.services.store.get_subscriber(email)
+    rendered, items = digest.preview(subscriber, parse_now(now))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(rendered.html, encoding="utf-8")
@@ -276,17 +269,7 @@ def serve(
 
 def _dispatch(app_state: AppState, moment: datetime) -> bool:
     """Plan and send, print one summary line; False when a delivery failed or waits to retry."""
-    services = app_state.services()
-    report = pipeline.dispatch(
-        services.store,
-        moment,
-        services.policy,
-        services.transport,
-        services.renderer,
-        services.links,
-        services.settings.from_address,
-        services.send_policy,
-    )
+    report = app_state.digest().dispatch(moment)
     if report.locked:
         say("another process is planning right now: only sending this time")
     s = report.send

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from digest.app import Digest
 from digest.config import load_settings
 from digest.errors import ValidationError
 from digest.wiring import Services
@@ -34,6 +35,11 @@ class AppState:
         if self._services is None:
             self._services = Services(load_settings(self.config_path))
         return self._services
+
+    def digest(self, *, signing: bool = True) -> Digest:
+        """The service object; a command that mails or serves links refuses a weak key."""
+        services = self.signing_services() if signing else self.services()
+        return Digest(services)
 
     def signing_services(self) -> Services:
         """The service parts of a command that mails or serves links: refuses a weak key."""

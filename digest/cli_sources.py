@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from digest import pipeline
 from digest.cli_common import AppState, echo_json, now_option, parse_now, say, state
 from digest.config import SourceConfig, SourceKind
 from digest.errors import NotFoundError
@@ -45,7 +44,7 @@ def fetch_and_report(
     """Ingest and print one line per listing; returns how many listings failed."""
     services = app_state.services()
     chosen = resolve_sources(services, names, kind)
-    reports = pipeline.fetch(services.store, chosen, moment, services.fetcher)
+    reports = app_state.digest(signing=False).fetch(moment, chosen)
     failed = 0
     for r in reports:
         if r.unchanged:

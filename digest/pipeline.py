@@ -1,4 +1,5 @@
-"""One run of the service: fetch(), dispatch(now), run(now), and a preview of one digest."""
+"""The stages over one store: fetch (ingest listings), plan (rank and queue digests), dispatch
+(plan, then send through one Outbox), and a preview of one digest. digest.app runs them."""
 
 from __future__ import annotations
 
@@ -6,20 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from digest.compose import digest_view, paper_view, vote_links
 from digest.config import DEFAULT_MIN_SCORE, SourceConfig
-from digest.delivery import (
-    SendPolicy,
-    SendReport,
-    digest_view,
-    paper_view,
-    process_name,
-    send_due,
-    vote_links,
-)
 from digest.ingest import SourceReport, ingest_source
 from digest.links import Links
-from digest.mail import Transport
 from digest.models import Paper, Subscriber
+from digest.outbox import Outbox, SendReport, process_name, send_due
 from digest.planning import Plan, choose, due, local_edition, next_send_at, window_start
 from digest.ranking import Corpus, FeatureStats, Match, Voted
 from digest.render import PaperView, RenderedDigest, Renderer
@@ -209,18 +202,15 @@ def _plan_batch(
 
 def dispatch(
     store: Store,
+    outbox: Outbox,
+    *,
     now: datetime,
     policy: Policy,
-    transport: Transport,
-    renderer: Renderer,
-    links: Links,
-    sender: str,
-    send_policy: SendPolicy | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> DispatchReport:
     """Plan every due digest, then send every delivery that is ready."""
-    report = plan(store, now, policy, send_policy.owner if send_policy else None)
-    report.send = send_due(store, transport, renderer, links, sender, now, send_policy, should_stop)
+    report = plan(store, now, policy, outbox.policy.owner)
+    report.send = send_due(store, outbox, now=now, should_stop=should_stop)
     return report
 
 

@@ -19,7 +19,7 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest import pipeline
+from digest.app import Digest
 from digest.config import SourceConfig
 from digest.errors import DigestError
 from digest.wiring import Services
@@ -34,6 +34,7 @@ class Runner:
 
     def __init__(self, services: Services, clock: Callable[[], datetime] | None = None) -> None:
         self.services = services
+        self.digest = Digest(services)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.stop = threading.Event()
 
@@ -41,19 +42,8 @@ class Runner:
         """Plan whoever is due and send what is ready, unless stopping."""
         if self.stop.is_set():
             return
-        s = self.services
         try:
-            report = pipeline.dispatch(
-                s.store,
-                self.clock(),
-                s.policy,
-                s.transport,
-                s.renderer,
-                s.links,
-                s.settings.from_address,
-                s.send_policy,
-                self.stop.is_set,
-            )
+            report = self.digest.dispatch(self.clock(), self.stop.is_set)
         except DigestError as exc:
             log.error("dispatch failed: %s", exc)
             return
@@ -75,8 +65,7 @@ class Runner:
         """Ingest one source, unless stopping."""
         if self.stop.is_set():
             return
-        s = self.services
-        for r in pipeline.fetch(s.store, [source], self.clock(), s.fetcher):
+        for r in self.digest.fetch(self.clock(), [source]):
             if r.ok:
                 log.info("fetch %s: %d new, %d known, %d bad", r.url, r.new, r.known, r.bad)
             else:

@@ -13,9 +13,9 @@ from digest.config import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-from digest.delivery import SendPolicy
 from digest.links import Links
 from digest.mail import MaildirTransport, Transport, sender_domain
+from digest.outbox import SendPolicy
 from digest.pipeline import Policy
 from digest.render import Renderer
 from digest.signup import Mailer

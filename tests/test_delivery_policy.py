@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from digest.delivery import SendPolicy, _result
 from digest.errors import (
     PermanentDeliveryError,
     RecipientRefusedError,
     TemporaryDeliveryError,
 )
+from digest.outbox import SendPolicy, _result
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 POLICY = SendPolicy(

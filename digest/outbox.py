@@ -1,4 +1,5 @@
-"""The outbox: claim ready deliveries, render them from their stored items, send, record."""
+"""The outbox: claim ready deliveries, compose them from their stored items, send, record each
+outcome (sent, retry with backoff, failed; hard bounces count against the subscriber)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
+from digest.compose import compose
 from digest.errors import (
     DigestError,
     PermanentDeliveryError,
@@ -15,11 +17,10 @@ from digest.errors import (
     TransportError,
 )
 from digest.links import Links
-from digest.mail import Outgoing, Transport, build_message, outgoing
-from digest.models import Paper, Subscriber
-from digest.render import DigestView, PaperView, Renderer
+from digest.mail import Transport
+from digest.render import Renderer
 from digest.store import Store
-from digest.store.deliveries import Contents, SendResult
+from digest.store.deliveries import SendResult
 from digest.store.engine import as_utc
 
 
@@ -57,103 +58,27 @@ class SendReport:
     released: int = 0
 
 
-def paper_view(
-    paper: Paper,
-    matched: list[str],
-    votes: tuple[str, str] | None = None,
-    similar_to_title: str | None = None,
-) -> PaperView:
-    """What the digest shows of one paper: its reasons and (more, less) vote links."""
-    return PaperView(
-        title=paper.title,
-        abstract=paper.abstract,
-        matched=list(matched),
-        url=paper.url,
-        authors=list(paper.authors),
-        author_count=paper.author_count,
-        organization=paper.organization,
-        published=paper.published,
-        upvotes=paper.upvotes,
-        more_url=votes[0] if votes else None,
-        less_url=votes[1] if votes else None,
-        similar_to_title=similar_to_title,
-    )
+@dataclass(frozen=True)
+class Outbox:
+    """What sending needs besides the store: how to build each message and where it goes."""
 
-
-def vote_links(links: Links, subscriber: Subscriber, paper_id: str, issued: int) -> tuple[str, str]:
-    """The "more like this" and "less like this" links of one paper for one subscriber."""
-    return (
-        links.vote_url(subscriber, paper_id, 1, issued),
-        links.vote_url(subscriber, paper_id, -1, issued),
-    )
-
-
-def digest_view(
-    subscriber: Subscriber,
-    edition: str,
-    papers: list[PaperView],
-    links: Links,
-    also_trending: list[PaperView] | None = None,
-) -> DigestView:
-    """The view of one subscriber's digest for one edition."""
-    return DigestView(
-        email=subscriber.email,
-        keywords=list(subscriber.keywords),
-        edition=date.fromisoformat(edition),
-        papers=papers,
-        unsubscribe_url=links.unsubscribe_url(subscriber),
-        preferences_url=links.preferences_url(subscriber),
-        also_trending=also_trending or [],
-    )
-
-
-def compose(
-    contents: Contents, renderer: Renderer, links: Links, sender: str, now: datetime
-) -> Outgoing:
-    """The email for one stored delivery, rendered from its stored items."""
-    delivery, subscriber = contents.delivery, contents.subscriber
-    assert delivery.id is not None and delivery.message_id is not None
-    issued = int(as_utc(delivery.created_at).timestamp())
-    sections: dict[str, list[PaperView]] = {"main": [], "trending": []}
-    for paper, item in contents.items:
-        sections.setdefault(item.section, []).append(
-            paper_view(
-                paper,
-                item.matched,
-                vote_links(links, subscriber, paper.id, issued),
-                contents.titles.get(item.similar_to or ""),
-            )
-        )
-    view = digest_view(subscriber, delivery.edition, sections["main"], links, sections["trending"])
-    rendered = renderer.render(view)
-    message = build_message(
-        sender=sender,
-        to=subscriber.email,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        message_id=delivery.message_id,
-        date=now,
-        unsubscribe_url=view.unsubscribe_url,
-        unsubscribe_mailto=links.unsubscribe_mailto(subscriber),
-    )
-    envelope = links.bounce_address(delivery.id) or sender
-    return outgoing(delivery.id, message, envelope, subscriber.email)
+    transport: Transport
+    renderer: Renderer
+    links: Links
+    sender: str  # the From address
+    policy: SendPolicy = field(default_factory=SendPolicy)
 
 
 def send_due(
     store: Store,
-    transport: Transport,
-    renderer: Renderer,
-    links: Links,
-    sender: str,
+    outbox: Outbox,
+    *,
     now: datetime,
-    policy: SendPolicy | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SendReport:
     """Send every ready delivery, batch by batch, recording each outcome; when `should_stop`
     turns true, unsent deliveries of the current batch go back to the queue."""
-    policy = policy or SendPolicy()
+    policy, transport = outbox.policy, outbox.transport
     report = SendReport()
     while not should_stop():
         ids = store.claim_deliveries(now, policy.batch, policy.owner, policy.claim_timeout)
@@ -163,8 +88,12 @@ def send_due(
         outgoing, results = [], []
         for delivery_id in ids:
             try:
-                outgoing.append(compose(contents[delivery_id], renderer, links, sender, now))
-            except (DigestError, ValueError) as exc:  # ValueError: an address the encoder refuses
+                outgoing.append(
+                    compose(
+                        contents[delivery_id], outbox.renderer, outbox.links, outbox.sender, now
+                    )
+                )
+            except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
                 error = f"cannot build this message: {exc}"
                 results.append(SendResult(delivery_id, "failed", error=error))
         for outcome in transport.send(outgoing, should_stop):

@@ -1,0 +1,71 @@
+"""The service object: the stages of papers digest over the parts built from Settings.
+
+    digest = Digest(Services(load_settings()))
+    digest.run(now)        # fetch every configured source, then dispatch
+    digest.dispatch(now)   # plan whoever is due, then send what is ready
+
+The CLI and the scheduler call these and only print or log what they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from digest import pipeline
+from digest.config import SourceConfig
+from digest.ingest import SourceReport
+from digest.models import Subscriber
+from digest.outbox import Outbox
+from digest.ranking import Match
+from digest.render import RenderedDigest
+from digest.wiring import Services
+
+
+@dataclass
+class RunReport:
+    """What one run did: each listing fetched, then the dispatch."""
+
+    fetched: list[SourceReport]
+    dispatched: pipeline.DispatchReport
+
+
+class Digest:
+    """papers digest over one set of services (store, transport, renderer, links, policies)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @property
+    def outbox(self) -> Outbox:
+        """How digests are composed and sent."""
+        s = self.services
+        return Outbox(s.transport, s.renderer, s.links, s.settings.from_address, s.send_policy)
+
+    def fetch(
+        self, now: datetime, sources: Sequence[SourceConfig] | None = None
+    ) -> list[SourceReport]:
+        """Ingest these sources (default: every configured one)."""
+        s = self.services
+        chosen = list(s.settings.sources) if sources is None else list(sources)
+        return pipeline.fetch(s.store, chosen, now, s.fetcher)
+
+    def dispatch(
+        self, now: datetime, should_stop: Callable[[], bool] = lambda: False
+    ) -> pipeline.DispatchReport:
+        """Plan every due digest, then send every delivery that is ready."""
+        s = self.services
+        return pipeline.dispatch(
+            s.store, self.outbox, now=now, policy=s.policy, should_stop=should_stop
+        )
+
+    def run(self, now: datetime) -> RunReport:
+        """The job cron calls: fetch every configured source, then dispatch."""
+        fetched = self.fetch(now)
+        return RunReport(fetched, self.dispatch(now))
+
+    def preview(self, subscriber: Subscriber, now: datetime) -> tuple[RenderedDigest, list[Match]]:
+        """The digest this subscriber would get next, neither stored nor sent."""
+        s = self.services
+        return pipeline.preview(s.store, subscriber, now, s.policy, s.renderer, s.links)
