@@ -11,14 +11,14 @@ from typing import Any
 
 import synth
 
-from digest.links import Links
+from digest.mail.smtp import SmtpSettings, SmtpTransport
 from digest.models import Subscriber
 from digest.outbox import Outbox, SendPolicy, send_due
 from digest.pipeline import Policy, plan
 from digest.render import Renderer
-from digest.smtp import SmtpSettings, SmtpTransport
 from digest.sources.base import PaperRecord
 from digest.store import Store
+from digest.subscriptions.links import Links
 
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
 SENDER = "papers digest <digest@papers-digest.example>"

@@ -482,8 +482,8 @@ def stop_sink(parent: Connection, process: Any) -> int:
 def stage_send(sizes: Sizes, profile: bool) -> StageResult:
     """SmtpTransport vs a bare aiosmtplib client, same bytes, same local sink."""
     from digest.mail import outgoing
+    from digest.mail.smtp import SmtpSettings, SmtpTransport
     from digest.render import Renderer
-    from digest.smtp import SmtpSettings, SmtpTransport
 
     n = sizes.send_messages
     views = digest_views(min(n, 500), seed=4)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from digest.links import Links
 from digest.mail import Outgoing, build_message, outgoing
 from digest.models import Paper, Subscriber
 from digest.render import DigestView, PaperView, Renderer
 from digest.store.deliveries import Contents
 from digest.store.engine import as_utc
+from digest.subscriptions.links import Links
 
 
 def paper_view(

@@ -23,7 +23,7 @@ from email.utils import getaddresses
 from pathlib import Path
 
 from digest.errors import ConfigError, TransportError
-from digest.list_addresses import read_bounce_address, read_unsubscribe_address
+from digest.mail.addresses import read_bounce_address, read_unsubscribe_address
 from digest.models import Subscriber
 from digest.store import Store
 

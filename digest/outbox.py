@@ -16,12 +16,12 @@ from digest.errors import (
     RecipientRefusedError,
     TransportError,
 )
-from digest.links import Links
 from digest.mail import Transport
 from digest.render import Renderer
 from digest.store import Store
 from digest.store.deliveries import SendResult
 from digest.store.engine import as_utc
+from digest.subscriptions.links import Links
 
 
 def process_name() -> str:

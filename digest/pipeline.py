@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from digest.compose import digest_view, paper_view, vote_links
 from digest.config import DEFAULT_MIN_SCORE, SourceConfig
 from digest.ingest import SourceReport, ingest_source
-from digest.links import Links
 from digest.models import Paper, Subscriber
 from digest.outbox import Outbox, SendReport, process_name, send_due
 from digest.planning import Plan, choose, due, local_edition, next_send_at, window_start
@@ -20,6 +19,7 @@ from digest.sources.http import Fetcher
 from digest.store import Store
 from digest.store.deliveries import ItemRow, NewDelivery
 from digest.store.state import FEATURES
+from digest.subscriptions.links import Links
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from digest.models import Subscriber
 from digest.ranking import Corpus, Match, Profile, Voted, rank, trending_box
-from digest.subscribers import send_time
+from digest.subscriptions.preferences import send_time
 
 
 @dataclass(frozen=True)

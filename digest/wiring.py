@@ -13,15 +13,15 @@ from digest.config import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-from digest.links import Links
 from digest.mail import MaildirTransport, Transport, sender_domain
+from digest.mail.smtp import SmtpSettings, SmtpTransport
 from digest.outbox import SendPolicy
 from digest.pipeline import Policy
 from digest.render import Renderer
-from digest.signup import Mailer
-from digest.smtp import SmtpSettings, SmtpTransport
 from digest.sources.http import Fetcher, FetchPolicy
 from digest.store import Store
+from digest.subscriptions.lifecycle import Mailer
+from digest.subscriptions.links import Links
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Services:
         inner = self._transport()
         if s.dkim_key_file is None:
             return inner
-        from digest.dkim_signing import DkimSigner, SigningTransport
+        from digest.mail.dkim import DkimSigner, SigningTransport
 
         domain = s.dkim_domain or sender_domain(s.from_address)
         return SigningTransport(inner, DkimSigner(s.dkim_key_file, s.dkim_selector, domain))

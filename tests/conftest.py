@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from digest.cli import main
+from digest.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"

@@ -14,7 +14,7 @@ import pytest
 import typer
 from conftest import FIXTURES, Project
 
-from digest.cli import app
+from digest.cli.main import app
 
 NOW = "2026-11-22T12:00:00+00:00"
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from conftest import Project, free_port
 
-from digest import signup
 from digest.config import load_settings
 from digest.errors import ValidationError
+from digest.subscriptions import lifecycle as signup
 from digest.wiring import Services
 
 HEADER = "email,keywords,exclude,timezone,send_at,max_papers,frequency,weekly_day,status\n"

@@ -336,7 +336,7 @@ def test_list_headers_verp_bounce_address_and_an_attributable_mailto(
     project: Project, utf8_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from digest.config import load_settings
-    from digest.list_addresses import read_bounce_address, read_unsubscribe_address
+    from digest.mail.addresses import read_bounce_address, read_unsubscribe_address
 
     inbox, port = utf8_server
     use_smtp(monkeypatch, port)

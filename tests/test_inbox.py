@@ -9,7 +9,7 @@ import pytest
 from conftest import Project
 
 from digest.config import load_settings
-from digest.list_addresses import bounce_address, unsubscribe_address
+from digest.mail.addresses import bounce_address, unsubscribe_address
 
 NOW = "2026-11-22T12:00:00+00:00"
 PEOPLE = ("bounces@example.org", "complains@example.org", "leaves@example.org", "stays@example.org")

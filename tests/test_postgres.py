@@ -15,7 +15,7 @@ from conftest import PG_ADMIN
 from digest.pipeline import Policy, plan
 from digest.sources.base import PaperRecord
 from digest.store import Store
-from digest.subscribers import new_subscriber
+from digest.subscriptions.preferences import new_subscriber
 
 ADMIN = PG_ADMIN
 pytestmark = pytest.mark.postgres

@@ -12,7 +12,7 @@ from digest.pipeline import Policy, plan
 from digest.planning import next_send_at
 from digest.sources.base import PaperRecord
 from digest.store import Store
-from digest.subscribers import new_subscriber
+from digest.subscriptions.preferences import new_subscriber
 
 START = datetime(2026, 10, 20, 0, 0, tzinfo=UTC)  # EU DST ends Oct 25, US DST ends Nov 1
 ZONES = {

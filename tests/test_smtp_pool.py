@@ -18,7 +18,7 @@ from smtp_faults import FaultServer
 from digest.config import Settings
 from digest.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from digest.mail import Outcome, Outgoing, build_message, outgoing
-from digest.smtp import SmtpSettings, SmtpTransport
+from digest.mail.smtp import SmtpSettings, SmtpTransport
 from digest.wiring import Services
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from digest.errors import DigestError
 from digest.pipeline import Policy
 from digest.render import TEMPLATES
-from digest.signup import Mailer
 from digest.store import Store
+from digest.subscriptions.lifecycle import Mailer
 from digest.web.context import WebContext
 from digest.web.feedback import router as feedback_router
 from digest.web.limits import Guard, Limits

@@ -22,13 +22,13 @@ from digest.errors import (
     UsedLinkError,
     ValidationError,
 )
-from digest.links import Links
 from digest.models import Paper
 from digest.pipeline import Policy, build_corpus
 from digest.ranking import Corpus, Profile, keyword_hits, rank
-from digest.signup import Mailer
 from digest.store import Store
-from digest.subscribers import FREQUENCIES, WEEKDAYS, check_keywords
+from digest.subscriptions.lifecycle import Mailer
+from digest.subscriptions.links import Links
+from digest.subscriptions.preferences import FREQUENCIES, WEEKDAYS, check_keywords
 from digest.web.limits import Guard, Limits
 from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cookie
 

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from digest.errors import GoneError, LinkError, ValidationError
 from digest.models import Paper, Subscriber
-from digest.tokens import VoteToken
+from digest.subscriptions.tokens import VoteToken
 from digest.web.context import WebContext
 from digest.web.routes import ctx, forbidden, read_form
 

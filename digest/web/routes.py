@@ -10,10 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from digest import signup
 from digest.errors import ValidationError
-from digest.feedback import resolve_papers
 from digest.models import Subscriber
+from digest.subscriptions import lifecycle as signup
+from digest.subscriptions.votes import resolve_papers
 from digest.web.context import MAX_FORM_FIELD, WebContext
 
 router = APIRouter()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from digest.list_addresses import bounce_address, unsubscribe_address
+from digest.mail.addresses import bounce_address, unsubscribe_address
 from digest.models import Subscriber
-from digest.tokens import Token, VoteToken, make_token, make_vote_token, read_token, read_vote_token
+from digest.subscriptions.tokens import (
+    Token,
+    VoteToken,
+    make_token,
+    make_vote_token,
+    read_token,
+    read_vote_token,
+)
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 VOTE_MAX_AGE = 60 * 24 * 3600

@@ -28,7 +28,7 @@ from digest.errors import (
     TransportError,
 )
 from digest.mail import Outcome, Outgoing
-from digest.mime import needs_smtputf8
+from digest.mail.mime import needs_smtputf8
 
 RECONNECT_PAUSE = 0.2  # seconds a worker waits before reconnecting after losing its connection
 GIVE_UP_AFTER = 2  # connections lost in a row before a worker stops using the server

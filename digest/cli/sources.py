@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli_common import AppState, echo_json, now_option, parse_now, say, state
+from digest.cli.common import AppState, echo_json, now_option, parse_now, say, state
 from digest.config import SourceConfig, SourceKind
 from digest.errors import NotFoundError
 from digest.ingest import is_url

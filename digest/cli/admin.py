@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli_common import echo_json, say, state
+from digest.cli.common import echo_json, say, state
 from digest.errors import ValidationError
 from digest.models import Delivery
 from digest.store import Store
 from digest.store.engine import as_utc
-from digest.subscribers import STATUSES as SUBSCRIBER_STATUSES
+from digest.subscriptions.preferences import STATUSES as SUBSCRIBER_STATUSES
 
 DELIVERY_STATUSES = ("queued", "sending", "sent", "retry", "failed", "skipped", "cancelled")
 

@@ -1,4 +1,4 @@
-"""Email building, the Transport protocol and the local Maildir transport (SMTP: digest.smtp)."""
+"""Email as bytes (build_message), the Transport protocol and the local Maildir transport."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Protocol
 
 from digest.errors import TemporaryDeliveryError, TransportError
-from digest.mime import address_value, clean, envelope_address, header_value, multipart_alternative
+from digest.mail.mime import (
+    address_value,
+    clean,
+    envelope_address,
+    header_value,
+    multipart_alternative,
+)
 
 
 @dataclass(frozen=True)

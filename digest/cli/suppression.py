@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from digest.cli_common import echo_json, parse_now, say, state
+from digest.cli.common import echo_json, parse_now, say, state
 from digest.errors import NotFoundError
-from digest.subscribers import normalise_email
+from digest.subscriptions.preferences import normalise_email
 
 suppression_app = typer.Typer(
     help="The suppression list: addresses that complained or bounced for good get no mail.",

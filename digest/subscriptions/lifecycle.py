@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from digest.errors import LinkError, TransportError, UsedLinkError, ValidationError
-from digest.links import CONFIRM_MAX_AGE, Links
 from digest.mail import Transport, build_message, outgoing
 from digest.models import Subscriber
 from digest.render import Renderer
 from digest.store import Store
-from digest.subscribers import (
+from digest.subscriptions.links import CONFIRM_MAX_AGE, Links
+from digest.subscriptions.preferences import (
     check_frequency,
     check_keywords,
     check_max_papers,

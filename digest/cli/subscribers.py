@@ -7,15 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from digest import signup
-from digest.cli_common import echo_json, parse_now, say, state
+from digest.cli.common import echo_json, parse_now, say, state
 from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
-from digest.feedback import resolve_papers
-from digest.mime import clean
+from digest.mail.mime import clean
 from digest.models import Subscriber
 from digest.store import Store
-from digest.subscriber_csv import COLUMNS, ParsedFile, read_subscribers_csv, subscribers_csv
-from digest.subscribers import (
+from digest.subscriptions import lifecycle as signup
+from digest.subscriptions.csv_io import COLUMNS, ParsedFile, read_subscribers_csv, subscribers_csv
+from digest.subscriptions.preferences import (
     STATUSES,
     WEEKDAYS,
     check_frequency,
@@ -27,6 +26,7 @@ from digest.subscribers import (
     new_subscriber,
     normalise_email,
 )
+from digest.subscriptions.votes import resolve_papers
 
 subscribers_app = typer.Typer(
     help="Add, list, show, edit, pause, import, export and remove subscribers.",

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import TextIO, TypeVar
 
 from digest.errors import ValidationError
-from digest.mime import clean
+from digest.mail.mime import clean
 from digest.models import Subscriber
-from digest.subscribers import STATUSES, WEEKDAYS, new_subscriber, normalise_email
-from digest.tokens import PUBLIC_ID
+from digest.subscriptions.preferences import STATUSES, WEEKDAYS, new_subscriber, normalise_email
+from digest.subscriptions.tokens import PUBLIC_ID
 
 N = TypeVar("N", int, float)
 

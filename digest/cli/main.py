@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from digest import pipeline
-from digest.cli_admin import deliveries, stats
-from digest.cli_common import (
+from digest.cli.admin import deliveries, stats
+from digest.cli.common import (
     AppState,
     echo_json,
     now_option,
@@ -21,15 +21,15 @@ from digest.cli_common import (
     state,
     terminal_safe,
 )
-from digest.cli_sources import fetch, fetch_and_report, sources
-from digest.cli_subscribers import subscribers_app
-from digest.cli_suppression import suppression_app
+from digest.cli.sources import fetch, fetch_and_report, sources
+from digest.cli.subscribers import subscribers_app
+from digest.cli.suppression import suppression_app
 from digest.config import load_settings
 from digest.errors import DigestError
-from digest.feedback import resolve_papers
-from digest.mime import clean
+from digest.mail.mime import clean
 from digest.ranking import Profile, Voted, rank
-from digest.subscribers import check_keywords
+from digest.subscriptions.preferences import check_keywords
+from digest.subscriptions.votes import resolve_papers
 
 app = typer.Typer(
     name="digest",

@@ -1,0 +1,1 @@
+"""Subscribers: preferences validation, the signup lifecycle, signed links, votes, CSV."""
