@@ -1,20 +1,82 @@
-"""What the outbox records for each kind of send outcome: retry, give up, bounce."""
+"""What the outbox records for each kind of send outcome (retry, give up, bounce, release),
+driven through `send_due` with a scripted Transport and a real SQLite store."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from digest.errors import (
     PermanentDeliveryError,
     RecipientRefusedError,
     TemporaryDeliveryError,
+    TransportError,
 )
-from digest.outbox import SendPolicy, _result
+from digest.mail import Outcome, Outgoing
+from digest.models import Delivery
+from digest.outbox import Outbox, SendPolicy, send_due
+from digest.pipeline import Policy, plan
+from digest.render import Renderer
+from digest.sources.base import PaperRecord
+from digest.store import Store
+from digest.subscriptions.links import Links
+from digest.subscriptions.preferences import new_subscriber
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 POLICY = SendPolicy(
     max_attempts=3, backoff_seconds=60, backoff_max_seconds=600, give_up_after=timedelta(days=2)
 )
+
+
+class ScriptedTransport:
+    """Answers every message with the same error (None: accepted); records what it saw."""
+
+    def __init__(self, error: TransportError | None = None) -> None:
+        self.error = error
+        self.seen: list[int] = []
+
+    def send(
+        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+    ) -> list[Outcome]:
+        out = []
+        for item in batch:
+            if should_stop is not None and should_stop():
+                out.append(Outcome(item.delivery_id, attempted=False))
+                continue
+            self.seen.append(item.delivery_id)
+            out.append(Outcome(item.delivery_id, self.error))
+        return out
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """Two active subscribers, each with one queued digest."""
+    store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
+    for name in ("one", "two"):
+        store.add_subscriber(
+            new_subscriber(
+                email=f"{name}@example.org",
+                keywords="diffusion",
+                send_at="00:00",
+                now=NOW - timedelta(days=1),
+            )
+        )
+    record = PaperRecord(title="A diffusion paper", abstract="A diffusion model. " * 5)
+    store.upsert_records([record], "t", NOW - timedelta(hours=1))
+    assert plan(store, NOW, Policy(min_score=0.0)).planned == 2
+    return store
+
+
+def send(store: Store, transport: ScriptedTransport, now: datetime, **kw: object) -> None:
+    outbox = Outbox(transport, Renderer(), Links(b"k" * 32, "https://d.example"), "d@x.org", POLICY)
+    send_due(store, outbox, now=now, **kw)  # type: ignore[arg-type]
+
+
+def only(store: Store) -> Delivery:
+    return store.deliveries()[0]
 
 
 def test_backoff_doubles_is_capped_and_never_zero() -> None:
@@ -23,38 +85,45 @@ def test_backoff_doubles_is_capped_and_never_zero() -> None:
     assert SendPolicy(backoff_seconds=0).retry_at(1, NOW) > NOW  # not again in this pass
 
 
-def test_a_4xx_answer_retries_then_gives_up_after_max_attempts() -> None:
-    busy = TemporaryDeliveryError("451 try later", 451)
-    second = _result(1, True, busy, 2, timedelta(minutes=5), POLICY, NOW)
-    assert (second.status, second.code, second.retry_at) == (
-        "retry",
-        451,
-        NOW + timedelta(minutes=2),
-    )
-    third = _result(1, True, busy, 3, timedelta(minutes=10), POLICY, NOW)
-    assert third.status == "failed" and "gave up after 3 attempts" in (third.error or "")
-    assert not third.bounce
+def test_a_4xx_answer_retries_then_gives_up_after_max_attempts(store: Store) -> None:
+    busy = ScriptedTransport(TemporaryDeliveryError("451 try later", 451))
+    send(store, busy, NOW)
+    first = only(store)
+    assert (first.status, first.smtp_code, first.attempts) == ("retry", 451, 1)
+    assert first.next_attempt_at is not None
+    send(store, busy, NOW + timedelta(seconds=30))  # not due yet: nothing is tried
+    assert only(store).attempts == 1
+    send(store, busy, NOW + timedelta(minutes=1))
+    assert (only(store).status, only(store).attempts) == ("retry", 2)
+    send(store, busy, NOW + timedelta(minutes=3))
+    third = only(store)
+    assert third.status == "failed" and "gave up after 3 attempts" in (third.last_error or "")
 
 
-def test_an_unreachable_server_is_waited_for_until_give_up_after() -> None:
-    down = TemporaryDeliveryError("cannot connect", None)
-    hours_later = _result(1, True, down, 30, timedelta(hours=20), POLICY, NOW)
-    assert hours_later.status == "retry"
-    days_later = _result(1, True, down, 40, timedelta(days=2, minutes=1), POLICY, NOW)
-    assert days_later.status == "failed"
+def test_an_unreachable_server_is_waited_for_until_give_up_after(store: Store) -> None:
+    down = ScriptedTransport(TemporaryDeliveryError("cannot connect", None))
+    moment = NOW
+    for _ in range(8):  # far more attempts than max_attempts: no reply code, keep waiting
+        send(store, down, moment)
+        moment += timedelta(hours=2)
+    assert only(store).status == "retry" and only(store).attempts == 8
+    send(store, down, NOW + timedelta(days=2, minutes=1))
+    assert only(store).status == "failed"
 
 
-def test_only_a_refused_recipient_is_a_hard_bounce() -> None:
-    refused = _result(
-        1, True, RecipientRefusedError("550 no such user", 550), 1, timedelta(0), POLICY, NOW
-    )
-    assert (refused.status, refused.code, refused.bounce) == ("failed", 550, True)
-    relay = _result(
-        1, True, PermanentDeliveryError("554 relay denied", 554), 1, timedelta(0), POLICY, NOW
-    )
-    assert (relay.status, relay.code, relay.bounce) == ("failed", 554, False)
+def test_only_a_refused_recipient_is_a_hard_bounce(store: Store) -> None:
+    send(store, ScriptedTransport(RecipientRefusedError("550 no such user", 550)), NOW)
+    assert {(d.status, d.smtp_code) for d in store.deliveries()} == {("failed", 550)}
+    assert {s.hard_bounces for s in store.subscribers()} == {1}
 
 
-def test_unattempted_messages_go_back_to_the_queue_and_sent_ones_are_sent() -> None:
-    assert _result(1, False, None, 1, timedelta(0), POLICY, NOW).status == "queued"
-    assert _result(1, True, None, 1, timedelta(0), POLICY, NOW).status == "sent"
+def test_a_permanent_refusal_that_is_not_about_the_recipient_is_no_bounce(store: Store) -> None:
+    send(store, ScriptedTransport(PermanentDeliveryError("554 relay denied", 554)), NOW)
+    assert {(d.status, d.smtp_code) for d in store.deliveries()} == {("failed", 554)}
+    assert {s.hard_bounces for s in store.subscribers()} == {0}
+
+
+def test_unattempted_messages_go_back_to_the_queue_and_sent_ones_are_sent(store: Store) -> None:
+    transport = ScriptedTransport()
+    send(store, transport, NOW, should_stop=lambda: len(transport.seen) >= 1)
+    assert sorted(d.status for d in store.deliveries()) == ["queued", "sent"]
