@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -191,17 +192,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def smtp_sink(handler: Any, port: int | None = None, **options: Any) -> Iterator[int]:
+    """A real aiosmtpd server on 127.0.0.1 (port: free, or this one) running `handler`."""
+    port = port or free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Inbox, int]]:
     """A real aiosmtpd server on 127.0.0.1 that keeps every message it accepts."""
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_sink(inbox) as port:
         yield inbox, port
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """An SMTP server that misbehaves as each test scripts it (tests/smtp_faults.py)."""
+    from smtp_faults import FaultServer  # it imports this module
+
+    fault = FaultServer().start()
+    try:
+        yield fault
     finally:
-        controller.stop()
+        fault.stop()
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from conftest import FIXTURES, Inbox, Project, free_port
+from conftest import FIXTURES, Inbox, Project, free_port, smtp_sink
 
 NOW = "2026-11-22T12:00:00+00:00"
 PEOPLE = ("zoë@example.com", "anna@bücher.example", "plain@example.org")
@@ -19,13 +18,8 @@ PEOPLE = ("zoë@example.com", "anna@bücher.example", "plain@example.org")
 
 def smtp(utf8: bool) -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=utf8)
-    controller.start()
-    try:
+    with smtp_sink(inbox, enable_SMTPUTF8=utf8) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -161,12 +155,8 @@ def test_b8_unsubscribing_or_pausing_cancels_digests_waiting_to_retry(
         conn.execute("update subscriber set status = 'unsubscribed' where id = ?", gone)
 
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_sink(inbox, port):
         project.cli("send", "--now", "2026-11-23T12:00:00+00:00")
-    finally:
-        controller.stop()
     assert [rcpts for _, rcpts, _ in inbox.messages] == [["stays@example.org"]]
     rows = project.query(
         "select s.email, d.status from delivery d join subscriber s on s.id = d.subscriber_id"

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from conftest import TEST_KEY, Project, free_port
+from conftest import TEST_KEY, Project, free_port, smtp_sink
 
 pytestmark = pytest.mark.slow
 DIGEST = str(Path(sys.executable).parent / "digest")
@@ -43,13 +42,8 @@ class SlowSink:
 @pytest.fixture
 def sink() -> Iterator[tuple[SlowSink, int]]:
     handler = SlowSink(delay=0.01)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_sink(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def environment(project: Project, port: int, **extra: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ queued, sending or waiting to retry.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,15 +17,6 @@ from smtp_faults import FaultServer
 START = datetime.fromisoformat("2026-11-22T08:00:00+00:00")  # edition 2026-11-22 in UTC
 EDITION = "2026-11-22"
 PEOPLE = [f"reader{i:02d}@example.org" for i in range(1, 21)]
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    fault = FaultServer().start()
-    try:
-        yield fault
-    finally:
-        fault.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import shutil
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,15 +58,6 @@ def by_kind(outcomes: list[Outcome]) -> tuple[list[int], list[Outcome], list[Out
     temporary = [o for o in outcomes if isinstance(o.error, TemporaryDeliveryError)]
     permanent = [o for o in outcomes if isinstance(o.error, PermanentDeliveryError)]
     return sent, temporary, permanent
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    fault = FaultServer().start()
-    try:
-        yield fault
-    finally:
-        fault.stop()
 
 
 def test_every_message_arrives_exactly_once_over_four_connections(server: FaultServer) -> None:
