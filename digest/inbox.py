@@ -24,7 +24,7 @@ from pathlib import Path
 
 from digest.errors import ConfigError, TransportError
 from digest.mail.addresses import read_bounce_address, read_unsubscribe_address
-from digest.models import Subscriber
+from digest.models import Subscriber, SubscriberStatus
 from digest.store import Store
 
 
@@ -155,16 +155,16 @@ def apply(
         return
     if isinstance(event, Unsubscribe):
         report.unsubscribes += 1
-        _stop(store, subscriber, "unsubscribed", now)
+        _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
     elif isinstance(event, Complaint):
         report.complaints += 1
-        _stop(store, subscriber, "unsubscribed", now)
+        _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
         store.suppress(subscriber.email, "complaint", "a feedback report (marked as spam)", now)
     elif event.permanent:
         report.bounces += 1
         subscriber.hard_bounces += 1
         if subscriber.hard_bounces >= bounce_limit:
-            subscriber.status = "bounced"
+            subscriber.status = SubscriberStatus.BOUNCED
             store.suppress(subscriber.email, "bounce", f"status {event.status}", now)
         subscriber.updated_at = now
         store.save_subscriber(subscriber)

@@ -4,9 +4,41 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+class SubscriberStatus(StrEnum):
+    """Where a subscriber is in their life cycle."""
+
+    PENDING = "pending"  # signed up, not confirmed
+    ACTIVE = "active"
+    PAUSED = "paused"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # too many hard bounces
+
+
+class DeliveryStatus(StrEnum):
+    """Where one digest is in the outbox."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a sender
+    SENT = "sent"
+    RETRY = "retry"  # a temporary failure: tried again at next_attempt_at
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing relevant that day
+    CANCELLED = "cancelled"  # the subscriber stopped before it went out
+
+
+class Frequency(StrEnum):
+    """How often a subscriber gets a digest."""
+
+    DAILY = "daily"
+    WEEKDAYS = "weekdays"
+    WEEKLY = "weekly"
+
 
 PUBLIC_ID_BYTES = 16
 

@@ -17,6 +17,7 @@ from digest.errors import (
     TransportError,
 )
 from digest.mail import Transport
+from digest.models import DeliveryStatus
 from digest.render import Renderer
 from digest.store import Store
 from digest.store.deliveries import SendResult
@@ -95,7 +96,7 @@ def send_due(
                 )
             except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
                 error = f"cannot build this message: {exc}"
-                results.append(SendResult(delivery_id, "failed", error=error))
+                results.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
         for outcome in transport.send(outgoing, should_stop):
             delivery = contents[outcome.delivery_id].delivery
             age = now - as_utc(delivery.created_at)
@@ -117,7 +118,7 @@ def send_due(
 
 
 def _counter(status: str) -> str:
-    return "released" if status == "queued" else status
+    return "released" if status == DeliveryStatus.QUEUED else status
 
 
 def _result(
@@ -136,17 +137,24 @@ def _result(
     Only a refused recipient counts as a hard bounce.
     """
     if not attempted:
-        return SendResult(delivery_id, "queued")
+        return SendResult(delivery_id, DeliveryStatus.QUEUED)
     if error is None:
-        return SendResult(delivery_id, "sent")
+        return SendResult(delivery_id, DeliveryStatus.SENT)
     if isinstance(error, PermanentDeliveryError):
         bounce = isinstance(error, RecipientRefusedError)
-        return SendResult(delivery_id, "failed", str(error), error.code, bounce=bounce)
+        return SendResult(delivery_id, DeliveryStatus.FAILED, str(error), error.code, bounce=bounce)
     answered_too_often = error.code is not None and attempts >= policy.max_attempts
     if answered_too_often or age >= policy.give_up_after:
         return SendResult(
-            delivery_id, "failed", f"gave up after {attempts} attempts: {error}", error.code
+            delivery_id,
+            DeliveryStatus.FAILED,
+            f"gave up after {attempts} attempts: {error}",
+            error.code,
         )
     return SendResult(
-        delivery_id, "retry", str(error), error.code, retry_at=policy.retry_at(attempts, now)
+        delivery_id,
+        DeliveryStatus.RETRY,
+        str(error),
+        error.code,
+        retry_at=policy.retry_at(attempts, now),
     )

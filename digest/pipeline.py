@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from digest.compose import digest_view, paper_view, vote_links
 from digest.config import DEFAULT_MIN_SCORE, SourceConfig
 from digest.ingest import SourceReport, ingest_source
-from digest.models import Paper, Subscriber
+from digest.models import DeliveryStatus, Paper, Subscriber
 from digest.outbox import Outbox, SendReport, process_name, send_due
 from digest.planning import Plan, choose, due, local_edition, next_send_at, window_start
 from digest.ranking import Corpus, FeatureStats, Match, Voted
@@ -183,7 +183,7 @@ def _plan_batch(
     rows = []
     for p in plans:
         assert p.subscriber.id is not None
-        status = "queued" if p.items or policy.send_empty else "skipped"
+        status = DeliveryStatus.QUEUED if p.items or policy.send_empty else DeliveryStatus.SKIPPED
         rows.append(
             NewDelivery(
                 subscriber_id=p.subscriber.id,
@@ -196,8 +196,8 @@ def _plan_batch(
             )
         )
     store.plan_deliveries(rows, now)
-    report.planned += sum(1 for r in rows if r.status == "queued")
-    report.skipped += sum(1 for r in rows if r.status == "skipped")
+    report.planned += sum(1 for r in rows if r.status == DeliveryStatus.QUEUED)
+    report.skipped += sum(1 for r in rows if r.status == DeliveryStatus.SKIPPED)
 
 
 def dispatch(

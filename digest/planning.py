@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.models import Subscriber
+from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.ranking import Corpus, Match, Profile, Voted, rank, trending_box
 from digest.subscriptions.preferences import send_time
 
@@ -29,9 +29,9 @@ def local_edition(subscriber: Subscriber, now: datetime) -> str:
 
 def sends_on(subscriber: Subscriber, weekday: int) -> bool:
     """Whether the subscriber's frequency includes this local weekday (0 = Monday)."""
-    if subscriber.frequency == "weekdays":
+    if subscriber.frequency == Frequency.WEEKDAYS:
         return weekday < 5
-    if subscriber.frequency == "weekly":
+    if subscriber.frequency == Frequency.WEEKLY:
         return weekday == subscriber.weekly_day
     return True
 
@@ -63,7 +63,7 @@ def due(
     each is due for; one that already has that edition is left out."""
     out = []
     for subscriber in subscribers:
-        if subscriber.status != "active" or subscriber.id is None:
+        if subscriber.status != SubscriberStatus.ACTIVE or subscriber.id is None:
             continue
         if subscriber.next_send_at is None or subscriber.next_send_at > now:
             continue

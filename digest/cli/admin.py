@@ -9,12 +9,12 @@ import typer
 
 from digest.cli.common import echo_json, say, state
 from digest.errors import ValidationError
-from digest.models import Delivery
+from digest.models import Delivery, DeliveryStatus
 from digest.store import Store
 from digest.store.engine import as_utc
 from digest.subscriptions.preferences import STATUSES as SUBSCRIBER_STATUSES
 
-DELIVERY_STATUSES = ("queued", "sending", "sent", "retry", "failed", "skipped", "cancelled")
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

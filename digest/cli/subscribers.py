@@ -10,7 +10,7 @@ import typer
 from digest.cli.common import echo_json, parse_now, say, state
 from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
 from digest.mail.mime import clean
-from digest.models import Subscriber
+from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.store import Store
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions.csv_io import COLUMNS, ParsedFile, read_subscribers_csv, subscribers_csv
@@ -86,7 +86,7 @@ def add(
     timezone: Annotated[str, typer.Option(help=TIMEZONE_HELP)] = "UTC",
     send_at: Annotated[str, typer.Option(help=SEND_AT_HELP)] = "08:00",
     max_papers: Annotated[int, typer.Option(help=MAX_PAPERS_HELP)] = 10,
-    frequency: Annotated[str, typer.Option(help=FREQUENCY_HELP)] = "daily",
+    frequency: Annotated[str, typer.Option(help=FREQUENCY_HELP)] = Frequency.DAILY,
     weekly_day: Annotated[str, typer.Option(help=WEEKLY_DAY_HELP)] = "monday",
     trending: Annotated[float, typer.Option(help=TRENDING_HELP)] = 0.1,
     trending_box: Annotated[
@@ -114,7 +114,7 @@ def add(
         weekly_day=weekly_day,
         trending=trending,
         trending_box=trending_box,
-        status="pending" if confirm else "active",
+        status=SubscriberStatus.PENDING if confirm else SubscriberStatus.ACTIVE,
         now=now,
     )
     services = state(ctx).services()

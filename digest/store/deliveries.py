@@ -10,13 +10,22 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.models import Delivery, DeliveryItem, Lease, Paper, Subscriber, Suppression
+from digest.models import (
+    Delivery,
+    DeliveryItem,
+    DeliveryStatus,
+    Lease,
+    Paper,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
 from digest.store.engine import StoreBase, as_utc, bulk_insert
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
-LIVE = ("queued", "sending", "sent", "retry")
+LIVE = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.RETRY)
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,7 @@ class NewDelivery:
     message_id: str
     items: list[ItemRow]
     next_send_at: datetime
-    status: str = "queued"
+    status: str = DeliveryStatus.QUEUED
 
 
 @dataclass
@@ -231,10 +240,13 @@ class DeliveryQueries(StoreBase):
         with self.session() as session:
             cancel_waiting(session, None, now)
             ready = (
-                (col(Delivery.status) == "queued")
-                | ((col(Delivery.status) == "retry") & (col(Delivery.next_attempt_at) <= now))
+                (col(Delivery.status) == DeliveryStatus.QUEUED)
                 | (
-                    (col(Delivery.status) == "sending")
+                    (col(Delivery.status) == DeliveryStatus.RETRY)
+                    & (col(Delivery.next_attempt_at) <= now)
+                )
+                | (
+                    (col(Delivery.status) == DeliveryStatus.SENDING)
                     & (col(Delivery.claimed_at) <= now - stale_after)
                 )
             )
@@ -250,7 +262,7 @@ class DeliveryQueries(StoreBase):
                 session.exec(
                     update(Delivery)
                     .where(col(Delivery.id).in_(ids))
-                    .values(status="sending", claimed_by=owner, claimed_at=now)
+                    .values(status=DeliveryStatus.SENDING, claimed_by=owner, claimed_at=now)
                 )
             return ids
 
@@ -272,12 +284,12 @@ class DeliveryQueries(StoreBase):
                 delivery = by_id[outcome.delivery_id]
                 delivery.status = outcome.status
                 delivery.claimed_by = delivery.claimed_at = None
-                if outcome.status != "queued":
+                if outcome.status != DeliveryStatus.QUEUED:
                     delivery.attempts += 1
                     delivery.last_error = outcome.error
                     delivery.smtp_code = outcome.code
                     delivery.next_attempt_at = outcome.retry_at
-                if outcome.status == "sent":
+                if outcome.status == DeliveryStatus.SENT:
                     delivery.sent_at = now
                 session.add(delivery)
                 if outcome.bounce:
@@ -285,7 +297,7 @@ class DeliveryQueries(StoreBase):
                     assert subscriber is not None
                     subscriber.hard_bounces += 1
                     if subscriber.hard_bounces >= bounce_limit:
-                        subscriber.status = "bounced"
+                        subscriber.status = SubscriberStatus.BOUNCED
                     session.add(subscriber)
 
     def acquire_lease(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
@@ -317,16 +329,16 @@ def cancel_waiting(session: Session, subscriber_id: int | None, now: datetime) -
     or of this one: nothing goes out after an unsubscribe or a pause."""
     suppressed = select(Suppression.email)
     inactive = select(Subscriber.id).where(
-        (col(Subscriber.status) != "active") | col(Subscriber.email).in_(suppressed)
+        (col(Subscriber.status) != SubscriberStatus.ACTIVE) | col(Subscriber.email).in_(suppressed)
     )
     if subscriber_id is not None:
         inactive = inactive.where(col(Subscriber.id) == subscriber_id)
     result = session.exec(
         update(Delivery)
-        .where(col(Delivery.status).in_(("queued", "retry")))
+        .where(col(Delivery.status).in_((DeliveryStatus.QUEUED, DeliveryStatus.RETRY)))
         .where(col(Delivery.subscriber_id).in_(inactive))
         .values(
-            status="cancelled",
+            status=DeliveryStatus.CANCELLED,
             last_error="not sent: the subscriber unsubscribed, paused, bounced or is suppressed",
             next_attempt_at=None,
             claimed_at=now,

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
 
 from digest.errors import AlreadyExistsError, NotFoundError
-from digest.models import Delivery, DeliveryItem, Subscriber, Vote, new_public_id
+from digest.models import Delivery, DeliveryItem, Subscriber, SubscriberStatus, Vote, new_public_id
 from digest.store.deliveries import cancel_waiting
 from digest.store.engine import StoreBase
 
@@ -71,7 +71,9 @@ class SubscriberQueries(StoreBase):
         with self.session() as session:
             last_mail = func.coalesce(Subscriber.confirmation_sent_at, Subscriber.created_at)
             stale = session.exec(
-                select(Subscriber.id).where(col(Subscriber.status) == "pending", last_mail < before)
+                select(Subscriber.id).where(
+                    col(Subscriber.status) == SubscriberStatus.PENDING, last_mail < before
+                )
             ).all()
             if stale:
                 session.exec(delete(Subscriber).where(col(Subscriber.id).in_(stale)))
@@ -105,7 +107,7 @@ class SubscriberQueries(StoreBase):
             merged = session.merge(subscriber)
             session.flush()
             session.refresh(merged)
-            if merged.status != "active" and merged.id is not None:
+            if merged.status != SubscriberStatus.ACTIVE and merged.id is not None:
                 cancel_waiting(session, merged.id, merged.updated_at)
             return merged
 
@@ -147,7 +149,7 @@ class SubscriberQueries(StoreBase):
             return list(
                 session.exec(
                     select(Subscriber)
-                    .where(Subscriber.status == "active")
+                    .where(Subscriber.status == SubscriberStatus.ACTIVE)
                     .where(col(Subscriber.next_send_at).is_(None))
                     .limit(limit)
                 )
@@ -169,7 +171,7 @@ class SubscriberQueries(StoreBase):
             return list(
                 session.exec(
                     select(Subscriber)
-                    .where(Subscriber.status == "active")
+                    .where(Subscriber.status == SubscriberStatus.ACTIVE)
                     .where(col(Subscriber.next_send_at) <= now)
                     .order_by(col(Subscriber.next_send_at), col(Subscriber.id))
                     .limit(limit)

@@ -17,7 +17,7 @@ from typing import TextIO, TypeVar
 
 from digest.errors import ValidationError
 from digest.mail.mime import clean
-from digest.models import Subscriber
+from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.subscriptions.preferences import STATUSES, WEEKDAYS, new_subscriber, normalise_email
 from digest.subscriptions.tokens import PUBLIC_ID
 
@@ -118,7 +118,7 @@ def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subsc
         raise ValidationError(
             f"max_papers must be a whole number, not {max_papers_text[:40]!r}"
         ) from None
-    status = get("status", "active").lower()
+    status = get("status", SubscriberStatus.ACTIVE).lower()
     if status not in STATUSES:
         raise ValidationError(f"unknown status {status[:40]!r}: use {', '.join(STATUSES)}")
     subscriber = new_subscriber(
@@ -128,7 +128,7 @@ def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subsc
         timezone=get("timezone", "UTC"),
         send_at=get("send_at", "08:00"),
         max_papers=max_papers,
-        frequency=get("frequency", "daily"),
+        frequency=get("frequency", Frequency.DAILY),
         weekly_day=get("weekly_day", "0"),
         status=status,
         trending=_number(get("trending", "0.1"), "trending", float),

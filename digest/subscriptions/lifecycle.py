@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from digest.errors import LinkError, TransportError, UsedLinkError, ValidationError
 from digest.mail import Transport, build_message, outgoing
-from digest.models import Subscriber
+from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.render import Renderer
 from digest.store import Store
 from digest.subscriptions.links import CONFIRM_MAX_AGE, Links
@@ -64,7 +64,7 @@ class Preferences:
     exclude: str = ""
     timezone: str = "UTC"
     send_at: str = "08:00"
-    frequency: str = "daily"
+    frequency: str = Frequency.DAILY
     weekly_day: str = "0"
     max_papers: int = 10
     trending: float = 0.1
@@ -138,20 +138,22 @@ def subscribe(
     A known address gets the same answer as a new one (nothing is revealed), and at most one
     confirmation mail an hour; an active subscriber's settings are not changed by a stranger.
     """
-    fresh = _validated(email, prefs, now, status="pending")
+    fresh = _validated(email, prefs, now, status=SubscriberStatus.PENDING)
     store.delete_expired_pending(now - timedelta(seconds=CONFIRM_MAX_AGE))
     if store.suppression(fresh.email) is not None:
         return fresh  # it complained or bounced: the same answer, and no mail
     existing = store.find_subscriber(fresh.email)
     if existing is None:
         subscriber = store.add_subscriber(fresh)
-    elif existing.status in ("active", "paused"):
+    elif existing.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         return existing
-    elif existing.status == "pending":  # a stranger must not rewrite a pending signup
+    elif (
+        existing.status == SubscriberStatus.PENDING
+    ):  # a stranger must not rewrite a pending signup
         subscriber = existing
     else:  # unsubscribed, bounced: start over, with the new preferences
         copy_preferences(fresh, existing)
-        existing.status, existing.updated_at = "pending", now
+        existing.status, existing.updated_at = SubscriberStatus.PENDING, now
         subscriber = store.save_subscriber(existing)
     send_confirmation(store, mailer, subscriber, now)
     return subscriber
@@ -160,7 +162,11 @@ def subscribe(
 def confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
     """Activate the subscriber a confirmation link names; used or stale links are refused."""
     subscriber = to_confirm(store, links, token, now)
-    subscriber.status, subscriber.confirmed_at, subscriber.updated_at = "active", now, now
+    subscriber.status, subscriber.confirmed_at, subscriber.updated_at = (
+        SubscriberStatus.ACTIVE,
+        now,
+        now,
+    )
     return store.save_subscriber(subscriber)
 
 
@@ -171,7 +177,11 @@ def to_confirm(store: Store, links: Links, token: str, now: datetime) -> Subscri
     if subscriber is None or subscriber.token_version != data.version:
         raise LinkError("this link is no longer valid: sign up again to get a new one")
     sent = subscriber.confirmation_sent_at
-    if subscriber.status != "pending" or sent is None or int(sent.timestamp()) != data.issued:
+    if (
+        subscriber.status != SubscriberStatus.PENDING
+        or sent is None
+        or int(sent.timestamp()) != data.issued
+    ):
         raise UsedLinkError("this confirmation link was already used or replaced by a newer one")
     return subscriber
 
@@ -193,8 +203,8 @@ def subscriber_for(store: Store, links: Links, purpose: str, token: str) -> Subs
 def unsubscribe(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
     """Stop every digest at once; doing it again changes nothing."""
     subscriber = subscriber_for(store, links, "unsubscribe", token)
-    if subscriber.status != "unsubscribed":
-        subscriber.status, subscriber.updated_at = "unsubscribed", now
+    if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+        subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, now
         subscriber = store.save_subscriber(subscriber)
     return subscriber
 
@@ -211,7 +221,11 @@ def update_preferences(
 
 def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime) -> Subscriber:
     """Pause an active subscriber or resume a paused one."""
-    wanted, current = ("paused", "active") if paused else ("active", "paused")
+    wanted, current = (
+        (SubscriberStatus.PAUSED, SubscriberStatus.ACTIVE)
+        if paused
+        else (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
+    )
     if subscriber.status != current:
         raise ValidationError(
             f"only {'an' if paused else 'a'} {current} subscription can be "

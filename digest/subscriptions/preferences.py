@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import ValidationError
-from digest.models import Subscriber
+from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.ranking import split_keywords
 
 MAX_KEYWORDS = 30
 MAX_KEYWORD_CHARS = 80
 MAX_PAPERS = 50
-STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
-FREQUENCIES = ("daily", "weekdays", "weekly")
+STATUSES = tuple(SubscriberStatus)
+FREQUENCIES = tuple(Frequency)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SEND_AT = re.compile(r"^(\d{1,2}):(\d{2})$")
 
@@ -112,9 +112,9 @@ def new_subscriber(
     timezone: str = "UTC",
     send_at: str = "08:00",
     max_papers: int = 10,
-    frequency: str = "daily",
+    frequency: str = Frequency.DAILY,
     weekly_day: str | int = 0,
-    status: str = "active",
+    status: str = SubscriberStatus.ACTIVE,
     trending: float = 0.1,
     trending_box: bool = False,
 ) -> Subscriber:

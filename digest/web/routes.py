@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from digest.errors import ValidationError
-from digest.models import Subscriber
+from digest.models import Frequency, Subscriber
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions.votes import resolve_papers
 from digest.web.context import MAX_FORM_FIELD, WebContext
@@ -47,7 +47,7 @@ def preferences_from(form: dict[str, str]) -> signup.Preferences:
         exclude=form.get("exclude", ""),
         timezone=form.get("timezone") or "UTC",
         send_at=form.get("send_at") or "08:00",
-        frequency=form.get("frequency") or "daily",
+        frequency=form.get("frequency") or Frequency.DAILY,
         weekly_day=form.get("weekly_day") or "0",
         max_papers=size,
         trending=_number(form.get("trending") or "0.1", "the trending weight"),
