@@ -322,19 +322,27 @@ def test_info_https_answers_carry_hsts(project: Project, web: Any) -> None:
     assert answer.headers["strict-transport-security"] == "max-age=31536000"
 
 
-def test_list_headers_verp_bounce_address_and_an_attributable_mailto(
-    project: Project, utf8_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from digest.config import load_settings
-    from digest.mail.addresses import read_bounce_address, read_unsubscribe_address
-
-    inbox, port = utf8_server
+def one_digest_from_example_org(
+    project: Project, server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> Inbox:
+    """Send one digest from digest@example.org over SMTP; the inbox that received it."""
+    inbox, port = server
     use_smtp(monkeypatch, port)
     monkeypatch.setenv("DIGEST_FROM", "Digest <digest@example.org>")
     project.ok(
         "subscribers", "add", "r@example.org", "--keywords", "kv cache", "--send-at", "00:00"
     )
     project.ok("run", "--now", NOW)
+    return inbox
+
+
+def test_list_headers_verp_bounce_address_and_an_attributable_mailto(
+    project: Project, utf8_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.config import load_settings
+    from digest.mail.addresses import read_bounce_address, read_unsubscribe_address
+
+    inbox = one_digest_from_example_org(project, utf8_server, monkeypatch)
     [(mail_from, _, message)] = inbox.messages
     key = load_settings(None).token_key()
     [(delivery_id, public_id)] = project.query(
@@ -351,14 +359,8 @@ def test_dkim_signs_the_list_headers_and_a_receiver_verifies_it(
 ) -> None:
     import dkim
 
-    inbox, port = utf8_server
-    use_smtp(monkeypatch, port)
-    monkeypatch.setenv("DIGEST_FROM", "Digest <digest@example.org>")
     monkeypatch.setenv("DIGEST_DKIM_KEY_FILE", str(FIXTURES / "dkim" / "test-only-private.pem"))
-    project.ok(
-        "subscribers", "add", "r@example.org", "--keywords", "kv cache", "--send-at", "00:00"
-    )
-    project.ok("run", "--now", NOW)
+    inbox = one_digest_from_example_org(project, utf8_server, monkeypatch)
     [(_, _, message)] = inbox.messages
     [raw] = inbox.raw
     public = (FIXTURES / "dkim" / "test-only-public.b64").read_text().strip()
