@@ -123,7 +123,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("DIGEST_CONFIG", DEFAULT_CONFIG))
+        given = getattr(init_settings, "init_kwargs", {}).get("config")  # load_settings' path
+        toml_path = Path(str(given or os.environ.get("DIGEST_CONFIG") or DEFAULT_CONFIG))
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
         return (init_settings, env_settings, dotenv_settings, toml)
 
@@ -174,8 +175,6 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     path = config_path or Path(os.environ.get("DIGEST_CONFIG", DEFAULT_CONFIG))
     if (config_path is not None or "DIGEST_CONFIG" in os.environ) and not path.is_file():
         raise ConfigError(f"config file {path} does not exist: fix DIGEST_CONFIG or --config")
-    previous = os.environ.get("DIGEST_CONFIG")
-    os.environ["DIGEST_CONFIG"] = str(path)
     try:
         return Settings(config=path, **overrides)
     except ValidationError as exc:
@@ -186,8 +185,3 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
         ) from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    finally:
-        if previous is None:
-            os.environ.pop("DIGEST_CONFIG", None)
-        else:
-            os.environ["DIGEST_CONFIG"] = previous

@@ -34,8 +34,7 @@ def deliveries(
     """List the outbox, newest first: one line per digest with its status, attempts and errors."""
     wanted = _delivery_status(status)
     store = state(ctx).services().store
-    # The store lists oldest first; the newest `limit` are the tail, shown newest first.
-    rows = store.deliveries(status=wanted)[-limit:][::-1]
+    rows = store.deliveries(status=wanted, limit=limit, newest_first=True)
     emails = _emails(store, rows)
     data = [_delivery_dict(d, emails) for d in rows]
     if as_json:
@@ -75,7 +74,7 @@ def collect_stats(store: Store) -> dict[str, Any]:
     states = store.source_states()
     last_fetch = max((as_utc(s.last_fetch_at) for s in states if s.last_fetch_at), default=None)
     # No dedicated query yet: the newest created_at over every delivery.
-    last_dispatch = max((as_utc(d.created_at) for d in store.deliveries()), default=None)
+    last_dispatch = store.last_delivery_created()
     return {
         "subscribers": {
             "total": sum(subscriber_counts.values()),

@@ -50,10 +50,7 @@ class AppState:
 
 def state(ctx: typer.Context) -> AppState:
     """The AppState of the running command."""
-    root = ctx.find_root()
-    if not isinstance(root.obj, AppState):
-        root.obj = AppState()
-    return root.obj
+    return ctx.find_root().ensure_object(AppState)
 
 
 def parse_now(text: str | None) -> datetime:

@@ -180,15 +180,24 @@ class DeliveryQueries(StoreBase):
         )
         return len(ids)
 
-    def deliveries(self, status: str | None = None, limit: int | None = None) -> list[Delivery]:
-        """Deliveries, oldest first, optionally with one status."""
+    def deliveries(
+        self, status: str | None = None, limit: int | None = None, newest_first: bool = False
+    ) -> list[Delivery]:
+        """Deliveries, oldest (or newest) first, optionally with one status, at most `limit`."""
         with self.read() as session:
-            query = select(Delivery).order_by(col(Delivery.id))
+            order = col(Delivery.id).desc() if newest_first else col(Delivery.id)
+            query = select(Delivery).order_by(order)
             if status is not None:
                 query = query.where(Delivery.status == status)
             if limit is not None:
                 query = query.limit(limit)
             return list(session.exec(query))
+
+    def last_delivery_created(self) -> datetime | None:
+        """When the newest delivery was planned (None before the first)."""
+        with self.read() as session:
+            found = session.exec(select(func.max(Delivery.created_at))).first()
+            return as_utc(found) if found is not None else None
 
     def delivery_counts(self) -> dict[str, int]:
         """How many deliveries have each status."""
