@@ -209,3 +209,37 @@ def test_a_read_does_not_wait_for_a_writer(tmp_path: Path) -> None:
     writer.execute("ROLLBACK")
     reader.join()
     assert finished_under_the_lock and read_while_locked == [0]
+
+
+def test_one_merge_rule_within_a_listing_and_across_listings(tmp_path: Path) -> None:
+    """Two sightings of one paper give the same row whether they came in one listing or in
+    two: the longer abstract, the first url, the union of categories, the latest upvotes."""
+    first = PaperRecord(
+        title="Sparse Attention",
+        abstract="short",
+        url="https://a",
+        categories=["cs.LG"],
+        upvotes=9,
+    )
+    second = PaperRecord(
+        title="Sparse attention",
+        abstract="a much longer abstract",
+        url="https://b",
+        categories=["cs.CL"],
+        upvotes=4,
+    )
+    together = Store(f"sqlite:///{tmp_path / 'one.sqlite'}")
+    together.upsert_records([first, second], "s", NOW)
+    apart = Store(f"sqlite:///{tmp_path / 'two.sqlite'}")
+    apart.upsert_records([first], "s", NOW)
+    apart.upsert_records([second], "s", NOW)
+
+    def row(store: Store) -> tuple[object, ...]:
+        [paper] = store.papers()
+        return paper.title, paper.abstract, paper.url, paper.categories, paper.upvotes
+
+    assert (
+        row(together)
+        == row(apart)
+        == ("Sparse Attention", "a much longer abstract", "https://a", ["cs.CL", "cs.LG"], 4)
+    )

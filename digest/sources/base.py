@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
+from typing import Any
 
 _ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
 
@@ -100,34 +101,47 @@ def collapse_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-_RICH_FIELDS = (
-    "arxiv_id",
+KEPT_FIELDS = (  # the first value known stays: later listings only fill what is missing
     "author_count",
     "organization",
     "published",
     "listing_date",
-    "comments",
     "url",
     "thumbnail",
     "github_repo",
     "project_page",
-    "announce_type",
-    "position",
 )
+COUNTS = ("upvotes", "comments")  # counts grow: the latest sighting's value wins
+
+
+def merge_values(paper: dict[str, Any], record: PaperRecord) -> dict[str, Any]:
+    """THE merge rule of one paper, used within a listing (dedupe) and against the history
+    (store): the longer title and abstract, the first authors and kept fields, the union of
+    categories, the latest counts. `paper` is changed in place and returned."""
+    if record.arxiv_id and not paper.get("arxiv_id"):
+        paper["arxiv_id"] = strip_version(record.arxiv_id)
+    for name in ("title", "abstract"):
+        if len(getattr(record, name)) > len(paper.get(name) or ""):
+            paper[name] = getattr(record, name)
+    if record.authors and not paper.get("authors"):
+        paper["authors"] = list(record.authors)
+    if record.categories:
+        paper["categories"] = sorted(set(paper.get("categories") or []) | set(record.categories))
+    for name in KEPT_FIELDS:
+        if paper.get(name) is None and getattr(record, name) is not None:
+            paper[name] = getattr(record, name)
+    for name in COUNTS:
+        if getattr(record, name) is not None:
+            paper[name] = getattr(record, name)
+    return paper
 
 
 def merge_records(old: PaperRecord, new: PaperRecord) -> PaperRecord:
-    """Combine two records of one paper field by field, keeping the richer value of each."""
-    merged = PaperRecord(title=new.title if len(new.title) >= len(old.title) else old.title)
-    merged.abstract = new.abstract if len(new.abstract) >= len(old.abstract) else old.abstract
-    merged.authors = new.authors or old.authors
-    merged.categories = sorted(set(old.categories) | set(new.categories))
-    for name in _RICH_FIELDS:
-        value = getattr(new, name)
-        setattr(merged, name, value if value is not None else getattr(old, name))
-    votes = [v for v in (old.upvotes, new.upvotes) if v is not None]
-    merged.upvotes = max(votes) if votes else None
-    return merged
+    """Two records of one paper in one listing, combined by `merge_values`."""
+    merged = merge_values(asdict(old), new)
+    for name in ("announce_type", "position"):  # about this sighting, not the paper
+        merged[name] = merged[name] if merged[name] is not None else getattr(new, name)
+    return PaperRecord(**merged)
 
 
 def dedupe(records: list[PaperRecord]) -> list[PaperRecord]:

@@ -12,7 +12,12 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, delete, select
 
 from digest.models import DeliveryItem, Paper, Sighting, SourceState, Vote
-from digest.sources.base import PaperRecord, is_replacement, normalise_title, strip_version
+from digest.sources.base import (
+    PaperRecord,
+    is_replacement,
+    merge_values,
+    normalise_title,
+)
 from digest.store.engine import StoreBase, as_utc, bulk_insert
 
 
@@ -316,30 +321,6 @@ def _rekey(
 
 
 def _apply(paper: dict[str, Any], record: PaperRecord, now: datetime) -> None:
-    """Fill what the paper lacks from the record; a newer upvote count always wins."""
-    if record.arxiv_id and not paper["arxiv_id"]:
-        paper["arxiv_id"] = strip_version(record.arxiv_id)
-    if len(record.title) > len(paper["title"] or ""):
-        paper["title"] = record.title
-    if len(record.abstract) > len(paper["abstract"] or ""):
-        paper["abstract"] = record.abstract
-    if record.authors and not paper["authors"]:
-        paper["authors"] = list(record.authors)
-    if record.categories:
-        paper["categories"] = sorted(set(paper["categories"] or []) | set(record.categories))
-    for name in (
-        "author_count",
-        "organization",
-        "published",
-        "listing_date",
-        "url",
-        "thumbnail",
-        "github_repo",
-        "project_page",
-    ):
-        if paper[name] is None and getattr(record, name) is not None:
-            paper[name] = getattr(record, name)
-    for name in ("upvotes", "comments"):
-        if getattr(record, name) is not None:
-            paper[name] = getattr(record, name)
+    """Merge a record into a stored paper by the one merge rule (sources.base.merge_values)."""
+    merge_values(paper, record)
     paper["updated_at"] = now
