@@ -11,7 +11,7 @@ from digest.errors import GoneError, LinkError, ValidationError
 from digest.models import Paper, Subscriber
 from digest.subscriptions.tokens import VoteToken
 from digest.web.context import WebContext
-from digest.web.routes import ctx, forbidden, read_form
+from digest.web.routes import Web, ctx, forbidden, read_form
 
 router = APIRouter()
 WORDS = {1: "more", -1: "fewer"}
@@ -32,10 +32,9 @@ def _vote_target(web: WebContext, token: str) -> tuple[VoteToken, Subscriber, Pa
 
 
 @router.get("/vote/{token}", response_class=HTMLResponse)
-async def vote_page(request: Request, token: str) -> HTMLResponse:
+def vote_page(request: Request, web: Web, token: str) -> HTMLResponse:
     """What the link would record; nothing changes until the form is posted."""
-    web = ctx(request)
-    data, _, paper = await run_in_threadpool(_vote_target, web, token)
+    data, _, paper = _vote_target(web, token)
     return web.page(request, "vote", paper=paper, value=data.value, words=WORDS)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
@@ -118,27 +118,29 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# Handlers that read the store or rank are plain `def`: FastAPI runs them in its threadpool,
+# so the event loop (and /healthz, and one-click unsubscribes) never waits for them.
+Web = Annotated[WebContext, Depends(ctx)]
+
+
 @router.get("/preview")
-async def preview(request: Request, keywords: str = "", exclude: str = "") -> JSONResponse:
+def preview(request: Request, web: Web, keywords: str = "", exclude: str = "") -> JSONResponse:
     """The papers of the last seven days that these keywords would have picked."""
-    if not ctx(request).guard.preview(client_of(request)):
+    if not web.guard.preview(client_of(request)):
         return JSONResponse({"error": "too many previews: wait a minute"}, status_code=429)
     if len(keywords) > MAX_FORM_FIELD or len(exclude) > MAX_FORM_FIELD:
         return JSONResponse({"error": "keywords are too long"}, status_code=400)
     try:
-        found = await run_in_threadpool(ctx(request).preview, keywords, exclude)
+        found = web.preview(keywords, exclude)
     except ValidationError as exc:
         return JSONResponse({"error": str(exc), "papers": [], "unmatched": []}, status_code=400)
     return JSONResponse(found)
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
-async def confirm_page(request: Request, token: str) -> HTMLResponse:
+def confirm_page(request: Request, web: Web, token: str) -> HTMLResponse:
     """A page whose form confirms (mail scanners open links: a GET changes nothing)."""
-    web = ctx(request)
-    subscriber = await run_in_threadpool(
-        signup.to_confirm, web.store, web.links, token, web.clock()
-    )
+    subscriber = signup.to_confirm(web.store, web.links, token, web.clock())
     return web.page(request, "confirm", subscriber=subscriber)
 
 
@@ -179,9 +181,8 @@ def preferences_page(
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
-async def preferences(request: Request, token: str) -> HTMLResponse:
+def preferences(request: Request, web: Web, token: str) -> HTMLResponse:
     """The subscriber's settings."""
-    web = ctx(request)
     return preferences_page(
         request, signup.subscriber_for(web.store, web.links, "preferences", token)
     )
@@ -190,11 +191,15 @@ async def preferences(request: Request, token: str) -> HTMLResponse:
 @router.post("/preferences/{token}", response_class=HTMLResponse)
 async def save_preferences(request: Request, token: str) -> HTMLResponse:
     """Save settings, or pause or resume the digest."""
+    form = await read_form(request)
+    if not ctx(request).csrf_valid(request, form):
+        return forbidden(request)
+    return await run_in_threadpool(_save_preferences, request, token, form)
+
+
+def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
     web = ctx(request)
     subscriber = signup.subscriber_for(web.store, web.links, "preferences", token)
-    form = await read_form(request)
-    if not web.csrf_valid(request, form):
-        return forbidden(request)
     action = form.get("action", "save")
     try:
         if action in ("unvote", "seed"):
@@ -213,9 +218,8 @@ async def save_preferences(request: Request, token: str) -> HTMLResponse:
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+def unsubscribe_page(request: Request, web: Web, token: str) -> HTMLResponse:
     """A page with one button; nothing changes until it is pressed."""
-    web = ctx(request)
     subscriber = signup.subscriber_for(web.store, web.links, "unsubscribe", token)
     return web.page(request, "unsubscribe", subscriber=subscriber)
 
@@ -225,7 +229,9 @@ async def unsubscribe(request: Request, token: str) -> Response:
     """RFC 8058 one-click unsubscribe (no cookie or CSRF token needed): immediate, idempotent."""
     web = ctx(request)
     form = await read_form(request)
-    subscriber = signup.unsubscribe(web.store, web.links, token, web.clock())
+    subscriber = await run_in_threadpool(
+        signup.unsubscribe, web.store, web.links, token, web.clock()
+    )
     if form.get("List-Unsubscribe") == "One-Click" and "text/html" not in request.headers.get(
         "accept", ""
     ):
