@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +274,9 @@ def test_revoke_links_kills_old_preferences_links_and_keeps_unsubscribe_working(
         subscriber = services.store.get_subscriber("alice@example.org")
         old_token = services.links.preferences_url(subscriber).rsplit("/", 1)[1]
         old_unsubscribe = services.links.unsubscribe_url(subscriber).rsplit("/", 1)[1]
-        assert signup.subscriber_for(services.store, services.links, "preferences", old_token)
+        assert signup.subscriber_for(
+            services.store, services.links, "preferences", old_token, datetime.now(UTC)
+        )
     finally:
         services.close()
     before = shown(project, "alice@example.org")
@@ -285,11 +288,17 @@ def test_revoke_links_kills_old_preferences_links_and_keeps_unsubscribe_working(
     services = Services(load_settings(None))
     try:
         with pytest.raises(ValidationError, match="no longer valid"):
-            signup.subscriber_for(services.store, services.links, "preferences", old_token)
-        assert signup.subscriber_for(services.store, services.links, "unsubscribe", old_unsubscribe)
+            signup.subscriber_for(
+                services.store, services.links, "preferences", old_token, datetime.now(UTC)
+            )
+        assert signup.subscriber_for(
+            services.store, services.links, "unsubscribe", old_unsubscribe, datetime.now(UTC)
+        )
         fresh = services.links.preferences_url(services.store.get_subscriber("alice@example.org"))
         new_token = fresh.rsplit("/", 1)[1]
-        assert signup.subscriber_for(services.store, services.links, "preferences", new_token)
+        assert signup.subscriber_for(
+            services.store, services.links, "preferences", new_token, datetime.now(UTC)
+        )
     finally:
         services.close()
     project.ok("subscribers", "edit", "alice@example.org", "--revoke-links")

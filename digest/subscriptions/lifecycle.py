@@ -181,12 +181,14 @@ def to_confirm(store: Store, links: Links, token: str, now: datetime) -> Subscri
     return subscriber
 
 
-def subscriber_for(store: Store, links: Links, purpose: str, token: str) -> Subscriber:
+def subscriber_for(
+    store: Store, links: Links, purpose: str, token: str, now: datetime
+) -> Subscriber:
     """The subscriber a preferences or unsubscribe link names, if the link is still valid.
 
     Revoking links (a new token version) kills preferences links; an unsubscribe link keeps
     working (RFC 8058: the mail already sent must stay able to unsubscribe)."""
-    data = links.read(purpose, token)
+    data = links.read(purpose, token, now.timestamp())  # these never expire; the version can
     subscriber = store.subscriber_by_public_id(data.subscriber)
     if subscriber is None:
         raise LinkError("this link is no longer valid: use the link in your latest digest")
@@ -197,7 +199,7 @@ def subscriber_for(store: Store, links: Links, purpose: str, token: str) -> Subs
 
 def unsubscribe(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
     """Stop every digest at once; doing it again changes nothing."""
-    subscriber = subscriber_for(store, links, "unsubscribe", token)
+    subscriber = subscriber_for(store, links, "unsubscribe", token, now)
     if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
         subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, now
         subscriber = store.save_subscriber(subscriber)

@@ -56,7 +56,7 @@ class Links:
         issued = int(sent.timestamp()) if sent else 0
         return f"{self.base_url}/confirm/{self.token('confirm', subscriber, issued)}"
 
-    def read(self, purpose: str, token: str, now: float | None = None) -> Token:
+    def read(self, purpose: str, token: str, now: float) -> Token:
         """The content of a token for `purpose`; confirmation tokens expire."""
         max_age = CONFIRM_MAX_AGE if purpose == "confirm" else None
         return read_token(self.key, purpose, token, now=now, max_age=max_age)

@@ -184,7 +184,7 @@ def preferences_page(
 def preferences(request: Request, web: Web, token: str) -> HTMLResponse:
     """The subscriber's settings."""
     return preferences_page(
-        request, signup.subscriber_for(web.store, web.links, "preferences", token)
+        request, signup.subscriber_for(web.store, web.links, "preferences", token, web.clock())
     )
 
 
@@ -199,7 +199,7 @@ async def save_preferences(request: Request, token: str) -> HTMLResponse:
 
 def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
     web = ctx(request)
-    subscriber = signup.subscriber_for(web.store, web.links, "preferences", token)
+    subscriber = signup.subscriber_for(web.store, web.links, "preferences", token, web.clock())
     action = form.get("action", "save")
     try:
         if action in ("unvote", "seed"):
@@ -220,7 +220,7 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_page(request: Request, web: Web, token: str) -> HTMLResponse:
     """A page with one button; nothing changes until it is pressed."""
-    subscriber = signup.subscriber_for(web.store, web.links, "unsubscribe", token)
+    subscriber = signup.subscriber_for(web.store, web.links, "unsubscribe", token, web.clock())
     return web.page(request, "unsubscribe", subscriber=subscriber)
 
 
