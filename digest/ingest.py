@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qs, urlsplit
 
 from digest.config import SourceConfig
-from digest.errors import DigestError, FetchError
+from digest.errors import DigestError
 from digest.sources import AUTO, detect_kind, parse_body
 from digest.sources.base import Listing, dedupe
 from digest.sources.files import expand, read_bytes
-from digest.sources.hf import hf_api_url, hf_is_last_page
+from digest.sources.hf import hf_following_pages
 from digest.sources.http import Fetched, Fetcher
 from digest.store import Store
-
-HF_DEFAULT_LIMIT = 50
-MAX_PAGES = 20
 
 
 @dataclass
@@ -112,32 +108,5 @@ def _ingest_url(
     kind = detect_kind(fetched.body, fetched.content_type) if source.kind == AUTO else source.kind
     listing = parse_body(kind, fetched.body, source.url, now.date(), fetched.content_type)
     if kind == "hf-api":
-        listing = _more_hf_pages(listing, source.url, now, fetcher)
+        listing = hf_following_pages(listing, source.url, fetcher)
     return ingest_listing(store, listing, source.name, now, fetched)
-
-
-def _more_hf_pages(first: Listing, url: str, now: datetime, fetcher: Fetcher) -> Listing:
-    """Read the following pages of an HF API listing until a short page."""
-    query = parse_qs(urlsplit(url).query)
-    try:
-        limit = int(query.get("limit", [str(HF_DEFAULT_LIMIT)])[0])
-        page = int(query.get("p", ["0"])[0])
-    except ValueError:
-        raise FetchError(f"{url}: `limit` and `p` must be whole numbers") from None
-    listing = first
-    current = first
-    for _ in range(MAX_PAGES):
-        if hf_is_last_page(current, limit):
-            break
-        page += 1
-        next_url = hf_api_url(url, page=page, limit=limit)
-        fetched = fetcher.get(next_url)
-        current = parse_body("hf-api", fetched.body, next_url, now.date(), fetched.content_type)
-        listing = Listing(
-            source=listing.source,
-            records=listing.records + current.records,
-            bad_records=listing.bad_records + current.bad_records,
-            listing_date=listing.listing_date,
-            problems=listing.problems + current.problems,
-        )
-    return listing

@@ -12,9 +12,9 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from digest.errors import ParseError, ValidationError
+from digest.errors import FetchError, ParseError, ValidationError
 from digest.sources.base import (
     Listing,
     PaperRecord,
@@ -22,10 +22,13 @@ from digest.sources.base import (
     find_arxiv_id,
     strip_version,
 )
+from digest.sources.http import Fetcher
 
 HF_PAPER_URL = "https://huggingface.co/papers/{}"
 HF_DATA_TARGET = "DailyPapers"
 MAX_PROBLEMS = 20
+DEFAULT_LIMIT = 50  # items per API page when the URL does not say
+MAX_PAGES = 20  # pages read after the first, at most
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WEEK = re.compile(r"\d{4}-W(0[1-9]|[1-4]\d|5[0-3])")
@@ -163,6 +166,32 @@ def hf_api_url(
 def hf_is_last_page(listing: Listing, limit: int) -> bool:
     """True when a page holds fewer items than asked for, so no further page exists."""
     return len(listing.records) + listing.bad_records < limit
+
+
+def hf_following_pages(first: Listing, url: str, fetcher: Fetcher) -> Listing:
+    """The whole listing of an API URL: its first page and the following ones, read until
+    a short page (at most MAX_PAGES)."""
+    query = parse_qs(urlsplit(url).query)
+    try:
+        limit = int(query.get("limit", [str(DEFAULT_LIMIT)])[0])
+        page = int(query.get("p", ["0"])[0])
+    except ValueError:
+        raise FetchError(f"{url}: `limit` and `p` must be whole numbers") from None
+    listing = current = first
+    for _ in range(MAX_PAGES):
+        if hf_is_last_page(current, limit):
+            break
+        page += 1
+        next_url = hf_api_url(url, page=page, limit=limit)
+        current = parse_hf_api(fetcher.get(next_url).body, next_url)
+        listing = Listing(
+            source=listing.source,
+            records=listing.records + current.records,
+            bad_records=listing.bad_records + current.bad_records,
+            listing_date=listing.listing_date,
+            problems=listing.problems + current.problems,
+        )
+    return listing
 
 
 def _period_value(key: str, value: dt.date | str) -> str:
