@@ -100,7 +100,22 @@ class SourceState(SQLModel, table=True):
     papers_known: int = 0
 
 
-class Subscriber(SQLModel, table=True):
+class SubscriberSettings(SQLModel):
+    """What a subscriber chooses, declared once: the table below, the web form, a CSV row and
+    the CLI all go through it (subscriptions.preferences.CheckedSettings validates it)."""
+
+    keywords: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    timezone: str = "UTC"
+    send_at: str = "08:00"  # HH:MM, local time
+    max_papers: int = 10
+    frequency: str = Field(default=Frequency.DAILY, max_length=16)
+    weekly_day: int = 0  # 0 = Monday, for frequency "weekly"
+    trending: float = 0.1  # 0..1: how much popularity lifts relevant papers
+    trending_box: bool = False  # show an "also trending today" box of up to 3 papers
+
+
+class Subscriber(SubscriberSettings, table=True):
     """Someone who receives digests, with their interest profile and schedule."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -109,11 +124,6 @@ class Subscriber(SQLModel, table=True):
     email: str = Field(unique=True, index=True, max_length=320)  # stored lower-case
     keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     exclude: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    timezone: str = "UTC"
-    send_at: str = "08:00"  # HH:MM, local time
-    max_papers: int = 10
-    frequency: str = Field(default="daily", max_length=16)  # daily | weekdays | weekly
-    weekly_day: int = 0  # 0 = Monday, for frequency "weekly"
     status: str = Field(default="active", index=True, max_length=16)
     token_version: int = 1
     confirmation_sent_at: datetime | None = None
@@ -121,8 +131,6 @@ class Subscriber(SQLModel, table=True):
     confirmed_at: datetime | None = None
     hard_bounces: int = 0
     next_send_at: datetime | None = Field(default=None, index=True)  # UTC; None = not planned
-    trending: float = 0.1  # 0..1: how much popularity lifts relevant papers
-    trending_box: bool = False  # show an "also trending today" box of up to 3 papers
     created_at: datetime
     updated_at: datetime
 

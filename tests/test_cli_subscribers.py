@@ -16,6 +16,7 @@ from conftest import Project, free_port
 from digest.config import load_settings
 from digest.errors import ValidationError
 from digest.subscriptions import lifecycle as signup
+from digest.subscriptions.csv_io import escape
 from digest.wiring import Services
 
 HEADER = "email,keywords,exclude,timezone,send_at,max_papers,frequency,weekly_day,status\n"
@@ -592,7 +593,7 @@ def test_export_to_stdout_and_file(project: Project) -> None:
     assert lines[0] == HEADER.strip() + ",trending,trending_box,public_id,token_version"
     public_ids = dict(project.query("select email, public_id from subscriber"))
     assert [line.rsplit(",", 2) for line in lines[1:]] == [
-        [f"{row},0.1,no", public_ids[row.split(",")[0]], "1"]
+        [f"{row},0.1,no", escape(public_ids[row.split(",")[0]]), "1"]  # may start with "-"
         for row in (
             "alice@example.org,rlhf; kv cache,video,Europe/Berlin,07:30,4,weekly,friday,active",
             "bob@example.org,diffusion; video,,UTC,08:00,10,daily,monday,paused",

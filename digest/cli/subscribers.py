@@ -17,12 +17,7 @@ from digest.subscriptions.csv_io import COLUMNS, ParsedFile, read_subscribers_cs
 from digest.subscriptions.preferences import (
     STATUSES,
     WEEKDAYS,
-    check_frequency,
-    check_keywords,
-    check_max_papers,
-    check_send_at,
-    check_timezone,
-    check_trending,
+    checked_changes,
     new_subscriber,
     normalise_email,
 )
@@ -220,34 +215,21 @@ def edit(
     """Change only the given settings; all are checked first, and nothing changes if one is bad."""
     store = state(ctx).services().store
     subscriber = find(store, email)
-    changes: dict[str, Any] = {}
-    if keywords is not None:
-        changes["keywords"] = check_keywords(keywords)
-    if exclude is not None:
-        changes["exclude"] = check_keywords(exclude, allow_empty=True, what="excluded keywords")
-    if timezone is not None:
-        changes["timezone"] = check_timezone(timezone)
-    if send_at is not None:
-        changes["send_at"] = check_send_at(send_at)
-    if max_papers is not None:
-        changes["max_papers"] = check_max_papers(max_papers)
-    if frequency is not None or weekly_day is not None:
-        how_often, day = check_frequency(
-            frequency if frequency is not None else subscriber.frequency,
-            weekly_day if weekly_day is not None else subscriber.weekly_day,
-        )
-        if frequency is not None:
-            changes["frequency"] = how_often
-        if weekly_day is not None:
-            changes["weekly_day"] = day
-    if trending is not None:
-        changes["trending"] = check_trending(trending)
-    if trending_box is not None:
-        changes["trending_box"] = trending_box
+    given = {
+        "keywords": keywords,
+        "exclude": exclude,
+        "timezone": timezone,
+        "send_at": send_at,
+        "max_papers": max_papers,
+        "frequency": frequency,
+        "weekly_day": weekly_day,
+        "trending": trending,
+        "trending_box": trending_box,
+    }
+    changes = checked_changes({k: v for k, v in given.items() if v is not None}, subscriber)
     if not changes and not revoke_links:
         ctx.fail("nothing to change: give at least one option of `digest subscribers edit`")
-    for name, value in changes.items():
-        setattr(subscriber, name, value)
+    subscriber.sqlmodel_update(changes)
     if revoke_links:
         subscriber.token_version += 1
     subscriber.updated_at = parse_now(None)

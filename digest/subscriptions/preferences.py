@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
+from pydantic import ValidationError as PydanticError
+from pydantic import field_validator, model_validator
 
 from digest.errors import ValidationError
-from digest.models import Frequency, Subscriber, SubscriberStatus
+from digest.models import Frequency, Subscriber, SubscriberSettings, SubscriberStatus
 from digest.ranking import split_keywords
 
 MAX_KEYWORDS = 30
@@ -103,6 +106,71 @@ def check_trending(value: float) -> float:
     return float(value)
 
 
+class CheckedSettings(SubscriberSettings):
+    """SubscriberSettings from what someone typed (keywords as "a, b" text, days by name),
+    each field checked once; a bad field raises our ValidationError with its message."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schedule(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("frequency" in data or "weekly_day" in data):
+            frequency, day = check_frequency(
+                data.get("frequency", Frequency.DAILY), data.get("weekly_day", 0)
+            )
+            data = {**data, "frequency": frequency, "weekly_day": day}
+        return data
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _keywords(cls, value: Any) -> list[str]:
+        return check_keywords(_joined(value))
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _exclude(cls, value: Any) -> list[str]:
+        return check_keywords(_joined(value), allow_empty=True, what="excluded keywords")
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone(cls, value: Any) -> str:
+        return check_timezone(str(value))
+
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _send_at(cls, value: Any) -> str:
+        return check_send_at(str(value))
+
+    @field_validator("max_papers", mode="before")
+    @classmethod
+    def _max_papers(cls, value: Any) -> int:
+        return check_max_papers(int(value))
+
+    @field_validator("trending", mode="before")
+    @classmethod
+    def _trending(cls, value: Any) -> float:
+        return check_trending(float(value))
+
+
+def _joined(value: Any) -> str:
+    return "; ".join(value) if isinstance(value, list | tuple) else str(value)
+
+
+def checked(data: dict[str, Any]) -> CheckedSettings:
+    """Settings from typed values; anything wrong is one ValidationError naming the field."""
+    try:
+        return CheckedSettings.model_validate(data)
+    except PydanticError as exc:  # a value of the wrong type (our checks raise their own)
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "a setting"
+        raise ValidationError(f"invalid {field}: {first['msg']}") from None
+
+
+def checked_changes(changes: dict[str, Any], current: SubscriberSettings) -> dict[str, Any]:
+    """The given settings of a partial update, checked against the subscriber's others."""
+    settings = checked({**current.model_dump(), **changes})
+    return {name: getattr(settings, name) for name in changes}
+
+
 def new_subscriber(
     *,
     email: str,
@@ -118,20 +186,24 @@ def new_subscriber(
     trending: float = 0.1,
     trending_box: bool = False,
 ) -> Subscriber:
-    """A validated, not yet stored subscriber."""
-    how_often, day = check_frequency(frequency, weekly_day)
+    """A validated, not yet stored subscriber: its settings checked once (CheckedSettings)."""
+    settings = checked(
+        {
+            "frequency": frequency,
+            "weekly_day": weekly_day,
+            "keywords": keywords,
+            "exclude": exclude,
+            "timezone": timezone,
+            "send_at": send_at,
+            "max_papers": max_papers,
+            "trending": trending,
+            "trending_box": trending_box,
+        }
+    )
     return Subscriber(
-        frequency=how_often,
-        weekly_day=day,
         email=normalise_email(email),
-        keywords=check_keywords(keywords),
-        exclude=check_keywords(exclude, allow_empty=True, what="excluded keywords"),
-        timezone=check_timezone(timezone),
-        send_at=check_send_at(send_at),
-        max_papers=check_max_papers(max_papers),
         status=status,
-        trending=check_trending(trending),
-        trending_box=trending_box,
         created_at=now,
         updated_at=now,
+        **settings.model_dump(),
     )
