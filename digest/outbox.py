@@ -3,9 +3,12 @@ outcome (sent, retry with backoff, failed; hard bounces count against the subscr
 
 from __future__ import annotations
 
+import functools
 import os
+import queue
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,13 +19,15 @@ from digest.errors import (
     RecipientRefusedError,
     TransportError,
 )
-from digest.mail import Transport
+from digest.mail import Outcome, Outgoing, Transport
 from digest.models import DeliveryStatus
 from digest.render import Renderer
 from digest.store import Store
-from digest.store.deliveries import SendResult
+from digest.store.deliveries import Contents, SendResult
 from digest.store.engine import as_utc
 from digest.subscriptions.links import Links
+
+RECORD_GROUP = 64  # outcomes recorded in one transaction at most
 
 
 def process_name() -> str:
@@ -79,7 +84,7 @@ def send_due(
 ) -> SendReport:
     """Send every ready delivery, batch by batch, recording each outcome; when `should_stop`
     turns true, unsent deliveries of the current batch go back to the queue."""
-    policy, transport = outbox.policy, outbox.transport
+    policy = outbox.policy
     report = SendReport()
     while not should_stop():
         ids = store.claim_deliveries(now, policy.batch, policy.owner, policy.claim_timeout)
@@ -97,24 +102,57 @@ def send_due(
             except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
                 error = f"cannot build this message: {exc}"
                 results.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
-        for outcome in transport.send(outgoing, should_stop):
-            delivery = contents[outcome.delivery_id].delivery
-            age = now - as_utc(delivery.created_at)
-            results.append(
-                _result(
-                    outcome.delivery_id,
-                    outcome.attempted,
-                    outcome.error,
-                    delivery.attempts + 1,
-                    age,
-                    policy,
-                    now,
-                )
-            )
-        store.record_outcomes(results, now, policy.bounce_limit)
+        store.record_outcomes(results, now, policy.bounce_limit)  # those that could not be built
+        result_of = functools.partial(_result_of, contents, policy, now)
+        results += _send_recording(store, outbox, outgoing, should_stop, result_of, now)
         for result in results:
             setattr(report, _counter(result.status), getattr(report, _counter(result.status)) + 1)
     return report
+
+
+def _send_recording(
+    store: Store,
+    outbox: Outbox,
+    outgoing: list[Outgoing],
+    should_stop: Callable[[], bool],
+    result_of: Callable[[Outcome], SendResult],
+    now: datetime,
+) -> list[SendResult]:
+    """Send a batch on a helper thread while this one records each outcome as soon as the
+    transport reports it (small group commits): a crash then repeats at most the messages in
+    flight, never everything accepted since the batch began."""
+    answered: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    recorded: dict[int, SendResult] = {}
+
+    def record(group: list[Outcome]) -> None:
+        fresh = [result_of(o) for o in group if o.delivery_id not in recorded]
+        store.record_outcomes(fresh, now, outbox.policy.bounce_limit)
+        recorded.update((r.delivery_id, r) for r in fresh)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="send") as pool:
+        sending = pool.submit(outbox.transport.send, outgoing, should_stop, answered.put)
+        while not (sending.done() and answered.empty()):
+            try:
+                group = [answered.get(timeout=0.05)]
+            except queue.Empty:
+                continue
+            while not answered.empty() and len(group) < RECORD_GROUP:
+                group.append(answered.get_nowait())
+            record(group)
+        outcomes = sending.result()
+    record([o for o in outcomes if o.delivery_id not in recorded])  # a transport that was silent
+    return [recorded[item.delivery_id] for item in outgoing]
+
+
+def _result_of(
+    contents: dict[int, Contents], policy: SendPolicy, now: datetime, outcome: Outcome
+) -> SendResult:
+    delivery = contents[outcome.delivery_id].delivery
+    age = now - as_utc(delivery.created_at)
+    attempts = delivery.attempts + 1
+    return _result(
+        outcome.delivery_id, outcome.attempted, outcome.error, attempts, age, policy, now
+    )
 
 
 def _counter(status: str) -> str:

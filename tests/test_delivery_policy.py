@@ -3,6 +3,7 @@ driven through `send_due` with a scripted Transport and a real SQLite store."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from digest.errors import (
     TemporaryDeliveryError,
     TransportError,
 )
-from digest.mail import Outcome, Outgoing
+from digest.mail import OnOutcome, Outcome, Outgoing
 from digest.models import Delivery
 from digest.outbox import Outbox, SendPolicy, send_due
 from digest.pipeline import Policy, plan
@@ -39,7 +40,10 @@ class ScriptedTransport:
         self.seen: list[int] = []
 
     def send(
-        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+        self,
+        batch: Sequence[Outgoing],
+        should_stop: Callable[[], bool] | None = None,
+        on_outcome: OnOutcome | None = None,
     ) -> list[Outcome]:
         out = []
         for item in batch:
@@ -48,6 +52,8 @@ class ScriptedTransport:
                 continue
             self.seen.append(item.delivery_id)
             out.append(Outcome(item.delivery_id, self.error))
+            if on_outcome is not None:
+                on_outcome(out[-1])
         return out
 
 
@@ -127,3 +133,32 @@ def test_unattempted_messages_go_back_to_the_queue_and_sent_ones_are_sent(store:
     transport = ScriptedTransport()
     send(store, transport, NOW, should_stop=lambda: len(transport.seen) >= 1)
     assert sorted(d.status for d in store.deliveries()) == ["queued", "sent"]
+
+
+def test_each_outcome_is_recorded_before_the_next_message_is_sent(store: Store) -> None:
+    """What a SIGKILL can repeat is only what is in flight: when the transport starts its
+    second message, the first one's outcome is already committed."""
+    states_at_second_send: list[list[str]] = []
+
+    class Watching(ScriptedTransport):
+        def send(
+            self,
+            batch: Sequence[Outgoing],
+            should_stop: Callable[[], bool] | None = None,
+            on_outcome: OnOutcome | None = None,
+        ) -> list[Outcome]:
+            first = Outcome(batch[0].delivery_id)
+            assert on_outcome is not None
+            on_outcome(first)
+            deadline = time.monotonic() + 5
+            while not any(d.status == "sent" for d in store.deliveries()):
+                assert time.monotonic() < deadline, "the first outcome was never recorded"
+                time.sleep(0.01)
+            states_at_second_send.append(sorted(d.status for d in store.deliveries()))
+            second = Outcome(batch[1].delivery_id)
+            on_outcome(second)
+            return [first, second]
+
+    send(store, Watching(), NOW)
+    assert states_at_second_send == [["sending", "sent"]]
+    assert sorted(d.status for d in store.deliveries()) == ["sent", "sent"]

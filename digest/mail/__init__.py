@@ -3,6 +3,7 @@ pool in smtp.py, DKIM signing in dkim.py) and the list addresses of a digest (ad
 
 from digest.mail.message import (
     MaildirTransport,
+    OnOutcome,
     Outcome,
     Outgoing,
     Transport,
@@ -13,6 +14,7 @@ from digest.mail.message import (
 
 __all__ = [
     "MaildirTransport",
+    "OnOutcome",
     "Outcome",
     "Outgoing",
     "Transport",

@@ -14,7 +14,7 @@ from pathlib import Path
 import dkim
 
 from digest.errors import ConfigError
-from digest.mail import Outcome, Outgoing, Transport
+from digest.mail import OnOutcome, Outcome, Outgoing, Transport
 
 SIGNED_HEADERS = (
     b"from",
@@ -66,8 +66,11 @@ class SigningTransport:
         self.signer = signer
 
     def send(
-        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+        self,
+        batch: Sequence[Outgoing],
+        should_stop: Callable[[], bool] | None = None,
+        on_outcome: OnOutcome | None = None,
     ) -> list[Outcome]:
         """Sign, then send through the inner transport."""
         signed = [replace(item, raw=self.signer.sign(item.raw)) for item in batch]
-        return self.inner.send(signed, should_stop)
+        return self.inner.send(signed, should_stop, on_outcome)

@@ -44,14 +44,21 @@ class Outcome:
         return self.attempted and self.error is None
 
 
+OnOutcome = Callable[[Outcome], object]
+
+
 class Transport(Protocol):
     """Hands messages over for delivery; one outcome per message (the batch's order)."""
 
     def send(
-        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+        self,
+        batch: Sequence[Outgoing],
+        should_stop: Callable[[], bool] | None = None,
+        on_outcome: OnOutcome | None = None,
     ) -> list[Outcome]:
         """Send a batch, one outcome per message; once `should_stop()` is true, messages not
-        yet started come back with attempted=False."""
+        yet started come back with attempted=False. `on_outcome` hears of each message the
+        moment its fate is known (so that it can be recorded before the next is sent)."""
         ...
 
 
@@ -115,20 +122,26 @@ class MaildirTransport:
         self.path = path
 
     def send(
-        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+        self,
+        batch: Sequence[Outgoing],
+        should_stop: Callable[[], bool] | None = None,
+        on_outcome: OnOutcome | None = None,
     ) -> list[Outcome]:
         """Store each message in new/; a full disk is a temporary failure."""
         outcomes = []
         for item in batch:
             if should_stop is not None and should_stop():
-                outcomes.append(Outcome(item.delivery_id, attempted=False))
-                continue
-            try:
-                self.box.add(item.raw.replace(b"\r\n", b"\n"))  # Maildir files use LF
-                outcomes.append(Outcome(item.delivery_id))
-            except OSError as exc:
-                error = TemporaryDeliveryError(f"cannot write to {self.path}: {exc}")
-                outcomes.append(Outcome(item.delivery_id, error))
+                outcome = Outcome(item.delivery_id, attempted=False)
+            else:
+                try:
+                    self.box.add(item.raw.replace(b"\r\n", b"\n"))  # Maildir files use LF
+                    outcome = Outcome(item.delivery_id)
+                except OSError as exc:
+                    error = TemporaryDeliveryError(f"cannot write to {self.path}: {exc}")
+                    outcome = Outcome(item.delivery_id, error)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
         return outcomes
 
     def count(self) -> int:

@@ -27,7 +27,7 @@ from digest.errors import (
     TemporaryDeliveryError,
     TransportError,
 )
-from digest.mail import Outcome, Outgoing
+from digest.mail import OnOutcome, Outcome, Outgoing
 from digest.mail.mime import needs_smtputf8
 
 RECONNECT_PAUSE = 0.2  # seconds a worker waits before reconnecting after losing its connection
@@ -77,12 +77,15 @@ class SmtpTransport:
         self.bucket = TokenBucket(settings.rate)
 
     def send(
-        self, batch: Sequence[Outgoing], should_stop: Callable[[], bool] | None = None
+        self,
+        batch: Sequence[Outgoing],
+        should_stop: Callable[[], bool] | None = None,
+        on_outcome: OnOutcome | None = None,
     ) -> list[Outcome]:
         """Send every message of the batch; one outcome per message, in the batch's order."""
         if not batch:
             return []
-        run = _Run(self.settings, batch, should_stop or (lambda: False), self.bucket)
+        run = _Run(self.settings, batch, should_stop or (lambda: False), self.bucket, on_outcome)
         return _run_sync(run.run())
 
 
@@ -127,7 +130,9 @@ class _Run:
         batch: Sequence[Outgoing],
         should_stop: Callable[[], bool],
         bucket: TokenBucket,
+        on_outcome: OnOutcome | None = None,
     ) -> None:
+        self.on_outcome = on_outcome
         self.s = settings
         self.batch = batch
         self.should_stop = should_stop
@@ -143,12 +148,19 @@ class _Run:
         error = None if self.should_stop() else self.connect_error
         for index in self.queue:
             item = self.batch[index]
-            self.outcomes[index] = (
+            self.settle(
+                index,
                 Outcome(item.delivery_id, error)
                 if error is not None
-                else Outcome(item.delivery_id, attempted=False)
+                else Outcome(item.delivery_id, attempted=False),
             )
         return [self.outcomes[index] for index in range(len(self.batch))]
+
+    def settle(self, index: int, outcome: Outcome) -> None:
+        """Keep a message's outcome and tell the caller at once."""
+        self.outcomes[index] = outcome
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
 
     async def worker(self) -> None:
         """Take messages until the queue is empty, the caller stops us, or the server cannot be
@@ -166,7 +178,7 @@ class _Run:
                     return
                 index = self.queue.popleft()
                 outcome, usable = await self.deliver(client, self.batch[index])
-                self.outcomes[index] = outcome
+                self.settle(index, outcome)
                 if usable:
                     lost = 0
                     continue
