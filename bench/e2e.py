@@ -11,6 +11,7 @@ from typing import Any
 
 import synth
 
+from digest.ingest import store_records
 from digest.mail.smtp import SmtpSettings, SmtpTransport
 from digest.models import Subscriber
 from digest.outbox import Outbox, SendPolicy, send_due
@@ -33,7 +34,7 @@ def run(subscribers: int, papers: int, host: str, port: int) -> dict[str, Any]:
             PaperRecord(title=p.title, abstract=p.abstract, listing_date=date(2025, 6, 1))
             for p in (synth.make_paper(rng, i) for i in range(papers))
         ]
-        store.upsert_records(records, "bench", NOW - timedelta(hours=6))
+        store_records(store, records, "bench", NOW - timedelta(hours=6))
         people = [
             Subscriber(
                 email=f"reader{i}@example.org",

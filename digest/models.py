@@ -48,15 +48,14 @@ def new_public_id() -> str:
     return secrets.token_urlsafe(PUBLIC_ID_BYTES)
 
 
-class Paper(SQLModel, table=True):
-    """One real paper, however many listings showed it."""
+class PaperFields(SQLModel):
+    """What a listing can say about a paper: the one list of a paper's fields, shared by the
+    stored paper and a parsed record (sources.base.PaperRecord)."""
 
-    id: str = Field(primary_key=True, max_length=64)  # arxiv:<id> or title:<hash>
-    arxiv_id: str | None = Field(default=None, index=True, max_length=32)
-    title_norm: str = Field(index=True)
     title: str
     abstract: str = ""
-    authors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    arxiv_id: str | None = Field(default=None, index=True, max_length=32)
+    authors: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     author_count: int | None = None
     organization: str | None = None
     published: date | None = None
@@ -67,7 +66,14 @@ class Paper(SQLModel, table=True):
     thumbnail: str | None = None
     github_repo: str | None = None
     project_page: str | None = None
-    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    categories: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+
+
+class Paper(PaperFields, table=True):
+    """One real paper, however many listings showed it."""
+
+    id: str = Field(primary_key=True, max_length=64)  # arxiv:<id> or title:<hash>
+    title_norm: str = Field(index=True)
     first_seen_at: datetime = Field(index=True)
     updated_at: datetime
 

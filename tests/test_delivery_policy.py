@@ -16,6 +16,7 @@ from digest.errors import (
     TemporaryDeliveryError,
     TransportError,
 )
+from digest.ingest import store_records
 from digest.mail import OnOutcome, Outcome, Outgoing
 from digest.models import Delivery
 from digest.outbox import Outbox, SendPolicy, send_due
@@ -71,7 +72,7 @@ def store(tmp_path: Path) -> Store:
             )
         )
     record = PaperRecord(title="A diffusion paper", abstract="A diffusion model. " * 5)
-    store.upsert_records([record], "t", NOW - timedelta(hours=1))
+    store_records(store, [record], "t", NOW - timedelta(hours=1))
     assert plan(store, NOW, Policy(min_score=0.0)).planned == 2
     return store
 

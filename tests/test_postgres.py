@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from conftest import PG_ADMIN
 
+from digest.ingest import store_records
 from digest.pipeline import Policy, plan
 from digest.sources.base import PaperRecord
 from digest.store import Store
@@ -37,7 +38,8 @@ def pg_url() -> Iterator[str]:
 
 def test_same_code_and_migrations_on_postgres(pg_url: str) -> None:
     store = Store(pg_url)
-    result = store.upsert_records(
+    result = store_records(
+        store,
         [
             PaperRecord(title="Sparse Attention", abstract="a" * 60, authors=["A"]),
             PaperRecord(title="sparse attention!", arxiv_id="2605.00001v2", upvotes=4),
@@ -55,7 +57,8 @@ def test_same_code_and_migrations_on_postgres(pg_url: str) -> None:
 
 def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
     store = Store(pg_url)
-    store.upsert_records(
+    store_records(
+        store,
         [PaperRecord(title="A diffusion model", abstract="diffusion " * 20)],
         "pg",
         NOW - timedelta(hours=1),

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from digest.ingest import store_records
 from digest.pipeline import Policy, plan
 from digest.planning import next_send_at
 from digest.sources.base import PaperRecord
@@ -44,7 +45,7 @@ def store_with(tmp_path: Path, people: dict[str, tuple[str, str]], **extra: str)
 
 def add_paper(store: Store, now: datetime) -> None:
     title = f"Diffusion paper of {now.isoformat()}"
-    store.upsert_records([PaperRecord(title=title, abstract="A diffusion model. " * 5)], "t", now)
+    store_records(store, [PaperRecord(title=title, abstract="A diffusion model. " * 5)], "t", now)
 
 
 def simulate(

@@ -10,12 +10,13 @@ from conftest import SHARED_PAPER
 from conftest import load_source as load
 
 from digest.errors import ParseError
+from digest.ingest.identity import is_replacement, record_key
 from digest.sources.arxiv import (
     latex_accents,
     parse_arxiv_feed,
     split_authors,
 )
-from digest.sources.base import Listing, PaperRecord, is_replacement
+from digest.sources.base import Listing, PaperRecord
 from digest.sources.hf import parse_hf_api
 
 MAY_8 = dt.date(2026, 5, 8)
@@ -67,7 +68,7 @@ def test_rss_replacements_are_kept_but_marked(rss_listing: Listing) -> None:
     assert [is_replacement(r) for r in rss_listing.records] == [False, False, False, True, True]
     old = rss_listing.records[4]
     assert old.url == "https://arxiv.org/abs/math/0601001"
-    assert old.key == "arxiv:math/0601001"
+    assert record_key(old) == "arxiv:math/0601001"
     assert old.categories == ["math.PR", "cs.LG"]
 
 
@@ -129,8 +130,8 @@ def test_api_query_answer() -> None:
 
 def test_same_paper_in_hf_and_arxiv_has_the_same_key(rss_listing: Listing) -> None:
     hf = parse_hf_api(load("hf_api_daily.json"), "hf")
-    hf_keys = {r.key for r in hf.records}
-    shared = [r.key for r in rss_listing.records if r.key in hf_keys]
+    hf_keys = {record_key(r) for r in hf.records}
+    shared = [record_key(r) for r in rss_listing.records if record_key(r) in hf_keys]
     assert shared == ["arxiv:2605.05242", "arxiv:2605.04871"]
 
 

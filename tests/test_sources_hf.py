@@ -10,6 +10,7 @@ from conftest import SHARED_PAPER
 from conftest import load_source as load
 
 from digest.errors import ParseError, ValidationError
+from digest.ingest.identity import record_key
 from digest.sources.base import Listing, PaperRecord
 from digest.sources.hf import (
     hf_api_url,
@@ -65,7 +66,7 @@ def test_api_listing_level_values(api_listing: Listing) -> None:
     assert api_listing.listing_date == dt.date(2026, 5, 8)
     assert api_listing.bad_records == 0
     assert api_listing.problems == []
-    assert api_listing.records[0].key == "arxiv:2605.05242"
+    assert record_key(api_listing.records[0]) == "arxiv:2605.05242"
 
 
 def test_api_hidden_author_is_skipped_and_not_counted(api_listing: Listing) -> None:
@@ -248,7 +249,7 @@ def test_item_ids_versions_and_non_arxiv_ids() -> None:
     other = hf_item_to_record(item("not-an-arxiv-id"), 0)
     assert other.arxiv_id is None
     assert other.url == "https://huggingface.co/papers/not-an-arxiv-id"
-    assert other.key.startswith("title:")
+    assert record_key(other).startswith("title:")
 
 
 def test_item_title_falls_back_to_item_level() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import ParseError
-from digest.sources.base import dedupe, normalise_title
+from digest.ingest.identity import dedupe, normalise_title
 from digest.sources.text import parse_text
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

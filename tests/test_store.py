@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from digest.ingest import store_records
 from digest.sources.base import PaperRecord
 from digest.store import Store
 
@@ -31,7 +32,7 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
 
 def test_migrations_match_the_models_and_reopen_keeps_data(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    store.upsert_records([PaperRecord(title="Kept Paper", abstract="a" * 50)], "t", NOW)
+    store_records(store, [PaperRecord(title="Kept Paper", abstract="a" * 50)], "t", NOW)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == [], f"models changed without a migration: {diff}"
@@ -53,9 +54,9 @@ def test_migrations_match_the_models_and_reopen_keeps_data(tmp_path: Path) -> No
 
 def test_same_paper_twice_is_one_row_with_two_sightings(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    first = store.upsert_records([PaperRecord(title="A Paper", upvotes=3)], "one", NOW)
-    second = store.upsert_records(
-        [PaperRecord(title="a paper!", upvotes=9, author_count=4)], "two", NOW
+    first = store_records(store, [PaperRecord(title="A Paper", upvotes=3)], "one", NOW)
+    second = store_records(
+        store, [PaperRecord(title="a paper!", upvotes=9, author_count=4)], "two", NOW
     )
     assert (first.new, first.known, second.new, second.known) == (1, 0, 0, 1)
     [paper] = store.papers()
@@ -67,12 +68,13 @@ def test_same_paper_twice_is_one_row_with_two_sightings(tmp_path: Path) -> None:
 
 def test_paper_known_by_title_takes_its_arxiv_id_later_with_history(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    store.upsert_records(
-        [PaperRecord(title="Sparse Attention Rocks", abstract="x" * 60)], "text", NOW
+    store_records(
+        store, [PaperRecord(title="Sparse Attention Rocks", abstract="x" * 60)], "text", NOW
     )
     [before] = store.papers()
     assert before.id.startswith("title:")
-    store.upsert_records(
+    store_records(
+        store,
         [
             PaperRecord(
                 title="Sparse Attention Rocks",
@@ -93,7 +95,8 @@ def test_paper_known_by_title_takes_its_arxiv_id_later_with_history(tmp_path: Pa
 
 def test_replacement_announcements_never_create_papers(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    result = store.upsert_records(
+    result = store_records(
+        store,
         [PaperRecord(title="Old Paper v3", arxiv_id="2301.00001", announce_type="replace")],
         "arxiv",
         NOW,
@@ -112,7 +115,7 @@ def test_concurrent_writers_wait_instead_of_failing(tmp_path: Path) -> None:
         try:
             for i in range(20):
                 records = [PaperRecord(title=f"paper {n} {i} {j}") for j in range(5)]
-                store.upsert_records(records, f"w{n}", NOW)
+                store_records(store, records, f"w{n}", NOW)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -164,7 +167,7 @@ def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
         categories=["cs.LG"],
         upvotes=3,
     )
-    store.upsert_records([record], "x", moment)
+    store_records(store, [record], "x", moment)
     [paper] = store.papers()
     assert paper.first_seen_at == moment and paper.first_seen_at.tzinfo is not None
     assert (paper.published, paper.authors, paper.categories, paper.abstract) == (
@@ -179,7 +182,8 @@ def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
 
 def test_title_then_arxiv_id_in_one_batch_is_one_paper_with_both_sightings(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    result = store.upsert_records(
+    result = store_records(
+        store,
         [
             PaperRecord(title="Sparse Attention", abstract="a" * 60),
             PaperRecord(title="sparse attention!", arxiv_id="2605.00001v2", upvotes=4),
@@ -229,10 +233,10 @@ def test_one_merge_rule_within_a_listing_and_across_listings(tmp_path: Path) -> 
         upvotes=4,
     )
     together = Store(f"sqlite:///{tmp_path / 'one.sqlite'}")
-    together.upsert_records([first, second], "s", NOW)
+    store_records(together, [first, second], "s", NOW)
     apart = Store(f"sqlite:///{tmp_path / 'two.sqlite'}")
-    apart.upsert_records([first], "s", NOW)
-    apart.upsert_records([second], "s", NOW)
+    store_records(apart, [first], "s", NOW)
+    store_records(apart, [second], "s", NOW)
 
     def row(store: Store) -> tuple[object, ...]:
         [paper] = store.papers()

@@ -40,13 +40,13 @@ class JudgedProfile:
 
 def load_corpus(seeds: Path = REPO / "seeds") -> list[Doc]:
     """The distinct papers of the seed listings, as the service reads them."""
-    from digest.sources.base import dedupe
+    from digest.ingest.identity import dedupe, record_key
     from digest.sources.text import parse_text
 
     records = []
     for path in sorted(seeds.glob("*.txt")):
         records += parse_text(path.read_text(encoding="utf-8"), path.name, PAGE_DATE).records
-    return [Doc(r.key, r.title, r.abstract) for r in dedupe(records)]
+    return [Doc(record_key(r), r.title, r.abstract) for r in dedupe(records)]
 
 
 def load_profiles(path: Path = HERE / "profiles.toml") -> list[JudgedProfile]:

@@ -1,7 +1,8 @@
 """Parse arXiv listings: RSS 2.0 and Atom feeds from rss.arxiv.org and the query API's Atom.
 
 Replacements (`replace`, `replace-cross`) are old papers. They stay in the Listing with their
-announce_type set, and `is_replacement` tells ingest not to create new papers from them.
+announce_type set, and `ingest.identity.is_replacement` keeps ingest from creating papers
+of them.
 """
 
 from __future__ import annotations

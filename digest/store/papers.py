@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +11,7 @@ from sqlalchemy import Connection, String, Table, bindparam, func, insert, updat
 from sqlalchemy import select as sa_select
 from sqlmodel import col, delete, select
 
-from digest.models import DeliveryItem, Paper, Sighting, SourceState, Vote
-from digest.sources.base import (
-    PaperRecord,
-    is_replacement,
-    merge_values,
-    normalise_title,
-)
+from digest.models import DeliveryItem, Paper, PaperFields, Sighting, SourceState, Vote
 from digest.store.engine import StoreBase, as_utc, bulk_insert
 
 
@@ -30,70 +24,46 @@ class UpsertResult:
     ignored: int = 0  # replacement announcements of papers the history does not hold
 
 
+@dataclass
+class PaperWrites:
+    """One ingest batch's changes to the history, as decided by `ingest.identity`."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)  # new paper rows
+    updates: list[dict[str, Any]] = field(default_factory=list)  # merged stored rows
+    # stored id -> its row under a new id: a paper known by its title gains its arXiv id
+    rekeys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sightings: list[dict[str, Any]] = field(default_factory=list)
+    result: UpsertResult = field(default_factory=UpsertResult)
+
+
 class PaperQueries(StoreBase):
     """Reads and writes of the paper history and of what is known about each source."""
 
-    def upsert_records(
-        self, records: Sequence[PaperRecord], source: str, now: datetime
+    def write_papers(
+        self,
+        ids: Sequence[str],
+        title_norms: Sequence[str],
+        decide: Callable[[list[dict[str, Any]]], PaperWrites],
     ) -> UpsertResult:
-        """Insert new papers, update known ones and record a sighting of each, atomically.
-
-        Replacement announcements (`is_replacement`) update a known paper but never create one.
+        """In one write transaction: read the stored papers with these ids or normalised
+        titles, let `decide` say what changes, and write it (SQL only; the rules are ingest's).
         """
-        result = UpsertResult()
-        if not records:
-            return result
         with self.engine.begin() as conn:
-            known = _Known(_existing_rows(conn, records))
-            inserts: dict[str, dict[str, Any]] = {}
-            touched: dict[str, dict[str, Any]] = {}
-            sightings: list[dict[str, Any]] = []
-            for record in records:
-                norm = normalise_title(record.title)
-                row, rekey = known.find(record, norm)
-                if row is None:
-                    if is_replacement(record):
-                        result.ignored += 1
-                        continue
-                    row = _new_row(record, norm, now)
-                    inserts[row["id"]] = row
-                    known.add(row)
-                    result.new += 1
-                else:
-                    if rekey:
-                        row = _rekey(conn, known, inserts, touched, row, record.key)
-                    result.known += 1
-                _apply(row, record, now)
-                if row["id"] not in inserts:
-                    touched[row["id"]] = row
-                sightings.append(
-                    {
-                        "paper": row,  # its id may still change within this batch
-                        "source": source,
-                        "listing_date": record.listing_date,
-                        "upvotes": record.upvotes,
-                        "position": record.position,
-                        "seen_at": now,
-                    }
-                )
-            if inserts:
-                bulk_insert(conn, PAPER, list(inserts.values()))
-            if touched:
+            writes = decide(_rows_matching(conn, ids, title_norms))
+            for old_id, row in writes.rekeys.items():
+                _rekey(conn, old_id, row)
+            if writes.inserts:
+                bulk_insert(conn, PAPER, writes.inserts)
+            if writes.updates:
                 conn.execute(
                     update(PAPER)
                     .where(PAPER.c.id == bindparam("_id"))
                     .values({name: bindparam(name) for name in _MUTABLE}),
-                    [
-                        {"_id": row["id"], **{n: row[n] for n in _MUTABLE}}
-                        for row in touched.values()
-                    ],
+                    [{"_id": row["id"], **{n: row[n] for n in _MUTABLE}} for row in writes.updates],
                 )
-            if sightings:
-                for sighting in sightings:
-                    paper: dict[str, Any] = sighting.pop("paper")
-                    sighting["paper_id"] = paper["id"]
-                bulk_insert(conn, SIGHTING, sightings)
-        return result
+            if writes.sightings:
+                bulk_insert(conn, SIGHTING, writes.sightings)
+        return writes.result
 
     def papers(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
         """Papers newest first, optionally only those first seen at or after `since`."""
@@ -217,60 +187,15 @@ class PaperQueries(StoreBase):
 
 PAPER: Table = Paper.__table__  # type: ignore[attr-defined]
 SIGHTING: Table = Sighting.__table__  # type: ignore[attr-defined]
-_MUTABLE = (
-    "arxiv_id",
-    "title",
-    "abstract",
-    "authors",
-    "author_count",
-    "organization",
-    "published",
-    "listing_date",
-    "upvotes",
-    "comments",
-    "url",
-    "thumbnail",
-    "github_repo",
-    "project_page",
-    "categories",
-    "updated_at",
-)
+_MUTABLE = (*PaperFields.model_fields, "updated_at")
 _CHUNK = 400
 
 
-class _Known:
-    """Existing paper rows of one ingest batch, findable by id and by normalised title."""
-
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.by_id: dict[str, dict[str, Any]] = {}
-        self.by_norm: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            self.add(row)
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.by_id[row["id"]] = row
-        self.by_norm.setdefault(row["title_norm"], []).append(row)
-
-    def drop(self, row: dict[str, Any]) -> None:
-        self.by_id.pop(row["id"], None)
-        self.by_norm[row["title_norm"]].remove(row)
-
-    def find(self, record: PaperRecord, norm: str) -> tuple[dict[str, Any] | None, bool]:
-        """The row this record describes, and whether it must take the record's arXiv key."""
-        same_title = self.by_norm.get(norm, [])
-        if record.arxiv_id:
-            if (row := self.by_id.get(record.key)) is not None:
-                return row, False
-            untitled = [r for r in same_title if r["arxiv_id"] is None]
-            return (untitled[0], True) if untitled else (None, False)
-        return (same_title[0], False) if same_title else (None, False)
-
-
-def _existing_rows(conn: Connection, records: Sequence[PaperRecord]) -> list[dict[str, Any]]:
-    keys = sorted({r.key for r in records})
-    norms = sorted({normalise_title(r.title) for r in records})
+def _rows_matching(
+    conn: Connection, ids: Sequence[str], title_norms: Sequence[str]
+) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
-    for column, values in ((PAPER.c.id, keys), (PAPER.c.title_norm, norms)):
+    for column, values in ((PAPER.c.id, ids), (PAPER.c.title_norm, title_norms)):
         for start in range(0, len(values), _CHUNK):
             chunk = values[start : start + _CHUNK]
             for row in conn.execute(sa_select(PAPER).where(column.in_(chunk))).mappings():
@@ -278,49 +203,9 @@ def _existing_rows(conn: Connection, records: Sequence[PaperRecord]) -> list[dic
     return list(rows.values())
 
 
-def _new_row(record: PaperRecord, norm: str, now: datetime) -> dict[str, Any]:
-    row: dict[str, Any] = {column.name: None for column in PAPER.columns}
-    row.update(
-        id=record.key,
-        title_norm=norm,
-        title=record.title,
-        abstract="",
-        authors=[],
-        categories=[],
-        first_seen_at=now,
-        updated_at=now,
-    )
-    return row
-
-
-def _rekey(
-    conn: Connection,
-    known: _Known,
-    inserts: dict[str, dict[str, Any]],
-    touched: dict[str, dict[str, Any]],
-    row: dict[str, Any],
-    new_id: str,
-) -> dict[str, Any]:
-    """Give a paper known by its title its arXiv identity, carrying its history along.
-
-    The row dict changes in place, so sightings of this batch that hold it follow.
-    """
-    old_id = row["id"]
-    known.drop(row)
-    row["id"] = new_id
-    known.add(row)
-    if inserts.pop(old_id, None) is not None:
-        inserts[new_id] = row
-        return row
-    touched.pop(old_id, None)
+def _rekey(conn: Connection, old_id: str, row: dict[str, Any]) -> None:
+    """Store a paper under its new id, carrying its history along."""
     conn.execute(insert(PAPER), [row])
     for table in (SIGHTING, DeliveryItem.__table__, Vote.__table__):  # type: ignore[attr-defined]
-        conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=new_id))
+        conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=row["id"]))
     conn.execute(delete(PAPER).where(PAPER.c.id == old_id))
-    return row
-
-
-def _apply(paper: dict[str, Any], record: PaperRecord, now: datetime) -> None:
-    """Merge a record into a stored paper by the one merge rule (sources.base.merge_values)."""
-    merge_values(paper, record)
-    paper["updated_at"] = now

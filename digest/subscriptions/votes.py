@@ -7,8 +7,9 @@ import re
 from collections.abc import Sequence
 
 from digest.errors import NotFoundError, ValidationError
+from digest.ingest.identity import normalise_title
 from digest.models import Paper
-from digest.sources.base import normalise_title, strip_version
+from digest.sources.base import strip_version
 from digest.store import Store
 
 _ARXIV = re.compile(

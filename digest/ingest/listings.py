@@ -1,18 +1,22 @@
-"""Sources -> fetch -> parse -> dedupe -> upsert into history, one report per listing read."""
+"""Sources -> fetch -> parse -> dedupe -> store in the history, one report per listing read."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from digest.config import SourceConfig
 from digest.errors import DigestError
+from digest.ingest.identity import dedupe, lookup_keys, plan_writes
 from digest.sources import AUTO, detect_kind, parse_body
-from digest.sources.base import Listing, dedupe
+from digest.sources.base import Listing, PaperRecord
 from digest.sources.files import expand, read_bytes
 from digest.sources.hf import hf_following_pages
 from digest.sources.http import Fetched, Fetcher
 from digest.store import Store
+from digest.store.papers import UpsertResult
 
 
 @dataclass
@@ -39,11 +43,22 @@ def is_url(location: str) -> bool:
     return location.lower().startswith(("http://", "https://"))
 
 
+def store_records(
+    store: Store, records: Sequence[PaperRecord], source: str, now: datetime
+) -> UpsertResult:
+    """Insert new papers, merge known ones and record a sighting of each, atomically."""
+    ids, title_norms = lookup_keys(records)
+    if not records:
+        return UpsertResult()
+    decide = functools.partial(plan_writes, records, source=source, now=now)
+    return store.write_papers(ids, title_norms, decide)
+
+
 def ingest_listing(
     store: Store, listing: Listing, name: str, now: datetime, fetched: Fetched | None = None
 ) -> SourceReport:
     """Store one parsed listing in one transaction and remember the fetch."""
-    result = store.upsert_records(dedupe(listing.records), name, now)
+    result = store_records(store, dedupe(listing.records), name, now)
     store.record_fetch(
         listing.source,
         now,
