@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from digest.errors import ConfigError
+from digest.models import SourceKind
 
 DEFAULT_MIN_SCORE = 0.2  # bench/relevance: 0.3 left some judged profiles short digests
 
@@ -27,7 +28,6 @@ KEY_HINT = (
     "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))' "
     "and set it as DIGEST_SECRET_KEY (keep it: changing it breaks the links already sent)"
 )
-SourceKind = Literal["auto", "text", "hf-api", "hf-page", "arxiv-rss", "arxiv-atom"]
 
 
 class SourceConfig(BaseModel):
@@ -35,7 +35,7 @@ class SourceConfig(BaseModel):
 
     name: str
     url: str
-    kind: SourceKind = "auto"
+    kind: SourceKind = SourceKind.AUTO
     interval_minutes: int | None = None
 
 

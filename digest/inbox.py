@@ -170,7 +170,7 @@ def apply(
         store.save_subscriber(subscriber)
 
 
-def _stop(store: Store, subscriber: Subscriber, status: str, now: datetime) -> None:
+def _stop(store: Store, subscriber: Subscriber, status: SubscriberStatus, now: datetime) -> None:
     if subscriber.status != status:
         subscriber.status, subscriber.updated_at = status, now
         store.save_subscriber(subscriber)

@@ -6,7 +6,16 @@ import secrets
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    Dialect,
+    Index,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -32,12 +41,49 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"  # the subscriber stopped before it went out
 
 
+class SourceKind(StrEnum):
+    """A listing format (sources/); AUTO sniffs the body to choose one."""
+
+    AUTO = "auto"
+    HF_API = "hf-api"
+    HF_PAGE = "hf-page"
+    ARXIV_RSS = "arxiv-rss"
+    ARXIV_ATOM = "arxiv-atom"
+    TEXT = "text"
+
+
+class FetchStatus(StrEnum):
+    """How the last fetch of a source went."""
+
+    OK = "ok"
+    UNCHANGED = "unchanged"  # the server said 304 Not Modified
+    FAILED = "failed"
+
+
 class Frequency(StrEnum):
     """How often a subscriber gets a digest."""
 
     DAILY = "daily"
     WEEKDAYS = "weekdays"
     WEEKLY = "weekly"
+
+
+class EnumText(TypeDecorator[StrEnum]):
+    """A StrEnum column stored as its plain value in a VARCHAR, read back as the enum; writing
+    a value outside the vocabulary fails at once."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(self.enum(value))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 PUBLIC_ID_BYTES = 16
@@ -99,7 +145,7 @@ class SourceState(SQLModel, table=True):
     etag: str | None = None
     last_modified: str | None = None
     last_fetch_at: datetime | None = None
-    last_status: str | None = None  # ok | unchanged | failed
+    last_status: FetchStatus | None = Field(default=None, sa_type=EnumText(FetchStatus))
     consecutive_failures: int = 0
     last_error: str | None = None
     papers_new: int = 0
@@ -115,7 +161,7 @@ class SubscriberSettings(SQLModel):
     timezone: str = "UTC"
     send_at: str = "08:00"  # HH:MM, local time
     max_papers: int = 10
-    frequency: str = Field(default=Frequency.DAILY, max_length=16)
+    frequency: Frequency = Field(default=Frequency.DAILY, sa_type=EnumText(Frequency))
     weekly_day: int = 0  # 0 = Monday, for frequency "weekly"
     trending: float = 0.1  # 0..1: how much popularity lifts relevant papers
     trending_box: bool = False  # show an "also trending today" box of up to 3 papers
@@ -130,7 +176,9 @@ class Subscriber(SubscriberSettings, table=True):
     email: str = Field(unique=True, index=True, max_length=320)  # stored lower-case
     keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     exclude: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="active", index=True, max_length=16)
+    status: SubscriberStatus = Field(
+        default=SubscriberStatus.ACTIVE, index=True, sa_type=EnumText(SubscriberStatus)
+    )
     token_version: int = 1
     confirmation_sent_at: datetime | None = None
     confirmations_sent: int = 0  # confirmation mails in the day since the first one
@@ -152,7 +200,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
     edition: str = Field(max_length=10)  # YYYY-MM-DD in the subscriber's time zone
-    status: str = Field(default="queued", max_length=16)  # queued|sending|sent|retry|failed|skipped
+    status: DeliveryStatus = Field(default=DeliveryStatus.QUEUED, sa_type=EnumText(DeliveryStatus))
     message_id: str | None = None
     attempts: int = 0
     smtp_code: int | None = None

@@ -155,7 +155,7 @@ def _result_of(
     )
 
 
-def _counter(status: str) -> str:
+def _counter(status: DeliveryStatus) -> str:
     return "released" if status == DeliveryStatus.QUEUED else status
 
 

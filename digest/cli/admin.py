@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from digest.cli.common import echo_json, say, state
-from digest.errors import ValidationError
-from digest.models import Delivery, DeliveryStatus
+from digest.models import Delivery, DeliveryStatus, FetchStatus, SubscriberStatus
 from digest.store import Store
 from digest.store.engine import as_utc
-from digest.subscriptions.preferences import STATUSES as SUBSCRIBER_STATUSES
-
-DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -22,26 +19,24 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def deliveries(
     ctx: typer.Context,
     status: Annotated[
-        str | None,
+        DeliveryStatus | None,
         typer.Option(
-            help=f"Only deliveries with this status: {', '.join(DELIVERY_STATUSES)}.",
-            show_default=False,
+            help="Only deliveries with this status.", case_sensitive=False, show_default=False
         ),
     ] = None,
     limit: Annotated[int, typer.Option(help="How many deliveries, newest first.", min=1)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """List the outbox, newest first: one line per digest with its status, attempts and errors."""
-    wanted = _delivery_status(status)
     store = state(ctx).services().store
-    rows = store.deliveries(status=wanted, limit=limit, newest_first=True)
+    rows = store.deliveries(status=status, limit=limit, newest_first=True)
     emails = _emails(store, rows)
     data = [_delivery_dict(d, emails) for d in rows]
     if as_json:
         echo_json(data)
         return
     if not data:
-        which = f"with status {wanted} " if wanted else ""
+        which = f"with status {status} " if status else ""
         say(f"no deliveries {which}yet: `digest run` plans and sends the due digests")
     for row in data:
         say(_delivery_line(row))
@@ -78,29 +73,20 @@ def collect_stats(store: Store) -> dict[str, Any]:
     return {
         "subscribers": {
             "total": sum(subscriber_counts.values()),
-            "by_status": _with_zeros(SUBSCRIBER_STATUSES, subscriber_counts),
+            "by_status": _with_zeros(SubscriberStatus, subscriber_counts),
         },
         "deliveries": {
             "total": sum(delivery_counts.values()),
-            "by_status": _with_zeros(DELIVERY_STATUSES, delivery_counts),
+            "by_status": _with_zeros(DeliveryStatus, delivery_counts),
         },
         "papers": store.count_papers(),
         "last_fetch": {
             "at": _iso(last_fetch),
             "sources": len(states),
-            "failed": sum(1 for s in states if s.last_status == "failed"),
+            "failed": sum(1 for s in states if s.last_status == FetchStatus.FAILED),
         },
         "last_dispatch": _iso(last_dispatch),
     }
-
-
-def _delivery_status(status: str | None) -> str | None:
-    if status is None:
-        return None
-    wanted = status.strip().lower()
-    if wanted not in DELIVERY_STATUSES:
-        raise ValidationError(f"unknown status {status!r}: use {', '.join(DELIVERY_STATUSES)}")
-    return wanted
 
 
 def _emails(store: Store, rows: list[Delivery]) -> dict[int, str]:
@@ -142,7 +128,7 @@ def _delivery_line(row: dict[str, Any]) -> str:
     return line + (f"  error: {error}" if error else "")
 
 
-def _with_zeros(known: tuple[str, ...], counts: dict[str, int]) -> dict[str, int]:
+def _with_zeros(known: Iterable[str], counts: dict[str, int]) -> dict[str, int]:
     """Every known status (0 when absent), then any other status found in the database."""
     return {**{name: counts.get(name, 0) for name in known}, **counts}
 

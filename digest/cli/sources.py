@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from digest.cli.common import AppState, echo_json, now_option, parse_now, say, state
-from digest.config import SourceConfig, SourceKind
+from digest.config import SourceConfig
 from digest.errors import NotFoundError
 from digest.ingest import is_url
-from digest.models import SourceState
+from digest.models import FetchStatus, SourceKind, SourceState
 from digest.wiring import Services
 
 
@@ -29,8 +29,9 @@ def fetch(
         SourceKind,
         typer.Option(
             help="Format of ad-hoc URLs and files: auto recognises JSON, HTML, XML and text.",
+            case_sensitive=False,
         ),
-    ] = "auto",
+    ] = SourceKind.AUTO,
     now: Annotated[str | None, now_option] = None,
 ) -> None:
     """Ingest listings; print per listing how many papers were new, known or bad."""
@@ -39,7 +40,7 @@ def fetch(
 
 
 def fetch_and_report(
-    app_state: AppState, names: list[str], moment: datetime, kind: SourceKind = "auto"
+    app_state: AppState, names: list[str], moment: datetime, kind: SourceKind = SourceKind.AUTO
 ) -> int:
     """Ingest and print one line per listing; returns how many listings failed."""
     services = app_state.services()
@@ -104,7 +105,7 @@ def _summary(source: SourceConfig, states: list[SourceState]) -> dict[str, Any]:
         if s.url == source.url
         or (not is_url(source.url) and Path(s.url).parent == Path(source.url))
     ]
-    failing = [s for s in mine if s.last_status == "failed"]
+    failing = [s for s in mine if s.last_status == FetchStatus.FAILED]
     latest = max((s.last_fetch_at for s in mine if s.last_fetch_at), default=None)
     return {
         "name": source.name,
@@ -112,7 +113,7 @@ def _summary(source: SourceConfig, states: list[SourceState]) -> dict[str, Any]:
         "url": source.url,
         "interval_minutes": source.interval_minutes,
         "last_fetch_at": latest.isoformat() if latest else None,
-        "status": "failed" if failing else (mine[0].last_status if mine else None),
+        "status": FetchStatus.FAILED if failing else (mine[0].last_status if mine else None),
         "consecutive_failures": max((s.consecutive_failures for s in mine), default=0),
         "last_error": failing[0].last_error if failing else None,
         "listings": len(mine),

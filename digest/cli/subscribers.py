@@ -15,7 +15,6 @@ from digest.store import Store
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions.csv_io import COLUMNS, ParsedFile, read_subscribers_csv, subscribers_csv
 from digest.subscriptions.preferences import (
-    STATUSES,
     WEEKDAYS,
     checked_changes,
     new_subscriber,
@@ -65,7 +64,11 @@ def find(store: Store, email: str) -> Subscriber:
 
 
 def _summary(s: Subscriber) -> str:
-    when = {"daily": "daily", "weekdays": "on weekdays", "weekly": f"on {WEEKDAYS[s.weekly_day]}s"}
+    when = {
+        Frequency.DAILY: "daily",
+        Frequency.WEEKDAYS: "on weekdays",
+        Frequency.WEEKLY: f"on {WEEKDAYS[s.weekly_day]}s",
+    }
     return (
         f"{', '.join(s.keywords)}; {when.get(s.frequency, s.frequency)} at {s.send_at} "
         f"{s.timezone}, up to {s.max_papers} papers"
@@ -81,7 +84,9 @@ def add(
     timezone: Annotated[str, typer.Option(help=TIMEZONE_HELP)] = "UTC",
     send_at: Annotated[str, typer.Option(help=SEND_AT_HELP)] = "08:00",
     max_papers: Annotated[int, typer.Option(help=MAX_PAPERS_HELP)] = 10,
-    frequency: Annotated[str, typer.Option(help=FREQUENCY_HELP)] = Frequency.DAILY,
+    frequency: Annotated[
+        Frequency, typer.Option(help=FREQUENCY_HELP, case_sensitive=False)
+    ] = Frequency.DAILY,
     weekly_day: Annotated[str, typer.Option(help=WEEKLY_DAY_HELP)] = "monday",
     trending: Annotated[float, typer.Option(help=TRENDING_HELP)] = 0.1,
     trending_box: Annotated[
@@ -145,16 +150,13 @@ def add(
 def list_cmd(
     ctx: typer.Context,
     status: Annotated[
-        str | None,
-        typer.Option(help=f"Only subscribers with this status: {', '.join(STATUSES)}."),
+        SubscriberStatus | None,
+        typer.Option(help="Only subscribers with this status.", case_sensitive=False),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List subscribers by address."""
-    if status is not None and status.strip().lower() not in STATUSES:
-        raise ValidationError(f"unknown status {status!r}: use {', '.join(STATUSES)}")
-    wanted = status.strip().lower() if status is not None else None
-    rows = state(ctx).services().store.subscribers(status=wanted)
+    rows = state(ctx).services().store.subscribers(status=status)
     if as_json:
         echo_json([subscriber_dict(s) for s in rows])
         return
@@ -197,7 +199,9 @@ def edit(
     timezone: Annotated[str | None, typer.Option(help=TIMEZONE_HELP)] = None,
     send_at: Annotated[str | None, typer.Option(help=SEND_AT_HELP)] = None,
     max_papers: Annotated[int | None, typer.Option(help=MAX_PAPERS_HELP)] = None,
-    frequency: Annotated[str | None, typer.Option(help=FREQUENCY_HELP)] = None,
+    frequency: Annotated[
+        Frequency | None, typer.Option(help=FREQUENCY_HELP, case_sensitive=False)
+    ] = None,
     weekly_day: Annotated[str | None, typer.Option(help=WEEKLY_DAY_HELP)] = None,
     trending: Annotated[float | None, typer.Option(help=TRENDING_HELP)] = None,
     trending_box: Annotated[

@@ -10,6 +10,7 @@ from datetime import datetime
 from digest.config import SourceConfig
 from digest.errors import DigestError
 from digest.ingest.identity import dedupe, lookup_keys, plan_writes
+from digest.models import FetchStatus
 from digest.sources import AUTO, detect_kind, parse_body
 from digest.sources.base import Listing, PaperRecord
 from digest.sources.files import expand, read_bytes
@@ -62,7 +63,7 @@ def ingest_listing(
     store.record_fetch(
         listing.source,
         now,
-        status="ok",
+        status=FetchStatus.OK,
         result=result,
         etag=fetched.etag if fetched else None,
         last_modified=fetched.last_modified if fetched else None,
@@ -104,7 +105,7 @@ def _failed(
     store: Store, source: SourceConfig, url: str, now: datetime, exc: DigestError
 ) -> SourceReport:
     message = " ".join(str(exc).split())
-    store.record_fetch(url, now, status="failed", error=message)
+    store.record_fetch(url, now, status=FetchStatus.FAILED, error=message)
     return SourceReport(source=source.name, url=url, error=message)
 
 
@@ -118,7 +119,7 @@ def _ingest_url(
         last_modified=state.last_modified if state else None,
     )
     if fetched.unchanged:
-        store.record_fetch(source.url, now, status="unchanged")
+        store.record_fetch(source.url, now, status=FetchStatus.UNCHANGED)
         return SourceReport(source=source.name, url=source.url, unchanged=True)
     kind = detect_kind(fetched.body, fetched.content_type) if source.kind == AUTO else source.kind
     listing = parse_body(kind, fetched.body, source.url, now.date(), fetched.content_type)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from digest.errors import ParseError
+from digest.models import SourceKind
 from digest.sources.arxiv import parse_arxiv_feed
 from digest.sources.base import Listing
 from digest.sources.detect import KINDS, detect_kind
@@ -12,7 +13,7 @@ from digest.sources.files import decode
 from digest.sources.hf import parse_hf_api, parse_hf_page
 from digest.sources.text import parse_text
 
-AUTO = "auto"
+AUTO = SourceKind.AUTO
 _MIME_FAMILIES = {
     "hf-api": ("json",),
     "hf-page": ("html",),

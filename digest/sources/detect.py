@@ -9,13 +9,11 @@ import json
 import re
 
 from digest.errors import ParseError
+from digest.models import SourceKind
 
-HF_API = "hf-api"
-HF_PAGE = "hf-page"
-ARXIV_RSS = "arxiv-rss"
-ARXIV_ATOM = "arxiv-atom"
-TEXT = "text"
-KINDS = (HF_API, HF_PAGE, ARXIV_RSS, ARXIV_ATOM, TEXT)
+HF_API, HF_PAGE = SourceKind.HF_API, SourceKind.HF_PAGE
+ARXIV_RSS, ARXIV_ATOM, TEXT = SourceKind.ARXIV_RSS, SourceKind.ARXIV_ATOM, SourceKind.TEXT
+KINDS = tuple(kind for kind in SourceKind if kind != SourceKind.AUTO)
 
 _HEAD_BYTES = 4096
 _BOMS = (b"\xef\xbb\xbf",)
@@ -27,7 +25,7 @@ _ROOT = re.compile(r"<([A-Za-z][\w:.-]*)(?=[\s/>])")
 _HTML_ROOTS = frozenset({"html", "head", "body", "div", "meta", "title", "script", "link", "main"})
 
 
-def detect_kind(body: bytes, content_type: str | None = None) -> str:
+def detect_kind(body: bytes, content_type: str | None = None) -> SourceKind:
     """Return "hf-api", "hf-page", "arxiv-rss", "arxiv-atom" or "text" for a listing body."""
     data = body
     for bom in _BOMS:
@@ -52,7 +50,7 @@ def detect_kind(body: bytes, content_type: str | None = None) -> str:
     return TEXT
 
 
-def _json_kind(data: bytes, mime: str) -> str | None:
+def _json_kind(data: bytes, mime: str) -> SourceKind | None:
     """hf-api for a JSON array; ParseError for other JSON; None when it is not JSON at all."""
     try:
         value: object = json.loads(data)
@@ -82,7 +80,7 @@ def _looks_like_json(data: bytes) -> bool:
     return re.match(rb"""[\[{]\s*[\[{"\]}]""", data[:64]) is not None
 
 
-def _markup_kind(data: bytes, mime: str) -> str:
+def _markup_kind(data: bytes, mime: str) -> SourceKind:
     head = data[:_HEAD_BYTES].decode("utf-8", errors="replace")
     declared_xml = head.startswith("<?xml")
     doctype = _DOCTYPE.search(head)
@@ -108,7 +106,7 @@ def _markup_kind(data: bytes, mime: str) -> str:
     return TEXT
 
 
-def _html_kind(data: bytes) -> str:
+def _html_kind(data: bytes) -> SourceKind:
     if _DAILY_PAPERS.search(data):
         return HF_PAGE
     raise ParseError(

@@ -48,7 +48,7 @@ class NewDelivery:
     message_id: str
     items: list[ItemRow]
     next_send_at: datetime
-    status: str = DeliveryStatus.QUEUED
+    status: DeliveryStatus = DeliveryStatus.QUEUED
 
 
 @dataclass
@@ -56,7 +56,7 @@ class SendResult:
     """The result of one send attempt, to record."""
 
     delivery_id: int
-    status: str  # sent | retry | failed | queued (released unsent)
+    status: DeliveryStatus  # sent | retry | failed | queued (released unsent)
     error: str | None = None
     code: int | None = None
     retry_at: datetime | None = None
@@ -181,7 +181,10 @@ class DeliveryQueries(StoreBase):
         return len(ids)
 
     def deliveries(
-        self, status: str | None = None, limit: int | None = None, newest_first: bool = False
+        self,
+        status: DeliveryStatus | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[Delivery]:
         """Deliveries, oldest (or newest) first, optionally with one status, at most `limit`."""
         with self.read() as session:

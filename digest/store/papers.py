@@ -11,7 +11,15 @@ from sqlalchemy import Connection, String, Table, bindparam, func, insert, updat
 from sqlalchemy import select as sa_select
 from sqlmodel import col, delete, select
 
-from digest.models import DeliveryItem, Paper, PaperFields, Sighting, SourceState, Vote
+from digest.models import (
+    DeliveryItem,
+    FetchStatus,
+    Paper,
+    PaperFields,
+    Sighting,
+    SourceState,
+    Vote,
+)
 from digest.store.engine import StoreBase, as_utc, bulk_insert
 
 
@@ -152,7 +160,7 @@ class PaperQueries(StoreBase):
         url: str,
         now: datetime,
         *,
-        status: str,
+        status: FetchStatus,
         error: str | None = None,
         result: UpsertResult | None = None,
         etag: str | None = None,

@@ -57,7 +57,7 @@ class SubscriberQueries(StoreBase):
             raise NotFoundError(f"no subscriber {email}: see `digest subscribers list`")
         return found
 
-    def subscribers(self, status: str | None = None) -> list[Subscriber]:
+    def subscribers(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         """Every subscriber, optionally only those with one status, by address."""
         with self.read() as session:
             query = select(Subscriber).order_by(col(Subscriber.email))

@@ -18,7 +18,7 @@ from typing import TextIO, TypeVar
 from digest.errors import ValidationError
 from digest.mail.mime import clean
 from digest.models import Frequency, Subscriber, SubscriberStatus
-from digest.subscriptions.preferences import STATUSES, WEEKDAYS, new_subscriber, normalise_email
+from digest.subscriptions.preferences import WEEKDAYS, choose, new_subscriber, normalise_email
 from digest.subscriptions.tokens import PUBLIC_ID
 
 N = TypeVar("N", int, float)
@@ -118,9 +118,7 @@ def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subsc
         raise ValidationError(
             f"max_papers must be a whole number, not {max_papers_text[:40]!r}"
         ) from None
-    status = get("status", SubscriberStatus.ACTIVE).lower()
-    if status not in STATUSES:
-        raise ValidationError(f"unknown status {status[:40]!r}: use {', '.join(STATUSES)}")
+    status = choose(SubscriberStatus, get("status", SubscriberStatus.ACTIVE), "status")
     subscriber = new_subscriber(
         email=email,
         keywords=values.get("keywords", ""),

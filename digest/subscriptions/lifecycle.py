@@ -233,6 +233,8 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
     return store.save_subscriber(subscriber)
 
 
-def _validated(email: str, prefs: Preferences, now: datetime, status: str) -> Subscriber:
+def _validated(
+    email: str, prefs: Preferences, now: datetime, status: SubscriberStatus
+) -> Subscriber:
     """A subscriber from what a form holds, every field checked once (by new_subscriber)."""
     return new_subscriber(email=email, now=now, status=status, **asdict(prefs))

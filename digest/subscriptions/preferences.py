@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -18,9 +19,9 @@ from digest.ranking import split_keywords
 MAX_KEYWORDS = 30
 MAX_KEYWORD_CHARS = 80
 MAX_PAPERS = 50
-STATUSES = tuple(SubscriberStatus)
 FREQUENCIES = tuple(Frequency)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+E = TypeVar("E", bound=StrEnum)
 _SEND_AT = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
@@ -78,11 +79,19 @@ def check_keywords(text: str, *, allow_empty: bool = False, what: str = "keyword
     return keywords
 
 
-def check_frequency(frequency: str, weekly_day: str | int = 0) -> tuple[str, int]:
+def choose(vocabulary: type[E], text: str, what: str) -> E:
+    """The member of `vocabulary` that `text` names (any case), or a ValidationError listing
+    them all."""
+    try:
+        return vocabulary(text.strip().lower())
+    except ValueError:
+        names = ", ".join(vocabulary)
+        raise ValidationError(f"unknown {what} {text[:40]!r}: use {names}") from None
+
+
+def check_frequency(frequency: str, weekly_day: str | int = 0) -> tuple[Frequency, int]:
     """(frequency, weekday 0-6) from "daily", "weekdays" or "weekly" and a day name or number."""
-    frequency = frequency.strip().lower()
-    if frequency not in FREQUENCIES:
-        raise ValidationError(f"unknown frequency {frequency!r}: use {', '.join(FREQUENCIES)}")
+    frequency = choose(Frequency, frequency, "frequency")
     day = str(weekly_day).strip().lower()
     if day.isdigit() and int(day) < 7:
         return frequency, int(day)
@@ -182,7 +191,7 @@ def new_subscriber(
     max_papers: int = 10,
     frequency: str = Frequency.DAILY,
     weekly_day: str | int = 0,
-    status: str = SubscriberStatus.ACTIVE,
+    status: SubscriberStatus = SubscriberStatus.ACTIVE,
     trending: float = 0.1,
     trending_box: bool = False,
 ) -> Subscriber:
