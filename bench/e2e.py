@@ -49,7 +49,7 @@ def run(subscribers: int, papers: int, host: str, port: int) -> dict[str, Any]:
             )
             for i, (keywords, exclude) in enumerate(synth.profiles(rng, subscribers))
         ]
-        store.import_subscribers(people)
+        store.subscribers.import_many(people)
         t0 = time.perf_counter()
         planned = plan(store, NOW, Policy(min_score=0.05))
         t1 = time.perf_counter()
@@ -63,7 +63,7 @@ def run(subscribers: int, papers: int, host: str, port: int) -> dict[str, Any]:
         )
         sent = send_due(store, outbox, now=NOW)
         t2 = time.perf_counter()
-        counts = store.delivery_counts()
+        counts = store.deliveries.counts()
         store.close()
     return {
         "subscribers": subscribers,

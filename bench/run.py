@@ -176,7 +176,7 @@ def stage_ingest(sizes: Sizes, profile: bool) -> StageResult:
             listing = parse_text(text, f"again-{number:04d}.txt", TODAY)
             again_n += store_records(store, listing.records, "bench-again", NOW).known
         again_s = time.perf_counter() - t0
-        stored = store.count_papers()
+        stored = store.papers.count()
         store.close()
         db_mb = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6
     total = parse_s + upsert_s

@@ -147,9 +147,9 @@ def apply(
         report.unknown += 1
         return
     if isinstance(event, Unsubscribe):
-        subscriber = store.subscriber_by_public_id(event.public_id)
+        subscriber = store.subscribers.by_public_id(event.public_id)
     else:
-        subscriber = store.subscriber_of_delivery(event.delivery_id, event.message_id)
+        subscriber = store.deliveries.subscriber_of(event.delivery_id, event.message_id)
     if subscriber is None:
         report.unmatched += 1
         return
@@ -159,21 +159,23 @@ def apply(
     elif isinstance(event, Complaint):
         report.complaints += 1
         _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
-        store.suppress(subscriber.email, "complaint", "a feedback report (marked as spam)", now)
+        store.suppression.add(
+            subscriber.email, "complaint", "a feedback report (marked as spam)", now
+        )
     elif event.permanent:
         report.bounces += 1
         subscriber.hard_bounces += 1
         if subscriber.hard_bounces >= bounce_limit:
             subscriber.status = SubscriberStatus.BOUNCED
-            store.suppress(subscriber.email, "bounce", f"status {event.status}", now)
+            store.suppression.add(subscriber.email, "bounce", f"status {event.status}", now)
         subscriber.updated_at = now
-        store.save_subscriber(subscriber)
+        store.subscribers.save(subscriber)
 
 
 def _stop(store: Store, subscriber: Subscriber, status: SubscriberStatus, now: datetime) -> None:
     if subscriber.status != status:
         subscriber.status, subscriber.updated_at = status, now
-        store.save_subscriber(subscriber)
+        store.subscribers.save(subscriber)
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,10 @@ def send_due(
     policy = outbox.policy
     report = SendReport()
     while not should_stop():
-        ids = store.claim_deliveries(now, policy.batch, policy.owner, policy.claim_timeout)
+        ids = store.deliveries.claim(now, policy.batch, policy.owner, policy.claim_timeout)
         if not ids:
             break
-        contents = store.contents(ids)
+        contents = store.deliveries.contents(ids)
         outgoing, results = [], []
         for delivery_id in ids:
             try:
@@ -102,7 +102,9 @@ def send_due(
             except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
                 error = f"cannot build this message: {exc}"
                 results.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
-        store.record_outcomes(results, now, policy.bounce_limit)  # those that could not be built
+        store.deliveries.record_outcomes(
+            results, now, policy.bounce_limit
+        )  # those that could not be built
         result_of = functools.partial(_result_of, contents, policy, now)
         results += _send_recording(store, outbox, outgoing, should_stop, result_of, now)
         for result in results:
@@ -126,7 +128,7 @@ def _send_recording(
 
     def record(group: list[Outcome]) -> None:
         fresh = [result_of(o) for o in group if o.delivery_id not in recorded]
-        store.record_outcomes(fresh, now, outbox.policy.bounce_limit)
+        store.deliveries.record_outcomes(fresh, now, outbox.policy.bounce_limit)
         recorded.update((r.delivery_id, r) for r in fresh)
 
     with ThreadPoolExecutor(1, thread_name_prefix="send") as pool:

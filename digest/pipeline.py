@@ -78,23 +78,23 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
     """
     owner = owner or process_name()
     report = DispatchReport()
-    if not store.acquire_lease("planner", owner, now, policy.lease):
+    if not store.deliveries.acquire_lease("planner", owner, now, policy.lease):
         report.locked = True
         return report
     try:
         _schedule(store, now)
-        while subscribers := store.due_subscribers(now, policy.batch):
+        while subscribers := store.subscribers.due(now, policy.batch):
             _plan_batch(store, subscribers, now, policy, report)
     finally:
-        store.release_lease("planner", owner)
+        store.deliveries.release_lease("planner", owner)
     return report
 
 
 def _schedule(store: Store, now: datetime) -> None:
     """Compute the next send time of subscribers who are new or whose schedule changed."""
-    while pending := store.unscheduled():
-        last = store.last_editions([s.id for s in pending if s.id is not None])
-        store.set_next_send(
+    while pending := store.subscribers.unscheduled():
+        last = store.deliveries.last_editions([s.id for s in pending if s.id is not None])
+        store.subscribers.set_next_send(
             {s.id: next_send_at(s, now, last.get(s.id)) for s in pending if s.id is not None}
         )
 
@@ -105,17 +105,17 @@ STATS_SAMPLE = 20_000  # newest papers the feature statistics are first learned 
 def feature_stats(store: Store, now: datetime) -> FeatureStats:
     """The stored feature statistics (IDF, acronyms), first learned from the newest
     STATS_SAMPLE papers, then brought up to date with every paper first seen since."""
-    saved = store.ranking_state(FEATURES)
+    saved = store.state.ranking_state(FEATURES)
     stats = FeatureStats.from_bytes(saved[0]) if saved is not None else None
     if stats is None or saved is None or saved[1] is None:
         stats = FeatureStats()
-        texts, newest = store.paper_texts(limit=STATS_SAMPLE)
+        texts, newest = store.papers.texts(limit=STATS_SAMPLE)
     else:
-        texts, newest = store.paper_texts(after=saved[1])
+        texts, newest = store.papers.texts(after=saved[1])
         if not texts:
             return stats
     stats.add(texts)
-    store.save_ranking_state(FEATURES, stats.to_bytes(), newest, now)
+    store.state.save_ranking_state(FEATURES, stats.to_bytes(), newest, now)
     return stats
 
 
@@ -123,11 +123,11 @@ def ranking_inputs(
     store: Store, papers: Sequence[Paper], subscriber_ids: Sequence[int], now: datetime
 ) -> tuple[Corpus, dict[int, list[tuple[str, int]]], Voted]:
     """The corpus of these candidates, the subscribers' votes, and the papers voted on."""
-    votes = store.votes_for(subscriber_ids)
+    votes = store.votes.for_subscribers(subscriber_ids)
     voted_ids = sorted({pid for rows in votes.values() for pid, _ in rows})
-    voted = Voted({pid: (p.title, p.abstract) for pid, p in store.papers_by_ids(voted_ids).items()})
+    voted = Voted({pid: (p.title, p.abstract) for pid, p in store.papers.by_ids(voted_ids).items()})
     corpus = build_corpus(
-        papers, feature_stats(store, now), store.popularity([p.id for p in papers])
+        papers, feature_stats(store, now), store.papers.popularity([p.id for p in papers])
     )
     return corpus, votes, voted
 
@@ -137,16 +137,16 @@ def choose_for(
 ) -> tuple[list[Plan], list[Paper]]:
     """The papers each subscriber's next digest would hold, and the candidate papers read."""
     ids = [s.id for s, _ in due_now if s.id is not None]
-    last_sent = store.last_sent(ids)
+    last_sent = store.deliveries.last_sent(ids)
     since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
-    papers = store.papers(since=since)
+    papers = store.papers.newest(since=since)
     corpus, votes, voted = ranking_inputs(store, papers, ids, now)
     plans = choose(
         corpus,
         due_now,
         now,
         last_sent=last_sent,
-        received=store.received_papers(ids),
+        received=store.deliveries.received_papers(ids),
         min_score=policy.min_score,
         first_window_days=policy.first_window_days,
         votes=votes,
@@ -163,13 +163,13 @@ def _plan_batch(
     report: DispatchReport,
 ) -> None:
     ids = [s.id for s in subscribers if s.id is not None]
-    due_now = due(subscribers, now, store.planned_editions(ids))
+    due_now = due(subscribers, now, store.deliveries.planned_editions(ids))
     taken = {s.id for s, _ in due_now}
     already = {
         s.id: local_edition(s, now) for s in subscribers if s.id is not None and s.id not in taken
     }
     if already:  # today's edition exists: just move their next send time on
-        store.set_next_send(
+        store.subscribers.set_next_send(
             {
                 sid: next_send_at(s, now, already[sid])
                 for s in subscribers
@@ -195,7 +195,7 @@ def _plan_batch(
                 status=status,
             )
         )
-    store.plan_deliveries(rows, now)
+    store.deliveries.plan(rows, now)
     report.planned += sum(1 for r in rows if r.status == DeliveryStatus.QUEUED)
     report.skipped += sum(1 for r in rows if r.status == DeliveryStatus.SKIPPED)
 
@@ -228,7 +228,7 @@ def preview(
     by_id = {p.id: p for p in papers}
     titles = {
         pid: p.title
-        for pid, p in store.papers_by_ids(
+        for pid, p in store.papers.by_ids(
             [m.similar_to for m in chosen.items if m.similar_to]
         ).items()
     }

@@ -277,7 +277,7 @@ def test_revoke_links_kills_old_preferences_links_and_keeps_unsubscribe_working(
     assert project.query(query) == [(1,)]
     services = Services(load_settings(None))
     try:
-        subscriber = services.store.get_subscriber("alice@example.org")
+        subscriber = services.store.subscribers.get("alice@example.org")
         old_token = services.links.preferences_url(subscriber).rsplit("/", 1)[1]
         old_unsubscribe = services.links.unsubscribe_url(subscriber).rsplit("/", 1)[1]
         assert signup.subscriber_for(
@@ -300,7 +300,7 @@ def test_revoke_links_kills_old_preferences_links_and_keeps_unsubscribe_working(
         assert signup.subscriber_for(
             services.store, services.links, "unsubscribe", old_unsubscribe, datetime.now(UTC)
         )
-        fresh = services.links.preferences_url(services.store.get_subscriber("alice@example.org"))
+        fresh = services.links.preferences_url(services.store.subscribers.get("alice@example.org"))
         new_token = fresh.rsplit("/", 1)[1]
         assert signup.subscriber_for(
             services.store, services.links, "preferences", new_token, datetime.now(UTC)

@@ -63,7 +63,7 @@ def store(tmp_path: Path) -> Store:
     """Two active subscribers, each with one queued digest."""
     store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
     for name in ("one", "two"):
-        store.add_subscriber(
+        store.subscribers.add(
             new_subscriber(
                 email=f"{name}@example.org",
                 keywords="diffusion",
@@ -83,7 +83,7 @@ def send(store: Store, transport: ScriptedTransport, now: datetime, **kw: object
 
 
 def only(store: Store) -> Delivery:
-    return store.deliveries()[0]
+    return store.deliveries.listed()[0]
 
 
 def test_backoff_doubles_is_capped_and_never_zero() -> None:
@@ -120,20 +120,20 @@ def test_an_unreachable_server_is_waited_for_until_give_up_after(store: Store) -
 
 def test_only_a_refused_recipient_is_a_hard_bounce(store: Store) -> None:
     send(store, ScriptedTransport(RecipientRefusedError("550 no such user", 550)), NOW)
-    assert {(d.status, d.smtp_code) for d in store.deliveries()} == {("failed", 550)}
-    assert {s.hard_bounces for s in store.subscribers()} == {1}
+    assert {(d.status, d.smtp_code) for d in store.deliveries.listed()} == {("failed", 550)}
+    assert {s.hard_bounces for s in store.subscribers.listed()} == {1}
 
 
 def test_a_permanent_refusal_that_is_not_about_the_recipient_is_no_bounce(store: Store) -> None:
     send(store, ScriptedTransport(PermanentDeliveryError("554 relay denied", 554)), NOW)
-    assert {(d.status, d.smtp_code) for d in store.deliveries()} == {("failed", 554)}
-    assert {s.hard_bounces for s in store.subscribers()} == {0}
+    assert {(d.status, d.smtp_code) for d in store.deliveries.listed()} == {("failed", 554)}
+    assert {s.hard_bounces for s in store.subscribers.listed()} == {0}
 
 
 def test_unattempted_messages_go_back_to_the_queue_and_sent_ones_are_sent(store: Store) -> None:
     transport = ScriptedTransport()
     send(store, transport, NOW, should_stop=lambda: len(transport.seen) >= 1)
-    assert sorted(d.status for d in store.deliveries()) == ["queued", "sent"]
+    assert sorted(d.status for d in store.deliveries.listed()) == ["queued", "sent"]
 
 
 def test_each_outcome_is_recorded_before_the_next_message_is_sent(store: Store) -> None:
@@ -152,14 +152,14 @@ def test_each_outcome_is_recorded_before_the_next_message_is_sent(store: Store) 
             assert on_outcome is not None
             on_outcome(first)
             deadline = time.monotonic() + 5
-            while not any(d.status == "sent" for d in store.deliveries()):
+            while not any(d.status == "sent" for d in store.deliveries.listed()):
                 assert time.monotonic() < deadline, "the first outcome was never recorded"
                 time.sleep(0.01)
-            states_at_second_send.append(sorted(d.status for d in store.deliveries()))
+            states_at_second_send.append(sorted(d.status for d in store.deliveries.listed()))
             second = Outcome(batch[1].delivery_id)
             on_outcome(second)
             return [first, second]
 
     send(store, Watching(), NOW)
     assert states_at_second_send == [["sending", "sent"]]
-    assert sorted(d.status for d in store.deliveries()) == ["sent", "sent"]
+    assert sorted(d.status for d in store.deliveries.listed()) == ["sent", "sent"]

@@ -107,15 +107,15 @@ class Rig:
         return report
 
     def state(self, url: str) -> SourceState:
-        found = self.store.source_state(url)
+        found = self.store.papers.source_state(url)
         assert found is not None, f"no source_state row for {url}"
         return found
 
     def ids(self) -> set[str]:
-        return {p.id for p in self.store.papers()}
+        return {p.id for p in self.store.papers.newest()}
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        return {p.id: p.model_dump() for p in self.store.papers()}
+        return {p.id: p.model_dump() for p in self.store.papers.newest()}
 
     def sightings(self) -> int:
         with self.store.engine.connect() as conn:
@@ -189,7 +189,7 @@ def test_text_listing_over_http(rig: Rig, kind: str) -> None:
     report = rig.ingest(url, kind)
     assert report.ok, report.error
     assert (report.new, report.bad) == (2, 0)
-    titles = {p.title: p for p in rig.store.papers()}
+    titles = {p.title: p for p in rig.store.papers.newest()}
     assert set(titles) == {t for t, _ in TEXT_PAPERS}
     paper = titles[TEXT_PAPERS[0][0]]
     assert paper.id.startswith("title:") and paper.arxiv_id is None
@@ -208,7 +208,7 @@ def test_shared_paper_over_http_keeps_hf_and_arxiv_details(rig: Rig) -> None:
     assert rig.ingest(hf, fetcher=fetcher).new == 5
     report = rig.ingest(rss, fetcher=fetcher)
     assert (report.new, report.known) == (1, 2)
-    [paper] = [p for p in rig.store.papers() if p.arxiv_id == SHARED_PAPER["arxiv_id"]]
+    [paper] = [p for p in rig.store.papers.newest() if p.arxiv_id == SHARED_PAPER["arxiv_id"]]
     assert paper.id == "arxiv:2605.05242"
     assert paper.title == SHARED_PAPER["title"]
     assert paper.authors == SHARED_PAPER["authors"]
@@ -314,7 +314,7 @@ def test_redirect_is_followed_and_state_stays_under_the_configured_url(rig: Rig)
     report = rig.ingest(old)
     assert report.ok and report.new == 3
     assert rig.state(old).last_status == "ok"
-    assert rig.store.source_state(new) is None
+    assert rig.store.papers.source_state(new) is None
 
 
 # -- retries: Retry-After, backoff, which statuses -------------------------------------------
@@ -534,7 +534,9 @@ def test_failure_is_recorded_changes_nothing_and_others_still_ingest(
 
     after = rig.snapshot()
     assert {k: after[k] for k in before} == before
-    assert set(after) - set(before) == {p.id for p in rig.store.papers() if p.arxiv_id is None}
+    assert set(after) - set(before) == {
+        p.id for p in rig.store.papers.newest() if p.arxiv_id is None
+    }
     assert len(after) == len(before) + 2
     assert rig.sightings() == sightings + 2
 

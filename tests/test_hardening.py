@@ -174,11 +174,11 @@ def test_b3_a_removed_subscribers_old_link_never_opens_the_next_signup(
 ) -> None:
     links = web.services.links
     project.ok("subscribers", "add", "first@example.org", "--keywords", "kv cache")
-    first = web.services.store.get_subscriber("first@example.org")
+    first = web.services.store.subscribers.get("first@example.org")
     old = links.preferences_url(first)
     project.ok("subscribers", "remove", "first@example.org")
     project.ok("subscribers", "add", "second@example.org", "--keywords", "secret topic")
-    second = web.services.store.get_subscriber("second@example.org")
+    second = web.services.store.subscribers.get("second@example.org")
     assert second.id == first.id  # SQLite reused the row id ...
     page = httpx.get(old)  # ... but links name the random public id
     assert page.status_code == 400 and "second@example.org" not in page.text
@@ -300,7 +300,7 @@ def test_info_the_access_log_holds_no_tokens(
 ) -> None:
     project.ok("subscribers", "add", "t@example.org", "--keywords", "kv cache")
     token = web.services.links.token(
-        "preferences", web.services.store.get_subscriber("t@example.org")
+        "preferences", web.services.store.subscribers.get("t@example.org")
     )
     with caplog.at_level(logging.INFO, logger="uvicorn.access"):
         assert httpx.get(f"{web.url}/preferences/{token}").status_code == 200

@@ -48,11 +48,11 @@ def test_same_code_and_migrations_on_postgres(pg_url: str) -> None:
         NOW,
     )
     assert (result.new, result.known) == (1, 1)
-    [paper] = store.papers()
+    [paper] = store.papers.newest()
     assert (paper.id, paper.authors, paper.upvotes) == ("arxiv:2605.00001", ["A"], 4)
     assert paper.first_seen_at == NOW
     store.close()
-    assert Store(pg_url).count_papers() == 1  # migrating again keeps the data
+    assert Store(pg_url).papers.count() == 1  # migrating again keeps the data
 
 
 def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
@@ -64,7 +64,7 @@ def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
         NOW - timedelta(hours=1),
     )
     for i in range(120):
-        store.add_subscriber(
+        store.subscribers.add(
             new_subscriber(
                 email=f"r{i}@example.org",
                 keywords="diffusion",
@@ -79,7 +79,7 @@ def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
 
     def worker(n: int) -> None:
         mine = Store(pg_url, auto_migrate=False)
-        while ids := mine.claim_deliveries(NOW, 7, f"worker-{n}", timedelta(minutes=10)):
+        while ids := mine.deliveries.claim(NOW, 7, f"worker-{n}", timedelta(minutes=10)):
             with lock:
                 claimed.extend(ids)
         mine.close()
@@ -90,4 +90,4 @@ def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
     for thread in threads:
         thread.join()
     assert len(claimed) == 120 and set(Counter(claimed).values()) == {1}
-    assert store.delivery_counts() == {"sending": 120}
+    assert store.deliveries.counts() == {"sending": 120}

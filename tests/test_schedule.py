@@ -30,7 +30,7 @@ POLICY = Policy(min_score=0.0, first_window_days=3, send_empty=True)
 def store_with(tmp_path: Path, people: dict[str, tuple[str, str]], **extra: str) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
     for email, (zone, at) in people.items():
-        store.add_subscriber(
+        store.subscribers.add(
             new_subscriber(
                 email=email,
                 keywords="diffusion",
@@ -65,9 +65,9 @@ def simulate(
 
 
 def editions(store: Store) -> dict[str, list[str]]:
-    people = {s.id: s.email for s in store.subscribers()}
+    people = {s.id: s.email for s in store.subscribers.listed()}
     out: dict[str, list[str]] = {}
-    for d in store.deliveries():
+    for d in store.deliveries.listed():
         out.setdefault(people[d.subscriber_id], []).append(d.edition)
     return out
 
@@ -138,9 +138,9 @@ def test_after_downtime_one_catch_up_digest_not_one_per_missed_day(tmp_path: Pat
 def test_changing_time_zone_never_gives_two_digests_for_one_local_day(tmp_path: Path) -> None:
     store = store_with(tmp_path, {"mover@example.org": ("Pacific/Kiritimati", "08:00")})
     simulate(store, START, hours=24 * 2)  # 2026-10-20 .. 21 in UTC+14 (local 20..22)
-    mover = store.get_subscriber("mover@example.org")
+    mover = store.subscribers.get("mover@example.org")
     mover.timezone = "Pacific/Honolulu"  # 24 hours behind: local date goes back a day
-    store.save_subscriber(mover)
+    store.subscribers.save(mover)
     simulate(store, START + timedelta(hours=48), hours=24 * 3)
     days = editions(store)["mover@example.org"]
     assert len(days) == len(set(days)) and days == sorted(days)
@@ -150,7 +150,7 @@ def test_changing_time_zone_never_gives_two_digests_for_one_local_day(tmp_path: 
 
 def test_weekdays_and_weekly_frequencies(tmp_path: Path) -> None:
     store = store_with(tmp_path, {"weekdays@example.org": ("UTC", "08:00")}, frequency="weekdays")
-    store.add_subscriber(
+    store.subscribers.add(
         new_subscriber(
             email="weekly@example.org",
             keywords="diffusion",
@@ -184,7 +184,7 @@ def test_two_planners_at_once_never_double_plan(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    counts = Counter((d.subscriber_id, d.edition) for d in store.deliveries())
+    counts = Counter((d.subscriber_id, d.edition) for d in store.deliveries.listed())
     assert len(counts) == 50 and set(counts.values()) == {1}
     assert sum(r.planned for r in reports) == 50
 
@@ -192,7 +192,7 @@ def test_two_planners_at_once_never_double_plan(tmp_path: Path) -> None:
 def test_only_active_subscribers_are_planned(tmp_path: Path) -> None:
     store = store_with(tmp_path, {"on@example.org": ("UTC", "00:00")})
     for status in ("pending", "paused", "unsubscribed", "bounced"):
-        store.add_subscriber(
+        store.subscribers.add(
             new_subscriber(
                 email=f"{status}@example.org",
                 keywords="diffusion",
@@ -204,5 +204,5 @@ def test_only_active_subscribers_are_planned(tmp_path: Path) -> None:
     add_paper(store, START)
     plan(store, START + timedelta(hours=1), POLICY)
     assert list(editions(store)) == ["on@example.org"]
-    statuses = {s.email: (s.status, s.next_send_at) for s in store.subscribers()}
+    statuses = {s.email: (s.status, s.next_send_at) for s in store.subscribers.listed()}
     assert all(when is None for status, when in statuses.values() if status != "active")

@@ -38,7 +38,7 @@ def test_migrations_match_the_models_and_reopen_keeps_data(tmp_path: Path) -> No
     assert diff == [], f"models changed without a migration: {diff}"
     store.close()
     again = store_at(tmp_path)
-    assert [p.title for p in again.papers()] == ["Kept Paper"]
+    assert [p.title for p in again.papers.newest()] == ["Kept Paper"]
     rows = (
         sqlite3.connect(tmp_path / "db" / "digest.sqlite")
         .execute("select version_num from alembic_version")
@@ -59,9 +59,9 @@ def test_same_paper_twice_is_one_row_with_two_sightings(tmp_path: Path) -> None:
         store, [PaperRecord(title="a paper!", upvotes=9, author_count=4)], "two", NOW
     )
     assert (first.new, first.known, second.new, second.known) == (1, 0, 0, 1)
-    [paper] = store.papers()
+    [paper] = store.papers.newest()
     assert (paper.upvotes, paper.author_count) == (9, 4)
-    assert store.count_papers() == 1
+    assert store.papers.count() == 1
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("select count(*) from sighting").scalar() == 2
 
@@ -71,7 +71,7 @@ def test_paper_known_by_title_takes_its_arxiv_id_later_with_history(tmp_path: Pa
     store_records(
         store, [PaperRecord(title="Sparse Attention Rocks", abstract="x" * 60)], "text", NOW
     )
-    [before] = store.papers()
+    [before] = store.papers.newest()
     assert before.id.startswith("title:")
     store_records(
         store,
@@ -85,7 +85,7 @@ def test_paper_known_by_title_takes_its_arxiv_id_later_with_history(tmp_path: Pa
         "arxiv",
         NOW,
     )
-    [after] = store.papers()
+    [after] = store.papers.newest()
     assert after.id == "arxiv:2605.00001" and after.arxiv_id == "2605.00001"
     assert after.abstract == "x" * 60
     with store.engine.connect() as conn:
@@ -102,7 +102,7 @@ def test_replacement_announcements_never_create_papers(tmp_path: Path) -> None:
         NOW,
     )
     assert (result.new, result.ignored) == (0, 1)
-    assert store.count_papers() == 0
+    assert store.papers.count() == 0
 
 
 def test_concurrent_writers_wait_instead_of_failing(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_concurrent_writers_wait_instead_of_failing(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert Store(f"sqlite:///{path}").count_papers() == 4 * 20 * 5
+    assert Store(f"sqlite:///{path}").papers.count() == 4 * 20 * 5
 
 
 def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: 
         )
     engine.dispose()
     store = Store(url)
-    [old] = store.subscribers()
+    [old] = store.subscribers.listed()
     assert (old.email, old.keywords, old.max_papers) == ("old@example.org", ["rlhf"], 5)
     assert (old.frequency, old.weekly_day, old.hard_bounces) == ("daily", 0, 0)
 
@@ -168,7 +168,7 @@ def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
         upvotes=3,
     )
     store_records(store, [record], "x", moment)
-    [paper] = store.papers()
+    [paper] = store.papers.newest()
     assert paper.first_seen_at == moment and paper.first_seen_at.tzinfo is not None
     assert (paper.published, paper.authors, paper.categories, paper.abstract) == (
         date(2024, 1, 2),
@@ -176,8 +176,8 @@ def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
         ["cs.LG"],
         "ä" * 50,
     )
-    assert store.papers(since=moment)[0].id == paper.id
-    assert store.papers(since=moment + timedelta(microseconds=1)) == []
+    assert store.papers.newest(since=moment)[0].id == paper.id
+    assert store.papers.newest(since=moment + timedelta(microseconds=1)) == []
 
 
 def test_title_then_arxiv_id_in_one_batch_is_one_paper_with_both_sightings(tmp_path: Path) -> None:
@@ -192,7 +192,7 @@ def test_title_then_arxiv_id_in_one_batch_is_one_paper_with_both_sightings(tmp_p
         NOW,
     )
     assert (result.new, result.known) == (1, 1)
-    [paper] = store.papers()
+    [paper] = store.papers.newest()
     assert (paper.id, paper.upvotes, paper.abstract) == ("arxiv:2605.00001", 4, "a" * 60)
     with store.engine.connect() as conn:
         rows = conn.exec_driver_sql("select paper_id from sighting").fetchall()
@@ -206,7 +206,7 @@ def test_a_read_does_not_wait_for_a_writer(tmp_path: Path) -> None:
     writer = sqlite3.connect(tmp_path / "d.sqlite", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # another process is writing
     read_while_locked: list[int] = []
-    reader = threading.Thread(target=lambda: read_while_locked.append(store.count_papers()))
+    reader = threading.Thread(target=lambda: read_while_locked.append(store.papers.count()))
     reader.start()
     reader.join(timeout=5)  # a read that waited would still be blocked (busy timeout 10 s)
     finished_under_the_lock = not reader.is_alive() and writer.in_transaction
@@ -239,7 +239,7 @@ def test_one_merge_rule_within_a_listing_and_across_listings(tmp_path: Path) -> 
     store_records(apart, [second], "s", NOW)
 
     def row(store: Store) -> tuple[object, ...]:
-        [paper] = store.papers()
+        [paper] = store.papers.newest()
         return paper.title, paper.abstract, paper.url, paper.categories, paper.upvotes
 
     assert (

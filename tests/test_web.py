@@ -102,7 +102,7 @@ def test_unsubscribe_page_shows_a_button_and_changes_nothing_until_pressed(
     project: Project, web: Any, client: httpx.Client
 ) -> None:
     project.ok("subscribers", "add", "a@example.org", "--keywords", "rlhf")
-    subscriber = web.services.store.get_subscriber("a@example.org")
+    subscriber = web.services.store.subscribers.get("a@example.org")
     url = web.services.links.unsubscribe_url(subscriber)
     page = httpx.get(url)
     assert page.status_code == 200 and 'id="unsubscribe"' in page.text
@@ -135,7 +135,7 @@ def test_known_address_reveals_nothing_and_gets_one_mail_an_hour(
 def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None:
     project.ok("subscribers", "add", "p@example.org", "--keywords", "rlhf")
     store, links = web.services.store, web.services.links
-    url = links.preferences_url(store.get_subscriber("p@example.org"))
+    url = links.preferences_url(store.subscribers.get("p@example.org"))
     with httpx.Client(timeout=10) as c:
         page = c.get(url)
         assert page.status_code == 200 and "rlhf" in page.text
@@ -156,7 +156,7 @@ def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None
         assert 'id="status">paused' in paused.text
         resumed = c.post(url, data={"action": "resume", "csrf": token})
         assert 'id="status">active' in resumed.text
-    after = store.get_subscriber("p@example.org")
+    after = store.subscribers.get("p@example.org")
     assert (after.keywords, after.send_at, after.frequency, after.weekly_day, after.status) == (
         ["diffusion models", "video"],
         "07:15",
@@ -221,7 +221,7 @@ def test_missing_or_wrong_csrf_token_is_refused(project: Project, client: httpx.
 def test_forged_altered_misused_expired_and_revoked_links(project: Project, web: Any) -> None:
     project.ok("subscribers", "add", "t@example.org", "--keywords", "rlhf")
     store, links = web.services.store, web.services.links
-    subscriber = store.get_subscriber("t@example.org")
+    subscriber = store.subscribers.get("t@example.org")
     good = links.token("unsubscribe", subscriber)
     payload, mac = good.split(".")
     altered = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + mac
@@ -230,14 +230,14 @@ def test_forged_altered_misused_expired_and_revoked_links(project: Project, web:
             f"{web.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
         )
         assert response.status_code == 400, token
-    assert store.get_subscriber("t@example.org").status == "active"
+    assert store.subscribers.get("t@example.org").status == "active"
 
     with httpx.Client(base_url=web.url) as c:
         signup(c, email="late@example.org")
     [mail] = project.mails()
     web.clock.advance(days=8)
     assert httpx.get(link_in(mail, "confirm")).status_code == 410
-    assert store.get_subscriber("late@example.org").status == "pending"
+    assert store.subscribers.get("late@example.org").status == "pending"
 
     old_preferences = links.token("preferences", subscriber)
     project.ok("subscribers", "edit", "t@example.org", "--revoke-links")
@@ -245,13 +245,13 @@ def test_forged_altered_misused_expired_and_revoked_links(project: Project, web:
     # B13: the unsubscribe link of a mail already sent keeps working after a revoke
     kept = httpx.post(f"{web.url}/unsubscribe/{good}", data={"List-Unsubscribe": "One-Click"})
     assert kept.status_code == 200
-    assert store.get_subscriber("t@example.org").status == "unsubscribed"
+    assert store.subscribers.get("t@example.org").status == "unsubscribed"
 
 
 def test_pages_never_show_other_subscribers(project: Project, web: Any) -> None:
     project.ok("subscribers", "add", "one@example.org", "--keywords", "secret topic one")
     project.ok("subscribers", "add", "two@example.org", "--keywords", "secret topic two")
     store, links = web.services.store, web.services.links
-    page = httpx.get(links.preferences_url(store.get_subscriber("one@example.org")))
+    page = httpx.get(links.preferences_url(store.subscribers.get("one@example.org")))
     assert "one@example.org" in page.text
     assert "two@example.org" not in page.text and "secret topic two" not in page.text

@@ -29,7 +29,7 @@ def deliveries(
 ) -> None:
     """List the outbox, newest first: one line per digest with its status, attempts and errors."""
     store = state(ctx).services().store
-    rows = store.deliveries(status=status, limit=limit, newest_first=True)
+    rows = store.deliveries.listed(status=status, limit=limit, newest_first=True)
     emails = _emails(store, rows)
     data = [_delivery_dict(d, emails) for d in rows]
     if as_json:
@@ -64,12 +64,12 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 def collect_stats(store: Store) -> dict[str, Any]:
     """The numbers `digest stats` prints, as JSON-ready values."""
-    subscriber_counts = store.subscriber_counts()
-    delivery_counts = store.delivery_counts()
-    states = store.source_states()
+    subscriber_counts = store.subscribers.counts()
+    delivery_counts = store.deliveries.counts()
+    states = store.papers.source_states()
     last_fetch = max((as_utc(s.last_fetch_at) for s in states if s.last_fetch_at), default=None)
     # No dedicated query yet: the newest created_at over every delivery.
-    last_dispatch = store.last_delivery_created()
+    last_dispatch = store.deliveries.last_created()
     return {
         "subscribers": {
             "total": sum(subscriber_counts.values()),
@@ -79,7 +79,7 @@ def collect_stats(store: Store) -> dict[str, Any]:
             "total": sum(delivery_counts.values()),
             "by_status": _with_zeros(DeliveryStatus, delivery_counts),
         },
-        "papers": store.count_papers(),
+        "papers": store.papers.count(),
         "last_fetch": {
             "at": _iso(last_fetch),
             "sources": len(states),
@@ -92,7 +92,7 @@ def collect_stats(store: Store) -> dict[str, Any]:
 def _emails(store: Store, rows: list[Delivery]) -> dict[int, str]:
     if not rows:
         return {}
-    return {s.id: s.email for s in store.subscribers() if s.id is not None}
+    return {s.id: s.email for s in store.subscribers.listed() if s.id is not None}
 
 
 def _delivery_dict(d: Delivery, emails: dict[int, str]) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def papers(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List papers in the history, newest first."""
-    rows = state(ctx).services().store.papers(limit=limit)
+    rows = state(ctx).services().store.papers.newest(limit=limit)
     if as_json:
         echo_json([p.model_dump(mode="json") for p in rows])
         return
@@ -122,7 +122,7 @@ def rank_cmd(
         liked=liked,
         disliked=disliked,
     )
-    history = store.papers()
+    history = store.papers.newest()
     by_id = {p.id: p for p in history}
     voted = Voted({pid: (by_id[pid].title, by_id[pid].abstract) for pid in liked + disliked})
     corpus = pipeline.build_corpus(history, pipeline.feature_stats(store, parse_now(None)))
@@ -165,7 +165,7 @@ def preview(
 ) -> None:
     """Render a subscriber's next digest without sending or storing it."""
     digest = state(ctx).digest(signing=False)
-    subscriber = digest.services.store.get_subscriber(email)
+    subscriber = digest.services.store.subscribers.get(email)
     rendered, items = digest.preview(subscriber, parse_now(now))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

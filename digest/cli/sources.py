@@ -81,7 +81,7 @@ def sources(
 ) -> None:
     """List the configured sources with last fetch, status, failures in a row and last error."""
     services = state(ctx).services()
-    states = services.store.source_states()
+    states = services.store.papers.source_states()
     rows = [_summary(source, states) for source in services.settings.sources]
     if as_json:
         echo_json(rows)

@@ -52,10 +52,10 @@ def find(store: Store, email: str) -> Subscriber:
     """The subscriber with this address, however it was typed; NotFoundError if none."""
     if any(ch in email for ch in "\r\n\x00"):
         raise ValidationError("invalid email address: it contains a line break")
-    found = store.find_subscriber(email)
+    found = store.subscribers.find(email)
     if found is None:
         try:
-            found = store.find_subscriber(normalise_email(email))
+            found = store.subscribers.find(normalise_email(email))
         except ValidationError:
             found = None
     if found is None:
@@ -118,14 +118,14 @@ def add(
         now=now,
     )
     services = state(ctx).services()
-    suppressed = services.store.suppression(subscriber.email)
+    suppressed = services.store.suppression.get(subscriber.email)
     if suppressed is not None:
         raise ValidationError(
             f"{subscriber.email} is on the suppression list ({suppressed.reason} on "
             f"{suppressed.created_at:%Y-%m-%d}): remove it with "
             f"`digest suppression remove {subscriber.email}` only if they asked for mail again"
         )
-    stored = services.store.add_subscriber(subscriber)
+    stored = services.store.subscribers.add(subscriber)
     if not confirm:
         say(f"added {stored.email}: {_summary(stored)}")
         return
@@ -138,7 +138,7 @@ def add(
     try:
         signup.send_confirmation(services.store, mailer, stored, now)
     except TransportError as exc:
-        services.store.remove_subscriber(stored.email)
+        services.store.subscribers.remove(stored.email)
         raise TransportError(f"{exc}; {stored.email} was not added") from None
     say(
         f"added {stored.email} as pending: {_summary(stored)}; "
@@ -156,7 +156,7 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """List subscribers by address."""
-    rows = state(ctx).services().store.subscribers(status=status)
+    rows = state(ctx).services().store.subscribers.listed(status=status)
     if as_json:
         echo_json([subscriber_dict(s) for s in rows])
         return
@@ -175,7 +175,7 @@ def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     assert subscriber.id is not None
     votes = [
         {"id": paper.id, "title": paper.title, "vote": "like" if vote.value > 0 else "dislike"}
-        for paper, vote in store.votes(subscriber.id)
+        for paper, vote in store.votes.of(subscriber.id)
     ]
     if as_json:
         echo_json({**data, "votes": votes})
@@ -237,7 +237,7 @@ def edit(
     if revoke_links:
         subscriber.token_version += 1
     subscriber.updated_at = parse_now(None)
-    saved = store.save_subscriber(subscriber)
+    saved = store.subscribers.save(subscriber)
     done = [f"changed {', '.join(changes)}"] if changes else []
     if revoke_links:
         done.append("earlier links revoked")
@@ -265,7 +265,7 @@ def remove(ctx: typer.Context, email: EmailArg) -> None:
     """Remove a subscriber and their delivery history."""
     store = state(ctx).services().store
     subscriber = find(store, email)
-    store.remove_subscriber(subscriber.email)
+    store.subscribers.remove(subscriber.email)
     say(f"removed {subscriber.email}")
 
 
@@ -290,7 +290,7 @@ def import_cmd(
     """
     parsed = ParsedFile()
     rows = read_subscribers_csv(_read_text(file), parse_now(None), parsed, name=str(file))
-    added, present = state(ctx).services().store.import_subscribers(rows)
+    added, present = state(ctx).services().store.subscribers.import_many(rows)
     for bad in parsed.bad_rows:
         say(str(bad), err=True)
     repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""
@@ -308,7 +308,7 @@ def export(
     ] = None,
 ) -> None:
     """Export every subscriber as CSV, in the columns `import` reads."""
-    rows = state(ctx).services().store.subscribers()
+    rows = state(ctx).services().store.subscribers.listed()
     text = subscribers_csv(rows)
     if file is None:
         typer.echo(text, nl=False)  # data, not a message: cleaned by subscribers_csv
@@ -361,7 +361,7 @@ def feedback(
     for value, refs in wanted.items():
         for paper in resolve_papers(store, refs):
             votes[paper.id] = value
-    store.set_votes(subscriber.id, votes, parse_now(None), "cli")
+    store.votes.set(subscriber.id, votes, parse_now(None), "cli")
     words = {1: "liked", -1: "disliked", 0: "cleared"}
     done = [f"{words[v]} {sum(1 for x in votes.values() if x == v)}" for v in (1, -1, 0)]
     say(f"{subscriber.email}: {', '.join(d for d in done if not d.endswith(' 0'))}")

@@ -23,7 +23,7 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List suppressed addresses, newest first, with why and since when."""
-    rows = state(ctx).services().store.suppressions()
+    rows = state(ctx).services().store.suppression.listed()
     if as_json:
         echo_json([r.model_dump(mode="json") for r in rows])
         return
@@ -37,7 +37,7 @@ def list_cmd(
 def add(ctx: typer.Context, email: EmailArg) -> None:
     """Suppress an address by hand (someone asked, by phone or letter, never to be mailed)."""
     address = normalise_email(email)
-    added = state(ctx).services().store.suppress(address, "manual", "", parse_now(None))
+    added = state(ctx).services().store.suppression.add(address, "manual", "", parse_now(None))
     say(f"{address} suppressed" if added else f"{address} was already suppressed")
 
 
@@ -45,6 +45,6 @@ def add(ctx: typer.Context, email: EmailArg) -> None:
 def remove(ctx: typer.Context, email: EmailArg) -> None:
     """Allow mail to an address again (only when its owner asked for it)."""
     address = normalise_email(email)
-    if not state(ctx).services().store.unsuppress(address):
+    if not state(ctx).services().store.suppression.remove(address):
         raise NotFoundError(f"{address} is not on the suppression list")
     say(f"{address} may receive mail again")

@@ -52,7 +52,7 @@ def store_records(
     if not records:
         return UpsertResult()
     decide = functools.partial(plan_writes, records, source=source, now=now)
-    return store.write_papers(ids, title_norms, decide)
+    return store.papers.write(ids, title_norms, decide)
 
 
 def ingest_listing(
@@ -60,7 +60,7 @@ def ingest_listing(
 ) -> SourceReport:
     """Store one parsed listing in one transaction and remember the fetch."""
     result = store_records(store, dedupe(listing.records), name, now)
-    store.record_fetch(
+    store.papers.record_fetch(
         listing.source,
         now,
         status=FetchStatus.OK,
@@ -105,21 +105,21 @@ def _failed(
     store: Store, source: SourceConfig, url: str, now: datetime, exc: DigestError
 ) -> SourceReport:
     message = " ".join(str(exc).split())
-    store.record_fetch(url, now, status=FetchStatus.FAILED, error=message)
+    store.papers.record_fetch(url, now, status=FetchStatus.FAILED, error=message)
     return SourceReport(source=source.name, url=url, error=message)
 
 
 def _ingest_url(
     store: Store, source: SourceConfig, now: datetime, fetcher: Fetcher
 ) -> SourceReport:
-    state = store.source_state(source.url)
+    state = store.papers.source_state(source.url)
     fetched = fetcher.get(
         source.url,
         etag=state.etag if state else None,
         last_modified=state.last_modified if state else None,
     )
     if fetched.unchanged:
-        store.record_fetch(source.url, now, status=FetchStatus.UNCHANGED)
+        store.papers.record_fetch(source.url, now, status=FetchStatus.UNCHANGED)
         return SourceReport(source=source.name, url=source.url, unchanged=True)
     kind = detect_kind(fetched.body, fetched.content_type) if source.kind == AUTO else source.kind
     listing = parse_body(kind, fetched.body, source.url, now.date(), fetched.content_type)

@@ -20,7 +20,7 @@ from digest.models import (
     SubscriberStatus,
     Suppression,
 )
-from digest.store.engine import StoreBase, as_utc, bulk_insert
+from digest.store.engine import Queries, as_utc, bulk_insert
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
@@ -73,7 +73,7 @@ class Contents:
     titles: dict[str, str] = field(default_factory=dict)  # titles of the liked papers named
 
 
-class DeliveryQueries(StoreBase):
+class DeliveryQueries(Queries):
     """Reads and writes of deliveries, the outbox and ledger."""
 
     def planned_editions(self, subscriber_ids: Sequence[int]) -> set[tuple[int, str]]:
@@ -121,7 +121,7 @@ class DeliveryQueries(StoreBase):
             )
             return {int(sid): as_utc(when) for sid, when in rows if when is not None}
 
-    def plan_deliveries(self, plans: Sequence[NewDelivery], now: datetime) -> int:
+    def plan(self, plans: Sequence[NewDelivery], now: datetime) -> int:
         """Store deliveries with their items and move each subscriber's next send time, in one
         transaction; an edition that already exists is left alone. Returns how many were new."""
         if not plans:
@@ -131,7 +131,7 @@ class DeliveryQueries(StoreBase):
                 return self._insert_plans(conn, plans, now)
         except IntegrityError:
             if len(plans) > 1:
-                return sum(self.plan_deliveries([p], now) for p in plans)
+                return sum(self.plan([p], now) for p in plans)
         # another planner stored this edition first: only move the next send time on
         with self.engine.begin() as conn:
             conn.execute(
@@ -180,7 +180,7 @@ class DeliveryQueries(StoreBase):
         )
         return len(ids)
 
-    def deliveries(
+    def listed(
         self,
         status: DeliveryStatus | None = None,
         limit: int | None = None,
@@ -196,13 +196,13 @@ class DeliveryQueries(StoreBase):
                 query = query.limit(limit)
             return list(session.exec(query))
 
-    def last_delivery_created(self) -> datetime | None:
+    def last_created(self) -> datetime | None:
         """When the newest delivery was planned (None before the first)."""
         with self.read() as session:
             found = session.exec(select(func.max(Delivery.created_at))).first()
             return as_utc(found) if found is not None else None
 
-    def delivery_counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, int]:
         """How many deliveries have each status."""
         with self.read() as session:
             rows = session.exec(
@@ -244,9 +244,21 @@ class DeliveryQueries(StoreBase):
                     contents.titles = titles
             return out
 
-    def claim_deliveries(
-        self, now: datetime, limit: int, owner: str, stale_after: timedelta
-    ) -> list[int]:
+    def subscriber_of(
+        self, delivery_id: int | None = None, message_id: str | None = None
+    ) -> Subscriber | None:
+        """The subscriber a delivery (by id or by its Message-ID) went to."""
+        if delivery_id is None and not message_id:
+            return None
+        with self.read() as session:
+            query = select(Subscriber).join(Delivery, col(Delivery.subscriber_id) == Subscriber.id)
+            if delivery_id is not None:
+                query = query.where(col(Delivery.id) == delivery_id)
+            else:
+                query = query.where(col(Delivery.message_id) == message_id)
+            return session.exec(query).first()
+
+    def claim(self, now: datetime, limit: int, owner: str, stale_after: timedelta) -> list[int]:
         """Take up to `limit` sendable deliveries for `owner`: queued, retry that is due, or
         sending under a claim older than `stale_after` (its process died)."""
         with self.session() as session:

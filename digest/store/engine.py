@@ -66,20 +66,26 @@ def migrate(engine: Engine) -> None:
         ) from exc
 
 
-class StoreBase:
-    """The engine and the session of a store; the query mixins build on it."""
+def open_engine(url: str, *, auto_migrate: bool = True) -> Engine:
+    """The engine of the database at `url`, migrated to the newest schema unless told not to."""
+    try:
+        engine = make_engine(url)
+        if auto_migrate:
+            migrate(engine)
+        return engine
+    except (OSError, OperationalError) as exc:
+        raise StoreError(
+            f"cannot open the database {url}: {first_line(exc)} "
+            "(check DIGEST_DATABASE_URL and that its directory is writable)"
+        ) from exc
 
-    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
-        try:
-            self.engine = make_engine(url)
-            self.reader = self.engine.execution_options(**{READ_ONLY: True})
-            if auto_migrate:
-                migrate(self.engine)
-        except (OSError, OperationalError) as exc:
-            raise StoreError(
-                f"cannot open the database {url}: {first_line(exc)} "
-                "(check DIGEST_DATABASE_URL and that its directory is writable)"
-            ) from exc
+
+class Queries:
+    """The queries of one kind of data over a shared engine: transactions to build them on."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.reader = engine.execution_options(**{READ_ONLY: True})
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -97,10 +103,6 @@ class StoreBase:
         """A session for queries only: a plain BEGIN on SQLite, never waiting for writers."""
         with Session(self.reader, expire_on_commit=False) as session:
             yield session  # closing returns the connection, which ends the transaction
-
-    def close(self) -> None:
-        """Release every pooled connection."""
-        self.engine.dispose()
 
 
 def as_utc(value: datetime) -> datetime:

@@ -20,7 +20,7 @@ from digest.models import (
     SourceState,
     Vote,
 )
-from digest.store.engine import StoreBase, as_utc, bulk_insert
+from digest.store.engine import Queries, as_utc, bulk_insert
 
 
 @dataclass
@@ -44,10 +44,10 @@ class PaperWrites:
     result: UpsertResult = field(default_factory=UpsertResult)
 
 
-class PaperQueries(StoreBase):
+class PaperQueries(Queries):
     """Reads and writes of the paper history and of what is known about each source."""
 
-    def write_papers(
+    def write(
         self,
         ids: Sequence[str],
         title_norms: Sequence[str],
@@ -73,7 +73,7 @@ class PaperQueries(StoreBase):
                 bulk_insert(conn, SIGHTING, writes.sightings)
         return writes.result
 
-    def papers(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
+    def newest(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
         """Papers newest first, optionally only those first seen at or after `since`."""
         with self.read() as session:
             query = select(Paper).order_by(col(Paper.first_seen_at).desc(), col(Paper.id))
@@ -83,7 +83,7 @@ class PaperQueries(StoreBase):
                 query = query.limit(limit)
             return list(session.exec(query))
 
-    def paper_texts(
+    def texts(
         self, after: datetime | None = None, limit: int | None = None
     ) -> tuple[list[tuple[str, str]], datetime | None]:
         """(title, abstract) of papers first seen after `after`, newest first, and the newest
@@ -150,7 +150,26 @@ class PaperQueries(StoreBase):
                     out[paper_id] = 0.8 * float(best or 0.0) + 0.2 * min(1.0, (seen - 1) / 3)
         return out
 
-    def count_papers(self) -> int:
+    def by_ids(self, ids: Sequence[str]) -> dict[str, Paper]:
+        """The papers with these ids (those that exist)."""
+        out: dict[str, Paper] = {}
+        wanted = sorted(set(ids))
+        with self.read() as session:
+            for start in range(0, len(wanted), 400):
+                chunk = wanted[start : start + 400]
+                for paper in session.exec(select(Paper).where(col(Paper.id).in_(chunk))):
+                    out[paper.id] = paper
+        return out
+
+    def by_titles(self, norms: Sequence[str]) -> dict[str, Paper]:
+        """The papers whose normalised title is one of these, by normalised title."""
+        out: dict[str, Paper] = {}
+        with self.read() as session:
+            for paper in session.exec(select(Paper).where(col(Paper.title_norm).in_(list(norms)))):
+                out.setdefault(paper.title_norm, paper)
+        return out
+
+    def count(self) -> int:
         """How many distinct papers the history holds."""
         with self.read() as session:
             return int(session.exec(select(func.count()).select_from(Paper)).one())

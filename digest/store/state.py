@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from digest.models import RankingState
-from digest.store.engine import StoreBase, as_utc
+from digest.store.engine import Queries, as_utc
 
 FEATURES = "features"
 
 
-class StateQueries(StoreBase):
+class StateQueries(Queries):
     """Reads and writes of named blobs the ranker keeps between runs."""
 
     def ranking_state(self, name: str) -> tuple[bytes, datetime | None] | None:

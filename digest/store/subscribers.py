@@ -13,7 +13,7 @@ from sqlmodel import col, delete, func, select
 from digest.errors import AlreadyExistsError, NotFoundError
 from digest.models import Delivery, DeliveryItem, Subscriber, SubscriberStatus, Vote, new_public_id
 from digest.store.deliveries import cancel_waiting
-from digest.store.engine import StoreBase
+from digest.store.engine import Queries
 
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
 IMPORT_CHUNK = 2000
@@ -26,10 +26,10 @@ def batched(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]
         yield chunk
 
 
-class SubscriberQueries(StoreBase):
+class SubscriberQueries(Queries):
     """Reads and writes of subscribers."""
 
-    def add_subscriber(self, subscriber: Subscriber) -> Subscriber:
+    def add(self, subscriber: Subscriber) -> Subscriber:
         """Store a new subscriber; an address already present is an error."""
         try:
             with self.session() as session:
@@ -43,21 +43,21 @@ class SubscriberQueries(StoreBase):
                 f"see `digest subscribers show {subscriber.email}`"
             ) from None
 
-    def find_subscriber(self, email: str) -> Subscriber | None:
+    def find(self, email: str) -> Subscriber | None:
         """The subscriber with this address (case-insensitive), or None."""
         with self.read() as session:
             return session.exec(
                 select(Subscriber).where(Subscriber.email == email.strip().lower())
             ).first()
 
-    def get_subscriber(self, email: str) -> Subscriber:
+    def get(self, email: str) -> Subscriber:
         """The subscriber with this address (case-insensitive)."""
-        found = self.find_subscriber(email)
+        found = self.find(email)
         if found is None:
             raise NotFoundError(f"no subscriber {email}: see `digest subscribers list`")
         return found
 
-    def subscribers(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
+    def listed(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         """Every subscriber, optionally only those with one status, by address."""
         with self.read() as session:
             query = select(Subscriber).order_by(col(Subscriber.email))
@@ -79,9 +79,9 @@ class SubscriberQueries(StoreBase):
                 session.exec(delete(Subscriber).where(col(Subscriber.id).in_(stale)))
             return len(stale)
 
-    def remove_subscriber(self, email: str) -> None:
+    def remove(self, email: str) -> None:
         """Forget a subscriber and their delivery history."""
-        subscriber = self.get_subscriber(email)
+        subscriber = self.get(email)
         with self.session() as session:
             ids = select(Delivery.id).where(Delivery.subscriber_id == subscriber.id)
             session.exec(delete(DeliveryItem).where(col(DeliveryItem.delivery_id).in_(ids)))
@@ -89,18 +89,18 @@ class SubscriberQueries(StoreBase):
             session.exec(delete(Vote).where(col(Vote.subscriber_id) == subscriber.id))
             session.exec(delete(Subscriber).where(col(Subscriber.id) == subscriber.id))
 
-    def subscriber_by_public_id(self, public_id: str) -> Subscriber | None:
+    def by_public_id(self, public_id: str) -> Subscriber | None:
         """The subscriber a link names, if there is one."""
         with self.read() as session:
             query = select(Subscriber).where(col(Subscriber.public_id) == public_id)
             return session.exec(query).first()
 
-    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+    def by_id(self, subscriber_id: int) -> Subscriber | None:
         """The subscriber with this id, or None."""
         with self.read() as session:
             return session.get(Subscriber, subscriber_id)
 
-    def save_subscriber(self, subscriber: Subscriber) -> Subscriber:
+    def save(self, subscriber: Subscriber) -> Subscriber:
         """Write a changed subscriber back; the planner recomputes their next send time."""
         subscriber.next_send_at = None
         with self.session() as session:
@@ -111,7 +111,7 @@ class SubscriberQueries(StoreBase):
                 cancel_waiting(session, merged.id, merged.updated_at)
             return merged
 
-    def import_subscribers(self, subscribers: Iterable[Subscriber]) -> tuple[int, int]:
+    def import_many(self, subscribers: Iterable[Subscriber]) -> tuple[int, int]:
         """Add every subscriber whose address is new, in one transaction, IMPORT_CHUNK rows
         at a time (memory stays flat however long the file): (added, already there)."""
         added = present = 0
@@ -165,7 +165,7 @@ class SubscriberQueries(StoreBase):
                 subscriber.next_send_at = times[subscriber.id]
                 session.add(subscriber)
 
-    def due_subscribers(self, now: datetime, limit: int) -> list[Subscriber]:
+    def due(self, now: datetime, limit: int) -> list[Subscriber]:
         """Active subscribers whose next send time has come, the longest waiting first."""
         with self.read() as session:
             return list(
@@ -178,7 +178,7 @@ class SubscriberQueries(StoreBase):
                 )
             )
 
-    def subscriber_counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, int]:
         """How many subscribers have each status."""
         with self.read() as session:
             rows = session.exec(

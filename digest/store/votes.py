@@ -1,4 +1,4 @@
-"""Queries on votes ("more / less like this") and on papers looked up by id."""
+"""Queries on votes ("more / less like this")."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from datetime import datetime
 from sqlmodel import col, delete, select
 
 from digest.models import Paper, Vote
-from digest.store.engine import StoreBase
+from digest.store.engine import Queries
 
 VOTES_PER_PROFILE = 200  # the latest votes the ranker reads per subscriber
 
 
-class VoteQueries(StoreBase):
+class VoteQueries(Queries):
     """Reads and writes of votes."""
 
-    def set_votes(
+    def set(
         self, subscriber_id: int, votes: Mapping[str, int], now: datetime, source: str
     ) -> dict[str, int]:
         """Store +1 / -1 votes (0 clears one) atomically; returns the values they replaced."""
@@ -42,7 +42,7 @@ class VoteQueries(StoreBase):
                 session.add(vote)
         return before
 
-    def votes(self, subscriber_id: int) -> list[tuple[Paper, Vote]]:
+    def of(self, subscriber_id: int) -> list[tuple[Paper, Vote]]:
         """A subscriber's votes with their papers, newest first."""
         with self.read() as session:
             rows = session.exec(
@@ -53,7 +53,7 @@ class VoteQueries(StoreBase):
             )
             return [(paper, vote) for paper, vote in rows]
 
-    def votes_for(
+    def for_subscribers(
         self, subscriber_ids: Sequence[int], limit: int = VOTES_PER_PROFILE
     ) -> dict[int, list[tuple[str, int]]]:
         """Per subscriber, their latest votes as (paper id, value), newest first; one query."""
@@ -72,26 +72,7 @@ class VoteQueries(StoreBase):
                     votes.append((paper_id, int(value)))
         return out
 
-    def papers_by_ids(self, ids: Sequence[str]) -> dict[str, Paper]:
-        """The papers with these ids (those that exist)."""
-        out: dict[str, Paper] = {}
-        wanted = sorted(set(ids))
-        with self.read() as session:
-            for start in range(0, len(wanted), 400):
-                chunk = wanted[start : start + 400]
-                for paper in session.exec(select(Paper).where(col(Paper.id).in_(chunk))):
-                    out[paper.id] = paper
-        return out
-
-    def delete_votes(self, subscriber_id: int) -> None:
+    def delete(self, subscriber_id: int) -> None:
         """Forget every vote of a subscriber."""
         with self.session() as session:
             session.exec(delete(Vote).where(col(Vote.subscriber_id) == subscriber_id))
-
-    def papers_by_titles(self, norms: Sequence[str]) -> dict[str, Paper]:
-        """The papers whose normalised title is one of these, by normalised title."""
-        out: dict[str, Paper] = {}
-        with self.read() as session:
-            for paper in session.exec(select(Paper).where(col(Paper.title_norm).in_(list(norms)))):
-                out.setdefault(paper.title_norm, paper)
-        return out

@@ -95,7 +95,7 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
         now - subscriber.confirmation_sent_at >= timedelta(days=1)
     )
     if subscriber.id is None:
-        subscriber = store.save_subscriber(subscriber)  # the link needs its id
+        subscriber = store.subscribers.save(subscriber)  # the link needs its id
     previous = subscriber.confirmation_sent_at, subscriber.confirmations_sent
     subscriber.confirmation_sent_at = now.replace(microsecond=0)  # saved once the mail is out
     subscriber.confirmations_sent = 1 if fresh_day else subscriber.confirmations_sent + 1
@@ -121,7 +121,7 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
     if outcome.error is not None:
         subscriber.confirmation_sent_at, subscriber.confirmations_sent = previous
         raise TransportError(f"could not send the confirmation mail: {outcome.error}")
-    store.save_subscriber(subscriber)
+    store.subscribers.save(subscriber)
     return True
 
 
@@ -134,12 +134,12 @@ def subscribe(
     confirmation mail an hour; an active subscriber's settings are not changed by a stranger.
     """
     fresh = _validated(email, prefs, now, status=SubscriberStatus.PENDING)
-    store.delete_expired_pending(now - timedelta(seconds=CONFIRM_MAX_AGE))
-    if store.suppression(fresh.email) is not None:
+    store.subscribers.delete_expired_pending(now - timedelta(seconds=CONFIRM_MAX_AGE))
+    if store.suppression.get(fresh.email) is not None:
         return fresh  # it complained or bounced: the same answer, and no mail
-    existing = store.find_subscriber(fresh.email)
+    existing = store.subscribers.find(fresh.email)
     if existing is None:
-        subscriber = store.add_subscriber(fresh)
+        subscriber = store.subscribers.add(fresh)
     elif existing.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         return existing
     elif (
@@ -149,7 +149,7 @@ def subscribe(
     else:  # unsubscribed, bounced: start over, with the new preferences
         copy_preferences(fresh, existing)
         existing.status, existing.updated_at = SubscriberStatus.PENDING, now
-        subscriber = store.save_subscriber(existing)
+        subscriber = store.subscribers.save(existing)
     send_confirmation(store, mailer, subscriber, now)
     return subscriber
 
@@ -162,13 +162,13 @@ def confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber
         now,
         now,
     )
-    return store.save_subscriber(subscriber)
+    return store.subscribers.save(subscriber)
 
 
 def to_confirm(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
     """The pending subscriber a confirmation link names; used or stale links are refused."""
     data = links.read("confirm", token, now.timestamp())
-    subscriber = store.subscriber_by_public_id(data.subscriber)
+    subscriber = store.subscribers.by_public_id(data.subscriber)
     if subscriber is None or subscriber.token_version != data.version:
         raise LinkError("this link is no longer valid: sign up again to get a new one")
     sent = subscriber.confirmation_sent_at
@@ -189,7 +189,7 @@ def subscriber_for(
     Revoking links (a new token version) kills preferences links; an unsubscribe link keeps
     working (RFC 8058: the mail already sent must stay able to unsubscribe)."""
     data = links.read(purpose, token, now.timestamp())  # these never expire; the version can
-    subscriber = store.subscriber_by_public_id(data.subscriber)
+    subscriber = store.subscribers.by_public_id(data.subscriber)
     if subscriber is None:
         raise LinkError("this link is no longer valid: use the link in your latest digest")
     if purpose != "unsubscribe" and subscriber.token_version != data.version:
@@ -202,7 +202,7 @@ def unsubscribe(store: Store, links: Links, token: str, now: datetime) -> Subscr
     subscriber = subscriber_for(store, links, "unsubscribe", token, now)
     if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
         subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, now
-        subscriber = store.save_subscriber(subscriber)
+        subscriber = store.subscribers.save(subscriber)
     return subscriber
 
 
@@ -213,7 +213,7 @@ def update_preferences(
     checked = _validated(subscriber.email, prefs, now, status=subscriber.status)
     copy_preferences(checked, subscriber)
     subscriber.updated_at = now
-    return store.save_subscriber(subscriber)
+    return store.subscribers.save(subscriber)
 
 
 def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime) -> Subscriber:
@@ -230,7 +230,7 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
             f"{subscriber.status})"
         )
     subscriber.status, subscriber.updated_at = wanted, now
-    return store.save_subscriber(subscriber)
+    return store.subscribers.save(subscriber)
 
 
 def _validated(

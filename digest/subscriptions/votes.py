@@ -34,9 +34,9 @@ def resolve_papers(store: Store, refs: Sequence[str], titles: bool = False) -> l
     if len(refs) > MAX_REFS:
         raise ValidationError(f"too many papers at once: {len(refs)}, at most {MAX_REFS}")
     keys = {ref: paper_key(ref) for ref in refs}
-    known = store.papers_by_ids([k for k in keys.values() if k])
+    known = store.papers.by_ids([k for k in keys.values() if k])
     by_title = (
-        store.papers_by_titles([normalise_title(r) for r, k in keys.items() if k is None])
+        store.papers.by_titles([normalise_title(r) for r, k in keys.items() if k is None])
         if titles
         else {}
     )

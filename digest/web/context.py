@@ -103,7 +103,7 @@ class WebContext:
         with self._preview_lock:
             cached = self._preview_cache
             if cached is None or not timedelta(0) <= now - cached[0] < PREVIEW_CACHE:
-                papers = self.store.papers(since=now - timedelta(days=PREVIEW_DAYS))
+                papers = self.store.papers.newest(since=now - timedelta(days=PREVIEW_DAYS))
                 cached = self._preview_cache = (now, papers, build_corpus(papers))
             return cached[1], cached[2]
 

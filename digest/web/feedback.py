@@ -20,12 +20,12 @@ WORDS = {1: "more", -1: "fewer"}
 def _vote_target(web: WebContext, token: str) -> tuple[VoteToken, Subscriber, Paper]:
     """The vote a link names, its subscriber and paper; stale links raise errors."""
     data = web.links.read_vote(token, web.clock().timestamp())
-    subscriber = web.store.subscriber_by_public_id(data.subscriber)
+    subscriber = web.store.subscribers.by_public_id(data.subscriber)
     if subscriber is None:
         raise GoneError("this subscription no longer exists: nothing was recorded")
     if subscriber.token_version != data.version:
         raise LinkError("this link is no longer valid: use the links in your latest digest")
-    paper = web.store.papers_by_ids([data.paper_id]).get(data.paper_id)
+    paper = web.store.papers.by_ids([data.paper_id]).get(data.paper_id)
     if paper is None:
         raise GoneError("this paper is no longer in the history: nothing was recorded")
     return data, subscriber, paper
@@ -52,11 +52,11 @@ async def vote(request: Request, token: str) -> HTMLResponse:
         if previous not in ("-1", "0", "1"):
             raise ValidationError("this undo form is damaged: reload the page and try again")
         await run_in_threadpool(
-            web.store.set_votes, subscriber.id, {paper.id: int(previous)}, web.clock(), "web"
+            web.store.votes.set, subscriber.id, {paper.id: int(previous)}, web.clock(), "web"
         )
         return web.page(request, "voted", paper=paper, undone=True, value=data.value, words=WORDS)
     before = await run_in_threadpool(
-        web.store.set_votes, subscriber.id, {paper.id: data.value}, web.clock(), "email"
+        web.store.votes.set, subscriber.id, {paper.id: data.value}, web.clock(), "email"
     )
     return web.page(
         request,

@@ -168,7 +168,7 @@ def preferences_page(
     values["exclude"] = ", ".join(subscriber.exclude)
     values.update(extra.pop("values", {}))
     web = ctx(request)
-    votes = web.store.votes(subscriber.id) if subscriber.id is not None else []
+    votes = web.store.votes.of(subscriber.id) if subscriber.id is not None else []
     return web.page(
         request,
         "preferences",
@@ -246,11 +246,11 @@ def _change_votes(
     assert subscriber.id is not None
     if action == "unvote":
         paper = form.get("paper", "")
-        web.store.set_votes(subscriber.id, {paper: 0}, web.clock(), "web")
+        web.store.votes.set(subscriber.id, {paper: 0}, web.clock(), "web")
         return "Vote removed."
     refs = [line for line in form.get("papers", "").splitlines() if line.strip()]
     if not refs:
         raise ValidationError("type at least one arXiv id or title, one per line")
     papers = resolve_papers(web.store, refs, titles=True)
-    web.store.set_votes(subscriber.id, {p.id: 1 for p in papers}, web.clock(), "seed")
+    web.store.votes.set(subscriber.id, {p.id: 1 for p in papers}, web.clock(), "seed")
     return f"Added {len(papers)} paper{'s' if len(papers) != 1 else ''} you like."
