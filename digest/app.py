@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest import pipeline
-from digest.config import SourceConfig
 from digest.ingest import SourceReport
 from digest.models import Subscriber
 from digest.outbox import Outbox
 from digest.ranking import Match
 from digest.render import RenderedDigest
+from digest.sources.base import SourceConfig
 from digest.wiring import Services
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,27 +16,17 @@ from pydantic_settings import (
 )
 
 from digest.errors import ConfigError
-from digest.models import SourceKind
-
-DEFAULT_MIN_SCORE = 0.2  # bench/relevance: 0.3 left some judged profiles short digests
+from digest.sources.base import SourceConfig
 
 DEFAULT_CONFIG = Path("config/digest.toml")
 DEV_SECRET_KEY = "insecure-development-key-set-DIGEST_SECRET_KEY"
 MIN_KEY_BYTES = 32
+DEFAULT_MIN_SCORE = 0.2  # bench/relevance: 0.3 left some judged profiles short digests
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 KEY_HINT = (
     "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))' "
     "and set it as DIGEST_SECRET_KEY (keep it: changing it breaks the links already sent)"
 )
-
-
-class SourceConfig(BaseModel):
-    """One listing to ingest: a file, a directory of files, or an http(s) URL."""
-
-    name: str
-    url: str
-    kind: SourceKind = SourceKind.AUTO
-    interval_minutes: int | None = None
 
 
 class Settings(BaseSettings):

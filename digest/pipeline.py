@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from digest.compose import digest_view, paper_view, vote_links
-from digest.config import DEFAULT_MIN_SCORE, SourceConfig
+from digest.config import DEFAULT_MIN_SCORE
 from digest.ingest import SourceReport, ingest_source
 from digest.models import DeliveryStatus, Paper, Subscriber
 from digest.outbox import Outbox, SendReport, process_name, send_due
 from digest.planning import Plan, choose, due, local_edition, next_send_at, window_start
 from digest.ranking import Corpus, FeatureStats, Match, Voted
 from digest.render import PaperView, RenderedDigest, Renderer
+from digest.sources.base import SourceConfig
 from digest.sources.http import Fetcher
 from digest.store import Store
 from digest.store.deliveries import ItemRow, NewDelivery

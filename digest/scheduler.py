@@ -20,8 +20,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import Digest
-from digest.config import SourceConfig
 from digest.errors import DigestError
+from digest.sources.base import SourceConfig
 from digest.wiring import Services
 
 log = logging.getLogger("digest.scheduler")

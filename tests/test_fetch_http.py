@@ -22,10 +22,10 @@ from http_server import Reply, ScriptedServer, http_server_fixture, serve  # noq
 from sqlalchemy import text
 
 from digest import pipeline
-from digest.config import SourceConfig
 from digest.errors import FetchError
 from digest.ingest import SourceReport, ingest_source
 from digest.models import SourceState
+from digest.sources.base import SourceConfig
 from digest.sources.http import Fetcher, FetchPolicy
 from digest.store import Store
 

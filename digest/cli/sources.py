@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from digest.cli.common import AppState, echo_json, now_option, parse_now, say, state
-from digest.config import SourceConfig
 from digest.errors import NotFoundError
 from digest.ingest import is_url
 from digest.models import FetchStatus, SourceKind, SourceState
+from digest.sources.base import SourceConfig
 from digest.wiring import Services
 
 

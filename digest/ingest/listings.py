@@ -7,15 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from digest.config import SourceConfig
 from digest.errors import DigestError
 from digest.ingest.identity import dedupe, lookup_keys, plan_writes
 from digest.models import FetchStatus
-from digest.sources import AUTO, detect_kind, parse_body
-from digest.sources.base import Listing, PaperRecord
+from digest.sources.base import Listing, PaperRecord, SourceConfig
+from digest.sources.detect import detect_kind
 from digest.sources.files import expand, read_bytes
 from digest.sources.hf import hf_following_pages
 from digest.sources.http import Fetched, Fetcher
+from digest.sources.parse import AUTO, parse_body
 from digest.store import Store
 from digest.store.papers import UpsertResult
 
