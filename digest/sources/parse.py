@@ -53,5 +53,3 @@ def parse_body(
     if kind in ("arxiv-rss", "arxiv-atom"):
         return parse_arxiv_feed(body, source)
     return parse_text(decode(body, source), source, today)
-
-
