@@ -1,8 +1,17 @@
-"""End to end: subscribers planned, rendered and sent through the real pipeline to a sink."""
+"""End to end: subscribers planned, rendered and sent through the real pipeline to a sink.
+
+Run in its own process (`python bench/e2e.py --subscribers N --port P`), so that its peak RSS
+is its own; prints one JSON object: seconds per phase, digests/s, peak RSS, and the rate of a
+bare aiosmtplib client with as many connections sending the same bytes to the same sink.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import random
+import resource
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -12,8 +21,9 @@ from typing import Any
 import synth
 
 from digest.ingest import store_records
+from digest.mail import Outgoing, Transport
 from digest.mail.smtp import SmtpSettings, SmtpTransport
-from digest.models import Subscriber
+from digest.models import Subscriber, SubscriberStatus
 from digest.outbox import Outbox, SendPolicy, send_due
 from digest.pipeline import Policy, plan
 from digest.render import Renderer
@@ -23,48 +33,92 @@ from digest.subscriptions.links import Links
 
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
 SENDER = "papers digest <digest@papers-digest.example>"
+HOST = "127.0.0.1"
+CONNECTIONS = 4
+BARE_SAMPLE = 5_000  # messages the bare client sends, taken from what the pipeline built
 
 
-def run(subscribers: int, papers: int, host: str, port: int) -> dict[str, Any]:
-    """Plan, render and send one edition for `subscribers` people; seconds per phase."""
+class Recording:
+    """A transport that keeps a copy of the first messages it is given, for the bare client."""
+
+    def __init__(self, inner: SmtpTransport, keep: int) -> None:
+        self.inner, self.keep, self.kept = inner, keep, list[Outgoing]()
+
+    def send(self, batch: Any, should_stop: Any = None, on_outcome: Any = None) -> Any:
+        room = self.keep - len(self.kept)
+        if room > 0:
+            self.kept.extend(batch[:room])
+        return self.inner.send(batch, should_stop, on_outcome)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def seed(store: Store, subscribers: int, papers: int) -> None:
+    """Today's papers and `subscribers` active people with synthetic profiles."""
     rng = random.Random(7)
+    records = [
+        PaperRecord(title=p.title, abstract=p.abstract, listing_date=date(2025, 6, 1))
+        for p in (synth.make_paper(rng, i) for i in range(papers))
+    ]
+    store_records(store, records, "bench", NOW - timedelta(hours=6))
+    people = (
+        Subscriber(
+            email=f"reader{i}@example.org",
+            keywords=keywords,
+            exclude=exclude,
+            timezone="UTC",
+            send_at="05:00",
+            max_papers=10,
+            status=SubscriberStatus.ACTIVE,
+            created_at=NOW - timedelta(days=1),
+            updated_at=NOW - timedelta(days=1),
+        )
+        for i, (keywords, exclude) in enumerate(synth.profiles(rng, subscribers))
+    )
+    store.subscribers.import_many(people)
+
+
+async def bare_pool(port: int, items: list[Outgoing], connections: int) -> None:
+    """A bare aiosmtplib client: `connections` connections sending `items` from one queue."""
+    import aiosmtplib
+
+    queue = list(reversed(items))
+
+    async def worker() -> None:
+        client = aiosmtplib.SMTP(hostname=HOST, port=port, timeout=30)
+        await client.connect()
+        while queue:
+            item = queue.pop()
+            await client.sendmail(item.sender, [item.recipient], item.raw)
+        await client.quit()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+
+
+def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
+    """Plan, render and send one edition for `subscribers` people; seconds per phase."""
     with tempfile.TemporaryDirectory(prefix="digest-e2e-") as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'e2e.db'}")
-        records = [
-            PaperRecord(title=p.title, abstract=p.abstract, listing_date=date(2025, 6, 1))
-            for p in (synth.make_paper(rng, i) for i in range(papers))
-        ]
-        store_records(store, records, "bench", NOW - timedelta(hours=6))
-        people = [
-            Subscriber(
-                email=f"reader{i}@example.org",
-                keywords=keywords,
-                exclude=exclude,
-                timezone="UTC",
-                send_at="05:00",
-                max_papers=10,
-                status="active",
-                created_at=NOW - timedelta(days=1),
-                updated_at=NOW - timedelta(days=1),
-            )
-            for i, (keywords, exclude) in enumerate(synth.profiles(rng, subscribers))
-        ]
-        store.subscribers.import_many(people)
+        seed(store, subscribers, papers)
+        rss_seeded = max_rss_mb()
         t0 = time.perf_counter()
         planned = plan(store, NOW, Policy(min_score=0.05))
         t1 = time.perf_counter()
-        transport = SmtpTransport(SmtpSettings(host=host, port=port, connections=4))
-        outbox = Outbox(
-            transport,
-            Renderer(),
-            Links(b"bench-key", "https://d.example"),
-            SENDER,
-            SendPolicy(batch=500),
-        )
+        smtp = SmtpTransport(SmtpSettings(host=HOST, port=port, connections=CONNECTIONS))
+        transport: Transport = Recording(smtp, BARE_SAMPLE)
+        links = Links(b"bench-key", "https://d.example")
+        outbox = Outbox(transport, Renderer(), links, SENDER, SendPolicy(batch=500))
         sent = send_due(store, outbox, now=NOW)
         t2 = time.perf_counter()
+        transport.close()
         counts = store.deliveries.counts()
         store.close()
+    kept = transport.kept  # type: ignore[attr-defined]
+    b0 = time.perf_counter()
+    asyncio.run(bare_pool(port, kept, CONNECTIONS))
+    bare_rate = len(kept) / (time.perf_counter() - b0) if kept else 0.0
+    send_rate = sent.sent / (t2 - t1) if t2 > t1 else 0.0
     return {
         "subscribers": subscribers,
         "papers": papers,
@@ -75,5 +129,30 @@ def run(subscribers: int, papers: int, host: str, port: int) -> dict[str, Any]:
         "plan_seconds": round(t1 - t0, 2),
         "send_seconds": round(t2 - t1, 2),
         "total_seconds": round(t2 - t0, 2),
+        "digests_per_second": round(subscribers / (t2 - t0), 1),
+        "send_rate": round(send_rate, 1),
+        "bare_rate": round(bare_rate, 1),
+        "bare_messages": len(kept),
+        "rss_seeded_mb": round(rss_seeded, 1),
+        "peak_rss_mb": round(max_rss_mb(), 1),
         "statuses": counts,
     }
+
+
+def max_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    """Command line: one e2e run, its figures as JSON on stdout."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, required=True)
+    parser.add_argument("--papers", type=int, default=1_000)
+    parser.add_argument("--port", type=int, required=True, help="the SMTP sink on 127.0.0.1")
+    args = parser.parse_args()
+    print(json.dumps(run(args.subscribers, args.papers, args.port)))
+
+
+if __name__ == "__main__":
+    main()

@@ -137,7 +137,9 @@ class Services:
         return create_app(self.store, self.mailer, self.policy, s.token_key(), clock, limits=limits)
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the database, the mail transport's connections and the fetcher."""
+        if "transport" in self.__dict__:
+            self.transport.close()
         if self._store is not None:
             self._store.close()
         if "fetcher" in self.__dict__:

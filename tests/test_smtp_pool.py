@@ -347,3 +347,30 @@ def test_settings_reach_the_pool_and_bad_combinations_are_refused(
     assert "s3cret" not in repr(transport.settings)
     with pytest.raises(ConfigError, match="DIGEST_SMTP_TLS"):
         SmtpSettings("127.0.0.1", 465, tls=True, starttls=True)
+
+
+def test_connections_outlive_a_batch_and_close_says_goodbye(server: FaultServer) -> None:
+    transport = SmtpTransport(settings(server.port, connections=3))
+    for start in range(3):  # three batches of one send run
+        items = batch(30)[start * 10 : start * 10 + 10]
+        assert all(o.sent for o in transport.send(items))
+    assert server.log.connections == 3  # connected once, not once per batch
+    transport.close()
+    assert len(server.log.accepted) == 30
+    assert len(transport.idle) == 0
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_without_losing_a_message(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.mail import smtp
+
+    transport = SmtpTransport(settings(server.port, connections=2))
+    assert all(o.sent for o in transport.send(batch(4)[:2]))
+    server.stop()  # the server goes away, and with it the pooled connections
+    server.start()
+    monkeypatch.setattr(smtp, "IDLE_CHECK", 0.0)  # check pooled connections before reuse
+    outcomes = transport.send(batch(4)[2:])
+    assert [o.sent for o in outcomes] == [True, True]
+    assert {r for r, _ in server.log.accepted} >= {address(3), address(4)}
+    transport.close()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 
 from digest.app import Digest
@@ -34,6 +35,9 @@ class AppState:
         """The service parts, built from the settings on first use."""
         if self._services is None:
             self._services = Services(load_settings(self.config_path))
+            running = click.get_current_context(silent=True)
+            if running is not None:  # pooled SMTP connections say goodbye, the database closes
+                running.find_root().call_on_close(self._services.close)
         return self._services
 
     def digest(self, *, signing: bool = True) -> Digest:

@@ -74,3 +74,7 @@ class SigningTransport:
         """Sign, then send through the inner transport."""
         signed = [replace(item, raw=self.signer.sign(item.raw)) for item in batch]
         return self.inner.send(signed, should_stop, on_outcome)
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self.inner.close()

@@ -61,6 +61,10 @@ class Transport(Protocol):
         moment its fate is known (so that it can be recorded before the next is sent)."""
         ...
 
+    def close(self) -> None:
+        """Release what the transport keeps between batches (pooled connections)."""
+        ...
+
 
 def build_message(
     *,
@@ -143,6 +147,9 @@ class MaildirTransport:
             if on_outcome is not None:
                 on_outcome(outcome)
         return outcomes
+
+    def close(self) -> None:
+        """Nothing to release: every message is a file written at once."""
 
     def count(self) -> int:
         """How many messages the Maildir holds."""

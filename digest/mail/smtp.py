@@ -2,6 +2,9 @@
 
 aiosmtplib serialises the commands of one client, so concurrency means several clients: each
 worker owns one connection and takes messages from the batch's shared queue until it is empty.
+Connections outlive a batch: they live on the transport's own event loop thread, go back to an
+idle pool after each send() and are reused by the next one (checked with NOOP after a pause,
+closed after IDLE_LIMIT seconds unused), so a send run connects once, not once per batch.
 Every message gets exactly one Outcome: sent, a TemporaryDeliveryError (4xx, disconnect,
 timeout, no connection), a PermanentDeliveryError (a 5xx reply to MAIL, RCPT or DATA), or
 attempted=False when `should_stop()` turned true before the message was started.
@@ -10,7 +13,6 @@ attempted=False when `should_stop()` turned true before the message was started.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 from collections import deque
@@ -30,6 +32,8 @@ from digest.errors import (
 from digest.mail import OnOutcome, Outcome, Outgoing
 from digest.mail.mime import needs_smtputf8
 
+IDLE_CHECK = 5.0  # seconds idle after which a pooled connection is checked with NOOP first
+IDLE_LIMIT = 60.0  # seconds idle after which a pooled connection is closed
 RECONNECT_PAUSE = 0.2  # seconds a worker waits before reconnecting after losing its connection
 GIVE_UP_AFTER = 2  # connections lost in a row before a worker stops using the server
 AUTH_REQUIRED = 530
@@ -75,6 +79,9 @@ class SmtpTransport:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self.bucket = TokenBucket(settings.rate)
+        self.idle: list[tuple[aiosmtplib.SMTP, float]] = []  # touched on the loop thread only
+        self._loop: _LoopThread | None = None
+        self._lock = threading.Lock()
 
     def send(
         self,
@@ -86,18 +93,86 @@ class SmtpTransport:
         if not batch:
             return []
         run = _Run(self.settings, batch, should_stop or (lambda: False), self.bucket, on_outcome)
-        return _run_sync(run.run())
+        return self._thread().run(run.run(self.idle))
+
+    def close(self) -> None:
+        """Say goodbye on every pooled connection and stop the loop thread."""
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.run(_quit_all(self.idle, self.settings.timeout))
+            loop.stop()
+
+    def _thread(self) -> _LoopThread:
+        with self._lock:
+            if self._loop is None:
+                self._loop = _LoopThread()
+                self._loop.run(_start_reaper(self.idle, self.settings.timeout))
+            return self._loop
 
 
-def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to the end from synchronous code, even when the caller is itself
-    running inside an event loop (then on a private loop in a helper thread)."""
+class _LoopThread:
+    """A private event loop on a daemon thread, so connections outlive one send() call and
+    send() works the same from plain code and from inside another event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="smtp", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        """Cancel what still runs on the loop, then stop the loop and its thread."""
+
+        async def cancel_rest() -> None:
+            mine = asyncio.current_task()
+            rest = [t for t in asyncio.all_tasks() if t is not mine]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        self.run(cancel_rest())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+async def _start_reaper(
+    idle: list[tuple[aiosmtplib.SMTP, float]], timeout: float
+) -> asyncio.Task[None]:
+    """Start closing pooled connections left unused for IDLE_LIMIT seconds, in the background."""
+
+    async def reap() -> None:
+        while True:
+            await asyncio.sleep(IDLE_LIMIT / 2)
+            now = time.monotonic()
+            stale = [entry for entry in idle if now - entry[1] > IDLE_LIMIT]
+            for entry in stale:
+                idle.remove(entry)
+            await _quit_all(stale, timeout)
+
+    return asyncio.get_running_loop().create_task(reap(), name="smtp-idle-reaper")
+
+
+async def _quit_all(idle: list[tuple[aiosmtplib.SMTP, float]], timeout: float) -> None:
+    clients = [client for client, _ in idle]
+    idle.clear()
+    await asyncio.gather(*(quit_politely(client, timeout) for client in clients))
+
+
+async def quit_politely(client: aiosmtplib.SMTP, timeout: float) -> None:
+    """Say goodbye, without waiting long for a server that is gone."""
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="smtp") as pool:
-        return pool.submit(asyncio.run, coro).result()
+        if client.is_connected:
+            await client.quit(timeout=min(timeout, 5.0))
+    except Exception:  # the server is gone or slow: just drop the connection
+        pass
+    finally:
+        client.close()
 
 
 class TokenBucket:
@@ -140,8 +215,10 @@ class _Run:
         self.outcomes: dict[int, Outcome] = {}
         self.bucket = bucket
         self.connect_error: TransportError | None = None
+        self.idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
-    async def run(self) -> list[Outcome]:
+    async def run(self, idle: list[tuple[aiosmtplib.SMTP, float]]) -> list[Outcome]:
+        self.idle = idle
         workers = min(self.s.connections, len(self.batch))
         await asyncio.gather(*(self.worker() for _ in range(workers)))
         # Left over: stopping, or every worker gave up on the server.
@@ -171,7 +248,10 @@ class _Run:
         lost = 0
         try:
             while self.queue and not self.should_stop():
-                if client is None and (client := await self.connect()) is None:
+                if (
+                    client is None
+                    and (client := await self.pooled() or await self.connect()) is None
+                ):
                     return
                 await self.bucket.take()
                 if not self.queue or self.should_stop():
@@ -193,8 +273,24 @@ class _Run:
                     return
                 await asyncio.sleep(RECONNECT_PAUSE)
         finally:
-            if client is not None:
-                await self.quit(client)
+            if client is not None and client.is_connected:
+                self.idle.append((client, time.monotonic()))  # for the next send()
+            elif client is not None:
+                client.close()
+
+    async def pooled(self) -> aiosmtplib.SMTP | None:
+        """A connection left by an earlier send(), still alive, or None."""
+        while self.idle:
+            client, since = self.idle.pop()
+            if time.monotonic() - since < IDLE_CHECK and client.is_connected:
+                return client
+            try:
+                async with asyncio.timeout(self.s.timeout):
+                    await client.noop()
+                return client
+            except Exception:  # the server dropped it meanwhile: try the next, or connect
+                client.close()
+        return None
 
     async def connect(self) -> aiosmtplib.SMTP | None:
         """A connected (and logged in) client, or None after recording why not."""
@@ -239,16 +335,6 @@ class _Run:
         except Exception as exc:  # disconnect, timeout, or anything unexpected: start afresh
             return Outcome(item.delivery_id, classify(exc, self.s.where)), False
         return Outcome(item.delivery_id), True  # refused only for some recipients: sent too
-
-    async def quit(self, client: aiosmtplib.SMTP) -> None:
-        """Say goodbye politely, without waiting long for a server that is gone."""
-        try:
-            if client.is_connected:
-                await client.quit(timeout=min(self.s.timeout, 5.0))
-        except Exception:  # the server is gone or slow: just drop the connection
-            pass
-        finally:
-            client.close()
 
 
 def classify(exc: BaseException, where: str) -> TransportError:

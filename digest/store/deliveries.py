@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -23,8 +24,8 @@ from digest.models import (
 from digest.store.engine import Queries, as_utc, bulk_insert
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
-ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
+ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
 LIVE = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.RETRY)
 
 
@@ -297,32 +298,47 @@ class DeliveryQueries(Queries):
         subscriber, who becomes `bounced` at `bounce_limit`."""
         if not outcomes:
             return
-        with self.session() as session:
-            by_id = {
-                d.id: d
-                for d in session.exec(
-                    select(Delivery).where(col(Delivery.id).in_([o.delivery_id for o in outcomes]))
-                )
+        released = [o.delivery_id for o in outcomes if o.status == DeliveryStatus.QUEUED]
+        tried = [
+            {
+                "_id": o.delivery_id,
+                "status": o.status,
+                "last_error": o.error,
+                "smtp_code": o.code,
+                "next_attempt_at": o.retry_at,
+                "sent_at": now if o.status == DeliveryStatus.SENT else None,
             }
-            for outcome in outcomes:
-                delivery = by_id[outcome.delivery_id]
-                delivery.status = outcome.status
-                delivery.claimed_by = delivery.claimed_at = None
-                if outcome.status != DeliveryStatus.QUEUED:
-                    delivery.attempts += 1
-                    delivery.last_error = outcome.error
-                    delivery.smtp_code = outcome.code
-                    delivery.next_attempt_at = outcome.retry_at
-                if outcome.status == DeliveryStatus.SENT:
-                    delivery.sent_at = now
-                session.add(delivery)
-                if outcome.bounce:
-                    subscriber = session.get(Subscriber, delivery.subscriber_id)
-                    assert subscriber is not None
-                    subscriber.hard_bounces += 1
-                    if subscriber.hard_bounces >= bounce_limit:
-                        subscriber.status = SubscriberStatus.BOUNCED
-                    session.add(subscriber)
+            for o in outcomes
+            if o.status != DeliveryStatus.QUEUED
+        ]
+        bounced = [o.delivery_id for o in outcomes if o.bounce]
+        with self.engine.begin() as conn:  # Core, not the ORM: this runs once per few messages
+            if released:
+                conn.execute(
+                    update(DELIVERY)
+                    .where(DELIVERY.c.id.in_(released))
+                    .values(status=DeliveryStatus.QUEUED, claimed_by=None, claimed_at=None)
+                )
+            if tried:
+                conn.execute(
+                    update(DELIVERY)
+                    .where(DELIVERY.c.id == bindparam("_id"))
+                    .values(
+                        status=bindparam("status"),
+                        last_error=bindparam("last_error"),
+                        smtp_code=bindparam("smtp_code"),
+                        next_attempt_at=bindparam("next_attempt_at"),
+                        sent_at=func.coalesce(
+                            bindparam("sent_at", type_=DELIVERY.c.sent_at.type), DELIVERY.c.sent_at
+                        ),
+                        attempts=DELIVERY.c.attempts + 1,
+                        claimed_by=None,
+                        claimed_at=None,
+                    ),
+                    tried,
+                )
+            for delivery_id in bounced:
+                _count_bounce(conn, delivery_id, bounce_limit)
 
     def acquire_lease(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
         """Take or renew the named lease unless another owner holds an unexpired one."""
@@ -369,3 +385,19 @@ def cancel_waiting(session: Session, subscriber_id: int | None, now: datetime) -
         )
     )
     return int(result.rowcount or 0)
+
+
+def _count_bounce(conn: Connection, delivery_id: int, bounce_limit: int) -> None:
+    """One more hard bounce for the delivery's subscriber, who is `bounced` at the limit."""
+    subscriber_id = conn.execute(
+        sa_select(DELIVERY.c.subscriber_id).where(DELIVERY.c.id == delivery_id)
+    ).scalar_one()
+    bounces = SUBSCRIBER.c.hard_bounces
+    conn.execute(
+        update(SUBSCRIBER).where(SUBSCRIBER.c.id == subscriber_id).values(hard_bounces=bounces + 1)
+    )
+    conn.execute(
+        update(SUBSCRIBER)
+        .where(SUBSCRIBER.c.id == subscriber_id, bounces >= bounce_limit)
+        .values(status=SubscriberStatus.BOUNCED)
+    )

@@ -8,6 +8,7 @@ passes (never against the clock of the machine), and is checked whenever a purpo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class VoteToken:
     value: int  # +1 or -1
 
 
+@functools.lru_cache(maxsize=64)  # deriving the key is half the cost of a token
 def _serializer(key: bytes, purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(
         key, salt=f"papers-digest {purpose}", signer_kwargs={"digest_method": hashlib.sha256}
