@@ -102,9 +102,8 @@ def send_due(
             except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
                 error = f"cannot build this message: {exc}"
                 results.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
-        store.deliveries.record_outcomes(
-            results, now, policy.bounce_limit
-        )  # those that could not be built
+        # those that could not be built are recorded before anything is sent
+        store.deliveries.record_outcomes(results, now, policy.bounce_limit)
         result_of = functools.partial(_result_of, contents, policy, now)
         results += _send_recording(store, outbox, outgoing, should_stop, result_of, now)
         for result in results:
@@ -142,7 +141,7 @@ def _send_recording(
                 group.append(answered.get_nowait())
             record(group)
         outcomes = sending.result()
-    record([o for o in outcomes if o.delivery_id not in recorded])  # a transport that was silent
+    record(outcomes)  # what a transport did not report as it went (record skips the rest)
     return [recorded[item.delivery_id] for item in outgoing]
 
 

@@ -8,12 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli.common import echo_json, say, state
+from digest.cli.common import JsonOpt, echo_json, say, state
 from digest.models import Delivery, DeliveryStatus, FetchStatus, SubscriberStatus
 from digest.store import Store
 from digest.store.engine import as_utc
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def deliveries(

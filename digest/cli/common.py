@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import click
 import typer
@@ -16,6 +16,7 @@ from digest.config import load_settings
 from digest.errors import ValidationError
 from digest.wiring import Services
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 now_option = typer.Option(
     "--now",
     help="Act as if it were this moment (ISO-8601; without an offset it is UTC).",

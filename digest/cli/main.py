@@ -14,6 +14,7 @@ from digest import pipeline
 from digest.cli.admin import deliveries, stats
 from digest.cli.common import (
     AppState,
+    JsonOpt,
     echo_json,
     now_option,
     parse_now,
@@ -68,7 +69,7 @@ def _root(
 @app.command("config")
 def config_cmd(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Print the effective settings, secrets masked."""
     settings = load_settings(state(ctx).config_path)
@@ -84,7 +85,7 @@ def config_cmd(
 def papers(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many papers, newest first.", min=1)] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List papers in the history, newest first."""
     rows = state(ctx).services().store.papers.newest(limit=limit)
@@ -109,7 +110,7 @@ def rank_cmd(
         list[str] | None, typer.Option(help="A paper you do not want more of; repeatable.")
     ] = None,
     top: Annotated[int, typer.Option(help="How many papers to show.", min=1)] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Rank every paper in the history for an ad-hoc profile: keywords, exclusions, votes."""
     services = state(ctx).services()

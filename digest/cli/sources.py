@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli.common import AppState, echo_json, now_option, parse_now, say, state
+from digest.cli.common import AppState, JsonOpt, echo_json, now_option, parse_now, say, state
 from digest.errors import NotFoundError
 from digest.ingest import is_url
 from digest.models import FetchStatus, SourceKind, SourceState
@@ -77,7 +77,7 @@ def resolve_sources(services: Services, names: list[str], kind: SourceKind) -> l
 
 def sources(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the configured sources with last fetch, status, failures in a row and last error."""
     services = state(ctx).services()

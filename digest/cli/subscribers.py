@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli.common import echo_json, parse_now, say, state
+from digest.cli.common import JsonOpt, echo_json, parse_now, say, state
 from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
 from digest.mail.mime import clean
 from digest.models import Frequency, Subscriber, SubscriberStatus
@@ -31,7 +31,6 @@ subscribers_app = typer.Typer(
 EmailArg = Annotated[
     str, typer.Argument(help="The subscriber's email address.", show_default=False)
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 KEYWORDS_HELP = 'Comma-separated topics, e.g. "kv cache, rlhf".'
 EXCLUDE_HELP = "Comma-separated topics to leave out."
 TIMEZONE_HELP = "IANA time zone, e.g. Europe/Berlin."

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.common import echo_json, parse_now, say, state
+from digest.cli.common import JsonOpt, echo_json, parse_now, say, state
 from digest.errors import NotFoundError
 from digest.subscriptions.preferences import normalise_email
 
@@ -20,7 +20,7 @@ EmailArg = Annotated[str, typer.Argument(help="The email address.", show_default
 @suppression_app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List suppressed addresses, newest first, with why and since when."""
     rows = state(ctx).services().store.suppression.listed()

@@ -48,9 +48,9 @@ def store_records(
     store: Store, records: Sequence[PaperRecord], source: str, now: datetime
 ) -> UpsertResult:
     """Insert new papers, merge known ones and record a sighting of each, atomically."""
-    ids, title_norms = lookup_keys(records)
     if not records:
         return UpsertResult()
+    ids, title_norms = lookup_keys(records)
     decide = functools.partial(plan_writes, records, source=source, now=now)
     return store.papers.write(ids, title_norms, decide)
 

@@ -92,8 +92,9 @@ class SmtpTransport:
         """Send every message of the batch; one outcome per message, in the batch's order."""
         if not batch:
             return []
-        run = _Run(self.settings, batch, should_stop or (lambda: False), self.bucket, on_outcome)
-        return self._thread().run(run.run(self.idle))
+        stop = should_stop or (lambda: False)
+        run = _Run(self.settings, batch, stop, self.bucket, self.idle, on_outcome)
+        return self._thread().run(run.run())
 
     def close(self) -> None:
         """Say goodbye on every pooled connection and stop the loop thread."""
@@ -141,9 +142,7 @@ class _LoopThread:
             self.loop.close()
 
 
-async def _start_reaper(
-    idle: list[tuple[aiosmtplib.SMTP, float]], timeout: float
-) -> asyncio.Task[None]:
+async def _start_reaper(idle: list[tuple[aiosmtplib.SMTP, float]], timeout: float) -> None:
     """Start closing pooled connections left unused for IDLE_LIMIT seconds, in the background."""
 
     async def reap() -> None:
@@ -155,7 +154,7 @@ async def _start_reaper(
                 idle.remove(entry)
             await _quit_all(stale, timeout)
 
-    return asyncio.get_running_loop().create_task(reap(), name="smtp-idle-reaper")
+    asyncio.get_running_loop().create_task(reap(), name="smtp-idle-reaper")  # stop() cancels it
 
 
 async def _quit_all(idle: list[tuple[aiosmtplib.SMTP, float]], timeout: float) -> None:
@@ -205,6 +204,7 @@ class _Run:
         batch: Sequence[Outgoing],
         should_stop: Callable[[], bool],
         bucket: TokenBucket,
+        idle: list[tuple[aiosmtplib.SMTP, float]],
         on_outcome: OnOutcome | None = None,
     ) -> None:
         self.on_outcome = on_outcome
@@ -215,10 +215,9 @@ class _Run:
         self.outcomes: dict[int, Outcome] = {}
         self.bucket = bucket
         self.connect_error: TransportError | None = None
-        self.idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self.idle = idle  # the transport's pool: taken from, given back to
 
-    async def run(self, idle: list[tuple[aiosmtplib.SMTP, float]]) -> list[Outcome]:
-        self.idle = idle
+    async def run(self) -> list[Outcome]:
         workers = min(self.s.connections, len(self.batch))
         await asyncio.gather(*(self.worker() for _ in range(workers)))
         # Left over: stopping, or every worker gave up on the server.
