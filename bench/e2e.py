@@ -18,10 +18,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sinks
 import synth
 
 from digest.ingest import store_records
-from digest.mail import Outgoing, Transport
+from digest.mail import Outgoing
 from digest.mail.smtp import SmtpSettings, SmtpTransport
 from digest.models import Subscriber, SubscriberStatus
 from digest.outbox import Outbox, SendPolicy, send_due
@@ -33,7 +34,7 @@ from digest.subscriptions.links import Links
 
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
 SENDER = "papers digest <digest@papers-digest.example>"
-HOST = "127.0.0.1"
+HOST = sinks.HOST
 CONNECTIONS = 4
 BARE_SAMPLE = 5_000  # messages the bare client sends, taken from what the pipeline built
 
@@ -106,7 +107,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         planned = plan(store, NOW, Policy(min_score=0.05))
         t1 = time.perf_counter()
         smtp = SmtpTransport(SmtpSettings(host=HOST, port=port, connections=CONNECTIONS))
-        transport: Transport = Recording(smtp, BARE_SAMPLE)
+        transport = Recording(smtp, BARE_SAMPLE)
         links = Links(b"bench-key", "https://d.example")
         outbox = Outbox(transport, Renderer(), links, SENDER, SendPolicy(batch=500))
         sent = send_due(store, outbox, now=NOW)
@@ -114,7 +115,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         transport.close()
         counts = store.deliveries.counts()
         store.close()
-    kept = transport.kept  # type: ignore[attr-defined]
+    kept = transport.kept
     b0 = time.perf_counter()
     asyncio.run(bare_pool(port, kept, CONNECTIONS))
     bare_rate = len(kept) / (time.perf_counter() - b0) if kept else 0.0

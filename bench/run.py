@@ -21,7 +21,6 @@ import platform
 import pstats
 import random
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ OUT = HERE / "out"
 STAGES = ("ingest", "rank", "render", "send", "e2e")
 TODAY = date(2025, 6, 2)
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
-HOST = "127.0.0.1"
+HOST = sinks.HOST
 SENDER = "papers digest <digest@papers-digest.example>"
 
 
@@ -120,13 +119,6 @@ def profiled(enabled: bool, name: str, top: int = 25) -> Iterator[None]:
         stats.sort_stats("cumulative").print_stats(top)
         print(f"\n--- cProfile: {name} (saved to {OUT / (name + '.prof')}) ---")
         print(buffer.getvalue())
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def log(message: str) -> None:
@@ -361,7 +353,9 @@ def digest_views(count: int, seed: int = 3) -> list[DigestView]:
 
 def build_email(view: DigestView, subject: str, text: str, html: str, number: int) -> bytes:
     """The full multipart email, as sent, for one rendered digest."""
-    from digest.mail import build_message, mailto_for
+    from digest.mail import build_message
+    from digest.mail.addresses import unsubscribe_address
+    from digest.models import new_public_id
 
     return build_message(
         sender=SENDER,
@@ -372,7 +366,9 @@ def build_email(view: DigestView, subject: str, text: str, html: str, number: in
         message_id=f"<digest-{number}-{TODAY.isoformat()}@papers-digest>",
         date=NOW,
         unsubscribe_url=view.unsubscribe_url,
-        unsubscribe_mailto=mailto_for(SENDER, "unsubscribe"),
+        unsubscribe_mailto=unsubscribe_address(
+            b"bench-key", "papers-digest.example", new_public_id()
+        ),
     )
 
 
@@ -425,19 +421,11 @@ def stage_render(sizes: Sizes, profile: bool) -> StageResult:
 # stage 4: send --------------------------------------------------------------------------
 
 
-async def _bare_sendmail(port: int, envelopes: list[tuple[str, str, bytes]]) -> None:
-    import aiosmtplib
-
-    client = aiosmtplib.SMTP(hostname=HOST, port=port, timeout=30)
-    await client.connect()
-    for sender, recipient, raw in envelopes:
-        await client.sendmail(sender, [recipient], raw)
-    await client.quit()
-
-
 def stage_send(sizes: Sizes, profile: bool) -> StageResult:
     """SmtpTransport vs a bare aiosmtplib client, same bytes, same local sink."""
-    from digest.mail import outgoing
+    import e2e
+
+    from digest.mail import Outcome, outgoing
     from digest.mail.smtp import SmtpSettings, SmtpTransport
     from digest.render import Renderer
 
@@ -452,10 +440,15 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
         batch.append(
             outgoing(i, build_email(view, r.subject, r.text, r.html, i), SENDER, view.email)
         )
-    envelopes = [(o.sender, o.recipient, o.raw) for o in batch]
-
     sink = sinks.open_sink(log)
     port = sink.port
+
+    def through_transport(connections: int) -> list[Outcome]:
+        transport = SmtpTransport(SmtpSettings(HOST, port, connections=connections))
+        try:
+            return transport.send(batch)
+        finally:
+            transport.close()  # QUIT on each connection, as a send run ends
 
     def timed(run: Callable[[], object]) -> float:
         t0 = time.perf_counter()
@@ -467,16 +460,13 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
     transport: list[float] = []
     failures = 0
     try:
-        timed(lambda: asyncio.run(_bare_sendmail(port, envelopes[: min(n, 100)])))  # warm up
+        timed(lambda: asyncio.run(e2e.bare_pool(port, batch[: min(n, 100)], 1)))  # warm up
         for _ in range(sizes.send_rounds):
-            bare.append(timed(lambda: asyncio.run(_bare_sendmail(port, envelopes))))
-            single.append(
-                timed(lambda: SmtpTransport(SmtpSettings(HOST, port, connections=1)).send(batch))
-            )
-            pool = SmtpTransport(SmtpSettings(HOST, port))
+            bare.append(timed(lambda: asyncio.run(e2e.bare_pool(port, batch, 1))))
+            single.append(timed(lambda: through_transport(1)))
             with profiled(profile and not transport, "send"):
                 t0 = time.perf_counter()
-                outcomes = pool.send(batch)
+                outcomes = through_transport(4)
                 transport.append(time.perf_counter() - t0)
             failures += sum(1 for o in outcomes if not o.sent)
     finally:
@@ -500,7 +490,7 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
         "transport_seconds": [round(s, 3) for s in transport],
         "transport_failures": failures,
         "sink_received": received,
-        "message_kb_mean": round(sum(len(e[2]) for e in envelopes) / n / 1024, 2),
+        "message_kb_mean": round(sum(len(o.raw) for o in batch) / n / 1024, 2),
         "sink": "aiosmtpd Controller in a separate process on 127.0.0.1",
     }
     return result

@@ -33,10 +33,6 @@ class Sink:
     name = "sink"
     port: int
 
-    def received(self) -> int:
-        """Messages accepted so far (-1 if the sink cannot say)."""
-        raise NotImplementedError
-
     def stop(self) -> int:
         """Stop the sink; how many messages it accepted in all."""
         raise NotImplementedError
@@ -58,9 +54,6 @@ class PostfixSink(Sink):
             stderr=subprocess.DEVNULL,
         )
         _wait_for_port(self.port)
-
-    def received(self) -> int:
-        return -1
 
     def stop(self) -> int:
         self.process.terminate()
@@ -108,9 +101,6 @@ class AiosmtpdSink(Sink):
         if not self.parent.poll(60) or self.parent.recv() != "ready":
             self.process.kill()
             raise RuntimeError("the aiosmtpd sink did not start within 60 s")
-
-    def received(self) -> int:
-        return -1
 
     def stop(self) -> int:
         self.parent.send("stop")
