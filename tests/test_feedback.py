@@ -208,3 +208,31 @@ def test_cli_rank_with_likes_and_bad_like(project: Project) -> None:
     assert any(row["similar_to"] in liked for row in with_likes)
     failed = project.cli("rank", "--keywords", "kv cache", "--like", "arxiv:0000.00000")
     assert failed.code == 1 and "arxiv:0000.00000" in failed.err
+
+
+def test_vote_tokens_round_trip_refuse_tampering_and_still_read_the_old_format() -> None:
+    from itsdangerous import URLSafeSerializer
+
+    from digest.errors import LinkError
+    from digest.subscriptions.tokens import _serializer, make_vote_token, read_vote_token
+
+    key, public = b"k" * 32, "A" * 22
+    token = make_vote_token(key, public, 3, 1000, "arxiv:2401.12345", -1)
+    read = read_vote_token(key, token, now=1000, max_age=60)
+    assert (read.subscriber, read.version, read.issued, read.paper_id, read.value) == (
+        public,
+        3,
+        1000,
+        "arxiv:2401.12345",
+        -1,
+    )
+    body, mac = token.removeprefix("v2.").split(".")
+    other = make_vote_token(key, public, 3, 1000, "arxiv:2401.12345", 1).split(".")[2]
+    for bad in (f"v2.{body}.{other}", f"v2.{body}x.{mac}", "v2.x", token + "A"):
+        with pytest.raises(LinkError):
+            read_vote_token(key, bad, now=1000, max_age=60)
+    with pytest.raises(LinkError):
+        read_vote_token(b"other key", token, now=1000, max_age=60)
+    old = _serializer(key, "vote").dumps([public, 3, 1000, "arxiv:1", 1])
+    assert isinstance(_serializer(key, "vote"), URLSafeSerializer)
+    assert read_vote_token(key, old, now=1000, max_age=60).paper_id == "arxiv:1"
