@@ -29,6 +29,11 @@ KEY_HINT = (
 )
 
 
+def _spare_cores(limit: int) -> int:
+    """The cores beside the one this process runs on, at most `limit`."""
+    return min(max((os.cpu_count() or 1) - 1, 0), limit)
+
+
 class Settings(BaseSettings):
     """The effective configuration of one process."""
 
@@ -62,6 +67,9 @@ class Settings(BaseSettings):
     bounce_limit: int = Field(default=3, ge=1)
     claim_timeout_seconds: float = Field(default=600.0, gt=0)
     send_batch: int = Field(default=200, ge=1)
+    # worker processes composing digests while the main process sends; they start only when
+    # a send run has more than one batch of work
+    render_processes: int = Field(default_factory=lambda: _spare_cores(4), ge=0, le=32)
     send_empty: bool = False  # send a short "nothing new today" digest instead of skipping
     from_address: str = Field(
         default="papers digest <digest@localhost>",

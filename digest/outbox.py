@@ -7,23 +7,25 @@ import functools
 import os
 import queue
 import socket
+import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from digest.compose import compose
+from digest.composer import Composed, Composer
 from digest.errors import (
-    DigestError,
     PermanentDeliveryError,
     RecipientRefusedError,
+    StoreError,
     TransportError,
 )
 from digest.mail import Outcome, Outgoing, Transport
 from digest.models import DeliveryStatus
 from digest.render import Renderer
 from digest.store import Store
-from digest.store.deliveries import Contents, SendResult
+from digest.store.deliveries import SendResult
 from digest.store.engine import as_utc
 from digest.subscriptions.links import Links
 
@@ -46,6 +48,7 @@ class SendPolicy:
     backoff_max_seconds: float = 3600.0
     bounce_limit: int = 3
     claim_timeout: timedelta = timedelta(minutes=10)
+    render_processes: int = 0  # worker processes composing ahead of sending (0: inline)
     owner: str = field(default_factory=process_name)
 
     def retry_at(self, attempts: int, now: datetime) -> datetime:
@@ -83,31 +86,39 @@ def send_due(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SendReport:
     """Send every ready delivery, batch by batch, recording each outcome; when `should_stop`
-    turns true, unsent deliveries of the current batch go back to the queue."""
+    turns true, deliveries claimed but not yet sent go back to the queue.
+
+    While one batch is sent, the next ones are claimed and composed (in worker processes
+    when the policy allows them and there is more than one batch of work)."""
     policy = outbox.policy
     report = SendReport()
-    while not should_stop():
-        ids = store.deliveries.claim(now, policy.batch, policy.owner, policy.claim_timeout)
-        if not ids:
-            break
-        contents = store.deliveries.contents(ids)
-        outgoing, results = [], []
-        for delivery_id in ids:
-            try:
-                outgoing.append(
-                    compose(
-                        contents[delivery_id], outbox.renderer, outbox.links, outbox.sender, now
-                    )
-                )
-            except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
-                error = f"cannot build this message: {exc}"
-                results.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
-        # those that could not be built are recorded before anything is sent
-        store.deliveries.record_outcomes(results, now, policy.bounce_limit)
-        result_of = functools.partial(_result_of, contents, policy, now)
-        results += _send_recording(store, outbox, outgoing, should_stop, result_of, now)
-        for result in results:
-            setattr(report, _counter(result.status), getattr(report, _counter(result.status)) + 1)
+    composer = Composer(
+        store, outbox.renderer, outbox.links, outbox.sender, now, policy.render_processes
+    )
+    ahead: deque[tuple[list[int], Future[Composed]]] = deque()
+    with composer:
+        while True:
+            while len(ahead) < composer.depth and not should_stop():
+                ids = store.deliveries.claim(now, policy.batch, policy.owner, policy.claim_timeout)
+                if not ids:
+                    break
+                ahead.append((ids, composer.submit(ids, more_to_come=len(ids) == policy.batch)))
+            if not ahead:
+                break
+            ids, future = ahead.popleft()
+            if should_stop():
+                results = [SendResult(i, DeliveryStatus.QUEUED) for i in ids]
+                store.deliveries.record_outcomes(results, now, policy.bounce_limit)
+            else:
+                outgoing, results = composer.result(ids, future)
+                # those that could not be built are recorded before anything is sent
+                store.deliveries.record_outcomes(results, now, policy.bounce_limit)
+                attempts = store.deliveries.attempts([o.delivery_id for o in outgoing])
+                result_of = functools.partial(_result_of, attempts, policy, now)
+                results += _send_recording(store, outbox, outgoing, should_stop, result_of, now)
+            for result in results:
+                counter = _counter(result.status)
+                setattr(report, counter, getattr(report, counter) + 1)
     return report
 
 
@@ -122,16 +133,28 @@ def _send_recording(
     """Send a batch on a helper thread while this one records each outcome as soon as the
     transport reports it (small group commits): a crash then repeats at most the messages in
     flight, never everything accepted since the batch began."""
-    answered: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    answered: queue.SimpleQueue[tuple[Outcome, Future[None]]] = queue.SimpleQueue()
     recorded: dict[int, SendResult] = {}
+    failed = threading.Event()  # recording failed: the transport must stop
 
     def record(group: list[Outcome]) -> None:
         fresh = [result_of(o) for o in group if o.delivery_id not in recorded]
         store.deliveries.record_outcomes(fresh, now, outbox.policy.bounce_limit)
         recorded.update((r.delivery_id, r) for r in fresh)
 
+    def heard(outcome: Outcome) -> Future[None]:
+        receipt: Future[None] = Future()
+        if failed.is_set():
+            receipt.set_exception(StoreError("not recorded: the outbox could not be written"))
+        else:
+            answered.put((outcome, receipt))
+        return receipt
+
+    def stop() -> bool:
+        return failed.is_set() or should_stop()
+
     with ThreadPoolExecutor(1, thread_name_prefix="send") as pool:
-        sending = pool.submit(outbox.transport.send, outgoing, should_stop, answered.put)
+        sending = pool.submit(outbox.transport.send, outgoing, stop, heard)
         while not (sending.done() and answered.empty()):
             try:
                 group = [answered.get(timeout=0.05)]
@@ -139,18 +162,31 @@ def _send_recording(
                 continue
             while not answered.empty() and len(group) < RECORD_GROUP:
                 group.append(answered.get_nowait())
-            record(group)
+            try:
+                record([outcome for outcome, _ in group])
+            except BaseException as exc:
+                failed.set()  # no sender may wait for a recording that never comes
+                while group or not answered.empty():
+                    for _, receipt in group:
+                        receipt.set_exception(exc)
+                    group = [answered.get_nowait()] if not answered.empty() else []
+                raise
+            for _, receipt in group:
+                receipt.set_result(None)
         outcomes = sending.result()
     record(outcomes)  # what a transport did not report as it went (record skips the rest)
     return [recorded[item.delivery_id] for item in outgoing]
 
 
 def _result_of(
-    contents: dict[int, Contents], policy: SendPolicy, now: datetime, outcome: Outcome
+    attempts_of: dict[int, tuple[int, datetime]],
+    policy: SendPolicy,
+    now: datetime,
+    outcome: Outcome,
 ) -> SendResult:
-    delivery = contents[outcome.delivery_id].delivery
-    age = now - as_utc(delivery.created_at)
-    attempts = delivery.attempts + 1
+    attempted, created_at = attempts_of[outcome.delivery_id]
+    age = now - as_utc(created_at)
+    attempts = attempted + 1
     return _result(
         outcome.delivery_id, outcome.attempted, outcome.error, attempts, age, policy, now
     )

@@ -106,6 +106,7 @@ class Renderer:
     """A jinja2 environment built once; render() is then pure and fast."""
 
     def __init__(self, templates: Path = TEMPLATES) -> None:
+        self.templates = templates
         self.env = Environment(
             loader=FileSystemLoader(str(templates)),
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),

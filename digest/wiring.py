@@ -114,6 +114,7 @@ class Services:
             backoff_max_seconds=s.retry_backoff_max_seconds,
             bounce_limit=s.bounce_limit,
             claim_timeout=timedelta(seconds=s.claim_timeout_seconds),
+            render_processes=s.render_processes,
         )
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mailbox
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
@@ -44,7 +45,8 @@ class Outcome:
         return self.attempted and self.error is None
 
 
-OnOutcome = Callable[[Outcome], object]
+# Told of each outcome; may return a future that is done once the outcome is recorded.
+OnOutcome = Callable[[Outcome], "Future[None] | None"]
 
 
 class Transport(Protocol):
@@ -58,7 +60,9 @@ class Transport(Protocol):
     ) -> list[Outcome]:
         """Send a batch, one outcome per message; once `should_stop()` is true, messages not
         yet started come back with attempted=False. `on_outcome` hears of each message the
-        moment its fate is known (so that it can be recorded before the next is sent)."""
+        moment its fate is known; when it returns a future, the connection (or writer) that
+        sent the message waits for it before sending its next, so that a crash can repeat at
+        most one message per connection."""
         ...
 
     def close(self) -> None:
@@ -144,8 +148,9 @@ class MaildirTransport:
                     error = TemporaryDeliveryError(f"cannot write to {self.path}: {exc}")
                     outcome = Outcome(item.delivery_id, error)
             outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+            receipt = on_outcome(outcome) if on_outcome is not None else None
+            if receipt is not None:
+                receipt.result()
         return outcomes
 
     def close(self) -> None:

@@ -13,10 +13,12 @@ attempted=False when `should_stop()` turned true before the message was started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -232,11 +234,10 @@ class _Run:
             )
         return [self.outcomes[index] for index in range(len(self.batch))]
 
-    def settle(self, index: int, outcome: Outcome) -> None:
-        """Keep a message's outcome and tell the caller at once."""
+    def settle(self, index: int, outcome: Outcome) -> Future[None] | None:
+        """Keep a message's outcome and tell the caller at once; the caller's receipt, if any."""
         self.outcomes[index] = outcome
-        if self.on_outcome is not None:
-            self.on_outcome(outcome)
+        return self.on_outcome(outcome) if self.on_outcome is not None else None
 
     async def worker(self) -> None:
         """Take messages until the queue is empty, the caller stops us, or the server cannot be
@@ -245,6 +246,7 @@ class _Run:
         costs every message a full timeout)."""
         client: aiosmtplib.SMTP | None = None
         lost = 0
+        receipt: Future[None] | None = None  # the recording of this worker's last outcome
         try:
             while self.queue and not self.should_stop():
                 if (
@@ -256,8 +258,8 @@ class _Run:
                 if not self.queue or self.should_stop():
                     return
                 index = self.queue.popleft()
-                outcome, usable = await self.deliver(client, self.batch[index])
-                self.settle(index, outcome)
+                outcome, usable = await self.deliver(client, self.batch[index], receipt)
+                receipt = self.settle(index, outcome)
                 if usable:
                     lost = 0
                     continue
@@ -316,38 +318,64 @@ class _Run:
             return None
         return client
 
-    async def deliver(self, client: aiosmtplib.SMTP, item: Outgoing) -> tuple[Outcome, bool]:
-        """Send one message: its outcome, and whether the connection can be used again."""
-        options = ["SMTPUTF8"] if needs_smtputf8(item.sender, item.recipient) else []
+    async def deliver(
+        self, client: aiosmtplib.SMTP, item: Outgoing, receipt: Future[None] | None
+    ) -> tuple[Outcome, bool]:
+        """Send one message: its outcome, and whether the connection can be used again.
+
+        The envelope goes first; the message itself only once the previous message of this
+        connection is recorded (`receipt`), so that the server never holds two messages of one
+        connection that a crash would leave unrecorded."""
         try:
             async with asyncio.timeout(self.s.timeout * 4):  # MAIL, RCPT, DATA, end of data
-                await client.sendmail(item.sender, [item.recipient], item.raw, mail_options=options)
+                await transmit(client, item, receipt)
         except aiosmtplib.SMTPNotSupported:  # raised before MAIL: the connection is still fine
             error = PermanentDeliveryError(
                 f"{self.s.where} does not offer SMTPUTF8, which the address "
                 f"{item.recipient!r} needs: use a server that does, or change the address"
             )
             return Outcome(item.delivery_id, error), True
-        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
-            # a reply: aiosmtplib has reset the envelope, or closed the connection on 421
+        except aiosmtplib.SMTPResponseException as exc:
+            # a reply: the envelope was reset, or aiosmtplib closed the connection on 421
             return Outcome(item.delivery_id, classify(exc, self.s.where)), client.is_connected
         except Exception as exc:  # disconnect, timeout, or anything unexpected: start afresh
             return Outcome(item.delivery_id, classify(exc, self.s.where)), False
         return Outcome(item.delivery_id), True  # refused only for some recipients: sent too
 
 
+async def transmit(client: aiosmtplib.SMTP, item: Outgoing, receipt: Future[None] | None) -> None:
+    """MAIL and RCPT, then DATA once `receipt` is done; after a refusal, reset the envelope."""
+    utf8 = needs_smtputf8(item.sender, item.recipient)
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    if utf8 and not client.supports_extension("smtputf8"):
+        raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
+    options = ["SMTPUTF8"] if utf8 else []
+    if client.supports_extension("size"):
+        options.insert(0, f"SIZE={len(item.raw)}")
+    encoding = "utf-8" if utf8 else "ascii"
+    try:
+        await client.mail(item.sender, options=options, encoding=encoding)
+        await client.rcpt(item.recipient, encoding=encoding)
+        if receipt is not None:
+            await asyncio.wrap_future(receipt)
+        await client.data(item.raw)
+    except aiosmtplib.SMTPResponseException:
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
+            await client.rset()
+        raise
+
+
 def classify(exc: BaseException, where: str) -> TransportError:
     """4xx, disconnects and timeouts are temporary; 5xx replies are permanent, except 530
     (authentication required), which is about our configuration, not the recipient."""
     code: int | None = getattr(exc, "code", None)
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
-        code = exc.recipients[0].code
     message = f"{where}: {_describe(exc)}"
     if code == AUTH_REQUIRED:
         hint = "the server wants a login: set DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD"
         return TemporaryDeliveryError(f"{message} ({hint})", code)
     if code is not None and 500 <= code < 600:
-        if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
             return RecipientRefusedError(message, code)
         return PermanentDeliveryError(message, code)
     return TemporaryDeliveryError(message, code)

@@ -245,6 +245,16 @@ class DeliveryQueries(Queries):
                     contents.titles = titles
             return out
 
+    def attempts(self, ids: Sequence[int]) -> dict[int, tuple[int, datetime]]:
+        """Per delivery, the attempts made so far and when it was planned."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa_select(DELIVERY.c.id, DELIVERY.c.attempts, DELIVERY.c.created_at).where(
+                    DELIVERY.c.id.in_(list(ids))
+                )
+            )
+            return {int(i): (int(n), as_utc(at)) for i, n, at in rows}
+
     def subscriber_of(
         self, delivery_id: int | None = None, message_id: str | None = None
     ) -> Subscriber | None:

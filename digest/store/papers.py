@@ -95,7 +95,7 @@ class PaperQueries(Queries):
             query = query.where(PAPER.c.first_seen_at > after)
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         newest = as_utc(rows[0][2]) if rows else None
         return [(title, abstract or "") for title, abstract, _ in rows], newest
@@ -105,7 +105,7 @@ class PaperQueries(Queries):
         that showed it (0.8), and how many listings showed it (0.2, full at four)."""
         out: dict[str, float] = {}
         ids = sorted(set(paper_ids))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 days = (

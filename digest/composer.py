@@ -1,0 +1,175 @@
+"""Turning claimed deliveries into messages: in this process, or in worker processes that
+compose the next batches while this one sends (the second core does the rendering).
+
+A worker opens its own connection to the database and reads the deliveries it is given;
+what comes back is bytes ready to send and the deliveries that could not be built.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+from digest.compose import compose
+from digest.errors import DigestError
+from digest.mail import Outgoing
+from digest.models import DeliveryStatus
+from digest.render import Renderer
+from digest.store import Store
+from digest.store.deliveries import SendResult
+from digest.subscriptions.links import Links
+
+log = logging.getLogger(__name__)
+
+Composed = tuple[list[Outgoing], list[SendResult]]  # messages built, deliveries that failed
+
+
+def compose_batch(
+    store: Store, ids: list[int], renderer: Renderer, links: Links, sender: str, now: datetime
+) -> Composed:
+    """The messages of these deliveries, in order; one that cannot be built fails alone."""
+    contents = store.deliveries.contents(ids)
+    built, failed = [], []
+    for delivery_id in ids:
+        try:
+            built.append(compose(contents[delivery_id], renderer, links, sender, now))
+        except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
+            error = f"cannot build this message: {exc}"
+            failed.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
+    return built, failed
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process needs to compose on its own (picklable)."""
+
+    database_url: str
+    templates: Path
+    key: bytes
+    base_url: str
+    mail_domain: str | None
+    sender: str
+
+
+_worker: tuple[Store, Renderer, Links, str] | None = None  # one per worker process
+
+
+def _exit_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)  # the parent died (even by SIGKILL): nobody will ask for more
+
+
+def _start_worker(spec: WorkerSpec) -> None:
+    global _worker
+    # the parent decides when to stop (Ctrl-C, SIGTERM); a worker ends when its parent does
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
+    store = Store(spec.database_url, auto_migrate=False)
+    links = Links(spec.key, spec.base_url, spec.mail_domain)
+    _worker = (store, Renderer(spec.templates), links, spec.sender)
+
+
+def _compose_in_worker(ids: list[int], now: datetime) -> Composed:
+    assert _worker is not None, "_start_worker runs first in every worker"
+    store, renderer, links, sender = _worker
+    return compose_batch(store, ids, renderer, links, sender, now)
+
+
+class Composer:
+    """Composes batches, inline until there is more than one batch of work and worker
+    processes are allowed; then in `processes` workers, `depth` batches ahead of sending."""
+
+    def __init__(
+        self,
+        store: Store,
+        renderer: Renderer,
+        links: Links,
+        sender: str,
+        now: datetime,
+        processes: int = 0,
+    ) -> None:
+        self.store, self.renderer, self.links, self.sender, self.now = (
+            store,
+            renderer,
+            links,
+            sender,
+            now,
+        )
+        url = store.engine.url
+        self.processes = processes if url.database not in (None, "", ":memory:") else 0
+        self.pool: Executor | None = None
+
+    @property
+    def depth(self) -> int:
+        """How many batches may be claimed and composing before the oldest is sent."""
+        return self.processes + 1 if self.pool is not None else 1
+
+    def submit(self, ids: list[int], more_to_come: bool) -> Future[Composed]:
+        """Start composing a batch; the first batch that promises more starts the workers."""
+        if self.pool is None and more_to_come and self.processes > 0:
+            self.pool = self._start_pool()
+        if self.pool is not None:
+            return self.pool.submit(_compose_in_worker, ids, self.now)
+        done: Future[Composed] = Future()
+        done.set_result(self.inline(ids))
+        return done
+
+    def inline(self, ids: list[int]) -> Composed:
+        """Compose a batch in this process."""
+        return compose_batch(self.store, ids, self.renderer, self.links, self.sender, self.now)
+
+    def result(self, ids: list[int], future: Future[Composed]) -> Composed:
+        """A submitted batch's messages; if the workers died, composed here instead."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            log.warning("the render workers stopped; composing in the sending process")
+            self.close()
+            self.processes = 0
+            return self.inline(ids)
+
+    def _start_pool(self) -> Executor:
+        spec = WorkerSpec(
+            database_url=self.store.engine.url.render_as_string(hide_password=False),
+            templates=self.renderer.templates,
+            key=self.links.key,
+            base_url=self.links.base_url,
+            mail_domain=self.links.mail_domain,
+            sender=self.sender,
+        )
+        return ProcessPoolExecutor(
+            self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(spec,),
+        )
+
+    def close(self) -> None:
+        """Stop the workers, if any were started."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def __enter__(self) -> Composer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
