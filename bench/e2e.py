@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import tempfile
@@ -109,7 +110,13 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         smtp = SmtpTransport(SmtpSettings(host=HOST, port=port, connections=CONNECTIONS))
         transport = Recording(smtp, BARE_SAMPLE)
         links = Links(b"bench-key", "https://d.example")
-        outbox = Outbox(transport, Renderer(), links, SENDER, SendPolicy(batch=500))
+        outbox = Outbox(
+            transport,
+            Renderer(),
+            links,
+            SENDER,
+            SendPolicy(batch=500, render_processes=int(os.environ.get("E2E_RENDER", "1"))),
+        )
         sent = send_due(store, outbox, now=NOW)
         t2 = time.perf_counter()
         transport.close()

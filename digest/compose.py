@@ -4,17 +4,46 @@ composed from one stored delivery."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Protocol
 
 from digest.mail import Outgoing, build_message, outgoing
-from digest.models import Paper, Subscriber
 from digest.render import DigestView, PaperView, Renderer
 from digest.store.deliveries import Contents
-from digest.store.engine import as_utc
-from digest.subscriptions.links import Links
+from digest.subscriptions.links import Links, TokenHolder
+
+
+class ShownPaper(Protocol):
+    """What a digest reads of a paper (a stored Paper or a store.deliveries.PaperRow)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def authors(self) -> list[str]: ...
+    @property
+    def author_count(self) -> int | None: ...
+    @property
+    def organization(self) -> str | None: ...
+    @property
+    def published(self) -> date | None: ...
+    @property
+    def upvotes(self) -> int | None: ...
+
+
+class Reader(TokenHolder, Protocol):
+    """Whom a digest is for (a Subscriber, or a store.deliveries.Recipient)."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def keywords(self) -> list[str]: ...
 
 
 def paper_view(
-    paper: Paper,
+    paper: ShownPaper,
     matched: list[str],
     votes: tuple[str, str] | None = None,
     similar_to_title: str | None = None,
@@ -36,7 +65,9 @@ def paper_view(
     )
 
 
-def vote_links(links: Links, subscriber: Subscriber, paper_id: str, issued: int) -> tuple[str, str]:
+def vote_links(
+    links: Links, subscriber: TokenHolder, paper_id: str, issued: int
+) -> tuple[str, str]:
     """The "more like this" and "less like this" links of one paper for one subscriber."""
     return (
         links.vote_url(subscriber, paper_id, 1, issued),
@@ -45,7 +76,7 @@ def vote_links(links: Links, subscriber: Subscriber, paper_id: str, issued: int)
 
 
 def digest_view(
-    subscriber: Subscriber,
+    subscriber: Reader,
     edition: str,
     papers: list[PaperView],
     links: Links,
@@ -67,9 +98,8 @@ def compose(
     contents: Contents, renderer: Renderer, links: Links, sender: str, now: datetime
 ) -> Outgoing:
     """The email for one stored delivery, rendered from its stored items."""
-    delivery, subscriber = contents.delivery, contents.subscriber
-    assert delivery.id is not None and delivery.message_id is not None
-    issued = int(as_utc(delivery.created_at).timestamp())
+    subscriber = contents.subscriber
+    issued = int(contents.created_at.timestamp())
     sections: dict[str, list[PaperView]] = {"main": [], "trending": []}
     for paper, item in contents.items:
         sections.setdefault(item.section, []).append(
@@ -80,7 +110,7 @@ def compose(
                 contents.titles.get(item.similar_to or ""),
             )
         )
-    view = digest_view(subscriber, delivery.edition, sections["main"], links, sections["trending"])
+    view = digest_view(subscriber, contents.edition, sections["main"], links, sections["trending"])
     rendered = renderer.render(view)
     message = build_message(
         sender=sender,
@@ -88,10 +118,10 @@ def compose(
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
-        message_id=delivery.message_id,
+        message_id=contents.message_id,
         date=now,
         unsubscribe_url=view.unsubscribe_url,
         unsubscribe_mailto=links.unsubscribe_mailto(subscriber),
     )
-    envelope = links.bounce_address(delivery.id) or sender
-    return outgoing(delivery.id, message, envelope, subscriber.email)
+    envelope = links.bounce_address(contents.delivery_id) or sender
+    return outgoing(contents.delivery_id, message, envelope, subscriber.email)

@@ -8,6 +8,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -88,7 +89,7 @@ def build_message(
     """
     headers = [
         ("From", address_value(sender)),
-        ("To", address_value(to)),
+        ("To", address_value.__wrapped__(to)),  # one per message: not worth caching
         ("Subject", header_value(subject)),
         ("Date", format_datetime(date)),
         ("Message-ID", clean(message_id)),
@@ -109,6 +110,7 @@ def outgoing(delivery_id: int, raw: bytes, sender: str, to: str) -> Outgoing:
     return Outgoing(delivery_id, raw, envelope_address(sender), envelope_address(to))
 
 
+@lru_cache(maxsize=64)
 def sender_domain(sender: str) -> str:
     """The domain of the From address ("localhost" when it has none)."""
     address = parseaddr(sender)[1]

@@ -49,6 +49,7 @@ def ascii_domain(address: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=64)  # the From address is the same in every message
 def address_value(value: str) -> str:
     """An address header (`Name <a@b>`): the display name RFC 2047-encoded when not ASCII,
     the domain in IDNA form; a non-ASCII local part stays UTF-8 (RFC 6532, needs SMTPUTF8)."""

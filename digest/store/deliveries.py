@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
@@ -26,6 +26,7 @@ from digest.store.engine import Queries, as_utc, bulk_insert
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
 ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
+PAPER: Table = Paper.__table__  # type: ignore[attr-defined]
 LIVE = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.RETRY)
 
 
@@ -64,14 +65,55 @@ class SendResult:
     bounce: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What a message needs of its subscriber."""
+
+    id: int
+    email: str
+    public_id: str
+    token_version: int
+    keywords: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PaperRow:
+    """What a message shows of a paper: its id and listing fields (models.PaperFields)."""
+
+    id: str
+    title: str
+    abstract: str
+    arxiv_id: str | None
+    authors: list[str]
+    author_count: int | None
+    organization: str | None
+    published: date | None
+    listing_date: date | None
+    upvotes: int | None
+    comments: int | None
+    url: str | None
+    thumbnail: str | None
+    github_repo: str | None
+    project_page: str | None
+    categories: list[str]
+
+
 @dataclass
 class Contents:
-    """A delivery with its subscriber and its papers in rank order."""
+    """A delivery with its subscriber and its papers in rank order (plain rows: composing a
+    message must not pay for ORM objects)."""
 
-    delivery: Delivery
-    subscriber: Subscriber
-    items: list[tuple[Paper, DeliveryItem]] = field(default_factory=list)
+    delivery_id: int
+    edition: str
+    message_id: str
+    created_at: datetime
+    subscriber: Recipient
+    items: list[tuple[PaperRow, ItemRow]] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)  # titles of the liked papers named
+
+
+RECIPIENT_COLUMNS = [SUBSCRIBER.c[f.name] for f in fields(Recipient)]
+PAPER_COLUMNS = [PAPER.c[f.name] for f in fields(PaperRow)]
 
 
 class DeliveryQueries(Queries):
@@ -213,34 +255,35 @@ class DeliveryQueries(Queries):
 
     def contents(self, ids: Sequence[int]) -> dict[int, Contents]:
         """The deliveries with these ids, each with its subscriber and papers in rank order."""
-        with self.read() as session:
-            deliveries = list(session.exec(select(Delivery).where(col(Delivery.id).in_(ids))))
-            people = {
-                s.id: s
-                for s in session.exec(
-                    select(Subscriber).where(
-                        col(Subscriber.id).in_({d.subscriber_id for d in deliveries})
-                    )
-                )
-            }
+        d, i = DELIVERY.c, ITEM.c
+        with self.reader.connect() as conn:
+            heads = conn.execute(
+                sa_select(d.id, d.edition, d.message_id, d.created_at, *RECIPIENT_COLUMNS)
+                .join(SUBSCRIBER, SUBSCRIBER.c.id == d.subscriber_id)
+                .where(d.id.in_(list(ids)))
+            )
             out = {
-                d.id: Contents(d, people[d.subscriber_id]) for d in deliveries if d.id is not None
+                row[0]: Contents(row[0], row[1], row[2], as_utc(row[3]), Recipient(*row[4:]))
+                for row in heads
             }
-            rows = session.exec(
-                select(Paper, DeliveryItem)
-                .join(DeliveryItem, col(DeliveryItem.paper_id) == col(Paper.id))
-                .where(col(DeliveryItem.delivery_id).in_(ids))
-                .order_by(col(DeliveryItem.delivery_id), col(DeliveryItem.rank))
+            rows = conn.execute(
+                sa_select(i.delivery_id, i.paper_id, i.score, i.matched, i.similar_to, i.section)
+                .add_columns(*PAPER_COLUMNS)
+                .join(PAPER, PAPER.c.id == i.paper_id)
+                .where(i.delivery_id.in_(list(ids)))
+                .order_by(i.delivery_id, i.rank)
             )
             liked: set[str] = set()
-            for paper, item in rows:
-                out[item.delivery_id].items.append((paper, item))
+            for row in rows:
+                item = ItemRow(row[1], row[2], row[3], row[4], row[5])
+                out[row[0]].items.append((PaperRow(*row[6:]), item))
                 if item.similar_to:
                     liked.add(item.similar_to)
             if liked:
-                titles = dict(
-                    session.exec(select(Paper.id, Paper.title).where(col(Paper.id).in_(liked)))
+                found = conn.execute(
+                    sa_select(PAPER.c.id, PAPER.c.title).where(PAPER.c.id.in_(liked))
                 )
+                titles = {str(pid): str(title) for pid, title in found}
                 for contents in out.values():
                     contents.titles = titles
             return out
@@ -324,29 +367,9 @@ class DeliveryQueries(Queries):
         bounced = [o.delivery_id for o in outcomes if o.bounce]
         with self.engine.begin() as conn:  # Core, not the ORM: this runs once per few messages
             if released:
-                conn.execute(
-                    update(DELIVERY)
-                    .where(DELIVERY.c.id.in_(released))
-                    .values(status=DeliveryStatus.QUEUED, claimed_by=None, claimed_at=None)
-                )
+                conn.execute(_RELEASE.where(DELIVERY.c.id.in_(released)))
             if tried:
-                conn.execute(
-                    update(DELIVERY)
-                    .where(DELIVERY.c.id == bindparam("_id"))
-                    .values(
-                        status=bindparam("status"),
-                        last_error=bindparam("last_error"),
-                        smtp_code=bindparam("smtp_code"),
-                        next_attempt_at=bindparam("next_attempt_at"),
-                        sent_at=func.coalesce(
-                            bindparam("sent_at", type_=DELIVERY.c.sent_at.type), DELIVERY.c.sent_at
-                        ),
-                        attempts=DELIVERY.c.attempts + 1,
-                        claimed_by=None,
-                        claimed_at=None,
-                    ),
-                    tried,
-                )
+                conn.execute(_RECORD, tried)
             for delivery_id in bounced:
                 _count_bounce(conn, delivery_id, bounce_limit)
 
@@ -372,6 +395,26 @@ class DeliveryQueries(Queries):
             lease = session.get(Lease, name)
             if lease is not None and lease.owner == owner:
                 session.delete(lease)
+
+
+# built once: this runs for every few messages sent
+_RELEASE = update(DELIVERY).values(status=DeliveryStatus.QUEUED, claimed_by=None, claimed_at=None)
+_RECORD = (
+    update(DELIVERY)
+    .where(DELIVERY.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("status"),
+        last_error=bindparam("last_error"),
+        smtp_code=bindparam("smtp_code"),
+        next_attempt_at=bindparam("next_attempt_at"),
+        sent_at=func.coalesce(
+            bindparam("sent_at", type_=DELIVERY.c.sent_at.type), DELIVERY.c.sent_at
+        ),
+        attempts=DELIVERY.c.attempts + 1,
+        claimed_by=None,
+        claimed_at=None,
+    )
+)
 
 
 def cancel_waiting(session: Session, subscriber_id: int | None, now: datetime) -> int:

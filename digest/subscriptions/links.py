@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from digest.mail.addresses import bounce_address, unsubscribe_address
 from digest.models import Subscriber
 from digest.subscriptions.tokens import (
@@ -17,6 +19,16 @@ CONFIRM_MAX_AGE = 7 * 24 * 3600
 VOTE_MAX_AGE = 60 * 24 * 3600
 
 
+class TokenHolder(Protocol):
+    """Whom a personal link names: a subscriber, or the few fields of one that mail needs."""
+
+    @property
+    def public_id(self) -> str: ...
+
+    @property
+    def token_version(self) -> int: ...
+
+
 class Links:
     """Builds and reads the signed links of one deployment."""
 
@@ -25,7 +37,7 @@ class Links:
         self.base_url = base_url.rstrip("/")
         self.mail_domain = mail_domain  # where bounces and mailto: unsubscribes arrive
 
-    def unsubscribe_mailto(self, subscriber: Subscriber) -> str | None:
+    def unsubscribe_mailto(self, subscriber: TokenHolder) -> str | None:
         """The List-Unsubscribe mailto: of one subscriber (read by `digest inbox`)."""
         if self.mail_domain is None:
             return None
@@ -38,15 +50,15 @@ class Links:
             return None
         return bounce_address(self.key, self.mail_domain, delivery_id)
 
-    def token(self, purpose: str, subscriber: Subscriber, issued: int = 0) -> str:
+    def token(self, purpose: str, subscriber: TokenHolder, issued: int = 0) -> str:
         """A token for this subscriber's current token version."""
         return make_token(self.key, purpose, subscriber.public_id, subscriber.token_version, issued)
 
-    def unsubscribe_url(self, subscriber: Subscriber) -> str:
+    def unsubscribe_url(self, subscriber: TokenHolder) -> str:
         """The one-click unsubscribe link (valid until the token version changes)."""
         return f"{self.base_url}/unsubscribe/{self.token('unsubscribe', subscriber)}"
 
-    def preferences_url(self, subscriber: Subscriber) -> str:
+    def preferences_url(self, subscriber: TokenHolder) -> str:
         """The link to the subscriber's preferences page."""
         return f"{self.base_url}/preferences/{self.token('preferences', subscriber)}"
 
@@ -61,7 +73,7 @@ class Links:
         max_age = CONFIRM_MAX_AGE if purpose == "confirm" else None
         return read_token(self.key, purpose, token, now=now, max_age=max_age)
 
-    def vote_url(self, subscriber: Subscriber, paper_id: str, value: int, issued: int) -> str:
+    def vote_url(self, subscriber: TokenHolder, paper_id: str, value: int, issued: int) -> str:
         """A "more like this" (+1) or "less like this" (-1) link, expiring after 60 days."""
         token = make_vote_token(
             self.key, subscriber.public_id, subscriber.token_version, issued, paper_id, value
