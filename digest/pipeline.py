@@ -12,7 +12,15 @@ from digest.config import DEFAULT_MIN_SCORE
 from digest.ingest import SourceReport, ingest_source
 from digest.models import DeliveryStatus, Paper, Subscriber
 from digest.outbox import Outbox, SendReport, process_name, send_due
-from digest.planning import Plan, choose, due, local_edition, next_send_at, window_start
+from digest.planning import (
+    Plan,
+    Someone,
+    choose,
+    due,
+    local_edition,
+    next_send_at,
+    window_start,
+)
 from digest.ranking import Corpus, FeatureStats, Match, Voted
 from digest.render import PaperView, RenderedDigest, Renderer
 from digest.sources.base import SourceConfig
@@ -20,6 +28,7 @@ from digest.sources.http import Fetcher
 from digest.store import Store
 from digest.store.deliveries import ItemRow, NewDelivery
 from digest.store.state import FEATURES
+from digest.store.subscribers import SubscriberRow
 from digest.subscriptions.links import Links
 
 
@@ -84,8 +93,9 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
         return report
     try:
         _schedule(store, now)
+        candidates = Candidates()
         while subscribers := store.subscribers.due(now, policy.batch):
-            _plan_batch(store, subscribers, now, policy, report)
+            _plan_batch(store, subscribers, now, policy, report, candidates)
     finally:
         store.deliveries.release_lease("planner", owner)
     return report
@@ -120,28 +130,40 @@ def feature_stats(store: Store, now: datetime) -> FeatureStats:
     return stats
 
 
-def ranking_inputs(
-    store: Store, papers: Sequence[Paper], subscriber_ids: Sequence[int], now: datetime
-) -> tuple[Corpus, dict[int, list[tuple[str, int]]], Voted]:
-    """The corpus of these candidates, the subscribers' votes, and the papers voted on."""
-    votes = store.votes.for_subscribers(subscriber_ids)
-    voted_ids = sorted({pid for rows in votes.values() for pid, _ in rows})
-    voted = Voted({pid: (p.title, p.abstract) for pid, p in store.papers.by_ids(voted_ids).items()})
-    corpus = build_corpus(
-        papers, feature_stats(store, now), store.papers.popularity([p.id for p in papers])
-    )
-    return corpus, votes, voted
+@dataclass
+class Candidates:
+    """The candidate papers of a planning run and their corpus: read once, then reused by
+    every batch whose window they cover (ranking drops what is older than each window)."""
+
+    since: datetime | None = None
+    papers: list[Paper] = field(default_factory=list)
+    corpus: Corpus | None = None
+
+    def covering(self, store: Store, since: datetime, now: datetime) -> tuple[list[Paper], Corpus]:
+        """The papers first seen after `since` (or a little earlier), with their corpus."""
+        if self.corpus is None or self.since is None or since < self.since:
+            self.papers = store.papers.newest(since=since)
+            popularity = store.papers.popularity([p.id for p in self.papers])
+            self.corpus = build_corpus(self.papers, feature_stats(store, now), popularity)
+            self.since = since
+        return self.papers, self.corpus
 
 
 def choose_for(
-    store: Store, due_now: Sequence[tuple[Subscriber, str]], now: datetime, policy: Policy
+    store: Store,
+    due_now: Sequence[tuple[Someone, str]],
+    now: datetime,
+    policy: Policy,
+    candidates: Candidates | None = None,
 ) -> tuple[list[Plan], list[Paper]]:
     """The papers each subscriber's next digest would hold, and the candidate papers read."""
     ids = [s.id for s, _ in due_now if s.id is not None]
     last_sent = store.deliveries.last_sent(ids)
     since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
-    papers = store.papers.newest(since=since)
-    corpus, votes, voted = ranking_inputs(store, papers, ids, now)
+    papers, corpus = (candidates or Candidates()).covering(store, since, now)
+    votes = store.votes.for_subscribers(ids)
+    voted_ids = sorted({pid for rows in votes.values() for pid, _ in rows})
+    voted = Voted({pid: (p.title, p.abstract) for pid, p in store.papers.by_ids(voted_ids).items()})
     plans = choose(
         corpus,
         due_now,
@@ -158,10 +180,11 @@ def choose_for(
 
 def _plan_batch(
     store: Store,
-    subscribers: list[Subscriber],
+    subscribers: list[SubscriberRow],
     now: datetime,
     policy: Policy,
     report: DispatchReport,
+    candidates: Candidates,
 ) -> None:
     ids = [s.id for s in subscribers if s.id is not None]
     due_now = due(subscribers, now, store.deliveries.planned_editions(ids))
@@ -180,7 +203,7 @@ def _plan_batch(
     report.due += len(due_now)
     if not due_now:
         return
-    plans, _ = choose_for(store, due_now, now, policy)
+    plans, _ = choose_for(store, due_now, now, policy, candidates)
     rows = []
     for p in plans:
         assert p.subscriber.id is not None

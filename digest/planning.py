@@ -4,39 +4,51 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.ranking import Corpus, Match, Profile, Voted, rank, trending_box
-from digest.subscriptions.preferences import send_time
+from digest.store.subscribers import SubscriberRow
+
+Someone = Subscriber | SubscriberRow  # a stored subscriber, or the row planning reads
 
 
 @dataclass(frozen=True)
 class Plan:
     """One digest to create: a subscriber, their edition and the papers chosen for it."""
 
-    subscriber: Subscriber
+    subscriber: Someone
     edition: str
     items: list[Match]
     also_trending: list[Match] = field(default_factory=list)
 
 
-def local_edition(subscriber: Subscriber, now: datetime) -> str:
+def local_edition(subscriber: Someone, now: datetime) -> str:
     """The subscriber's local date at `now`, as YYYY-MM-DD: the key of one digest."""
-    return now.astimezone(ZoneInfo(subscriber.timezone)).date().isoformat()
+    return _local_date(subscriber.timezone, now).isoformat()
 
 
-def sends_on(subscriber: Subscriber, weekday: int) -> bool:
+@lru_cache(maxsize=1024)  # planning asks for the same few zones and moments again and again
+def _local_date(zone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+def sends_on(subscriber: Someone, weekday: int) -> bool:
     """Whether the subscriber's frequency includes this local weekday (0 = Monday)."""
-    if subscriber.frequency == Frequency.WEEKDAYS:
+    return _sends_on(subscriber.frequency, subscriber.weekly_day, weekday)
+
+
+def _sends_on(frequency: Frequency, weekly_day: int, weekday: int) -> bool:
+    if frequency == Frequency.WEEKDAYS:
         return weekday < 5
-    if subscriber.frequency == Frequency.WEEKLY:
-        return weekday == subscriber.weekly_day
+    if frequency == Frequency.WEEKLY:
+        return weekday == weekly_day
     return True
 
 
-def next_send_at(subscriber: Subscriber, now: datetime, last_edition: str | None) -> datetime:
+def next_send_at(subscriber: Someone, now: datetime, last_edition: str | None) -> datetime:
     """When the subscriber is next due (UTC): their send time on the first local day from today
     that their frequency includes and that comes after their last edition.
 
@@ -44,12 +56,26 @@ def next_send_at(subscriber: Subscriber, now: datetime, last_edition: str | None
     digest yet. Editions are local dates, so a DST change or a new time zone can never give
     two digests for one local day.
     """
-    zone = ZoneInfo(subscriber.timezone)
+    s = subscriber
+    return _next_send(s.timezone, s.send_at, s.frequency, s.weekly_day, now, last_edition)
+
+
+@lru_cache(maxsize=4096)  # subscribers share a few zones, send times and frequencies
+def _next_send(
+    timezone: str,
+    send_at: str,
+    frequency: Frequency,
+    weekly_day: int,
+    now: datetime,
+    last_edition: str | None,
+) -> datetime:
+    zone = ZoneInfo(timezone)
     day = now.astimezone(zone).date()
-    at = send_time(subscriber)
+    hours, minutes = send_at.split(":")
+    at = time(int(hours), int(minutes))
     for _ in range(16):
-        if (last_edition is None or day.isoformat() > last_edition) and sends_on(
-            subscriber, day.weekday()
+        if (last_edition is None or day.isoformat() > last_edition) and _sends_on(
+            frequency, weekly_day, day.weekday()
         ):
             return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
         day += timedelta(days=1)
@@ -57,8 +83,8 @@ def next_send_at(subscriber: Subscriber, now: datetime, last_edition: str | None
 
 
 def due(
-    subscribers: Sequence[Subscriber], now: datetime, planned: set[tuple[int, str]]
-) -> list[tuple[Subscriber, str]]:
+    subscribers: Sequence[Someone], now: datetime, planned: set[tuple[int, str]]
+) -> list[tuple[Someone, str]]:
     """Active subscribers whose next send time has come, with the edition (today's local date)
     each is due for; one that already has that edition is left out."""
     out = []
@@ -74,14 +100,14 @@ def due(
 
 
 def window_start(
-    subscriber: Subscriber, now: datetime, last_sent: Mapping[int, datetime], first_window_days: int
+    subscriber: Someone, now: datetime, last_sent: Mapping[int, datetime], first_window_days: int
 ) -> datetime:
     """Papers first seen after this moment are new to the subscriber."""
     assert subscriber.id is not None
     return last_sent.get(subscriber.id, now - timedelta(days=first_window_days))
 
 
-def profile_of(subscriber: Subscriber, votes: Sequence[tuple[str, int]] = ()) -> Profile:
+def profile_of(subscriber: Someone, votes: Sequence[tuple[str, int]] = ()) -> Profile:
     """The ranking profile of a subscriber: keywords, exclusions, votes (latest first)."""
     return Profile(
         subscriber.keywords,
@@ -94,7 +120,7 @@ def profile_of(subscriber: Subscriber, votes: Sequence[tuple[str, int]] = ()) ->
 
 def choose(
     corpus: Corpus,
-    due_now: Sequence[tuple[Subscriber, str]],
+    due_now: Sequence[tuple[Someone, str]],
     now: datetime,
     *,
     last_sent: Mapping[int, datetime],

@@ -20,7 +20,7 @@ class VoteSpace(Protocol):
 SIMILAR_FLOOR = 0.12  # cosine above which a pick is said to be "like" a liked paper
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """One paper chosen for one profile: its score, the keywords it matched, and the liked
     paper it most resembles (when votes helped choose it)."""
@@ -47,26 +47,37 @@ class Picks:
     ) -> None:
         self.ids, self.best, self.scores, self.counts = ids, best, scores, counts
         self.include, self.hits, self.keywords, self.likes = include, hits, keywords, likes
+        self._hits_of: dict[int, list[int]] = {}  # paper column -> keywords it matches
+        self._id_of: dict[int, str] | None = None  # liked row -> paper id
+
+    def _hits(self, col: int) -> list[int]:
+        found = self._hits_of.get(col)
+        if found is None:
+            hits = self.hits
+            found = self._hits_of[col] = hits.indices[
+                hits.indptr[col] : hits.indptr[col + 1]
+            ].tolist()
+        return found
 
     def matches(self, row: int) -> list[Match]:
         """The picks of one profile, best first, with their reasons."""
-        wanted = set(
-            self.include.indices[self.include.indptr[row] : self.include.indptr[row + 1]].tolist()
-        )
+        include = self.include
+        wanted = set(include.indices[include.indptr[row] : include.indptr[row + 1]].tolist())
         liked: list[int] = []
         names: list[str] = []
         if self.likes is not None:
             likes, space = self.likes
             liked = likes.indices[likes.indptr[row] : likes.indptr[row + 1]].tolist()
-            by_row = {i: pid for pid, i in space.row.items()}
-            names = [by_row[i] for i in liked]
+            if self._id_of is None:
+                self._id_of = {i: pid for pid, i in space.row.items()}
+            names = [self._id_of[i] for i in liked]
         out = []
         count = int(self.counts[row])
+        keywords = self.keywords
         for col, score in zip(
             self.best[row, :count].tolist(), self.scores[row, :count].tolist(), strict=True
         ):
-            hits = self.hits.indices[self.hits.indptr[col] : self.hits.indptr[col + 1]].tolist()
-            matched = sorted(self.keywords[k] for k in hits if k in wanted)
+            matched = sorted(keywords[k] for k in self._hits(col) if k in wanted)
             similar = None
             if liked and self.likes is not None:
                 sims = self.likes[1].sim[liked, col]

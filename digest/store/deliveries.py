@@ -21,12 +21,13 @@ from digest.models import (
     SubscriberStatus,
     Suppression,
 )
-from digest.store.engine import Queries, as_utc, bulk_insert
+from digest.store.engine import Queries, as_utc, bulk_insert_rows
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
 ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
 PAPER: Table = Paper.__table__  # type: ignore[attr-defined]
+ITEM_NAMES = ("delivery_id", "paper_id", "rank", "score", "matched", "similar_to", "section")
 LIVE = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.RETRY)
 
 
@@ -201,20 +202,19 @@ class DeliveryQueries(Queries):
         )
         ids = [row[0] for row in result]
         items = [
-            {
-                "delivery_id": delivery_id,
-                "paper_id": item.paper_id,
-                "rank": rank,
-                "score": item.score,
-                "matched": item.matched,
-                "similar_to": item.similar_to,
-                "section": item.section,
-            }
+            (
+                delivery_id,
+                item.paper_id,
+                rank,
+                item.score,
+                item.matched,
+                item.similar_to,
+                item.section,
+            )
             for delivery_id, plan in zip(ids, plans, strict=True)
             for rank, item in enumerate(plan.items, start=1)
         ]
-        if items:
-            bulk_insert(conn, ITEM, items)
+        bulk_insert_rows(conn, ITEM, ITEM_NAMES, items)
         conn.execute(
             update(SUBSCRIBER)
             .where(SUBSCRIBER.c.id == bindparam("_id"))

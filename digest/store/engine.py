@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, event, insert
+from sqlalchemy import JSON, Connection, Date, DateTime, Engine, Table, TypeDecorator, event, insert
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, create_engine
 
 from digest.errors import StoreError
@@ -116,25 +118,68 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
-def _sqlite_value(value: Any) -> Any:
-    """A value as SQLAlchemy would store it in SQLite (dates as text, lists as JSON)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return value
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_date(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _sqlite_json(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return _json_of_strings(tuple(value))
+    return None if value is None else json.dumps(value)
+
+
+@lru_cache(maxsize=8192)  # the same few keyword lists recur in every batch of planned items
+def _json_of_strings(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values))
+
+
+def _sqlite_converter(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """How SQLAlchemy would store a value of this type in SQLite (None: as it is)."""
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    if isinstance(column_type, JSON):
+        return _sqlite_json
+    if isinstance(column_type, DateTime):
+        return _sqlite_datetime
+    if isinstance(column_type, Date):
+        return _sqlite_date
+    return None
+
+
+def bulk_insert_rows(
+    conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows given as tuples in the order of `names`; on SQLite straight through
+    the driver (SQLAlchemy's per-value type processing costs more than the insert itself),
+    converting only the columns whose type needs it; elsewhere through SQLAlchemy Core."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    converters = [(i, f) for i, n in enumerate(names) if (f := _sqlite_converter(table.c[n].type))]
+    if converters:
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, convert in converters:
+                values[i] = convert(values[i])
+            converted.append(tuple(values))
+        rows = converted
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+    conn.exec_driver_sql(sql, rows)
 
 
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows; on SQLite straight through the driver (SQLAlchemy's per-value type
-    processing costs more than the insert itself), elsewhere through SQLAlchemy Core."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(insert(table), rows)
-        return
-    names = list(rows[0])
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
-    conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[n]) for n in names) for row in rows])
+    """Insert many rows given as dicts with the same keys (see bulk_insert_rows)."""
+    if rows:
+        names = list(rows[0])
+        bulk_insert_rows(conn, table, names, [tuple(row[n] for n in names) for row in rows])

@@ -3,20 +3,57 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
 from datetime import datetime
 from itertools import islice
+from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Select, Table, bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
 
 from digest.errors import AlreadyExistsError, NotFoundError
-from digest.models import Delivery, DeliveryItem, Subscriber, SubscriberStatus, Vote, new_public_id
+from digest.models import (
+    Delivery,
+    DeliveryItem,
+    Frequency,
+    Subscriber,
+    SubscriberStatus,
+    Vote,
+    new_public_id,
+)
 from digest.store.deliveries import cancel_waiting
-from digest.store.engine import Queries
+from digest.store.engine import Queries, as_utc
 
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
 IMPORT_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRow:
+    """What planning reads of a subscriber: a plain row (planning reads 100,000s of them)."""
+
+    id: int
+    status: SubscriberStatus
+    next_send_at: datetime | None
+    keywords: list[str]
+    exclude: list[str]
+    timezone: str
+    send_at: str
+    max_papers: int
+    frequency: Frequency
+    weekly_day: int
+    trending: float
+    trending_box: bool
+
+
+ROW_COLUMNS = [SUBSCRIBER.c[f.name] for f in fields(SubscriberRow)]
+_SET_NEXT = (
+    update(SUBSCRIBER)
+    .where(SUBSCRIBER.c.id == bindparam("_id"))
+    .values(next_send_at=bindparam("_next"))
+)
 
 
 def batched(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
@@ -143,40 +180,40 @@ class SubscriberQueries(Queries):
                 added += len(rows)
         return added, present
 
-    def unscheduled(self, limit: int = 5000) -> list[Subscriber]:
+    def unscheduled(self, limit: int = 5000) -> list[SubscriberRow]:
         """Active subscribers whose next send time has to be (re)computed."""
-        with self.read() as session:
-            return list(
-                session.exec(
-                    select(Subscriber)
-                    .where(Subscriber.status == SubscriberStatus.ACTIVE)
-                    .where(col(Subscriber.next_send_at).is_(None))
-                    .limit(limit)
-                )
-            )
+        c = SUBSCRIBER.c
+        return self._rows(
+            sa_select(*ROW_COLUMNS)
+            .where(c.status == SubscriberStatus.ACTIVE, c.next_send_at.is_(None))
+            .limit(limit)
+        )
 
     def set_next_send(self, times: dict[int, datetime]) -> None:
         """Store computed next send times."""
-        with self.session() as session:
-            for subscriber in session.exec(
-                select(Subscriber).where(col(Subscriber.id).in_(list(times)))
-            ):
-                assert subscriber.id is not None
-                subscriber.next_send_at = times[subscriber.id]
-                session.add(subscriber)
+        if times:
+            with self.engine.begin() as conn:
+                conn.execute(_SET_NEXT, [{"_id": i, "_next": at} for i, at in times.items()])
 
-    def due(self, now: datetime, limit: int) -> list[Subscriber]:
+    def due(self, now: datetime, limit: int) -> list[SubscriberRow]:
         """Active subscribers whose next send time has come, the longest waiting first."""
-        with self.read() as session:
-            return list(
-                session.exec(
-                    select(Subscriber)
-                    .where(Subscriber.status == SubscriberStatus.ACTIVE)
-                    .where(col(Subscriber.next_send_at) <= now)
-                    .order_by(col(Subscriber.next_send_at), col(Subscriber.id))
-                    .limit(limit)
-                )
-            )
+        c = SUBSCRIBER.c
+        return self._rows(
+            sa_select(*ROW_COLUMNS)
+            .where(c.status == SubscriberStatus.ACTIVE, c.next_send_at <= now)
+            .order_by(c.next_send_at, c.id)
+            .limit(limit)
+        )
+
+    def _rows(self, query: Select[Any]) -> list[SubscriberRow]:
+        with self.reader.connect() as conn:
+            out = []
+            for row in conn.execute(query):
+                values = list(row)
+                if values[2] is not None:  # SQLite gives naive datetimes back: they are UTC
+                    values[2] = as_utc(values[2])
+                out.append(SubscriberRow(*values))
+            return out
 
     def counts(self) -> dict[str, int]:
         """How many subscribers have each status."""
