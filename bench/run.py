@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-STAGES = ("ingest", "rank", "render", "send", "e2e")
+STAGES = ("ingest", "rank", "render", "send", "e2e", "history", "scaleout")
 TODAY = date(2025, 6, 2)
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
 HOST = sinks.HOST
@@ -62,10 +62,13 @@ class Sizes:
     send_messages: int
     send_rounds: int
     e2e_subscribers: int
+    history_papers: int  # the long history planning is timed against (vs 10,000)
+    history_subscribers: int
+    scaleout_digests: int
 
 
-FULL = Sizes(20_000, 50, 100_000, 1_000, 5_000, 2_000, 3, 100_000)
-QUICK = Sizes(2_000, 50, 5_000, 200, 300, 200, 1, 1_000)
+FULL = Sizes(20_000, 50, 100_000, 1_000, 5_000, 2_000, 3, 100_000, 1_000_000, 10_000, 20_000)
+QUICK = Sizes(2_000, 50, 5_000, 200, 300, 200, 1, 1_000, 50_000, 1_000, 1_000)
 
 
 @dataclass
@@ -508,13 +511,7 @@ def stage_e2e(sizes: Sizes, profile: bool) -> StageResult:
     try:
         for n in (sizes.e2e_subscribers // 2, sizes.e2e_subscribers):
             log(f"e2e: {n:,} subscribers to the {sink.name} on port {sink.port}")
-            command = [sys.executable, str(HERE / "e2e.py"), "--subscribers", str(n)]
-            done = subprocess.run(
-                [*command, "--port", str(sink.port)], capture_output=True, text=True, check=False
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"e2e run failed: {done.stderr.strip()[-800:]}")
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            runs.append(_bench_json("e2e.py", "--subscribers", str(n), "--port", str(sink.port)))
     finally:
         received = sink.stop()
     half, full = runs
@@ -561,12 +558,70 @@ def stage_e2e(sizes: Sizes, profile: bool) -> StageResult:
     return result
 
 
+def _bench_json(script: str, *args: str) -> dict[str, Any]:
+    """Run bench/SCRIPT in its own process; the JSON object it prints last."""
+    command = [sys.executable, str(HERE / script), *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} failed: {done.stderr.strip()[-800:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def stage_history(sizes: Sizes, profile: bool) -> StageResult:
+    """Planning the same subscribers with a 10,000-paper and with a long history."""
+    runs = []
+    for history in (10_000, sizes.history_papers):
+        log(f"history: planning {sizes.history_subscribers:,} subscribers, {history:,} old papers")
+        runs.append(
+            _bench_json(
+                "history.py",
+                "--history",
+                str(history),
+                "--subscribers",
+                str(sizes.history_subscribers),
+            )
+        )
+    short, long = runs
+    ratio = long["plan_seconds"] / short["plan_seconds"] if short["plan_seconds"] else 0.0
+    result = StageResult("history")
+    result.figures = [
+        Figure(f"plan, {short['history']:,} old papers", short["plan_seconds"], "s"),
+        Figure(f"plan, {long['history']:,} old papers", long["plan_seconds"], "s"),
+        Figure("  long / short history", ratio * 100, "%", "<= 120 %", ratio <= 1.2),
+    ]
+    result.details = {"short": short, "long": long}
+    return result
+
+
+def stage_scaleout(sizes: Sizes, profile: bool) -> StageResult:
+    """One and two sender processes sharing queued digests on PostgreSQL."""
+    log(f"scaleout: {sizes.scaleout_digests:,} digests on PostgreSQL, one then two senders")
+    run = _bench_json("scaleout.py", "--digests", str(sizes.scaleout_digests))
+    one, two = run["one"], run["two"]
+    once = all(
+        r["statuses"] == {"sent": run["digests"]} and r["sink_received"] == run["digests"]
+        for r in (one, two)
+    )
+    result = StageResult("scaleout")
+    result.figures = [
+        Figure("one sender", one["rate"], "msgs/s"),
+        Figure("two senders", two["rate"], "msgs/s"),
+        Figure("  two / one", run["speedup"] * 100, "%", "~200 % (2 cores)", run["speedup"] >= 1.8),
+        Figure("  every digest sent once, none twice", float(once), "", "1", once),
+    ]
+    result.details = run
+    return result
+
+
 RUNNERS: dict[str, Callable[[Sizes, bool], StageResult]] = {
     "ingest": stage_ingest,
     "rank": stage_rank,
     "render": stage_render,
     "send": stage_send,
     "e2e": stage_e2e,
+    "history": stage_history,
+    "scaleout": stage_scaleout,
 }
 
 

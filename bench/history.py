@@ -1,0 +1,95 @@
+"""Planning against a long history: today's papers and the same subscribers, with HISTORY
+older papers already stored. Planning should read only the candidate window, so its time
+should not grow with the history.
+
+    python bench/history.py --history 1000000 --subscribers 10000
+
+Prints one JSON object: seconds to build the history and to plan, and the database size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import e2e
+import synth
+
+from digest.pipeline import Policy, feature_stats, plan
+from digest.store import Store
+
+CHUNK = 50_000
+COLUMNS = "id, title_norm, title, abstract, authors, categories, first_seen_at, updated_at"
+
+
+def old_rows(count: int, rng: random.Random) -> Iterator[tuple[str, ...]]:
+    """`count` papers first seen one to four years before the bench's today, newest first."""
+    words = synth.KEYWORDS
+    start = e2e.NOW - timedelta(days=365)
+    for i in range(count):
+        title = f"{rng.choice(words)} and {rng.choice(words)} revisited ({i})"
+        abstract = f"We study {rng.choice(words)} for {rng.choice(words)}. " * 3
+        seen = (start - timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        yield (f"arxiv:old.{i:07d}", title.lower(), title, abstract, "[]", "[]", seen, seen)
+
+
+def build(path: Path, history: int, subscribers: int) -> float:
+    """Create the database: the old history first (straight through sqlite3), then today."""
+    t0 = time.perf_counter()
+    Store(f"sqlite:///{path}").close()  # the schema
+    rng = random.Random(11)
+    with sqlite3.connect(path) as conn:
+        rows = old_rows(history, rng)
+        while chunk := [row for _, row in zip(range(CHUNK), rows, strict=False)]:
+            conn.executemany(
+                f"INSERT INTO paper ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", chunk
+            )
+    store = Store(f"sqlite:///{path}")
+    e2e.seed(store, subscribers, 1_000)
+    feature_stats(store, e2e.NOW)  # learned once by a running service, not at every plan
+    store.close()
+    return time.perf_counter() - t0
+
+
+def run(history: int, subscribers: int) -> dict[str, Any]:
+    """Build a database with this much history, then time one planning run over it."""
+    with tempfile.TemporaryDirectory(prefix="digest-history-") as tmp:
+        path = Path(tmp) / "history.db"
+        built = build(path, history, subscribers)
+        store = Store(f"sqlite:///{path}")
+        t0 = time.perf_counter()
+        report = plan(store, e2e.NOW, Policy(min_score=0.05))
+        seconds = time.perf_counter() - t0
+        papers = store.papers.count()
+        store.close()
+        size_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 1e6
+    return {
+        "history": history,
+        "papers": papers,
+        "subscribers": subscribers,
+        "planned": report.planned,
+        "build_seconds": round(built, 1),
+        "plan_seconds": round(seconds, 2),
+        "database_mb": round(size_mb, 1),
+    }
+
+
+def main() -> None:
+    """Command line: one run, its figures as JSON on stdout."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--history", type=int, required=True, help="older papers stored")
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    args = parser.parse_args()
+    print(json.dumps(run(args.history, args.subscribers)))
+
+
+if __name__ == "__main__":
+    main()
