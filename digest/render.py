@@ -9,8 +9,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# stand-ins for the vote links in a paper's cached parts: no listing text can contain them
+MORE, LESS = "\x00more-url\x00", "\x00less-url\x00"
 ABSTRACT_CHARS = 420
 LIKED_TITLE_CHARS = 60
 
@@ -117,6 +120,11 @@ class Renderer:
         self.env.filters["wrap"] = wrap
         self.html = self.env.get_template("email/digest.html")
         self.text = self.env.get_template("email/digest.txt")
+        self.paper_html = self.env.get_template("email/paper.html")
+        self.paper_text = self.env.get_template("email/paper.txt")
+        # a paper reads the same in every digest that has it for the same reasons: its parts
+        # are rendered once (per renderer) and only the reader's vote links are filled in
+        self._paper_parts = lru_cache(maxsize=8192)(self._render_paper)
 
     def render_pair(self, name: str, context: dict[str, object]) -> tuple[str, str]:
         """The plain-text and HTML versions of templates `name`.txt and `name`.html."""
@@ -133,7 +141,7 @@ class Renderer:
             if count
             else f"nothing new on {topics}"
         )
-        papers = [_paper_context(p) for p in view.papers]
+        papers = [self._paper(p) for p in view.papers]
         context = {
             "subject": subject,
             "heading": heading,
@@ -150,9 +158,49 @@ class Renderer:
             text=self.text.render(context),
         )
 
+    def _paper(self, p: PaperView) -> dict[str, object]:
+        """One paper of the digest: its html and text parts with this reader's vote links."""
+        html, text = self._paper_parts(
+            p.title,
+            p.url,
+            p.abstract,
+            p.byline,
+            tuple(p.matched),
+            p.similar_to_title,
+            p.more_url is not None,
+        )
+        if p.more_url is not None and p.less_url is not None:
+            html = html.replace(MORE, escape(p.more_url)).replace(LESS, escape(p.less_url))
+            text = text.replace(MORE, p.more_url).replace(LESS, p.less_url)
+        return {"html": Markup(html), "text": text}
+
+    def _render_paper(
+        self,
+        title: str,
+        url: str | None,
+        abstract: str,
+        byline: str,
+        matched: tuple[str, ...],
+        similar_to_title: str | None,
+        votes: bool,
+    ) -> tuple[str, str]:
+        liked = trim(similar_to_title, LIKED_TITLE_CHARS) if similar_to_title else None
+        paper = {
+            "title": title,
+            "url": safe_url(url),
+            "abstract": trim(abstract),
+            "byline": byline,
+            "matched": list(matched),
+            "liked": liked,
+            "more_url": MORE if votes else None,
+            "less_url": LESS if votes else None,
+        }
+        context = {"paper": paper}
+        return self.paper_html.render(context), self.paper_text.render(context)
+
 
 def _paper_context(p: PaperView) -> dict[str, object]:
-    """What the templates read of one paper."""
+    """What the templates read of one paper (the "also trending" box)."""
     liked = trim(p.similar_to_title, LIKED_TITLE_CHARS) if p.similar_to_title else None
     return {
         "title": p.title,

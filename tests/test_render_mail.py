@@ -222,3 +222,31 @@ def test_wrap_fills_lines_and_never_splits_a_word() -> None:
     assert wrap(text, 12, "> ") == "alpha beta\n> gamma delta\n> " + "x" * 30 + "\n> epsilon"
     assert wrap("", 10) == ""
     assert all(len(line) <= 72 for line in wrap("word " * 200).splitlines())
+
+
+def test_a_paper_rendered_once_carries_each_readers_own_vote_links() -> None:
+    """A paper's parts are rendered once and reused: the vote links must still be the reader's
+    own, escaped in the html part, and a reader without votes gets none."""
+    renderer = Renderer()
+
+    def paper(more: str | None, less: str | None) -> PaperView:
+        return PaperView(
+            title="Shared & cached",
+            abstract="Once.",
+            matched=["kv cache"],
+            more_url=more,
+            less_url=less,
+        )
+
+    first = renderer.render(
+        view([paper("https://d.example/vote/A?x=1&y=2", "https://d.example/vote/B")])
+    )
+    second = renderer.render(view([paper("https://d.example/vote/C", "https://d.example/vote/D")]))
+    plain = renderer.render(view([paper(None, None)]))
+    assert 'href="https://d.example/vote/A?x=1&amp;y=2"' in first.html
+    assert "https://d.example/vote/A?x=1&y=2" in first.text
+    assert "/vote/C" in second.html and "/vote/D" in second.text
+    assert "/vote/A" not in second.html + second.text and "/vote/C" not in first.html + first.text
+    assert "/vote/" not in plain.html + plain.text and "More like this" not in plain.text
+    assert "\x00" not in first.html + first.text + second.html + plain.text
+    assert renderer._paper_parts.cache_info().hits >= 1
