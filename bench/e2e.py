@@ -36,7 +36,7 @@ from digest.subscriptions.links import Links
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
 SENDER = "papers digest <digest@papers-digest.example>"
 HOST = sinks.HOST
-CONNECTIONS = 4
+CONNECTIONS = int(os.environ.get("E2E_CONNECTIONS", "4"))
 BARE_SAMPLE = 5_000  # messages the bare client sends, taken from what the pipeline built
 
 
@@ -117,8 +117,11 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
             SENDER,
             SendPolicy(batch=500, render_processes=int(os.environ.get("E2E_RENDER", "1"))),
         )
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         sent = send_due(store, outbox, now=NOW)
         t2 = time.perf_counter()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the render workers have ended
         transport.close()
         counts = store.deliveries.counts()
         store.close()
@@ -140,6 +143,8 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         "digests_per_second": round(subscribers / (t2 - t0), 1),
         "send_rate": round(send_rate, 1),
         "bare_rate": round(bare_rate, 1),
+        "send_cpu_main_s": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1),
+        "send_cpu_workers_s": round(workers.ru_utime + workers.ru_stime, 1),
         "bare_messages": len(kept),
         "rss_seeded_mb": round(rss_seeded, 1),
         "peak_rss_mb": round(max_rss_mb(), 1),
