@@ -77,7 +77,9 @@ class Picks:
         for col, score in zip(
             self.best[row, :count].tolist(), self.scores[row, :count].tolist(), strict=True
         ):
-            matched = sorted(keywords[k] for k in self._hits(col) if k in wanted)
+            matched = [keywords[k] for k in self._hits(col) if k in wanted]
+            if len(matched) > 1:
+                matched.sort()
             similar = None
             if liked and self.likes is not None:
                 sims = self.likes[1].sim[liked, col]

@@ -21,7 +21,7 @@ from digest.models import (
     SubscriberStatus,
     Suppression,
 )
-from digest.store.engine import Queries, as_utc, bulk_insert_rows
+from digest.store.engine import Queries, as_utc, bulk_insert_rows, bulk_update_rows
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -215,12 +215,8 @@ class DeliveryQueries(Queries):
             for rank, item in enumerate(plan.items, start=1)
         ]
         bulk_insert_rows(conn, ITEM, ITEM_NAMES, items)
-        conn.execute(
-            update(SUBSCRIBER)
-            .where(SUBSCRIBER.c.id == bindparam("_id"))
-            .values(next_send_at=bindparam("_next")),
-            [{"_id": p.subscriber_id, "_next": p.next_send_at} for p in plans],
-        )
+        moved = [(p.subscriber_id, p.next_send_at) for p in plans]
+        bulk_update_rows(conn, SUBSCRIBER, "id", ["next_send_at"], moved)
         return len(ids)
 
     def listed(

@@ -12,7 +12,19 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, Connection, Date, DateTime, Engine, Table, TypeDecorator, event, insert
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Table,
+    TypeDecorator,
+    bindparam,
+    event,
+    insert,
+    update,
+)
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, create_engine
@@ -176,6 +188,40 @@ def bulk_insert_rows(
         rows = converted
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
     conn.exec_driver_sql(sql, rows)
+
+
+def bulk_update_rows(
+    conn: Connection, table: Table, key: str, names: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Set columns `names` of many rows, each tuple being (key value, *values); on SQLite
+    straight through the driver, elsewhere through SQLAlchemy Core."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        statement = (
+            update(table)
+            .where(table.c[key] == bindparam("_key"))
+            .values({n: bindparam(f"_{n}") for n in names})
+        )
+        conn.execute(
+            statement,
+            [
+                {"_key": row[0], **{f"_{n}": v for n, v in zip(names, row[1:], strict=True)}}
+                for row in rows
+            ],
+        )
+        return
+    converters = [
+        (i + 1, f) for i, n in enumerate(names) if (f := _sqlite_converter(table.c[n].type))
+    ]
+    sql = f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in names)} WHERE {key} = ?"
+    params = []
+    for row in rows:
+        values = list(row)
+        for i, convert in converters:
+            values[i] = convert(values[i])
+        params.append((*values[1:], values[0]))
+    conn.exec_driver_sql(sql, params)
 
 
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

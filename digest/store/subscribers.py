@@ -8,7 +8,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, insert, update
+from sqlalchemy import Select, Table, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
@@ -24,7 +24,7 @@ from digest.models import (
     new_public_id,
 )
 from digest.store.deliveries import cancel_waiting
-from digest.store.engine import Queries, as_utc
+from digest.store.engine import Queries, as_utc, bulk_update_rows
 
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
 IMPORT_CHUNK = 2000
@@ -49,11 +49,6 @@ class SubscriberRow:
 
 
 ROW_COLUMNS = [SUBSCRIBER.c[f.name] for f in fields(SubscriberRow)]
-_SET_NEXT = (
-    update(SUBSCRIBER)
-    .where(SUBSCRIBER.c.id == bindparam("_id"))
-    .values(next_send_at=bindparam("_next"))
-)
 
 
 def batched(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
@@ -193,7 +188,7 @@ class SubscriberQueries(Queries):
         """Store computed next send times."""
         if times:
             with self.engine.begin() as conn:
-                conn.execute(_SET_NEXT, [{"_id": i, "_next": at} for i, at in times.items()])
+                bulk_update_rows(conn, SUBSCRIBER, "id", ["next_send_at"], list(times.items()))
 
     def due(self, now: datetime, limit: int) -> list[SubscriberRow]:
         """Active subscribers whose next send time has come, the longest waiting first."""
