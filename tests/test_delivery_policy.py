@@ -163,3 +163,45 @@ def test_each_outcome_is_recorded_before_the_next_message_is_sent(store: Store) 
     send(store, Watching(), NOW)
     assert states_at_second_send == [["sending", "sent"]]
     assert sorted(d.status for d in store.deliveries.listed()) == ["sent", "sent"]
+
+
+def test_a_message_that_cannot_be_built_fails_alone_in_a_render_worker(tmp_path: Path) -> None:
+    """Composed in a worker process, a digest whose address the encoder refuses fails with a
+    clear error; the rest of its batch, and the next batches, go out."""
+    from digest.composer import Composer
+
+    store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
+    for n in range(5):
+        store.subscribers.add(
+            new_subscriber(
+                email=f"reader{n}@example.org",
+                keywords="diffusion",
+                send_at="00:00",
+                now=NOW - timedelta(days=1),
+            )
+        )
+    record = PaperRecord(title="A diffusion paper", abstract="A diffusion model. " * 5)
+    store_records(store, [record], "t", NOW - timedelta(hours=1))
+    assert plan(store, NOW, Policy(min_score=0.0)).planned == 5
+    with store.engine.begin() as conn:  # an IDN label longer than 63 characters: unencodable
+        conn.exec_driver_sql(
+            "UPDATE subscriber SET email = ? WHERE email = 'reader1@example.org'",
+            ("reader1@" + "ä" * 70 + ".org",),
+        )
+    links = Links(b"k" * 32, "https://d.example")
+    ids = [d.id for d in store.deliveries.listed() if d.id is not None]
+    with Composer(store, Renderer(), links, "d@x.org", NOW, processes=1) as composer:
+        built, failed = composer.result(ids, composer.submit(ids, more_to_come=True))
+        assert composer.pool is not None  # it ran in the worker
+    assert [f.delivery_id for f in failed] == [ids[1]]
+    assert "cannot build this message" in (failed[0].error or "")
+    assert [b.delivery_id for b in built] == [ids[0], *ids[2:]]
+
+    transport = ScriptedTransport()
+    policy = SendPolicy(batch=2, render_processes=1)
+    outbox = Outbox(transport, Renderer(), links, "d@x.org", policy)
+    report = send_due(store, outbox, now=NOW)
+    assert (report.sent, report.failed) == (4, 1)
+    statuses = {d.id: d.status for d in store.deliveries.listed()}
+    assert statuses.pop(ids[1]) == "failed" and set(statuses.values()) == {"sent"}
+    assert sorted(transport.seen) == [ids[0], *ids[2:]]

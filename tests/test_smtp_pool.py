@@ -374,3 +374,52 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_without_losing_a_mes
     assert [o.sent for o in outcomes] == [True, True]
     assert {r for r, _ in server.log.accepted} >= {address(3), address(4)}
     transport.close()
+
+
+def test_a_connection_sends_its_next_message_only_once_its_last_outcome_is_recorded(
+    server: FaultServer,
+) -> None:
+    """The caller's receipt gates DATA: however slow recording is, the server never holds more
+    than one unrecorded message per connection (what a SIGKILL could repeat)."""
+    import threading
+    from concurrent.futures import Future
+
+    lock = threading.Lock()
+    unrecorded: set[int] = set()
+    worst = 0
+
+    def heard(outcome: Outcome) -> Future[None]:
+        nonlocal worst
+        receipt: Future[None] = Future()
+        with lock:
+            unrecorded.add(outcome.delivery_id)
+            worst = max(worst, len(unrecorded))
+
+        def recorded() -> None:
+            with lock:
+                unrecorded.discard(outcome.delivery_id)
+            receipt.set_result(None)
+
+        threading.Timer(0.05, recorded).start()  # a slow disk
+        return receipt
+
+    outcomes = SmtpTransport(settings(server.port, connections=2)).send(batch(10), on_outcome=heard)
+    assert all(o.sent for o in outcomes) and len(server.accepted) == 10
+    assert worst <= 2
+
+
+def test_a_failed_recording_stops_the_connection_before_data(server: FaultServer) -> None:
+    """When the outcome of a message cannot be recorded, the connection sends no more data."""
+    from concurrent.futures import Future
+
+    def heard(outcome: Outcome) -> Future[None]:
+        receipt: Future[None] = Future()
+        receipt.set_exception(OSError("disk full"))
+        return receipt
+
+    transport = SmtpTransport(settings(server.port, connections=1))
+    outcomes = transport.send(batch(3), on_outcome=heard)
+    transport.close()
+    assert outcomes[0].sent
+    assert all(isinstance(o.error, TemporaryDeliveryError) for o in outcomes[1:])
+    assert len(server.accepted) == 1
