@@ -247,3 +247,36 @@ def test_one_merge_rule_within_a_listing_and_across_listings(tmp_path: Path) -> 
         == row(apart)
         == ("Sparse Attention", "a much longer abstract", "https://a", ["cs.CL", "cs.LG"], 4)
     )
+
+
+def test_planning_an_edition_twice_is_a_no_op_but_a_broken_item_is_an_error(
+    tmp_path: Path,
+) -> None:
+    """Only a race with another planner (the edition exists) may be skipped; an item naming
+    no paper must fail loudly, never lose the digest while moving the schedule on."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from digest.store.deliveries import ItemRow, NewDelivery
+    from digest.subscriptions.preferences import new_subscriber
+
+    store = Store(f"sqlite:///{tmp_path / 'd.sqlite'}")
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    store_records(store, [PaperRecord(title="A paper", abstract="Text.")], "t", now)
+    [paper] = store.papers.newest(since=datetime(2026, 1, 1, tzinfo=UTC))
+    subscriber = store.subscribers.add(new_subscriber(email="a@example.org", keywords="x", now=now))
+    assert subscriber.id is not None
+
+    def planned(paper_id: str) -> NewDelivery:
+        return NewDelivery(
+            subscriber.id or 0, "2026-11-22", "<m@x>", [ItemRow(paper_id, 1.0, [])], now
+        )
+
+    assert store.deliveries.plan([planned(paper.id)], now) == 1
+    assert store.deliveries.plan([planned(paper.id)], now) == 0  # already there: left alone
+    other = store.subscribers.add(new_subscriber(email="b@example.org", keywords="x", now=now))
+    assert other.id is not None
+    broken = NewDelivery(other.id, "2026-11-22", "<n@x>", [ItemRow("arxiv:none", 1.0, [])], now)
+    with pytest.raises(IntegrityError):
+        store.deliveries.plan([broken], now)
+    assert store.deliveries.planned_editions([other.id]) == set()

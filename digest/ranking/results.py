@@ -47,22 +47,22 @@ class Picks:
     ) -> None:
         self.ids, self.best, self.scores, self.counts = ids, best, scores, counts
         self.include, self.hits, self.keywords, self.likes = include, hits, keywords, likes
-        self._hits_of: dict[int, list[int]] = {}  # paper column -> keywords it matches
+        self._hits_of: dict[int, set[int]] = {}  # paper column -> keywords it matches
         self._id_of: dict[int, str] | None = None  # liked row -> paper id
 
-    def _hits(self, col: int) -> list[int]:
+    def _hits(self, col: int) -> set[int]:
         found = self._hits_of.get(col)
         if found is None:
             hits = self.hits
-            found = self._hits_of[col] = hits.indices[
-                hits.indptr[col] : hits.indptr[col + 1]
-            ].tolist()
+            found = self._hits_of[col] = set(
+                hits.indices[hits.indptr[col] : hits.indptr[col + 1]].tolist()
+            )
         return found
 
     def matches(self, row: int) -> list[Match]:
         """The picks of one profile, best first, with their reasons."""
         include = self.include
-        wanted = set(include.indices[include.indptr[row] : include.indptr[row + 1]].tolist())
+        wanted = include.indices[include.indptr[row] : include.indptr[row + 1]].tolist()
         liked: list[int] = []
         names: list[str] = []
         if self.likes is not None:
@@ -77,7 +77,8 @@ class Picks:
         for col, score in zip(
             self.best[row, :count].tolist(), self.scores[row, :count].tolist(), strict=True
         ):
-            matched = [keywords[k] for k in self._hits(col) if k in wanted]
+            hits = self._hits(col)
+            matched = [keywords[k] for k in wanted if k in hits]
             if len(matched) > 1:
                 matched.sort()
             similar = None

@@ -143,13 +143,16 @@ def _sqlite_date(value: date | None) -> str | None:
 
 
 def _sqlite_json(value: Any) -> str | None:
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return _json_of_strings(tuple(value))
+    if type(value) is list:
+        try:
+            return _json_of_list(tuple(value))
+        except TypeError:  # holds something unhashable: not worth caching
+            pass
     return None if value is None else json.dumps(value)
 
 
 @lru_cache(maxsize=8192)  # the same few keyword lists recur in every batch of planned items
-def _json_of_strings(values: tuple[str, ...]) -> str:
+def _json_of_list(values: tuple[Any, ...]) -> str:
     return json.dumps(list(values))
 
 
