@@ -213,7 +213,7 @@ def _plan_batch(
                 subscriber_id=p.subscriber.id,
                 edition=p.edition,
                 message_id=f"<digest-{p.subscriber.id}-{p.edition}@{policy.message_domain}>",
-                items=[ItemRow(m.paper_id, m.score, m.matched, m.similar_to) for m in p.items]
+                items=[ItemRow(*m) for m in p.items]
                 + [ItemRow(m.paper_id, m.score, [], section="trending") for m in p.also_trending],
                 next_send_at=next_send_at(p.subscriber, now, p.edition),
                 status=status,

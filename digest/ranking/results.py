@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, overload
+from typing import NamedTuple, Protocol, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,14 +19,14 @@ class VoteSpace(Protocol):
 SIMILAR_FLOOR = 0.12  # cosine above which a pick is said to be "like" a liked paper
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """One paper chosen for one profile: its score, the keywords it matched, and the liked
-    paper it most resembles (when votes helped choose it)."""
+    paper it most resembles (when votes helped choose it). A tuple: planning 100,000 digests
+    makes a million."""
 
     paper_id: str
     score: float
-    matched: list[str] = field(default_factory=list)
+    matched: list[str]
     similar_to: str | None = None
 
 
@@ -74,9 +73,8 @@ class Picks:
         out = []
         count = int(self.counts[row])
         keywords = self.keywords
-        for col, score in zip(
-            self.best[row, :count].tolist(), self.scores[row, :count].tolist(), strict=True
-        ):
+        scores = np.round(self.scores[row, :count], 4).tolist()
+        for col, score in zip(self.best[row, :count].tolist(), scores, strict=True):
             hits = self._hits(col)
             matched = [keywords[k] for k in wanted if k in hits]
             if len(matched) > 1:
@@ -87,7 +85,7 @@ class Picks:
                 best = int(np.argmax(sims))
                 if sims[best] >= SIMILAR_FLOOR:
                     similar = names[best]
-            out.append(Match(self.ids[col], round(score, 4), matched, similar))
+            out.append(Match(self.ids[col], score, matched, similar))
         return out
 
 

@@ -361,5 +361,5 @@ def trending_box(
         pid = corpus.ids[i]
         if pid in chosen or pid in seen or i in banned or corpus.first_seen[i] <= not_before:
             continue
-        out.append(Match(pid, round(float(corpus.popularity[i]), 4)))
+        out.append(Match(pid, round(float(corpus.popularity[i]), 4), []))
     return out
