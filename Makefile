@@ -4,12 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DIGEST := $(BIN)/digest
 STAMP  := $(VENV)/.installed-stamp
-MAILDIR ?= var/mail
 
 .PHONY: demo test browser-deps lint bench bench-relevance clean help
 
 help:
-	@echo "make demo   - install, fetch the bundled seeds, add three demo subscribers, send to $(MAILDIR)"
+	@echo "make demo   - install, then in a fresh var/demo: fetch the bundled seeds, add three subscribers, send their digests"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - speed and memory benchmarks (bench/)"
@@ -21,22 +20,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The demo has a home of its own, made afresh each time: every run sends the three digests.
+DEMO := var/demo
+demo: export DIGEST_DATABASE_URL = sqlite:///$(CURDIR)/$(DEMO)/digest.sqlite
+demo: export DIGEST_MAILDIR = $(CURDIR)/$(DEMO)/mail
 demo: $(STAMP)
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(DIGEST) fetch
-	@$(DIGEST) subscribers show alice@example.org >/dev/null 2>&1 || \
-	  $(DIGEST) subscribers add alice@example.org --keywords "kv cache, quantization, long context" \
-	    --timezone Europe/Berlin --send-at 00:00 --max-papers 8
-	@$(DIGEST) subscribers show bob@example.org >/dev/null 2>&1 || \
-	  $(DIGEST) subscribers add bob@example.org --keywords "diffusion models, video generation" \
-	    --exclude "medical" --timezone America/New_York --send-at 00:00 --max-papers 5
-	@$(DIGEST) subscribers show carol@example.org >/dev/null 2>&1 || \
-	  $(DIGEST) subscribers add carol@example.org --keywords "galaxies, cosmology, black hole" \
-	    --timezone Asia/Kolkata --send-at 00:00 --max-papers 5
-	$(DIGEST) preview alice@example.org --out var/preview/alice.html
+	$(DIGEST) subscribers add alice@example.org --keywords "kv cache, quantization, long context" \
+	  --timezone Europe/Berlin --send-at 00:00 --max-papers 8
+	$(DIGEST) subscribers add bob@example.org --keywords "diffusion models, video generation" \
+	  --exclude "medical" --timezone America/New_York --send-at 00:00 --max-papers 5
+	$(DIGEST) subscribers add carol@example.org --keywords "galaxies, cosmology, black hole" \
+	  --timezone Asia/Kolkata --send-at 00:00 --max-papers 5
+	$(DIGEST) preview alice@example.org --out $(DEMO)/preview/alice.html
 	$(DIGEST) run
 	@echo
-	@echo "$$(ls $(MAILDIR)/new | wc -l) digests in $(MAILDIR) (a Maildir: open it with any mail client, e.g. mutt -f $(MAILDIR))"
-	@echo "HTML preview of alice's digest: $(CURDIR)/var/preview/alice.html"
+	@echo "$$(ls $(DEMO)/mail/new | wc -l) digests in $(DEMO)/mail (a Maildir: open it with any mail client, e.g. mutt -f $(DEMO)/mail)"
+	@echo "HTML preview of alice's digest: $(CURDIR)/$(DEMO)/preview/alice.html"
+	@echo "make demo starts afresh each time; your own setup uses config/digest.toml (var/digest.sqlite, var/mail)"
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
