@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -406,3 +407,29 @@ def test_redirect_loop_fails_alone_in_the_cli(
     [line] = result.err.splitlines()
     assert line.startswith(f"{loop}: failed: ")
     assert project.query("select count(*) from paper") == [(2,)]
+
+
+@pytest.mark.parametrize("kind", ["auto", "text"])
+def test_files_that_are_not_listings_are_refused_and_nothing_is_stored(
+    project: Project, kind: str
+) -> None:
+    """A README, a Markdown digest, a TOML file, JSON and HTML are not text listings: each
+    fails in one line saying why, the command exits non-zero, and no paper is stored."""
+    root = Path(__file__).resolve().parent.parent
+    markdown = project.root / "digest.md"
+    markdown.write_text(
+        "# Papers this week\n\n## Attention is all you need\n\n"
+        "- We propose the Transformer, a model based solely on attention mechanisms, "
+        "dispensing with recurrence and convolutions entirely in sequence transduction.\n\n"
+        "## Development\n\nRun `make test` before you push anything to the main branch, always.\n",
+        encoding="utf-8",
+    )
+    page = project.root / "page.html"
+    page.write_text("<html><body><p>Not a listing at all.</p></body></html>", encoding="utf-8")
+    data = project.root / "items.json"
+    data.write_text('[{"title": "x", "summary": "y"}]', encoding="utf-8")
+    for path in (root / "README.md", markdown, root / "pyproject.toml", page, data):
+        result = project.cli("fetch", "--kind", kind, str(path))
+        assert result.code != 0, path
+        assert "failed" in result.out + result.err, path
+    assert project.query("select count(*) from paper") == [(0,)]

@@ -55,7 +55,7 @@ def _json_kind(data: bytes, mime: str) -> SourceKind | None:
     try:
         value: object = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        if mime.endswith("json") or _looks_like_json(data):
+        if mime.endswith("json") or looks_like_json(data):
             raise ParseError(
                 f"the body is not valid JSON (it starts with {_preview(data)}); "
                 "check that the download was complete"
@@ -75,7 +75,7 @@ def _json_kind(data: bytes, mime: str) -> SourceKind | None:
     )
 
 
-def _looks_like_json(data: bytes) -> bool:
+def looks_like_json(data: bytes) -> bool:
     """`[{`, `[]`, `["`, `{"` or `{}` at the start: JSON, however broken, not a text listing."""
     return re.match(rb"""[\[{]\s*[\[{"\]}]""", data[:64]) is not None
 

@@ -7,6 +7,7 @@ from datetime import date
 
 from digest.errors import ParseError
 from digest.sources.base import Listing, PaperRecord, collapse_whitespace
+from digest.sources.detect import looks_like_json
 
 HEADER_LINES = frozenset(
     {
@@ -30,12 +31,25 @@ _META_DATE = re.compile(
 _AUTHORS = re.compile(r"^•\s*(?P<n>\d+) authors?$")
 MAX_TITLE = 400
 MIN_ABSTRACT = 40
+MIN_ABSTRACT_WORDS = 12
+# how Markdown, code, tables and markup lines start: never a paper's title or abstract
+_NOT_PROSE = re.compile(r"^(?:#|```|~~~|\||>|[-*+] |\d+\. |<|\{|\[|=|//|\$ )")
 
 
 def parse_text(text: str, source: str, today: date) -> Listing:
-    """Parse one saved listing; `today` fixes the year of dates printed without one."""
+    """Parse one saved listing; `today` fixes the year of dates printed without one.
+
+    A file that is mostly not papers (Markdown, code, JSON, HTML) is refused as a whole:
+    stored, its lines would become papers that outrank real ones."""
     if "\x00" in text:
         raise ParseError(f"{source}: binary data, not a text listing (remove the file)")
+    start = text.lstrip()[:64]
+    if start.startswith("<") or looks_like_json(start.encode("utf-8", "replace")):
+        what = "HTML or XML" if start.startswith("<") else "JSON"
+        raise ParseError(
+            f"{source}: this is {what}, not a saved text listing: "
+            "fetch it with --kind auto (or the kind it is: hf-api, hf-page, arxiv-rss, arxiv-atom)"
+        )
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     head = [line.strip() for line in lines[:15]]
     if "byAK and the research community" in head:
@@ -49,11 +63,26 @@ def parse_text(text: str, source: str, today: date) -> Listing:
             f"{source}: no papers found: not a saved Daily Papers listing "
             "(expected title and abstract lines; see SOURCES.md, layouts A-C)"
         )
+    if listing.bad_records > len(listing.records):
+        examples = "; ".join(listing.problems[:2])
+        raise ParseError(
+            f"{source}: mostly not papers ({listing.bad_records} of "
+            f"{listing.bad_records + len(listing.records)} entries are not a title and abstract, "
+            f"e.g. {examples}): not a saved Daily Papers listing, nothing stored"
+        )
     return listing
 
 
 def _parse_alternating(lines: list[str], source: str) -> Listing:
-    """Layout A: after one junk line, title and abstract lines alternate."""
+    """Layout A: after one junk line, title and abstract lines alternate, no blank lines."""
+    inner = "\n".join(lines).strip().split("\n")
+    blank = sum(1 for line in inner if not line.strip())
+    if blank > len(inner) // 10:  # prose, Markdown or notes: paragraphs, not layout A
+        raise ParseError(
+            f"{source}: not a saved Daily Papers listing: {blank} blank lines in "
+            f"{len(inner)} (layout A alternates title and abstract lines without blank lines, "
+            "layouts B and C start with the page's header; see SOURCES.md)"
+        )
     body = [line.strip() for line in lines if line.strip()]
     listing = Listing(source=source, records=[])
     for index in range(0, len(body) - 1, 2):
@@ -136,7 +165,14 @@ def _resolve(day: int, month: int, year: int | None, ref: date) -> date:
 
 def _add(listing: Listing, title: str, abstract: str, record: PaperRecord) -> None:
     title, abstract = collapse_whitespace(title), collapse_whitespace(abstract)
-    if not title or len(title) > MAX_TITLE or len(abstract) < MIN_ABSTRACT:
+    if (
+        not title
+        or len(title) > MAX_TITLE
+        or len(abstract) < MIN_ABSTRACT
+        or len(abstract.split()) < MIN_ABSTRACT_WORDS
+        or _NOT_PROSE.match(title)
+        or _NOT_PROSE.match(abstract)
+    ):
         _bad(listing, f"not a title and abstract: {title[:60]!r}")
         return
     record.title, record.abstract = title, abstract
