@@ -18,7 +18,8 @@ from pydantic_settings import (
 from digest.errors import ConfigError
 from digest.sources.base import SourceConfig
 
-DEFAULT_CONFIG = Path("config/digest.toml")
+DEFAULT_CONFIG = Path("config/digest.toml")  # under the home
+HOME_VARIABLE = "DIGEST_HOME"
 DEV_SECRET_KEY = "insecure-development-key-set-DIGEST_SECRET_KEY"
 MIN_KEY_BYTES = 32
 DEFAULT_MIN_SCORE = 0.2  # bench/relevance: 0.3 left some judged profiles short digests
@@ -27,6 +28,12 @@ KEY_HINT = (
     "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))' "
     "and set it as DIGEST_SECRET_KEY (keep it: changing it breaks the links already sent)"
 )
+
+
+def home() -> Path:
+    """The directory relative paths are read from: DIGEST_HOME, else the working directory,
+    so that a cron job or a shell elsewhere finds the same database and config."""
+    return Path(os.environ.get(HOME_VARIABLE) or ".").expanduser()
 
 
 def _spare_cores(limit: int) -> int:
@@ -122,9 +129,33 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         given = getattr(init_settings, "init_kwargs", {}).get("config")  # load_settings' path
-        toml_path = Path(str(given or os.environ.get("DIGEST_CONFIG") or DEFAULT_CONFIG))
+        toml_path = Path(str(given or os.environ.get("DIGEST_CONFIG") or home() / DEFAULT_CONFIG))
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
         return (init_settings, env_settings, dotenv_settings, toml)
+
+    def under_home(self, base: Path) -> Settings:
+        """These settings with every relative path (SQLite file, Maildirs, DKIM key, local
+        sources) made absolute under `base`."""
+
+        def place(path: Path) -> Path:
+            return path if path.is_absolute() else base / path
+
+        changes: dict[str, Any] = {"maildir": place(self.maildir)}
+        if self.inbox_path is not None:
+            changes["inbox_path"] = place(self.inbox_path)
+        if self.dkim_key_file is not None:
+            changes["dkim_key_file"] = place(self.dkim_key_file)
+        prefix = "sqlite:///"
+        database = self.database_url.removeprefix(prefix)
+        if self.database_url.startswith(prefix) and database not in ("", ":memory:"):
+            changes["database_url"] = prefix + str(place(Path(database)))
+        changes["sources"] = [
+            source.model_copy(update={"url": str(place(Path(source.url)))})
+            if "://" not in source.url
+            else source
+            for source in self.sources
+        ]
+        return self.model_copy(update=changes)
 
     def token_key(self) -> bytes:
         """The key that signs links; a fixed development key when none is configured."""
@@ -169,12 +200,17 @@ def _mask_url_password(url: str) -> str:
 
 
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
-    """Read the settings, turning any problem into one ConfigError that names the setting."""
-    path = config_path or Path(os.environ.get("DIGEST_CONFIG", DEFAULT_CONFIG))
+    """Read the settings, turning any problem into one ConfigError that names the setting.
+    Relative paths in them are taken from the home (DIGEST_HOME, else the working directory)."""
+    base = home()
+    path = config_path or Path(os.environ.get("DIGEST_CONFIG") or base / DEFAULT_CONFIG)
     if (config_path is not None or "DIGEST_CONFIG" in os.environ) and not path.is_file():
         raise ConfigError(f"config file {path} does not exist: fix DIGEST_CONFIG or --config")
+    if os.environ.get(HOME_VARIABLE) and not base.is_dir():
+        raise ConfigError(f"{HOME_VARIABLE}={base} is not a directory: fix {HOME_VARIABLE}")
     try:
-        return Settings(config=path, **overrides)
+        settings = Settings(config=path, _env_file=base / ".env", **overrides)
+        return settings.under_home(base.resolve()) if os.environ.get(HOME_VARIABLE) else settings
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"

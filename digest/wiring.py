@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.config import Settings
@@ -24,11 +25,22 @@ from digest.subscriptions.lifecycle import Mailer
 from digest.subscriptions.links import Links
 
 
+def new_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist yet (None: it exists, or not SQLite)."""
+    prefix = "sqlite:///"
+    name = url.removeprefix(prefix)
+    if not url.startswith(prefix) or name in ("", ":memory:"):
+        return None
+    path = Path(name)
+    return None if path.exists() else path.resolve()
+
+
 @dataclass
 class Services:
     """Lazily built parts of one process, all from one Settings."""
 
     settings: Settings
+    on_new_database: Callable[[Path], object] | None = None  # told before one is created
     _store: Store | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -37,6 +49,9 @@ class Services:
         """The database, opened and migrated on first use (once, whichever thread asks)."""
         with self._lock:
             if self._store is None:
+                new = new_sqlite_file(self.settings.database_url)
+                if new is not None and self.on_new_database is not None:
+                    self.on_new_database(new)
                 self._store = Store(self.settings.database_url)
             return self._store
 

@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from digest.cli.main import main
+from digest.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -165,6 +166,7 @@ def project(
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_KEY)
+    Store(f"sqlite:///{tmp_path / 'var' / 'digest.sqlite'}").close()  # set up, as after a first run
     return Project(tmp_path, capsys)
 
 

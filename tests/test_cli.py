@@ -244,3 +244,32 @@ def test_installed_console_script_runs(project: Project) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: No such option: --bogus")
+
+
+def test_digest_home_finds_the_same_database_from_any_directory(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron job runs elsewhere: with DIGEST_HOME it reads the same database, config and
+    sources; without it, a command that would start a new empty database says so."""
+    project.ok("fetch")
+    papers = json.loads(project.ok("stats", "--json").out)["papers"]
+    assert papers > 0
+    assert "note:" not in project.ok("stats").err  # it exists now: nothing to say
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("DIGEST_HOME", str(project.root))
+    found = project.ok("stats", "--json")
+    assert json.loads(found.out)["papers"] == papers and "note:" not in found.err
+    assert "0 new papers" in project.ok("fetch").out  # the seeds are found from the home too
+    assert not (elsewhere / "var").exists()
+
+    monkeypatch.delenv("DIGEST_HOME")
+    lost = project.ok("stats", "--json")
+    assert json.loads(lost.out)["papers"] == 0
+    assert f"no database at {elsewhere.resolve() / 'var' / 'digest.sqlite'}" in lost.err
+    assert "DIGEST_HOME" in lost.err
+
+    monkeypatch.setenv("DIGEST_HOME", str(elsewhere / "missing"))
+    wrong = project.cli("stats")
+    assert wrong.code != 0 and "DIGEST_HOME" in wrong.err

@@ -35,7 +35,7 @@ class AppState:
     def services(self) -> Services:
         """The service parts, built from the settings on first use."""
         if self._services is None:
-            self._services = Services(load_settings(self.config_path))
+            self._services = Services(load_settings(self.config_path), _say_new_database)
             running = click.get_current_context(silent=True)
             if running is not None:  # pooled SMTP connections say goodbye, the database closes
                 running.find_root().call_on_close(self._services.close)
@@ -51,6 +51,15 @@ class AppState:
         services = self.services()
         services.settings.check_signing_key()
         return services
+
+
+def _say_new_database(path: Path) -> None:
+    typer.echo(
+        f"note: no database at {terminal_safe(str(path))}: creating a new, empty one. "
+        "If you expected your subscribers and papers, run from your digest directory "
+        "or set DIGEST_HOME to it (see README).",
+        err=True,
+    )
 
 
 def state(ctx: typer.Context) -> AppState:
