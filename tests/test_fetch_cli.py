@@ -94,11 +94,12 @@ def test_fetch_url_with_kind_auto(project: Project, http_server: ScriptedServer,
     configure(project, [])
     url = serve_kind(http_server, kind)
     expected, replaced = KINDS[kind][3], KINDS[kind][4]
-    skipped = f", {replaced} replacements of unknown papers skipped" if replaced else ""
+    noun = "replacement" if replaced == 1 else "replacements"  # arxiv-atom has one
+    skipped = f", {replaced} {noun} of unknown papers skipped" if replaced else ""
     result = project.ok("fetch", url, "--kind", "auto", "--now", NOW)
     assert result.out.splitlines() == [
         f"{url}: {expected} new, 0 already known, 0 bad records{skipped}",
-        f"1 listings read, {expected} new papers",
+        f"1 listing read, {expected} new papers",
     ]
     assert result.err == ""
     assert project.query("select count(*) from paper") == [(expected,)]
@@ -121,7 +122,7 @@ def test_fetch_url_with_a_named_kind_that_does_not_match_fails_in_one_line(
         f"{url}: failed: {url}: served as application/json, which is not a arxiv-rss listing; "
         "check the URL or the source's kind"
     ]
-    assert "1 listings read, 0 new papers, 1 failed" in result.out
+    assert "1 listing read, 0 new papers, 1 failed" in result.out
     assert project.query("select count(*) from paper") == [(0,)]
 
 

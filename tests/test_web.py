@@ -73,6 +73,7 @@ def test_subscribe_confirm_receive_one_click_unsubscribe(
         page = person.get(confirm_url)
         confirmed = person.post(confirm_url, data={"csrf": csrf_of(page)})
         assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
+        assert "every day" in confirmed.text and "daily day" not in confirmed.text
         assert confirmed.headers["referrer-policy"] == "no-referrer"
         replay = person.get(confirm_url)
         assert replay.status_code == 409

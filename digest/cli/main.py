@@ -15,6 +15,7 @@ from digest.cli.admin import deliveries, stats
 from digest.cli.common import (
     AppState,
     JsonOpt,
+    counted,
     echo_json,
     now_option,
     parse_now,
@@ -275,7 +276,7 @@ def _dispatch(app_state: AppState, moment: datetime) -> bool:
         say("another process is planning right now: only sending this time")
     s = report.send
     say(
-        f"{report.due} subscribers due: {report.planned} digests planned, "
+        f"{counted(report.due, 'subscriber')} due: {counted(report.planned, 'digest')} planned, "
         f"{report.skipped} skipped (nothing relevant); "
         f"{s.sent} sent, {s.retry} to retry, {s.failed} failed"
     )

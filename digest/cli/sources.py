@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli.common import AppState, JsonOpt, echo_json, now_option, parse_now, say, state
+from digest.cli.common import (
+    AppState,
+    JsonOpt,
+    counted,
+    echo_json,
+    now_option,
+    parse_now,
+    say,
+    state,
+)
 from digest.errors import NotFoundError
 from digest.ingest import is_url
 from digest.models import FetchStatus, SourceKind, SourceState
@@ -51,14 +60,19 @@ def fetch_and_report(
         if r.unchanged:
             say(f"{r.url}: unchanged since the last fetch")
         elif r.ok:
-            skipped = f", {r.ignored} replacements of unknown papers skipped" if r.ignored else ""
-            say(f"{r.url}: {r.new} new, {r.known} already known, {r.bad} bad records" + skipped)
+            skipped = (
+                f", {counted(r.ignored, 'replacement')} of unknown papers skipped"
+                if r.ignored
+                else ""
+            )
+            bad = counted(r.bad, "bad record")
+            say(f"{r.url}: {r.new} new, {r.known} already known, {bad}" + skipped)
         else:
             failed += 1
             say(f"{r.url}: failed: {r.error}", err=True)
     total_new = sum(r.new for r in reports)
     say(
-        f"{len(reports)} listings read, {total_new} new papers"
+        f"{counted(len(reports), 'listing')} read, {counted(total_new, 'new paper')}"
         + (", nothing new" if total_new == 0 and not failed else "")
         + (f", {failed} failed" if failed else "")
     )
