@@ -290,6 +290,12 @@ def import_cmd(
     parsed = ParsedFile()
     rows = read_subscribers_csv(_read_text(file), parse_now(None), parsed, name=str(file))
     added, present = state(ctx).services().store.subscribers.import_many(rows)
+    if parsed.ignored_columns:
+        names = ", ".join(repr(c) for c in parsed.ignored_columns)
+        say(
+            f"note: ignored the columns {names} (the columns read are {', '.join(COLUMNS)})",
+            err=True,
+        )
     for bad in parsed.bad_rows:
         say(str(bad), err=True)
     repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""

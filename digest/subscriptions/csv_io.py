@@ -1,9 +1,10 @@
 """Subscribers as CSV: parsing an import file and writing an export; pure, no I/O.
 
 The columns are COLUMNS; an import file needs a header row naming them (in any order), of
-which only email and keywords are required. Keywords are separated by `;` (or `,` inside a
-quoted field). A cell that a spreadsheet would run as a formula (starting with = + - @) is
-written with a leading `'`, which reading takes off again, so export -> import is exact.
+which only email and keywords are required; other columns (a name, a note) are ignored.
+Keywords are separated by `;` (or `,` inside a quoted field). A cell that a spreadsheet
+would run as a formula (starting with = + - @) is written with a leading `'`, which reading
+takes off again, so export -> import is exact.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class ParsedFile:
 
     bad_rows: list[BadRow] = field(default_factory=list)
     repeated: int = 0  # valid rows whose address an earlier row of the file already had
+    ignored_columns: list[str] = field(default_factory=list)  # not ours (a name, a note): unread
 
 
 def read_subscribers_csv(
@@ -72,6 +74,7 @@ def read_subscribers_csv(
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = _header(reader, name)
+        result.ignored_columns = [c for c in header if c and c not in COLUMNS]
         seen: set[str] = set()
         line = reader.line_num + 1
         for fields in reader:
@@ -218,12 +221,6 @@ def _header(reader: Iterable[list[str]], name: str) -> list[str]:
             raise ValidationError(
                 f"{name} has no header row: the first line must name the columns, "
                 f"e.g. {example} (found {found!r}); nothing was imported"
-            )
-        unknown = [c for c in header if c not in COLUMNS]
-        if unknown:
-            raise ValidationError(
-                f"{name} has an unknown column {unknown[0]!r} in its header: "
-                f"the columns are {', '.join(COLUMNS)}; nothing was imported"
             )
         twice = [c for c in COLUMNS if header.count(c) > 1]
         if twice:
