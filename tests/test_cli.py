@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import sqlite3
@@ -273,3 +274,17 @@ def test_digest_home_finds_the_same_database_from_any_directory(
     monkeypatch.setenv("DIGEST_HOME", str(elsewhere / "missing"))
     wrong = project.cli("stats")
     assert wrong.code != 0 and "DIGEST_HOME" in wrong.err
+
+
+def test_papers_show_dates_newest_first_and_show_reads_in_a_sensible_order(
+    project: Project,
+) -> None:
+    project.ok("fetch")
+    lines = project.ok("papers", "--limit", "5").out.splitlines()
+    days = [line.split("  ")[0] for line in lines]
+    assert len(lines) == 5 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) for d in days)
+    assert days == sorted(days, reverse=True)
+    project.ok("subscribers", "add", "ann@example.org", "--keywords", "kv cache")
+    shown = project.ok("subscribers", "show", "ann@example.org").out.splitlines()
+    assert [line.split(":")[0] for line in shown[:3]] == ["email", "status", "keywords"]
+    assert not any(line.endswith(": None") for line in shown)

@@ -178,8 +178,8 @@ def test_list_filters_by_status_and_prints_text(project: Project) -> None:
     assert [r["email"] for r in listed(project, "--status", "ACTIVE")] == ["alice@example.org"]
     lines = project.ok("subscribers", "list").out.splitlines()
     assert lines == [
-        "alice@example.org  [active]  07:30 Europe/Berlin  rlhf, kv cache",
-        "bob@example.org  [paused]  08:00 UTC  diffusion",
+        "alice@example.org  [active]  on fridays at 07:30 Europe/Berlin  rlhf, kv cache",
+        "bob@example.org  [paused]  daily at 08:00 UTC  diffusion",
     ]
     result = project.cli("subscribers", "list", "--status", "gone")
     assert result.code == 2  # click refuses a value outside the choices: a usage error

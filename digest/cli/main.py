@@ -95,7 +95,8 @@ def papers(
         return
     for p in rows:
         votes = f"  ▲{p.upvotes}" if p.upvotes else ""
-        say(f"{p.id}  {p.title}{votes}")
+        day = p.listing_date or p.published or p.first_seen_at.date()
+        say(f"{day.isoformat()}  {p.id}  {clean(p.title)}{votes}")
 
 
 @app.command("rank")

@@ -62,16 +62,21 @@ def find(store: Store, email: str) -> Subscriber:
     return found
 
 
-def _summary(s: Subscriber) -> str:
+def _schedule(s: Subscriber) -> str:
     when = {
         Frequency.DAILY: "daily",
         Frequency.WEEKDAYS: "on weekdays",
         Frequency.WEEKLY: f"on {WEEKDAYS[s.weekly_day]}s",
     }
-    return (
-        f"{', '.join(s.keywords)}; {when.get(s.frequency, s.frequency)} at {s.send_at} "
-        f"{s.timezone}, up to {s.max_papers} papers"
-    )
+    return f"{when.get(s.frequency, s.frequency)} at {s.send_at} {s.timezone}"
+
+
+def _summary(s: Subscriber) -> str:
+    return f"{', '.join(s.keywords)}; {_schedule(s)}, up to {s.max_papers} papers"
+
+
+# `subscribers show`: what people ask about first, then the rest as stored
+SHOW_FIRST = ("email", "status", "keywords", "exclude", "frequency", "weekly_day", "send_at")
 
 
 @subscribers_app.command("add")
@@ -162,7 +167,7 @@ def list_cmd(
     if not rows:
         say("no subscribers: add one with `digest subscribers add EMAIL --keywords ...`")
     for s in rows:
-        say(f"{s.email}  [{s.status}]  {s.send_at} {s.timezone}  {', '.join(s.keywords)}")
+        say(f"{s.email}  [{s.status}]  {_schedule(s)}  {', '.join(s.keywords)}")
 
 
 @subscribers_app.command("show")
@@ -179,9 +184,11 @@ def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     if as_json:
         echo_json({**data, "votes": votes})
         return
-    for key, value in data.items():
+    keys = [k for k in SHOW_FIRST if k in data] + sorted(k for k in data if k not in SHOW_FIRST)
+    for key in keys:
+        value = data[key]
         shown = ", ".join(value) if isinstance(value, list) else value
-        say(f"{key}: {clean(str(shown))}")
+        say(f"{key}: {'-' if shown in (None, '') else clean(str(shown))}")
     say(f"votes: {len(votes) or 'none'}")
     for row in votes:
         say(f"  {row['vote']:7}  {row['id']}  {clean(row['title'])}")

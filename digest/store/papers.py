@@ -76,7 +76,13 @@ class PaperQueries(Queries):
     def newest(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
         """Papers newest first, optionally only those first seen at or after `since`."""
         with self.read() as session:
-            query = select(Paper).order_by(col(Paper.first_seen_at).desc(), col(Paper.id))
+            # within one fetch, the listing's own date, then the id (arXiv ids grow with time)
+            query = select(Paper).order_by(
+                col(Paper.first_seen_at).desc(),
+                col(Paper.listing_date).desc(),
+                col(Paper.published).desc(),
+                col(Paper.id).desc(),
+            )
             if since is not None:
                 query = query.where(Paper.first_seen_at >= since)
             if limit is not None:
