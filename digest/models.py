@@ -18,54 +18,11 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-
-class SubscriberStatus(StrEnum):
-    """Where a subscriber is in their life cycle."""
-
-    PENDING = "pending"  # signed up, not confirmed
-    ACTIVE = "active"
-    PAUSED = "paused"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"  # too many hard bounces
-
-
-class DeliveryStatus(StrEnum):
-    """Where one digest is in the outbox."""
-
-    QUEUED = "queued"
-    SENDING = "sending"  # claimed by a sender
-    SENT = "sent"
-    RETRY = "retry"  # a temporary failure: tried again at next_attempt_at
-    FAILED = "failed"
-    SKIPPED = "skipped"  # nothing relevant that day
-    CANCELLED = "cancelled"  # the subscriber stopped before it went out
-
-
-class SourceKind(StrEnum):
-    """A listing format (sources/); AUTO sniffs the body to choose one."""
-
-    AUTO = "auto"
-    HF_API = "hf-api"
-    HF_PAGE = "hf-page"
-    ARXIV_RSS = "arxiv-rss"
-    ARXIV_ATOM = "arxiv-atom"
-    TEXT = "text"
-
-
-class FetchStatus(StrEnum):
-    """How the last fetch of a source went."""
-
-    OK = "ok"
-    UNCHANGED = "unchanged"  # the server said 304 Not Modified
-    FAILED = "failed"
-
-
-class Frequency(StrEnum):
-    """How often a subscriber gets a digest."""
-
-    DAILY = "daily"
-    WEEKDAYS = "weekdays"
-    WEEKLY = "weekly"
+from digest.vocabulary import DeliveryStatus as DeliveryStatus  # re-exported: the tables' types
+from digest.vocabulary import FetchStatus as FetchStatus
+from digest.vocabulary import Frequency as Frequency
+from digest.vocabulary import SourceKind as SourceKind
+from digest.vocabulary import SubscriberStatus as SubscriberStatus
 
 
 class EnumText(TypeDecorator[StrEnum]):

@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.config import Settings
+from digest.mail.message import sender_domain
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each part loads its modules when first built: a command pays for its own
     from fastapi import FastAPI
-from digest.mail import MaildirTransport, Transport, sender_domain
-from digest.mail.smtp import SmtpSettings, SmtpTransport
-from digest.outbox import SendPolicy
-from digest.pipeline import Policy
-from digest.render import Renderer
-from digest.sources.http import Fetcher, FetchPolicy
-from digest.store import Store
-from digest.subscriptions.lifecycle import Mailer
-from digest.subscriptions.links import Links
+
+    from digest.mail import Transport
+    from digest.outbox import SendPolicy
+    from digest.pipeline import Policy
+    from digest.render import Renderer
+    from digest.sources.http import Fetcher
+    from digest.store import Store
+    from digest.subscriptions.lifecycle import Mailer
+    from digest.subscriptions.links import Links
 
 
 def new_sqlite_file(url: str) -> Path | None:
@@ -47,6 +48,8 @@ class Services:
     @property
     def store(self) -> Store:
         """The database, opened and migrated on first use (once, whichever thread asks)."""
+        from digest.store import Store
+
         with self._lock:
             if self._store is None:
                 new = new_sqlite_file(self.settings.database_url)
@@ -58,6 +61,8 @@ class Services:
     @cached_property
     def renderer(self) -> Renderer:
         """The template environment."""
+        from digest.render import Renderer
+
         return Renderer()
 
     @cached_property
@@ -73,6 +78,9 @@ class Services:
         return SigningTransport(inner, DkimSigner(s.dkim_key_file, s.dkim_selector, domain))
 
     def _transport(self) -> Transport:
+        from digest.mail import MaildirTransport
+        from digest.mail.smtp import SmtpSettings, SmtpTransport
+
         s = self.settings
         if s.transport == "maildir":
             return MaildirTransport(s.maildir)
@@ -93,6 +101,8 @@ class Services:
     @cached_property
     def fetcher(self) -> Fetcher:
         """The HTTP client every network source shares (polite, paced per host)."""
+        from digest.sources.http import Fetcher, FetchPolicy
+
         s = self.settings
         return Fetcher(
             FetchPolicy(
@@ -109,6 +119,8 @@ class Services:
     @property
     def policy(self) -> Policy:
         """How papers are chosen and planning runs."""
+        from digest.pipeline import Policy
+
         s = self.settings
         return Policy(
             min_score=s.min_score,
@@ -120,6 +132,8 @@ class Services:
     @cached_property
     def send_policy(self) -> SendPolicy:
         """How the outbox is worked: batches, retries, bounces, claims."""
+        from digest.outbox import SendPolicy
+
         s = self.settings
         return SendPolicy(
             batch=s.send_batch,
@@ -135,12 +149,16 @@ class Services:
     @property
     def links(self) -> Links:
         """Signed personal links rooted at the configured base URL."""
+        from digest.subscriptions.links import Links
+
         s = self.settings
         return Links(s.token_key(), s.base_url, sender_domain(s.from_address))
 
     @property
     def mailer(self) -> Mailer:
         """What the signup flows need to send confirmation mail."""
+        from digest.subscriptions.lifecycle import Mailer
+
         return Mailer(self.transport, self.renderer, self.links, self.settings.from_address)
 
     def web_app(self, clock: Callable[[], datetime] | None = None) -> FastAPI:

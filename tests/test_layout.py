@@ -10,10 +10,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "digest"
 # what each lower layer may import from digest (besides itself)
 ALLOWED = {
-    "digest.models": set(),
+    "digest.vocabulary": set(),
+    "digest.models": {"digest.vocabulary"},
     "digest.errors": set(),
-    "digest.store": {"digest.models", "digest.errors"},
-    "digest.sources": {"digest.models", "digest.errors"},
+    "digest.store": {"digest.models", "digest.errors", "digest.vocabulary"},
+    "digest.sources": {"digest.models", "digest.errors", "digest.vocabulary"},
 }
 
 
@@ -83,3 +84,15 @@ def test_lower_layers_import_only_lower_layers(layer: str) -> None:
         if dep not in mine and not any(dep == a or dep.startswith(a + ".") for a in ALLOWED[layer])
     }
     assert outside == set()
+
+
+def test_the_cli_loads_nothing_heavy_until_a_command_needs_it() -> None:
+    """`digest --help` answers at once: building the command tree loads no ORM, no numeric
+    library, no template engine, no HTTP client and no migration tool."""
+    import subprocess
+    import sys
+
+    heavy = ["sqlalchemy", "sqlmodel", "alembic", "numpy", "scipy", "sklearn", "jinja2", "httpx"]
+    code = f"import sys, digest.cli.main; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""

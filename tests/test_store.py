@@ -280,3 +280,15 @@ def test_planning_an_edition_twice_is_a_no_op_but_a_broken_item_is_an_error(
     with pytest.raises(IntegrityError):
         store.deliveries.plan([broken], now)
     assert store.deliveries.planned_editions([other.id]) == set()
+
+
+def test_schema_head_is_alembics_head() -> None:
+    """Opening a current database skips Alembic by comparing with SCHEMA_HEAD: keep it true."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from digest.store.engine import MIGRATIONS, SCHEMA_HEAD
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD

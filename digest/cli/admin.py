@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from digest.cli.common import JsonOpt, echo_json, say, state
-from digest.models import Delivery, DeliveryStatus, FetchStatus, SubscriberStatus
-from digest.store import Store
-from digest.store.engine import as_utc
+from digest.vocabulary import DeliveryStatus, FetchStatus, SubscriberStatus
+
+if TYPE_CHECKING:
+    from digest.models import Delivery
+    from digest.store import Store
 
 
 def deliveries(
@@ -65,6 +67,8 @@ def collect_stats(store: Store) -> dict[str, Any]:
     subscriber_counts = store.subscribers.counts()
     delivery_counts = store.deliveries.counts()
     states = store.papers.source_states()
+    from digest.store.engine import as_utc
+
     last_fetch = max((as_utc(s.last_fetch_at) for s in states if s.last_fetch_at), default=None)
     # No dedicated query yet: the newest created_at over every delivery.
     last_dispatch = store.deliveries.last_created()
@@ -137,4 +141,6 @@ def _counts(by_status: dict[str, int]) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else as_utc(value).isoformat()
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()

@@ -6,15 +6,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
 
-from digest.app import Digest
-from digest.config import load_settings
 from digest.errors import ValidationError
-from digest.wiring import Services
+
+if TYPE_CHECKING:  # loaded when a command needs them: `digest --help` stays fast
+    from digest.app import Digest
+    from digest.wiring import Services
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 now_option = typer.Option(
@@ -35,6 +36,9 @@ class AppState:
     def services(self) -> Services:
         """The service parts, built from the settings on first use."""
         if self._services is None:
+            from digest.config import load_settings
+            from digest.wiring import Services
+
             self._services = Services(load_settings(self.config_path), _say_new_database)
             running = click.get_current_context(silent=True)
             if running is not None:  # pooled SMTP connections say goodbye, the database closes
@@ -43,6 +47,8 @@ class AppState:
 
     def digest(self, *, signing: bool = True) -> Digest:
         """The service object; a command that mails or serves links refuses a weak key."""
+        from digest.app import Digest
+
         services = self.signing_services() if signing else self.services()
         return Digest(services)
 

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from digest import pipeline
 from digest.cli.admin import deliveries, stats
 from digest.cli.common import (
     AppState,
@@ -26,12 +25,8 @@ from digest.cli.common import (
 from digest.cli.sources import fetch, fetch_and_report, sources
 from digest.cli.subscribers import subscribers_app
 from digest.cli.suppression import suppression_app
-from digest.config import load_settings
 from digest.errors import DigestError
 from digest.mail.mime import clean
-from digest.ranking import Profile, Voted, rank
-from digest.subscriptions.preferences import check_keywords
-from digest.subscriptions.votes import resolve_papers
 
 app = typer.Typer(
     name="digest",
@@ -73,6 +68,8 @@ def config_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the effective settings, secrets masked."""
+    from digest.config import load_settings
+
     settings = load_settings(state(ctx).config_path)
     data = settings.masked()
     if as_json:
@@ -115,6 +112,11 @@ def rank_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Rank every paper in the history for an ad-hoc profile: keywords, exclusions, votes."""
+    from digest import pipeline
+    from digest.ranking import Profile, Voted, rank
+    from digest.subscriptions.preferences import check_keywords
+    from digest.subscriptions.votes import resolve_papers
+
     services = state(ctx).services()
     store = services.store
     liked = [p.id for p in resolve_papers(store, like or [])]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,10 +19,12 @@ from digest.cli.common import (
     state,
 )
 from digest.errors import NotFoundError
-from digest.ingest import is_url
-from digest.models import FetchStatus, SourceKind, SourceState
-from digest.sources.base import SourceConfig
-from digest.wiring import Services
+from digest.vocabulary import FetchStatus, SourceKind
+
+if TYPE_CHECKING:
+    from digest.models import SourceState
+    from digest.sources.base import SourceConfig
+    from digest.wiring import Services
 
 
 def fetch(
@@ -81,6 +83,8 @@ def fetch_and_report(
 
 def resolve_sources(services: Services, names: list[str], kind: SourceKind) -> list[SourceConfig]:
     """Configured sources by name; anything else is an ad-hoc URL or path of `kind`."""
+    from digest.sources.base import SourceConfig
+
     configured = {s.name: s for s in services.settings.sources}
     if not names:
         if not configured:
@@ -113,6 +117,8 @@ def sources(
 
 def _summary(source: SourceConfig, states: list[SourceState]) -> dict[str, Any]:
     """One source's state; a directory's is the sum of its files' states."""
+    from digest.ingest import is_url
+
     mine = [
         s
         for s in states

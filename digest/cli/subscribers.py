@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from digest.cli.common import JsonOpt, echo_json, parse_now, say, state
 from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
 from digest.mail.mime import clean
-from digest.models import Frequency, Subscriber, SubscriberStatus
-from digest.store import Store
-from digest.subscriptions import lifecycle as signup
-from digest.subscriptions.csv_io import COLUMNS, ParsedFile, read_subscribers_csv, subscribers_csv
-from digest.subscriptions.preferences import (
-    WEEKDAYS,
-    checked_changes,
-    new_subscriber,
-    normalise_email,
-)
-from digest.subscriptions.votes import resolve_papers
+from digest.vocabulary import CSV_COLUMNS as COLUMNS
+from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus
+
+if TYPE_CHECKING:  # the ORM and the library load when a command runs, not for --help
+    from digest.models import Subscriber
+    from digest.store import Store
 
 subscribers_app = typer.Typer(
     help="Add, list, show, edit, pause, import, export and remove subscribers.",
@@ -49,6 +44,8 @@ def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
 
 def find(store: Store, email: str) -> Subscriber:
     """The subscriber with this address, however it was typed; NotFoundError if none."""
+    from digest.subscriptions.preferences import normalise_email
+
     if any(ch in email for ch in "\r\n\x00"):
         raise ValidationError("invalid email address: it contains a line break")
     found = store.subscribers.find(email)
@@ -106,6 +103,9 @@ def add(
     ] = False,
 ) -> None:
     """Add a subscriber: active at once (the operator vouches), or pending with --confirm."""
+    from digest.subscriptions import lifecycle as signup
+    from digest.subscriptions.preferences import new_subscriber
+
     now = parse_now(None)
     subscriber = new_subscriber(
         email=email,
@@ -223,6 +223,8 @@ def edit(
     ] = False,
 ) -> None:
     """Change only the given settings; all are checked first, and nothing changes if one is bad."""
+    from digest.subscriptions.preferences import checked_changes
+
     store = state(ctx).services().store
     subscriber = find(store, email)
     given = {
@@ -253,6 +255,8 @@ def edit(
 @subscribers_app.command("pause")
 def pause(ctx: typer.Context, email: EmailArg) -> None:
     """Stop an active subscriber's digests until `resume`."""
+    from digest.subscriptions import lifecycle as signup
+
     store = state(ctx).services().store
     saved = signup.set_paused(store, find(store, email), True, parse_now(None))
     say(f"paused {saved.email}: no digests until `digest subscribers resume {saved.email}`")
@@ -261,6 +265,8 @@ def pause(ctx: typer.Context, email: EmailArg) -> None:
 @subscribers_app.command("resume")
 def resume(ctx: typer.Context, email: EmailArg) -> None:
     """Start a paused subscriber's digests again."""
+    from digest.subscriptions import lifecycle as signup
+
     store = state(ctx).services().store
     saved = signup.set_paused(store, find(store, email), False, parse_now(None))
     say(f"resumed {saved.email}")
@@ -294,6 +300,8 @@ def import_cmd(
     left out, the good rows are still imported, and the exit status is 1 if any row was bad.
     Keywords are separated by ';' (or ',' inside a double-quoted field).
     """
+    from digest.subscriptions.csv_io import ParsedFile, read_subscribers_csv
+
     parsed = ParsedFile()
     rows = read_subscribers_csv(_read_text(file), parse_now(None), parsed, name=str(file))
     added, present = state(ctx).services().store.subscribers.import_many(rows)
@@ -320,6 +328,8 @@ def export(
     ] = None,
 ) -> None:
     """Export every subscriber as CSV, in the columns `import` reads."""
+    from digest.subscriptions.csv_io import subscribers_csv
+
     rows = state(ctx).services().store.subscribers.listed()
     text = subscribers_csv(rows)
     if file is None:
@@ -363,6 +373,8 @@ def feedback(
     clear: Annotated[list[str] | None, typer.Option(help="Forget the vote on this paper.")] = None,
 ) -> None:
     """Record "more / less like this" votes for a subscriber; every id is checked first."""
+    from digest.subscriptions.votes import resolve_papers
+
     store = state(ctx).services().store
     subscriber = find(store, email)
     assert subscriber.id is not None

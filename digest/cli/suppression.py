@@ -8,7 +8,6 @@ import typer
 
 from digest.cli.common import JsonOpt, echo_json, parse_now, say, state
 from digest.errors import NotFoundError
-from digest.subscriptions.preferences import normalise_email
 
 suppression_app = typer.Typer(
     help="The suppression list: addresses that complained or bounced for good get no mail.",
@@ -36,6 +35,8 @@ def list_cmd(
 @suppression_app.command("add")
 def add(ctx: typer.Context, email: EmailArg) -> None:
     """Suppress an address by hand (someone asked, by phone or letter, never to be mailed)."""
+    from digest.subscriptions.preferences import normalise_email
+
     address = normalise_email(email)
     added = state(ctx).services().store.suppression.add(address, "manual", "", parse_now(None))
     say(f"{address} suppressed" if added else f"{address} was already suppressed")
@@ -44,6 +45,8 @@ def add(ctx: typer.Context, email: EmailArg) -> None:
 @suppression_app.command("remove")
 def remove(ctx: typer.Context, email: EmailArg) -> None:
     """Allow mail to an address again (only when its owner asked for it)."""
+    from digest.subscriptions.preferences import normalise_email
+
     address = normalise_email(email)
     if not state(ctx).services().store.suppression.remove(address):
         raise NotFoundError(f"{address} is not on the suppression list")

@@ -10,8 +10,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     JSON,
     Connection,
@@ -32,6 +30,7 @@ from sqlmodel import Session, create_engine
 from digest.errors import StoreError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+SCHEMA_HEAD = "0005"  # the newest migration (a test checks it is Alembic's head)
 BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "digest_read_only"  # execution option: this transaction only reads
 
@@ -66,8 +65,23 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def schema_version(engine: Engine) -> str | None:
+    """The database's Alembic revision (None: a new database, or one without the table)."""
+    try:
+        with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except SQLAlchemyError:
+        return None
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision, keeping existing data."""
+    """Bring the schema to the newest Alembic revision, keeping existing data; a database
+    already there is left alone without loading Alembic (it costs a tenth of a second)."""
+    if schema_version(engine) == SCHEMA_HEAD:
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:

@@ -21,24 +21,10 @@ from digest.mail.mime import clean
 from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.subscriptions.preferences import WEEKDAYS, choose, new_subscriber, normalise_email
 from digest.subscriptions.tokens import PUBLIC_ID
+from digest.vocabulary import CSV_COLUMNS as COLUMNS
 
 N = TypeVar("N", int, float)
 
-COLUMNS = (
-    "email",
-    "keywords",
-    "exclude",
-    "timezone",
-    "send_at",
-    "max_papers",
-    "frequency",
-    "weekly_day",
-    "status",
-    "trending",
-    "trending_box",
-    "public_id",
-    "token_version",
-)
 REQUIRED = ("email", "keywords")
 _FORMULA_START = "=+-@'"  # a leading quote is escaped too, so that unescaping is exact
 

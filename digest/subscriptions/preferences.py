@@ -15,12 +15,12 @@ from pydantic import field_validator, model_validator
 from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber, SubscriberSettings, SubscriberStatus
 from digest.ranking import split_keywords
+from digest.vocabulary import WEEKDAYS as WEEKDAYS  # re-exported: forms and CSV read it here
 
 MAX_KEYWORDS = 30
 MAX_KEYWORD_CHARS = 80
 MAX_PAPERS = 50
 FREQUENCIES = tuple(Frequency)
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 E = TypeVar("E", bound=StrEnum)
 _SEND_AT = re.compile(r"^(\d{1,2}):(\d{2})$")
 

@@ -1,0 +1,77 @@
+"""The service's vocabularies, declared once as StrEnums: statuses, frequencies, listing
+formats. Plain Python, so that the CLI can offer them as choices without loading the ORM;
+digest.models stores them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SubscriberStatus(StrEnum):
+    """Where a subscriber is in their life cycle."""
+
+    PENDING = "pending"  # signed up, not confirmed
+    ACTIVE = "active"
+    PAUSED = "paused"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # too many hard bounces
+
+
+class DeliveryStatus(StrEnum):
+    """Where one digest is in the outbox."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a sender
+    SENT = "sent"
+    RETRY = "retry"  # a temporary failure: tried again at next_attempt_at
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing relevant that day
+    CANCELLED = "cancelled"  # the subscriber stopped before it went out
+
+
+class SourceKind(StrEnum):
+    """A listing format (sources/); AUTO sniffs the body to choose one."""
+
+    AUTO = "auto"
+    HF_API = "hf-api"
+    HF_PAGE = "hf-page"
+    ARXIV_RSS = "arxiv-rss"
+    ARXIV_ATOM = "arxiv-atom"
+    TEXT = "text"
+
+
+class FetchStatus(StrEnum):
+    """How the last fetch of a source went."""
+
+    OK = "ok"
+    UNCHANGED = "unchanged"  # the server said 304 Not Modified
+    FAILED = "failed"
+
+
+class Frequency(StrEnum):
+    """How often a subscriber gets a digest."""
+
+    DAILY = "daily"
+    WEEKDAYS = "weekdays"
+    WEEKLY = "weekly"
+
+
+# the columns of a subscribers CSV file (export writes them in this order; import reads them)
+CSV_COLUMNS = (
+    "email",
+    "keywords",
+    "exclude",
+    "timezone",
+    "send_at",
+    "max_papers",
+    "frequency",
+    "weekly_day",
+    "status",
+    "trending",
+    "trending_box",
+    "public_id",
+    "token_version",
+)
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
