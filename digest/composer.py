@@ -61,7 +61,8 @@ class WorkerSpec:
     sender: str
 
 
-_worker: tuple[Store, Renderer, Links, str] | None = None  # one per worker process
+# what a worker process composes with, set once by its initializer (never in the parent)
+_worker: tuple[Store, Renderer, Links, str] | None = None
 
 
 def _exit_with_parent() -> None:
@@ -101,13 +102,11 @@ class Composer:
         now: datetime,
         processes: int = 0,
     ) -> None:
-        self.store, self.renderer, self.links, self.sender, self.now = (
-            store,
-            renderer,
-            links,
-            sender,
-            now,
-        )
+        self.store = store
+        self.renderer = renderer
+        self.links = links
+        self.sender = sender
+        self.now = now
         url = store.engine.url
         self.processes = processes if url.database not in (None, "", ":memory:") else 0
         self.pool: Executor | None = None
