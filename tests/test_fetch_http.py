@@ -791,3 +791,13 @@ def test_pacing_covers_every_port_of_a_host(rig: Rig) -> None:
         gap = other.requests("/two")[0].arrived - rig.server.requests("/one")[0].arrived
     assert rig.sleeps, f"requests to one paced host went out {gap:.3f} s apart"
     assert 0.2 < rig.sleeps[0] <= 0.3
+
+
+def test_hf_api_paging_stops_when_the_server_ignores_the_page_number(rig: Rig) -> None:
+    """A server that answers every `p` with the first page: one repeat, then stop (not 20)."""
+    items = hf_items()
+    path = "/api/daily_papers"
+    rig.server.route(path, Reply(200, body=json.dumps(items[:2]), content_type=JSON))
+    report = rig.ingest(rig.server.url(path + "?limit=2"))
+    assert report.ok and (report.new, report.known) == (2, 0)
+    assert len(rig.server.requests(path)) == 2

@@ -310,3 +310,25 @@ def test_last_page_is_a_short_page(api_listing: Listing) -> None:
     assert hf_is_last_page(partial, 6) is False  # bad items still fill the page
     assert hf_is_last_page(partial, 7) is True
     assert hf_is_last_page(Listing(source="x", records=[]), 50) is True
+
+
+def test_older_items_take_their_listing_date_and_thumbnail_from_older_fields() -> None:
+    """Before 2025 an item has no submittedOnDailyAt and names its image mediaUrl."""
+    item = {
+        "paper": {"id": "2312.00001", "title": "An older paper", "summary": "Text."},
+        "publishedAt": "2023-12-04T10:00:00.000Z",
+        "mediaUrl": "https://cdn.example/old.png",
+    }
+    [record] = parse_hf_api(json.dumps([item]), "hf").records
+    assert record.listing_date == dt.date(2023, 12, 4)
+    assert record.thumbnail == "https://cdn.example/old.png"
+
+
+def test_a_daily_page_dates_its_papers_with_the_page_date() -> None:
+    """Items of a day's page without a date of their own get the page's date."""
+    item = {"paper": {"id": "2312.00001", "title": "Undated", "summary": "Text."}}
+    props = json.dumps({"dailyPapers": [item], "date": "2026-05-08", "paperPeriod": "daily"})
+    page = f"<div data-target=\"DailyPapers\" data-props='{props}'></div>"
+    listing = parse_hf_page(page, "hf-page")
+    assert listing.records[0].listing_date == dt.date(2026, 5, 8)
+    assert listing.listing_date == dt.date(2026, 5, 8)

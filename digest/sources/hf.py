@@ -66,7 +66,13 @@ def parse_hf_page(body: str | bytes, source: str) -> Listing:
             f"{source}: data-props of the {HF_DATA_TARGET} element has no 'dailyPapers' list; "
             "the page layout may have changed, try the JSON API instead"
         )
-    return hf_items_to_listing(items, source)
+    listing = hf_items_to_listing(items, source)
+    page_date = _iso_date(props.get("date"))
+    if page_date is not None and props.get("paperPeriod", "daily") == "daily":
+        for record in listing.records:  # the page of one day lists that day's papers
+            record.listing_date = record.listing_date or page_date
+        listing.listing_date = listing.listing_date or page_date
+    return listing
 
 
 def hf_items_to_listing(items: list[object], source: str) -> Listing:
@@ -123,11 +129,13 @@ def hf_item_to_record(item: object, position: int) -> PaperRecord:
         organization=_organization(item.get("organization"))
         or _organization(paper.get("organization")),
         published=_iso_date(paper.get("publishedAt")) or _iso_date(item.get("publishedAt")),
-        listing_date=_iso_date(paper.get("submittedOnDailyAt")),
+        # when it was on the Daily Papers page; items from before 2025 only have publishedAt
+        listing_date=_iso_date(paper.get("submittedOnDailyAt"))
+        or _iso_date(item.get("publishedAt")),
         upvotes=_int(paper.get("upvotes")),
         comments=_int(item.get("numComments")),
         url=HF_PAPER_URL.format(paper_id),
-        thumbnail=_text(item.get("thumbnail")),
+        thumbnail=_text(item.get("thumbnail")) or _text(item.get("mediaUrl")),  # older items
         github_repo=_text(paper.get("githubRepo")),
         project_page=_text(paper.get("projectPage")),
         position=position,
@@ -170,7 +178,7 @@ def hf_is_last_page(listing: Listing, limit: int) -> bool:
 
 def hf_following_pages(first: Listing, url: str, fetcher: Fetcher) -> Listing:
     """The whole listing of an API URL: its first page and the following ones, read until
-    a short page (at most MAX_PAGES)."""
+    a short page, or a page with no paper not seen already (at most MAX_PAGES)."""
     query = parse_qs(urlsplit(url).query)
     try:
         limit = int(query.get("limit", [str(DEFAULT_LIMIT)])[0])
@@ -178,12 +186,17 @@ def hf_following_pages(first: Listing, url: str, fetcher: Fetcher) -> Listing:
     except ValueError:
         raise FetchError(f"{url}: `limit` and `p` must be whole numbers") from None
     listing = current = first
+    seen = {_record_key(r) for r in first.records}
     for _ in range(MAX_PAGES):
         if hf_is_last_page(current, limit):
             break
         page += 1
         next_url = hf_api_url(url, page=page, limit=limit)
         current = parse_hf_api(fetcher.get(next_url).body, next_url)
+        keys = {_record_key(r) for r in current.records}
+        if keys <= seen:  # a server that ignores `p` sends the same page again: stop there
+            break
+        seen |= keys
         listing = Listing(
             source=listing.source,
             records=listing.records + current.records,
@@ -192,6 +205,10 @@ def hf_following_pages(first: Listing, url: str, fetcher: Fetcher) -> Listing:
             problems=listing.problems + current.problems,
         )
     return listing
+
+
+def _record_key(record: PaperRecord) -> str:
+    return record.arxiv_id or record.title
 
 
 def _period_value(key: str, value: dt.date | str) -> str:
