@@ -168,6 +168,42 @@ def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None
     assert after.email == "p@example.org"
 
 
+def test_resubscribe_from_the_signup_page_and_from_the_preferences_page(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    """Someone who left comes back: signing up again within the hour mails a new confirmation,
+    and their preferences page has a Resubscribe button (Save alone says they are out)."""
+    signup(client, email="back@example.org")
+    [confirmation] = project.mails()
+    with httpx.Client() as person:
+        page = person.get(link_in(confirmation, "confirm"))
+        person.post(link_in(confirmation, "confirm"), data={"csrf": csrf_of(page)})
+    store, links = web.services.store, web.services.links
+    url = links.unsubscribe_url(store.subscribers.get("back@example.org"))
+    httpx.post(url, data={"List-Unsubscribe": "One-Click"})
+    web.clock.advance(minutes=10)
+    signup(client, email="back@example.org")
+    assert [m["To"] for m in project.mails()] == ["back@example.org", "back@example.org"]
+    assert project.query("select status from subscriber") == [("pending",)]
+
+    project.ok("subscribers", "add", "prefs@example.org", "--keywords", "rlhf")
+    prefs = links.preferences_url(store.subscribers.get("prefs@example.org"))
+    httpx.post(
+        links.unsubscribe_url(store.subscribers.get("prefs@example.org")),
+        data={"List-Unsubscribe": "One-Click"},
+    )
+    with httpx.Client(timeout=10) as c:
+        page = c.get(prefs)
+        assert 'id="resubscribe"' in page.text and 'id="status">unsubscribed' in page.text
+        token = csrf_of(page)
+        saved = c.post(prefs, data={**FORM, "keywords": "rlhf", "csrf": token})
+        assert "You are unsubscribed: press Resubscribe" in saved.text
+        back = c.post(prefs, data={"action": "resubscribe", "csrf": token})
+        assert 'id="status">active' in back.text and "Welcome back" in back.text
+        assert 'id="resubscribe"' not in back.text
+    assert store.subscribers.get("prefs@example.org").status == "active"
+
+
 def test_live_preview_lists_matching_papers(project: Project, client: httpx.Client) -> None:
     project.ok("fetch", "--now", FETCHED_AT)
     data = client.get("/preview", params={"keywords": "kv cache"}).json()

@@ -148,6 +148,9 @@ def subscribe(
         subscriber = existing
     else:  # unsubscribed, bounced: start over, with the new preferences
         copy_preferences(fresh, existing)
+        if existing.status == SubscriberStatus.UNSUBSCRIBED:
+            # they left and come back: a confirmation goes out now, even within the hour
+            existing.confirmation_sent_at, existing.confirmations_sent = None, 0
         existing.status, existing.updated_at = SubscriberStatus.PENDING, now
         subscriber = store.subscribers.save(existing)
     send_confirmation(store, mailer, subscriber, now)
@@ -213,6 +216,17 @@ def update_preferences(
     checked = _validated(subscriber.email, prefs, now, status=subscriber.status)
     copy_preferences(checked, subscriber)
     subscriber.updated_at = now
+    return store.subscribers.save(subscriber)
+
+
+def resubscribe(store: Store, subscriber: Subscriber, now: datetime) -> Subscriber:
+    """Start the digests of someone who unsubscribed again (they hold their own link)."""
+    if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+        raise ValidationError(
+            f"only an unsubscribed address can resubscribe (this one is {subscriber.status})"
+        )
+    subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, now
+    subscriber.next_send_at = None  # planned afresh from today
     return store.subscribers.save(subscriber)
 
 

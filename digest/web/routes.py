@@ -207,11 +207,16 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
         elif action in ("pause", "resume"):
             subscriber = signup.set_paused(web.store, subscriber, action == "pause", web.clock())
             notice = "Your digest is paused." if action == "pause" else "Your digest is back on."
+        elif action == "resubscribe":
+            subscriber = signup.resubscribe(web.store, subscriber, web.clock())
+            notice = "Welcome back: your digests start again at your next send time."
         else:
             subscriber = signup.update_preferences(
                 web.store, subscriber, preferences_from(form), web.clock()
             )
             notice = "Saved."
+            if subscriber.status == "unsubscribed":
+                notice += " You are unsubscribed: press Resubscribe to get digests again."
     except ValidationError as exc:
         return preferences_page(request, subscriber, status=400, error=str(exc), values=form)
     return preferences_page(request, subscriber, notice=notice)
