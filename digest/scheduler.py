@@ -66,7 +66,9 @@ class Runner:
         if self.stop.is_set():
             return
         for r in self.digest.fetch(self.clock(), [source]):
-            if r.ok:
+            if r.unchanged:
+                log.debug("fetch %s: unchanged", r.url)
+            elif r.ok:
                 log.info("fetch %s: %d new, %d known, %d bad", r.url, r.new, r.known, r.bad)
             else:
                 log.error("fetch %s failed: %s", r.url, r.error)
@@ -74,6 +76,9 @@ class Runner:
 
 def build_scheduler(runner: Runner, tick_seconds: float) -> BackgroundScheduler:
     """One dispatch tick and one fetch job per source; coalesced, with a grace of minutes."""
+    # APScheduler says "Running job" and "executed successfully" at every tick: 2,880 lines a
+    # day that say nothing; our own jobs log one line when they did something
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = BackgroundScheduler(
         timezone=UTC,
         job_defaults={

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import Project
 
 from digest.ingest import store_records
 from digest.pipeline import Policy, plan
@@ -206,3 +210,29 @@ def test_only_active_subscribers_are_planned(tmp_path: Path) -> None:
     assert list(editions(store)) == ["on@example.org"]
     statuses = {s.email: (s.status, s.next_send_at) for s in store.subscribers.listed()}
     assert all(when is None for status, when in statuses.values() if status != "active")
+
+
+def test_serve_logs_one_line_per_tick_that_did_something(
+    project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ticks with nothing to do are silent; APScheduler's own two lines per run are gone."""
+    import logging
+
+    from digest.config import load_settings
+    from digest.scheduler import Runner, build_scheduler
+    from digest.wiring import Services
+
+    services = Services(load_settings())
+    runner = Runner(services)
+    caplog.set_level(logging.INFO)
+    scheduler = build_scheduler(runner, tick_seconds=0.1)
+    scheduler.start()
+    try:
+        time.sleep(1.5)  # the first fetch, then about a dozen idle ticks
+    finally:
+        scheduler.shutdown(wait=True)
+        services.close()
+    lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert {r.name for r in lines} == {"digest.scheduler"}  # nothing from APScheduler
+    # the first fetch says one line per listing it read; the idle ticks say nothing at all
+    assert len(lines) == 5 and all(r.getMessage().startswith("fetch seeds/") for r in lines)
