@@ -288,3 +288,34 @@ def test_papers_show_dates_newest_first_and_show_reads_in_a_sensible_order(
     shown = project.ok("subscribers", "show", "ann@example.org").out.splitlines()
     assert [line.split(":")[0] for line in shown[:3]] == ["email", "status", "keywords"]
     assert not any(line.endswith(": None") for line in shown)
+
+
+def test_papers_remove_and_prune_keep_what_digests_and_votes_name(project: Project) -> None:
+    """A digest that was sent, and a reader's vote, keep their papers; the rest can go."""
+    project.ok("fetch", "--now", NOW)
+    project.ok(
+        "subscribers", "add", "ann@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    project.ok("run", "--now", NOW)
+    [(in_digest,)] = project.query("select paper_id from delivery_item limit 1")
+    rows = json.loads(project.ok("papers", "--json", "--limit", "400").out)
+    named = {r[0] for r in project.query("select paper_id from delivery_item")}
+    free = [r["id"] for r in rows if r["id"] not in named]
+    project.ok("subscribers", "feedback", "ann@example.org", "--like", free[0])
+    total = project.query("select count(*) from paper")[0][0]
+
+    removed = project.cli("papers", "remove", free[1], in_digest, free[0], "arxiv:0000.00000")
+    assert removed.code == 1 and "no paper 'arxiv:0000.00000'" in removed.err
+    assert f"kept {in_digest}" in removed.err and f"kept {free[0]}" in removed.err
+    assert "1 paper removed, 2 kept" in removed.out
+    assert project.query("select count(*) from paper") == [(total - 1,)]
+    assert project.query(f"select count(*) from sighting where paper_id = '{free[1]}'") == [(0,)]
+
+    pruned = project.ok("papers", "prune", "--before", "2030-01-01")
+    kept = len(named | {free[0]})
+    assert f"removed, {kept} kept" in pruned.out
+    assert project.query("select count(*) from paper") == [(kept,)]
+    preview = project.ok("deliveries", "--json")  # the sent digest still reads whole
+    assert json.loads(preview.out)
+    bad = project.cli("papers", "prune", "--before", "yesterday")
+    assert bad.code == 1 and "invalid --before" in bad.err

@@ -22,6 +22,7 @@ from digest.cli.common import (
     state,
     terminal_safe,
 )
+from digest.cli.papers import papers_app
 from digest.cli.sources import fetch, fetch_and_report, sources
 from digest.cli.subscribers import subscribers_app
 from digest.cli.suppression import suppression_app
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(suppression_app, name="suppression")
+app.add_typer(papers_app, name="papers")
 app.command()(fetch)
 app.command()(sources)
 app.command()(deliveries)
@@ -77,23 +79,6 @@ def config_cmd(
         return
     for key, value in data.items():
         say(f"{key} = {json.dumps(value, default=str)}")
-
-
-@app.command()
-def papers(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="How many papers, newest first.", min=1)] = 20,
-    as_json: JsonOpt = False,
-) -> None:
-    """List papers in the history, newest first."""
-    rows = state(ctx).services().store.papers.newest(limit=limit)
-    if as_json:
-        echo_json([p.model_dump(mode="json") for p in rows])
-        return
-    for p in rows:
-        votes = f"  ▲{p.upvotes}" if p.upvotes else ""
-        day = p.listing_date or p.published or p.first_seen_at.date()
-        say(f"{day.isoformat()}  {p.id}  {clean(p.title)}{votes}")
 
 
 @app.command("rank")

@@ -175,6 +175,33 @@ class PaperQueries(Queries):
                 out.setdefault(paper.title_norm, paper)
         return out
 
+    def remove(self, ids: Sequence[str]) -> Removal:
+        """Delete these papers with their sightings, except those a digest or a vote names
+        (the archive and the reader's profile must stay whole)."""
+        removal = Removal()
+        wanted = sorted(set(ids))
+        with self.engine.begin() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                found = set(
+                    conn.execute(sa_select(PAPER.c.id).where(PAPER.c.id.in_(chunk))).scalars()
+                )
+                named = _named_by_digests_or_votes(conn, sorted(found))
+                gone = sorted(found - named)
+                if gone:
+                    conn.execute(SIGHTING.delete().where(SIGHTING.c.paper_id.in_(gone)))
+                    conn.execute(PAPER.delete().where(PAPER.c.id.in_(gone)))
+                removal.removed += gone
+                removal.kept += sorted(named)
+                removal.unknown += [i for i in chunk if i not in found]
+        return removal
+
+    def first_seen_before(self, before: datetime) -> list[str]:
+        """The ids of the papers first seen before this moment."""
+        with self.reader.connect() as conn:
+            query = sa_select(PAPER.c.id).where(PAPER.c.first_seen_at < before)
+            return [str(i) for i in conn.execute(query).scalars()]
+
     def count(self) -> int:
         """How many distinct papers the history holds."""
         with self.read() as session:
@@ -220,8 +247,31 @@ class PaperQueries(Queries):
 
 PAPER: Table = Paper.__table__  # type: ignore[attr-defined]
 SIGHTING: Table = Sighting.__table__  # type: ignore[attr-defined]
+ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
+VOTE: Table = Vote.__table__  # type: ignore[attr-defined]
 _MUTABLE = (*PaperFields.model_fields, "updated_at")
 _CHUNK = 400
+
+
+@dataclass
+class Removal:
+    """What removing papers did: the ids removed, kept (a digest or a vote names them) and
+    unknown."""
+
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+def _named_by_digests_or_votes(conn: Connection, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    named = set(conn.execute(sa_select(ITEM.c.paper_id).where(ITEM.c.paper_id.in_(ids))).scalars())
+    named |= set(
+        conn.execute(sa_select(ITEM.c.similar_to).where(ITEM.c.similar_to.in_(ids))).scalars()
+    )
+    named |= set(conn.execute(sa_select(VOTE.c.paper_id).where(VOTE.c.paper_id.in_(ids))).scalars())
+    return {str(i) for i in named}
 
 
 def _rows_matching(

@@ -1,0 +1,87 @@
+"""`digest papers`: list the history, remove papers, prune old ones."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import typer
+
+from digest.cli.common import JsonOpt, counted, echo_json, say, state
+from digest.errors import NotFoundError, ValidationError
+from digest.mail.mime import clean
+
+papers_app = typer.Typer(
+    help="List the papers in the history (newest first), remove some, or prune old ones.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+KEPT = "a digest or a vote names it (digests and profiles keep their papers)"
+
+
+@papers_app.callback()
+def papers(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many papers, newest first.", min=1)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List papers in the history, newest first (or: papers remove ID..., papers prune)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = state(ctx).services().store.papers.newest(limit=limit)
+    if as_json:
+        echo_json([p.model_dump(mode="json") for p in rows])
+        return
+    for p in rows:
+        votes = f"  ▲{p.upvotes}" if p.upvotes else ""
+        day = p.listing_date or p.published or p.first_seen_at.date()
+        say(f"{day.isoformat()}  {p.id}  {clean(p.title)}{votes}")
+
+
+@papers_app.command("remove")
+def remove(
+    ctx: typer.Context,
+    ids: Annotated[
+        list[str],
+        typer.Argument(
+            help="Paper ids, as `digest papers --json` prints them.", show_default=False
+        ),
+    ],
+) -> None:
+    """Delete papers (and their sightings); those a digest or a vote names are kept."""
+    removal = state(ctx).services().store.papers.remove(ids)
+    for paper_id in removal.kept:
+        say(f"kept {paper_id}: {KEPT}", err=True)
+    say(f"{counted(len(removal.removed), 'paper')} removed, {len(removal.kept)} kept")
+    if removal.unknown:
+        raise NotFoundError(
+            f"no paper {removal.unknown[0]!r}"
+            + (f" (and {len(removal.unknown) - 1} more)" if len(removal.unknown) > 1 else "")
+            + ": see `digest papers --json` for the ids"
+        )
+
+
+@papers_app.command("prune")
+def prune(
+    ctx: typer.Context,
+    before: Annotated[
+        str,
+        typer.Option(
+            help="Remove papers first seen before this day (YYYY-MM-DD, UTC).", show_default=False
+        ),
+    ],
+) -> None:
+    """Delete the papers first seen before a day, except those a digest or a vote names."""
+    try:
+        day = date.fromisoformat(before)
+    except ValueError:
+        raise ValidationError(
+            f"invalid --before {before!r}: use a day such as 2026-01-31"
+        ) from None
+    store = state(ctx).services().store
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    removal = store.papers.remove(store.papers.first_seen_before(moment))
+    say(
+        f"{counted(len(removal.removed), 'paper')} first seen before {day.isoformat()} removed, "
+        f"{len(removal.kept)} kept ({KEPT})"
+    )
