@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Protocol
 
+from digest.latex import readable
 from digest.mail import Outgoing, build_message, outgoing
 from digest.render import DigestView, PaperView, Renderer
 from digest.store.deliveries import Contents
@@ -31,6 +32,12 @@ class ShownPaper(Protocol):
     def published(self) -> date | None: ...
     @property
     def upvotes(self) -> int | None: ...
+    @property
+    def arxiv_id(self) -> str | None: ...
+    @property
+    def github_repo(self) -> str | None: ...
+    @property
+    def project_page(self) -> str | None: ...
 
 
 class Reader(TokenHolder, Protocol):
@@ -50,8 +57,8 @@ def paper_view(
 ) -> PaperView:
     """What the digest shows of one paper: its reasons and (more, less) vote links."""
     return PaperView(
-        title=paper.title,
-        abstract=paper.abstract,
+        title=readable(paper.title),
+        abstract=readable(paper.abstract),
         matched=list(matched),
         url=paper.url,
         authors=list(paper.authors),
@@ -62,6 +69,9 @@ def paper_view(
         more_url=votes[0] if votes else None,
         less_url=votes[1] if votes else None,
         similar_to_title=similar_to_title,
+        arxiv_id=paper.arxiv_id,
+        github_repo=paper.github_repo,
+        project_page=paper.project_page,
     )
 
 

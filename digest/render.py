@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
+
+from digest.paper_links import best_url, paper_links, summary_and_rest
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # stand-ins for the vote links in a paper's cached parts: no listing text can contain them
@@ -34,6 +37,9 @@ class PaperView:
     more_url: str | None = None  # "more like this" vote link
     less_url: str | None = None  # "less like this" vote link
     similar_to_title: str | None = None  # the liked paper it resembles
+    arxiv_id: str | None = None
+    github_repo: str | None = None
+    project_page: str | None = None
 
     @property
     def byline(self) -> str:
@@ -41,7 +47,8 @@ class PaperView:
         parts = []
         if self.authors:
             names = ", ".join(self.authors[:3])
-            parts.append(names + (" et al." if len(self.authors) > 3 else ""))
+            total = max(len(self.authors), self.author_count or 0)
+            parts.append(names + (f" et al. ({total} authors)" if total > 3 else ""))
         elif self.author_count:
             parts.append(f"{self.author_count} author{'s' if self.author_count != 1 else ''}")
         if self.organization:
@@ -96,13 +103,6 @@ def wrap(text: str, width: int = 72, indent: str = "") -> str:
         m.group(1) or m.group(2) for m in _wrap_pattern(width).finditer(" ".join(text.split()))
     )
     return ("\n" + indent).join(lines)
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL when it is http(s), else None: a listing must not smuggle javascript: links."""
-    if url and url.lower().startswith(("https://", "http://")):
-        return url
-    return None
 
 
 class Renderer:
@@ -160,7 +160,7 @@ class Renderer:
 
     def _paper(self, p: PaperView) -> dict[str, object]:
         """One paper of the digest: its html and text parts with this reader's vote links."""
-        html, text = self._paper_parts(
+        shown = Shown(
             p.title,
             p.url,
             p.abstract,
@@ -168,35 +168,48 @@ class Renderer:
             tuple(p.matched),
             p.similar_to_title,
             p.more_url is not None,
+            p.arxiv_id,
+            p.github_repo,
+            p.project_page,
         )
+        html, text = self._paper_parts(shown)
         if p.more_url is not None and p.less_url is not None:
             html = html.replace(MORE, escape(p.more_url)).replace(LESS, escape(p.less_url))
             text = text.replace(MORE, p.more_url).replace(LESS, p.less_url)
         return {"html": Markup(html), "text": text}
 
-    def _render_paper(
-        self,
-        title: str,
-        url: str | None,
-        abstract: str,
-        byline: str,
-        matched: tuple[str, ...],
-        similar_to_title: str | None,
-        votes: bool,
-    ) -> tuple[str, str]:
-        liked = trim(similar_to_title, LIKED_TITLE_CHARS) if similar_to_title else None
+    def _render_paper(self, shown: Shown) -> tuple[str, str]:
+        s = shown
+        summary, rest = summary_and_rest(s.abstract)
         paper = {
-            "title": title,
-            "url": safe_url(url),
-            "abstract": trim(abstract),
-            "byline": byline,
-            "matched": list(matched),
-            "liked": liked,
-            "more_url": MORE if votes else None,
-            "less_url": LESS if votes else None,
+            "title": s.title,
+            "url": best_url(s.url, s.arxiv_id),
+            "links": paper_links(s.title, s.url, s.arxiv_id, s.github_repo, s.project_page),
+            "summary": summary,
+            "abstract": trim(rest),
+            "byline": s.byline,
+            "matched": list(s.matched),
+            "liked": trim(s.similar_to_title, LIKED_TITLE_CHARS) if s.similar_to_title else None,
+            "more_url": MORE if s.votes else None,
+            "less_url": LESS if s.votes else None,
         }
         context = {"paper": paper}
         return self.paper_html.render(context), self.paper_text.render(context)
+
+
+class Shown(NamedTuple):
+    """Everything a paper's cached parts depend on (the vote links are filled in after)."""
+
+    title: str
+    url: str | None
+    abstract: str
+    byline: str
+    matched: tuple[str, ...]
+    similar_to_title: str | None
+    votes: bool
+    arxiv_id: str | None
+    github_repo: str | None
+    project_page: str | None
 
 
 def _paper_context(p: PaperView) -> dict[str, object]:
@@ -204,7 +217,7 @@ def _paper_context(p: PaperView) -> dict[str, object]:
     liked = trim(p.similar_to_title, LIKED_TITLE_CHARS) if p.similar_to_title else None
     return {
         "title": p.title,
-        "url": safe_url(p.url),
+        "url": best_url(p.url, p.arxiv_id),
         "abstract": trim(p.abstract),
         "byline": p.byline,
         "matched": p.matched,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import Inbox, Project
 
@@ -140,3 +142,31 @@ def test_send_empty_setting_sends_a_nothing_new_note_instead_of_skipping(
     notes = [m for m in project.mails() if "23 Nov 2026" in m["Subject"]]
     assert len(notes) == 3 and len(project.mails()) == 6
     assert all("nothing new on" in m["Subject"] for m in notes)
+
+
+def test_a_digest_from_real_hf_and_arxiv_listings_links_and_reads_well(project: Project) -> None:
+    """Real-format listings in, one email out: PDF, code, project and HF links, author
+    names, a summary line, and LaTeX turned into Unicode (no `$` or backslash left)."""
+    sources = Path(__file__).resolve().parent / "fixtures" / "sources"
+    now = "2026-05-08T12:00:00+00:00"
+    project.ok("fetch", "--kind", "hf-api", str(sources / "hf_api_daily.json"), "--now", now)
+    project.ok("fetch", "--kind", "arxiv-rss", str(sources / "arxiv_rss_cs_lg.xml"), "--now", now)
+    project.ok(
+        "subscribers", "add", "reader@example.org",
+        "--keywords", "mixture of experts, flow matching, greedy exploration",
+        "--send-at", "00:00",
+    )  # fmt: skip
+    project.ok("run", "--now", now)
+    [mail] = project.mails()
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "https://arxiv.org/pdf/2605.05242" in part
+        assert "https://github.com/open-lab/capacity-moe" in part
+        assert "https://open-lab.github.io/capacity-moe/" in part
+        assert "https://huggingface.co/papers/2605.05242#community" in part
+        assert "Maya Okonkwo" in part
+        assert "π-Flow" in part and "DeepSea" in part
+        assert "\\pi" not in part and "\\epsilon" not in part and "$" not in part
+    assert "PDF: https://arxiv.org/pdf/2605.04871" in text
+    assert '<p class="summary">' in html

@@ -250,3 +250,25 @@ def test_a_paper_rendered_once_carries_each_readers_own_vote_links() -> None:
     assert "/vote/" not in plain.html + plain.text and "More like this" not in plain.text
     assert "\x00" not in first.html + first.text + second.html + plain.text
     assert renderer._paper_parts.cache_info().hits >= 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("$\\pi$-Flow: Few-Step Flow Matching", "π-Flow: Few-Step Flow Matching"),
+        (
+            "noise-contrastive estimation~(NCE) is slow",
+            "noise-contrastive estimation (NCE) is slow",
+        ),
+        (
+            "Experiments on \\texttt{DeepSea} cut cost by 20% & more",
+            "Experiments on DeepSea cut cost by 20% & more",
+        ),
+        ("$\\tilde{O}(d\\sqrt{T})$ regret, \\textbf{tight}", "Õ(d√(T)) regret, tight"),
+        ("Plain text with 100% of #1 Q&A stays", "Plain text with 100% of #1 Q&A stays"),
+    ],
+)
+def test_latex_in_listings_reads_as_unicode(raw: str, shown: str) -> None:
+    from digest.latex import readable
+
+    assert readable(raw) == shown
