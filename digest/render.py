@@ -176,7 +176,7 @@ class Renderer:
         if p.more_url is not None and p.less_url is not None:
             html = html.replace(MORE, escape(p.more_url)).replace(LESS, escape(p.less_url))
             text = text.replace(MORE, p.more_url).replace(LESS, p.less_url)
-        return {"html": Markup(html), "text": text}
+        return {"html": Markup(html), "text": text, "title": p.title}
 
     def _render_paper(self, shown: Shown) -> tuple[str, str]:
         s = shown
