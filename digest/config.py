@@ -30,6 +30,17 @@ KEY_HINT = (
 )
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite database URL names (None: another database, or one in memory)."""
+    name = url.removeprefix(SQLITE_PREFIX)
+    if not url.startswith(SQLITE_PREFIX) or name in ("", ":memory:"):
+        return None
+    return Path(name)
+
+
 def home() -> Path:
     """The directory relative paths are read from: DIGEST_HOME, else the working directory,
     so that a cron job or a shell elsewhere finds the same database and config."""
@@ -145,10 +156,8 @@ class Settings(BaseSettings):
             changes["inbox_path"] = place(self.inbox_path)
         if self.dkim_key_file is not None:
             changes["dkim_key_file"] = place(self.dkim_key_file)
-        prefix = "sqlite:///"
-        database = self.database_url.removeprefix(prefix)
-        if self.database_url.startswith(prefix) and database not in ("", ":memory:"):
-            changes["database_url"] = prefix + str(place(Path(database)))
+        if (database := sqlite_file(self.database_url)) is not None:
+            changes["database_url"] = SQLITE_PREFIX + str(place(database))
         changes["sources"] = [
             source.model_copy(update={"url": str(place(Path(source.url)))})
             if "://" not in source.url

@@ -166,10 +166,10 @@ def _send_recording(
                 record([outcome for outcome, _ in group])
             except BaseException as exc:
                 failed.set()  # no sender may wait for a recording that never comes
-                while group or not answered.empty():
-                    for _, receipt in group:
-                        receipt.set_exception(exc)
-                    group = [answered.get_nowait()] if not answered.empty() else []
+                while not answered.empty():
+                    group.append(answered.get_nowait())
+                for _, receipt in group:
+                    receipt.set_exception(exc)
                 raise
             for _, receipt in group:
                 receipt.set_result(None)

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digest.config import Settings
+from digest.config import Settings, sqlite_file
 from digest.mail.message import sender_domain
 
 if TYPE_CHECKING:  # each part loads its modules when first built: a command pays for its own
@@ -28,12 +28,8 @@ if TYPE_CHECKING:  # each part loads its modules when first built: a command pay
 
 def new_sqlite_file(url: str) -> Path | None:
     """The file a SQLite URL names when it does not exist yet (None: it exists, or not SQLite)."""
-    prefix = "sqlite:///"
-    name = url.removeprefix(prefix)
-    if not url.startswith(prefix) or name in ("", ":memory:"):
-        return None
-    path = Path(name)
-    return None if path.exists() else path.resolve()
+    path = sqlite_file(url)
+    return None if path is None or path.exists() else path.resolve()
 
 
 @dataclass

@@ -58,11 +58,10 @@ class ScriptedTransport:
         return out
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """Two active subscribers, each with one queued digest."""
-    store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
-    for name in ("one", "two"):
+def planned_store(path: Path, names: list[str]) -> Store:
+    """A store where each name@example.org is active with one queued digest."""
+    store = Store(f"sqlite:///{path / 'digest.sqlite'}")
+    for name in names:
         store.subscribers.add(
             new_subscriber(
                 email=f"{name}@example.org",
@@ -73,8 +72,14 @@ def store(tmp_path: Path) -> Store:
         )
     record = PaperRecord(title="A diffusion paper", abstract="A diffusion model. " * 5)
     store_records(store, [record], "t", NOW - timedelta(hours=1))
-    assert plan(store, NOW, Policy(min_score=0.0)).planned == 2
+    assert plan(store, NOW, Policy(min_score=0.0)).planned == len(names)
     return store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """Two active subscribers, each with one queued digest."""
+    return planned_store(tmp_path, ["one", "two"])
 
 
 def send(store: Store, transport: ScriptedTransport, now: datetime, **kw: object) -> None:
@@ -170,19 +175,7 @@ def test_a_message_that_cannot_be_built_fails_alone_in_a_render_worker(tmp_path:
     clear error; the rest of its batch, and the next batches, go out."""
     from digest.composer import Composer
 
-    store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
-    for n in range(5):
-        store.subscribers.add(
-            new_subscriber(
-                email=f"reader{n}@example.org",
-                keywords="diffusion",
-                send_at="00:00",
-                now=NOW - timedelta(days=1),
-            )
-        )
-    record = PaperRecord(title="A diffusion paper", abstract="A diffusion model. " * 5)
-    store_records(store, [record], "t", NOW - timedelta(hours=1))
-    assert plan(store, NOW, Policy(min_score=0.0)).planned == 5
+    store = planned_store(tmp_path, [f"reader{n}" for n in range(5)])
     with store.engine.begin() as conn:  # an IDN label longer than 63 characters: unencodable
         conn.exec_driver_sql(
             "UPDATE subscriber SET email = ? WHERE email = 'reader1@example.org'",

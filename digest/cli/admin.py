@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -141,6 +141,6 @@ def _counts(by_status: dict[str, int]) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    from digest.store.engine import as_utc  # the store is open by now: this loads nothing
+
+    return None if value is None else as_utc(value).isoformat()

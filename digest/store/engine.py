@@ -186,6 +186,23 @@ def _sqlite_converter(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | No
     return None
 
 
+def _sqlite_rows(
+    table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The rows (tuples in the order of `names`) as SQLite stores them: only the columns whose
+    type needs it are converted."""
+    converters = [(i, f) for i, n in enumerate(names) if (f := _sqlite_converter(table.c[n].type))]
+    if not converters:
+        return rows
+    converted = []
+    for row in rows:
+        values = list(row)
+        for i, convert in converters:
+            values[i] = convert(values[i])
+        converted.append(tuple(values))
+    return converted
+
+
 def bulk_insert_rows(
     conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
@@ -197,17 +214,8 @@ def bulk_insert_rows(
     if conn.dialect.name != "sqlite":
         conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
         return
-    converters = [(i, f) for i, n in enumerate(names) if (f := _sqlite_converter(table.c[n].type))]
-    if converters:
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i, convert in converters:
-                values[i] = convert(values[i])
-            converted.append(tuple(values))
-        rows = converted
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
-    conn.exec_driver_sql(sql, rows)
+    conn.exec_driver_sql(sql, _sqlite_rows(table, names, rows))
 
 
 def bulk_update_rows(
@@ -231,17 +239,9 @@ def bulk_update_rows(
             ],
         )
         return
-    converters = [
-        (i + 1, f) for i, n in enumerate(names) if (f := _sqlite_converter(table.c[n].type))
-    ]
     sql = f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in names)} WHERE {key} = ?"
-    params = []
-    for row in rows:
-        values = list(row)
-        for i, convert in converters:
-            values[i] = convert(values[i])
-        params.append((*values[1:], values[0]))
-    conn.exec_driver_sql(sql, params)
+    converted = _sqlite_rows(table, [key, *names], rows)
+    conn.exec_driver_sql(sql, [(*row[1:], row[0]) for row in converted])
 
 
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
