@@ -101,13 +101,14 @@ def digest_view(
         unsubscribe_url=links.unsubscribe_url(subscriber),
         preferences_url=links.preferences_url(subscriber),
         also_trending=also_trending or [],
+        browser_url=links.archive_url(subscriber, edition),
+        archive_url=links.archive_url(subscriber),
+        feed_url=links.feed_url(subscriber),
     )
 
 
-def compose(
-    contents: Contents, renderer: Renderer, links: Links, sender: str, now: datetime
-) -> Outgoing:
-    """The email for one stored delivery, rendered from its stored items."""
+def stored_view(contents: Contents, links: Links) -> DigestView:
+    """The view of one stored delivery, from its stored items."""
     subscriber = contents.subscriber
     issued = int(contents.created_at.timestamp())
     sections: dict[str, list[PaperView]] = {"main": [], "trending": []}
@@ -120,7 +121,15 @@ def compose(
                 contents.titles.get(item.similar_to or ""),
             )
         )
-    view = digest_view(subscriber, contents.edition, sections["main"], links, sections["trending"])
+    return digest_view(subscriber, contents.edition, sections["main"], links, sections["trending"])
+
+
+def compose(
+    contents: Contents, renderer: Renderer, links: Links, sender: str, now: datetime
+) -> Outgoing:
+    """The email for one stored delivery, rendered from its stored items."""
+    subscriber = contents.subscriber
+    view = stored_view(contents, links)
     rendered = renderer.render(view)
     message = build_message(
         sender=sender,

@@ -42,6 +42,11 @@ class PaperView:
     project_page: str | None = None
 
     @property
+    def link(self) -> str | None:
+        """The paper's best page."""
+        return best_url(self.url, self.arxiv_id)
+
+    @property
     def byline(self) -> str:
         """Authors (or their count), organisation, date and upvotes, as one line."""
         parts = []
@@ -71,6 +76,10 @@ class DigestView:
     unsubscribe_url: str
     preferences_url: str
     also_trending: list[PaperView] = field(default_factory=list)
+    browser_url: str | None = None  # this digest as a web page ("view in browser")
+    archive_url: str | None = None  # the subscriber's past digests
+    feed_url: str | None = None  # the subscriber's Atom feed
+    past: list[tuple[str, str]] = field(default_factory=list)  # (edition, url), on the web page
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,10 @@ class Renderer:
             "also_trending": [_paper_context(p) for p in view.also_trending],
             "unsubscribe_url": view.unsubscribe_url,
             "preferences_url": view.preferences_url,
+            "browser_url": view.browser_url,
+            "archive_url": view.archive_url,
+            "feed_url": view.feed_url,
+            "past": view.past,
         }
         return RenderedDigest(
             subject=" ".join(subject.split()),

@@ -217,8 +217,8 @@ def edit(
         bool,
         typer.Option(
             "--revoke-links",
-            help="Invalidate every preferences, vote and confirmation link sent so far"
-            " (unsubscribe links keep working, as RFC 8058 expects).",
+            help="Invalidate every preferences, vote, archive, feed and confirmation link sent"
+            " so far (unsubscribe links keep working, as RFC 8058 expects).",
         ),
     ] = False,
 ) -> None:

@@ -1,12 +1,13 @@
 """The one owner of storage: engine, sessions, migrations and every query.
 
 A Store holds one query object per kind of data over one engine (`store.papers`,
-`store.subscribers`, `store.deliveries`, `store.votes`, `store.suppression`, `store.state`);
-nothing outside this package writes SQL.
+`store.subscribers`, `store.deliveries`, `store.archive`, `store.votes`, `store.suppression`,
+`store.state`); nothing outside this package writes SQL.
 """
 
 from __future__ import annotations
 
+from digest.store.archive import ArchiveQueries
 from digest.store.deliveries import DeliveryQueries
 from digest.store.engine import make_engine, migrate, open_engine
 from digest.store.papers import PaperQueries, UpsertResult
@@ -26,6 +27,7 @@ class Store:
         self.papers = PaperQueries(self.engine)
         self.subscribers = SubscriberQueries(self.engine)
         self.deliveries = DeliveryQueries(self.engine)
+        self.archive = ArchiveQueries(self.engine)
         self.votes = VoteQueries(self.engine)
         self.suppression = SuppressionQueries(self.engine)
         self.state = StateQueries(self.engine)

@@ -62,6 +62,15 @@ class Links:
         """The link to the subscriber's preferences page."""
         return f"{self.base_url}/preferences/{self.token('preferences', subscriber)}"
 
+    def archive_url(self, subscriber: TokenHolder, edition: str | None = None) -> str:
+        """The web page of one digest (or, without an edition, the list of past digests)."""
+        url = f"{self.base_url}/digests/{self.token('archive', subscriber)}"
+        return f"{url}/{edition}" if edition else url
+
+    def feed_url(self, subscriber: TokenHolder) -> str:
+        """The subscriber's private Atom feed of the papers of their digests."""
+        return f"{self.base_url}/feed/{self.token('feed', subscriber)}"
+
     def confirm_url(self, subscriber: Subscriber) -> str:
         """The double opt-in link, bound to the moment the confirmation was requested."""
         sent = subscriber.confirmation_sent_at

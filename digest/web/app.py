@@ -16,6 +16,7 @@ from digest.pipeline import Policy
 from digest.render import TEMPLATES
 from digest.store import Store
 from digest.subscriptions.lifecycle import Mailer
+from digest.web.archive import router as archive_router
 from digest.web.context import WebContext
 from digest.web.feedback import router as feedback_router
 from digest.web.limits import Guard, Limits
@@ -58,6 +59,7 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(feedback_router)
+    app.include_router(archive_router)
 
     @app.exception_handler(DigestError)
     async def _expected(request: Request, exc: DigestError) -> HTMLResponse:

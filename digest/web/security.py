@@ -38,7 +38,7 @@ def csrf_ok(key: bytes, cookie: str | None, submitted: str | None) -> bool:
     return hmac.compare_digest(csrf_token(key, cookie), submitted)
 
 
-_TOKEN_PATH = re.compile(r"/(confirm|unsubscribe|preferences|vote)/[^\s?\"]+")
+_TOKEN_PATH = re.compile(r"/(confirm|unsubscribe|preferences|vote|digests|feed)/[^\s?\"]+")
 
 
 def redact_tokens(text: str) -> str:

@@ -1,0 +1,104 @@
+"""Past digests on the web: each digest as a page ("view in browser"), the list of a
+subscriber's digests, and their private Atom feed. Every route only reads."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from digest.compose import stored_view
+from digest.errors import NotFoundError
+from digest.models import Subscriber
+from digest.render import DigestView
+from digest.subscriptions import lifecycle as signup
+from digest.web.context import WebContext
+from digest.web.routes import Web
+
+router = APIRouter()
+FEED_DIGESTS = 10  # the digests an Atom feed carries
+# the digest page is the email itself, whose styles are inline (it has no script)
+DIGEST_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _reader(web: WebContext, purpose: str, token: str) -> Subscriber:
+    subscriber = signup.subscriber_for(web.store, web.links, purpose, token, web.clock())
+    assert subscriber.id is not None
+    return subscriber
+
+
+def _edition(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise NotFoundError(f"there is no digest of {text[:20]!r}: editions are dates") from None
+
+
+def _views(web: WebContext, ids: list[int]) -> list[DigestView]:
+    """The stored digests with these ids, in this order."""
+    found = web.store.deliveries.contents(ids)
+    return [stored_view(found[i], web.links) for i in ids if i in found]
+
+
+@router.get("/digests/{token}", response_class=HTMLResponse)
+def archive(request: Request, web: Web, token: str) -> HTMLResponse:
+    """The subscriber's past digests, newest first."""
+    subscriber = _reader(web, "archive", token)
+    assert subscriber.id is not None
+    editions = web.store.archive.editions(subscriber.id)
+    return web.page(
+        request,
+        "archive",
+        subscriber=subscriber,
+        digests=[(edition, web.links.archive_url(subscriber, edition)) for _, edition in editions],
+        feed_url=web.links.feed_url(subscriber),
+        preferences_url=web.links.preferences_url(subscriber),
+    )
+
+
+@router.get("/digests/{token}/{edition}", response_class=HTMLResponse)
+def digest_page(request: Request, web: Web, token: str, edition: str) -> HTMLResponse:
+    """One digest as it was emailed, with the list of the others."""
+    subscriber = _reader(web, "archive", token)
+    assert subscriber.id is not None
+    delivery = web.store.archive.delivery_of(subscriber.id, _edition(edition))
+    if delivery is None:
+        raise NotFoundError(f"you have no digest of {edition}: see the list of your digests")
+    [view] = _views(web, [delivery])
+    view.browser_url = None
+    view.past = [
+        (e, web.links.archive_url(subscriber, e))
+        for _, e in web.store.archive.editions(subscriber.id)
+    ]
+    html = web.mailer.renderer.render(view).html
+    return HTMLResponse(html, headers={"Content-Security-Policy": DIGEST_CSP})
+
+
+@router.get("/feed/{token}")
+def feed(request: Request, web: Web, token: str) -> Response:
+    """The Atom feed of the papers of the subscriber's latest digests."""
+    subscriber = _reader(web, "feed", token)
+    assert subscriber.id is not None
+    editions = web.store.archive.editions(subscriber.id, FEED_DIGESTS)
+    views = _views(web, [i for i, _ in editions])
+    updated = max((v.edition for v in views), default=web.clock().date())
+    body = web.pages.get_template("web/feed.xml").render(
+        subscriber=subscriber,
+        views=views,
+        updated=_stamp(updated),
+        stamp=_stamp,
+        self_url=web.links.feed_url(subscriber),
+        archive_url=web.links.archive_url(subscriber),
+    )
+    return Response(_NOT_XML.sub("", body), media_type="application/atom+xml; charset=utf-8")
+
+
+def _stamp(day: date) -> str:
+    """An Atom date-time: midnight UTC of the edition's day."""
+    return datetime(day.year, day.month, day.day).isoformat() + "Z"
