@@ -38,6 +38,8 @@ class ShownPaper(Protocol):
     def github_repo(self) -> str | None: ...
     @property
     def project_page(self) -> str | None: ...
+    @property
+    def ai_summary(self) -> str | None: ...
 
 
 class Reader(TokenHolder, Protocol):
@@ -47,6 +49,8 @@ class Reader(TokenHolder, Protocol):
     def email(self) -> str: ...
     @property
     def keywords(self) -> list[str]: ...
+    @property
+    def grouped(self) -> bool: ...
 
 
 def paper_view(
@@ -72,6 +76,7 @@ def paper_view(
         arxiv_id=paper.arxiv_id,
         github_repo=paper.github_repo,
         project_page=paper.project_page,
+        ai_summary=readable(paper.ai_summary) if paper.ai_summary else None,
     )
 
 
@@ -104,6 +109,7 @@ def digest_view(
         browser_url=links.archive_url(subscriber, edition),
         archive_url=links.archive_url(subscriber),
         feed_url=links.feed_url(subscriber),
+        grouped=subscriber.grouped,
     )
 
 

@@ -70,6 +70,7 @@ class PaperFields(SQLModel):
     github_repo: str | None = None
     project_page: str | None = None
     categories: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    ai_summary: str | None = None  # Hugging Face's one-line summary
 
 
 class Paper(PaperFields, table=True):
@@ -122,6 +123,7 @@ class SubscriberSettings(SQLModel):
     weekly_day: int = 0  # 0 = Monday, for frequency "weekly"
     trending: float = 0.1  # 0..1: how much popularity lifts relevant papers
     trending_box: bool = False  # show an "also trending today" box of up to 3 papers
+    grouped: bool = True  # papers under the interest that brought them, or one flat list
 
 
 class Subscriber(SubscriberSettings, table=True):

@@ -45,7 +45,7 @@ def paper_links(
         links.append(("Code", code))
     if project := safe_url(project_page):
         links.append(("Project page", project))
-    if page and page.startswith(HF_PAPERS):
+    if page is not None and is_hf_page(page):
         links.append(("HF discussion", page.split("#")[0] + "#community"))
     if page is None:  # known only by its title: let the reader find it
         query = quote_plus(" ".join(title.split()))
@@ -54,6 +54,11 @@ def paper_links(
             ("Search HF", HF_SEARCH.format(query)),
         ]
     return links
+
+
+def is_hf_page(url: str | None) -> bool:
+    """Whether a URL is a paper's page on Hugging Face."""
+    return url is not None and url.startswith(HF_PAPERS)
 
 
 def summary_and_rest(abstract: str) -> tuple[str | None, str]:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from digest.inline_css import InliningLoader
 from digest.paper_links import best_url, paper_links, summary_and_rest
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -40,6 +41,7 @@ class PaperView:
     arxiv_id: str | None = None
     github_repo: str | None = None
     project_page: str | None = None
+    ai_summary: str | None = None  # a one-line summary from the listing
 
     @property
     def link(self) -> str | None:
@@ -80,6 +82,7 @@ class DigestView:
     archive_url: str | None = None  # the subscriber's past digests
     feed_url: str | None = None  # the subscriber's Atom feed
     past: list[tuple[str, str]] = field(default_factory=list)  # (edition, url), on the web page
+    grouped: bool = False  # papers under the interest that brought them
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ class Renderer:
     def __init__(self, templates: Path = TEMPLATES) -> None:
         self.templates = templates
         self.env = Environment(
-            loader=FileSystemLoader(str(templates)),
+            loader=InliningLoader(FileSystemLoader(str(templates)), sheet="email/digest.html"),
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             undefined=StrictUndefined,
             trim_blocks=False,
@@ -150,13 +153,19 @@ class Renderer:
             if count
             else f"nothing new on {topics}"
         )
-        papers = [self._paper(p) for p in view.papers]
+        sections = sections_of(view.papers, view.keywords, view.grouped)
+        papers = [self._paper(view.papers[i]) for _, indexes in sections for i in indexes]
+        groups, start = [], 0
+        for label, indexes in sections:
+            groups.append({"label": label, "papers": papers[start : start + len(indexes)]})
+            start += len(indexes)
         context = {
             "subject": subject,
             "heading": heading,
             "email": view.email,
             "keywords": view.keywords,
             "papers": papers,
+            "groups": groups,
             "also_trending": [_paper_context(p) for p in view.also_trending],
             "unsubscribe_url": view.unsubscribe_url,
             "preferences_url": view.preferences_url,
@@ -184,6 +193,7 @@ class Renderer:
             p.arxiv_id,
             p.github_repo,
             p.project_page,
+            p.ai_summary,
         )
         html, text = self._paper_parts(shown)
         if p.more_url is not None and p.less_url is not None:
@@ -193,7 +203,11 @@ class Renderer:
 
     def _render_paper(self, shown: Shown) -> tuple[str, str]:
         s = shown
-        summary, rest = summary_and_rest(s.abstract)
+        summary, rest = (
+            (s.ai_summary, " ".join(s.abstract.split()))
+            if s.ai_summary
+            else summary_and_rest(s.abstract)
+        )
         paper = {
             "title": s.title,
             "url": best_url(s.url, s.arxiv_id),
@@ -210,6 +224,24 @@ class Renderer:
         return self.paper_html.render(context), self.paper_text.render(context)
 
 
+def sections_of(
+    papers: list[PaperView], keywords: list[str], grouped: bool
+) -> list[tuple[str | None, list[int]]]:
+    """The papers' indexes under each interest, the group of the best paper first (a paper
+    goes under the first of the reader's keywords it matched); one unnamed group when flat."""
+    if not grouped:
+        return [(None, list(range(len(papers))))]
+    found: dict[str, list[int]] = {}
+    for i, paper in enumerate(papers):
+        label = next((k for k in keywords if k in paper.matched), None)
+        if label is None:
+            label = paper.matched[0] if paper.matched else "Like papers you liked"
+        found.setdefault(label, []).append(i)
+    if len(found) < 2:
+        return [(None, list(range(len(papers))))]
+    return list(found.items())
+
+
 class Shown(NamedTuple):
     """Everything a paper's cached parts depend on (the vote links are filled in after)."""
 
@@ -223,6 +255,7 @@ class Shown(NamedTuple):
     arxiv_id: str | None
     github_repo: str | None
     project_page: str | None
+    ai_summary: str | None
 
 
 def _paper_context(p: PaperView) -> dict[str, object]:

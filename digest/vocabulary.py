@@ -69,6 +69,7 @@ CSV_COLUMNS = (
     "status",
     "trending",
     "trending_box",
+    "grouped",
     "public_id",
     "token_version",
 )

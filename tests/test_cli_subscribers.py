@@ -111,6 +111,7 @@ def test_add_with_every_option_is_active_at_once(project: Project) -> None:
         "hard_bounces": 0,
         "trending": 0.1,
         "trending_box": False,
+        "grouped": True,
         "votes": [],
     }
     assert data["confirmation_sent_at"] is None
@@ -606,10 +607,10 @@ def test_export_to_stdout_and_file(project: Project) -> None:
     seed_varied(project)
     out = project.ok("subscribers", "export").out
     lines = out.splitlines()
-    assert lines[0] == HEADER.strip() + ",trending,trending_box,public_id,token_version"
+    assert lines[0] == HEADER.strip() + ",trending,trending_box,grouped,public_id,token_version"
     public_ids = dict(project.query("select email, public_id from subscriber"))
     assert [line.rsplit(",", 2) for line in lines[1:]] == [
-        [f"{row},0.1,no", escape(public_ids[row.split(",")[0]]), "1"]  # may start with "-"
+        [f"{row},0.1,no,yes", escape(public_ids[row.split(",")[0]]), "1"]  # may start with "-"
         for row in (
             "alice@example.org,rlhf; kv cache,video,Europe/Berlin,07:30,4,weekly,friday,active",
             "bob@example.org,diffusion; video,,UTC,08:00,10,daily,monday,paused",
@@ -689,3 +690,29 @@ def test_read_commands_have_json_and_every_option_has_help(project: Project) -> 
     ):
         assert option in help_text
     assert "--confirm" in project.ok("subscribers", "add", "--help").out
+
+
+def test_grouped_is_the_default_and_flat_is_a_choice_that_reaches_the_digest(
+    project: Project,
+) -> None:
+    add_alice(project)
+    assert shown(project, "alice@example.org")["grouped"] is True
+    project.ok("fetch", "--now", "2026-11-22T12:00:00+00:00")
+    project.ok(
+        "subscribers",
+        "edit",
+        "alice@example.org",
+        "--keywords",
+        "kv cache, diffusion",
+        "--send-at",
+        "00:00",
+        "--frequency",
+        "daily",
+    )
+    project.ok("send", "--now", "2026-11-22T12:00:00+00:00")
+    [grouped] = [m for m in project.mails() if "digest" in str(m["Subject"]).lower()]
+    text = grouped.get_body(("plain",)).get_content()
+    assert "== kv cache ==" in text and "== diffusion ==" in text
+    out = project.ok("subscribers", "edit", "alice@example.org", "--flat").out
+    assert out.strip() == "updated alice@example.org: changed grouped"
+    assert shown(project, "alice@example.org")["grouped"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -272,3 +273,59 @@ def test_latex_in_listings_reads_as_unicode(raw: str, shown: str) -> None:
     from digest.latex import readable
 
     assert readable(raw) == shown
+
+
+def test_a_grouped_digest_puts_each_paper_under_its_first_interest_best_group_first() -> None:
+    def paper(title: str, matched: list[str]) -> PaperView:
+        return PaperView(title=title, abstract="An abstract of some words.", matched=matched)
+
+    papers = [
+        paper("Alpha KV", ["kv cache", "quantization"]),
+        paper("Beta quant", ["quantization"]),
+        paper("Gamma KV", ["kv cache"]),
+        paper("Delta liked", []),
+    ]
+    grouped = Renderer().render(_with(view(papers)))
+    text = grouped.text
+    order = [text.index(t) for t in ("== kv cache ==", "\n1. Alpha KV", "\n2. Gamma KV")]
+    order += [text.index(t) for t in ("== quantization ==", "\n3. Beta quant")]
+    order += [text.index(t) for t in ("== Like papers you liked ==", "\n4. Delta liked")]
+    assert order == sorted(order)
+    html = grouped.html
+    assert html.count('<h2 class="group"') == 3
+    third = html[html.index('<div id="p3">') : html.index('<div id="p4">')]
+    assert "Beta quant" in third and re.search(r'<a href="#p3"[^>]*>Beta quant</a>', html)
+    flat = Renderer().render(view(papers))
+    assert "==" not in flat.text and 'class="group"' not in flat.html
+    assert flat.text.index("2. Beta quant") < flat.text.index("3. Gamma KV")
+    one_topic = Renderer().render(_with(view(papers[::2][:1] + papers[2:3])))
+    assert 'class="group"' not in one_topic.html  # a single group needs no heading
+
+
+def _with(digest: DigestView) -> DigestView:
+    digest.grouped = True
+    return digest
+
+
+def test_the_listing_summary_comes_before_the_whole_abstract() -> None:
+    abstract = "First sentence of the abstract is here. Second sentence follows it."
+    with_summary = PaperView(
+        title="T", abstract=abstract, matched=["kv cache"], ai_summary="A model does a thing."
+    )
+    html = Renderer().render(view([with_summary])).html
+    assert re.search(r'<p class="summary"[^>]*>A model does a thing\.</p>', html)
+    assert re.search(rf'<p class="abstract"[^>]*>{re.escape(abstract)}</p>', html)
+    without = PaperView(title="T", abstract=abstract, matched=["kv cache"])
+    html = Renderer().render(view([without])).html
+    assert re.search(r'<p class="summary"[^>]*>First sentence of the abstract is here\.</p>', html)
+    assert re.search(r'<p class="abstract"[^>]*>Second sentence follows it\.</p>', html)
+
+
+def test_css_is_inlined_and_dark_mode_kept_in_style() -> None:
+    html = Renderer().render(view()).html
+    assert re.search(r'<body style="[^"]*background: #f4f4f5', html)
+    assert re.search(r'<div class="paper" style="[^"]*border-radius: 8px', html)  # a fragment
+    style = re.search(r"<style>(.*?)</style>", html, re.S)
+    assert style and "@media (prefers-color-scheme: dark)" in style.group(1)
+    assert ".paper {" not in style.group(1)  # plain rules live in the style attributes now
+    assert "{%" not in html and "{{" not in html and "JINJATAG" not in html

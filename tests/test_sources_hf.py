@@ -46,6 +46,7 @@ def test_api_first_item_fills_every_field(api_listing: Listing) -> None:
         github_repo="https://github.com/open-lab/capacity-moe",
         project_page="https://open-lab.github.io/capacity-moe/",
         categories=[],
+        ai_summary="Learned per-layer capacity budgets reduce dropped tokens in sparse MoE models.",
         announce_type=None,
         position=0,
     )

@@ -249,6 +249,42 @@ def test_one_merge_rule_within_a_listing_and_across_listings(tmp_path: Path) -> 
     )
 
 
+def test_hf_and_arxiv_sightings_keep_the_hf_page_and_the_arxiv_date_in_either_order(
+    tmp_path: Path,
+) -> None:
+    """Hugging Face lists a paper a day after arXiv announced it: the paper keeps HF's page
+    (its links name the arXiv one) and arXiv's date, whichever listing came first."""
+    from datetime import date
+
+    arxiv = PaperRecord(
+        title="Sparse Attention",
+        arxiv_id="2501.00001",
+        url="https://arxiv.org/abs/2501.00001",
+        listing_date=date(2025, 1, 2),
+    )
+    hf = PaperRecord(
+        title="Sparse Attention",
+        arxiv_id="2501.00001",
+        url="https://huggingface.co/papers/2501.00001",
+        listing_date=date(2025, 1, 3),
+        ai_summary="A summary.",
+    )
+    rows = []
+    for name, order in (("a", [arxiv, hf]), ("b", [hf, arxiv])):
+        store = Store(f"sqlite:///{tmp_path / name}.sqlite")
+        for record in order:
+            store_records(store, [record], "s", NOW)
+        [paper] = store.papers.newest()
+        rows.append((paper.url, paper.listing_date, paper.ai_summary))
+    together = Store(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    store_records(together, [hf, arxiv], "s", NOW)
+    [paper] = together.papers.newest()
+    rows.append((paper.url, paper.listing_date, paper.ai_summary))
+    assert (
+        rows == [("https://huggingface.co/papers/2501.00001", date(2025, 1, 2), "A summary.")] * 3
+    )
+
+
 def test_planning_an_edition_twice_is_a_no_op_but_a_broken_item_is_an_error(
     tmp_path: Path,
 ) -> None:

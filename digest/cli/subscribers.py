@@ -35,6 +35,7 @@ FREQUENCY_HELP = "How often: daily, weekdays (Monday to Friday) or weekly."
 WEEKLY_DAY_HELP = "The day of a weekly digest: monday ... sunday."
 TRENDING_HELP = "How much popularity lifts relevant papers, 0 to 1."
 TRENDING_BOX_HELP = 'Add an "also trending today" box of up to 3 popular papers.'
+GROUPED_HELP = "Group a digest's papers under the interest that brought them, or one flat list."
 
 
 def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
@@ -93,6 +94,7 @@ def add(
     trending_box: Annotated[
         bool, typer.Option("--trending-box/--no-trending-box", help=TRENDING_BOX_HELP)
     ] = False,
+    grouped: Annotated[bool, typer.Option("--grouped/--flat", help=GROUPED_HELP)] = True,
     confirm: Annotated[
         bool,
         typer.Option(
@@ -118,6 +120,7 @@ def add(
         weekly_day=weekly_day,
         trending=trending,
         trending_box=trending_box,
+        grouped=grouped,
         status=SubscriberStatus.PENDING if confirm else SubscriberStatus.ACTIVE,
         now=now,
     )
@@ -213,6 +216,9 @@ def edit(
     trending_box: Annotated[
         bool | None, typer.Option("--trending-box/--no-trending-box", help=TRENDING_BOX_HELP)
     ] = None,
+    grouped: Annotated[
+        bool | None, typer.Option("--grouped/--flat", help=GROUPED_HELP, show_default=False)
+    ] = None,
     revoke_links: Annotated[
         bool,
         typer.Option(
@@ -237,6 +243,7 @@ def edit(
         "weekly_day": weekly_day,
         "trending": trending,
         "trending_box": trending_box,
+        "grouped": grouped,
     }
     changes = checked_changes({k: v for k, v in given.items() if v is not None}, subscriber)
     if not changes and not revoke_links:

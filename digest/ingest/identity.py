@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from digest.models import Paper, PaperFields
+from digest.paper_links import is_hf_page
 from digest.sources.base import PaperRecord, strip_version
 from digest.store.papers import PaperWrites
 
@@ -72,6 +73,12 @@ def merge_values(paper: dict[str, Any], record: PaperRecord) -> dict[str, Any]:
     for name in KEPT_FIELDS:
         if paper.get(name) is None and getattr(record, name) is not None:
             paper[name] = getattr(record, name)
+    # two sources of one paper each keep their best: Hugging Face's page (it links the
+    # arXiv one, not the reverse) and the earliest listing date (arXiv announces first)
+    if is_hf_page(record.url) and not is_hf_page(paper.get("url")):
+        paper["url"] = record.url
+    if record.listing_date is not None and record.listing_date < paper["listing_date"]:
+        paper["listing_date"] = record.listing_date
     for name in COUNTS:
         if getattr(record, name) is not None:
             paper[name] = getattr(record, name)

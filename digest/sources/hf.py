@@ -138,6 +138,7 @@ def hf_item_to_record(item: object, position: int) -> PaperRecord:
         thumbnail=_text(item.get("thumbnail")) or _text(item.get("mediaUrl")),  # older items
         github_repo=_text(paper.get("githubRepo")),
         project_page=_text(paper.get("projectPage")),
+        ai_summary=_text(paper.get("ai_summary")),
         position=position,
     )
 

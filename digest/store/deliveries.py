@@ -78,6 +78,7 @@ class Recipient:
     public_id: str
     token_version: int
     keywords: list[str]
+    grouped: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class PaperRow:
     github_repo: str | None
     project_page: str | None
     categories: list[str]
+    ai_summary: str | None
 
 
 @dataclass

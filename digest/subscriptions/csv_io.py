@@ -120,6 +120,7 @@ def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subsc
         status=status,
         trending=_number(get("trending", "0.1"), "trending", float),
         trending_box=get("trending_box", "no").lower() in ("yes", "true", "1"),
+        grouped=get("grouped", "yes").lower() in ("yes", "true", "1"),
         now=now,
     )
     # links in mail already sent name these two: kept, they keep working after a move
@@ -155,6 +156,7 @@ def subscriber_row(subscriber: Subscriber) -> list[str]:
         subscriber.status,
         f"{subscriber.trending:g}",
         "yes" if subscriber.trending_box else "no",
+        "yes" if subscriber.grouped else "no",
         subscriber.public_id,
         str(subscriber.token_version),
     ]

@@ -32,6 +32,7 @@ PREFERENCE_FIELDS = (
     "max_papers",
     "trending",
     "trending_box",
+    "grouped",
 )
 
 
@@ -64,6 +65,7 @@ class Preferences:
     max_papers: int = 10
     trending: float = 0.1
     trending_box: bool = False
+    grouped: bool = True
 
 
 def may_confirm(subscriber: Subscriber, now: datetime) -> bool:

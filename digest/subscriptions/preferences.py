@@ -194,6 +194,7 @@ def new_subscriber(
     status: SubscriberStatus = SubscriberStatus.ACTIVE,
     trending: float = 0.1,
     trending_box: bool = False,
+    grouped: bool = True,
 ) -> Subscriber:
     """A validated, not yet stored subscriber: its settings checked once (CheckedSettings)."""
     settings = checked(
@@ -207,6 +208,7 @@ def new_subscriber(
             "max_papers": max_papers,
             "trending": trending,
             "trending_box": trending_box,
+            "grouped": grouped,
         }
     )
     return Subscriber(

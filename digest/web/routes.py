@@ -52,6 +52,7 @@ def preferences_from(form: dict[str, str]) -> signup.Preferences:
         max_papers=size,
         trending=_number(form.get("trending") or "0.1", "the trending weight"),
         trending_box=form.get("trending_box") == "on",
+        grouped=form.get("layout", "grouped") != "flat",
     )
 
 
