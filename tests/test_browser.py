@@ -111,3 +111,53 @@ def test_a_vote_link_records_once_the_page_has_loaded(
     browser.find_element(By.ID, "undo").click()
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Undone"))
     assert project.query("select count(*) from vote") == [(0,)]
+
+
+def shoot(browser: Any, name: str, width: int, dark: bool) -> None:
+    """A screenshot of the current page at this width, light or dark, in tests/artifacts/."""
+    scheme = "dark" if dark else "light"
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+    )
+    browser.set_window_size(width, 1400)
+    wide = browser.execute_script("return document.documentElement.scrollWidth")
+    assert wide <= width, f"{name} is wider than a {width} px window ({wide} px)"
+    browser.save_screenshot(str(ARTIFACTS / f"{name}-{width}-{scheme}.png"))
+
+
+def background(browser: Any) -> str:
+    return str(browser.execute_script("return getComputedStyle(document.body).backgroundColor"))
+
+
+def test_screenshots_of_the_digest_and_every_page_desktop_phone_light_dark(
+    project: Project, web: Any, browser: Any
+) -> None:
+    """Looked at by people; the test checks what can be checked: nothing overflows a phone
+    and the dark scheme really changes the colours of the email and of the pages."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    mail = send_first_digest(project)
+    text = mail.get_body(("plain",)).get_content()
+
+    def url(label: str) -> str:
+        return next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith(label))
+
+    pages = {
+        "digest-email": None,
+        "digest-web": url("View in your browser"),
+        "archive": url("Past digests"),
+        "preferences": url("Change your topics or schedule"),
+        "unsubscribe": url("Unsubscribe"),
+        "vote": vote_links(mail)[0],
+        "signup": web.url + "/",
+    }
+    email_file = project.root / "digest.html"
+    email_file.write_text(mail.get_body(("html",)).get_content(), encoding="utf-8")
+    for name, address in pages.items():
+        browser.get(address or email_file.as_uri())
+        colours = []
+        for width in (1200, 390):
+            for dark in (False, True):
+                shoot(browser, name, width, dark)
+                colours.append(background(browser))
+        assert colours[0] != colours[1], f"{name}: the dark scheme changes nothing"

@@ -169,4 +169,4 @@ def test_a_digest_from_real_hf_and_arxiv_listings_links_and_reads_well(project: 
         assert "π-Flow" in part and "DeepSea" in part
         assert "\\pi" not in part and "\\epsilon" not in part and "$" not in part
     assert "PDF: https://arxiv.org/pdf/2605.04871" in text
-    assert '<p class="summary">' in html
+    assert '<p class="summary"' in html

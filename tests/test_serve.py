@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +64,12 @@ def environment(project: Project, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def add_many(project: Project, count: int) -> list[str]:
+def add_many(project: Project, count: int, now: str = NOW) -> list[str]:
     emails = [f"reader{i:04d}@example.org" for i in range(count)]
     rows = ["email,keywords,send_at"] + [f"{e},diffusion models,00:00" for e in emails]
     (project.root / "people.csv").write_text("\n".join(rows) + "\n")
     project.ok("subscribers", "import", str(project.root / "people.csv"))
-    project.ok("fetch", "--now", NOW)
+    project.ok("fetch", "--now", now)
     return emails
 
 
@@ -103,7 +104,8 @@ def test_serve_stops_cleanly_on_sigterm_mid_dispatch(
     project: Project, sink: tuple[SlowSink, int]
 ) -> None:
     handler, port = sink
-    emails = add_many(project, 400)
+    # serve runs on the real clock: the papers must be new by it, not by the fixed NOW
+    emails = add_many(project, 400, datetime.now(UTC).isoformat())
     web_port = free_port()
     process = subprocess.Popen(
         [DIGEST, "serve", "--port", str(web_port), "--tick", "1"],
