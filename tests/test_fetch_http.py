@@ -361,6 +361,17 @@ def test_503_twice_then_success_backs_off_exponentially(rig: Rig) -> None:
     assert len(rig.server.requests("/rss/cs.LG")) == 3
 
 
+def test_each_retry_says_why_and_how_long_it_waits(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = rig.server.route("/feed", Reply(503), Reply(200, body=TEXT_BODY, content_type=TEXT))
+    with caplog.at_level("WARNING", logger="digest.sources.http"):
+        rig.fetcher(backoff_base=3.0).get(url)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{url}: HTTP 503; retrying in 3 s (attempt 2 of 3)"  # the rig tries 3 times
+    ]
+
+
 def test_backoff_is_capped(rig: Rig) -> None:
     url = rig.server.route("/feed", Reply(502))
     with pytest.raises(FetchError, match="HTTP 502 after 4 attempts"):

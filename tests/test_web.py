@@ -149,22 +149,25 @@ def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None
                 "send_at": "07:15",
                 "frequency": "weekly",
                 "weekly_day": "4",
+                "layout": "flat",
                 "csrf": token,
             },
         )
         assert saved.status_code == 200 and "Saved." in saved.text
+        assert '<option value="flat" selected>' in saved.text
         paused = c.post(url, data={"action": "pause", "csrf": token})
         assert 'id="status">paused' in paused.text
         resumed = c.post(url, data={"action": "resume", "csrf": token})
         assert 'id="status">active' in resumed.text
     after = store.subscribers.get("p@example.org")
-    assert (after.keywords, after.send_at, after.frequency, after.weekly_day, after.status) == (
-        ["diffusion models", "video"],
-        "07:15",
-        "weekly",
-        4,
-        "active",
-    )
+    assert (
+        after.keywords,
+        after.send_at,
+        after.frequency,
+        after.weekly_day,
+        after.status,
+        after.grouped,
+    ) == (["diffusion models", "video"], "07:15", "weekly", 4, "active", False)
     assert after.email == "p@example.org"
 
 

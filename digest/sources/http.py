@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,8 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from digest.errors import FetchError
+
+log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_HOST_INTERVALS = {"arxiv.org": 3.0}
@@ -114,6 +117,7 @@ class Fetcher:
             wait=self._wait,
             retry=retry_if_exception_type(RETRYABLE),
             sleep=self.sleep,
+            before_sleep=self._say_retry,
             reraise=True,
         )
         try:
@@ -196,6 +200,24 @@ class Fetcher:
         backoff = self.policy.backoff_base * 2 ** (state.attempt_number - 1)
         return float(min(backoff, self.policy.backoff_max))
 
+    def _say_retry(self, state: RetryCallState) -> None:
+        """One line before each wait, so that a slow or unreachable source is never silent."""
+        exc = state.outcome.exception() if state.outcome else None
+        url = state.args[0] if state.args else "?"
+        wait = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(exc, RetryableStatus):
+            reason = f"HTTP {exc.status}"
+        else:
+            reason = _describe(exc) if exc is not None else "failed"
+        log.warning(
+            "%s: %s; retrying in %.0f s (attempt %d of %d)",
+            url,
+            reason,
+            wait,
+            state.attempt_number + 1,
+            self.policy.attempts,
+        )
+
     def _interval(self, url: str) -> float:
         host = urlsplit(url).hostname or ""
         for suffix, seconds in self.policy.host_intervals.items():
@@ -225,7 +247,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.ConnectError):
         return "cannot connect; check the URL and the network"
     if isinstance(exc, httpx.RemoteProtocolError):
