@@ -44,20 +44,31 @@ class Digest:
         return Outbox(s.transport, s.renderer, s.links, s.settings.from_address, s.send_policy)
 
     def fetch(
-        self, now: datetime, sources: Sequence[SourceConfig] | None = None
+        self,
+        now: datetime,
+        sources: Sequence[SourceConfig] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[SourceReport]:
         """Ingest these sources (default: every configured one)."""
         s = self.services
         chosen = list(s.settings.sources) if sources is None else list(sources)
-        return pipeline.fetch(s.store, chosen, now, s.fetcher)
+        return pipeline.fetch(s.store, chosen, now, s.fetcher, progress)
 
     def dispatch(
-        self, now: datetime, should_stop: Callable[[], bool] = lambda: False
+        self,
+        now: datetime,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[int], None] | None = None,
     ) -> pipeline.DispatchReport:
         """Plan every due digest, then send every delivery that is ready."""
         s = self.services
         return pipeline.dispatch(
-            s.store, self.outbox, now=now, policy=s.policy, should_stop=should_stop
+            s.store,
+            self.outbox,
+            now=now,
+            policy=s.policy,
+            should_stop=should_stop,
+            progress=progress,
         )
 
     def run(self, now: datetime) -> RunReport:

@@ -84,6 +84,7 @@ def send_due(
     *,
     now: datetime,
     should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int], None] | None = None,
 ) -> SendReport:
     """Send every ready delivery, batch by batch, recording each outcome; when `should_stop`
     turns true, deliveries claimed but not yet sent go back to the queue.
@@ -119,6 +120,8 @@ def send_due(
             for result in results:
                 counter = _counter(result.status)
                 setattr(report, counter, getattr(report, counter) + 1)
+            if progress is not None:
+                progress(len(results))
     return report
 
 

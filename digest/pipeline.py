@@ -56,12 +56,18 @@ class DispatchReport:
 
 
 def fetch(
-    store: Store, sources: Sequence[SourceConfig], now: datetime, fetcher: Fetcher | None = None
+    store: Store,
+    sources: Sequence[SourceConfig],
+    now: datetime,
+    fetcher: Fetcher | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[SourceReport]:
-    """Ingest every source; one report per listing read."""
+    """Ingest every source; one report per listing read (`progress` hears of each source)."""
     reports: list[SourceReport] = []
     for source in sources:
         reports.extend(ingest_source(store, source, now, fetcher))
+        if progress is not None:
+            progress(1)
     return reports
 
 
@@ -231,10 +237,11 @@ def dispatch(
     now: datetime,
     policy: Policy,
     should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int], None] | None = None,
 ) -> DispatchReport:
     """Plan every due digest, then send every delivery that is ready."""
     report = plan(store, now, policy, outbox.policy.owner)
-    report.send = send_due(store, outbox, now=now, should_stop=should_stop)
+    report.send = send_due(store, outbox, now=now, should_stop=should_stop, progress=progress)
     return report
 
 

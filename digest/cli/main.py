@@ -259,7 +259,10 @@ def serve(
 
 def _dispatch(app_state: AppState, moment: datetime) -> bool:
     """Plan and send, print one summary line; False when a delivery failed or waits to retry."""
-    report = app_state.digest().dispatch(moment)
+    from digest.cli.progress import ProgressLine
+
+    with ProgressLine("sending digests") as line:
+        report = app_state.digest().dispatch(moment, progress=line.advance)
     if report.locked:
         say("another process is planning right now: only sending this time")
     s = report.send

@@ -56,7 +56,10 @@ def fetch_and_report(
     """Ingest and print one line per listing; returns how many listings failed."""
     services = app_state.services()
     chosen = resolve_sources(services, names, kind)
-    reports = app_state.digest(signing=False).fetch(moment, chosen)
+    from digest.cli.progress import ProgressLine
+
+    with ProgressLine("fetching listings", len(chosen)) as line:
+        reports = app_state.digest(signing=False).fetch(moment, chosen, line.advance)
     failed = 0
     for r in reports:
         if r.unchanged:
