@@ -40,6 +40,10 @@ class ShownPaper(Protocol):
     def project_page(self) -> str | None: ...
     @property
     def ai_summary(self) -> str | None: ...
+    @property
+    def categories(self) -> list[str]: ...
+    @property
+    def comments(self) -> int | None: ...
 
 
 class Reader(TokenHolder, Protocol):
@@ -58,6 +62,7 @@ def paper_view(
     matched: list[str],
     votes: tuple[str, str] | None = None,
     similar_to_title: str | None = None,
+    trending: bool = False,
 ) -> PaperView:
     """What the digest shows of one paper: its reasons and (more, less) vote links."""
     return PaperView(
@@ -77,6 +82,9 @@ def paper_view(
         github_repo=paper.github_repo,
         project_page=paper.project_page,
         ai_summary=readable(paper.ai_summary) if paper.ai_summary else None,
+        trending=trending,
+        categories=list(paper.categories),
+        comments=paper.comments,
     )
 
 
@@ -125,6 +133,7 @@ def stored_view(contents: Contents, links: Links) -> DigestView:
                 item.matched,
                 vote_links(links, subscriber, paper.id, issued),
                 contents.titles.get(item.similar_to or ""),
+                item.trending and item.section == "main",  # the box says so itself
             )
         )
     return digest_view(subscriber, contents.edition, sections["main"], links, sections["trending"])

@@ -183,6 +183,7 @@ class DeliveryItem(SQLModel, table=True):
     matched: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     similar_to: str | None = Field(default=None, max_length=64)  # a liked paper it resembles
     section: str = Field(default="main", max_length=16)  # main | trending (the box)
+    trending: bool = False  # among the most popular papers of its day when planned
 
 
 class Lease(SQLModel, table=True):

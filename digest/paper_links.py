@@ -33,6 +33,7 @@ def paper_links(
     arxiv_id: str | None,
     github_repo: str | None,
     project_page: str | None,
+    comments: int | None = None,
 ) -> list[tuple[str, str]]:
     """(label, url) pairs shown under the title, most useful first."""
     links: list[tuple[str, str]] = []
@@ -46,7 +47,8 @@ def paper_links(
     if project := safe_url(project_page):
         links.append(("Project page", project))
     if page is not None and is_hf_page(page):
-        links.append(("HF discussion", page.split("#")[0] + "#community"))
+        label = f"HF discussion ({comments})" if comments else "HF discussion"
+        links.append((label, page.split("#")[0] + "#community"))
     if page is None:  # known only by its title: let the reader find it
         query = quote_plus(" ".join(title.split()))
         links += [

@@ -21,7 +21,7 @@ from digest.planning import (
     next_send_at,
     window_start,
 )
-from digest.ranking import Corpus, FeatureStats, Match, Voted
+from digest.ranking import Corpus, FeatureStats, Match, Voted, hot_papers
 from digest.render import PaperView, RenderedDigest, Renderer
 from digest.sources.base import SourceConfig
 from digest.sources.http import Fetcher
@@ -210,6 +210,7 @@ def _plan_batch(
     if not due_now:
         return
     plans, _ = choose_for(store, due_now, now, policy, candidates)
+    hot = hot_papers(candidates.corpus) if candidates.corpus is not None else set()
     rows = []
     for p in plans:
         assert p.subscriber.id is not None
@@ -219,8 +220,11 @@ def _plan_batch(
                 subscriber_id=p.subscriber.id,
                 edition=p.edition,
                 message_id=f"<digest-{p.subscriber.id}-{p.edition}@{policy.message_domain}>",
-                items=[ItemRow(*m) for m in p.items]
-                + [ItemRow(m.paper_id, m.score, [], section="trending") for m in p.also_trending],
+                items=[ItemRow(*m, trending=m.paper_id in hot) for m in p.items]
+                + [
+                    ItemRow(m.paper_id, m.score, [], section="trending", trending=True)
+                    for m in p.also_trending
+                ],
                 next_send_at=next_send_at(p.subscriber, now, p.edition),
                 status=status,
             )
@@ -255,7 +259,9 @@ def preview(
 ) -> tuple[RenderedDigest, list[Match]]:
     """Render the digest this subscriber would get next, without storing or sending it."""
     edition = local_edition(subscriber, now)
-    [chosen], papers = choose_for(store, [(subscriber, edition)], now, policy)
+    candidates = Candidates()
+    [chosen], papers = choose_for(store, [(subscriber, edition)], now, policy, candidates)
+    hot = hot_papers(candidates.corpus) if candidates.corpus is not None else set()
     by_id = {p.id: p for p in papers}
     titles = {
         pid: p.title
@@ -268,7 +274,11 @@ def preview(
     def view(match: Match) -> PaperView:
         links_of = vote_links(links, subscriber, match.paper_id, issued)
         return paper_view(
-            by_id[match.paper_id], match.matched, links_of, titles.get(match.similar_to or "")
+            by_id[match.paper_id],
+            match.matched,
+            links_of,
+            titles.get(match.similar_to or ""),
+            match.paper_id in hot,
         )
 
     main = [view(m) for m in chosen.items]

@@ -42,6 +42,9 @@ class PaperView:
     github_repo: str | None = None
     project_page: str | None = None
     ai_summary: str | None = None  # a one-line summary from the listing
+    trending: bool = False  # among the day's most popular papers
+    categories: list[str] = field(default_factory=list)  # arXiv categories
+    comments: int | None = None  # comments in the HF discussion
 
     @property
     def link(self) -> str | None:
@@ -60,10 +63,14 @@ class PaperView:
             parts.append(f"{self.author_count} author{'s' if self.author_count != 1 else ''}")
         if self.organization:
             parts.append(self.organization)
+        if self.categories:
+            parts.append(", ".join(self.categories[:3]))
         if self.published:
             parts.append(self.published.strftime("%d %b %Y").lstrip("0"))
         if self.upvotes:
             parts.append(f"{self.upvotes} upvote{'s' if self.upvotes != 1 else ''}")
+        if self.trending:
+            parts.append("trending")
         return " · ".join(parts)
 
 
@@ -194,6 +201,7 @@ class Renderer:
             p.github_repo,
             p.project_page,
             p.ai_summary,
+            p.comments,
         )
         html, text = self._paper_parts(shown)
         if p.more_url is not None and p.less_url is not None:
@@ -211,7 +219,9 @@ class Renderer:
         paper = {
             "title": s.title,
             "url": best_url(s.url, s.arxiv_id),
-            "links": paper_links(s.title, s.url, s.arxiv_id, s.github_repo, s.project_page),
+            "links": paper_links(
+                s.title, s.url, s.arxiv_id, s.github_repo, s.project_page, s.comments
+            ),
             "summary": summary,
             "abstract": trim(rest),
             "byline": s.byline,
@@ -256,6 +266,7 @@ class Shown(NamedTuple):
     github_repo: str | None
     project_page: str | None
     ai_summary: str | None
+    comments: int | None
 
 
 def _paper_context(p: PaperView) -> dict[str, object]:

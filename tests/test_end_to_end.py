@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,16 @@ def test_a_digest_from_real_hf_and_arxiv_listings_links_and_reads_well(project: 
         assert "\\pi" not in part and "\\epsilon" not in part and "$" not in part
     assert "PDF: https://arxiv.org/pdf/2605.04871" in text
     assert '<p class="summary"' in html
+    # HF's own one-line summary, the discussion's size, upvotes with the day's trending mark
+    assert "Learned per-layer capacity budgets reduce dropped tokens" in text
+    assert "HF discussion (4)" in text
+
+    def paper(title: str) -> str:  # a paper's heading lines in the body (not the list on top)
+        match = re.search(rf"^\d+\. [^\n]*{re.escape(title)}.*?\n\n", text, re.M | re.S)
+        assert match, title
+        return match.group(0)
+
+    assert "87 upvotes · trending" in paper("Capacity-Aware Routing")
+    assert "41 upvotes" in paper("Flow: Policy Distillation")
+    assert "trending" not in paper("Flow: Policy Distillation")  # half the top's votes: not
+    assert "cs.CV, cs.LG" in paper("Flow: Policy Distillation")  # arXiv's categories

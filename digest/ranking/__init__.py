@@ -8,7 +8,14 @@ popularity, coverage; sparse matrix products, no loop over subscriber x paper.
 
 from digest.ranking.features import Corpus, FeatureStats, Weights
 from digest.ranking.results import Match, Ranking
-from digest.ranking.scoring import Profile, Voted, keyword_hits, rank, trending_box
+from digest.ranking.scoring import (
+    Profile,
+    Voted,
+    hot_papers,
+    keyword_hits,
+    rank,
+    trending_box,
+)
 from digest.ranking.text import split_keywords, stems
 
 __all__ = [
@@ -19,6 +26,7 @@ __all__ = [
     "Ranking",
     "Voted",
     "Weights",
+    "hot_papers",
     "keyword_hits",
     "rank",
     "split_keywords",

@@ -338,6 +338,12 @@ def _top(
 
 TRENDING_BOX = 3
 TRENDING_FLOOR = 0.25  # popularity a paper needs to be shown for popularity alone
+HOT_FLOOR = 0.5  # popularity (1 = the day's most popular) that earns the "trending" mark
+
+
+def hot_papers(corpus: Corpus) -> set[str]:
+    """The papers popular enough to be marked as trending: the few at the top of their day."""
+    return {corpus.ids[i] for i in np.flatnonzero(corpus.popularity >= HOT_FLOOR).tolist()}
 
 
 def trending_box(

@@ -40,6 +40,7 @@ class ItemRow(NamedTuple):
     matched: list[str]
     similar_to: str | None = None  # a paper the subscriber liked that it resembles
     section: str = "main"  # main | trending (the "also trending today" box)
+    trending: bool = False  # among the most popular papers of its day
 
 
 ITEM_NAMES = ("delivery_id", "rank", *ItemRow._fields)
@@ -265,7 +266,15 @@ class DeliveryQueries(Queries):
                 for row in heads
             }
             rows = conn.execute(
-                sa_select(i.delivery_id, i.paper_id, i.score, i.matched, i.similar_to, i.section)
+                sa_select(
+                    i.delivery_id,
+                    i.paper_id,
+                    i.score,
+                    i.matched,
+                    i.similar_to,
+                    i.section,
+                    i.trending,
+                )
                 .add_columns(*PAPER_COLUMNS)
                 .join(PAPER, PAPER.c.id == i.paper_id)
                 .where(i.delivery_id.in_(list(ids)))
@@ -273,8 +282,8 @@ class DeliveryQueries(Queries):
             )
             liked: set[str] = set()
             for row in rows:
-                item = ItemRow(row[1], row[2], row[3], row[4], row[5])
-                out[row[0]].items.append((PaperRow(*row[6:]), item))
+                item = ItemRow(row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+                out[row[0]].items.append((PaperRow(*row[7:]), item))
                 if item.similar_to:
                     liked.add(item.similar_to)
             if liked:

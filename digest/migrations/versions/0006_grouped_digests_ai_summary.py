@@ -1,5 +1,6 @@
 """subscriber.grouped: a digest's papers under the interest that brought them, or one list;
-paper.ai_summary: Hugging Face's one-line summary, shown above the abstract
+paper.ai_summary: Hugging Face's one-line summary, shown above the abstract;
+delivery_item.trending: the paper was among the most popular of its day (marked in the digest)
 
 Revision ID: 0006
 Revises: 0005
@@ -29,9 +30,15 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("ai_summary", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
         )
+    with op.batch_alter_table("delivery_item", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("trending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("delivery_item", schema=None) as batch_op:
+        batch_op.drop_column("trending")
     with op.batch_alter_table("paper", schema=None) as batch_op:
         batch_op.drop_column("ai_summary")
     with op.batch_alter_table("subscriber", schema=None) as batch_op:
