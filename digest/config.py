@@ -16,7 +16,7 @@ from pydantic_settings import (
 )
 
 from digest.errors import ConfigError
-from digest.sources.base import SourceConfig
+from digest.sources.config import SourceConfig
 
 DEFAULT_CONFIG = Path("config/digest.toml")  # under the home
 HOME_VARIABLE = "DIGEST_HOME"

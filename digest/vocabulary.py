@@ -76,3 +76,5 @@ CSV_COLUMNS = (
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+SCHEMA_HEAD = "0006"  # the newest migration (a test checks it is Alembic's head)

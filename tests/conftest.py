@@ -140,12 +140,11 @@ class Project:
             return conn.execute(sql).fetchall()
 
     def mails(self) -> list[EmailMessage]:
-        """Every message in the project's Maildir."""
-        out = []
-        for folder in ("new", "cur"):
-            for path in sorted((self.maildir / folder).glob("*")):
-                out.append(message_from_bytes(path.read_bytes(), policy=policy.default))
-        return out
+        """Every message in the project's Maildir, oldest first (by when the file was written:
+        Maildir names do not sort by time within one second)."""
+        paths = [p for folder in ("new", "cur") for p in (self.maildir / folder).glob("*")]
+        paths.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in paths]
 
 
 @pytest.fixture

@@ -175,11 +175,40 @@ def test_stats_counts_real_state(project: Project) -> None:
     }
     assert data["last_dispatch"] == NOW
 
+    # the fast path (sqlite3 alone) and the store's queries give the same numbers
+    from digest.store import Store
+    from digest.store.glance import Glance, sqlite_glance
+    from digest.vocabulary import SCHEMA_HEAD
+
+    quick = sqlite_glance(project.db, SCHEMA_HEAD)
+    store = Store(f"sqlite:///{project.db}")
+    assert quick is not None and quick == Glance.of_store(store)
+    store.close()
+    assert sqlite_glance(project.db, "0001") is None  # another schema: the store migrates it
+    assert sqlite_glance(project.root / "missing.sqlite", SCHEMA_HEAD) is None
+
     out = project.ok("stats").out
     assert "subscribers: 2 (1 active, 1 paused)" in out
     assert "deliveries:  1 (1 sent)" in out
     assert f"papers:      {papers}" in out
     assert f"last dispatch: {NOW}" in out
+
+
+def test_stats_on_a_current_sqlite_file_loads_no_orm(project: Project) -> None:
+    """`digest stats` is what cron and people run most: it answers from sqlite3 alone."""
+    import subprocess
+    import sys
+
+    project.ok("fetch", "--now", NOW)
+    code = (
+        "import sys; from digest.cli.main import main; sys.argv = ['digest', 'stats']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('loaded:', [m for m in ('sqlalchemy', 'sqlmodel') if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=project.root, capture_output=True, text=True, check=True
+    )
+    assert "papers:" in done.stdout and "loaded: []" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("status", ["bogus", "delivered", ""])

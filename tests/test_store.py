@@ -323,7 +323,8 @@ def test_schema_head_is_alembics_head() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from digest.store.engine import MIGRATIONS, SCHEMA_HEAD
+    from digest.store.engine import MIGRATIONS
+    from digest.vocabulary import SCHEMA_HEAD
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import JsonOpt, echo_json, say, state
-from digest.vocabulary import DeliveryStatus, FetchStatus, SubscriberStatus
+from digest.cli.common import AppState, JsonOpt, echo_json, say, state
+from digest.vocabulary import DeliveryStatus, SubscriberStatus
 
 if TYPE_CHECKING:
     from digest.models import Delivery
     from digest.store import Store
+    from digest.store.glance import Glance
 
 
 def deliveries(
@@ -44,7 +45,7 @@ def deliveries(
 
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Summarise the service: subscribers and deliveries by status, papers, last fetch and send."""
-    data = collect_stats(state(ctx).services().store)
+    data = collect_stats(_glance(state(ctx)))
     if as_json:
         echo_json(data)
         return
@@ -62,32 +63,36 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     say(f"last dispatch: {data['last_dispatch'] or 'never (run `digest send`)'}")
 
 
-def collect_stats(store: Store) -> dict[str, Any]:
-    """The numbers `digest stats` prints, as JSON-ready values."""
-    subscriber_counts = store.subscribers.counts()
-    delivery_counts = store.deliveries.counts()
-    states = store.papers.source_states()
-    from digest.store.engine import as_utc
+def _glance(app_state: AppState) -> Glance:
+    """The numbers: straight from a current SQLite file, else through the store."""
+    from digest.config import load_settings, sqlite_file
+    from digest.store.glance import Glance, sqlite_glance
+    from digest.vocabulary import SCHEMA_HEAD
 
-    last_fetch = max((as_utc(s.last_fetch_at) for s in states if s.last_fetch_at), default=None)
-    # No dedicated query yet: the newest created_at over every delivery.
-    last_dispatch = store.deliveries.last_created()
+    database = sqlite_file(load_settings(app_state.config_path).database_url)
+    if database is not None and (found := sqlite_glance(database, SCHEMA_HEAD)) is not None:
+        return found
+    return Glance.of_store(app_state.services().store)
+
+
+def collect_stats(glance: Glance) -> dict[str, Any]:
+    """The numbers `digest stats` prints, as JSON-ready values."""
     return {
         "subscribers": {
-            "total": sum(subscriber_counts.values()),
-            "by_status": _with_zeros(SubscriberStatus, subscriber_counts),
+            "total": sum(glance.subscribers.values()),
+            "by_status": _with_zeros(SubscriberStatus, glance.subscribers),
         },
         "deliveries": {
-            "total": sum(delivery_counts.values()),
-            "by_status": _with_zeros(DeliveryStatus, delivery_counts),
+            "total": sum(glance.deliveries.values()),
+            "by_status": _with_zeros(DeliveryStatus, glance.deliveries),
         },
-        "papers": store.papers.count(),
+        "papers": glance.papers,
         "last_fetch": {
-            "at": _iso(last_fetch),
-            "sources": len(states),
-            "failed": sum(1 for s in states if s.last_status == FetchStatus.FAILED),
+            "at": _iso(glance.last_fetch),
+            "sources": glance.sources,
+            "failed": glance.failed_sources,
         },
-        "last_dispatch": _iso(last_dispatch),
+        "last_dispatch": _iso(glance.last_dispatch),
     }
 
 
@@ -141,6 +146,6 @@ def _counts(by_status: dict[str, int]) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
-    from digest.store.engine import as_utc  # the store is open by now: this loads nothing
-
-    return None if value is None else as_utc(value).isoformat()
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()

@@ -6,20 +6,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from pydantic import BaseModel
-
-from digest.models import PaperFields, SourceKind
+from digest.models import PaperFields
+from digest.sources.config import SourceConfig as SourceConfig
 
 _ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
-
-
-class SourceConfig(BaseModel):
-    """One listing to ingest: a file, a directory of files, or an http(s) URL."""
-
-    name: str
-    url: str
-    kind: SourceKind = SourceKind.AUTO
-    interval_minutes: int | None = None
 
 
 class PaperRecord(PaperFields):

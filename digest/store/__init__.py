@@ -7,31 +7,18 @@ A Store holds one query object per kind of data over one engine (`store.papers`,
 
 from __future__ import annotations
 
-from digest.store.archive import ArchiveQueries
-from digest.store.deliveries import DeliveryQueries
-from digest.store.engine import make_engine, migrate, open_engine
-from digest.store.papers import PaperQueries, UpsertResult
-from digest.store.state import StateQueries
-from digest.store.subscribers import SubscriberQueries
-from digest.store.suppression import SuppressionQueries
-from digest.store.votes import VoteQueries
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from digest.store.core import Store, UpsertResult, make_engine, migrate
 
 __all__ = ["Store", "UpsertResult", "make_engine", "migrate"]
 
 
-class Store:
-    """Every read and write of the service's history, subscribers and outbox."""
+def __getattr__(name: str) -> Any:
+    # loaded on first use: `digest stats` reads SQLite through store.glance without SQLAlchemy
+    if name in __all__:
+        from digest.store import core
 
-    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
-        self.engine = open_engine(url, auto_migrate=auto_migrate)
-        self.papers = PaperQueries(self.engine)
-        self.subscribers = SubscriberQueries(self.engine)
-        self.deliveries = DeliveryQueries(self.engine)
-        self.archive = ArchiveQueries(self.engine)
-        self.votes = VoteQueries(self.engine)
-        self.suppression = SuppressionQueries(self.engine)
-        self.state = StateQueries(self.engine)
-
-    def close(self) -> None:
-        """Release every pooled connection."""
-        self.engine.dispose()
+        return getattr(core, name)
+    raise AttributeError(f"module 'digest.store' has no attribute {name!r}")

@@ -28,9 +28,9 @@ from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, create_engine
 
 from digest.errors import StoreError
+from digest.vocabulary import SCHEMA_HEAD
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-SCHEMA_HEAD = "0006"  # the newest migration (a test checks it is Alembic's head)
 BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "digest_read_only"  # execution option: this transaction only reads
 

@@ -1,0 +1,86 @@
+"""The numbers of `digest stats`, read from a store or straight from a SQLite file.
+
+Reading a SQLite file needs only the standard library: `digest stats` answers without
+loading SQLAlchemy and the models (a quarter of a second). A test checks that both ways
+give the same numbers."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from digest.store import Store
+
+
+@dataclass(frozen=True)
+class Glance:
+    """Counts by status, the history's size and the last fetch and dispatch."""
+
+    subscribers: dict[str, int]
+    deliveries: dict[str, int]
+    papers: int
+    sources: int
+    failed_sources: int
+    last_fetch: datetime | None
+    last_dispatch: datetime | None
+
+    @classmethod
+    def of_store(cls, store: Store) -> Glance:
+        """The numbers, through the store's queries (any database)."""
+        from digest.store.engine import as_utc
+        from digest.vocabulary import FetchStatus
+
+        states = store.papers.source_states()
+        fetched = [as_utc(s.last_fetch_at) for s in states if s.last_fetch_at]
+        return cls(
+            subscribers=store.subscribers.counts(),
+            deliveries=store.deliveries.counts(),
+            papers=store.papers.count(),
+            sources=len(states),
+            failed_sources=sum(1 for s in states if s.last_status == FetchStatus.FAILED),
+            last_fetch=max(fetched, default=None),
+            last_dispatch=store.deliveries.last_created(),
+        )
+
+
+def sqlite_glance(path: Path, schema: str) -> Glance | None:
+    """The numbers, read with sqlite3 from a database file at revision `schema`; None when
+    the file is missing or at another revision (the store then opens and migrates it)."""
+    if not path.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            if version != schema:
+                return None
+            subscribers = dict(conn.execute("SELECT status, count(*) FROM subscriber GROUP BY 1"))
+            deliveries = dict(conn.execute("SELECT status, count(*) FROM delivery GROUP BY 1"))
+            (papers,) = conn.execute("SELECT count(*) FROM paper").fetchone()
+            sources, failed, fetched = conn.execute(
+                "SELECT count(*), coalesce(sum(last_status = 'failed'), 0), max(last_fetch_at)"
+                " FROM source_state"
+            ).fetchone()
+            (dispatched,) = conn.execute("SELECT max(created_at) FROM delivery").fetchone()
+    except (sqlite3.Error, TypeError):
+        return None
+    return Glance(
+        subscribers={str(k): int(v) for k, v in subscribers.items()},
+        deliveries={str(k): int(v) for k, v in deliveries.items()},
+        papers=int(papers),
+        sources=int(sources),
+        failed_sources=int(failed),
+        last_fetch=_moment(fetched),
+        last_dispatch=_moment(dispatched),
+    )
+
+
+def _moment(text: str | None) -> datetime | None:
+    """A datetime as SQLAlchemy stores it in SQLite (naive, meaning UTC)."""
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
