@@ -103,19 +103,34 @@ def test_trim_cuts_at_a_word_with_an_ellipsis() -> None:
     assert cut.endswith("…") and len(cut) <= 51 and not cut.endswith(" …")
 
 
-def test_ten_paper_html_part_stays_under_60_kb() -> None:
+def test_twenty_paper_html_part_stays_under_60_kb() -> None:
+    """Every field and link filled in, long vote tokens, grouped under two interests."""
     long_abstract = "Transformers with long context need memory. " * 60
+    vote = "https://digest.example.org/vote/v2." + "x" * 110
     papers = [
         PaperView(
             title=f"Paper {i} " * 10,
             abstract=long_abstract,
-            matched=["kv cache"],
-            url=f"https://arxiv.org/abs/2605.{i:05d}",
+            matched=["kv cache" if i % 2 else "quantization"],
+            url=f"https://huggingface.co/papers/2605.{i:05d}",
+            arxiv_id=f"2605.{i:05d}",
+            github_repo=f"https://github.com/some-lab/project-{i}",
+            project_page=f"https://some-lab.github.io/project-{i}/",
+            ai_summary="A one-line summary of what the paper does and finds. " * 2,
             authors=["A B"] * 40,
+            organization="Some Lab",
+            upvotes=40,
+            comments=3,
+            categories=["cs.LG", "cs.CL"],
+            more_url=vote + "m",
+            less_url=vote + "l",
         )
-        for i in range(10)
+        for i in range(20)
     ]
-    html = Renderer().render(view(papers)).html
+    digest = _with(view(papers))
+    digest.browser_url = digest.archive_url = digest.feed_url = vote
+    html = Renderer().render(digest).html
+    assert html.count('class="paper"') == 20
     assert len(html.encode()) <= 60 * 1024
 
 
