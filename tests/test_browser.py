@@ -130,11 +130,25 @@ def background(browser: Any) -> str:
     return str(browser.execute_script("return getComputedStyle(document.body).backgroundColor"))
 
 
+def shoot_all(browser: Any, name: str) -> None:
+    """The page at 1200 and 390 px, light and dark; dark must change the colours."""
+    colours = []
+    for width in (1200, 390):
+        for dark in (False, True):
+            shoot(browser, name, width, dark)
+            colours.append(background(browser))
+    assert colours[0] != colours[1], f"{name}: the dark scheme changes nothing"
+
+
+def scripts(browser: Any, on: bool) -> None:
+    browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": not on})
+
+
 def test_screenshots_of_the_digest_and_every_page_desktop_phone_light_dark(
     project: Project, web: Any, browser: Any
 ) -> None:
     """Looked at by people; the test checks what can be checked: nothing overflows a phone
-    and the dark scheme really changes the colours of the email and of the pages."""
+    and the dark scheme really changes the colours of the email and of every page."""
     ARTIFACTS.mkdir(exist_ok=True)
     mail = send_first_digest(project)
     text = mail.get_body(("plain",)).get_content()
@@ -142,22 +156,40 @@ def test_screenshots_of_the_digest_and_every_page_desktop_phone_light_dark(
     def url(label: str) -> str:
         return next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith(label))
 
+    email_file = project.root / "digest.html"
+    email_file.write_text(mail.get_body(("html",)).get_content(), encoding="utf-8")
     pages = {
-        "digest-email": None,
+        "digest-email": email_file.as_uri(),
         "digest-web": url("View in your browser"),
         "archive": url("Past digests"),
         "preferences": url("Change your topics or schedule"),
-        "unsubscribe": url("Unsubscribe"),
-        "vote": vote_links(mail)[0],
         "signup": web.url + "/",
+        "error": web.url + "/preferences/not-a-link",
     }
-    email_file = project.root / "digest.html"
-    email_file.write_text(mail.get_body(("html",)).get_content(), encoding="utf-8")
     for name, address in pages.items():
-        browser.get(address or email_file.as_uri())
-        colours = []
-        for width in (1200, 390):
-            for dark in (False, True):
-                shoot(browser, name, width, dark)
-                colours.append(background(browser))
-        assert colours[0] != colours[1], f"{name}: the dark scheme changes nothing"
+        browser.get(address)
+        shoot_all(browser, name)
+    wait = WebDriverWait(browser, 10)
+    # the pages a script submits at once: first as people without script see them
+    project.ok("subscribers", "add", "new@example.org", "--keywords", "rlhf", "--confirm")
+    words = project.mails()[-1].get_body(("plain",)).get_content().split()
+    confirm_url = next(word for word in words if "/confirm/" in word)
+    for name, address, done, after in (
+        ("confirm", confirm_url, (By.ID, "confirmed"), "confirmed"),
+        ("vote", vote_links(mail)[0], (By.ID, "undo"), "voted"),
+    ):
+        scripts(browser, False)
+        browser.get(address)
+        shoot_all(browser, name)
+        scripts(browser, True)
+        browser.get(address)
+        wait.until(ec.presence_of_element_located(done))  # the script posted the form
+        shoot_all(browser, after)
+    browser.get(url("Unsubscribe"))
+    shoot_all(browser, "unsubscribe")
+    browser.find_element(By.ID, "unsubscribe").click()
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "unsubscribed"))
+    shoot_all(browser, "unsubscribed")
+    assert project.query("select status from subscriber where email = 'reader@example.org'") == [
+        ("unsubscribed",)
+    ]
