@@ -18,6 +18,7 @@ from digest.paper_links import best_url, paper_links, summary_and_rest
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # stand-ins for the vote links in a paper's cached parts: no listing text can contain them
 MORE, LESS = "\x00more-url\x00", "\x00less-url\x00"
+_PLACEHOLDERS = re.compile(f"({re.escape(MORE)}|{re.escape(LESS)})")
 ABSTRACT_CHARS = 420
 LIKED_TITLE_CHARS = 60
 
@@ -204,12 +205,16 @@ class Renderer:
             p.comments,
         )
         html, text = self._paper_parts(shown)
-        if p.more_url is not None and p.less_url is not None:
-            html = html.replace(MORE, escape(p.more_url)).replace(LESS, escape(p.less_url))
-            text = text.replace(MORE, p.more_url).replace(LESS, p.less_url)
-        return {"html": Markup(html), "text": text, "title": p.title}
+        links = {MORE: p.more_url or "", LESS: p.less_url or ""}
+        html_links = {MORE: escape(links[MORE]), LESS: escape(links[LESS])}
+        return {
+            "html": Markup("".join([html_links.get(piece, piece) for piece in html])),
+            "text": "".join([links.get(piece, piece) for piece in text]),
+            "title": p.title,
+        }
 
-    def _render_paper(self, shown: Shown) -> tuple[str, str]:
+    def _render_paper(self, shown: Shown) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """A paper's html and text, cut where the reader's vote links go."""
         s = shown
         summary, rest = (
             (s.ai_summary, " ".join(s.abstract.split()))
@@ -231,7 +236,9 @@ class Renderer:
             "less_url": LESS if s.votes else None,
         }
         context = {"paper": paper}
-        return self.paper_html.render(context), self.paper_text.render(context)
+        html = self.paper_html.render(context)
+        text = self.paper_text.render(context)
+        return tuple(_PLACEHOLDERS.split(html)), tuple(_PLACEHOLDERS.split(text))
 
 
 def sections_of(

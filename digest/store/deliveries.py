@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, update
+from sqlalchemy import Connection, String, Table, bindparam, func, insert, type_coerce, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -270,20 +272,24 @@ class DeliveryQueries(Queries):
                     i.delivery_id,
                     i.paper_id,
                     i.score,
-                    i.matched,
+                    type_coerce(i.matched, String),  # decoded once per distinct list below
                     i.similar_to,
                     i.section,
                     i.trending,
                 )
-                .add_columns(*PAPER_COLUMNS)
-                .join(PAPER, PAPER.c.id == i.paper_id)
                 .where(i.delivery_id.in_(list(ids)))
                 .order_by(i.delivery_id, i.rank)
-            )
+            ).all()
+            # a batch names each paper many times: read and decode each one once
+            wanted = list({row[1] for row in rows})
+            papers = {
+                row[0]: PaperRow(*row)
+                for row in conn.execute(sa_select(*PAPER_COLUMNS).where(PAPER.c.id.in_(wanted)))
+            }
             liked: set[str] = set()
             for row in rows:
-                item = ItemRow(row[1], row[2], row[3], row[4], row[5], bool(row[6]))
-                out[row[0]].items.append((PaperRow(*row[7:]), item))
+                item = ItemRow(row[1], row[2], _keywords(row[3]), row[4], row[5], bool(row[6]))
+                out[row[0]].items.append((papers[row[1]], item))
                 if item.similar_to:
                     liked.add(item.similar_to)
             if liked:
@@ -422,6 +428,12 @@ _RECORD = (
         claimed_at=None,
     )
 )
+
+
+@lru_cache(maxsize=4096)
+def _keywords(stored: str | None) -> list[str]:
+    """A stored JSON list of matched keywords (shared: callers only read it)."""
+    return list(json.loads(stored)) if stored else []
 
 
 def cancel_waiting(session: Session, subscriber_id: int | None, now: datetime) -> int:

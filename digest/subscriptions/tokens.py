@@ -1,13 +1,14 @@
 """Signed, purpose-bound tokens for the links in emails (confirm, unsubscribe, preferences,
-votes), on itsdangerous: one serializer per purpose (its salt), HMAC-SHA256.
+archive, feed, votes).
 
-Vote tokens, twenty in every digest, are a compact format of their own: `v2.<body>.<mac>`, one
-HMAC-SHA256 (truncated to 128 bits) over the body under a key derived for votes only. Vote
-links in the itsdangerous format of earlier digests are still read.
+A token is `v2.<body>.<mac>`: the body in URL-safe base64 and one HMAC-SHA256 over it,
+truncated to 128 bits, under a key derived for its purpose only (a preferences token can
+never pass as a vote). Links in the itsdangerous format of earlier emails are still read.
 
 A token names one subscriber (by public id), the subscriber's token version (bumping it
-revokes older links) and when it was issued. Expiry is checked against the `now` the caller
-passes (never against the clock of the machine), and is checked whenever a purpose expires.
+revokes older links) and when it was issued; a vote token also names the paper and the vote.
+Expiry is checked against the `now` the caller passes (never against the clock of the
+machine), and is checked whenever a purpose expires.
 """
 
 from __future__ import annotations
@@ -58,9 +59,11 @@ def _serializer(key: bytes, purpose: str) -> URLSafeSerializer:
 
 
 def _load(key: bytes, purpose: str, token: str) -> list[Any]:
-    """The signed payload of a token for `purpose`, or LinkError."""
+    """The signed payload of a token for `purpose` (either format), or LinkError."""
     if not token or len(token) > LONGEST or not token.isascii():
         raise LinkError("this link is not valid: copy the whole link from the email")
+    if token.startswith(FORMAT):
+        return _verified(key, purpose, token).split(".", 3)
     try:
         payload = _serializer(key, purpose).loads(token)
     except BadSignature:
@@ -78,7 +81,7 @@ def _expired(issued: int, now: float, max_age: float) -> bool:
 
 def make_token(key: bytes, purpose: str, subscriber: str, version: int, issued: int = 0) -> str:
     """A URL-safe token for one subscriber (public id), purpose and token version."""
-    return str(_serializer(key, purpose).dumps([subscriber, version, issued]))
+    return _signed(key, purpose, f"{subscriber}.{version}.{issued}")
 
 
 def read_token(
@@ -96,13 +99,13 @@ def read_token(
     return parsed
 
 
-VOTE_FORMAT = "v2."
+FORMAT = "v2."
 MAC_BYTES = 16
 
 
 @functools.lru_cache(maxsize=64)
-def _vote_key(key: bytes) -> bytes:
-    return hashlib.sha256(b"papers-digest vote\0" + key).digest()
+def _purpose_key(key: bytes, purpose: str) -> bytes:
+    return hashlib.sha256(f"papers-digest {purpose}\0".encode() + key).digest()
 
 
 def _b64(data: bytes) -> str:
@@ -113,30 +116,41 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _signed(key: bytes, purpose: str, body: str) -> str:
+    """`v2.<body>.<mac>` for `purpose`."""
+    data = body.encode()
+    mac = hmac.digest(_purpose_key(key, purpose), data, "sha256")[:MAC_BYTES]
+    return f"{FORMAT}{_b64(data)}.{_b64(mac)}"
+
+
+def _verified(key: bytes, purpose: str, token: str) -> str:
+    """The body of a genuine `v2.` token for `purpose`, or LinkError."""
+    try:
+        body_text, mac_text = token[len(FORMAT) :].split(".")
+        body, mac = _unb64(body_text), _unb64(mac_text)
+    except (ValueError, binascii.Error):
+        raise LinkError("this link is damaged: copy the whole link from the email") from None
+    expected = hmac.digest(_purpose_key(key, purpose), body, "sha256")[:MAC_BYTES]
+    if not hmac.compare_digest(mac, expected):
+        raise LinkError(
+            f"this link is not a valid {purpose} link: copy the whole link from the email"
+        )
+    return body.decode("utf-8", "replace")
+
+
 def make_vote_token(
     key: bytes, subscriber: str, version: int, issued: int, paper_id: str, value: int
 ) -> str:
     """A URL-safe token for one subscriber's vote on one paper."""
-    body = f"{subscriber}.{version}.{issued}.{'+' if value > 0 else '-'}{paper_id}".encode()
-    mac = hmac.digest(_vote_key(key), body, "sha256")[:MAC_BYTES]
-    return f"{VOTE_FORMAT}{_b64(body)}.{_b64(mac)}"
+    sign = "+" if value > 0 else "-"
+    return _signed(key, "vote", f"{subscriber}.{version}.{issued}.{sign}{paper_id}")
 
 
 def _vote_payload(key: bytes, token: str) -> list[Any]:
     """[subscriber, version, issued, paper id, value] of a genuine vote token, either format."""
-    if not token.startswith(VOTE_FORMAT):
+    if not token.startswith(FORMAT):
         return _load(key, "vote", token)
-    if len(token) > LONGEST or not token.isascii():
-        raise LinkError("this link is not valid: copy the whole link from the email")
-    try:
-        body_text, mac_text = token[len(VOTE_FORMAT) :].split(".")
-        body, mac = _unb64(body_text), _unb64(mac_text)
-    except (ValueError, binascii.Error):
-        raise LinkError("this link is damaged: copy the whole link from the email") from None
-    expected = hmac.digest(_vote_key(key), body, "sha256")[:MAC_BYTES]
-    if not hmac.compare_digest(mac, expected):
-        raise LinkError("this link is not a valid vote link: copy the whole link from the email")
-    subscriber, version, issued, rest = body.decode("utf-8", "replace").split(".", 3)
+    subscriber, version, issued, rest = _load(key, "vote", token)
     return [subscriber, version, issued, rest[1:], 1 if rest[:1] == "+" else -1]
 
 
