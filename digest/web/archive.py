@@ -27,10 +27,11 @@ DIGEST_CSP = (
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _reader(web: WebContext, purpose: str, token: str) -> Subscriber:
+def _reader(web: WebContext, purpose: str, token: str) -> tuple[Subscriber, int]:
+    """The subscriber a link names (a stored one: it has an id), and that id."""
     subscriber = signup.subscriber_for(web.store, web.links, purpose, token, web.clock())
     assert subscriber.id is not None
-    return subscriber
+    return subscriber, subscriber.id
 
 
 def _edition(text: str) -> str:
@@ -49,9 +50,8 @@ def _views(web: WebContext, ids: list[int]) -> list[DigestView]:
 @router.get("/digests/{token}", response_class=HTMLResponse)
 def archive(request: Request, web: Web, token: str) -> HTMLResponse:
     """The subscriber's past digests, newest first."""
-    subscriber = _reader(web, "archive", token)
-    assert subscriber.id is not None
-    editions = web.store.archive.editions(subscriber.id)
+    subscriber, subscriber_id = _reader(web, "archive", token)
+    editions = web.store.archive.editions(subscriber_id)
     return web.page(
         request,
         "archive",
@@ -65,16 +65,15 @@ def archive(request: Request, web: Web, token: str) -> HTMLResponse:
 @router.get("/digests/{token}/{edition}", response_class=HTMLResponse)
 def digest_page(request: Request, web: Web, token: str, edition: str) -> HTMLResponse:
     """One digest as it was emailed, with the list of the others."""
-    subscriber = _reader(web, "archive", token)
-    assert subscriber.id is not None
-    delivery = web.store.archive.delivery_of(subscriber.id, _edition(edition))
+    subscriber, subscriber_id = _reader(web, "archive", token)
+    delivery = web.store.archive.delivery_of(subscriber_id, _edition(edition))
     if delivery is None:
         raise NotFoundError(f"you have no digest of {edition}: see the list of your digests")
     [view] = _views(web, [delivery])
     view.browser_url = None
     view.past = [
         (e, web.links.archive_url(subscriber, e))
-        for _, e in web.store.archive.editions(subscriber.id)
+        for _, e in web.store.archive.editions(subscriber_id)
     ]
     html = web.mailer.renderer.render(view).html
     return HTMLResponse(html, headers={"Content-Security-Policy": DIGEST_CSP})
@@ -83,9 +82,8 @@ def digest_page(request: Request, web: Web, token: str, edition: str) -> HTMLRes
 @router.get("/feed/{token}")
 def feed(request: Request, web: Web, token: str) -> Response:
     """The Atom feed of the papers of the subscriber's latest digests."""
-    subscriber = _reader(web, "feed", token)
-    assert subscriber.id is not None
-    editions = web.store.archive.editions(subscriber.id, FEED_DIGESTS)
+    subscriber, subscriber_id = _reader(web, "feed", token)
+    editions = web.store.archive.editions(subscriber_id, FEED_DIGESTS)
     views = _views(web, [i for i, _ in editions])
     updated = max((v.edition for v in views), default=web.clock().date())
     body = web.pages.get_template("web/feed.xml").render(
