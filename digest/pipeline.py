@@ -154,6 +154,10 @@ class Candidates:
             self.since = since
         return self.papers, self.corpus
 
+    def hot(self) -> set[str]:
+        """The papers of the corpus read last that earn the "trending" mark."""
+        return hot_papers(self.corpus) if self.corpus is not None else set()
+
 
 def choose_for(
     store: Store,
@@ -210,7 +214,7 @@ def _plan_batch(
     if not due_now:
         return
     plans, _ = choose_for(store, due_now, now, policy, candidates)
-    hot = hot_papers(candidates.corpus) if candidates.corpus is not None else set()
+    hot = candidates.hot()
     rows = []
     for p in plans:
         assert p.subscriber.id is not None
@@ -261,7 +265,7 @@ def preview(
     edition = local_edition(subscriber, now)
     candidates = Candidates()
     [chosen], papers = choose_for(store, [(subscriber, edition)], now, policy, candidates)
-    hot = hot_papers(candidates.corpus) if candidates.corpus is not None else set()
+    hot = candidates.hot()
     by_id = {p.id: p for p in papers}
     titles = {
         pid: p.title

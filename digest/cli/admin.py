@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -146,6 +146,6 @@ def _counts(by_status: dict[str, int]) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    from digest.store.glance import as_utc  # the standard library only: stats stays light
+
+    return None if value is None else as_utc(value).isoformat()

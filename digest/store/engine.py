@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, create_engine
 
 from digest.errors import StoreError
+from digest.store.glance import as_utc as as_utc  # stdlib only, so that stats can use it
 from digest.vocabulary import SCHEMA_HEAD
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -134,11 +135,6 @@ class Queries:
         """A session for queries only: a plain BEGIN on SQLite, never waiting for writers."""
         with Session(self.reader, expire_on_commit=False) as session:
             yield session  # closing returns the connection, which ends the transaction
-
-
-def as_utc(value: datetime) -> datetime:
-    """A datetime read back from the database, made timezone-aware (UTC) if it is naive."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def first_line(exc: BaseException) -> str:

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from digest.store import Store
 
 
+def as_utc(value: datetime) -> datetime:
+    """A datetime read back from the database, made timezone-aware (UTC) if it is naive."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Glance:
     """Counts by status, the history's size and the last fetch and dispatch."""
@@ -31,7 +36,6 @@ class Glance:
     @classmethod
     def of_store(cls, store: Store) -> Glance:
         """The numbers, through the store's queries (any database)."""
-        from digest.store.engine import as_utc
         from digest.vocabulary import FetchStatus
 
         states = store.papers.source_states()
@@ -80,7 +84,4 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
 
 def _moment(text: str | None) -> datetime | None:
     """A datetime as SQLAlchemy stores it in SQLite (naive, meaning UTC)."""
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None if text is None else as_utc(datetime.fromisoformat(text))
