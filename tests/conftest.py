@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -234,3 +235,10 @@ def web(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("DIGEST_BASE_URL", f"http://127.0.0.1:{port}")
     with serve(port) as server:
         yield server
+
+
+@pytest.fixture
+def client(web: Any) -> Iterator[httpx.Client]:
+    """An HTTP client for the web app of `project`."""
+    with httpx.Client(base_url=web.url, timeout=10) as c:
+        yield c

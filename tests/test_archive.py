@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import httpx
-import pytest
 from conftest import Project
 from test_feedback import send_first_digest
 
@@ -22,12 +21,6 @@ def link(mail: Any, label: str) -> str:
     match = re.search(rf"^{re.escape(label)}: (http://127\.0\.0\.1:\d+/\S+)$", text, re.M)
     assert match, f"the text part has a '{label}' link"
     return match.group(1)
-
-
-@pytest.fixture
-def client(web: Any) -> Any:
-    with httpx.Client(base_url=web.url, timeout=10) as c:
-        yield c
 
 
 def test_view_in_browser_shows_the_digest_as_emailed_and_lists_past_digests(

@@ -13,6 +13,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from test_archive import link
 from test_feedback import send_first_digest, vote_links
 
 pytestmark = pytest.mark.browser
@@ -151,18 +152,13 @@ def test_screenshots_of_the_digest_and_every_page_desktop_phone_light_dark(
     and the dark scheme really changes the colours of the email and of every page."""
     ARTIFACTS.mkdir(exist_ok=True)
     mail = send_first_digest(project)
-    text = mail.get_body(("plain",)).get_content()
-
-    def url(label: str) -> str:
-        return next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith(label))
-
     email_file = project.root / "digest.html"
     email_file.write_text(mail.get_body(("html",)).get_content(), encoding="utf-8")
     pages = {
         "digest-email": email_file.as_uri(),
-        "digest-web": url("View in your browser"),
-        "archive": url("Past digests"),
-        "preferences": url("Change your topics or schedule"),
+        "digest-web": link(mail, "View in your browser"),
+        "archive": link(mail, "Past digests"),
+        "preferences": link(mail, "Change your topics or schedule"),
         "signup": web.url + "/",
         "error": web.url + "/preferences/not-a-link",
     }
@@ -185,7 +181,7 @@ def test_screenshots_of_the_digest_and_every_page_desktop_phone_light_dark(
         browser.get(address)
         wait.until(ec.presence_of_element_located(done))  # the script posted the form
         shoot_all(browser, after)
-    browser.get(url("Unsubscribe"))
+    browser.get(link(mail, "Unsubscribe"))
     shoot_all(browser, "unsubscribe")
     browser.find_element(By.ID, "unsubscribe").click()
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "unsubscribed"))

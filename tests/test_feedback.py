@@ -47,12 +47,6 @@ def votes(project: Project) -> list[tuple[Any, ...]]:
     return project.query("select paper_id, value, source from vote order by paper_id")
 
 
-@pytest.fixture
-def client(web: Any) -> Any:
-    with httpx.Client(base_url=web.url, timeout=10) as c:
-        yield c
-
-
 def test_every_paper_of_both_parts_has_vote_links(project: Project, web: Any) -> None:
     mail = send_first_digest(project)
     links = vote_links(mail)

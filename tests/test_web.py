@@ -40,12 +40,6 @@ def link_in(mail: Any, kind: str) -> str:
     return match.group(1)
 
 
-@pytest.fixture
-def client(web: Any) -> Any:
-    with httpx.Client(base_url=web.url, timeout=10) as c:
-        yield c
-
-
 def test_subscribe_confirm_receive_one_click_unsubscribe(
     project: Project, web: Any, client: httpx.Client
 ) -> None:
