@@ -17,6 +17,7 @@ from pydantic_settings import (
 
 from digest.errors import ConfigError
 from digest.sources.config import SourceConfig
+from digest.vocabulary import SemanticSetting
 
 DEFAULT_CONFIG = Path("config/digest.toml")  # under the home
 HOME_VARIABLE = "DIGEST_HOME"
@@ -110,6 +111,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_papers: int = Field(default=10, ge=1, le=100)
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)
+    # sentence embeddings added to keyword scores (the [semantic] extra)
+    semantic: SemanticSetting = "auto"
     first_window_days: int = Field(default=7, ge=1)
     sources: list[SourceConfig] = Field(default_factory=list)
     contact_url: str = "https://github.com/papers-digest/papers-digest"

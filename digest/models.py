@@ -82,6 +82,16 @@ class Paper(PaperFields, table=True):
     updated_at: datetime
 
 
+class PaperVector(SQLModel, table=True):
+    """A paper's sentence embedding under one model (the optional semantic layer)."""
+
+    __tablename__ = "paper_vector"
+
+    paper_id: str = Field(foreign_key="paper.id", primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=64)
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32, unit length
+
+
 class Sighting(SQLModel, table=True):
     """One observation of a paper on one listing page."""
 

@@ -22,6 +22,7 @@ from digest.planning import (
     window_start,
 )
 from digest.ranking import Corpus, FeatureStats, Match, Voted, hot_papers
+from digest.ranking.semantic import Embedder, SemanticIndex, paper_text, paper_vectors
 from digest.render import PaperView, RenderedDigest, Renderer
 from digest.sources.base import SourceConfig
 from digest.sources.http import Fetcher
@@ -42,6 +43,7 @@ class Policy:
     message_domain: str = "papers-digest.invalid"
     batch: int = 5000
     lease: timedelta = timedelta(minutes=5)
+    semantic: Embedder | None = None  # the semantic extra's model, when installed and on
 
 
 @dataclass
@@ -75,6 +77,7 @@ def build_corpus(
     papers: Sequence[Paper],
     stats: FeatureStats | None = None,
     popularity: Mapping[str, float] | None = None,
+    semantic: SemanticIndex | None = None,
 ) -> Corpus:
     """The ranking corpus of these papers, weighted by the history's stats."""
     return Corpus(
@@ -84,7 +87,26 @@ def build_corpus(
         [p.first_seen_at.timestamp() for p in papers],
         popularity=None if popularity is None else [popularity.get(p.id, 0.0) for p in papers],
         stats=stats,
+        semantic=semantic,
     )
+
+
+def semantic_index(
+    store: Store, papers: Sequence[Paper], embedder: Embedder | None
+) -> SemanticIndex | None:
+    """The semantic layer over these papers: stored vectors, the missing ones encoded and
+    stored (None without an embedder)."""
+    if embedder is None:
+        return None
+    ids = [p.id for p in papers]
+    vectors = paper_vectors(
+        embedder,
+        ids,
+        {p.id: paper_text(p.title, p.abstract) for p in papers},
+        store.vectors.of(ids, embedder.name),
+        lambda fresh: store.vectors.save(embedder.name, fresh),
+    )
+    return SemanticIndex(embedder, vectors)
 
 
 def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) -> DispatchReport:
@@ -99,7 +121,7 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
         return report
     try:
         _schedule(store, now)
-        candidates = Candidates()
+        candidates = Candidates(policy.semantic)
         while subscribers := store.subscribers.due(now, policy.batch):
             _plan_batch(store, subscribers, now, policy, report, candidates)
     finally:
@@ -141,6 +163,7 @@ class Candidates:
     """The candidate papers of a planning run and their corpus: read once, then reused by
     every batch whose window they cover (ranking drops what is older than each window)."""
 
+    embedder: Embedder | None = None
     since: datetime | None = None
     papers: list[Paper] = field(default_factory=list)
     corpus: Corpus | None = None
@@ -150,7 +173,12 @@ class Candidates:
         if self.corpus is None or self.since is None or since < self.since:
             self.papers = store.papers.newest(since=since)
             popularity = store.papers.popularity([p.id for p in self.papers])
-            self.corpus = build_corpus(self.papers, feature_stats(store, now), popularity)
+            self.corpus = build_corpus(
+                self.papers,
+                feature_stats(store, now),
+                popularity,
+                semantic_index(store, self.papers, self.embedder),
+            )
             self.since = since
         return self.papers, self.corpus
 
@@ -170,7 +198,7 @@ def choose_for(
     ids = [s.id for s, _ in due_now if s.id is not None]
     last_sent = store.deliveries.last_sent(ids)
     since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
-    papers, corpus = (candidates or Candidates()).covering(store, since, now)
+    papers, corpus = (candidates or Candidates(policy.semantic)).covering(store, since, now)
     votes = store.votes.for_subscribers(ids)
     voted_ids = sorted({pid for rows in votes.values() for pid, _ in rows})
     voted = Voted({pid: (p.title, p.abstract) for pid, p in store.papers.by_ids(voted_ids).items()})
@@ -263,7 +291,7 @@ def preview(
 ) -> tuple[RenderedDigest, list[Match]]:
     """Render the digest this subscriber would get next, without storing or sending it."""
     edition = local_edition(subscriber, now)
-    candidates = Candidates()
+    candidates = Candidates(policy.semantic)
     [chosen], papers = choose_for(store, [(subscriber, edition)], now, policy, candidates)
     hot = candidates.hot()
     by_id = {p.id: p for p in papers}

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # each part loads its modules when first built: a command pay
     from digest.mail import Transport
     from digest.outbox import SendPolicy
     from digest.pipeline import Policy
+    from digest.ranking.semantic import Embedder
     from digest.render import Renderer
     from digest.sources.http import Fetcher
     from digest.store import Store
@@ -123,7 +124,15 @@ class Services:
             first_window_days=s.first_window_days,
             send_empty=s.send_empty,
             message_domain=sender_domain(s.from_address),
+            semantic=self.embedder,
         )
+
+    @cached_property
+    def embedder(self) -> Embedder | None:
+        """The semantic extra's model when it is installed and the setting allows it."""
+        from digest.ranking.semantic import load_embedder
+
+        return load_embedder(self.settings.semantic)
 
     @cached_property
     def send_policy(self) -> SendPolicy:

@@ -29,6 +29,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEST_KEY = "test-secret-key-that-is-long-enough-for-hmac"
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+# expected rankings and golden files are the lexical ranker's, even with the semantic extra
+# installed; tests of the semantic layer pass their embedder explicitly
+os.environ["DIGEST_SEMANTIC"] = "off"
 
 
 @functools.cache
@@ -166,6 +169,7 @@ def project(
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_KEY)
+    monkeypatch.setenv("DIGEST_SEMANTIC", "off")
     Store(f"sqlite:///{tmp_path / 'var' / 'digest.sqlite'}").close()  # set up, as after a first run
     return Project(tmp_path, capsys)
 

@@ -1,7 +1,9 @@
 """nDCG@10 and P@10 of the service's ranker beside Okapi BM25 on the judged profiles, and a
 simulated round of feedback.
 
-    .venv/bin/python bench/relevance/evaluate.py [--split dev|heldout|all] [--quiet]
+    .venv/bin/python bench/relevance/evaluate.py [--split dev|heldout|all] [--quiet] [--semantic]
+
+--semantic adds the optional sentence-embedding layer (pip install -e '.[semantic]').
 
 Feedback simulation: the papers are split in two halves by id. A profile's first digest is
 drawn from one half with keywords alone; the simulated reader likes its relevant papers
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     BM25,
@@ -33,6 +37,7 @@ from common import (
 
 from digest.config import DEFAULT_MIN_SCORE
 from digest.ranking import Corpus, FeatureStats, Profile, Voted, rank, split_keywords
+from digest.ranking.semantic import Embedder, SemanticIndex, load_embedder, paper_text
 
 MIN_SCORE = DEFAULT_MIN_SCORE  # the service default
 
@@ -53,10 +58,27 @@ class Row:
     after: float
 
 
-def corpus_of(docs: Sequence[Doc], stats: FeatureStats) -> Corpus:
+class Vectors:
+    """Sentence embeddings of the judged papers, encoded once (the semantic extra)."""
+
+    def __init__(self, embedder: Embedder, docs: Sequence[Doc]) -> None:
+        self.embedder = embedder
+        encoded = embedder.encode([paper_text(d.title, d.abstract) for d in docs])
+        self.of = dict(zip((d.id for d in docs), encoded, strict=True))
+
+    def index(self, docs: Sequence[Doc]) -> SemanticIndex:
+        """The semantic layer over these docs."""
+        return SemanticIndex(self.embedder, np.stack([self.of[d.id] for d in docs]))
+
+
+def corpus_of(docs: Sequence[Doc], stats: FeatureStats, vectors: Vectors | None = None) -> Corpus:
     """The service's corpus of these docs, weighted by the whole history's stats."""
     return Corpus(
-        [d.id for d in docs], [d.title for d in docs], [d.abstract for d in docs], stats=stats
+        [d.id for d in docs],
+        [d.title for d in docs],
+        [d.abstract for d in docs],
+        stats=stats,
+        semantic=None if vectors is None else vectors.index(docs),
     )
 
 
@@ -72,12 +94,16 @@ def half(paper_id: str) -> int:
 
 
 def feedback_round(
-    docs: Sequence[Doc], stats: FeatureStats, judged: JudgedProfile, grades: dict[str, int]
+    docs: Sequence[Doc],
+    stats: FeatureStats,
+    judged: JudgedProfile,
+    grades: dict[str, int],
+    vectors: Vectors | None,
 ) -> tuple[float, float]:
     """nDCG@10 on unseen papers before and after one digest of simulated votes (averaged)."""
     texts = {d.id: (d.title, d.abstract) for d in docs}
     halves = [[d for d in docs if half(d.id) == h] for h in (0, 1)]
-    corpora = [corpus_of(h, stats) for h in halves]
+    corpora = [corpus_of(h, stats, vectors) for h in halves]
     keywords = Profile(split_keywords(judged.keywords))
     before, after = [], []
     for first, second in ((0, 1), (1, 0)):
@@ -92,11 +118,13 @@ def feedback_round(
     return statistics.mean(before), statistics.mean(after)
 
 
-def evaluate(split: str) -> list[Row]:
-    """Every judged profile of the split, measured."""
+def evaluate(split: str, semantic: bool = False) -> list[Row]:
+    """Every judged profile of the split, measured (with the semantic extra if asked)."""
     docs = load_corpus()
     stats = FeatureStats.of((d.title, d.abstract) for d in docs)
-    corpus = corpus_of(docs, stats)
+    embedder = load_embedder("on") if semantic else None
+    vectors = Vectors(embedder, docs) if embedder is not None else None
+    corpus = corpus_of(docs, stats, vectors)
     bm25 = BM25(docs)
     judgments = load_judgments()
     rows = []
@@ -109,7 +137,7 @@ def evaluate(split: str) -> list[Row]:
         base = bm25.rank(judged.keywords, 10)
         digest = ranked(corpus, profile, judged.max_papers)
         relevant = sum(1 for g in grades.values() if g >= 1)
-        before, after = feedback_round(docs, stats, judged, grades)
+        before, after = feedback_round(docs, stats, judged, grades, vectors)
         rows.append(
             Row(
                 judged.name,
@@ -165,8 +193,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("dev", "heldout", "all"), default="all")
     parser.add_argument("--quiet", action="store_true", help="Only the averages.")
+    parser.add_argument(
+        "--semantic", action="store_true", help="With the sentence-embedding extra installed."
+    )
     args = parser.parse_args()
-    report(evaluate(args.split), args.quiet)
+    report(evaluate(args.split, args.semantic), args.quiet)
 
 
 if __name__ == "__main__":

@@ -115,7 +115,11 @@ def rank_cmd(
     history = store.papers.newest()
     by_id = {p.id: p for p in history}
     voted = Voted({pid: (by_id[pid].title, by_id[pid].abstract) for pid in liked + disliked})
-    corpus = pipeline.build_corpus(history, pipeline.feature_stats(store, parse_now(None)))
+    corpus = pipeline.build_corpus(
+        history,
+        pipeline.feature_stats(store, parse_now(None)),
+        semantic=pipeline.semantic_index(store, history, services.policy.semantic),
+    )
     seen = set(liked + disliked)
     [matches] = rank(
         corpus, [profile], top, min_score=services.policy.min_score, seen=[seen], voted=voted

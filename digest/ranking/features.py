@@ -31,7 +31,7 @@ class Semantic(Protocol):
     """An optional sentence-embedding layer: unit vectors of the papers and of keywords."""
 
     papers: np.ndarray  # (papers, dimensions), L2-normalised, in corpus order
-    blend: float  # weight of the semantic score against the lexical one, 0..1
+    blend: float  # weight of the rescaled cosine added to the lexical score
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of short texts (keywords), (len(texts), dimensions)."""

@@ -7,6 +7,7 @@ proportion to the IDF weight they match, damped by `coord`. A keyword also match
 the acronyms and long forms learned from the history ("rlhf" <-> "reinforcement learning from
 human feedback"); its score is the best of its variants. Pseudo-relevance feedback then adds
 a little for papers that resemble a keyword's best matches (vocabulary the keyword lacks).
+With the semantic extra, the cosine of keyword and paper embeddings is added (semantic.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import scipy.sparse as sp
 
 from digest.ranking.acronyms import MAX_VARIANTS
 from digest.ranking.features import Corpus, Semantic
+from digest.ranking.semantic import FLOOR
 from digest.ranking.text import features, stem, words
 
 COORD = 3.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
@@ -224,12 +226,10 @@ def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
     return sp.csr_matrix((dense + PRF_WEIGHT * cosine).astype(np.float32))
 
 
-SEMANTIC_FLOOR = 0.25  # cosine below which a keyword and a paper count as unrelated
-
-
 def _blend(lexical: sp.csr_matrix, semantic: Semantic, keywords: list[str]) -> sp.csr_matrix:
-    """(1 - blend) x lexical + blend x rescaled cosine of keyword and paper embeddings."""
+    """lexical + blend x the keyword-paper cosine rescaled from [FLOOR, 1] to [0, 1]: added,
+    not mixed, so that a lexical match keeps its score and its eligibility."""
     cosine = semantic.encode(keywords) @ semantic.papers.T
-    rescaled = np.clip((cosine - SEMANTIC_FLOOR) / (1.0 - SEMANTIC_FLOOR), 0.0, 1.0)
-    mixed = (1.0 - semantic.blend) * lexical.toarray() + semantic.blend * rescaled
+    rescaled = np.clip((cosine - FLOOR) / (1.0 - FLOOR), 0.0, 1.0)
+    mixed = lexical.toarray() + semantic.blend * rescaled
     return sp.csr_matrix(mixed.astype(np.float32))

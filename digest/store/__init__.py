@@ -2,7 +2,7 @@
 
 A Store holds one query object per kind of data over one engine (`store.papers`,
 `store.subscribers`, `store.deliveries`, `store.archive`, `store.votes`, `store.suppression`,
-`store.state`); nothing outside this package writes SQL.
+`store.state`, `store.vectors`); nothing outside this package writes SQL.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from digest.store.papers import PaperQueries, UpsertResult
 from digest.store.state import StateQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.suppression import SuppressionQueries
+from digest.store.vectors import VectorQueries
 from digest.store.votes import VoteQueries
 
 __all__ = ["Store", "UpsertResult", "make_engine", "migrate"]
@@ -26,6 +27,7 @@ class Store:
         self.votes = VoteQueries(self.engine)
         self.suppression = SuppressionQueries(self.engine)
         self.state = StateQueries(self.engine)
+        self.vectors = VectorQueries(self.engine)
 
     def close(self) -> None:
         """Release every pooled connection."""

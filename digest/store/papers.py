@@ -16,6 +16,7 @@ from digest.models import (
     FetchStatus,
     Paper,
     PaperFields,
+    PaperVector,
     Sighting,
     SourceState,
     Vote,
@@ -190,6 +191,7 @@ class PaperQueries(Queries):
                 gone = sorted(found - named)
                 if gone:
                     conn.execute(SIGHTING.delete().where(SIGHTING.c.paper_id.in_(gone)))
+                    conn.execute(VECTOR.delete().where(VECTOR.c.paper_id.in_(gone)))
                     conn.execute(PAPER.delete().where(PAPER.c.id.in_(gone)))
                 removal.removed += gone
                 removal.kept += sorted(named)
@@ -249,6 +251,7 @@ PAPER: Table = Paper.__table__  # type: ignore[attr-defined]
 SIGHTING: Table = Sighting.__table__  # type: ignore[attr-defined]
 ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
 VOTE: Table = Vote.__table__  # type: ignore[attr-defined]
+VECTOR: Table = PaperVector.__table__  # type: ignore[attr-defined]
 _MUTABLE = (*PaperFields.model_fields, "updated_at")
 _CHUNK = 400
 
@@ -289,6 +292,6 @@ def _rows_matching(
 def _rekey(conn: Connection, old_id: str, row: dict[str, Any]) -> None:
     """Store a paper under its new id, carrying its history along."""
     conn.execute(insert(PAPER), [row])
-    for table in (SIGHTING, DeliveryItem.__table__, Vote.__table__):  # type: ignore[attr-defined]
+    for table in (SIGHTING, ITEM, VOTE, VECTOR):
         conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=row["id"]))
     conn.execute(delete(PAPER).where(PAPER.c.id == old_id))

@@ -23,7 +23,7 @@ from digest.errors import (
     ValidationError,
 )
 from digest.models import Paper
-from digest.pipeline import Policy, build_corpus
+from digest.pipeline import Policy, build_corpus, semantic_index
 from digest.ranking import Corpus, Profile, keyword_hits, rank
 from digest.store import Store
 from digest.subscriptions.lifecycle import Mailer
@@ -104,7 +104,9 @@ class WebContext:
             cached = self._preview_cache
             if cached is None or not timedelta(0) <= now - cached[0] < PREVIEW_CACHE:
                 papers = self.store.papers.newest(since=now - timedelta(days=PREVIEW_DAYS))
-                cached = self._preview_cache = (now, papers, build_corpus(papers))
+                semantic = semantic_index(self.store, papers, self.policy.semantic)
+                corpus = build_corpus(papers, semantic=semantic)
+                cached = self._preview_cache = (now, papers, corpus)
             return cached[1], cached[2]
 
     def preview(self, keywords: str, exclude: str, limit: int = 8) -> dict[str, Any]:
