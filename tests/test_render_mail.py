@@ -6,6 +6,7 @@ import os
 import re
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,38 @@ def test_non_ascii_subject_and_sender_name_are_encoded_and_read_back() -> None:
     assert parsed["Subject"] == "Papers digest: 3 new papers on métriques, …"
     assert parsed["From"] == "Dïgest Bot <digest@example.org>"
     assert parsed.get_body(("plain",)).get_content() == "héllo " * 40  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "html", "text_cte", "html_cte"),
+    [
+        ("plain ascii", "<p>plain ascii</p>", "7bit", "7bit"),
+        ("π-Flow", "<p>π-Flow</p>", "quoted-printable", "7bit"),  # &#960; in the HTML
+        ("x" * 999, "<p>" + "x" * 999 + "</p>", "quoted-printable", "quoted-printable"),
+        ("a lone\rcarriage return", "<p>ok</p>", "quoted-printable", "7bit"),
+    ],
+)
+def test_each_part_is_sent_as_is_when_7bit_allows_it_and_reads_back_the_same(
+    text: str, html: str, text_cte: str, html_cte: str
+) -> None:
+    raw = build_message(
+        sender="d@example.org",
+        to="a@example.org",
+        subject="s",
+        text=text,
+        html=html,
+        message_id="<m4@example.org>",
+        date=datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    assert raw.isascii()
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parsed = message_from_bytes(raw, policy=policy.default)
+    plain, rich = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain is not None and rich is not None
+    assert plain["Content-Transfer-Encoding"] == text_cte
+    assert rich["Content-Transfer-Encoding"] == html_cte
+    assert plain.get_content().replace("\r\n", "\n") == text
+    assert unescape(rich.get_content()) == html
 
 
 def test_maildir_in_an_existing_empty_directory_works(tmp_path: Path) -> None:
