@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import Inbox, free_port
 from smtp_faults import FaultServer
 
 from digest.config import Settings
@@ -423,3 +423,46 @@ def test_a_failed_recording_stops_the_connection_before_data(server: FaultServer
     assert outcomes[0].sent
     assert all(isinstance(o.error, TemporaryDeliveryError) for o in outcomes[1:])
     assert len(server.accepted) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "wire"),
+    [
+        (b"A: b\r\n\r\nbody\r\n", b"A: b\r\n\r\nbody\r\n.\r\n"),  # already in form: as is
+        (b"A: b\r\n\r\nno end", b"A: b\r\n\r\nno end\r\n.\r\n"),
+        (b"A: b\n\nlone\rends\r\r\n", b"A: b\r\n\r\nlone\r\nends\r\n\r\n.\r\n"),
+        (b"A: b\r\n\r\n.\r\n..two\r\nx.y\r\n", b"A: b\r\n\r\n..\r\n...two\r\nx.y\r\n.\r\n"),
+    ],
+)
+def test_data_is_crlf_dot_stuffed_and_terminated(raw: bytes, wire: bytes) -> None:
+    from digest.mail.smtp_data import wire_form
+
+    assert wire_form(raw) == wire
+
+
+def test_lines_starting_with_a_dot_and_lone_line_ends_arrive_intact(
+    smtp_server: tuple[Inbox, int],
+) -> None:
+    inbox, port = smtp_server
+    text = ".\n.hidden line\n..two dots\nplain"
+    raw = build_message(
+        sender="d@example.org",
+        to="a@example.org",
+        subject="dots",
+        text=text,
+        html="<p>.</p>",
+        message_id="<dots@example.org>",
+        date=NOW,
+    )
+    transport = SmtpTransport(settings(port))
+    try:
+        [outcome] = transport.send([outgoing(1, raw, "d@example.org", "a@example.org")])
+        bare_lf = raw.replace(b"\r\n", b"\n")  # a message from elsewhere, with LF alone
+        [again] = transport.send([outgoing(2, bare_lf, "d@example.org", "a@example.org")])
+    finally:
+        transport.close()
+    assert outcome.sent and again.sent
+    for _, _, message in inbox.messages:
+        body = message.get_body(("plain",))
+        assert body is not None
+        assert body.get_content().replace("\r\n", "\n") == text

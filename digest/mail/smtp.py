@@ -33,6 +33,7 @@ from digest.errors import (
 )
 from digest.mail import OnOutcome, Outcome, Outgoing
 from digest.mail.mime import needs_smtputf8
+from digest.mail.smtp_data import send_data
 
 IDLE_CHECK = 5.0  # seconds idle after which a pooled connection is checked with NOOP first
 IDLE_LIMIT = 60.0  # seconds idle after which a pooled connection is closed
@@ -359,7 +360,7 @@ async def transmit(client: aiosmtplib.SMTP, item: Outgoing, receipt: Future[None
         await client.rcpt(item.recipient, encoding=encoding)
         if receipt is not None:
             await asyncio.wrap_future(receipt)
-        await client.data(item.raw)
+        await send_data(client, item.raw, client.timeout)
     except aiosmtplib.SMTPResponseException:
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
             await client.rset()
