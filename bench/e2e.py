@@ -23,6 +23,7 @@ from typing import Any
 import sinks
 import synth
 
+from digest.config import render_cores
 from digest.ingest import store_records
 from digest.mail.smtp import SmtpSettings, SmtpTransport
 from digest.models import Subscriber, SubscriberStatus
@@ -37,6 +38,7 @@ NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
 SENDER = "papers digest <digest@papers-digest.example>"
 HOST = sinks.HOST
 CONNECTIONS = int(os.environ.get("E2E_CONNECTIONS", "4"))
+RENDER_PROCESSES = int(os.environ.get("E2E_RENDER", render_cores()))  # the service default
 BARE_SAMPLE = 5_000  # messages the bare client sends, taken from what the pipeline built
 
 
@@ -124,7 +126,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
             Renderer(),
             links,
             SENDER,
-            SendPolicy(batch=500, render_processes=int(os.environ.get("E2E_RENDER", "1"))),
+            SendPolicy(batch=500, render_processes=RENDER_PROCESSES),
         )
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         sent = send_due(store, outbox, now=NOW)
@@ -156,6 +158,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         "send_cpu_main_s": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1),
         "send_cpu_workers_s": round(workers.ru_utime + workers.ru_stime, 1),
         "bare_messages": len(kept),
+        "render_processes": RENDER_PROCESSES,
         "rss_seeded_mb": round(rss_seeded, 1),
         "peak_rss_mb": round(peak_rss, 1),
         "statuses": counts,

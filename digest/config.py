@@ -48,9 +48,11 @@ def home() -> Path:
     return Path(os.environ.get(HOME_VARIABLE) or ".").expanduser()
 
 
-def _spare_cores(limit: int) -> int:
-    """The cores beside the one this process runs on, at most `limit`."""
-    return min(max((os.cpu_count() or 1) - 1, 0), limit)
+def render_cores(limit: int = 4) -> int:
+    """Render workers by default: one per core, at most `limit` (the sending process mostly
+    waits on the network), and none on a single core, where a worker only adds copying."""
+    cores = os.cpu_count() or 1
+    return min(cores, limit) if cores > 1 else 0
 
 
 class Settings(BaseSettings):
@@ -88,7 +90,7 @@ class Settings(BaseSettings):
     send_batch: int = Field(default=200, ge=1)
     # worker processes composing digests while the main process sends; they start only when
     # a send run has more than one batch of work
-    render_processes: int = Field(default_factory=lambda: _spare_cores(4), ge=0, le=32)
+    render_processes: int = Field(default_factory=render_cores, ge=0, le=32)
     send_empty: bool = False  # send a short "nothing new today" digest instead of skipping
     from_address: str = Field(
         default="papers digest <digest@localhost>",
