@@ -118,6 +118,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         planned = plan(store, NOW, Policy(min_score=0.05))
         t1 = time.perf_counter()
+        rss_planned = max_rss_mb()
         smtp = SmtpTransport(SmtpSettings(host=HOST, port=port, connections=CONNECTIONS))
         transport = Recording(smtp, BARE_SAMPLE)
         links = Links(b"bench-key", "https://d.example")
@@ -160,6 +161,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         "bare_messages": len(kept),
         "render_processes": RENDER_PROCESSES,
         "rss_seeded_mb": round(rss_seeded, 1),
+        "rss_planned_mb": round(rss_planned, 1),
         "peak_rss_mb": round(peak_rss, 1),
         "statuses": counts,
     }

@@ -113,8 +113,9 @@ class Composer:
 
     @property
     def depth(self) -> int:
-        """How many batches may be claimed and composing before the oldest is sent."""
-        return self.processes + 2 if self.pool is not None else 1
+        """How many batches may be claimed and composing before the oldest is sent: one per
+        worker and the one being sent (more only holds finished messages in memory)."""
+        return self.processes + 1 if self.pool is not None else 1
 
     def submit(self, ids: list[int], more_to_come: bool) -> Future[Composed]:
         """Start composing a batch; the first batch that promises more starts the workers."""
