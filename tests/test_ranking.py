@@ -13,7 +13,7 @@ from digest.ranking import (
     stems,
     trending_box,
 )
-from digest.ranking.acronyms import definitions
+from digest.ranking.acronyms import Acronyms, definitions
 
 PAPERS = {
     "kv": ("KV Cache Quantization for Long Context", "We quantize the key-value cache of LLMs."),
@@ -85,6 +85,34 @@ def test_acronyms_are_learned_from_abstracts_and_work_both_ways() -> None:
     assert top_ids(c, Profile(["rlhf"]), min_score=0.3) == ["rl"]
     assert top_ids(c, Profile(["large language models"]), min_score=0.3) == ["kv"]
     assert top_ids(c, Profile(["key-value cache"]), min_score=0.3) == ["kv"]
+
+
+def test_an_acronym_with_two_senses_is_not_rewritten() -> None:
+    acronyms = Acronyms()
+    acronyms.learn(
+        [
+            "We train with differential privacy (DP) guarantees.",
+            "Dynamic programming (DP) solves the Bellman equation.",
+            "The key-value (KV) cache grows.",
+            "A key value (KV) store.",  # the same sense, spelt apart: still one sense
+        ]
+    )
+    privacy = tuple(stems("differential privacy"))
+    assert acronyms.variants(list(privacy)) == [privacy]  # a bare "DP" may be the other one
+    assert acronyms.variants(["dp"]) == [("dp",)]
+    assert "kv" in acronyms.expand and "dp" not in acronyms.expand
+    c = Corpus(
+        ["bellman", "private"],
+        ["Trajectory stitching", "Private fine-tuning"],
+        [
+            "Dynamic programming (DP) diverges; we avoid DP and DP-style updates.",
+            "Differential privacy for language models.",
+        ],
+        stats=FeatureStats.of(
+            [("", "We train with differential privacy (DP)."), ("", "Dynamic programming (DP).")]
+        ),
+    )
+    assert top_ids(c, Profile(["differential privacy"]), min_score=0.2) == ["private"]
 
 
 def test_partial_matches_score_in_proportion_and_phrases_and_titles_score_more() -> None:

@@ -2,6 +2,7 @@
 
 Definitions are found with the Schwartz-Hearst rule: a parenthesised short form whose
 letters occur, in order, in the words just before it, the first letter starting a word.
+An acronym the history defines in two unrelated ways is left alone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from digest.ranking.text import stems, words
 _DEFINITION = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*\)")
 _PRECEDING_WORDS = re.compile(r"[^\s()]+")
 MAX_VARIANTS = 4
+# an acronym also defined as something else (no stem in common) at least a third as often as
+# its best long form has two senses ("DP": dynamic programming, differential privacy): it is
+# not rewritten either way, since a bare "DP" in a paper may mean the other one
+RIVAL_SHARE = 3
 
 
 def short_form(raw: str) -> str | None:
@@ -82,7 +87,12 @@ class Acronyms:
         for (short, expansion), count in self.counts.items():
             if count > best.get(short, (0, ()))[0]:
                 best[short] = (count, expansion)
-        self.expand = {short: expansion for short, (_, expansion) in best.items()}
+        ambiguous = {
+            short
+            for (short, expansion), count in self.counts.items()
+            if count * RIVAL_SHARE >= best[short][0] and not set(expansion) & set(best[short][1])
+        }
+        self.expand = {s: e for s, (_, e) in best.items() if s not in ambiguous}
         self.contract = {expansion: short for short, expansion in self.expand.items()}
 
     def variants(self, tokens: Sequence[str]) -> list[tuple[str, ...]]:
