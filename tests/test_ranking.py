@@ -210,6 +210,20 @@ def test_liking_papers_on_a_new_topic_brings_that_topic_in() -> None:
     assert "kv" in [m.paper_id for m in with_votes]  # the keyword's paper stays
 
 
+def test_three_votes_never_crowd_the_keywords_out() -> None:
+    liked = {
+        f"g{i}": ("Dwarf Galaxy Rotation Curves", "Rotation curves of a dwarf galaxy, dark matter.")
+        for i in range(3)
+    }
+    extra = {"gal2": PAPERS["gal"], "gal3": PAPERS["gal"]}  # more papers like the liked ones
+    ids = [*PAPERS, *extra]
+    texts = {**PAPERS, **extra}
+    c = Corpus(ids, [texts[i][0] for i in ids], [texts[i][1] for i in ids], stats=corpus().stats)
+    profile = Profile(["kv cache"], liked=list(liked))
+    [with_votes] = rank(c, [profile], 2, min_score=0.3, voted=Voted(liked))
+    assert "kv" in [m.paper_id for m in with_votes]  # the keyword keeps a place of two
+
+
 def test_disliked_kind_goes_down() -> None:
     c = corpus()
     votes = Voted({"m0": ("Diffusion for Medical Scans", "Medical imaging with diffusion.")})

@@ -25,7 +25,7 @@ from digest.ranking.keywords import KeywordCache, KeywordScores
 from digest.ranking.results import Match, Picks, Ranking
 
 DEFAULT_BATCH = 4096
-LIKE_WEIGHT = 4.0  # weight of the learned part at full confidence, against 1 per keyword
+LIKE_WEIGHT = 6.0  # weight of the learned part at full confidence, against 1 per keyword
 LIKE_HALF = 3.0  # votes at which the learned part has half its weight
 DISLIKE_WEIGHT = 0.6  # Rocchio's gamma: how much a disliked paper pushes its kind down
 LIKE_FLOOR = 0.07  # closeness to liked papers (soft max of cosines) that makes a paper eligible
