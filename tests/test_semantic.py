@@ -122,6 +122,20 @@ def test_planning_with_the_layer_stores_each_papers_vector_once(tmp_path: Path) 
     assert len(store.vectors.of([p.id for p in papers], embedder.name)) == len(PAPERS) - 1
 
 
+def test_encoding_many_papers_at_once_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    from digest.ranking.semantic import SAY_FROM, paper_vectors
+
+    embedder = ConceptEmbedder()
+    ids = [f"p{i}" for i in range(SAY_FROM)]
+    saved: list[dict[str, np.ndarray]] = []
+    vectors = paper_vectors(embedder, ids, dict.fromkeys(ids, "stocks"), {}, saved.append)
+    assert vectors.shape == (SAY_FROM, DIMS) and len(saved[0]) == SAY_FROM
+    assert f"encoding {SAY_FROM} papers once" in caplog.text
+    caplog.clear()
+    paper_vectors(embedder, ids, dict.fromkeys(ids, "x"), saved[0], saved.append)
+    assert caplog.text == "" and len(saved) == 1  # all known: nothing encoded, nothing said
+
+
 def test_without_the_layer_the_same_subscriber_gets_nothing(tmp_path: Path) -> None:
     store, planned = planned_store(tmp_path, None)
     assert planned == 0

@@ -8,6 +8,7 @@ is purely lexical. Paper vectors are computed once per paper and stored (`store.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
@@ -22,6 +23,9 @@ INSTALL = "pip install -e '.[semantic]'"
 BLEND = 1.0  # weight of the rescaled cosine, added to a keyword's lexical score (0..~1)
 FLOOR = 0.1  # cosine below which a keyword and a paper count as unrelated
 DIMENSIONS = 384
+SAY_FROM = 200  # papers to encode at once from which a line says so (about 40 ms each)
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -103,6 +107,12 @@ def paper_vectors(
 ) -> np.ndarray:
     """The vectors of these papers in order: `known` ones reused, the rest encoded and saved."""
     missing = [pid for pid in ids if pid not in known]
+    if len(missing) >= SAY_FROM:  # the first run after installing the extra: never silent
+        log.warning(
+            "semantic layer: encoding %d papers once (about %.0f s); their vectors are stored",
+            len(missing),
+            len(missing) * 0.04,
+        )
     fresh = dict(zip(missing, embedder.encode([texts[pid] for pid in missing]), strict=True))
     if fresh:
         save(fresh)
