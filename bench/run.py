@@ -220,6 +220,7 @@ VOTED_POOL = 5_000  # history papers the votes are drawn from
 
 def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
 
+    from digest.config import DEFAULT_MIN_SCORE
     from digest.ranking import Corpus, FeatureStats, Profile, Voted, rank
 
     rss_imports = max_rss_mb()
@@ -255,7 +256,7 @@ def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
     rss_before = max_rss_mb()
     with profiled(profile, "rank"):
         t0 = time.perf_counter()
-        results = rank(corpus, profiles, top=10, min_score=0.3, voted=Voted(history))
+        results = rank(corpus, profiles, top=10, min_score=DEFAULT_MIN_SCORE, voted=Voted(history))
         counts = results.counts()
         rank_s = time.perf_counter() - t0
     t0 = time.perf_counter()
