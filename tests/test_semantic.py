@@ -17,7 +17,7 @@ from digest import pipeline
 from digest.errors import ConfigError
 from digest.ingest import store_records
 from digest.pipeline import Policy, plan
-from digest.ranking import Corpus, FeatureStats, Profile, rank
+from digest.ranking import Corpus, FeatureStats, Profile, keyword_hits, rank
 from digest.ranking.semantic import SemanticIndex, load_embedder, paper_text
 from digest.sources.base import PaperRecord
 from digest.store import Store
@@ -58,6 +58,8 @@ PAPERS = {
     "fin": ("Hedging equities", "We hedge stocks and equities with options."),
     "gal": ("Dwarf galaxies", "Rotation curves of galaxies and their stars."),
     "kv": ("KV cache compression", "We compress the key value cache of language models."),
+    # one finance word among many: related a little (cosine about 0.3), not a match
+    "mol": ("Graph networks for molecules", "We model molecules, proteins, atoms, bonds, stocks."),
 }
 
 
@@ -76,7 +78,12 @@ def test_a_keyword_finds_a_paper_that_says_it_in_other_words_only_with_the_layer
     [lexical] = rank(corpus(None), [profile], 5, min_score=0.2)
     [blended] = rank(corpus(ConceptEmbedder()), [profile], 5, min_score=0.2)
     assert lexical == []  # no paper holds the word
-    assert [m.paper_id for m in blended] == ["fin"]  # unrelated papers stay out
+    assert [m.paper_id for m in blended] == ["fin"]  # a little related is not a match
+    assert blended[0].matched == ["portfolio"]
+    assert keyword_hits(corpus(ConceptEmbedder()), ["portfolio", "quasars"], 0.2) == {
+        "portfolio": 1,
+        "quasars": 0,
+    }
 
 
 def test_a_lexical_match_keeps_its_score_when_the_layer_is_added() -> None:

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from digest.ranking.acronyms import MAX_VARIANTS
 from digest.ranking.features import Corpus, Semantic
-from digest.ranking.semantic import FLOOR
+from digest.ranking.semantic import CLOSE, FLOOR
 from digest.ranking.text import features, stem, words
 
 COORD = 3.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
@@ -63,23 +63,31 @@ class KeywordScores:
         self.full = sp.csr_matrix(self.full)
         if PRF_WEIGHT and n_kw and n_docs >= PRF_MIN_DOCS:
             self.scores = _expanded(self.scores, corpus)
+        # what makes a paper match a keyword (eligible, named in "why"): the lexical score,
+        # or with the semantic layer a clearly close embedding; the blend only orders
+        self.evidence = self.scores
         if corpus.semantic is not None and n_kw and n_docs:
-            self.scores = _blend(self.scores, corpus.semantic, self.keywords)
+            self.scores, self.evidence = _blend(self.scores, corpus.semantic, self.keywords)
 
     @classmethod
     def of_rows(
-        cls, keywords: list[str], scores: sp.csr_matrix, full: sp.csr_matrix
+        cls,
+        keywords: list[str],
+        scores: sp.csr_matrix,
+        full: sp.csr_matrix,
+        evidence: sp.csr_matrix,
     ) -> KeywordScores:
         """Scores already computed, one row per keyword."""
         made = cls.__new__(cls)
-        made.keywords, made.scores, made.full = keywords, scores, full
+        made.keywords, made.scores, made.full, made.evidence = keywords, scores, full, evidence
         return made
 
     def hits(self, threshold: float) -> sp.csr_matrix:
-        """1 where a keyword scores at least `threshold` on a paper."""
-        hit = sp.csr_matrix(self.scores >= threshold, dtype=np.float32) if threshold > 0 else None
+        """1 where a keyword matches a paper with evidence at least `threshold`."""
+        evidence = self.evidence
+        hit = sp.csr_matrix(evidence >= threshold, dtype=np.float32) if threshold > 0 else None
         if hit is None:
-            hit = self.scores.copy()
+            hit = evidence.copy()
             hit.data = (hit.data > 0).astype(np.float32)
         hit.eliminate_zeros()
         return hit
@@ -113,12 +121,18 @@ class KeywordCache:
             return last
         order = np.argsort(located[:, 0], kind="stable")
         parts = [(self.blocks[int(b)], located[order][located[order][:, 0] == b, 1]) for b in used]
-        scores = sp.vstack([block.scores[rows] for block, rows in parts])
-        full = sp.vstack([block.full[rows] for block, rows in parts])
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
+
+        def stacked(part: str) -> sp.csr_matrix:
+            stack = sp.vstack([getattr(block, part)[rows] for block, rows in parts])
+            return sp.csr_matrix(stack)[back]
+
+        if all(block.evidence is block.scores for block, _ in parts):
+            scores = stacked("scores")
+            return KeywordScores.of_rows(keywords, scores, stacked("full"), scores)
         return KeywordScores.of_rows(
-            keywords, sp.csr_matrix(scores)[back], sp.csr_matrix(full)[back]
+            keywords, stacked("scores"), stacked("full"), stacked("evidence")
         )
 
 
@@ -226,10 +240,15 @@ def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
     return sp.csr_matrix((dense + PRF_WEIGHT * cosine).astype(np.float32))
 
 
-def _blend(lexical: sp.csr_matrix, semantic: Semantic, keywords: list[str]) -> sp.csr_matrix:
-    """lexical + blend x the keyword-paper cosine rescaled from [FLOOR, 1] to [0, 1]: added,
-    not mixed, so that a lexical match keeps its score and its eligibility."""
+def _blend(
+    lexical: sp.csr_matrix, semantic: Semantic, keywords: list[str]
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(scores, evidence): lexical + blend x the keyword-paper cosine rescaled from
+    [FLOOR, 1] to [0, 1], added, not mixed, so a lexical match keeps its score; and the
+    lexical score, raised to 1 where the cosine is at least CLOSE (a match without the words)."""
     cosine = semantic.encode(keywords) @ semantic.papers.T
     rescaled = np.clip((cosine - FLOOR) / (1.0 - FLOOR), 0.0, 1.0)
-    mixed = lexical.toarray() + semantic.blend * rescaled
-    return sp.csr_matrix(mixed.astype(np.float32))
+    dense = lexical.toarray()
+    mixed = dense + semantic.blend * rescaled
+    evidence = np.where(cosine >= CLOSE, np.maximum(dense, 1.0), dense)
+    return sp.csr_matrix(mixed.astype(np.float32)), sp.csr_matrix(evidence.astype(np.float32))

