@@ -7,15 +7,21 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
 
 import psycopg
 import pytest
 from conftest import PG_ADMIN
 
 from digest.ingest import store_records
+from digest.mail import MaildirTransport
+from digest.outbox import Outbox, send_due
 from digest.pipeline import Policy, plan
+from digest.render import Renderer
 from digest.sources.base import PaperRecord
 from digest.store import Store
+from digest.subscriptions.links import Links
 from digest.subscriptions.preferences import new_subscriber
 
 ADMIN = PG_ADMIN
@@ -91,3 +97,34 @@ def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
         thread.join()
     assert len(claimed) == 120 and set(Counter(claimed).values()) == {1}
     assert store.deliveries.counts() == {"sending": 120}
+
+
+def test_planned_digests_are_composed_and_sent_with_their_reasons(
+    pg_url: str, tmp_path: Path
+) -> None:
+    store = Store(pg_url)
+    store_records(
+        store,
+        [PaperRecord(title="A diffusion model", abstract="diffusion " * 20)],
+        "pg",
+        NOW - timedelta(hours=1),
+    )
+    for i in range(3):
+        store.subscribers.add(
+            new_subscriber(
+                email=f"r{i}@example.org",
+                keywords="diffusion, quasars",
+                send_at="00:00",
+                now=NOW - timedelta(days=1),
+            )
+        )
+    assert plan(store, NOW, Policy()).planned == 3
+    transport = MaildirTransport(tmp_path / "mail")
+    outbox = Outbox(transport, Renderer(), Links(b"k" * 32, "https://d.example"), "d@example.org")
+    report = send_due(store, outbox, now=NOW)
+    assert (report.sent, report.failed) == (3, 0)
+    assert store.deliveries.counts() == {"sent": 3}
+    for path in (tmp_path / "mail" / "new").iterdir():
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        text = message.get_body(("plain",))
+        assert text is not None and "Why you got this: diffusion" in text.get_content()

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import Connection, String, Table, bindparam, func, insert, type_coerce, update
+from sqlalchemy import Connection, Table, Text, bindparam, cast, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -272,7 +272,9 @@ class DeliveryQueries(Queries):
                     i.delivery_id,
                     i.paper_id,
                     i.score,
-                    type_coerce(i.matched, String),  # decoded once per distinct list below
+                    # as text on every database (PostgreSQL's driver would decode JSON
+                    # itself), decoded once per distinct list below
+                    cast(i.matched, Text),
                     i.similar_to,
                     i.section,
                     i.trending,
