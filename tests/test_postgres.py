@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from conftest import PG_ADMIN
@@ -128,3 +129,15 @@ def test_planned_digests_are_composed_and_sent_with_their_reasons(
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
         text = message.get_body(("plain",))
         assert text is not None and "Why you got this: diffusion" in text.get_content()
+
+
+def test_paper_vectors_round_trip_and_go_with_their_paper(pg_url: str) -> None:
+    store = Store(pg_url)
+    store_records(store, [PaperRecord(title="A paper", abstract="words " * 20)], "pg", NOW)
+    [paper] = store.papers.newest()
+    vector = np.linspace(-1, 1, 384, dtype=np.float32)
+    store.vectors.save("m", {paper.id: vector})
+    store.vectors.save("m", {paper.id: vector})  # stored already: kept, no error
+    np.testing.assert_array_equal(store.vectors.of([paper.id], "m")[paper.id], vector)
+    assert store.papers.remove([paper.id]).removed == [paper.id]
+    assert store.vectors.of([paper.id], "m") == {}
