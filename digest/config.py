@@ -23,9 +23,8 @@ DEFAULT_CONFIG = Path("config/digest.toml")  # under the home
 HOME_VARIABLE = "DIGEST_HOME"
 DEV_SECRET_KEY = "insecure-development-key-set-DIGEST_SECRET_KEY"
 MIN_KEY_BYTES = 32
-DEFAULT_MIN_SCORE = (
-    0.05  # bench/relevance: 0.2 left judged profiles with short digests and lower nDCG
-)
+# bench/relevance: 0.2 left judged profiles with short digests and lower nDCG
+DEFAULT_MIN_SCORE = 0.05
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 KEY_HINT = (
     "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))' "

@@ -62,7 +62,8 @@ def test_same_code_and_migrations_on_postgres(pg_url: str) -> None:
     assert Store(pg_url).papers.count() == 1  # migrating again keeps the data
 
 
-def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
+def planned_store(pg_url: str, readers: int, keywords: str, policy: Policy) -> Store:
+    """A store with one diffusion paper and `readers` subscribers, all planned."""
     store = Store(pg_url)
     store_records(
         store,
@@ -70,17 +71,21 @@ def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
         "pg",
         NOW - timedelta(hours=1),
     )
-    for i in range(120):
+    for i in range(readers):
         store.subscribers.add(
             new_subscriber(
                 email=f"r{i}@example.org",
-                keywords="diffusion",
+                keywords=keywords,
                 send_at="00:00",
                 now=NOW - timedelta(days=1),
             )
         )
-    report = plan(store, NOW, Policy(min_score=0.0))
-    assert report.planned == 120
+    assert plan(store, NOW, policy).planned == readers
+    return store
+
+
+def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
+    store = planned_store(pg_url, 120, "diffusion", Policy(min_score=0.0))
     claimed: list[int] = []
     lock = threading.Lock()
 
@@ -103,23 +108,7 @@ def test_concurrent_claims_never_take_one_delivery_twice(pg_url: str) -> None:
 def test_planned_digests_are_composed_and_sent_with_their_reasons(
     pg_url: str, tmp_path: Path
 ) -> None:
-    store = Store(pg_url)
-    store_records(
-        store,
-        [PaperRecord(title="A diffusion model", abstract="diffusion " * 20)],
-        "pg",
-        NOW - timedelta(hours=1),
-    )
-    for i in range(3):
-        store.subscribers.add(
-            new_subscriber(
-                email=f"r{i}@example.org",
-                keywords="diffusion, quasars",
-                send_at="00:00",
-                now=NOW - timedelta(days=1),
-            )
-        )
-    assert plan(store, NOW, Policy()).planned == 3
+    store = planned_store(pg_url, 3, "diffusion, quasars", Policy())
     transport = MaildirTransport(tmp_path / "mail")
     outbox = Outbox(transport, Renderer(), Links(b"k" * 32, "https://d.example"), "d@example.org")
     report = send_due(store, outbox, now=NOW)

@@ -75,11 +75,12 @@ class KeywordScores:
         keywords: list[str],
         scores: sp.csr_matrix,
         full: sp.csr_matrix,
-        evidence: sp.csr_matrix,
+        evidence: sp.csr_matrix | None = None,
     ) -> KeywordScores:
-        """Scores already computed, one row per keyword."""
+        """Scores already computed, one row per keyword (evidence: the scores by default)."""
         made = cls.__new__(cls)
-        made.keywords, made.scores, made.full, made.evidence = keywords, scores, full, evidence
+        made.keywords, made.scores, made.full = keywords, scores, full
+        made.evidence = scores if evidence is None else evidence
         return made
 
     def hits(self, threshold: float) -> sp.csr_matrix:
@@ -128,12 +129,9 @@ class KeywordCache:
             stack = sp.vstack([getattr(block, part)[rows] for block, rows in parts])
             return sp.csr_matrix(stack)[back]
 
-        if all(block.evidence is block.scores for block, _ in parts):
-            scores = stacked("scores")
-            return KeywordScores.of_rows(keywords, scores, stacked("full"), scores)
-        return KeywordScores.of_rows(
-            keywords, stacked("scores"), stacked("full"), stacked("evidence")
-        )
+        lexical = all(block.evidence is block.scores for block, _ in parts)
+        evidence = None if lexical else stacked("evidence")  # lexical: the scores themselves
+        return KeywordScores.of_rows(keywords, stacked("scores"), stacked("full"), evidence)
 
 
 def _score_variants(
