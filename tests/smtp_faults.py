@@ -8,6 +8,7 @@
     server.script.drop_first = {"z@example.org": 1}   # close the connection inside DATA
     server.script.hang_greeting = True                 # accept, then never say a word
     server.script.hang_data = True                     # answer everything but DATA
+    server.script.pipelining = False                   # do not offer PIPELINING (RFC 2920)
     server.stop(); ...; server.start()                 # down, then back on the same port
 
 `server.accepted` lists (recipient, Message-ID) of every message it accepted with 250.
@@ -42,6 +43,7 @@ class Script:
     drop_every: int = 0  # drop the connection inside every n-th DATA (0: never)
     hang_greeting: bool = False  # accept the TCP connection, then never answer
     hang_data: bool = False  # answer until DATA, then never again
+    pipelining: bool = True  # offer PIPELINING in the EHLO reply, as mainstream servers do
 
 
 @dataclass
@@ -62,6 +64,13 @@ class FaultHandler:
     def __init__(self, script: Script, log: Log) -> None:
         self.script = script
         self.log = log
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        # aiosmtpd reads one command line at a time, so it serves pipelined commands in order
+        return responses[:1] + ["250-PIPELINING"] * self.script.pipelining + responses[1:]
 
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

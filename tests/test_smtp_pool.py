@@ -435,7 +435,7 @@ def test_a_failed_recording_stops_the_connection_before_data(server: FaultServer
     ],
 )
 def test_data_is_crlf_dot_stuffed_and_terminated(raw: bytes, wire: bytes) -> None:
-    from digest.mail.smtp_data import wire_form
+    from digest.mail.smtp_session import wire_form
 
     assert wire_form(raw) == wire
 

@@ -1,7 +1,9 @@
-"""SMTP delivery: a pool of aiosmtplib clients working through one batch together.
+"""SMTP delivery: a pool of connections working through one batch together.
 
-aiosmtplib serialises the commands of one client, so concurrency means several clients: each
-worker owns one connection and takes messages from the batch's shared queue until it is empty.
+Each connection is opened by aiosmtplib and then spoken on by a `Session` (smtp_session.py:
+MAIL, RCPT and DATA in one write when the server offers PIPELINING). A connection carries one
+message at a time, so concurrency means several connections: each worker owns one and takes
+messages from the batch's shared queue until it is empty.
 Connections outlive a batch: they live on the transport's own event loop thread, go back to an
 idle pool after each send() and are reused by the next one (checked with NOOP after a pause,
 closed after IDLE_LIMIT seconds unused), so a send run connects once, not once per batch.
@@ -13,7 +15,6 @@ attempted=False when `should_stop()` turned true before the message was started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections import deque
@@ -32,8 +33,7 @@ from digest.errors import (
     TransportError,
 )
 from digest.mail import OnOutcome, Outcome, Outgoing
-from digest.mail.mime import needs_smtputf8
-from digest.mail.smtp_data import send_data
+from digest.mail.smtp_session import OK, Session
 
 IDLE_CHECK = 5.0  # seconds idle after which a pooled connection is checked with NOOP first
 IDLE_LIMIT = 60.0  # seconds idle after which a pooled connection is closed
@@ -77,12 +77,12 @@ class SmtpSettings:
 
 
 class SmtpTransport:
-    """Sends a batch over a pool of SMTP connections (aiosmtplib), at most `rate` per second."""
+    """Sends a batch over a pool of SMTP connections, at most `rate` per second."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self.bucket = TokenBucket(settings.rate)
-        self.idle: list[tuple[aiosmtplib.SMTP, float]] = []  # touched on the loop thread only
+        self.idle: list[tuple[Session, float]] = []  # touched on the loop thread only
         self._loop: _LoopThread | None = None
         self._lock = threading.Lock()
 
@@ -145,7 +145,7 @@ class _LoopThread:
             self.loop.close()
 
 
-async def _start_reaper(idle: list[tuple[aiosmtplib.SMTP, float]], timeout: float) -> None:
+async def _start_reaper(idle: list[tuple[Session, float]], timeout: float) -> None:
     """Start closing pooled connections left unused for IDLE_LIMIT seconds, in the background."""
 
     async def reap() -> None:
@@ -160,21 +160,22 @@ async def _start_reaper(idle: list[tuple[aiosmtplib.SMTP, float]], timeout: floa
     asyncio.get_running_loop().create_task(reap(), name="smtp-idle-reaper")  # stop() cancels it
 
 
-async def _quit_all(idle: list[tuple[aiosmtplib.SMTP, float]], timeout: float) -> None:
-    clients = [client for client, _ in idle]
+async def _quit_all(idle: list[tuple[Session, float]], timeout: float) -> None:
+    sessions = [session for session, _ in idle]
     idle.clear()
-    await asyncio.gather(*(quit_politely(client, timeout) for client in clients))
+    await asyncio.gather(*(quit_politely(session, timeout) for session in sessions))
 
 
-async def quit_politely(client: aiosmtplib.SMTP, timeout: float) -> None:
+async def quit_politely(session: Session, timeout: float) -> None:
     """Say goodbye, without waiting long for a server that is gone."""
     try:
-        if client.is_connected:
-            await client.quit(timeout=min(timeout, 5.0))
+        if session.is_connected:
+            async with asyncio.timeout(min(timeout, 5.0)):
+                await session.command(b"QUIT")
     except Exception:  # the server is gone or slow: just drop the connection
         pass
     finally:
-        client.close()
+        session.close()
 
 
 class TokenBucket:
@@ -207,7 +208,7 @@ class _Run:
         batch: Sequence[Outgoing],
         should_stop: Callable[[], bool],
         bucket: TokenBucket,
-        idle: list[tuple[aiosmtplib.SMTP, float]],
+        idle: list[tuple[Session, float]],
         on_outcome: OnOutcome | None = None,
     ) -> None:
         self.on_outcome = on_outcome
@@ -245,27 +246,27 @@ class _Run:
         reached; after a lost connection, pause and reconnect. A worker gives up when it cannot
         connect, or loses its connection GIVE_UP_AFTER times in a row (a server that is stuck
         costs every message a full timeout)."""
-        client: aiosmtplib.SMTP | None = None
+        session: Session | None = None
         lost = 0
         receipt: Future[None] | None = None  # the recording of this worker's last outcome
         try:
             while self.queue and not self.should_stop():
                 if (
-                    client is None
-                    and (client := await self.pooled() or await self.connect()) is None
+                    session is None
+                    and (session := await self.pooled() or await self.connect()) is None
                 ):
                     return
                 await self.bucket.take()
                 if not self.queue or self.should_stop():
                     return
                 index = self.queue.popleft()
-                outcome, usable = await self.deliver(client, self.batch[index], receipt)
+                outcome, usable = await self.deliver(session, self.batch[index], receipt)
                 receipt = self.settle(index, outcome)
                 if usable:
                     lost = 0
                     continue
-                client.close()
-                client = None
+                session.close()
+                session = None
                 lost += 1
                 if lost >= GIVE_UP_AFTER:
                     self.connect_error = TemporaryDeliveryError(
@@ -275,27 +276,28 @@ class _Run:
                     return
                 await asyncio.sleep(RECONNECT_PAUSE)
         finally:
-            if client is not None and client.is_connected:
-                self.idle.append((client, time.monotonic()))  # for the next send()
-            elif client is not None:
-                client.close()
+            if session is not None and session.is_connected:
+                self.idle.append((session, time.monotonic()))  # for the next send()
+            elif session is not None:
+                session.close()
 
-    async def pooled(self) -> aiosmtplib.SMTP | None:
+    async def pooled(self) -> Session | None:
         """A connection left by an earlier send(), still alive, or None."""
         while self.idle:
-            client, since = self.idle.pop()
-            if time.monotonic() - since < IDLE_CHECK and client.is_connected:
-                return client
+            session, since = self.idle.pop()
+            if time.monotonic() - since < IDLE_CHECK and session.is_connected:
+                return session
             try:
                 async with asyncio.timeout(self.s.timeout):
-                    await client.noop()
-                return client
+                    if (await session.command(b"NOOP")).code == OK:
+                        return session
             except Exception:  # the server dropped it meanwhile: try the next, or connect
-                client.close()
+                pass
+            session.close()
         return None
 
-    async def connect(self) -> aiosmtplib.SMTP | None:
-        """A connected (and logged in) client, or None after recording why not."""
+    async def connect(self) -> Session | None:
+        """A connected (and logged in) session, or None after recording why not."""
         s = self.s
         login = bool(s.username and s.password)
         client = aiosmtplib.SMTP(
@@ -313,14 +315,16 @@ class _Run:
             # a server that trickles its replies
             async with asyncio.timeout(s.timeout * 3):
                 await client.connect()
+                if client.is_ehlo_or_helo_needed:  # not said yet without STARTTLS or a login
+                    await greet(client)
+            return Session.take_over(client)
         except Exception as exc:  # whatever it is, this worker has no connection
             client.close()
             self.connect_error = connect_error(exc, s)
             return None
-        return client
 
     async def deliver(
-        self, client: aiosmtplib.SMTP, item: Outgoing, receipt: Future[None] | None
+        self, session: Session, item: Outgoing, receipt: Future[None] | None
     ) -> tuple[Outcome, bool]:
         """Send one message: its outcome, and whether the connection can be used again.
 
@@ -329,7 +333,7 @@ class _Run:
         connection that a crash would leave unrecorded."""
         try:
             async with asyncio.timeout(self.s.timeout * 4):  # MAIL, RCPT, DATA, end of data
-                await transmit(client, item, receipt)
+                await session.send(item.sender, item.recipient, item.raw, receipt)
         except aiosmtplib.SMTPNotSupported:  # raised before MAIL: the connection is still fine
             error = PermanentDeliveryError(
                 f"{self.s.where} does not offer SMTPUTF8, which the address "
@@ -337,34 +341,19 @@ class _Run:
             )
             return Outcome(item.delivery_id, error), True
         except aiosmtplib.SMTPResponseException as exc:
-            # a reply: the envelope was reset, or aiosmtplib closed the connection on 421
-            return Outcome(item.delivery_id, classify(exc, self.s.where)), client.is_connected
+            # a reply: the envelope was reset, or the connection closed (421)
+            return Outcome(item.delivery_id, classify(exc, self.s.where)), session.is_connected
         except Exception as exc:  # disconnect, timeout, or anything unexpected: start afresh
             return Outcome(item.delivery_id, classify(exc, self.s.where)), False
         return Outcome(item.delivery_id), True  # refused only for some recipients: sent too
 
 
-async def transmit(client: aiosmtplib.SMTP, item: Outgoing, receipt: Future[None] | None) -> None:
-    """MAIL and RCPT, then DATA once `receipt` is done; after a refusal, reset the envelope."""
-    utf8 = needs_smtputf8(item.sender, item.recipient)
-    if client.is_ehlo_or_helo_needed:
-        await client.ehlo()
-    if utf8 and not client.supports_extension("smtputf8"):
-        raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
-    options = ["SMTPUTF8"] if utf8 else []
-    if client.supports_extension("size"):
-        options.insert(0, f"SIZE={len(item.raw)}")
-    encoding = "utf-8" if utf8 else "ascii"
+async def greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO from a server that only speaks plain SMTP."""
     try:
-        await client.mail(item.sender, options=options, encoding=encoding)
-        await client.rcpt(item.recipient, encoding=encoding)
-        if receipt is not None:
-            await asyncio.wrap_future(receipt)
-        await send_data(client, item.raw, client.timeout)
-    except aiosmtplib.SMTPResponseException:
-        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
-            await client.rset()
-        raise
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        await client.helo()
 
 
 def classify(exc: BaseException, where: str) -> TransportError:
