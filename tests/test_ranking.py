@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from digest.ranking import (
     Corpus,
     FeatureStats,
@@ -9,6 +11,7 @@ from digest.ranking import (
     Voted,
     keyword_hits,
     rank,
+    scoring,
     split_keywords,
     stems,
     trending_box,
@@ -178,7 +181,10 @@ def test_window_seen_and_min_score_filters() -> None:
     assert top_ids(c, profile, min_score=5.0) == []
 
 
-def test_batches_and_profiles_are_independent_and_scores_add_up_per_keyword() -> None:
+def test_batches_and_profiles_are_independent_and_scores_add_up_per_keyword(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scoring, "PSEUDO_WEIGHT", 0.0)  # the keywords' part alone adds up
     c = corpus()
     profiles = [Profile(["diffusion models", "video"]), Profile(["kv cache"]), Profile(["rlhf"])]
     together = rank(c, profiles, 5, batch_size=2, min_score=0.0)
@@ -275,3 +281,24 @@ def test_trending_box_takes_popular_new_papers_not_chosen_seen_or_excluded() -> 
     assert [m.paper_id for m in box] == []  # med excluded, gal chosen, rl seen, spec old
     box = trending_box(c, chosen=set(), not_before=5.0, seen=set())
     assert [m.paper_id for m in box] == ["med", "gal", "rl"]  # dec is below the floor
+
+
+def test_among_papers_that_match_alike_those_like_the_best_matches_come_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pseudo-relevance feedback: two papers match "transformer" once in their abstracts;
+    the one about what the profile's best matches are about (speech) ranks above the other."""
+    papers = {
+        "s1": ("Transformer Speech Recognition", "A transformer for speech recognition of audio."),
+        "s2": ("Speech Transformer Models", "Transformer models for speech and audio."),
+        "s3": ("Transformer ASR", "Speech recognition with a transformer on audio."),
+        "far": ("Traffic Forecasting", "Forecasting road traffic flows, with a transformer."),
+        "near": ("Streaming ASR", "Streaming speech recognition on audio, with a transformer."),
+    }
+    ids = list(papers)
+    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    order = [m.paper_id for m in rank(c, [Profile(["transformer"])], 5, min_score=0.0)[0]]
+    assert order.index("near") < order.index("far")
+    monkeypatch.setattr(scoring, "PSEUDO_WEIGHT", 0.0)
+    plain = {m.paper_id: m.score for m in rank(c, [Profile(["transformer"])], 5)[0]}
+    assert plain["near"] == plain["far"]  # the keyword alone cannot tell them apart

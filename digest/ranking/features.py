@@ -154,6 +154,18 @@ class Corpus:
         dense = self.unit[:, used].toarray()
         return np.asarray(dense @ dense.T, dtype=np.float32)
 
+    def centroid_cosine(self, weights: sp.csr_matrix) -> np.ndarray:
+        """Cosine of each row's centroid (a weighted sum of papers' unit rows) to every paper."""
+        similarity = self.paper_similarity
+        if similarity is not None:
+            dots = np.asarray(weights @ similarity)  # the centroid's dot product with each paper
+            norms = np.sqrt(np.maximum(np.asarray(weights.multiply(dots).sum(axis=1)).ravel(), 0))
+        else:
+            centroid = weights @ self.unit
+            dots = (centroid @ self.unit.T).toarray()
+            norms = np.sqrt(np.asarray(centroid.multiply(centroid).sum(axis=1))).ravel()
+        return np.asarray(dots / np.where(norms > 0, norms, 1.0)[:, None], dtype=np.float32)
+
     def weight(self, feature: str) -> float:
         """IDF of a stem, or of a pair (its words' mean IDF, scaled by the phrase weight)."""
         cached = self._idf.get(feature)

@@ -225,15 +225,7 @@ def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
     rows = np.repeat(np.arange(dense.shape[0]), k)
     pseudo = sp.csr_matrix((weights.ravel(), (rows, top.ravel())), shape=dense.shape)
     pseudo.eliminate_zeros()
-    similarity = corpus.paper_similarity
-    if similarity is not None:
-        dots = np.asarray(pseudo @ similarity)  # the centroid's dot product with each paper
-        norms = np.sqrt(np.maximum(np.asarray(pseudo.multiply(dots).sum(axis=1)).ravel(), 0.0))
-    else:
-        centroid = pseudo @ corpus.unit
-        dots = (centroid @ corpus.unit.T).toarray()
-        norms = np.sqrt(np.asarray(centroid.multiply(centroid).sum(axis=1))).ravel()
-    cosine = dots / np.where(norms > 0, norms, 1.0)[:, None]
+    cosine = corpus.centroid_cosine(pseudo)
     cosine[cosine < PRF_FLOOR] = 0.0
     return sp.csr_matrix((dense + PRF_WEIGHT * cosine).astype(np.float32))
 

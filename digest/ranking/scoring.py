@@ -5,8 +5,10 @@ learned from votes: a Rocchio centroid of liked minus disliked papers, as cosine
 to the paper, weighted by how many votes there are so that a few votes never swamp the
 keywords. A paper is eligible when one keyword scores at least `min_score` or it resembles
 liked papers at least `LIKE_FLOOR`; an excluded keyword whose words all occur removes it.
-Popularity multiplies relevance, never replaces it. Each keyword that has an eligible paper
-gets at least one into the digest (coverage), so a narrow interest is never crowded out.
+Among the eligible papers, those like the profile's own best matches move up (pseudo-relevance
+feedback, as if the reader had liked the top few). Popularity multiplies relevance, never
+replaces it. Each keyword that has an eligible paper gets at least one into the digest
+(coverage), so a narrow interest is never crowded out.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ LIKE_HALF = 3.0  # votes at which the learned part has half its weight
 DISLIKE_WEIGHT = 0.6  # Rocchio's gamma: how much a disliked paper pushes its kind down
 LIKE_FLOOR = 0.07  # closeness to liked papers (soft max of cosines) that makes a paper eligible
 SOFT_MAX = 4.0  # power of the power mean that stands in for the max over liked papers
+PSEUDO_WEIGHT = 5.0  # pull of a profile's best matches on the order of the others
+PSEUDO_DEPTH = 5  # how many best matches stand in for papers the reader would like
 BIG = np.float32(1e6)
 
 
@@ -215,6 +219,7 @@ def _rank_batch(
         seen_cols = [position[pid] for ids in seen for pid in ids if pid in position]
         eligible[seen_rows, seen_cols] = False
     scores[~eligible | (scores <= 0)] = 0.0
+    scores += _like_the_best(corpus, scores)
     liked_topic = None if learned is None else learned[1]
     best, best_scores = _covering_top(scores, limits, include, hits, liked_topic)
     counts = np.minimum((best_scores > 0).sum(axis=1), limits)
@@ -228,6 +233,20 @@ def _rank_batch(
         index.keywords,
         None if learned is None else (learned[2], similar),
     )
+
+
+def _like_the_best(corpus: Corpus, scores: np.ndarray) -> np.ndarray:
+    """Pseudo-relevance feedback on the whole profile: each eligible paper gains its cosine
+    to the centroid of the profile's PSEUDO_DEPTH best papers, so that among the papers that
+    match, those about what the best matches are about come first."""
+    best, best_scores = _top(scores, np.array([PSEUDO_DEPTH]))
+    chosen = (best_scores > 0).astype(np.float32)
+    rows = np.repeat(np.arange(len(best)), best.shape[1])
+    pseudo = sp.csr_matrix((chosen.ravel(), (rows, best.ravel())), shape=scores.shape)
+    pseudo.eliminate_zeros()
+    cosine = corpus.centroid_cosine(pseudo)
+    cosine *= (scores > 0) * np.float32(PSEUDO_WEIGHT)  # eligible papers only
+    return cosine
 
 
 def _product(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
