@@ -16,9 +16,10 @@ from digest.inline_css import InliningLoader
 from digest.paper_links import best_url, paper_links, summary_and_rest
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-# stand-ins for the vote links in a paper's cached parts: no listing text can contain them
-MORE, LESS = "\x00more-url\x00", "\x00less-url\x00"
-_PLACEHOLDERS = re.compile(f"({re.escape(MORE)}|{re.escape(LESS)})")
+# stand-ins for a reader's own parts in a paper's cached parts (the vote links and why they
+# got it): no listing text can contain them
+MORE, LESS, WHY = "\x00more-url\x00", "\x00less-url\x00", "\x00why\x00"
+_PLACEHOLDERS = re.compile(f"({re.escape(MORE)}|{re.escape(LESS)}|{re.escape(WHY)})")
 ABSTRACT_CHARS = 420
 LIKED_TITLE_CHARS = 60
 
@@ -142,9 +143,13 @@ class Renderer:
         self.text = self.env.get_template("email/digest.txt")
         self.paper_html = self.env.get_template("email/paper.html")
         self.paper_text = self.env.get_template("email/paper.txt")
-        # a paper reads the same in every digest that has it for the same reasons: its parts
-        # are rendered once (per renderer) and only the reader's vote links are filled in
+        self.why_html = self.env.get_template("email/why.html")
+        self.why_text = self.env.get_template("email/why.txt")
+        # a paper reads the same in every digest that has it: its parts are rendered once (per
+        # renderer), and so is each set of reasons; per reader, they and the vote links are
+        # only filled in
         self._paper_parts = lru_cache(maxsize=8192)(self._render_paper)
+        self._why_parts = lru_cache(maxsize=8192)(self._render_why)
 
     def render_pair(self, name: str, context: dict[str, object]) -> tuple[str, str]:
         """The plain-text and HTML versions of templates `name`.txt and `name`.html."""
@@ -195,8 +200,6 @@ class Renderer:
             p.url,
             p.abstract,
             p.byline,
-            tuple(p.matched),
-            p.similar_to_title,
             p.more_url is not None,
             p.arxiv_id,
             p.github_repo,
@@ -205,8 +208,9 @@ class Renderer:
             p.comments,
         )
         html, text = self._paper_parts(shown)
-        links = {MORE: p.more_url or "", LESS: p.less_url or ""}
-        html_links = {MORE: escape(links[MORE]), LESS: escape(links[LESS])}
+        why_html, why_text = self._why_parts(tuple(p.matched), p.similar_to_title)
+        links = {MORE: p.more_url or "", LESS: p.less_url or "", WHY: why_text}
+        html_links = {MORE: escape(links[MORE]), LESS: escape(links[LESS]), WHY: why_html}
         return {
             "html": Markup("".join([html_links.get(piece, piece) for piece in html])),
             "text": "".join([links.get(piece, piece) for piece in text]),
@@ -214,7 +218,7 @@ class Renderer:
         }
 
     def _render_paper(self, shown: Shown) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """A paper's html and text, cut where the reader's vote links go."""
+        """A paper's html and text, cut where the reader's vote links and reasons go."""
         s = shown
         summary, rest = (
             (s.ai_summary, " ".join(s.abstract.split()))
@@ -230,8 +234,7 @@ class Renderer:
             "summary": summary,
             "abstract": trim(rest),
             "byline": s.byline,
-            "matched": list(s.matched),
-            "liked": trim(s.similar_to_title, LIKED_TITLE_CHARS) if s.similar_to_title else None,
+            "why": WHY,
             "more_url": MORE if s.votes else None,
             "less_url": LESS if s.votes else None,
         }
@@ -239,6 +242,12 @@ class Renderer:
         html = self.paper_html.render(context)
         text = self.paper_text.render(context)
         return tuple(_PLACEHOLDERS.split(html)), tuple(_PLACEHOLDERS.split(text))
+
+    def _render_why(self, matched: tuple[str, ...], liked_title: str | None) -> tuple[str, str]:
+        """The "why you got this" line, as html and text."""
+        liked = trim(liked_title, LIKED_TITLE_CHARS) if liked_title else None
+        context = {"matched": list(matched), "liked": liked}
+        return self.why_html.render(context), self.why_text.render(context)
 
 
 def sections_of(
@@ -260,14 +269,12 @@ def sections_of(
 
 
 class Shown(NamedTuple):
-    """Everything a paper's cached parts depend on (the vote links are filled in after)."""
+    """Everything a paper's cached parts depend on (its reasons and vote links come after)."""
 
     title: str
     url: str | None
     abstract: str
     byline: str
-    matched: tuple[str, ...]
-    similar_to_title: str | None
     votes: bool
     arxiv_id: str | None
     github_repo: str | None
