@@ -142,7 +142,7 @@ def _send_recording(
 
     def record(group: list[Outcome]) -> None:
         fresh = [result_of(o) for o in group if o.delivery_id not in recorded]
-        store.deliveries.record_outcomes(fresh, now, outbox.policy.bounce_limit)
+        write(fresh)
         recorded.update((r.delivery_id, r) for r in fresh)
 
     def heard(outcome: Outcome) -> Future[None]:
@@ -156,7 +156,10 @@ def _send_recording(
     def stop() -> bool:
         return failed.is_set() or should_stop()
 
-    with ThreadPoolExecutor(1, thread_name_prefix="send") as pool:
+    with (
+        store.deliveries.recorder(now, outbox.policy.bounce_limit) as write,
+        ThreadPoolExecutor(1, thread_name_prefix="send") as pool,
+    ):
         sending = pool.submit(outbox.transport.send, outgoing, stop, heard)
         while not (sending.done() and answered.empty()):
             try:
@@ -177,7 +180,7 @@ def _send_recording(
             for _, receipt in group:
                 receipt.set_result(None)
         outcomes = sending.result()
-    record(outcomes)  # what a transport did not report as it went (record skips the rest)
+        record(outcomes)  # what a transport did not report as it went (record skips the rest)
     return [recorded[item.delivery_id] for item in outgoing]
 
 

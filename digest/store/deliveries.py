@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -364,29 +365,24 @@ class DeliveryQueries(Queries):
     ) -> None:
         """Record a batch of send results in one transaction; hard bounces count against the
         subscriber, who becomes `bounced` at `bounce_limit`."""
-        if not outcomes:
-            return
-        released = [o.delivery_id for o in outcomes if o.status == DeliveryStatus.QUEUED]
-        tried = [
-            {
-                "_id": o.delivery_id,
-                "status": o.status,
-                "last_error": o.error,
-                "smtp_code": o.code,
-                "next_attempt_at": o.retry_at,
-                "sent_at": now if o.status == DeliveryStatus.SENT else None,
-            }
-            for o in outcomes
-            if o.status != DeliveryStatus.QUEUED
-        ]
-        bounced = [o.delivery_id for o in outcomes if o.bounce]
-        with self.engine.begin() as conn:  # Core, not the ORM: this runs once per few messages
-            if released:
-                conn.execute(_RELEASE.where(DELIVERY.c.id.in_(released)))
-            if tried:
-                conn.execute(_RECORD, tried)
-            for delivery_id in bounced:
-                _count_bounce(conn, delivery_id, bounce_limit)
+        if outcomes:
+            with self.engine.begin() as conn:
+                _record(conn, outcomes, now, bounce_limit)
+
+    @contextmanager
+    def recorder(
+        self, now: datetime, bounce_limit: int
+    ) -> Iterator[Callable[[Sequence[SendResult]], None]]:
+        """`record_outcomes` over one connection held while messages are sent: a group commit
+        every few messages then costs its statements, not a connection from the pool."""
+        with self.engine.connect() as conn:
+
+            def record(outcomes: Sequence[SendResult]) -> None:
+                if outcomes:
+                    with conn.begin():
+                        _record(conn, outcomes, now, bounce_limit)
+
+            yield record
 
     def acquire_lease(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
         """Take or renew the named lease unless another owner holds an unexpired one."""
@@ -459,6 +455,31 @@ def cancel_waiting(session: Session, subscriber_id: int | None, now: datetime) -
         )
     )
     return int(result.rowcount or 0)
+
+
+def _record(
+    conn: Connection, outcomes: Sequence[SendResult], now: datetime, bounce_limit: int
+) -> None:
+    """Write send results (Core, not the ORM: this runs once per few messages)."""
+    released = [o.delivery_id for o in outcomes if o.status == DeliveryStatus.QUEUED]
+    tried = [
+        {
+            "_id": o.delivery_id,
+            "status": o.status,
+            "last_error": o.error,
+            "smtp_code": o.code,
+            "next_attempt_at": o.retry_at,
+            "sent_at": now if o.status == DeliveryStatus.SENT else None,
+        }
+        for o in outcomes
+        if o.status != DeliveryStatus.QUEUED
+    ]
+    if released:
+        conn.execute(_RELEASE.where(DELIVERY.c.id.in_(released)))
+    if tried:
+        conn.execute(_RECORD, tried)
+    for delivery_id in (o.delivery_id for o in outcomes if o.bounce):
+        _count_bounce(conn, delivery_id, bounce_limit)
 
 
 def _count_bounce(conn: Connection, delivery_id: int, bounce_limit: int) -> None:
