@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import re
 from email.header import Header
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
@@ -50,13 +51,20 @@ def ascii_domain(address: str) -> str:
         raise AddressError(f"cannot write the domain of {address!r}: {exc}") from None
 
 
+# user@host with nothing around it (no display name, quotes, comments or spaces)
+PLAIN_ADDRESS = re.compile(r"[^\s<>\"(),:;\[\]\\]+@[^\s<>\"(),:;\[\]\\@]+")
+
+
 @lru_cache(maxsize=64)  # the From address is the same in every message
 def address_value(value: str) -> str:
     """An address header (`Name <a@b>`): the display name RFC 2047-encoded when not ASCII,
     the domain in IDNA form; a non-ASCII local part stays UTF-8 (RFC 6532, needs SMTPUTF8)."""
-    name, address = parseaddr(clean(value))
+    cleaned = clean(value)
+    if PLAIN_ADDRESS.fullmatch(cleaned):  # a bare user@host: nothing to parse or encode
+        return ascii_domain(cleaned)
+    name, address = parseaddr(cleaned)
     if not address:
-        return clean(value)
+        return cleaned
     address = ascii_domain(address)
     if not name:
         return address
@@ -68,7 +76,10 @@ def address_value(value: str) -> str:
 @lru_cache(maxsize=4096)
 def envelope_address(value: str) -> str:
     """The bare address of `Name <a@b>`, for SMTP MAIL FROM / RCPT TO (domain in IDNA)."""
-    return ascii_domain(parseaddr(clean(value))[1] or clean(value))
+    cleaned = clean(value)
+    if PLAIN_ADDRESS.fullmatch(cleaned):
+        return ascii_domain(cleaned)
+    return ascii_domain(parseaddr(cleaned)[1] or cleaned)
 
 
 def needs_smtputf8(*addresses: str) -> bool:

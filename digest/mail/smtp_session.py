@@ -26,13 +26,12 @@ from typing import NamedTuple
 
 import aiosmtplib
 
-from digest.mail.mime import needs_smtputf8
+from digest.mail.mime import PLAIN_ADDRESS, needs_smtputf8
 
 LONE_LINE_END = re.compile(rb"\r\n|\r|\n")  # every line ending, to be made CRLF
 LEADING_DOT = re.compile(rb"(?m)^\.")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # CR and LF would end the command line early
 UNSAFE = re.compile(r"[\s<>]")  # would end the address and start a parameter
-PLAIN = re.compile(r"[^\s<>\"(),:;\[\]\\]+@[^\s<>\"(),:;\[\]\\]+")  # user@host, nothing to parse
 OK = 250
 READY_FOR_DATA = 354
 ACCEPTED = (OK, 251, READY_FOR_DATA)  # 251: will forward
@@ -62,7 +61,7 @@ def wire_form(raw: bytes) -> bytes:
 def envelope_address(address: str, encoding: str) -> bytes:
     """`<addr@example.org>` from a mailbox such as `Name <addr@example.org>`; ValueError for
     anything that could smuggle a parameter or a command onto the command line."""
-    bare = address if PLAIN.fullmatch(address) else parseaddr(address)[1] or address.strip()
+    bare = address if PLAIN_ADDRESS.fullmatch(address) else parseaddr(address)[1] or address.strip()
     if CONTROL.search(address) or UNSAFE.search(bare):
         raise ValueError(f"not an address that can go on an SMTP command line: {address!r}")
     return b"<" + bare.encode(encoding) + b">"
