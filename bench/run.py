@@ -461,6 +461,7 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
         return time.perf_counter() - t0
 
     bare: list[float] = []
+    bare4: list[float] = []
     single: list[float] = []
     transport: list[float] = []
     failures = 0
@@ -468,6 +469,7 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
         timed(lambda: asyncio.run(e2e.bare_pool(port, bytes_only[: min(n, 100)], 1)))  # warm up
         for _ in range(sizes.send_rounds):
             bare.append(timed(lambda: asyncio.run(e2e.bare_pool(port, bytes_only, 1))))
+            bare4.append(timed(lambda: asyncio.run(e2e.bare_pool(port, bytes_only, 4))))
             single.append(timed(lambda: through_transport(1)))
             with profiled(profile and not transport, "send"):
                 t0 = time.perf_counter()
@@ -476,27 +478,34 @@ def stage_send(sizes: Sizes, profile: bool) -> StageResult:
             failures += sum(1 for o in outcomes if not o.sent)
     finally:
         received = sink.stop()
-    bare_rate, single_rate, transport_rate = n / min(bare), n / min(single), n / min(transport)
-    ratio = transport_rate / bare_rate
+    bare_rate, single_rate = n / min(bare), n / min(single)
+    bare4_rate, transport_rate = n / min(bare4), n / min(transport)
+    ratio = transport_rate / bare4_rate
     result = StageResult("send")
     result.figures = [
         Figure(
-            "SmtpTransport (4 connections) / bare client", ratio * 100, "%", ">= 80 %", ratio >= 0.8
+            "SmtpTransport / bare client (4 connections each)",
+            ratio * 100,
+            "%",
+            ">= 90 %",
+            ratio >= 0.9,
         ),
         Figure("  bare aiosmtplib sendmail(), one connection", bare_rate, "msgs/s"),
         Figure("  SmtpTransport, 1 connection", single_rate, "msgs/s"),
+        Figure("  bare aiosmtplib sendmail(), 4 connections", bare4_rate, "msgs/s"),
         Figure("  SmtpTransport, 4 connections", transport_rate, "msgs/s"),
     ]
     result.details = {
         "messages": n,
         "rounds": sizes.send_rounds,
         "bare_seconds": [round(s, 3) for s in bare],
+        "bare_4_connections_seconds": [round(s, 3) for s in bare4],
         "single_connection_seconds": [round(s, 3) for s in single],
         "transport_seconds": [round(s, 3) for s in transport],
         "transport_failures": failures,
         "sink_received": received,
         "message_kb_mean": round(sum(len(o.raw) for o in batch) / n / 1024, 2),
-        "sink": "aiosmtpd Controller in a separate process on 127.0.0.1",
+        "sink": sink.name,
     }
     return result
 
