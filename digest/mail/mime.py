@@ -60,9 +60,7 @@ def address_value(value: str) -> str:
     """An address header (`Name <a@b>`): the display name RFC 2047-encoded when not ASCII,
     the domain in IDNA form; a non-ASCII local part stays UTF-8 (RFC 6532, needs SMTPUTF8)."""
     cleaned = clean(value)
-    if PLAIN_ADDRESS.fullmatch(cleaned):  # a bare user@host: nothing to parse or encode
-        return ascii_domain(cleaned)
-    name, address = parseaddr(cleaned)
+    name, address = _mailbox(cleaned)
     if not address:
         return cleaned
     address = ascii_domain(address)
@@ -77,9 +75,12 @@ def address_value(value: str) -> str:
 def envelope_address(value: str) -> str:
     """The bare address of `Name <a@b>`, for SMTP MAIL FROM / RCPT TO (domain in IDNA)."""
     cleaned = clean(value)
-    if PLAIN_ADDRESS.fullmatch(cleaned):
-        return ascii_domain(cleaned)
-    return ascii_domain(parseaddr(cleaned)[1] or cleaned)
+    return ascii_domain(_mailbox(cleaned)[1] or cleaned)
+
+
+def _mailbox(value: str) -> tuple[str, str]:
+    """(display name, address) of a header value; a bare user@host needs no parsing."""
+    return ("", value) if PLAIN_ADDRESS.fullmatch(value) else parseaddr(value)
 
 
 def needs_smtputf8(*addresses: str) -> bool:

@@ -21,12 +21,11 @@ import contextlib
 import re
 from collections import deque
 from concurrent.futures import Future
-from email.utils import parseaddr
 from typing import NamedTuple
 
 import aiosmtplib
 
-from digest.mail.mime import PLAIN_ADDRESS, needs_smtputf8
+from digest.mail.mime import envelope_address, needs_smtputf8
 
 LONE_LINE_END = re.compile(rb"\r\n|\r|\n")  # every line ending, to be made CRLF
 LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -58,10 +57,10 @@ def wire_form(raw: bytes) -> bytes:
     return raw + b".\r\n"
 
 
-def envelope_address(address: str, encoding: str) -> bytes:
+def command_address(address: str, encoding: str) -> bytes:
     """`<addr@example.org>` from a mailbox such as `Name <addr@example.org>`; ValueError for
     anything that could smuggle a parameter or a command onto the command line."""
-    bare = address if PLAIN_ADDRESS.fullmatch(address) else parseaddr(address)[1] or address.strip()
+    bare = envelope_address(address)
     if CONTROL.search(address) or UNSAFE.search(bare):
         raise ValueError(f"not an address that can go on an SMTP command line: {address!r}")
     return b"<" + bare.encode(encoding) + b">"
@@ -181,8 +180,8 @@ class Session(asyncio.Protocol):
         encoding = "utf-8" if utf8 else "ascii"
         options = b" SIZE=%d" % len(raw) if self.supports("size") else b""
         options += b" SMTPUTF8" if utf8 else b""
-        mail = b"MAIL FROM:" + envelope_address(sender, encoding) + options + b"\r\n"
-        rcpt = b"RCPT TO:" + envelope_address(recipient, encoding) + b"\r\n"
+        mail = b"MAIL FROM:" + command_address(sender, encoding) + options + b"\r\n"
+        rcpt = b"RCPT TO:" + command_address(recipient, encoding) + b"\r\n"
         if self.supports("pipelining"):
             replies = self._write(mail + rcpt + b"DATA\r\n", 3)
         else:

@@ -154,14 +154,20 @@ class Corpus:
         dense = self.unit[:, used].toarray()
         return np.asarray(dense @ dense.T, dtype=np.float32)
 
-    def centroid_cosine(self, weights: sp.csr_matrix) -> np.ndarray:
-        """Cosine of each row's centroid (a weighted sum of papers' unit rows) to every paper."""
+    def centroid_cosine(self, papers: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Per row r, the cosine to every paper of the centroid of papers[r] (column indexes),
+        weighted by weights[r] (a weight of 0 leaves a paper out)."""
+        rows = np.repeat(np.arange(len(papers)), papers.shape[1])
+        matrix = sp.csr_matrix(
+            (weights.ravel(), (rows, papers.ravel())), shape=(len(papers), len(self.ids))
+        )
+        matrix.eliminate_zeros()
         similarity = self.paper_similarity
         if similarity is not None:
-            dots = np.asarray(weights @ similarity)  # the centroid's dot product with each paper
-            norms = np.sqrt(np.maximum(np.asarray(weights.multiply(dots).sum(axis=1)).ravel(), 0))
+            dots = np.asarray(matrix @ similarity)  # the centroid's dot product with each paper
+            norms = np.sqrt(np.maximum(np.asarray(matrix.multiply(dots).sum(axis=1)).ravel(), 0))
         else:
-            centroid = weights @ self.unit
+            centroid = matrix @ self.unit
             dots = (centroid @ self.unit.T).toarray()
             norms = np.sqrt(np.asarray(centroid.multiply(centroid).sum(axis=1))).ravel()
         return np.asarray(dots / np.where(norms > 0, norms, 1.0)[:, None], dtype=np.float32)

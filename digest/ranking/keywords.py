@@ -222,10 +222,7 @@ def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
     weights = np.where(top_scores >= PRF_STRONG, top_scores, 0.0)
     total = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
-    rows = np.repeat(np.arange(dense.shape[0]), k)
-    pseudo = sp.csr_matrix((weights.ravel(), (rows, top.ravel())), shape=dense.shape)
-    pseudo.eliminate_zeros()
-    cosine = corpus.centroid_cosine(pseudo)
+    cosine = corpus.centroid_cosine(top, weights)
     cosine[cosine < PRF_FLOOR] = 0.0
     return sp.csr_matrix((dense + PRF_WEIGHT * cosine).astype(np.float32))
 

@@ -240,11 +240,7 @@ def _like_the_best(corpus: Corpus, scores: np.ndarray) -> np.ndarray:
     to the centroid of the profile's PSEUDO_DEPTH best papers, so that among the papers that
     match, those about what the best matches are about come first."""
     best, best_scores = _top(scores, np.array([PSEUDO_DEPTH]))
-    chosen = (best_scores > 0).astype(np.float32)
-    rows = np.repeat(np.arange(len(best)), best.shape[1])
-    pseudo = sp.csr_matrix((chosen.ravel(), (rows, best.ravel())), shape=scores.shape)
-    pseudo.eliminate_zeros()
-    cosine = corpus.centroid_cosine(pseudo)
+    cosine = corpus.centroid_cosine(best, (best_scores > 0).astype(np.float32))
     cosine *= (scores > 0) * np.float32(PSEUDO_WEIGHT)  # eligible papers only
     return cosine
 
