@@ -23,7 +23,7 @@ from typing import Any
 import sinks
 import synth
 
-from digest.config import render_cores
+from digest.config import worker_cores
 from digest.ingest import store_records
 from digest.mail.smtp import SmtpSettings, SmtpTransport
 from digest.models import Subscriber, SubscriberStatus
@@ -38,7 +38,8 @@ NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
 SENDER = "papers digest <digest@papers-digest.example>"
 HOST = sinks.HOST
 CONNECTIONS = int(os.environ.get("E2E_CONNECTIONS", "4"))
-RENDER_PROCESSES = int(os.environ.get("E2E_RENDER", render_cores()))  # the service default
+RENDER_PROCESSES = int(os.environ.get("E2E_RENDER", worker_cores()))  # the service default
+PLAN_PROCESSES = int(os.environ.get("E2E_PLAN", worker_cores()))  # the service default
 BARE_SAMPLE = 5_000  # messages the bare client sends, taken from what the pipeline built
 
 
@@ -116,7 +117,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         seed(store, subscribers, papers)
         rss_seeded = max_rss_mb()
         t0 = time.perf_counter()
-        planned = plan(store, NOW, Policy(min_score=0.05))
+        planned = plan(store, NOW, Policy(min_score=0.05, processes=PLAN_PROCESSES))
         t1 = time.perf_counter()
         rss_planned = max_rss_mb()
         smtp = SmtpTransport(SmtpSettings(host=HOST, port=port, connections=CONNECTIONS))
@@ -160,6 +161,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         "send_cpu_workers_s": round(workers.ru_utime + workers.ru_stime, 1),
         "bare_messages": len(kept),
         "render_processes": RENDER_PROCESSES,
+        "plan_processes": PLAN_PROCESSES,
         "rss_seeded_mb": round(rss_seeded, 1),
         "rss_planned_mb": round(rss_planned, 1),
         "peak_rss_mb": round(peak_rss, 1),

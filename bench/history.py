@@ -74,7 +74,7 @@ def run(history: int, subscribers: int, repeats: int = 3) -> dict[str, Any]:
             size_mb = path.stat().st_size / 1e6
             store = Store(f"sqlite:///{path}")
             t0 = time.perf_counter()
-            report = plan(store, e2e.NOW, Policy(min_score=0.05))
+            report = plan(store, e2e.NOW, Policy(min_score=0.05, processes=e2e.PLAN_PROCESSES))
             times.append(time.perf_counter() - t0)
             papers = store.papers.count()
             store.close()

@@ -112,7 +112,7 @@ def run(digests: int) -> dict[str, Any]:
         store = Store(url)
         e2e.seed(store, digests, 1_000)
         t0 = time.perf_counter()
-        planned = plan(store, e2e.NOW, Policy(min_score=0.05)).planned
+        planned = plan(store, e2e.NOW, Policy(min_score=0.05, processes=e2e.PLAN_PROCESSES)).planned
         plan_seconds = time.perf_counter() - t0
         one = round_of(url, store, 1)
         two = round_of(url, store, 2)

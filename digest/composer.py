@@ -8,12 +8,7 @@ what comes back is bytes ready to send and the deliveries that could not be buil
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import multiprocessing.connection
-import os
-import signal
-import threading
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +23,7 @@ from digest.render import Renderer
 from digest.store import Store
 from digest.store.deliveries import SendResult
 from digest.subscriptions.links import Links
+from digest.workers import database_url, has_file_database, start_worker, stop_pool, worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +61,9 @@ class WorkerSpec:
 _worker: tuple[Store, Renderer, Links, str] | None = None
 
 
-def _exit_with_parent() -> None:
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(0)  # the parent died (even by SIGKILL): nobody will ask for more
-
-
 def _start_worker(spec: WorkerSpec) -> None:
     global _worker
-    # the parent decides when to stop (Ctrl-C, SIGTERM); a worker ends when its parent does
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
+    start_worker()
     store = Store(spec.database_url, auto_migrate=False)
     links = Links(spec.key, spec.base_url, spec.mail_domain)
     _worker = (store, Renderer(spec.templates), links, spec.sender)
@@ -107,9 +93,8 @@ class Composer:
         self.links = links
         self.sender = sender
         self.now = now
-        url = store.engine.url
-        self.processes = processes if url.database not in (None, "", ":memory:") else 0
-        self.pool: Executor | None = None
+        self.processes = processes if has_file_database(store) else 0
+        self.pool: ProcessPoolExecutor | None = None
 
     @property
     def depth(self) -> int:
@@ -141,26 +126,21 @@ class Composer:
             self.processes = 0
             return self.inline(ids)
 
-    def _start_pool(self) -> Executor:
+    def _start_pool(self) -> ProcessPoolExecutor:
         spec = WorkerSpec(
-            database_url=self.store.engine.url.render_as_string(hide_password=False),
+            database_url=database_url(self.store),
             templates=self.renderer.templates,
             key=self.links.key,
             base_url=self.links.base_url,
             mail_domain=self.links.mail_domain,
             sender=self.sender,
         )
-        return ProcessPoolExecutor(
-            self.processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(spec,),
-        )
+        return worker_pool(self.processes, _start_worker, spec)
 
     def close(self) -> None:
         """Stop the workers, if any were started."""
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            stop_pool(self.pool)
             self.pool = None
 
     def __enter__(self) -> Composer:

@@ -49,9 +49,10 @@ def home() -> Path:
     return Path(os.environ.get(HOME_VARIABLE) or ".").expanduser()
 
 
-def render_cores(limit: int = 4) -> int:
-    """Render workers by default: one per core, at most `limit` (the sending process mostly
-    waits on the network), and none on a single core, where a worker only adds copying."""
+def worker_cores(limit: int = 4) -> int:
+    """Render and planning workers by default: one per core, at most `limit` (the main process
+    mostly waits on the network or on them), and none on a single core, where a worker only
+    adds copying."""
     cores = os.cpu_count() or 1
     return min(cores, limit) if cores > 1 else 0
 
@@ -91,7 +92,10 @@ class Settings(BaseSettings):
     send_batch: int = Field(default=200, ge=1)
     # worker processes composing digests while the main process sends; they start only when
     # a send run has more than one batch of work
-    render_processes: int = Field(default_factory=render_cores, ge=0, le=32)
+    render_processes: int = Field(default_factory=worker_cores, ge=0, le=32)
+    # worker processes ranking and storing pages of due subscribers while the main process
+    # reads the next page; they start only when more than one page is due
+    plan_processes: int = Field(default_factory=worker_cores, ge=0, le=32)
     send_empty: bool = False  # send a short "nothing new today" digest instead of skipping
     from_address: str = Field(
         default="papers digest <digest@localhost>",

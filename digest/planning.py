@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from digest.models import Frequency, Subscriber, SubscriberStatus
@@ -48,7 +49,20 @@ def _sends_on(frequency: Frequency, weekly_day: int, weekday: int) -> bool:
     return True
 
 
-def next_send_at(subscriber: Someone, now: datetime, last_edition: str | None) -> datetime:
+class Timing(Protocol):
+    """What a subscriber's next send time depends on."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def send_at(self) -> str: ...
+    @property
+    def frequency(self) -> Frequency: ...
+    @property
+    def weekly_day(self) -> int: ...
+
+
+def next_send_at(subscriber: Timing, now: datetime, last_edition: str | None) -> datetime:
     """When the subscriber is next due (UTC): their send time on the first local day from today
     that their frequency includes and that comes after their last edition.
 

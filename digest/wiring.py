@@ -125,6 +125,7 @@ class Services:
             send_empty=s.send_empty,
             message_domain=sender_domain(s.from_address),
             semantic=self.embedder,
+            processes=s.plan_processes,
         )
 
     @cached_property

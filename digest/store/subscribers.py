@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Table, insert
+from sqlalchemy import Select, Table, and_, insert, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
@@ -49,6 +49,19 @@ class SubscriberRow:
 
 
 ROW_COLUMNS = [SUBSCRIBER.c[f.name] for f in fields(SubscriberRow)]
+
+
+class Timing(NamedTuple):
+    """What a subscriber's next send time depends on."""
+
+    id: int
+    timezone: str
+    send_at: str
+    frequency: Frequency
+    weekly_day: int
+
+
+TIMING_COLUMNS = [SUBSCRIBER.c[name] for name in Timing._fields]
 
 
 def batched(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
@@ -175,14 +188,16 @@ class SubscriberQueries(Queries):
                 added += len(rows)
         return added, present
 
-    def unscheduled(self, limit: int = 5000) -> list[SubscriberRow]:
+    def unscheduled(self, limit: int = 5000) -> list[Timing]:
         """Active subscribers whose next send time has to be (re)computed."""
         c = SUBSCRIBER.c
-        return self._rows(
-            sa_select(*ROW_COLUMNS)
-            .where(c.status == SubscriberStatus.ACTIVE, c.next_send_at.is_(None))
-            .limit(limit)
-        )
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa_select(*TIMING_COLUMNS)
+                .where(c.status == SubscriberStatus.ACTIVE, c.next_send_at.is_(None))
+                .limit(limit)
+            )
+            return [Timing(*row) for row in rows]
 
     def set_next_send(self, times: dict[int, datetime]) -> None:
         """Store computed next send times."""
@@ -190,14 +205,26 @@ class SubscriberQueries(Queries):
             with self.engine.begin() as conn:
                 bulk_update_rows(conn, SUBSCRIBER, "id", ["next_send_at"], list(times.items()))
 
-    def due(self, now: datetime, limit: int) -> list[SubscriberRow]:
-        """Active subscribers whose next send time has come, the longest waiting first."""
+    def due(
+        self, now: datetime, limit: int, after: tuple[datetime, int] | None = None
+    ) -> list[tuple[datetime, int]]:
+        """(next send time, id) of active subscribers whose next send time has come, the
+        longest waiting first; with `after`, only those that come after it in that order."""
         c = SUBSCRIBER.c
+        query = sa_select(c.next_send_at, c.id).where(
+            c.status == SubscriberStatus.ACTIVE, c.next_send_at <= now
+        )
+        if after is not None:
+            at, last = after
+            query = query.where(or_(c.next_send_at > at, and_(c.next_send_at == at, c.id > last)))
+        with self.reader.connect() as conn:
+            rows = conn.execute(query.order_by(c.next_send_at, c.id).limit(limit))
+            return [(as_utc(at), int(sid)) for at, sid in rows]
+
+    def rows(self, ids: Sequence[int]) -> list[SubscriberRow]:
+        """What planning reads of these subscribers (those that exist), in id order."""
         return self._rows(
-            sa_select(*ROW_COLUMNS)
-            .where(c.status == SubscriberStatus.ACTIVE, c.next_send_at <= now)
-            .order_by(c.next_send_at, c.id)
-            .limit(limit)
+            sa_select(*ROW_COLUMNS).where(SUBSCRIBER.c.id.in_(list(ids))).order_by(SUBSCRIBER.c.id)
         )
 
     def _rows(self, query: Select[Any]) -> list[SubscriberRow]:

@@ -1,0 +1,112 @@
+"""Planning pages of due subscribers: in this process, or in worker processes that each rank
+and store whole pages while this one reads the next (both cores plan).
+
+A worker opens its own connection to the database, reads the candidate papers once and
+plans every page it is given; what comes back is only the page's tally. Pages are disjoint
+and each is stored in one transaction, so workers never plan the same subscriber twice, and
+a page whose worker died is planned here again (what it stored is skipped as planned).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from types import TracebackType
+
+from digest.planner import Candidates, Policy, Tally, feature_stats, plan_page
+from digest.store import Store
+from digest.workers import database_url, has_file_database, start_worker, stop_pool, worker_pool
+
+log = logging.getLogger(__name__)
+
+# what a worker plans with, set once by its initializer (never in the parent)
+_worker: tuple[Store, Candidates] | None = None
+
+
+def _start_worker(url: str) -> None:
+    global _worker
+    start_worker()
+    _worker = (Store(url, auto_migrate=False), Candidates())
+
+
+def _plan_in_worker(page: list[int], now: datetime, policy: Policy) -> Tally:
+    assert _worker is not None, "_start_worker runs first in every worker"
+    store, candidates = _worker
+    return plan_page(store, page, now, policy, candidates)
+
+
+class PlanWorkers:
+    """Plans pages here until a full page promises more and the policy allows processes;
+    then in `policy.processes` workers, at most two pages waiting per worker."""
+
+    def __init__(self, store: Store, now: datetime, policy: Policy) -> None:
+        self.store, self.now, self.policy = store, now, policy
+        # the semantic model is not loaded again in every worker: with it, planning stays here
+        allowed = has_file_database(store) and policy.semantic is None
+        self.processes = policy.processes if allowed else 0
+        self.candidates = Candidates(policy.semantic)
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: deque[tuple[list[int], Future[Tally]]] = deque()
+        self.tally = Tally()
+
+    def submit(self, page: list[int], more_to_come: bool) -> None:
+        """Plan a page, here or in a worker (the first page that promises more starts them)."""
+        if self.pool is None and more_to_come and self.processes > 0:
+            # brought up to date once here, so that workers only read the stored statistics
+            feature_stats(self.store, self.now)
+            self.pool = worker_pool(self.processes, _start_worker, database_url(self.store))
+        if self.pool is not None:
+            try:
+                future = self.pool.submit(_plan_in_worker, page, self.now, self.policy)
+            except BrokenProcessPool:
+                self._stopped()
+            else:
+                self.pending.append((page, future))
+                while len(self.pending) > 2 * self.processes:
+                    self._collect()
+                return
+        self.tally.add(self.here(page))
+
+    def here(self, page: list[int]) -> Tally:
+        """Plan a page in this process."""
+        return plan_page(self.store, page, self.now, self.policy, self.candidates)
+
+    def finish(self) -> Tally:
+        """Wait for every page submitted; the figures of all of them."""
+        while self.pending:
+            self._collect()
+        return self.tally
+
+    def _collect(self) -> None:
+        page, future = self.pending.popleft()
+        try:
+            self.tally.add(future.result())
+        except BrokenProcessPool:
+            self._stopped()
+            self.tally.add(self.here(page))
+
+    def _stopped(self) -> None:
+        if self.pool is not None:
+            log.warning("the planning workers stopped; planning in this process")
+        self.close()
+        self.processes = 0
+
+    def close(self) -> None:
+        """Stop the workers, if any were started."""
+        if self.pool is not None:
+            stop_pool(self.pool)
+            self.pool = None
+
+    def __enter__(self) -> PlanWorkers:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

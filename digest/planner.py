@@ -1,0 +1,211 @@
+"""Planning one page of due subscribers: the candidate papers and their corpus, the papers
+each subscriber gets, and the deliveries stored; the same in this process or in a planning
+worker (digest.plan_workers)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from digest.config import DEFAULT_MIN_SCORE
+from digest.models import DeliveryStatus, Paper
+from digest.planning import Plan, Someone, choose, due, local_edition, next_send_at, window_start
+from digest.ranking import Corpus, FeatureStats, Voted, hot_papers
+from digest.ranking.semantic import Embedder, SemanticIndex, paper_text, paper_vectors
+from digest.store import Store
+from digest.store.deliveries import ItemRow, NewDelivery
+from digest.store.state import FEATURES
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How papers are chosen for a digest, and how planning runs."""
+
+    min_score: float = DEFAULT_MIN_SCORE
+    first_window_days: int = 7
+    send_empty: bool = False
+    message_domain: str = "papers-digest.invalid"
+    batch: int = 5000
+    lease: timedelta = timedelta(minutes=5)
+    semantic: Embedder | None = None  # the semantic extra's model, when installed and on
+    processes: int = 0  # planning worker processes when there is more than one page (0: here)
+
+
+@dataclass
+class Tally:
+    """How many subscribers planning found due, and how many digests it queued and skipped."""
+
+    due: int = 0
+    planned: int = 0
+    skipped: int = 0
+
+    def add(self, other: Tally) -> None:
+        """Count another page's figures in."""
+        self.due += other.due
+        self.planned += other.planned
+        self.skipped += other.skipped
+
+
+def build_corpus(
+    papers: Sequence[Paper],
+    stats: FeatureStats | None = None,
+    popularity: Mapping[str, float] | None = None,
+    semantic: SemanticIndex | None = None,
+) -> Corpus:
+    """The ranking corpus of these papers, weighted by the history's stats."""
+    return Corpus(
+        [p.id for p in papers],
+        [p.title for p in papers],
+        [p.abstract for p in papers],
+        [p.first_seen_at.timestamp() for p in papers],
+        popularity=None if popularity is None else [popularity.get(p.id, 0.0) for p in papers],
+        stats=stats,
+        semantic=semantic,
+    )
+
+
+def semantic_index(
+    store: Store, papers: Sequence[Paper], embedder: Embedder | None
+) -> SemanticIndex | None:
+    """The semantic layer over these papers: stored vectors, the missing ones encoded and
+    stored (None without an embedder)."""
+    if embedder is None:
+        return None
+    ids = [p.id for p in papers]
+    vectors = paper_vectors(
+        embedder,
+        ids,
+        {p.id: paper_text(p.title, p.abstract) for p in papers},
+        store.vectors.of(ids, embedder.name),
+        lambda fresh: store.vectors.save(embedder.name, fresh),
+    )
+    return SemanticIndex(embedder, vectors)
+
+
+STATS_SAMPLE = 20_000  # newest papers the feature statistics are first learned from
+
+
+def feature_stats(store: Store, now: datetime) -> FeatureStats:
+    """The stored feature statistics (IDF, acronyms), first learned from the newest
+    STATS_SAMPLE papers, then brought up to date with every paper first seen since."""
+    saved = store.state.ranking_state(FEATURES)
+    stats = FeatureStats.from_bytes(saved[0]) if saved is not None else None
+    if stats is None or saved is None or saved[1] is None:
+        stats = FeatureStats()
+        texts, newest = store.papers.texts(limit=STATS_SAMPLE)
+    else:
+        texts, newest = store.papers.texts(after=saved[1])
+        if not texts:
+            return stats
+    stats.add(texts)
+    store.state.save_ranking_state(FEATURES, stats.to_bytes(), newest, now)
+    return stats
+
+
+@dataclass
+class Candidates:
+    """The candidate papers of a planning run and their corpus: read once, then reused by
+    every batch whose window they cover (ranking drops what is older than each window)."""
+
+    embedder: Embedder | None = None
+    since: datetime | None = None
+    papers: list[Paper] = field(default_factory=list)
+    corpus: Corpus | None = None
+
+    def covering(self, store: Store, since: datetime, now: datetime) -> tuple[list[Paper], Corpus]:
+        """The papers first seen after `since` (or a little earlier), with their corpus."""
+        if self.corpus is None or self.since is None or since < self.since:
+            self.papers = store.papers.newest(since=since)
+            popularity = store.papers.popularity([p.id for p in self.papers])
+            self.corpus = build_corpus(
+                self.papers,
+                feature_stats(store, now),
+                popularity,
+                semantic_index(store, self.papers, self.embedder),
+            )
+            self.since = since
+        return self.papers, self.corpus
+
+    def hot(self) -> set[str]:
+        """The papers of the corpus read last that earn the "trending" mark."""
+        return hot_papers(self.corpus) if self.corpus is not None else set()
+
+
+def choose_for(
+    store: Store,
+    due_now: Sequence[tuple[Someone, str]],
+    now: datetime,
+    policy: Policy,
+    candidates: Candidates | None = None,
+) -> tuple[list[Plan], list[Paper]]:
+    """The papers each subscriber's next digest would hold, and the candidate papers read."""
+    ids = [s.id for s, _ in due_now if s.id is not None]
+    last_sent = store.deliveries.last_sent(ids)
+    since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
+    papers, corpus = (candidates or Candidates(policy.semantic)).covering(store, since, now)
+    votes = store.votes.for_subscribers(ids)
+    voted_ids = sorted({pid for rows in votes.values() for pid, _ in rows})
+    voted = Voted({pid: (p.title, p.abstract) for pid, p in store.papers.by_ids(voted_ids).items()})
+    plans = choose(
+        corpus,
+        due_now,
+        now,
+        last_sent=last_sent,
+        received=store.deliveries.received_papers(ids),
+        min_score=policy.min_score,
+        first_window_days=policy.first_window_days,
+        votes=votes,
+        voted=voted,
+    )
+    return plans, papers
+
+
+def plan_page(
+    store: Store, page: list[int], now: datetime, policy: Policy, candidates: Candidates
+) -> Tally:
+    """Store the delivery (queued, or skipped when nothing qualifies) of every subscriber of
+    this page (ids) who is due, and move everyone's next send time on."""
+    tally = Tally()
+    subscribers = store.subscribers.rows(page)
+    ids = [s.id for s in subscribers if s.id is not None]
+    due_now = due(subscribers, now, store.deliveries.planned_editions(ids))
+    taken = {s.id for s, _ in due_now}
+    already = {
+        s.id: local_edition(s, now) for s in subscribers if s.id is not None and s.id not in taken
+    }
+    if already:  # today's edition exists: just move their next send time on
+        store.subscribers.set_next_send(
+            {
+                sid: next_send_at(s, now, already[sid])
+                for s in subscribers
+                if (sid := s.id) in already
+            }
+        )
+    tally.due = len(due_now)
+    if not due_now:
+        return tally
+    plans, _ = choose_for(store, due_now, now, policy, candidates)
+    hot = candidates.hot()
+    rows = []
+    for p in plans:
+        assert p.subscriber.id is not None
+        status = DeliveryStatus.QUEUED if p.items or policy.send_empty else DeliveryStatus.SKIPPED
+        rows.append(
+            NewDelivery(
+                subscriber_id=p.subscriber.id,
+                edition=p.edition,
+                message_id=f"<digest-{p.subscriber.id}-{p.edition}@{policy.message_domain}>",
+                items=[ItemRow(*m, trending=m.paper_id in hot) for m in p.items]
+                + [
+                    ItemRow(m.paper_id, m.score, [], section="trending", trending=True)
+                    for m in p.also_trending
+                ],
+                next_send_at=next_send_at(p.subscriber, now, p.edition),
+                status=status,
+            )
+        )
+    store.deliveries.plan(rows, now)
+    tally.planned = sum(1 for r in rows if r.status == DeliveryStatus.QUEUED)
+    tally.skipped = sum(1 for r in rows if r.status == DeliveryStatus.SKIPPED)
+    return tally

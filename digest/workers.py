@@ -1,0 +1,61 @@
+"""Worker processes of a run (render workers, planning workers): started with `spawn` (the
+parent holds threads and database connections that must not be forked), deaf to Ctrl-C and
+SIGTERM (the parent decides when to stop), and gone as soon as their parent is."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from digest.store import Store
+
+
+def worker_pool(
+    processes: int, initializer: Callable[..., object], *initargs: Any
+) -> ProcessPoolExecutor:
+    """A pool of `processes` spawned workers, each set up by `initializer(*initargs)`."""
+    return ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer,
+        initargs=initargs,
+    )
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Shut a pool down, waiting for its workers; if one died, first end those still alive
+    (Python 3.11 would otherwise wait forever for a worker blocked on the task queue)."""
+    if getattr(pool, "_broken", False):
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_worker() -> None:
+    """What every worker does first: ignore stop signals, and end when the parent ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
+
+
+def has_file_database(store: Store) -> bool:
+    """Whether another process can open this store's database (not an in-memory one)."""
+    return store.engine.url.database not in (None, "", ":memory:")
+
+
+def database_url(store: Store) -> str:
+    """The store's database URL with its password, for a worker to connect with."""
+    return store.engine.url.render_as_string(hide_password=False)
+
+
+def _exit_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)  # the parent died (even by SIGKILL): nobody will ask for more

@@ -1,0 +1,120 @@
+"""Planning in worker processes: the same digests as planning in one process, every due
+subscriber planned once, and pages of a dead worker planned by the parent."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.ingest import store_records
+from digest.pipeline import Policy, plan, schedule
+from digest.plan_workers import PlanWorkers
+from digest.sources.base import PaperRecord
+from digest.store import Store
+from digest.subscriptions.preferences import new_subscriber
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+TOPICS = ["diffusion models", "kv cache", "galaxy clusters", "speech recognition", "bm25"]
+
+
+def seeded(path: Path, subscribers: int) -> Path:
+    """A database file with papers on a few topics and `subscribers` due people."""
+    store = Store(f"sqlite:///{path}")
+    records = [
+        PaperRecord(title=f"{topic.title()} study {n}", abstract=f"We study {topic}. " * (n + 2))
+        for n in range(3)
+        for topic in TOPICS
+    ]
+    store_records(store, records, "t", NOW - timedelta(hours=2))
+    for n in range(subscribers):
+        keywords = ", ".join(TOPICS[k % len(TOPICS)] for k in range(n, n + 1 + n % 3))
+        store.subscribers.add(
+            new_subscriber(
+                email=f"reader{n}@example.org",
+                keywords=keywords,
+                send_at="00:00",
+                max_papers=2 + n % 4,
+                now=NOW - timedelta(days=1),
+            )
+        )
+    schedule(store, NOW)
+    store.close()
+    return path
+
+
+def digests(store: Store) -> dict[tuple[int, str], tuple[str, list[tuple[str, float, list[str]]]]]:
+    """Every delivery by (subscriber, edition): its status and its items in rank order."""
+    out = {}
+    for delivery in store.deliveries.listed():
+        assert delivery.id is not None
+        items = [
+            (paper.id, item.score, item.matched)
+            for paper, item in store.deliveries.contents([delivery.id])[delivery.id].items
+        ]
+        out[(delivery.subscriber_id, delivery.edition)] = (str(delivery.status), items)
+    return out
+
+
+def test_planning_in_workers_gives_the_digests_planning_here_gives(tmp_path: Path) -> None:
+    """Pages of 4 (every subscriber has the same send time, so pages split ties by id), in two
+    workers and in this process: the same deliveries, items, scores and figures."""
+    source = seeded(tmp_path / "seed.sqlite", 23)
+    results = []
+    for processes in (2, 0):
+        copy = tmp_path / f"plan{processes}.sqlite"
+        shutil.copy(source, copy)
+        store = Store(f"sqlite:///{copy}")
+        report = plan(store, NOW, Policy(min_score=0.05, batch=4, processes=processes))
+        results.append(((report.due, report.planned, report.skipped), digests(store)))
+        store.close()
+    (in_workers, planned_there), (here, planned_here) = results
+    assert in_workers == here and in_workers[0] == 23
+    assert len(planned_there) == 23 and planned_there == planned_here
+    assert any(items for _, items in planned_here.values())
+
+
+def test_the_pages_go_to_the_workers_and_each_subscriber_is_planned_once(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{seeded(tmp_path / 'd.sqlite', 12)}")
+    policy = Policy(min_score=0.05, batch=4, processes=2)
+    ids = sorted(sid for _, sid in store.subscribers.due(NOW, 100))
+    with PlanWorkers(store, NOW, policy) as workers:
+        for start in range(0, len(ids), 4):
+            workers.submit(ids[start : start + 4], more_to_come=True)
+        assert workers.pool is not None  # it planned in the workers
+        tally = workers.finish()
+        # a page planned again (as after a lost reply) finds everyone planned: nothing twice
+        again = workers.here(ids[:4])
+    assert (tally.due, again.due, again.planned) == (12, 0, 0)
+    assert sorted(sid for sid, _ in digests(store)) == ids
+    assert store.subscribers.due(NOW, 100) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills a worker with SIGKILL")
+def test_pages_of_killed_workers_are_planned_here(tmp_path: Path) -> None:
+    """SIGKILL every planning worker after the first page: the rest of the pages (and any page
+    the dead workers held) are planned in this process; nobody is lost or planned twice."""
+    store = Store(f"sqlite:///{seeded(tmp_path / 'd.sqlite', 16)}")
+    policy = Policy(min_score=0.05, batch=4, processes=2)
+    ids = sorted(sid for _, sid in store.subscribers.due(NOW, 100))
+    with PlanWorkers(store, NOW, policy) as workers:
+        workers.submit(ids[:4], more_to_come=True)
+        assert workers.pool is not None
+        deadline = time.monotonic() + 60
+        while not workers.pool._processes:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.01)
+        for pid in list(workers.pool._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        for start in range(4, len(ids), 4):
+            workers.submit(ids[start : start + 4], more_to_come=True)
+        tally = workers.finish()
+        assert workers.pool is None and workers.processes == 0  # gave up on the workers
+    assert tally.due >= 12  # at least the pages after the kill were planned here
+    assert sorted(sid for sid, _ in digests(store)) == ids
+    assert store.subscribers.due(NOW, 100) == []
