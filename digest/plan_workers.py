@@ -18,7 +18,14 @@ from types import TracebackType
 
 from digest.planner import Candidates, Policy, Tally, feature_stats, plan_page
 from digest.store import Store
-from digest.workers import database_url, has_file_database, start_worker, stop_pool, worker_pool
+from digest.workers import (
+    database_url,
+    gc_paused,
+    has_file_database,
+    start_worker,
+    stop_pool,
+    worker_pool,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,8 @@ def _start_worker(url: str) -> None:
 def _plan_in_worker(page: list[int], now: datetime, policy: Policy) -> Tally:
     assert _worker is not None, "_start_worker runs first in every worker"
     store, candidates = _worker
-    return plan_page(store, page, now, policy, candidates)
+    with gc_paused():
+        return plan_page(store, page, now, policy, candidates)
 
 
 class PlanWorkers:
@@ -72,7 +80,8 @@ class PlanWorkers:
 
     def here(self, page: list[int]) -> Tally:
         """Plan a page in this process."""
-        return plan_page(self.store, page, self.now, self.policy, self.candidates)
+        with gc_paused():
+            return plan_page(self.store, page, self.now, self.policy, self.candidates)
 
     def finish(self) -> Tally:
         """Wait for every page submitted; the figures of all of them."""
