@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import pickle
 import random
@@ -93,6 +94,13 @@ def seed(store: Store, subscribers: int, papers: int) -> None:
     store.subscribers.import_many(people)
 
 
+def seed_file(url: str, subscribers: int, papers: int) -> None:
+    """Create the database at `url` and seed it (run in a child process)."""
+    store = Store(url)
+    seed(store, subscribers, papers)
+    store.close()
+
+
 async def bare_pool(port: int, items: list[tuple[str, str, bytes]], connections: int) -> None:
     """A bare aiosmtplib client: `connections` connections sending `items` from one queue."""
     import aiosmtplib
@@ -113,8 +121,15 @@ async def bare_pool(port: int, items: list[tuple[str, str, bytes]], connections:
 def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
     """Plan, render and send one edition for `subscribers` people; seconds per phase."""
     with tempfile.TemporaryDirectory(prefix="digest-e2e-") as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'e2e.db'}")
-        seed(store, subscribers, papers)
+        url = f"sqlite:///{Path(tmp) / 'e2e.db'}"
+        seeding = multiprocessing.get_context("spawn").Process(
+            target=seed_file, args=(url, subscribers, papers)
+        )
+        seeding.start()  # in a process of its own: writing the test data is not the pipeline
+        seeding.join()
+        if seeding.exitcode != 0:
+            raise RuntimeError(f"seeding the bench database failed (exit {seeding.exitcode})")
+        store = Store(url)
         rss_seeded = max_rss_mb()
         t0 = time.perf_counter()
         planned = plan(store, NOW, Policy(min_score=0.05, processes=PLAN_PROCESSES))

@@ -143,6 +143,7 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
+@lru_cache(maxsize=4096)  # planning stores the same few send times for 100,000s of rows
 def _sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
