@@ -21,7 +21,7 @@ from digest.planner import (
     feature_stats,
     semantic_index,
 )
-from digest.planning import local_edition, next_send_at
+from digest.planning import local_edition
 from digest.ranking import Match
 from digest.render import PaperView, RenderedDigest, Renderer
 from digest.sources.base import SourceConfig
@@ -80,11 +80,12 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
         report.locked = True
         return report
     try:
-        schedule(store, now)
         with PlanWorkers(store, now, policy) as workers:
+            schedule(store, now, workers)
             after: tuple[datetime, int] | None = None
             while page := store.subscribers.due(now, policy.batch, after):
-                workers.submit([sid for _, sid in page], more_to_come=len(page) == policy.batch)
+                ids = [sid for _, sid in page]
+                workers.submit("plan", ids, more_to_come=len(page) == policy.batch)
                 after = page[-1]
             report.add(workers.finish())
     finally:
@@ -92,13 +93,18 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
     return report
 
 
-def schedule(store: Store, now: datetime) -> None:
-    """Compute the next send time of subscribers who are new or whose schedule changed."""
-    while pending := store.subscribers.unscheduled():
-        last = store.deliveries.last_editions([s.id for s in pending])
-        store.subscribers.set_next_send(
-            {s.id: next_send_at(s, now, last.get(s.id)) for s in pending}
-        )
+def schedule(store: Store, now: datetime, workers: PlanWorkers | None = None) -> None:
+    """Compute the next send time of subscribers who are new or whose schedule changed (in
+    pages, on the planning workers when given); done when every page is."""
+    if workers is None:
+        with PlanWorkers(store, now, Policy()) as here:
+            return schedule(store, now, here)
+    size = workers.policy.batch
+    after = 0
+    while page := store.subscribers.unscheduled(size, after):
+        workers.submit("schedule", page, more_to_come=len(page) == size)
+        after = page[-1]
+    workers.finish()
 
 
 def dispatch(

@@ -15,8 +15,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from types import TracebackType
+from typing import Literal
 
-from digest.planner import Candidates, Policy, Tally, feature_stats, plan_page
+from digest.planner import Candidates, Policy, Tally, feature_stats, plan_page, schedule_page
 from digest.store import Store
 from digest.workers import (
     database_url,
@@ -29,6 +30,8 @@ from digest.workers import (
 
 log = logging.getLogger(__name__)
 
+Task = Literal["schedule", "plan"]  # compute next send times, or plan digests
+
 # what a worker plans with, set once by its initializer (never in the parent)
 _worker: tuple[Store, Candidates] | None = None
 
@@ -39,11 +42,20 @@ def _start_worker(url: str) -> None:
     _worker = (Store(url, auto_migrate=False), Candidates())
 
 
-def _plan_in_worker(page: list[int], now: datetime, policy: Policy) -> Tally:
-    assert _worker is not None, "_start_worker runs first in every worker"
-    store, candidates = _worker
+def run_page(
+    task: Task, store: Store, page: list[int], now: datetime, policy: Policy, candidates: Candidates
+) -> Tally:
+    """Schedule or plan one page of subscribers (ids)."""
+    if task == "schedule":
+        return schedule_page(store, page, now)
     with gc_paused():
         return plan_page(store, page, now, policy, candidates)
+
+
+def _run_in_worker(task: Task, page: list[int], now: datetime, policy: Policy) -> Tally:
+    assert _worker is not None, "_start_worker runs first in every worker"
+    store, candidates = _worker
+    return run_page(task, store, page, now, policy, candidates)
 
 
 class PlanWorkers:
@@ -57,31 +69,31 @@ class PlanWorkers:
         self.processes = policy.processes if allowed else 0
         self.candidates = Candidates(policy.semantic)
         self.pool: ProcessPoolExecutor | None = None
-        self.pending: deque[tuple[list[int], Future[Tally]]] = deque()
+        self.pending: deque[tuple[Task, list[int], Future[Tally]]] = deque()
         self.tally = Tally()
 
-    def submit(self, page: list[int], more_to_come: bool) -> None:
-        """Plan a page, here or in a worker (the first page that promises more starts them)."""
+    def submit(self, task: Task, page: list[int], more_to_come: bool) -> None:
+        """Schedule or plan a page, here or in a worker (the first page that promises more
+        starts them)."""
         if self.pool is None and more_to_come and self.processes > 0:
             # brought up to date once here, so that workers only read the stored statistics
             feature_stats(self.store, self.now)
             self.pool = worker_pool(self.processes, _start_worker, database_url(self.store))
         if self.pool is not None:
             try:
-                future = self.pool.submit(_plan_in_worker, page, self.now, self.policy)
+                future = self.pool.submit(_run_in_worker, task, page, self.now, self.policy)
             except BrokenProcessPool:
                 self._stopped()
             else:
-                self.pending.append((page, future))
+                self.pending.append((task, page, future))
                 while len(self.pending) > 2 * self.processes:
                     self._collect()
                 return
-        self.tally.add(self.here(page))
+        self.tally.add(self.here(task, page))
 
-    def here(self, page: list[int]) -> Tally:
-        """Plan a page in this process."""
-        with gc_paused():
-            return plan_page(self.store, page, self.now, self.policy, self.candidates)
+    def here(self, task: Task, page: list[int]) -> Tally:
+        """Schedule or plan a page in this process."""
+        return run_page(task, self.store, page, self.now, self.policy, self.candidates)
 
     def finish(self) -> Tally:
         """Wait for every page submitted; the figures of all of them."""
@@ -90,12 +102,12 @@ class PlanWorkers:
         return self.tally
 
     def _collect(self) -> None:
-        page, future = self.pending.popleft()
+        task, page, future = self.pending.popleft()
         try:
             self.tally.add(future.result())
         except BrokenProcessPool:
             self._stopped()
-            self.tally.add(self.here(page))
+            self.tally.add(self.here(task, page))
 
     def _stopped(self) -> None:
         if self.pool is not None:

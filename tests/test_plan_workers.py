@@ -23,8 +23,9 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TOPICS = ["diffusion models", "kv cache", "galaxy clusters", "speech recognition", "bm25"]
 
 
-def seeded(path: Path, subscribers: int) -> Path:
-    """A database file with papers on a few topics and `subscribers` due people."""
+def seeded(path: Path, subscribers: int, scheduled: bool = True) -> Path:
+    """A database file with papers on a few topics and `subscribers` people, due when
+    `scheduled` (else their send times are still to be computed)."""
     store = Store(f"sqlite:///{path}")
     records = [
         PaperRecord(title=f"{topic.title()} study {n}", abstract=f"We study {topic}. " * (n + 2))
@@ -43,7 +44,8 @@ def seeded(path: Path, subscribers: int) -> Path:
                 now=NOW - timedelta(days=1),
             )
         )
-    schedule(store, NOW)
+    if scheduled:
+        schedule(store, NOW)
     store.close()
     return path
 
@@ -62,9 +64,10 @@ def digests(store: Store) -> dict[tuple[int, str], tuple[str, list[tuple[str, fl
 
 
 def test_planning_in_workers_gives_the_digests_planning_here_gives(tmp_path: Path) -> None:
-    """Pages of 4 (every subscriber has the same send time, so pages split ties by id), in two
-    workers and in this process: the same deliveries, items, scores and figures."""
-    source = seeded(tmp_path / "seed.sqlite", 23)
+    """Send times computed and digests planned in pages of 4 (every subscriber has the same
+    send time, so pages split ties by id), in two workers and in this process: the same
+    deliveries, items, scores and figures."""
+    source = seeded(tmp_path / "seed.sqlite", 23, scheduled=False)
     results = []
     for processes in (2, 0):
         copy = tmp_path / f"plan{processes}.sqlite"
@@ -77,6 +80,8 @@ def test_planning_in_workers_gives_the_digests_planning_here_gives(tmp_path: Pat
     assert in_workers == here and in_workers[0] == 23
     assert len(planned_there) == 23 and planned_there == planned_here
     assert any(items for _, items in planned_here.values())
+    again = Store(f"sqlite:///{tmp_path / 'plan2.sqlite'}")
+    assert again.subscribers.unscheduled() == [] and again.subscribers.due(NOW, 100) == []
 
 
 def test_the_pages_go_to_the_workers_and_each_subscriber_is_planned_once(tmp_path: Path) -> None:
@@ -85,11 +90,11 @@ def test_the_pages_go_to_the_workers_and_each_subscriber_is_planned_once(tmp_pat
     ids = sorted(sid for _, sid in store.subscribers.due(NOW, 100))
     with PlanWorkers(store, NOW, policy) as workers:
         for start in range(0, len(ids), 4):
-            workers.submit(ids[start : start + 4], more_to_come=True)
+            workers.submit("plan", ids[start : start + 4], more_to_come=True)
         assert workers.pool is not None  # it planned in the workers
         tally = workers.finish()
         # a page planned again (as after a lost reply) finds everyone planned: nothing twice
-        again = workers.here(ids[:4])
+        again = workers.here("plan", ids[:4])
     assert (tally.due, again.due, again.planned) == (12, 0, 0)
     assert sorted(sid for sid, _ in digests(store)) == ids
     assert store.subscribers.due(NOW, 100) == []
@@ -103,7 +108,7 @@ def test_pages_of_killed_workers_are_planned_here(tmp_path: Path) -> None:
     policy = Policy(min_score=0.05, batch=4, processes=2)
     ids = sorted(sid for _, sid in store.subscribers.due(NOW, 100))
     with PlanWorkers(store, NOW, policy) as workers:
-        workers.submit(ids[:4], more_to_come=True)
+        workers.submit("plan", ids[:4], more_to_come=True)
         assert workers.pool is not None
         deadline = time.monotonic() + 60
         while not workers.pool._processes:  # type: ignore[attr-defined]
@@ -112,7 +117,7 @@ def test_pages_of_killed_workers_are_planned_here(tmp_path: Path) -> None:
         for pid in list(workers.pool._processes):  # type: ignore[attr-defined]
             os.kill(pid, signal.SIGKILL)
         for start in range(4, len(ids), 4):
-            workers.submit(ids[start : start + 4], more_to_come=True)
+            workers.submit("plan", ids[start : start + 4], more_to_come=True)
         tally = workers.finish()
         assert workers.pool is None and workers.processes == 0  # gave up on the workers
     assert tally.due >= 12  # at least the pages after the kill were planned here

@@ -188,14 +188,31 @@ class SubscriberQueries(Queries):
                 added += len(rows)
         return added, present
 
-    def unscheduled(self, limit: int = 5000) -> list[Timing]:
-        """Active subscribers whose next send time has to be (re)computed."""
+    def unscheduled(self, limit: int = 5000, after: int = 0) -> list[int]:
+        """Ids of active subscribers whose next send time has to be (re)computed, in order,
+        the first `limit` after id `after`."""
+        c = SUBSCRIBER.c
+        with self.reader.connect() as conn:
+            return list(
+                conn.execute(
+                    sa_select(c.id)
+                    .where(c.status == SubscriberStatus.ACTIVE, c.next_send_at.is_(None))
+                    .where(c.id > after)
+                    .order_by(c.id)
+                    .limit(limit)
+                ).scalars()
+            )
+
+    def timings(self, ids: Sequence[int]) -> list[Timing]:
+        """What the next send time of these subscribers depends on (active ones without one)."""
         c = SUBSCRIBER.c
         with self.reader.connect() as conn:
             rows = conn.execute(
-                sa_select(*TIMING_COLUMNS)
-                .where(c.status == SubscriberStatus.ACTIVE, c.next_send_at.is_(None))
-                .limit(limit)
+                sa_select(*TIMING_COLUMNS).where(
+                    c.id.in_(list(ids)),
+                    c.status == SubscriberStatus.ACTIVE,
+                    c.next_send_at.is_(None),
+                )
             )
             return [Timing(*row) for row in rows]
 
