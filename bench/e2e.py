@@ -23,6 +23,7 @@ from typing import Any
 
 import sinks
 import synth
+from memory import peak_rss_mb
 
 from digest.config import worker_cores
 from digest.ingest import store_records
@@ -130,11 +131,11 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         if seeding.exitcode != 0:
             raise RuntimeError(f"seeding the bench database failed (exit {seeding.exitcode})")
         store = Store(url)
-        rss_seeded = max_rss_mb()
+        rss_seeded = peak_rss_mb()
         t0 = time.perf_counter()
         planned = plan(store, NOW, Policy(min_score=0.05, processes=PLAN_PROCESSES))
         t1 = time.perf_counter()
-        rss_planned = max_rss_mb()
+        rss_planned = peak_rss_mb()
         smtp = SmtpTransport(SmtpSettings(host=HOST, port=port, connections=CONNECTIONS))
         transport = Recording(smtp, BARE_SAMPLE)
         links = Links(b"bench-key", "https://d.example")
@@ -150,7 +151,7 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         t2 = time.perf_counter()
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the render workers have ended
-        peak_rss = max_rss_mb()  # before the bare client loads its sample
+        peak_rss = peak_rss_mb()  # before the bare client loads its sample
         transport.close()
         counts = store.deliveries.counts()
         store.close()
@@ -182,11 +183,6 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         "peak_rss_mb": round(peak_rss, 1),
         "statuses": counts,
     }
-
-
-def max_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:

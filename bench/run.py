@@ -20,7 +20,6 @@ import os
 import platform
 import pstats
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import sinks
 import synth
+from memory import peak_rss_mb
 
 if TYPE_CHECKING:
     from digest.render import DigestView
@@ -94,12 +94,6 @@ class StageResult:
 
 
 # helpers --------------------------------------------------------------------------------
-
-
-def max_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports KB)."""
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 1024 if sys.platform != "darwin" else kib / 1024 / 1024
 
 
 @contextmanager
@@ -223,7 +217,7 @@ def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
     from digest.config import DEFAULT_MIN_SCORE
     from digest.ranking import Corpus, FeatureStats, Profile, Voted, rank
 
-    rss_imports = max_rss_mb()
+    rss_imports = peak_rss_mb()
     rng = random.Random(2)
     papers = [synth.make_paper(rng, i) for i in range(sizes.rank_papers)]
     ids = [f"arxiv:2506.{i:05d}" for i in range(len(papers))]
@@ -253,7 +247,7 @@ def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
         stats=stats,
     )
     corpus_s = time.perf_counter() - t0
-    rss_before = max_rss_mb()
+    rss_before = peak_rss_mb()
     with profiled(profile, "rank"):
         t0 = time.perf_counter()
         results = rank(corpus, profiles, top=10, min_score=DEFAULT_MIN_SCORE, voted=Voted(history))
@@ -262,7 +256,7 @@ def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     read = sum(len(results[i]) for i in range(0, len(profiles), 100))
     matches_s = (time.perf_counter() - t0) / max(read, 1)
-    peak = max_rss_mb()
+    peak = peak_rss_mb()
     return {
         "rank_seconds": rank_s,
         "corpus_seconds": corpus_s,
@@ -284,7 +278,7 @@ def _rank_measure(sizes: Sizes, profile: bool) -> dict[str, Any]:
 
 
 def stage_rank(sizes: Sizes, profile: bool) -> StageResult:
-    """Run the rank measurement in a spawned child so its ru_maxrss is its own."""
+    """Run the rank measurement in a spawned child so its peak RSS is its own."""
     context = mp.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
     process = context.Process(target=rank_child, args=(child, sizes, profile))
