@@ -7,13 +7,11 @@ what comes back is bytes ready to send and the deliveries that could not be buil
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 
 from digest.compose import compose
 from digest.errors import DigestError
@@ -23,9 +21,13 @@ from digest.render import Renderer
 from digest.store import Store
 from digest.store.deliveries import SendResult
 from digest.subscriptions.links import Links
-from digest.workers import database_url, has_file_database, start_worker, stop_pool, worker_pool
-
-log = logging.getLogger(__name__)
+from digest.workers import (
+    Workers,
+    database_url,
+    has_file_database,
+    start_worker,
+    worker_pool,
+)
 
 Composed = tuple[list[Outgoing], list[SendResult]]  # messages built, deliveries that failed
 
@@ -75,7 +77,7 @@ def _compose_in_worker(ids: list[int], now: datetime) -> Composed:
     return compose_batch(store, ids, renderer, links, sender, now)
 
 
-class Composer:
+class Composer(Workers):
     """Composes batches, inline until there is more than one batch of work and worker
     processes are allowed; then in `processes` workers, `depth` batches ahead of sending."""
 
@@ -94,7 +96,6 @@ class Composer:
         self.sender = sender
         self.now = now
         self.processes = processes if has_file_database(store) else 0
-        self.pool: ProcessPoolExecutor | None = None
 
     @property
     def depth(self) -> int:
@@ -121,9 +122,7 @@ class Composer:
         try:
             return future.result()
         except BrokenProcessPool:
-            log.warning("the render workers stopped; composing in the sending process")
-            self.close()
-            self.processes = 0
+            self.give_up("the render workers stopped; composing in the sending process")
             return self.inline(ids)
 
     def _start_pool(self) -> ProcessPoolExecutor:
@@ -136,20 +135,3 @@ class Composer:
             sender=self.sender,
         )
         return worker_pool(self.processes, _start_worker, spec)
-
-    def close(self) -> None:
-        """Stop the workers, if any were started."""
-        if self.pool is not None:
-            stop_pool(self.pool)
-            self.pool = None
-
-    def __enter__(self) -> Composer:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -9,26 +9,22 @@ a page whose worker died is planned here again (what it stored is skipped as pla
 
 from __future__ import annotations
 
-import logging
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
-from types import TracebackType
 from typing import Literal
 
 from digest.planner import Candidates, Policy, Tally, feature_stats, plan_page, schedule_page
 from digest.store import Store
 from digest.workers import (
+    Workers,
     database_url,
     gc_paused,
     has_file_database,
     start_worker,
-    stop_pool,
     worker_pool,
 )
-
-log = logging.getLogger(__name__)
 
 Task = Literal["schedule", "plan"]  # compute next send times, or plan digests
 
@@ -58,7 +54,10 @@ def _run_in_worker(task: Task, page: list[int], now: datetime, policy: Policy) -
     return run_page(task, store, page, now, policy, candidates)
 
 
-class PlanWorkers:
+STOPPED = "the planning workers stopped; planning in this process"
+
+
+class PlanWorkers(Workers):
     """Plans pages here until a full page promises more and the policy allows processes;
     then in `policy.processes` workers, at most two pages waiting per worker."""
 
@@ -68,7 +67,6 @@ class PlanWorkers:
         allowed = has_file_database(store) and policy.semantic is None
         self.processes = policy.processes if allowed else 0
         self.candidates = Candidates(policy.semantic)
-        self.pool: ProcessPoolExecutor | None = None
         self.pending: deque[tuple[Task, list[int], Future[Tally]]] = deque()
         self.tally = Tally()
 
@@ -83,7 +81,7 @@ class PlanWorkers:
             try:
                 future = self.pool.submit(_run_in_worker, task, page, self.now, self.policy)
             except BrokenProcessPool:
-                self._stopped()
+                self.give_up(STOPPED)
             else:
                 self.pending.append((task, page, future))
                 while len(self.pending) > 2 * self.processes:
@@ -106,28 +104,5 @@ class PlanWorkers:
         try:
             self.tally.add(future.result())
         except BrokenProcessPool:
-            self._stopped()
+            self.give_up(STOPPED)
             self.tally.add(self.here(task, page))
-
-    def _stopped(self) -> None:
-        if self.pool is not None:
-            log.warning("the planning workers stopped; planning in this process")
-        self.close()
-        self.processes = 0
-
-    def close(self) -> None:
-        """Stop the workers, if any were started."""
-        if self.pool is not None:
-            stop_pool(self.pool)
-            self.pool = None
-
-    def __enter__(self) -> PlanWorkers:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

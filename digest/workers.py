@@ -5,6 +5,7 @@ SIGTERM (the parent decides when to stop), and gone as soon as their parent is."
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -13,9 +14,44 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from digest.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Workers:
+    """A pool of worker processes that a subclass starts when there is enough work, and
+    closes on exit; after the pool broke, the work goes on in this process."""
+
+    processes: int
+    pool: ProcessPoolExecutor | None = None
+
+    def give_up(self, message: str) -> None:
+        """The workers died: say so once, and do the rest of the work in this process."""
+        if self.pool is not None:
+            log.warning(message)
+        self.close()
+        self.processes = 0
+
+    def close(self) -> None:
+        """Stop the workers, if any were started."""
+        if self.pool is not None:
+            stop_pool(self.pool)
+            self.pool = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def worker_pool(
