@@ -1,5 +1,6 @@
-"""Planning pages of due subscribers: in this process, or in worker processes that each rank
-and store whole pages while this one reads the next (both cores plan).
+"""Scheduling and planning pages of subscribers: in this process, or in worker processes that
+each compute send times for, or rank and store, whole pages while this one reads the next
+page of ids (both cores plan).
 
 A worker opens its own connection to the database, reads the candidate papers once and
 plans every page it is given; what comes back is only the page's tally. Pages are disjoint
