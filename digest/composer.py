@@ -77,6 +77,9 @@ def _compose_in_worker(ids: list[int], now: datetime) -> Composed:
     return compose_batch(store, ids, renderer, links, sender, now)
 
 
+STOPPED = "the render workers stopped; composing in the sending process"
+
+
 class Composer(Workers):
     """Composes batches, inline until there is more than one batch of work and worker
     processes are allowed; then in `processes` workers, `depth` batches ahead of sending."""
@@ -108,7 +111,10 @@ class Composer(Workers):
         if self.pool is None and more_to_come and self.processes > 0:
             self.pool = self._start_pool()
         if self.pool is not None:
-            return self.pool.submit(_compose_in_worker, ids, self.now)
+            try:
+                return self.pool.submit(_compose_in_worker, ids, self.now)
+            except BrokenProcessPool:
+                self.give_up(STOPPED)
         done: Future[Composed] = Future()
         done.set_result(self.inline(ids))
         return done
@@ -122,7 +128,7 @@ class Composer(Workers):
         try:
             return future.result()
         except BrokenProcessPool:
-            self.give_up("the render workers stopped; composing in the sending process")
+            self.give_up(STOPPED)
             return self.inline(ids)
 
     def _start_pool(self) -> ProcessPoolExecutor:

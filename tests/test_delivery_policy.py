@@ -3,6 +3,9 @@ driven through `send_due` with a scripted Transport and a real SQLite store."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -198,3 +201,39 @@ def test_a_message_that_cannot_be_built_fails_alone_in_a_render_worker(tmp_path:
     statuses = {d.id: d.status for d in store.deliveries.listed()}
     assert statuses.pop(ids[1]) == "failed" and set(statuses.values()) == {"sent"}
     assert sorted(transport.seen) == [ids[0], *ids[2:]]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills the render workers with SIGKILL")
+def test_killed_render_workers_leave_the_composing_to_the_sending_process(
+    tmp_path: Path,
+) -> None:
+    """The render workers die (SIGKILL, as from the OOM killer) while the first batch is
+    sent: the batches they held and every later one are composed in the sending process;
+    every digest goes out once."""
+    store = planned_store(tmp_path, [f"reader{n}" for n in range(9)])
+
+    class KillingWorkers(ScriptedTransport):
+        def send(
+            self,
+            batch: Sequence[Outgoing],
+            should_stop: Callable[[], bool] | None = None,
+            on_outcome: OnOutcome | None = None,
+        ) -> list[Outcome]:
+            if not self.seen:
+                workers = multiprocessing.active_children()
+                assert workers, "the first batch was not composed in render workers"
+                for worker in workers:
+                    os.kill(worker.pid or 0, signal.SIGKILL)
+                for worker in workers:
+                    worker.join(30)
+            return super().send(batch, should_stop, on_outcome)
+
+    transport = KillingWorkers()
+    links = Links(b"k" * 32, "https://d.example")
+    outbox = Outbox(
+        transport, Renderer(), links, "d@x.org", SendPolicy(batch=2, render_processes=2)
+    )
+    report = send_due(store, outbox, now=NOW)
+    ids = sorted(d.id for d in store.deliveries.listed() if d.id is not None)
+    assert report.sent == 9 and sorted(transport.seen) == ids
+    assert {d.status for d in store.deliveries.listed()} == {"sent"}
