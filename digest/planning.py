@@ -49,8 +49,8 @@ def _sends_on(frequency: Frequency, weekly_day: int, weekday: int) -> bool:
     return True
 
 
-class Timing(Protocol):
-    """What a subscriber's next send time depends on."""
+class Scheduled(Protocol):
+    """What a subscriber's next send time depends on (a stored subscriber, or its row)."""
 
     @property
     def timezone(self) -> str: ...
@@ -62,7 +62,7 @@ class Timing(Protocol):
     def weekly_day(self) -> int: ...
 
 
-def next_send_at(subscriber: Timing, now: datetime, last_edition: str | None) -> datetime:
+def next_send_at(subscriber: Scheduled, now: datetime, last_edition: str | None) -> datetime:
     """When the subscriber is next due (UTC): their send time on the first local day from today
     that their frequency includes and that comes after their last edition.
 
