@@ -39,8 +39,11 @@ POLICY = SendPolicy(
 class ScriptedTransport:
     """Answers every message with the same error (None: accepted); records what it saw."""
 
-    def __init__(self, error: TransportError | None = None) -> None:
+    def __init__(
+        self, error: TransportError | None = None, first: Callable[[], None] | None = None
+    ) -> None:
         self.error = error
+        self.first = first  # called before the first message is sent
         self.seen: list[int] = []
 
     def send(
@@ -49,6 +52,8 @@ class ScriptedTransport:
         should_stop: Callable[[], bool] | None = None,
         on_outcome: OnOutcome | None = None,
     ) -> list[Outcome]:
+        if self.first is not None and not self.seen:
+            self.first()
         out = []
         for item in batch:
             if should_stop is not None and should_stop():
@@ -212,23 +217,15 @@ def test_killed_render_workers_leave_the_composing_to_the_sending_process(
     every digest goes out once."""
     store = planned_store(tmp_path, [f"reader{n}" for n in range(9)])
 
-    class KillingWorkers(ScriptedTransport):
-        def send(
-            self,
-            batch: Sequence[Outgoing],
-            should_stop: Callable[[], bool] | None = None,
-            on_outcome: OnOutcome | None = None,
-        ) -> list[Outcome]:
-            if not self.seen:
-                workers = multiprocessing.active_children()
-                assert workers, "the first batch was not composed in render workers"
-                for worker in workers:
-                    os.kill(worker.pid or 0, signal.SIGKILL)
-                for worker in workers:
-                    worker.join(30)
-            return super().send(batch, should_stop, on_outcome)
+    def kill_the_workers() -> None:
+        workers = multiprocessing.active_children()
+        assert workers, "the first batch was not composed in render workers"
+        for worker in workers:
+            os.kill(worker.pid or 0, signal.SIGKILL)
+        for worker in workers:
+            worker.join(30)
 
-    transport = KillingWorkers()
+    transport = ScriptedTransport(first=kill_the_workers)
     links = Links(b"k" * 32, "https://d.example")
     outbox = Outbox(
         transport, Renderer(), links, "d@x.org", SendPolicy(batch=2, render_processes=2)
