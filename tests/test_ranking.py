@@ -302,3 +302,45 @@ def test_among_papers_that_match_alike_those_like_the_best_matches_come_first(
     monkeypatch.setattr(scoring, "PSEUDO_WEIGHT", 0.0)
     plain = {m.paper_id: m.score for m in rank(c, [Profile(["transformer"])], 5)[0]}
     assert plain["near"] == plain["far"]  # the keyword alone cannot tell them apart
+
+
+def test_weak_matches_in_the_top_do_not_pull_up_papers_like_themselves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two papers are about "algorithmic trading"; five more only have its words apart
+    ("trade-off ... algorithm"), three of them about distillation. The pseudo-feedback
+    centroid of the top five weighs papers by score, so the weak matches, which outnumber
+    the strong ones there, do not pull their own kind up: the trading papers stay first and
+    the order-flow paper goes above the distillation one that the keyword alone prefers."""
+    papers = {
+        "t1": (
+            "Algorithmic Trading with Order Flow",
+            "Order flow, market impact: algorithmic trading.",
+        ),
+        "t2": (
+            "Algorithmic Trading Strategies",
+            "Market impact of order flow for algorithmic trading.",
+        ),
+        "w1": ("Trade-offs of a Distillation Algorithm", "Distillation of students by teachers."),
+        "w2": ("Distillation Trade-offs: One Algorithm", "Students and teachers in distillation."),
+        "w3": ("Trade-off Aware Distillation Algorithm", "Teachers, students and distillation."),
+        "near": (
+            "Order Flow Imbalance",
+            "Order flow and market impact of orders in markets, flow of orders, impact on "
+            "markets: an algorithm and a trade-off.",
+        ),
+        "far": (
+            "Distillation Students",
+            "Distillation of students by teachers, students of teachers, distillation by "
+            "students: an algorithm and a trade-off.",
+        ),
+    }
+    ids = list(papers)
+    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    profile = [Profile(["algorithmic trading"])]
+    order = [m.paper_id for m in rank(c, profile, 7, min_score=0.0)[0]]
+    assert set(order[:2]) == {"t1", "t2"}
+    assert order.index("near") < order.index("far")
+    monkeypatch.setattr(scoring, "PSEUDO_WEIGHT", 0.0)
+    plain = {m.paper_id: m.score for m in rank(c, profile, 7, min_score=0.0)[0]}
+    assert plain["far"] > plain["near"]  # the keyword alone puts the distillation one first

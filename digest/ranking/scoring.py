@@ -238,9 +238,11 @@ def _rank_batch(
 def _like_the_best(corpus: Corpus, scores: np.ndarray) -> np.ndarray:
     """Pseudo-relevance feedback on the whole profile: each eligible paper gains its cosine
     to the centroid of the profile's PSEUDO_DEPTH best papers, so that among the papers that
-    match, those about what the best matches are about come first."""
+    match, those about what the best matches are about come first. The centroid weighs each
+    by its score: when only two papers really match, three weak matches filling the top five
+    must not pull papers like themselves up (each is close to a centroid it is part of)."""
     best, best_scores = _top(scores, np.array([PSEUDO_DEPTH]))
-    cosine = corpus.centroid_cosine(best, (best_scores > 0).astype(np.float32))
+    cosine = corpus.centroid_cosine(best, best_scores.astype(np.float32))
     cosine *= (scores > 0) * np.float32(PSEUDO_WEIGHT)  # eligible papers only
     return cosine
 
