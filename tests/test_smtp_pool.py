@@ -432,6 +432,9 @@ def test_a_failed_recording_stops_the_connection_before_data(server: FaultServer
         (b"A: b\r\n\r\nno end", b"A: b\r\n\r\nno end\r\n.\r\n"),
         (b"A: b\n\nlone\rends\r\r\n", b"A: b\r\n\r\nlone\r\nends\r\n\r\n.\r\n"),
         (b"A: b\r\n\r\n.\r\n..two\r\nx.y\r\n", b"A: b\r\n\r\n..\r\n...two\r\nx.y\r\n.\r\n"),
+        (b".first\r\nx\r\n", b"..first\r\nx\r\n.\r\n"),  # a dot on the very first line
+        (b"a\n\rb\r\n", b"a\r\n\r\nb\r\n.\r\n"),  # as many CRs as LFs, but not paired
+        (b"", b"\r\n.\r\n"),
     ],
 )
 def test_data_is_crlf_dot_stuffed_and_terminated(raw: bytes, wire: bytes) -> None:
