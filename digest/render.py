@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup, escape
 
 from digest.inline_css import InliningLoader
@@ -141,20 +142,20 @@ class Renderer:
         self.env.filters["wrap"] = wrap
         self.html = self.env.get_template("email/digest.html")
         self.text = self.env.get_template("email/digest.txt")
-        self.paper_html = self.env.get_template("email/paper.html")
-        self.paper_text = self.env.get_template("email/paper.txt")
-        self.why_html = self.env.get_template("email/why.html")
-        self.why_text = self.env.get_template("email/why.txt")
         # a paper reads the same in every digest that has it: its parts are rendered once (per
         # renderer), and so is each set of reasons; per reader, they and the vote links are
         # only filled in
         self._paper_parts = lru_cache(maxsize=8192)(self._render_paper)
         self._why_parts = lru_cache(maxsize=8192)(self._render_why)
+        self._pair = lru_cache(maxsize=16)(self._load_pair)  # loaded once, not per paper
 
-    def render_pair(self, name: str, context: dict[str, object]) -> tuple[str, str]:
+    def render_pair(self, name: str, context: Mapping[str, object]) -> tuple[str, str]:
         """The plain-text and HTML versions of templates `name`.txt and `name`.html."""
-        text = self.env.get_template(f"{name}.txt").render(context)
-        return text, self.env.get_template(f"{name}.html").render(context)
+        text, html = self._pair(name)
+        return text.render(context), html.render(context)
+
+    def _load_pair(self, name: str) -> tuple[Template, Template]:
+        return self.env.get_template(f"{name}.txt"), self.env.get_template(f"{name}.html")
 
     def render(self, view: DigestView) -> RenderedDigest:
         """The subject, HTML and plain-text versions of one digest."""
@@ -238,16 +239,14 @@ class Renderer:
             "more_url": MORE if s.votes else None,
             "less_url": LESS if s.votes else None,
         }
-        context = {"paper": paper}
-        html = self.paper_html.render(context)
-        text = self.paper_text.render(context)
+        text, html = self.render_pair("email/paper", {"paper": paper})
         return tuple(_PLACEHOLDERS.split(html)), tuple(_PLACEHOLDERS.split(text))
 
     def _render_why(self, matched: tuple[str, ...], liked_title: str | None) -> tuple[str, str]:
         """The "why you got this" line, as html and text."""
         liked = trim(liked_title, LIKED_TITLE_CHARS) if liked_title else None
-        context = {"matched": list(matched), "liked": liked}
-        return self.why_html.render(context), self.why_text.render(context)
+        text, html = self.render_pair("email/why", {"matched": list(matched), "liked": liked})
+        return html, text
 
 
 def sections_of(

@@ -366,8 +366,8 @@ class DeliveryQueries(Queries):
         """Record a batch of send results in one transaction; hard bounces count against the
         subscriber, who becomes `bounced` at `bounce_limit`."""
         if outcomes:
-            with self.engine.begin() as conn:
-                _record(conn, outcomes, now, bounce_limit)
+            with self.recorder(now, bounce_limit) as record:
+                record(outcomes)
 
     @contextmanager
     def recorder(
