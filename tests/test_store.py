@@ -329,3 +329,25 @@ def test_schema_head_is_alembics_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+
+
+def test_only_a_connection_that_plans_keeps_a_big_page_cache(tmp_path: Path) -> None:
+    """A sending process must not grow with the outbox it reads (SQLite's 2 MB default);
+    the connection that stores planned digests keeps the history's key index in memory."""
+    from digest.store.deliveries import ItemRow, NewDelivery
+    from digest.store.engine import PLANNING_CACHE_KB
+    from digest.subscriptions.preferences import new_subscriber
+
+    store = store_at(tmp_path)
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    store_records(store, [PaperRecord(title="A paper", abstract="Text.")], "t", now)
+    [paper] = store.papers.newest(since=datetime(2026, 1, 1, tzinfo=UTC))
+    subscriber = store.subscribers.add(new_subscriber(email="a@example.org", keywords="x", now=now))
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
+    item = ItemRow(paper.id, 1.0, [])
+    store.deliveries.plan(
+        [NewDelivery(subscriber.id or 0, "2026-11-22", "<m@x>", [item], now)], now
+    )
+    with store.engine.connect() as conn:  # the pool hands back the one connection it has
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -PLANNING_CACHE_KB

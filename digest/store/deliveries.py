@@ -25,7 +25,14 @@ from digest.models import (
     SubscriberStatus,
     Suppression,
 )
-from digest.store.engine import Queries, as_utc, bulk_insert_rows, bulk_update_rows
+from digest.store.engine import (
+    PLANNING_CACHE_KB,
+    Queries,
+    as_utc,
+    bulk_insert_rows,
+    bulk_update_rows,
+    keep_pages,
+)
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -200,6 +207,9 @@ class DeliveryQueries(Queries):
         return 0
 
     def _insert_plans(self, conn: Connection, plans: Sequence[NewDelivery], now: datetime) -> int:
+        # each item's paper is checked in the history's key index, which must not be read from
+        # the OS again for every page of digests; only connections that plan keep that much
+        keep_pages(conn, PLANNING_CACHE_KB)
         rows = [
             {
                 "subscriber_id": p.subscriber_id,

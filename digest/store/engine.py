@@ -34,6 +34,7 @@ from digest.vocabulary import SCHEMA_HEAD
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "digest_read_only"  # execution option: this transaction only reads
+PLANNING_CACHE_KB = 65_536  # SQLite page cache of a connection that stores planned digests
 
 
 def make_engine(url: str) -> Engine:
@@ -53,9 +54,6 @@ def make_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # 64 MB of page cache (the default is 2 MB): planning checks each item's paper in the
-        # history's key index, which must not be read from the OS again for every digest
-        cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -67,6 +65,12 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def keep_pages(conn: Connection, kilobytes: int) -> None:
+    """Let this SQLite connection cache up to `kilobytes` of pages (SQLite's default: 2 MB)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{int(kilobytes)}")
 
 
 def schema_version(engine: Engine) -> str | None:
