@@ -234,3 +234,28 @@ def test_killed_render_workers_leave_the_composing_to_the_sending_process(
     ids = sorted(d.id for d in store.deliveries.listed() if d.id is not None)
     assert report.sent == 9 and sorted(transport.seen) == ids
     assert {d.status for d in store.deliveries.listed()} == {"sent"}
+
+
+def test_a_claim_cancels_the_digests_of_stopped_subscribers_and_takes_the_next(
+    tmp_path: Path,
+) -> None:
+    """Stopped subscribers' digests never count against a batch: when every candidate of a
+    claim belongs to someone who paused or is suppressed, the claim moves on to the next."""
+    import sqlite3
+
+    store = planned_store(tmp_path, ["a", "b", "c", "d", "e"])
+    with sqlite3.connect(tmp_path / "digest.sqlite") as conn:  # paused by hand: no cancelling
+        conn.execute("update subscriber set status = 'paused' where email = 'a@example.org'")
+    store.suppression.add("b@example.org", "complaint", "by hand", NOW)
+    claimed = store.deliveries.claim(NOW, 2, "me", timedelta(minutes=10))
+    name = {s.id: s.email.split("@")[0] for s in store.subscribers.listed()}
+    status = {name[d.subscriber_id]: d.status for d in store.deliveries.listed()}
+    assert status == {
+        "a": "cancelled",
+        "b": "cancelled",
+        "c": "sending",
+        "d": "sending",
+        "e": "queued",
+    }
+    taken = {d.id: name[d.subscriber_id] for d in store.deliveries.listed()}
+    assert [taken[i] for i in claimed] == ["c", "d"]

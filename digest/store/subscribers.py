@@ -153,7 +153,7 @@ class SubscriberQueries(Queries):
             session.flush()
             session.refresh(merged)
             if merged.status != SubscriberStatus.ACTIVE and merged.id is not None:
-                cancel_waiting(session, merged.id, merged.updated_at)
+                cancel_waiting(session, merged.updated_at, subscriber_id=merged.id)
             return merged
 
     def import_many(self, subscribers: Iterable[Subscriber]) -> tuple[int, int]:
