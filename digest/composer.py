@@ -19,7 +19,7 @@ from digest.mail import Outgoing
 from digest.models import DeliveryStatus
 from digest.render import Renderer
 from digest.store import Store
-from digest.store.deliveries import SendResult
+from digest.store.deliveries import PaperRow, SendResult
 from digest.subscriptions.links import Links
 from digest.workers import (
     Workers,
@@ -32,11 +32,24 @@ from digest.workers import (
 Composed = tuple[list[Outgoing], list[SendResult]]  # messages built, deliveries that failed
 
 
+PAPERS_KEPT = 20_000  # paper rows a composing process keeps between batches, at most
+
+
 def compose_batch(
-    store: Store, ids: list[int], renderer: Renderer, links: Links, sender: str, now: datetime
+    store: Store,
+    ids: list[int],
+    renderer: Renderer,
+    links: Links,
+    sender: str,
+    now: datetime,
+    papers: dict[str, PaperRow] | None = None,
 ) -> Composed:
-    """The messages of these deliveries, in order; one that cannot be built fails alone."""
-    contents = store.deliveries.contents(ids)
+    """The messages of these deliveries, in order; one that cannot be built fails alone.
+    `papers` keeps the paper rows read for one send pass: every batch names the same day's
+    papers, and a pass shows each paper as it was when first read."""
+    if papers is not None and len(papers) > PAPERS_KEPT:
+        papers.clear()
+    contents = store.deliveries.contents(ids, papers)
     built, failed = [], []
     for delivery_id in ids:
         try:
@@ -60,7 +73,7 @@ class WorkerSpec:
 
 
 # what a worker process composes with, set once by its initializer (never in the parent)
-_worker: tuple[Store, Renderer, Links, str] | None = None
+_worker: tuple[Store, Renderer, Links, str, dict[str, PaperRow]] | None = None
 
 
 def _start_worker(spec: WorkerSpec) -> None:
@@ -68,13 +81,13 @@ def _start_worker(spec: WorkerSpec) -> None:
     start_worker()
     store = Store(spec.database_url, auto_migrate=False)
     links = Links(spec.key, spec.base_url, spec.mail_domain)
-    _worker = (store, Renderer(spec.templates), links, spec.sender)
+    _worker = (store, Renderer(spec.templates), links, spec.sender, {})
 
 
 def _compose_in_worker(ids: list[int], now: datetime) -> Composed:
     assert _worker is not None, "_start_worker runs first in every worker"
-    store, renderer, links, sender = _worker
-    return compose_batch(store, ids, renderer, links, sender, now)
+    store, renderer, links, sender, papers = _worker
+    return compose_batch(store, ids, renderer, links, sender, now, papers)
 
 
 STOPPED = "the render workers stopped; composing in the sending process"
@@ -98,6 +111,7 @@ class Composer(Workers):
         self.links = links
         self.sender = sender
         self.now = now
+        self.papers: dict[str, PaperRow] = {}  # the rows read by this pass's inline batches
         self.processes = processes if has_file_database(store) else 0
 
     @property
@@ -121,7 +135,9 @@ class Composer(Workers):
 
     def inline(self, ids: list[int]) -> Composed:
         """Compose a batch in this process."""
-        return compose_batch(self.store, ids, self.renderer, self.links, self.sender, self.now)
+        return compose_batch(
+            self.store, ids, self.renderer, self.links, self.sender, self.now, self.papers
+        )
 
     def result(self, ids: list[int], future: Future[Composed]) -> Composed:
         """A submitted batch's messages; if the workers died, composed here instead."""

@@ -27,6 +27,7 @@ from digest.pipeline import Policy, plan
 from digest.render import Renderer
 from digest.sources.base import PaperRecord
 from digest.store import Store
+from digest.store.deliveries import PaperRow
 from digest.subscriptions.links import Links
 from digest.subscriptions.preferences import new_subscriber
 
@@ -259,3 +260,16 @@ def test_a_claim_cancels_the_digests_of_stopped_subscribers_and_takes_the_next(
     }
     taken = {d.id: name[d.subscriber_id] for d in store.deliveries.listed()}
     assert [taken[i] for i in claimed] == ["c", "d"]
+
+
+def test_a_send_pass_reads_each_paper_once(tmp_path: Path) -> None:
+    """Every batch names the same day's papers: rows read for one batch serve the next."""
+    store = planned_store(tmp_path, ["one", "two"])
+    first, second = (d.id or 0 for d in store.deliveries.listed())
+    papers: dict[str, PaperRow] = {}
+    [(paper, _)] = store.deliveries.contents([first], papers)[first].items
+    assert papers == {paper.id: paper}
+    [(again, _)] = store.deliveries.contents([second], papers)[second].items
+    assert again is paper  # not read again
+    [(fresh, _)] = store.deliveries.contents([second])[second].items
+    assert fresh == paper and fresh is not paper

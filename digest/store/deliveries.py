@@ -265,8 +265,12 @@ class DeliveryQueries(Queries):
             )
             return {status: int(n) for status, n in rows}
 
-    def contents(self, ids: Sequence[int]) -> dict[int, Contents]:
-        """The deliveries with these ids, each with its subscriber and papers in rank order."""
+    def contents(
+        self, ids: Sequence[int], papers: dict[str, PaperRow] | None = None
+    ) -> dict[int, Contents]:
+        """The deliveries with these ids, each with its subscriber and papers in rank order;
+        papers already in `papers` are not read again, and those read are added to it."""
+        papers = {} if papers is None else papers
         d, i = DELIVERY.c, ITEM.c
         with self.reader.connect() as conn:
             heads = conn.execute(
@@ -294,11 +298,10 @@ class DeliveryQueries(Queries):
                 .order_by(i.delivery_id, i.rank)
             ).all()
             # a batch names each paper many times: read and decode each one once
-            wanted = list({row[1] for row in rows})
-            papers = {
-                row[0]: PaperRow(*row)
-                for row in conn.execute(sa_select(*PAPER_COLUMNS).where(PAPER.c.id.in_(wanted)))
-            }
+            wanted = list({row[1] for row in rows}.difference(papers))
+            if wanted:
+                found = conn.execute(sa_select(*PAPER_COLUMNS).where(PAPER.c.id.in_(wanted)))
+                papers.update((row[0], PaperRow(*row)) for row in found)
             liked: set[str] = set()
             for row in rows:
                 item = ItemRow(row[1], row[2], _keywords(row[3]), row[4], row[5], bool(row[6]))
