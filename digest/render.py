@@ -171,7 +171,7 @@ class Renderer:
         papers = [self._paper(view.papers[i]) for _, indexes in sections for i in indexes]
         groups, start = [], 0
         for label, indexes in sections:
-            groups.append({"label": label, "papers": papers[start : start + len(indexes)]})
+            groups.append(Group(label, papers[start : start + len(indexes)]))
             start += len(indexes)
         context = {
             "subject": subject,
@@ -194,7 +194,7 @@ class Renderer:
             text=self.text.render(context),
         )
 
-    def _paper(self, p: PaperView) -> dict[str, object]:
+    def _paper(self, p: PaperView) -> PaperParts:
         """One paper of the digest: its html and text parts with this reader's vote links."""
         shown = Shown(
             p.title,
@@ -212,11 +212,11 @@ class Renderer:
         why_html, why_text = self._why_parts(tuple(p.matched), p.similar_to_title)
         links = {MORE: p.more_url or "", LESS: p.less_url or "", WHY: why_text}
         html_links = {MORE: escape(links[MORE]), LESS: escape(links[LESS]), WHY: why_html}
-        return {
-            "html": Markup("".join([html_links.get(piece, piece) for piece in html])),
-            "text": "".join([links.get(piece, piece) for piece in text]),
-            "title": p.title,
-        }
+        return PaperParts(
+            Markup("".join([html_links.get(piece, piece) for piece in html])),
+            "".join([links.get(piece, piece) for piece in text]),
+            p.title,
+        )
 
     def _render_paper(self, shown: Shown) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A paper's html and text, cut where the reader's vote links and reasons go."""
@@ -265,6 +265,22 @@ def sections_of(
     if len(found) < 2:
         return [(None, list(range(len(papers))))]
     return list(found.items())
+
+
+class PaperParts(NamedTuple):
+    """One paper as the digest templates place it, with this reader's links filled in (a
+    tuple, not a dict: jinja reads `paper.title` as an attribute first)."""
+
+    html: Markup
+    text: str
+    title: str
+
+
+class Group(NamedTuple):
+    """The papers under one interest (label None: a flat digest)."""
+
+    label: str | None
+    papers: list[PaperParts]
 
 
 class Shown(NamedTuple):
