@@ -248,6 +248,25 @@ def test_each_part_is_sent_as_is_when_7bit_allows_it_and_reads_back_the_same(
     assert unescape(rich.get_content()) == html
 
 
+@pytest.mark.parametrize("text", ["one\r\ntwo\n", "π one\r\ntwo\n"])
+def test_crlf_line_ends_given_to_a_part_stay_single(text: str) -> None:
+    raw = build_message(
+        sender="d@example.org",
+        to="a@example.org",
+        subject="s",
+        text=text,
+        html="<p>π</p>\r\n<p>two</p>",
+        message_id="<m5@example.org>",
+        date=datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    assert b"\r\r" not in raw
+    parsed = message_from_bytes(raw, policy=policy.default)
+    plain, rich = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain is not None and rich is not None
+    assert plain.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n")
+    assert unescape(rich.get_content()).replace("\r\n", "\n") == "<p>π</p>\n<p>two</p>"
+
+
 def test_maildir_in_an_existing_empty_directory_works(tmp_path: Path) -> None:
     (tmp_path / "mail").mkdir()
     transport = MaildirTransport(tmp_path / "mail")
