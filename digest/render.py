@@ -168,7 +168,8 @@ class Renderer:
             else f"nothing new on {topics}"
         )
         sections = sections_of(view.papers, view.keywords, view.grouped)
-        papers = [self._paper(view.papers[i]) for _, indexes in sections for i in indexes]
+        order = [i for _, indexes in sections for i in indexes]
+        papers = [self._paper(view.papers[i], n) for n, i in enumerate(order, start=1)]
         groups, start = [], 0
         for label, indexes in sections:
             groups.append(Group(label, papers[start : start + len(indexes)]))
@@ -194,7 +195,7 @@ class Renderer:
             text=self.text.render(context),
         )
 
-    def _paper(self, p: PaperView) -> PaperParts:
+    def _paper(self, p: PaperView, number: int) -> PaperParts:
         """One paper of the digest: its html and text parts with this reader's vote links."""
         shown = Shown(
             p.title,
@@ -216,6 +217,7 @@ class Renderer:
             Markup("".join([html_links.get(piece, piece) for piece in html])),
             "".join([links.get(piece, piece) for piece in text]),
             p.title,
+            number,
         )
 
     def _render_paper(self, shown: Shown) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -274,6 +276,7 @@ class PaperParts(NamedTuple):
     html: Markup
     text: str
     title: str
+    number: int  # its place in the digest, from 1
 
 
 class Group(NamedTuple):
