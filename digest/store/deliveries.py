@@ -348,11 +348,11 @@ class DeliveryQueries(Queries):
 
         Each kind is read in id order from the status index, `limit` at most: the work is
         the batch's, never the length of the queue (one OR would sort every queued row)."""
-        d = col(Delivery.status)
+        status = col(Delivery.status)
         ready = (
-            d == DeliveryStatus.QUEUED,
-            (d == DeliveryStatus.RETRY) & (col(Delivery.next_attempt_at) <= now),
-            (d == DeliveryStatus.SENDING) & (col(Delivery.claimed_at) <= now - stale_after),
+            status == DeliveryStatus.QUEUED,
+            (status == DeliveryStatus.RETRY) & (col(Delivery.next_attempt_at) <= now),
+            (status == DeliveryStatus.SENDING) & (col(Delivery.claimed_at) <= now - stale_after),
         )
         with self.session() as session:
             while True:
