@@ -216,6 +216,19 @@ def test_non_ascii_subject_and_sender_name_are_encoded_and_read_back() -> None:
     assert parsed.get_body(("plain",)).get_content() == "héllo " * 40  # type: ignore[union-attr]
 
 
+def two_parts(text: str, html: str) -> bytes:
+    """A message with these two parts and plain headers."""
+    return build_message(
+        sender="d@example.org",
+        to="a@example.org",
+        subject="s",
+        text=text,
+        html=html,
+        message_id="<m4@example.org>",
+        date=datetime(2026, 11, 22, tzinfo=UTC),
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "html", "text_cte", "html_cte"),
     [
@@ -228,15 +241,7 @@ def test_non_ascii_subject_and_sender_name_are_encoded_and_read_back() -> None:
 def test_each_part_is_sent_as_is_when_7bit_allows_it_and_reads_back_the_same(
     text: str, html: str, text_cte: str, html_cte: str
 ) -> None:
-    raw = build_message(
-        sender="d@example.org",
-        to="a@example.org",
-        subject="s",
-        text=text,
-        html=html,
-        message_id="<m4@example.org>",
-        date=datetime(2026, 11, 22, tzinfo=UTC),
-    )
+    raw = two_parts(text, html)
     assert raw.isascii()
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     parsed = message_from_bytes(raw, policy=policy.default)
@@ -250,15 +255,7 @@ def test_each_part_is_sent_as_is_when_7bit_allows_it_and_reads_back_the_same(
 
 @pytest.mark.parametrize("text", ["one\r\ntwo\n", "π one\r\ntwo\n"])
 def test_crlf_line_ends_given_to_a_part_stay_single(text: str) -> None:
-    raw = build_message(
-        sender="d@example.org",
-        to="a@example.org",
-        subject="s",
-        text=text,
-        html="<p>π</p>\r\n<p>two</p>",
-        message_id="<m5@example.org>",
-        date=datetime(2026, 11, 22, tzinfo=UTC),
-    )
+    raw = two_parts(text, "<p>π</p>\r\n<p>two</p>")
     assert b"\r\r" not in raw
     parsed = message_from_bytes(raw, policy=policy.default)
     plain, rich = parsed.get_body(("plain",)), parsed.get_body(("html",))
