@@ -8,7 +8,6 @@ what comes back is bytes ready to send and the deliveries that could not be buil
 from __future__ import annotations
 
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -90,12 +89,11 @@ def _compose_in_worker(ids: list[int], now: datetime) -> Composed:
     return compose_batch(store, ids, renderer, links, sender, now, papers)
 
 
-STOPPED = "the render workers stopped; composing in the sending process"
-
-
 class Composer(Workers):
     """Composes batches, inline until there is more than one batch of work and worker
     processes are allowed; then in `processes` workers, `depth` batches ahead of sending."""
+
+    stopped = "the render workers stopped; composing in the sending process"
 
     def __init__(
         self,
@@ -124,11 +122,9 @@ class Composer(Workers):
         """Start composing a batch; the first batch that promises more starts the workers."""
         if self.pool is None and more_to_come and self.processes > 0:
             self.pool = self._start_pool()
-        if self.pool is not None:
-            try:
-                return self.pool.submit(_compose_in_worker, ids, self.now)
-            except BrokenProcessPool:
-                self.give_up(STOPPED)
+        handed = self.hand_over(_compose_in_worker, ids, self.now)
+        if handed is not None:
+            return handed
         done: Future[Composed] = Future()
         done.set_result(self.inline(ids))
         return done
@@ -141,11 +137,7 @@ class Composer(Workers):
 
     def result(self, ids: list[int], future: Future[Composed]) -> Composed:
         """A submitted batch's messages; if the workers died, composed here instead."""
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            self.give_up(STOPPED)
-            return self.inline(ids)
+        return self.outcome(future, lambda: self.inline(ids))
 
     def _start_pool(self) -> ProcessPoolExecutor:
         spec = WorkerSpec(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Literal
 
@@ -55,12 +54,11 @@ def _run_in_worker(task: Task, page: list[int], now: datetime, policy: Policy) -
     return run_page(task, store, page, now, policy, candidates)
 
 
-STOPPED = "the planning workers stopped; planning in this process"
-
-
 class PlanWorkers(Workers):
     """Plans pages here until a full page promises more and the policy allows processes;
     then in `policy.processes` workers, at most two pages waiting per worker."""
+
+    stopped = "the planning workers stopped; planning in this process"
 
     def __init__(self, store: Store, now: datetime, policy: Policy) -> None:
         self.store, self.now, self.policy = store, now, policy
@@ -78,17 +76,13 @@ class PlanWorkers(Workers):
             # brought up to date once here, so that workers only read the stored statistics
             feature_stats(self.store, self.now)
             self.pool = worker_pool(self.processes, _start_worker, database_url(self.store))
-        if self.pool is not None:
-            try:
-                future = self.pool.submit(_run_in_worker, task, page, self.now, self.policy)
-            except BrokenProcessPool:
-                self.give_up(STOPPED)
-            else:
-                self.pending.append((task, page, future))
-                while len(self.pending) > 2 * self.processes:
-                    self._collect()
-                return
-        self.tally.add(self.here(task, page))
+        future = self.hand_over(_run_in_worker, task, page, self.now, self.policy)
+        if future is None:
+            self.tally.add(self.here(task, page))
+            return
+        self.pending.append((task, page, future))
+        while len(self.pending) > 2 * self.processes:
+            self._collect()
 
     def here(self, task: Task, page: list[int]) -> Tally:
         """Schedule or plan a page in this process."""
@@ -102,8 +96,4 @@ class PlanWorkers(Workers):
 
     def _collect(self) -> None:
         task, page, future = self.pending.popleft()
-        try:
-            self.tally.add(future.result())
-        except BrokenProcessPool:
-            self.give_up(STOPPED)
-            self.tally.add(self.here(task, page))
+        self.tally.add(self.outcome(future, lambda: self.here(task, page)))

@@ -12,14 +12,16 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from digest.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Workers:
@@ -28,11 +30,30 @@ class Workers:
 
     processes: int
     pool: ProcessPoolExecutor | None = None
+    stopped: str  # what the log says when the workers die
 
-    def give_up(self, message: str) -> None:
+    def hand_over(self, task: Callable[..., T], *args: Any) -> Future[T] | None:
+        """`task(*args)` given to the workers; None when there are none (or they died)."""
+        if self.pool is None:
+            return None
+        try:
+            return self.pool.submit(task, *args)
+        except BrokenProcessPool:
+            self.give_up()
+            return None
+
+    def outcome(self, future: Future[T], here: Callable[[], T]) -> T:
+        """A handed-over task's result; if the workers died, `here()` does it instead."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self.give_up()
+            return here()
+
+    def give_up(self) -> None:
         """The workers died: say so once, and do the rest of the work in this process."""
         if self.pool is not None:
-            log.warning(message)
+            log.warning(self.stopped)
         self.close()
         self.processes = 0
 
