@@ -21,6 +21,16 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # got it): no listing text can contain them
 MORE, LESS, WHY = "\x00more-url\x00", "\x00less-url\x00", "\x00why\x00"
 _PLACEHOLDERS = re.compile(f"({re.escape(MORE)}|{re.escape(LESS)}|{re.escape(WHY)})")
+# a digest skeleton's slots: "\x01name\x01" (no listing text or address contains \x01)
+_SLOT_PATTERN = re.compile("(\x01[a-z_0-9]+\x01)")
+_SLOTS = ("subject", "heading", "email", "unsubscribe_url", "preferences_url")
+_LINKS = ("browser_url", "archive_url", "feed_url")  # optional: part of a skeleton's shape
+
+
+def _slot(name: str) -> str:
+    return f"\x01{name}\x01"
+
+
 ABSTRACT_CHARS = 420
 LIKED_TITLE_CHARS = 60
 
@@ -130,8 +140,9 @@ def wrap(text: str, width: int = 72, indent: str = "") -> str:
 class Renderer:
     """A jinja2 environment built once; render() is then pure and fast."""
 
-    def __init__(self, templates: Path = TEMPLATES) -> None:
+    def __init__(self, templates: Path = TEMPLATES, skeletons: bool = True) -> None:
         self.templates = templates
+        self.skeletons = skeletons  # False: every digest rendered whole (the same output)
         self.env = Environment(
             loader=InliningLoader(FileSystemLoader(str(templates)), sheet="email/digest.html"),
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
@@ -148,6 +159,9 @@ class Renderer:
         self._paper_parts = lru_cache(maxsize=8192)(self._render_paper)
         self._why_parts = lru_cache(maxsize=8192)(self._render_why)
         self._pair = lru_cache(maxsize=16)(self._load_pair)  # loaded once, not per paper
+        # most digests share one of a few shapes (how many papers, under which groups): each
+        # shape is rendered once with slots, and a reader's digest only fills them in
+        self._skeletons = lru_cache(maxsize=256)(self._skeleton)
 
     def render_pair(self, name: str, context: Mapping[str, object]) -> tuple[str, str]:
         """The plain-text and HTML versions of templates `name`.txt and `name`.html."""
@@ -189,11 +203,66 @@ class Renderer:
             "feed_url": view.feed_url,
             "past": view.past,
         }
-        return RenderedDigest(
-            subject=" ".join(subject.split()),
-            html=self.html.render(context),
-            text=self.text.render(context),
+        if view.also_trending or view.past or not self.skeletons:  # rare shapes: whole
+            html, text = self.html.render(context), self.text.render(context)
+        else:
+            html, text = self._filled(
+                view, {"subject": subject, "heading": heading}, papers, groups
+            )
+        return RenderedDigest(subject=" ".join(subject.split()), html=html, text=text)
+
+    def _filled(
+        self, view: DigestView, fixed: dict[str, str], papers: list[PaperParts], groups: list[Group]
+    ) -> tuple[str, str]:
+        """The digest's html and text: its shape's skeleton, filled with this reader's parts
+        (`fixed`: the subject and heading)."""
+        links = (view.browser_url, view.archive_url, view.feed_url)
+        shape = Shape(
+            tuple((g.label is not None, len(g.papers)) for g in groups), *map(bool, links)
         )
+        html_pieces, text_pieces = self._skeletons(shape)
+        text_values = {
+            _slot("email"): view.email,
+            _slot("keywords"): ", ".join(view.keywords),
+            _slot("unsubscribe_url"): view.unsubscribe_url,
+            _slot("preferences_url"): view.preferences_url,
+        }
+        text_values.update((_slot(name), value) for name, value in fixed.items())
+        for name, link in zip(_LINKS, links, strict=True):
+            if link:
+                text_values[_slot(name)] = link
+        for j, group in enumerate(groups):
+            if group.label is not None:
+                text_values[_slot(f"group{j}")] = group.label
+        html_values = {slot: escape(value) for slot, value in text_values.items()}
+        for k, paper in enumerate(papers):
+            html_values[_slot(f"html{k}")] = paper.html
+            html_values[_slot(f"title{k}")] = escape(paper.title)
+            text_values[_slot(f"text{k}")] = paper.text
+            text_values[_slot(f"title{k}")] = paper.title
+        html = "".join([html_values.get(piece, piece) for piece in html_pieces])
+        text = "".join([text_values.get(piece, piece) for piece in text_pieces])
+        return html, text
+
+    def _skeleton(self, shape: Shape) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The digest templates rendered once for a shape, with slots for a reader's parts."""
+        papers: list[PaperParts] = []
+        groups: list[Group] = []
+        for j, (labelled, size) in enumerate(shape.groups):
+            members: list[PaperParts] = []
+            for _ in range(size):
+                k = len(papers)
+                slots = (_slot(f"html{k}"), _slot(f"text{k}"), _slot(f"title{k}"))
+                papers.append(PaperParts(Markup(slots[0]), slots[1], slots[2], k + 1))
+                members.append(papers[-1])
+            groups.append(Group(_slot(f"group{j}") if labelled else None, members))
+        context: dict[str, object] = {name: _slot(name) for name in _SLOTS}
+        context.update(keywords=[_slot("keywords")], papers=papers, groups=groups)
+        context.update(also_trending=[], past=[])
+        for name, present in zip(_LINKS, (shape.browser, shape.archive, shape.feed), strict=True):
+            context[name] = _slot(name) if present else None
+        html, text = self.html.render(context), self.text.render(context)
+        return tuple(_SLOT_PATTERN.split(html)), tuple(_SLOT_PATTERN.split(text))
 
     def _paper(self, p: PaperView, number: int) -> PaperParts:
         """One paper of the digest: its html and text parts with this reader's vote links."""
@@ -284,6 +353,15 @@ class Group(NamedTuple):
 
     label: str | None
     papers: list[PaperParts]
+
+
+class Shape(NamedTuple):
+    """What a digest skeleton depends on: its groups (labelled?, size) and optional links."""
+
+    groups: tuple[tuple[bool, int], ...]
+    browser: bool
+    archive: bool
+    feed: bool
 
 
 class Shown(NamedTuple):

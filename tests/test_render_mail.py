@@ -393,3 +393,41 @@ def test_css_is_inlined_and_dark_mode_kept_in_style() -> None:
     assert style and "@media (prefers-color-scheme: dark)" in style.group(1)
     assert ".paper {" not in style.group(1)  # plain rules live in the style attributes now
     assert "{%" not in html and "{{" not in html and "JINJATAG" not in html
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+@pytest.mark.parametrize("count", [0, 1, 4])
+@pytest.mark.parametrize("links", [False, True])
+def test_a_digest_filled_into_its_shapes_skeleton_reads_as_if_rendered_whole(
+    grouped: bool, count: int, links: bool
+) -> None:
+    """Digests of one shape share a skeleton rendered once; filling in a reader's parts must
+    give exactly what rendering the templates whole gives, escaping included."""
+    keywords = [NASTY, "kv cache", "slot \x01title0\x01 & co"]
+    papers = [
+        PaperView(
+            title=f"{NASTY} paper {i}",
+            abstract="An abstract.",
+            matched=[keywords[i % 3]] if i < 3 else [],
+            more_url=f"https://d.example/vote/{i}?a=1&b=2",
+            less_url=f"https://d.example/vote/-{i}",
+        )
+        for i in range(count)
+    ]
+    digest = DigestView(
+        email="a&b@example.org",
+        keywords=keywords,
+        edition=date(2026, 11, 22),
+        papers=papers,
+        unsubscribe_url="https://d.example/unsubscribe/T?x=1&y=2",
+        preferences_url="https://d.example/preferences/T",
+        browser_url="https://d.example/archive/T/2026-11-22" if links else None,
+        archive_url="https://d.example/archive/T" if links else None,
+        feed_url="https://d.example/feed/T&1" if links else None,
+        grouped=grouped,
+    )
+    filled, whole = Renderer(), Renderer(skeletons=False)
+    for _ in range(2):  # the second render reuses the skeleton
+        assert filled.render(digest) == whole.render(digest)
+    assert filled._skeletons.cache_info().hits >= 1
+    assert whole._skeletons.cache_info().currsize == 0
