@@ -15,22 +15,12 @@ from markupsafe import Markup, escape
 
 from digest.inline_css import InliningLoader
 from digest.paper_links import best_url, paper_links, summary_and_rest
+from digest.skeleton import Pieces, cut, fill, slot
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-# stand-ins for a reader's own parts in a paper's cached parts (the vote links and why they
-# got it): no listing text can contain them
-MORE, LESS, WHY = "\x00more-url\x00", "\x00less-url\x00", "\x00why\x00"
-_PLACEHOLDERS = re.compile(f"({re.escape(MORE)}|{re.escape(LESS)}|{re.escape(WHY)})")
-# a digest skeleton's slots: "\x01name\x01" (no listing text or address contains \x01)
-_SLOT_PATTERN = re.compile("(\x01[a-z_0-9]+\x01)")
 _SLOTS = ("subject", "heading", "email", "unsubscribe_url", "preferences_url")
 _LINKS = ("browser_url", "archive_url", "feed_url")  # optional: part of a skeleton's shape
-
-
-def _slot(name: str) -> str:
-    return f"\x01{name}\x01"
-
-
+_MORE, _LESS, _WHY = slot("more"), slot("less"), slot("why")  # a reader's parts of a paper
 ABSTRACT_CHARS = 420
 LIKED_TITLE_CHARS = 60
 
@@ -158,6 +148,7 @@ class Renderer:
         # only filled in
         self._paper_parts = lru_cache(maxsize=8192)(self._render_paper)
         self._why_parts = lru_cache(maxsize=8192)(self._render_why)
+        self._why_skeletons = lru_cache(maxsize=64)(self._why_skeleton)
         self._pair = lru_cache(maxsize=16)(self._load_pair)  # loaded once, not per paper
         # most digests share one of a few shapes (how many papers, under which groups): each
         # shape is rendered once with slots, and a reader's digest only fills them in
@@ -220,31 +211,23 @@ class Renderer:
         shape = Shape(
             tuple((g.label is not None, len(g.papers)) for g in groups), *map(bool, links)
         )
-        html_pieces, text_pieces = self._skeletons(shape)
-        text_values = {
-            _slot("email"): view.email,
-            _slot("keywords"): ", ".join(view.keywords),
-            _slot("unsubscribe_url"): view.unsubscribe_url,
-            _slot("preferences_url"): view.preferences_url,
+        values = {
+            slot("email"): view.email,
+            slot("keywords"): ", ".join(view.keywords),
+            slot("unsubscribe_url"): view.unsubscribe_url,
+            slot("preferences_url"): view.preferences_url,
         }
-        text_values.update((_slot(name), value) for name, value in fixed.items())
-        for name, link in zip(_LINKS, links, strict=True):
-            if link:
-                text_values[_slot(name)] = link
+        values.update((slot(name), value) for name, value in fixed.items())
+        values.update((slot(name), link) for name, link in zip(_LINKS, links, strict=True) if link)
         for j, group in enumerate(groups):
             if group.label is not None:
-                text_values[_slot(f"group{j}")] = group.label
-        html_values = {slot: escape(value) for slot, value in text_values.items()}
-        for k, paper in enumerate(papers):
-            html_values[_slot(f"html{k}")] = paper.html
-            html_values[_slot(f"title{k}")] = escape(paper.title)
-            text_values[_slot(f"text{k}")] = paper.text
-            text_values[_slot(f"title{k}")] = paper.title
-        html = "".join([html_values.get(piece, piece) for piece in html_pieces])
-        text = "".join([text_values.get(piece, piece) for piece in text_pieces])
-        return html, text
+                values[slot(f"group{j}")] = group.label
+        values.update((slot(f"title{k}"), paper.title) for k, paper in enumerate(papers))
+        html_only = {slot(f"html{k}"): paper.html for k, paper in enumerate(papers)}
+        text_only = {slot(f"text{k}"): paper.text for k, paper in enumerate(papers)}
+        return fill(self._skeletons(shape), values, html_only, text_only)
 
-    def _skeleton(self, shape: Shape) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _skeleton(self, shape: Shape) -> Pieces:
         """The digest templates rendered once for a shape, with slots for a reader's parts."""
         papers: list[PaperParts] = []
         groups: list[Group] = []
@@ -252,17 +235,16 @@ class Renderer:
             members: list[PaperParts] = []
             for _ in range(size):
                 k = len(papers)
-                slots = (_slot(f"html{k}"), _slot(f"text{k}"), _slot(f"title{k}"))
+                slots = (slot(f"html{k}"), slot(f"text{k}"), slot(f"title{k}"))
                 papers.append(PaperParts(Markup(slots[0]), slots[1], slots[2], k + 1))
                 members.append(papers[-1])
-            groups.append(Group(_slot(f"group{j}") if labelled else None, members))
-        context: dict[str, object] = {name: _slot(name) for name in _SLOTS}
-        context.update(keywords=[_slot("keywords")], papers=papers, groups=groups)
+            groups.append(Group(slot(f"group{j}") if labelled else None, members))
+        context: dict[str, object] = {name: slot(name) for name in _SLOTS}
+        context.update(keywords=[slot("keywords")], papers=papers, groups=groups)
         context.update(also_trending=[], past=[])
         for name, present in zip(_LINKS, (shape.browser, shape.archive, shape.feed), strict=True):
-            context[name] = _slot(name) if present else None
-        html, text = self.html.render(context), self.text.render(context)
-        return tuple(_SLOT_PATTERN.split(html)), tuple(_SLOT_PATTERN.split(text))
+            context[name] = slot(name) if present else None
+        return cut(self.html.render(context), self.text.render(context))
 
     def _paper(self, p: PaperView, number: int) -> PaperParts:
         """One paper of the digest: its html and text parts with this reader's vote links."""
@@ -278,18 +260,19 @@ class Renderer:
             p.ai_summary,
             p.comments,
         )
-        html, text = self._paper_parts(shown)
         why_html, why_text = self._why_parts(tuple(p.matched), p.similar_to_title)
-        links = {MORE: p.more_url or "", LESS: p.less_url or "", WHY: why_text}
-        html_links = {MORE: escape(links[MORE]), LESS: escape(links[LESS]), WHY: why_html}
+        more, less = p.more_url or "", p.less_url or ""
+        pieces = self._paper_parts(shown)  # filled here, not by fill(): a hundred times a digest
+        html = {_MORE: escape(more), _LESS: escape(less), _WHY: why_html}
+        text = {_MORE: more, _LESS: less, _WHY: why_text}
         return PaperParts(
-            Markup("".join([html_links.get(piece, piece) for piece in html])),
-            "".join([links.get(piece, piece) for piece in text]),
+            Markup("".join([html.get(piece, piece) for piece in pieces.html])),
+            "".join([text.get(piece, piece) for piece in pieces.text]),
             p.title,
             number,
         )
 
-    def _render_paper(self, shown: Shown) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _render_paper(self, shown: Shown) -> Pieces:
         """A paper's html and text, cut where the reader's vote links and reasons go."""
         s = shown
         summary, rest = (
@@ -306,18 +289,32 @@ class Renderer:
             "summary": summary,
             "abstract": trim(rest),
             "byline": s.byline,
-            "why": WHY,
-            "more_url": MORE if s.votes else None,
-            "less_url": LESS if s.votes else None,
+            "why": _WHY,
+            "more_url": _MORE if s.votes else None,
+            "less_url": _LESS if s.votes else None,
         }
         text, html = self.render_pair("email/paper", {"paper": paper})
-        return tuple(_PLACEHOLDERS.split(html)), tuple(_PLACEHOLDERS.split(text))
+        return cut(html, text)
 
     def _render_why(self, matched: tuple[str, ...], liked_title: str | None) -> tuple[str, str]:
         """The "why you got this" line, as html and text."""
         liked = trim(liked_title, LIKED_TITLE_CHARS) if liked_title else None
-        text, html = self.render_pair("email/why", {"matched": list(matched), "liked": liked})
-        return html, text
+        if not self.skeletons:
+            text, html = self.render_pair("email/why", {"matched": list(matched), "liked": liked})
+            return html, text
+        values = {slot(f"kw{i}"): keyword for i, keyword in enumerate(matched)}
+        if liked:
+            values[slot("liked")] = liked
+        return fill(self._why_skeletons(len(matched), bool(liked)), values)
+
+    def _why_skeleton(self, count: int, liked: bool) -> Pieces:
+        """The "why" templates rendered once for `count` keywords and a liked paper or not."""
+        context = {
+            "matched": [slot(f"kw{i}") for i in range(count)],
+            "liked": slot("liked") if liked else None,
+        }
+        text, html = self.render_pair("email/why", context)
+        return cut(html, text)
 
 
 def sections_of(

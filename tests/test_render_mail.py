@@ -401,8 +401,9 @@ def test_css_is_inlined_and_dark_mode_kept_in_style() -> None:
 def test_a_digest_filled_into_its_shapes_skeleton_reads_as_if_rendered_whole(
     grouped: bool, count: int, links: bool
 ) -> None:
-    """Digests of one shape share a skeleton rendered once; filling in a reader's parts must
-    give exactly what rendering the templates whole gives, escaping included."""
+    """Digests of one shape share a skeleton rendered once, and so do the lines saying why a
+    reader got a paper; filling in a reader's parts must give exactly what rendering the
+    templates whole gives, escaping included."""
     keywords = [NASTY, "kv cache", "slot \x01title0\x01 & co"]
     papers = [
         PaperView(
@@ -411,6 +412,7 @@ def test_a_digest_filled_into_its_shapes_skeleton_reads_as_if_rendered_whole(
             matched=[keywords[i % 3]] if i < 3 else [],
             more_url=f"https://d.example/vote/{i}?a=1&b=2",
             less_url=f"https://d.example/vote/-{i}",
+            similar_to_title=f"Liked {NASTY}" if i % 2 else None,
         )
         for i in range(count)
     ]
