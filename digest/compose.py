@@ -92,10 +92,7 @@ def vote_links(
     links: Links, subscriber: TokenHolder, paper_id: str, issued: int
 ) -> tuple[str, str]:
     """The "more like this" and "less like this" links of one paper for one subscriber."""
-    return (
-        links.vote_url(subscriber, paper_id, 1, issued),
-        links.vote_url(subscriber, paper_id, -1, issued),
-    )
+    return links.vote_urls(subscriber, paper_id, issued)
 
 
 def digest_view(
@@ -106,6 +103,7 @@ def digest_view(
     also_trending: list[PaperView] | None = None,
 ) -> DigestView:
     """The view of one subscriber's digest for one edition."""
+    archive = links.archive_url(subscriber)  # this edition's page is under it
     return DigestView(
         email=subscriber.email,
         keywords=list(subscriber.keywords),
@@ -114,8 +112,8 @@ def digest_view(
         unsubscribe_url=links.unsubscribe_url(subscriber),
         preferences_url=links.preferences_url(subscriber),
         also_trending=also_trending or [],
-        browser_url=links.archive_url(subscriber, edition),
-        archive_url=links.archive_url(subscriber),
+        browser_url=f"{archive}/{edition}",
+        archive_url=archive,
         feed_url=links.feed_url(subscriber),
         grouped=subscriber.grouped,
     )

@@ -4,6 +4,7 @@ records, undo, replay, token misuse, and votes steering the next digest."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -80,6 +81,30 @@ def test_get_records_nothing_post_records_replay_changes_nothing_undo_restores(
     assert votes(project) == []
 
 
+def test_a_vote_link_of_earlier_emails_still_records_its_own_direction(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    """Emails sent before links carried the direction in the path hold `v2.` tokens that name
+    it themselves, at /vote/<token>: those links keep working until they expire."""
+    from conftest import TEST_KEY
+
+    from digest.subscriptions.tokens import _b64, _mac
+
+    more = vote_links(send_first_digest(project))[0]
+    base = more.split("/vote/")[0]
+    [(public, version)] = project.query("select public_id, token_version from subscriber")
+    [(paper,)] = project.query("select paper_id from delivery_item order by rank limit 1")
+    [(created,)] = project.query("select created_at from delivery")
+    issued = int(datetime.fromisoformat(str(created)).replace(tzinfo=UTC).timestamp())
+    data = f"{public}.{version}.{issued}.-{paper}".encode()
+    key = TEST_KEY.encode()
+    old = f"{base}/vote/v2.{_b64(data)}.{_b64(_mac(key, 'vote', data, 'v2.'))}"
+    page = client.get(old)
+    assert page.status_code == 200 and "Less like this?" in page.text
+    assert client.post(old, data={"csrf": csrf_of(page)}).status_code == 200
+    assert votes(project) == [(paper, -1, "email")]
+
+
 def test_a_later_vote_replaces_the_earlier_one(
     project: Project, web: Any, client: httpx.Client
 ) -> None:
@@ -101,13 +126,16 @@ def test_forged_altered_wrong_purpose_expired_revoked_and_gone_links(
     project: Project, web: Any, client: httpx.Client
 ) -> None:
     mail = send_first_digest(project)
-    more = vote_links(mail)[0]
+    more, less = vote_links(mail)[:2]
     token = csrf_of(client.get(more))
-    base, _, value = more.rpartition("/")
+    base, value, direction = more.rsplit("/", 2)
+    assert (direction, less) == ("more", f"{base}/{value}/less")  # one token, two links
     flipped = value[:-3] + ("A" if value[-3] != "A" else "B") + value[-2:]
     unsubscribe = re.search(r"/unsubscribe/(\S+)", mail.get_body(("plain",)).get_content())
     assert unsubscribe
-    for bad in ("garbage", flipped, unsubscribe.group(1), "é" * 10):
+    bad_links = [f"{bad}/more" for bad in ("garbage", flipped, unsubscribe.group(1), "é" * 10)]
+    bad_links += [f"{value}/sideways", value]  # no such direction; not an old-format token
+    for bad in bad_links:
         for response in (
             client.get(f"{base}/{bad}"),
             client.post(f"{base}/{bad}", data={"csrf": token}),
@@ -204,15 +232,23 @@ def test_cli_rank_with_likes_and_bad_like(project: Project) -> None:
     assert failed.code == 1 and "arxiv:0000.00000" in failed.err
 
 
-def test_vote_tokens_round_trip_refuse_tampering_and_still_read_the_old_format() -> None:
+def test_vote_tokens_round_trip_refuse_tampering_and_still_read_older_formats() -> None:
     from itsdangerous import URLSafeSerializer
 
     from digest.errors import LinkError
-    from digest.subscriptions.tokens import _serializer, make_vote_token, read_vote_token
+    from digest.subscriptions.tokens import (
+        _b64,
+        _mac,
+        _serializer,
+        make_token,
+        make_vote_token,
+        read_token,
+        read_vote_token,
+    )
 
     key, public = b"k" * 32, "A" * 22
-    token = make_vote_token(key, public, 3, 1000, "arxiv:2401.12345", -1)
-    read = read_vote_token(key, token, now=1000, max_age=60)
+    token = make_vote_token(key, public, 3, 1000, "arxiv:2401.12345")
+    read = read_vote_token(key, token, now=1000, max_age=60, value=-1)
     assert (read.subscriber, read.version, read.issued, read.paper_id, read.value) == (
         public,
         3,
@@ -220,13 +256,34 @@ def test_vote_tokens_round_trip_refuse_tampering_and_still_read_the_old_format()
         "arxiv:2401.12345",
         -1,
     )
-    body, mac = token.removeprefix("v2.").split(".")
-    other = make_vote_token(key, public, 3, 1000, "arxiv:2401.12345", 1).split(".")[2]
-    for bad in (f"v2.{body}.{other}", f"v2.{body}x.{mac}", "v2.x", token + "A"):
+    assert read_vote_token(key, token, now=1000, max_age=60, value=1).value == 1
+    body, mac = token.removeprefix("v3.").split(".")
+    other = make_vote_token(key, public, 3, 1000, "arxiv:2401.12346").split(".")[2]
+    bad_tokens = [
+        f"v3.{body}.{other}",
+        f"v3.{body}x.{mac}",
+        "v3.x",
+        token + "A",
+        f"v2.{body}.{mac}",
+    ]
+    bad_tokens.append(make_token(key, "preferences", public, 3, 1000))  # another purpose
+    for bad in bad_tokens:
         with pytest.raises(LinkError):
-            read_vote_token(key, bad, now=1000, max_age=60)
+            read_vote_token(key, bad, now=1000, max_age=60, value=1)
     with pytest.raises(LinkError):
-        read_vote_token(b"other key", token, now=1000, max_age=60)
+        read_vote_token(b"other key", token, now=1000, max_age=60, value=1)
+    with pytest.raises(LinkError):  # a current token on an old-format link names no direction
+        read_vote_token(key, token, now=1000, max_age=60)
+    # links of earlier emails: v2 (HMAC-SHA256, the direction inside), and itsdangerous before
+    data = f"{public}.3.1000.-arxiv:2".encode()
+    v2 = f"v2.{_b64(data)}.{_b64(_mac(key, 'vote', data, 'v2.'))}"
+    assert read_vote_token(key, v2, now=1000, max_age=60).paper_id == "arxiv:2"
+    assert read_vote_token(key, v2, now=1000, max_age=60).value == -1
     old = _serializer(key, "vote").dumps([public, 3, 1000, "arxiv:1", 1])
     assert isinstance(_serializer(key, "vote"), URLSafeSerializer)
     assert read_vote_token(key, old, now=1000, max_age=60).paper_id == "arxiv:1"
+    data = f"{public}.3.0".encode()
+    v2 = f"v2.{_b64(data)}.{_b64(_mac(key, 'preferences', data, 'v2.'))}"
+    assert read_token(key, "preferences", v2, now=1000).subscriber == public
+    with pytest.raises(LinkError):
+        read_token(key, "unsubscribe", v2, now=1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from digest.errors import LinkError
 from digest.mail.addresses import bounce_address, unsubscribe_address
 from digest.models import Subscriber
 from digest.subscriptions.tokens import (
@@ -17,6 +18,7 @@ from digest.subscriptions.tokens import (
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 VOTE_MAX_AGE = 60 * 24 * 3600
+VOTE_DIRECTIONS = {"more": 1, "less": -1}  # the last segment of a vote link
 
 
 class TokenHolder(Protocol):
@@ -82,13 +84,18 @@ class Links:
         max_age = CONFIRM_MAX_AGE if purpose == "confirm" else None
         return read_token(self.key, purpose, token, now=now, max_age=max_age)
 
-    def vote_url(self, subscriber: TokenHolder, paper_id: str, value: int, issued: int) -> str:
-        """A "more like this" (+1) or "less like this" (-1) link, expiring after 60 days."""
+    def vote_urls(self, subscriber: TokenHolder, paper_id: str, issued: int) -> tuple[str, str]:
+        """The "more like this" and "less like this" links of a paper, expiring after 60 days
+        (one token: the direction is the last segment of the path)."""
         token = make_vote_token(
-            self.key, subscriber.public_id, subscriber.token_version, issued, paper_id, value
+            self.key, subscriber.public_id, subscriber.token_version, issued, paper_id
         )
-        return f"{self.base_url}/vote/{token}"
+        return f"{self.base_url}/vote/{token}/more", f"{self.base_url}/vote/{token}/less"
 
-    def read_vote(self, token: str, now: float) -> VoteToken:
-        """The content of a vote token that is genuine and not expired."""
-        return read_vote_token(self.key, token, now=now, max_age=VOTE_MAX_AGE)
+    def read_vote(self, token: str, now: float, direction: str | None = None) -> VoteToken:
+        """The content of a vote link that is genuine and not expired: a token and its
+        direction ("more" / "less"), or (direction None) a link of earlier emails."""
+        value = None if direction is None else VOTE_DIRECTIONS.get(direction)
+        if direction is not None and value is None:
+            raise LinkError("this link is damaged: copy the whole link from the email")
+        return read_vote_token(self.key, token, now=now, max_age=VOTE_MAX_AGE, value=value)

@@ -17,9 +17,11 @@ router = APIRouter()
 WORDS = {1: "more", -1: "fewer"}
 
 
-def _vote_target(web: WebContext, token: str) -> tuple[VoteToken, Subscriber, Paper]:
+def _vote_target(
+    web: WebContext, token: str, direction: str | None
+) -> tuple[VoteToken, Subscriber, Paper]:
     """The vote a link names, its subscriber and paper; stale links raise errors."""
-    data = web.links.read_vote(token, web.clock().timestamp())
+    data = web.links.read_vote(token, web.clock().timestamp(), direction)
     subscriber = web.store.subscribers.by_public_id(data.subscriber)
     if subscriber is None:
         raise GoneError("this subscription no longer exists: nothing was recorded")
@@ -31,21 +33,25 @@ def _vote_target(web: WebContext, token: str) -> tuple[VoteToken, Subscriber, Pa
     return data, subscriber, paper
 
 
+# a vote link is /vote/<token>/more or /vote/<token>/less; links of earlier emails are
+# /vote/<token>, the direction inside the token
 @router.get("/vote/{token}", response_class=HTMLResponse)
-def vote_page(request: Request, web: Web, token: str) -> HTMLResponse:
+@router.get("/vote/{token}/{direction}", response_class=HTMLResponse)
+def vote_page(request: Request, web: Web, token: str, direction: str | None = None) -> HTMLResponse:
     """What the link would record; nothing changes until the form is posted."""
-    data, _, paper = _vote_target(web, token)
+    data, _, paper = _vote_target(web, token, direction)
     return web.page(request, "vote", paper=paper, value=data.value, words=WORDS)
 
 
 @router.post("/vote/{token}", response_class=HTMLResponse)
-async def vote(request: Request, token: str) -> HTMLResponse:
+@router.post("/vote/{token}/{direction}", response_class=HTMLResponse)
+async def vote(request: Request, token: str, direction: str | None = None) -> HTMLResponse:
     """Record the vote (or, with action=undo, put back what was there before)."""
     web = ctx(request)
     form = await read_form(request)
     if not web.csrf_valid(request, form):
         return forbidden(request)
-    data, subscriber, paper = await run_in_threadpool(_vote_target, web, token)
+    data, subscriber, paper = await run_in_threadpool(_vote_target, web, token, direction)
     assert subscriber.id is not None
     if form.get("action") == "undo":
         previous = form.get("previous", "0")
