@@ -25,8 +25,8 @@ from digest.mail import Outcome, Outgoing, Transport
 from digest.models import DeliveryStatus
 from digest.render import Renderer
 from digest.store import Store
-from digest.store.deliveries import SendResult
 from digest.store.engine import as_utc
+from digest.store.outcomes import SendResult
 from digest.subscriptions.links import Links
 
 RECORD_GROUP = 64  # outcomes recorded in one transaction at most

@@ -21,13 +21,14 @@ from digest.errors import (
 )
 from digest.ingest import store_records
 from digest.mail import OnOutcome, Outcome, Outgoing
-from digest.models import Delivery
+from digest.models import Delivery, DeliveryStatus
 from digest.outbox import Outbox, SendPolicy, send_due
 from digest.pipeline import Policy, plan
 from digest.render import Renderer
 from digest.sources.base import PaperRecord
 from digest.store import Store
 from digest.store.deliveries import PaperRow
+from digest.store.engine import as_utc
 from digest.subscriptions.links import Links
 from digest.subscriptions.preferences import new_subscriber
 
@@ -148,6 +149,26 @@ def test_unattempted_messages_go_back_to_the_queue_and_sent_ones_are_sent(store:
     transport = ScriptedTransport()
     send(store, transport, NOW, should_stop=lambda: len(transport.seen) >= 1)
     assert sorted(d.status for d in store.deliveries.listed()) == ["queued", "sent"]
+
+
+def test_outcomes_written_through_the_sqlite_driver_read_back_as_the_orm_wrote_them(
+    store: Store,
+) -> None:
+    """On SQLite outcomes skip SQLAlchemy's statement execution: what they store must read
+    back as the typed columns it would have written (times in UTC, the status vocabulary)."""
+    send(store, ScriptedTransport(TemporaryDeliveryError("451 try later", 451)), NOW)
+    retry = only(store)
+    assert (retry.status, retry.smtp_code, retry.attempts) == (DeliveryStatus.RETRY, 451, 1)
+    assert as_utc(retry.next_attempt_at) == POLICY.retry_at(1, NOW)
+    assert retry.sent_at is None and retry.claimed_by is None and "451" in (retry.last_error or "")
+    later = NOW + timedelta(minutes=5)
+    send(store, ScriptedTransport(), later)
+    sent = only(store)
+    assert (sent.status, sent.attempts, sent.claimed_at) == (DeliveryStatus.SENT, 2, None)
+    assert as_utc(sent.sent_at) == later
+    with store.engine.connect() as conn:
+        stored = {row[0] for row in conn.exec_driver_sql("select sent_at from delivery")}
+    assert stored == {later.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")}
 
 
 def test_each_outcome_is_recorded_before_the_next_message_is_sent(store: Store) -> None:

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Table, Text, bindparam, cast, func, insert, update
+from sqlalchemy import Connection, Table, Text, cast, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -33,6 +33,7 @@ from digest.store.engine import (
     bulk_update_rows,
     keep_pages,
 )
+from digest.store.outcomes import SendResult, write_outcomes
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -66,18 +67,6 @@ class NewDelivery:
     items: list[ItemRow]
     next_send_at: datetime
     status: DeliveryStatus = DeliveryStatus.QUEUED
-
-
-@dataclass
-class SendResult:
-    """The result of one send attempt, to record."""
-
-    delivery_id: int
-    status: DeliveryStatus  # sent | retry | failed | queued (released unsent)
-    error: str | None = None
-    code: int | None = None
-    retry_at: datetime | None = None
-    bounce: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +388,7 @@ class DeliveryQueries(Queries):
             def record(outcomes: Sequence[SendResult]) -> None:
                 if outcomes:
                     with conn.begin():
-                        _record(conn, outcomes, now, bounce_limit)
+                        write_outcomes(conn, outcomes, now, bounce_limit)
 
             yield record
 
@@ -425,26 +414,6 @@ class DeliveryQueries(Queries):
             lease = session.get(Lease, name)
             if lease is not None and lease.owner == owner:
                 session.delete(lease)
-
-
-# built once: this runs for every few messages sent
-_RELEASE = update(DELIVERY).values(status=DeliveryStatus.QUEUED, claimed_by=None, claimed_at=None)
-_RECORD = (
-    update(DELIVERY)
-    .where(DELIVERY.c.id == bindparam("_id"))
-    .values(
-        status=bindparam("status"),
-        last_error=bindparam("last_error"),
-        smtp_code=bindparam("smtp_code"),
-        next_attempt_at=bindparam("next_attempt_at"),
-        sent_at=func.coalesce(
-            bindparam("sent_at", type_=DELIVERY.c.sent_at.type), DELIVERY.c.sent_at
-        ),
-        attempts=DELIVERY.c.attempts + 1,
-        claimed_by=None,
-        claimed_at=None,
-    )
-)
 
 
 @lru_cache(maxsize=4096)
@@ -492,44 +461,3 @@ def cancel_waiting(
             )
         )
     return ids
-
-
-def _record(
-    conn: Connection, outcomes: Sequence[SendResult], now: datetime, bounce_limit: int
-) -> None:
-    """Write send results (Core, not the ORM: this runs once per few messages)."""
-    released = [o.delivery_id for o in outcomes if o.status == DeliveryStatus.QUEUED]
-    tried = [
-        {
-            "_id": o.delivery_id,
-            "status": o.status,
-            "last_error": o.error,
-            "smtp_code": o.code,
-            "next_attempt_at": o.retry_at,
-            "sent_at": now if o.status == DeliveryStatus.SENT else None,
-        }
-        for o in outcomes
-        if o.status != DeliveryStatus.QUEUED
-    ]
-    if released:
-        conn.execute(_RELEASE.where(DELIVERY.c.id.in_(released)))
-    if tried:
-        conn.execute(_RECORD, tried)
-    for delivery_id in (o.delivery_id for o in outcomes if o.bounce):
-        _count_bounce(conn, delivery_id, bounce_limit)
-
-
-def _count_bounce(conn: Connection, delivery_id: int, bounce_limit: int) -> None:
-    """One more hard bounce for the delivery's subscriber, who is `bounced` at the limit."""
-    subscriber_id = conn.execute(
-        sa_select(DELIVERY.c.subscriber_id).where(DELIVERY.c.id == delivery_id)
-    ).scalar_one()
-    bounces = SUBSCRIBER.c.hard_bounces
-    conn.execute(
-        update(SUBSCRIBER).where(SUBSCRIBER.c.id == subscriber_id).values(hard_bounces=bounces + 1)
-    )
-    conn.execute(
-        update(SUBSCRIBER)
-        .where(SUBSCRIBER.c.id == subscriber_id, bounces >= bounce_limit)
-        .values(status=SubscriberStatus.BOUNCED)
-    )

@@ -148,7 +148,8 @@ def first_line(exc: BaseException) -> str:
 
 
 @lru_cache(maxsize=4096)  # planning stores the same few send times for 100,000s of rows
-def _sqlite_datetime(value: datetime | None) -> str | None:
+def sqlite_datetime(value: datetime | None) -> str | None:
+    """A datetime as SQLAlchemy stores it in SQLite (naive UTC text, microseconds)."""
     if value is None:
         return None
     if value.tzinfo is not None:
@@ -181,7 +182,7 @@ def _sqlite_converter(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | No
     if isinstance(column_type, JSON):
         return _sqlite_json
     if isinstance(column_type, DateTime):
-        return _sqlite_datetime
+        return sqlite_datetime
     if isinstance(column_type, Date):
         return _sqlite_date
     return None

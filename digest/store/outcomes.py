@@ -1,0 +1,118 @@
+"""Recording what happened to each message sent: the statements behind the outbox's group
+commits, which run once per one to four messages and so skip the ORM (and, on SQLite, even
+SQLAlchemy's execution of a statement, which costs twice the statement itself)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Table, bindparam, func, update
+from sqlalchemy import select as sa_select
+
+from digest.models import Delivery, Subscriber
+from digest.store.engine import sqlite_datetime
+from digest.vocabulary import DeliveryStatus, SubscriberStatus
+
+DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
+SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class SendResult:
+    """The result of one send attempt, to record."""
+
+    delivery_id: int
+    status: DeliveryStatus  # sent | retry | failed | queued (released unsent)
+    error: str | None = None
+    code: int | None = None
+    retry_at: datetime | None = None
+    bounce: bool = False
+
+
+# built once: this runs for every few messages sent
+_RELEASE = update(DELIVERY).values(status=DeliveryStatus.QUEUED, claimed_by=None, claimed_at=None)
+_RECORD = (
+    update(DELIVERY)
+    .where(DELIVERY.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("status"),
+        last_error=bindparam("last_error"),
+        smtp_code=bindparam("smtp_code"),
+        next_attempt_at=bindparam("next_attempt_at"),
+        sent_at=func.coalesce(
+            bindparam("sent_at", type_=DELIVERY.c.sent_at.type), DELIVERY.c.sent_at
+        ),
+        attempts=DELIVERY.c.attempts + 1,
+        claimed_by=None,
+        claimed_at=None,
+    )
+)
+
+# _RECORD as SQLite's driver takes it
+_RECORD_SQLITE = (
+    "UPDATE delivery SET status = ?, last_error = ?, smtp_code = ?, next_attempt_at = ?,"
+    " sent_at = coalesce(?, sent_at), attempts = attempts + 1, claimed_by = NULL,"
+    " claimed_at = NULL WHERE id = ?"
+)
+
+
+def write_outcomes(
+    conn: Connection, outcomes: Sequence[SendResult], now: datetime, bounce_limit: int
+) -> None:
+    """Write send results in the caller's transaction; hard bounces count against the
+    subscriber, who becomes `bounced` at `bounce_limit`."""
+    released = [o.delivery_id for o in outcomes if o.status == DeliveryStatus.QUEUED]
+    if released:
+        conn.execute(_RELEASE.where(DELIVERY.c.id.in_(released)))
+    tried = [o for o in outcomes if o.status != DeliveryStatus.QUEUED]
+    if tried and conn.dialect.name == "sqlite":
+        sent_at = sqlite_datetime(now)
+        conn.exec_driver_sql(
+            _RECORD_SQLITE,
+            [
+                (
+                    str(DeliveryStatus(o.status)),
+                    o.error,
+                    o.code,
+                    sqlite_datetime(o.retry_at),
+                    sent_at if o.status == DeliveryStatus.SENT else None,
+                    o.delivery_id,
+                )
+                for o in tried
+            ],
+        )
+    elif tried:
+        conn.execute(
+            _RECORD,
+            [
+                {
+                    "_id": o.delivery_id,
+                    "status": o.status,
+                    "last_error": o.error,
+                    "smtp_code": o.code,
+                    "next_attempt_at": o.retry_at,
+                    "sent_at": now if o.status == DeliveryStatus.SENT else None,
+                }
+                for o in tried
+            ],
+        )
+    for delivery_id in (o.delivery_id for o in outcomes if o.bounce):
+        _count_bounce(conn, delivery_id, bounce_limit)
+
+
+def _count_bounce(conn: Connection, delivery_id: int, bounce_limit: int) -> None:
+    """One more hard bounce for the delivery's subscriber, who is `bounced` at the limit."""
+    subscriber_id = conn.execute(
+        sa_select(DELIVERY.c.subscriber_id).where(DELIVERY.c.id == delivery_id)
+    ).scalar_one()
+    bounces = SUBSCRIBER.c.hard_bounces
+    conn.execute(
+        update(SUBSCRIBER).where(SUBSCRIBER.c.id == subscriber_id).values(hard_bounces=bounces + 1)
+    )
+    conn.execute(
+        update(SUBSCRIBER)
+        .where(SUBSCRIBER.c.id == subscriber_id, bounces >= bounce_limit)
+        .values(status=SubscriberStatus.BOUNCED)
+    )
