@@ -438,35 +438,9 @@ def test_a_failed_recording_stops_the_connection_before_data(server: FaultServer
     ],
 )
 def test_data_is_crlf_dot_stuffed_and_terminated(raw: bytes, wire: bytes) -> None:
-    from digest.mail import outgoing
-    from digest.mail.mime import wire_form
+    from digest.mail.smtp_session import wire_form
 
     assert wire_form(raw) == wire
-    # checked where a message is built: only a message needing no rewriting is marked so
-    marked = outgoing(1, raw, "d@example.org", "a@example.org").in_wire_form
-    assert marked == (wire == raw + b".\r\n")
-
-
-def test_a_message_the_service_builds_is_marked_ready_for_data() -> None:
-    from datetime import UTC, datetime
-
-    from digest.mail import build_message, outgoing
-
-    def built(text: str) -> bool:
-        raw = build_message(
-            sender="d@example.org",
-            to="a@example.org",
-            subject="Digest",
-            text=text,
-            html="<p>.x</p>",
-            message_id="<m@example.org>",
-            date=datetime(2026, 11, 22, tzinfo=UTC),
-            unsubscribe_url="https://d.example/u",
-        )
-        return outgoing(1, raw, "d@example.org", "a@example.org").in_wire_form
-
-    assert built("plain text\nand a second line")
-    assert not built(".a line starting with a dot")  # to be dot-stuffed when sent
 
 
 def test_lines_starting_with_a_dot_and_lone_line_ends_arrive_intact(

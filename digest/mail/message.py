@@ -18,7 +18,6 @@ from digest.mail.mime import (
     clean,
     envelope_address,
     header_value,
-    in_wire_form,
     multipart_alternative,
 )
 
@@ -31,9 +30,6 @@ class Outgoing:
     raw: bytes
     sender: str  # envelope MAIL FROM: a bare address
     recipient: str  # envelope RCPT TO
-    # raw needs no rewriting for SMTP DATA: checked where the message was built (a render
-    # worker), not in the sending process, the busiest
-    in_wire_form: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,9 +107,7 @@ def build_message(
 
 def outgoing(delivery_id: int, raw: bytes, sender: str, to: str) -> Outgoing:
     """An Outgoing with the envelope taken from the From and To addresses."""
-    return Outgoing(
-        delivery_id, raw, envelope_address(sender), envelope_address(to), in_wire_form(raw)
-    )
+    return Outgoing(delivery_id, raw, envelope_address(sender), envelope_address(to))
 
 
 @lru_cache(maxsize=64)

@@ -17,12 +17,8 @@ from email.utils import formataddr, parseaddr
 from functools import lru_cache
 
 import idna
-import numpy as np
 
 CRLF = b"\r\n"
-CR, LF, DOT = ord("\r"), ord("\n"), ord(".")
-LONE_LINE_END = re.compile(rb"\r\n|\r|\n")  # every line ending, to be made CRLF
-LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def clean(value: str) -> str:
@@ -150,26 +146,3 @@ def multipart_alternative(headers: list[tuple[str, str]], text: str, html: str) 
             b"",
         ]
     )
-
-
-def wire_form(raw: bytes) -> bytes:
-    """The message as DATA sends it: CRLF line ends, leading dots doubled, ending CRLF.CRLF."""
-    if not in_wire_form(raw):  # both rewrites leave alone what is already in form
-        raw = LONE_LINE_END.sub(b"\r\n", raw)
-        if not raw.endswith(b"\r\n"):
-            raw += b"\r\n"
-        raw = LEADING_DOT.sub(b"..", raw)
-    return raw + b".\r\n"
-
-
-def in_wire_form(raw: bytes) -> bool:
-    """Whether the message needs no rewriting: every CR and LF paired as CRLF, no line
-    starting with a dot, a CRLF at the end. With numpy, a third of the time of searching
-    the bytes for CRLF and LF-dot (~20 us instead of ~65 us for a 30 KB digest)."""
-    octets = np.frombuffer(raw, np.uint8)
-    line_feeds = np.flatnonzero(octets == LF)
-    returns = np.flatnonzero(octets == CR)
-    if len(line_feeds) != len(returns) or not np.array_equal(returns + 1, line_feeds):
-        return False
-    starts = line_feeds[:-1] + 1  # the first octet of every line but the first
-    return raw.endswith(b"\r\n") and raw[:1] != b"." and not (octets[starts] == DOT).any()

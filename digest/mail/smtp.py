@@ -333,9 +333,7 @@ class _Run:
         connection that a crash would leave unrecorded."""
         try:
             async with asyncio.timeout(self.s.timeout * 4):  # MAIL, RCPT, DATA, end of data
-                await session.send(
-                    item.sender, item.recipient, item.raw, receipt, item.in_wire_form
-                )
+                await session.send(item.sender, item.recipient, item.raw, receipt)
         except aiosmtplib.SMTPNotSupported:  # raised before MAIL: the connection is still fine
             error = PermanentDeliveryError(
                 f"{self.s.where} does not offer SMTPUTF8, which the address "

@@ -9,8 +9,7 @@ things aiosmtplib does cost more than sending does here:
   write, leaving two;
 - it rewrites each message with two regular expressions (line endings, dot-stuffing), about
   half a millisecond for a 30 KB digest, although the service's messages are already in form;
-  `mime.wire_form` rewrites only a message that is not, and a message built by the service
-  was checked where it was built (`Outgoing.in_wire_form`), in a render worker.
+  `wire_form` checks that (with numpy) and rewrites only a message that is not.
 
 Errors are aiosmtplib's exception classes, so a refusal reads the same whoever raised it.
 """
@@ -25,9 +24,13 @@ from concurrent.futures import Future
 from typing import NamedTuple
 
 import aiosmtplib
+import numpy as np
 
-from digest.mail.mime import envelope_address, needs_smtputf8, wire_form
+from digest.mail.mime import envelope_address, needs_smtputf8
 
+CR, LF, DOT = ord("\r"), ord("\n"), ord(".")
+LONE_LINE_END = re.compile(rb"\r\n|\r|\n")  # every line ending, to be made CRLF
+LEADING_DOT = re.compile(rb"(?m)^\.")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # CR and LF would end the command line early
 UNSAFE = re.compile(r"[\s<>]")  # would end the address and start a parameter
 OK = 250
@@ -42,6 +45,30 @@ class Reply(NamedTuple):
 
     code: int
     message: str
+
+
+def wire_form(raw: bytes) -> bytes:
+    """The message as DATA sends it: CRLF line ends, leading dots doubled, ending CRLF.CRLF."""
+    if not _in_form(raw):  # both rewrites leave alone what is already in form
+        raw = LONE_LINE_END.sub(b"\r\n", raw)
+        if not raw.endswith(b"\r\n"):
+            raw += b"\r\n"
+        raw = LEADING_DOT.sub(b"..", raw)
+    return raw + b".\r\n"
+
+
+def _in_form(raw: bytes) -> bool:
+    """Whether the message needs no rewriting: every CR and LF paired as CRLF, no line
+    starting with a dot, a CRLF at the end. With numpy, a third of the time of searching
+    the bytes for CRLF and LF-dot (~20 us instead of ~65 us for a 30 KB digest, in the
+    sending process, which is the busiest)."""
+    octets = np.frombuffer(raw, np.uint8)
+    line_feeds = np.flatnonzero(octets == LF)
+    returns = np.flatnonzero(octets == CR)
+    if len(line_feeds) != len(returns) or not np.array_equal(returns + 1, line_feeds):
+        return False
+    starts = line_feeds[:-1] + 1  # the first octet of every line but the first
+    return raw.endswith(b"\r\n") and raw[:1] != b"." and not (octets[starts] == DOT).any()
 
 
 def command_address(address: str, encoding: str) -> bytes:
@@ -157,16 +184,10 @@ class Session(asyncio.Protocol):
         return await reply
 
     async def send(
-        self,
-        sender: str,
-        recipient: str,
-        raw: bytes,
-        before_data: Future[None] | None = None,
-        in_form: bool = False,
+        self, sender: str, recipient: str, raw: bytes, before_data: Future[None] | None = None
     ) -> None:
         """MAIL, RCPT and DATA (in one write when the server pipelines), then the message once
-        `before_data` is done (`in_form`: known to need no rewriting for DATA); raises
-        aiosmtplib's exceptions on a refusal, after RSET."""
+        `before_data` is done; raises aiosmtplib's exceptions on a refusal, after RSET."""
         utf8 = needs_smtputf8(sender, recipient)
         if utf8 and not self.supports("smtputf8"):
             raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
@@ -187,7 +208,7 @@ class Session(asyncio.Protocol):
         await self._envelope(sender, recipient, replies)
         if before_data is not None:
             await asyncio.wrap_future(before_data)
-        [done] = self._write(raw + b".\r\n" if in_form else wire_form(raw), 1)
+        [done] = self._write(wire_form(raw), 1)
         final = await done
         if final.code != OK:
             raise aiosmtplib.SMTPDataError(final.code, final.message)
