@@ -179,9 +179,19 @@ class Renderer:
         for label, indexes in sections:
             groups.append(Group(label, papers[start : start + len(indexes)]))
             start += len(indexes)
+        fixed = {"subject": subject, "heading": heading}
+        if view.also_trending or view.past or not self.skeletons:  # rare shapes: whole
+            html, text = self._whole(view, fixed, papers, groups)
+        else:
+            html, text = self._filled(view, fixed, papers, groups)
+        return RenderedDigest(subject=" ".join(subject.split()), html=html, text=text)
+
+    def _whole(
+        self, view: DigestView, fixed: dict[str, str], papers: list[PaperParts], groups: list[Group]
+    ) -> tuple[str, str]:
+        """The digest's html and text, the templates rendered with all its values."""
         context = {
-            "subject": subject,
-            "heading": heading,
+            **fixed,
             "email": view.email,
             "keywords": view.keywords,
             "papers": papers,
@@ -194,13 +204,7 @@ class Renderer:
             "feed_url": view.feed_url,
             "past": view.past,
         }
-        if view.also_trending or view.past or not self.skeletons:  # rare shapes: whole
-            html, text = self.html.render(context), self.text.render(context)
-        else:
-            html, text = self._filled(
-                view, {"subject": subject, "heading": heading}, papers, groups
-            )
-        return RenderedDigest(subject=" ".join(subject.split()), html=html, text=text)
+        return self.html.render(context), self.text.render(context)
 
     def _filled(
         self, view: DigestView, fixed: dict[str, str], papers: list[PaperParts], groups: list[Group]
@@ -208,9 +212,7 @@ class Renderer:
         """The digest's html and text: its shape's skeleton, filled with this reader's parts
         (`fixed`: the subject and heading)."""
         links = (view.browser_url, view.archive_url, view.feed_url)
-        shape = Shape(
-            tuple((g.label is not None, len(g.papers)) for g in groups), *map(bool, links)
-        )
+        shape = Shape(tuple((bool(g.label), len(g.papers)) for g in groups), *map(bool, links))
         values = {
             slot("email"): view.email,
             slot("keywords"): ", ".join(view.keywords),
@@ -220,7 +222,7 @@ class Renderer:
         values.update((slot(name), value) for name, value in fixed.items())
         values.update((slot(name), link) for name, link in zip(_LINKS, links, strict=True) if link)
         for j, group in enumerate(groups):
-            if group.label is not None:
+            if group.label:
                 values[slot(f"group{j}")] = group.label
         values.update((slot(f"title{k}"), paper.title) for k, paper in enumerate(papers))
         html_only = {slot(f"html{k}"): paper.html for k, paper in enumerate(papers)}
