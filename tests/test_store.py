@@ -7,8 +7,10 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from digest.ingest import store_records
@@ -28,6 +30,28 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_write_waits_for_the_lock_and_fails_as_sqlalchemy_would_a_read_never_waits(
+    tmp_path: Path,
+) -> None:
+    """Transactions begin through the SQLite driver itself: a writer takes the write lock up
+    front (and, if it cannot, raises SQLAlchemy's OperationalError like any statement would);
+    a read-only transaction takes none and reads while another process writes."""
+    store = store_at(tmp_path)
+    holder = sqlite3.connect(tmp_path / "db" / "digest.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with store.engine.connect() as conn:
+            conn.connection.driver_connection.execute("PRAGMA busy_timeout=50")
+            with pytest.raises(OperationalError, match="locked"), conn.begin():
+                pass
+        with store.papers.reader.connect() as conn, conn.begin():
+            assert conn.exec_driver_sql("select count(*) from paper").scalar() == 0
+    finally:
+        holder.execute("ROLLBACK")
+    store_records(store, [PaperRecord(title="Written", abstract="a" * 50)], "t", NOW)
+    assert [p.title for p in store.papers.newest()] == ["Written"]
 
 
 def test_migrations_match_the_models_and_reopen_keeps_data(tmp_path: Path) -> None:
