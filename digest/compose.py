@@ -10,7 +10,7 @@ from digest.latex import readable
 from digest.mail import Outgoing, build_message, outgoing
 from digest.render import DigestView, PaperView, Renderer
 from digest.store.deliveries import Contents
-from digest.subscriptions.links import Links, TokenHolder
+from digest.subscriptions.links import Links, TokenHolder, edition_page
 
 
 class ShownPaper(Protocol):
@@ -112,7 +112,7 @@ def digest_view(
         unsubscribe_url=links.unsubscribe_url(subscriber),
         preferences_url=links.preferences_url(subscriber),
         also_trending=also_trending or [],
-        browser_url=f"{archive}/{edition}",
+        browser_url=edition_page(archive, edition),
         archive_url=archive,
         feed_url=links.feed_url(subscriber),
         grouped=subscriber.grouped,

@@ -67,7 +67,7 @@ class Links:
     def archive_url(self, subscriber: TokenHolder, edition: str | None = None) -> str:
         """The web page of one digest (or, without an edition, the list of past digests)."""
         url = f"{self.base_url}/digests/{self.token('archive', subscriber)}"
-        return f"{url}/{edition}" if edition else url
+        return edition_page(url, edition) if edition else url
 
     def feed_url(self, subscriber: TokenHolder) -> str:
         """The subscriber's private Atom feed of the papers of their digests."""
@@ -99,3 +99,9 @@ class Links:
         if direction is not None and value is None:
             raise LinkError("this link is damaged: copy the whole link from the email")
         return read_vote_token(self.key, token, now=now, max_age=VOTE_MAX_AGE, value=value)
+
+
+def edition_page(archive_url: str, edition: str) -> str:
+    """The web page of one digest, under the subscriber's list of past digests (one token
+    serves every edition's page)."""
+    return f"{archive_url}/{edition}"

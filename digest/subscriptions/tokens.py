@@ -138,7 +138,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _signed(key: bytes, purpose: str, body: str) -> str:
-    """`v2.<body>.<mac>` for `purpose`."""
+    """`v3.<body>.<mac>` for `purpose`."""
     data = body.encode()
     mac = _mac(key, purpose, data)
     return f"{FORMAT}{_b64(data)}.{_b64(mac)}"

@@ -14,6 +14,7 @@ from digest.errors import NotFoundError
 from digest.models import Subscriber
 from digest.render import DigestView
 from digest.subscriptions import lifecycle as signup
+from digest.subscriptions.links import edition_page
 from digest.web.context import WebContext
 from digest.web.routes import Web
 
@@ -52,11 +53,12 @@ def archive(request: Request, web: Web, token: str) -> HTMLResponse:
     """The subscriber's past digests, newest first."""
     subscriber, subscriber_id = _reader(web, "archive", token)
     editions = web.store.archive.editions(subscriber_id)
+    past = web.links.archive_url(subscriber)
     return web.page(
         request,
         "archive",
         subscriber=subscriber,
-        digests=[(edition, web.links.archive_url(subscriber, edition)) for _, edition in editions],
+        digests=[(edition, edition_page(past, edition)) for _, edition in editions],
         feed_url=web.links.feed_url(subscriber),
         preferences_url=web.links.preferences_url(subscriber),
     )
@@ -71,10 +73,8 @@ def digest_page(request: Request, web: Web, token: str, edition: str) -> HTMLRes
         raise NotFoundError(f"you have no digest of {edition}: see the list of your digests")
     [view] = _views(web, [delivery])
     view.browser_url = None
-    view.past = [
-        (e, web.links.archive_url(subscriber, e))
-        for _, e in web.store.archive.editions(subscriber_id)
-    ]
+    past = web.links.archive_url(subscriber)
+    view.past = [(e, edition_page(past, e)) for _, e in web.store.archive.editions(subscriber_id)]
     html = web.mailer.renderer.render(view).html
     return HTMLResponse(html, headers={"Content-Security-Policy": DIGEST_CSP})
 
