@@ -38,7 +38,9 @@ class Workers:
             return None
         try:
             return self.pool.submit(task, *args)
-        except BrokenProcessPool:
+        except (BrokenProcessPool, OSError):
+            # OSError: a worker just died and the pool, not yet marked broken, cannot start
+            # its replacement ("handle is closed"): the same death, seen a moment earlier
             self.give_up()
             return None
 

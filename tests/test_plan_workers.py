@@ -9,6 +9,7 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,24 @@ def test_pages_of_killed_workers_are_planned_here(tmp_path: Path) -> None:
     assert tally.due >= 12  # at least the pages after the kill were planned here
     assert sorted(sid for sid, _ in digests(store)) == ids
     assert store.subscribers.due(NOW, 100) == []
+
+
+def test_a_pool_that_cannot_start_a_worker_is_given_up_like_a_broken_one() -> None:
+    """Right after a worker is killed, submitting can fail to spawn its replacement with
+    OSError ("handle is closed") before the pool says it is broken: the task is then done
+    here, as for a broken pool, instead of failing the run."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from digest.workers import Workers
+
+    class Closed(ProcessPoolExecutor):
+        def submit(self, *args: object, **kwargs: object) -> Any:
+            raise OSError("handle is closed")
+
+    class Some(Workers):
+        stopped = "the test workers stopped"
+
+    workers = Some()
+    workers.processes, workers.pool = 2, Closed(max_workers=1)
+    assert workers.hand_over(print, "never") is None
+    assert workers.pool is None and workers.processes == 0
