@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 from digest.ingest import store_records
 from digest.sources.base import PaperRecord
 from digest.store import Store
+from digest.subscriptions.preferences import new_subscriber
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -340,6 +341,43 @@ def test_planning_an_edition_twice_is_a_no_op_but_a_broken_item_is_an_error(
     with pytest.raises(IntegrityError):
         store.deliveries.plan([broken], now)
     assert store.deliveries.planned_editions([other.id]) == set()
+
+
+def test_many_plans_in_one_page_each_get_their_own_delivery_and_items(tmp_path: Path) -> None:
+    """More digests than one INSERT ... RETURNING statement holds, in an order unlike the ids
+    and over two editions: each stored delivery carries its own subscriber's items."""
+    from digest.store.deliveries import ItemRow, NewDelivery
+    from digest.store.engine import RETURNING_CHUNK
+
+    store = Store(f"sqlite:///{tmp_path / 'd.sqlite'}")
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    records = [PaperRecord(title=f"Paper {i}", abstract="Text.") for i in range(7)]
+    store_records(store, records, "t", now)
+    papers = [p.id for p in store.papers.newest(since=datetime(2026, 1, 1, tzinfo=UTC))]
+    count = RETURNING_CHUNK * 2 + 3
+    people = [
+        store.subscribers.add(new_subscriber(email=f"r{i}@example.org", keywords="x", now=now)).id
+        or 0
+        for i in range(count)
+    ]
+    plans = [
+        NewDelivery(
+            sid,
+            "2026-11-22" if sid % 2 else "2026-11-23",
+            f"<m{sid}@x>",
+            [ItemRow(papers[sid % 7], 1.0, []), ItemRow(papers[(sid + 1) % 7], 0.5, [])],
+            now,
+        )
+        for sid in reversed(people)
+    ]
+    assert store.deliveries.plan(plans, now) == count
+    contents = store.deliveries.contents([d.id or 0 for d in store.deliveries.listed()])
+    assert len(contents) == count
+    for stored in contents.values():
+        sid = stored.subscriber.id
+        assert stored.edition == ("2026-11-22" if sid % 2 else "2026-11-23")
+        assert stored.message_id == f"<m{sid}@x>"
+        assert [paper.id for paper, _ in stored.items] == [papers[sid % 7], papers[(sid + 1) % 7]]
 
 
 def test_schema_head_is_alembics_head() -> None:

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Table, Text, cast, func, insert, update
+from sqlalchemy import Connection, Table, Text, cast, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -29,6 +29,7 @@ from digest.store.engine import (
     PLANNING_CACHE_KB,
     Queries,
     as_utc,
+    bulk_insert_ids,
     bulk_insert_rows,
     bulk_update_rows,
     keep_pages,
@@ -199,21 +200,9 @@ class DeliveryQueries(Queries):
         # each item's paper is checked in the history's key index, which must not be read from
         # the OS again for every page of digests; only connections that plan keep that much
         keep_pages(conn, PLANNING_CACHE_KB)
-        rows = [
-            {
-                "subscriber_id": p.subscriber_id,
-                "edition": p.edition,
-                "status": p.status,
-                "message_id": p.message_id,
-                "attempts": 0,
-                "created_at": now,
-            }
-            for p in plans
-        ]
-        result = conn.execute(
-            insert(DELIVERY).returning(DELIVERY.c.id, sort_by_parameter_order=True), rows
-        )
-        ids = [row[0] for row in result]
+        names = ["subscriber_id", "edition", "status", "message_id", "attempts", "created_at"]
+        rows = [(p.subscriber_id, p.edition, p.status.value, p.message_id, 0, now) for p in plans]
+        ids = bulk_insert_ids(conn, DELIVERY, names, rows, key=2)  # (subscriber, edition)
         items = [
             (delivery_id, rank, *item)
             for delivery_id, plan in zip(ids, plans, strict=True)

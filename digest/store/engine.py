@@ -227,6 +227,36 @@ def bulk_insert_rows(
     conn.exec_driver_sql(sql, _sqlite_rows(table, names, rows))
 
 
+RETURNING_CHUNK = 500  # rows per multi-row INSERT ... RETURNING (SQLite allows 32,766 values)
+
+
+def bulk_insert_ids(
+    conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]], key: int
+) -> list[int]:
+    """Insert rows given as tuples in the order of `names`; their new ids, in row order.
+    `names[:key]` is a unique key of the table: on SQLite the rows go through the driver in
+    multi-row INSERT ... RETURNING statements, whose rows come back in no promised order and
+    are matched to theirs by that key (SQLAlchemy inserts one row per statement there to keep
+    the order); elsewhere through SQLAlchemy Core."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        result = conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+        return [row[0] for row in result]
+    stored = _sqlite_rows(table, names, rows)
+    columns = ", ".join(names)
+    found: dict[tuple[Any, ...], int] = {}
+    for start in range(0, len(stored), RETURNING_CHUNK):
+        chunk = stored[start : start + RETURNING_CHUNK]
+        marks = ", ".join(["(" + ", ".join("?" * len(names)) + ")"] * len(chunk))
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES {marks} RETURNING id, {columns}"
+        params = tuple(value for row in chunk for value in row)
+        for returned in conn.exec_driver_sql(sql, params):
+            found[tuple(returned[1 : 1 + key])] = returned[0]
+    return [found[tuple(row[:key])] for row in stored]
+
+
 def bulk_update_rows(
     conn: Connection, table: Table, key: str, names: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
