@@ -36,6 +36,12 @@ class Workers:
         """`task(*args)` given to the workers; None when there are none (or they died)."""
         if self.pool is None:
             return None
+        if lost_a_worker(self.pool):
+            # the pool may not know yet; a submit now could start a replacement while the
+            # pool's own clean-up walks its workers, and Python 3.11 then loses the pool's
+            # manager thread ("dictionary changed size during iteration")
+            self.give_up()
+            return None
         try:
             return self.pool.submit(task, *args)
         except (BrokenProcessPool, OSError):
@@ -89,11 +95,23 @@ def worker_pool(
     )
 
 
+def _workers_of(pool: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def lost_a_worker(pool: ProcessPoolExecutor) -> bool:
+    """Whether the pool is broken or one of its workers has ended (workers only end when the
+    pool shuts down, unless something killed them)."""
+    return bool(getattr(pool, "_broken", False)) or any(
+        worker.exitcode is not None for worker in _workers_of(pool)
+    )
+
+
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Shut a pool down, waiting for its workers; if one died, first end those still alive
     (Python 3.11 would otherwise wait forever for a worker blocked on the task queue)."""
     if getattr(pool, "_broken", False):
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
+        for process in _workers_of(pool):
             process.terminate()
     pool.shutdown(wait=True, cancel_futures=True)
 

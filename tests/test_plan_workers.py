@@ -115,8 +115,11 @@ def test_pages_of_killed_workers_are_planned_here(tmp_path: Path) -> None:
         while not workers.pool._processes:  # type: ignore[attr-defined]
             assert time.monotonic() < deadline, "the workers never started"
             time.sleep(0.01)
-        for pid in list(workers.pool._processes):  # type: ignore[attr-defined]
-            os.kill(pid, signal.SIGKILL)
+        killed = list(workers.pool._processes.values())  # type: ignore[attr-defined]
+        for worker in killed:
+            os.kill(worker.pid, signal.SIGKILL)
+        for worker in killed:
+            worker.join(30)  # dead for certain; the pool itself may not know yet
         for start in range(4, len(ids), 4):
             workers.submit("plan", ids[start : start + 4], more_to_come=True)
         tally = workers.finish()
@@ -145,3 +148,37 @@ def test_a_pool_that_cannot_start_a_worker_is_given_up_like_a_broken_one() -> No
     workers.processes, workers.pool = 2, Closed(max_workers=1)
     assert workers.hand_over(print, "never") is None
     assert workers.pool is None and workers.processes == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills a worker with SIGKILL")
+def test_a_pool_that_lost_a_worker_gets_no_more_work_even_before_it_knows() -> None:
+    """A worker found dead before the next task is handed over: nothing more is submitted to
+    its pool (a submit then could spawn a replacement while the pool cleans up, which loses
+    the pool's manager thread on Python 3.11); the work is done here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from digest.workers import Workers
+
+    class Counting(ProcessPoolExecutor):
+        submitted = 0
+
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            Counting.submitted += 1
+            return super().submit(*args, **kwargs)
+
+    class Some(Workers):
+        stopped = "the test workers stopped"
+
+    workers = Some()
+    pool = Counting(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    workers.processes, workers.pool = 1, pool
+    first = workers.hand_over(os.getpid)
+    assert first is not None
+    pid = first.result(timeout=60)
+    [worker] = list(pool._processes.values())  # type: ignore[attr-defined]
+    assert worker.pid == pid
+    os.kill(pid, signal.SIGKILL)
+    worker.join(30)
+    assert workers.hand_over(os.getpid) is None
+    assert Counting.submitted == 1 and workers.pool is None and workers.processes == 0
