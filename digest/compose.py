@@ -154,6 +154,7 @@ def compose(
         date=now,
         unsubscribe_url=view.unsubscribe_url,
         unsubscribe_mailto=links.unsubscribe_mailto(subscriber),
+        text_pieces=rendered.text_pieces,
     )
     envelope = links.bounce_address(contents.delivery_id) or sender
     return outgoing(contents.delivery_id, message, envelope, subscriber.email)

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from digest.inline_css import InliningLoader
 from digest.paper_links import best_url, paper_links, summary_and_rest
-from digest.skeleton import Pieces, cut, fill, slot
+from digest.skeleton import Pieces, cut, fill, fill_html, fill_text, slot
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _SLOTS = ("subject", "heading", "email", "unsubscribe_url", "preferences_url")
@@ -102,6 +102,7 @@ class RenderedDigest:
     subject: str
     html: str
     text: str
+    text_pieces: tuple[str, ...] = ()  # the text in pieces, a paper's own apart (or none)
 
 
 def trim(text: str, limit: int = ABSTRACT_CHARS) -> str:
@@ -180,11 +181,14 @@ class Renderer:
             groups.append(Group(label, papers[start : start + len(indexes)]))
             start += len(indexes)
         fixed = {"subject": subject, "heading": heading}
+        pieces: list[str] = []
         if view.also_trending or view.past or not self.skeletons:  # rare shapes: whole
             html, text = self._whole(view, fixed, papers, groups)
         else:
-            html, text = self._filled(view, fixed, papers, groups)
-        return RenderedDigest(subject=" ".join(subject.split()), html=html, text=text)
+            html, pieces = self._filled(view, fixed, papers, groups)
+            text = "".join(pieces)
+        subject = " ".join(subject.split())
+        return RenderedDigest(subject=subject, html=html, text=text, text_pieces=tuple(pieces))
 
     def _whole(
         self, view: DigestView, fixed: dict[str, str], papers: list[PaperParts], groups: list[Group]
@@ -208,9 +212,9 @@ class Renderer:
 
     def _filled(
         self, view: DigestView, fixed: dict[str, str], papers: list[PaperParts], groups: list[Group]
-    ) -> tuple[str, str]:
-        """The digest's html and text: its shape's skeleton, filled with this reader's parts
-        (`fixed`: the subject and heading)."""
+    ) -> tuple[str, list[str]]:
+        """The digest's html and text pieces: its shape's skeleton, filled with this reader's
+        parts (`fixed`: the subject and heading)."""
         links = (view.browser_url, view.archive_url, view.feed_url)
         shape = Shape(tuple((bool(g.label), len(g.papers)) for g in groups), *map(bool, links))
         values = {
@@ -226,8 +230,11 @@ class Renderer:
                 values[slot(f"group{j}")] = group.label
         values.update((slot(f"title{k}"), paper.title) for k, paper in enumerate(papers))
         html_only = {slot(f"html{k}"): paper.html for k, paper in enumerate(papers)}
-        text_only = {slot(f"text{k}"): paper.text for k, paper in enumerate(papers)}
-        return fill(self._skeletons(shape), values, html_only, text_only)
+        spliced = {slot(f"text{k}"): paper.text_pieces for k, paper in enumerate(papers)}
+        skeleton = self._skeletons(shape)
+        return fill_html(skeleton.html, values, html_only), fill_text(
+            skeleton.text, values, spliced
+        )
 
     def _skeleton(self, shape: Shape) -> Pieces:
         """The digest templates rendered once for a shape, with slots for a reader's parts."""
@@ -267,11 +274,13 @@ class Renderer:
         pieces = self._paper_parts(shown)  # filled here, not by fill(): a hundred times a digest
         html = {_MORE: escape(more), _LESS: escape(less), _WHY: why_html}
         text = {_MORE: more, _LESS: less, _WHY: why_text}
+        text_pieces = tuple([text.get(piece, piece) for piece in pieces.text])
         return PaperParts(
             Markup("".join([html.get(piece, piece) for piece in pieces.html])),
-            "".join([text.get(piece, piece) for piece in pieces.text]),
+            "".join(text_pieces),
             p.title,
             number,
+            text_pieces,
         )
 
     def _render_paper(self, shown: Shown) -> Pieces:
@@ -345,6 +354,7 @@ class PaperParts(NamedTuple):
     text: str
     title: str
     number: int  # its place in the digest, from 1
+    text_pieces: tuple[str, ...] = ()  # `text` before joining: the paper's own, the reader's
 
 
 class Group(NamedTuple):

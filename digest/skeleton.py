@@ -11,7 +11,7 @@ again, so no value can reach into another's place.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from markupsafe import escape
@@ -44,9 +44,36 @@ def fill(
 ) -> tuple[str, str]:
     """(html, text) with the slots filled: `values` in both (escaped in the html), and
     `html_only` (already safe html) and `text_only` in one each; keys are slot(name)."""
+    text_values = {**values, **text_only} if text_only else values
+    return fill_html(pieces.html, values, html_only), "".join(fill_text(pieces.text, text_values))
+
+
+def fill_html(
+    html: Sequence[str],
+    values: Mapping[str, str],
+    html_only: Mapping[str, str] = {},  # noqa: B006 - read, never changed
+) -> str:
+    """The html with the slots filled: `values` escaped, `html_only` (safe html) as it is."""
     html_values: dict[str, str] = {key: escape(value) for key, value in values.items()}
     html_values.update(html_only)
-    text_values = {**values, **text_only} if text_only else values
-    html = "".join([html_values.get(piece, piece) for piece in pieces.html])
-    text = "".join([text_values.get(piece, piece) for piece in pieces.text])
-    return html, text
+    return "".join([html_values.get(piece, piece) for piece in html])
+
+
+def fill_text(
+    text: Sequence[str],
+    values: Mapping[str, str],
+    spliced: Mapping[str, Sequence[str]] = {},  # noqa: B006 - read, never changed
+) -> list[str]:
+    """The text's pieces with the slots filled: `values` in place, and `spliced` slots by
+    several pieces each (kept apart, so that what follows can tell a paper's text, the same
+    in every digest, from a reader's own parts)."""
+    if not spliced:
+        return [values.get(piece, piece) for piece in text]
+    out: list[str] = []
+    for piece in text:
+        several = spliced.get(piece)
+        if several is None:
+            out.append(values.get(piece, piece))
+        else:
+            out.extend(several)
+    return out

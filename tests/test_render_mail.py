@@ -13,7 +13,8 @@ import pytest
 
 from digest.errors import TransportError
 from digest.mail import MaildirTransport, build_message, outgoing
-from digest.render import DigestView, PaperView, Renderer, trim
+from digest.mail.mime import QP_KEPT
+from digest.render import DigestView, PaperView, RenderedDigest, Renderer, trim
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 NASTY = '<script>alert("x")</script> Tom & Jerry\'s "quoted" <b>bold</b>'
@@ -408,7 +409,7 @@ def test_a_digest_filled_into_its_shapes_skeleton_reads_as_if_rendered_whole(
     papers = [
         PaperView(
             title=f"{NASTY} paper {i}",
-            abstract="An abstract.",
+            abstract="An abstract." if i % 2 else LONG_ABSTRACT,
             matched=[keywords[i % 3]] if i < 3 else [],
             more_url=f"https://d.example/vote/{i}?a=1&b=2",
             less_url=f"https://d.example/vote/-{i}",
@@ -429,7 +430,39 @@ def test_a_digest_filled_into_its_shapes_skeleton_reads_as_if_rendered_whole(
         grouped=grouped,
     )
     filled, whole = Renderer(), Renderer(skeletons=False)
-    for _ in range(2):  # the second render reuses the skeleton
-        assert filled.render(digest) == whole.render(digest)
+    for _ in range(2):  # the second render reuses the skeleton (and the paper's kept lines)
+        done, expected = filled.render(digest), whole.render(digest)
+        assert (done.subject, done.html, done.text) == (
+            expected.subject,
+            expected.html,
+            expected.text,
+        )
+        assert "".join(done.text_pieces) == done.text and not expected.text_pieces
+        kept = [p for p in done.text_pieces if len(p) >= QP_KEPT and "\n" in p]
+        assert len(kept) == (count + 1) // 2  # each long paper's text is one kept piece
+        # the text part encoded from the pieces is the text encoded whole, byte for byte
+        assert message_of(done) == message_of(expected)
     assert filled._skeletons.cache_info().hits >= 1
     assert whole._skeletons.cache_info().currsize == 0
+
+
+# long enough to be encoded once and kept, with what quoted-printable must escape
+LONG_ABSTRACT = (
+    "Ünïcode π-flows = 3 … with trailing spaces   \n. \n"
+    + "A sentence that goes on about kv caches and their discontents. " * 12
+    + "\t tab = equals."
+)
+
+
+def message_of(rendered: RenderedDigest) -> bytes:
+    """The email of a rendered digest, its text part encoded from its pieces if it has them."""
+    return build_message(
+        sender="d@example.org",
+        to="a@example.org",
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id="<m@example.org>",
+        date=datetime(2026, 11, 22, tzinfo=UTC),
+        text_pieces=rendered.text_pieces,
+    )

@@ -82,8 +82,10 @@ def build_message(
     date: datetime,
     unsubscribe_url: str | None = None,
     unsubscribe_mailto: str | None = None,
+    text_pieces: Sequence[str] = (),
 ) -> bytes:
-    """A multipart/alternative email (text, then html); with list headers when it is a digest.
+    """A multipart/alternative email (text, then html); with list headers when it is a digest
+    (`text_pieces`: the text in the pieces it was joined from, when known; it encodes faster).
 
     Every header value is cleaned of CR, LF and control characters (no header injection).
     """
@@ -102,7 +104,7 @@ def build_message(
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         headers.append(("List-Id", f"papers digest <digest.{sender_domain(sender)}>"))
     headers.append(("Auto-Submitted", "auto-generated"))
-    return multipart_alternative(headers, text, html)
+    return multipart_alternative(headers, text, html, text_pieces)
 
 
 def outgoing(delivery_id: int, raw: bytes, sender: str, to: str) -> Outgoing:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from email.header import Header
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
@@ -91,9 +92,10 @@ def needs_smtputf8(*addresses: str) -> bool:
 LONGEST_LINE = 998  # octets, RFC 5322; CR and NUL may not stand alone in a 7bit body
 
 
-def _part(text: str, html: bool) -> tuple[bytes, bytes]:
+def _part(text: str, html: bool, pieces: Sequence[str] = ()) -> tuple[bytes, bytes]:
     """(Content-Transfer-Encoding, body with CRLF line ends): 7bit when ASCII with lines of
-    at most 998 octets, else quoted-printable UTF-8."""
+    at most 998 octets, else quoted-printable UTF-8 (from `pieces`, which join to `text`,
+    when given)."""
     # the test first: looking for a two-character string in a non-ASCII str is slow (~20 us
     # for a digest's HTML), looking for one character is not, and templates write "\n"
     body = text.replace("\r\n", "\n") if "\r" in text else text
@@ -110,12 +112,57 @@ def _part(text: str, html: bool) -> tuple[bytes, bytes]:
         and max(map(len, plain.split(b"\n"))) <= LONGEST_LINE
     ):
         return b"7bit", plain.replace(b"\n", CRLF)
-    encoded = binascii.b2a_qp(body.encode("utf-8"), quotetabs=False, istext=True, header=False)
-    return b"quoted-printable", encoded.replace(b"\n", CRLF)
+    if pieces and body is text:  # no CR to make into line ends first
+        return b"quoted-printable", quoted_printable(pieces)
+    return b"quoted-printable", _qp_lines(body)
 
 
-def multipart_alternative(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
-    """The whole message: `headers` (values already safe), then the text and HTML parts."""
+QP_KEPT = 512  # a text piece this long is encoded once and kept: a paper's text, in the end
+
+
+def quoted_printable(pieces: Sequence[str]) -> bytes:
+    """The text joined from `pieces` (LF line ends) in quoted-printable UTF-8, CRLF line ends.
+
+    Encoding is line by line, so a long piece's whole lines are encoded once and kept:
+    a paper's text is the same in every digest that has it (only the lines it shares with a
+    reader's parts, its first and last, are encoded each time). The bytes are exactly what
+    encoding the joined text gives."""
+    out: list[bytes] = []
+    run: list[str] = []  # text since the last kept lines, not yet encoded
+    for piece in pieces:
+        if len(piece) >= QP_KEPT and "\n" in piece:
+            head, lines, tail = _qp_piece(piece)
+            run.append(head)
+            out.append(_qp_lines("".join(run)))
+            if lines is not None:
+                out.append(lines)
+            run = [tail]
+        else:
+            run.append(piece)
+    out.append(_qp_lines("".join(run)))
+    return CRLF.join(out)
+
+
+@lru_cache(maxsize=4096)
+def _qp_piece(piece: str) -> tuple[str, bytes | None, str]:
+    """A piece with a line end, cut at its first and last: (text before, the whole lines
+    between them encoded or None when there is one line end, text after)."""
+    head, _, rest = piece.partition("\n")
+    lines, newline, tail = rest.rpartition("\n")
+    return head, (_qp_lines(lines) if newline else None), tail
+
+
+def _qp_lines(text: str) -> bytes:
+    """Lines (no line end after the last) in quoted-printable UTF-8, CRLF line ends."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\n", CRLF)
+
+
+def multipart_alternative(
+    headers: list[tuple[str, str]], text: str, html: str, text_pieces: Sequence[str] = ()
+) -> bytes:
+    """The whole message: `headers` (values already safe), then the text and HTML parts
+    (`text_pieces`, if given, join to `text`: see quoted_printable)."""
     boundary = (
         "=_"
         + hashlib.sha1("".join(v for _, v in headers).encode("utf-8", "replace")).hexdigest()[:28]
@@ -129,7 +176,7 @@ def multipart_alternative(headers: list[tuple[str, str]], text: str, html: str) 
         'Content-Type: text/plain; charset="utf-8"',
     ]
     head = "\r\n".join(lines).encode("utf-8") + CRLF  # UTF-8 only in a non-ASCII address
-    text_cte, text_body = _part(text, html=False)
+    text_cte, text_body = _part(text, html=False, pieces=text_pieces)
     html_cte, html_body = _part(html, html=True)
     delimiter = f"--{boundary}".encode()
     return CRLF.join(
