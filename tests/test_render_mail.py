@@ -254,6 +254,25 @@ def test_each_part_is_sent_as_is_when_7bit_allows_it_and_reads_back_the_same(
     assert unescape(rich.get_content()) == html
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "π " + "x = 1 " * 120 + "\n. \nline \n" + "y\t" * 300 + "\n\nend",
+        "π " + "x" * 600 + "\r\nCRLF given\n" + "z" * 600 + "\rlone CR\n",
+    ],
+)
+def test_a_text_in_pieces_is_encoded_as_the_whole_text(text: str) -> None:
+    """However the text is cut into pieces (long ones kept, cut mid-line or at line ends),
+    and whether or not it holds CRs, its part is the whole text's, byte for byte."""
+    from digest.mail.mime import _part
+
+    whole = _part(text, html=False)
+    for size in (1, 7, 513, 700, len(text)):
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        assert _part(text, html=False, pieces=pieces) == whole
+    assert whole[0] == b"quoted-printable"
+
+
 @pytest.mark.parametrize("text", ["one\r\ntwo\n", "π one\r\ntwo\n"])
 def test_crlf_line_ends_given_to_a_part_stay_single(text: str) -> None:
     raw = two_parts(text, "<p>π</p>\r\n<p>two</p>")

@@ -112,7 +112,7 @@ def _part(text: str, html: bool, pieces: Sequence[str] = ()) -> tuple[bytes, byt
         and max(map(len, plain.split(b"\n"))) <= LONGEST_LINE
     ):
         return b"7bit", plain.replace(b"\n", CRLF)
-    if pieces and body is text:  # no CR to make into line ends first
+    if pieces and "\r" not in text:  # (with a CR, the whole text: line ends were changed)
         return b"quoted-printable", quoted_printable(pieces)
     return b"quoted-printable", _qp_lines(body)
 
