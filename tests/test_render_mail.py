@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,16 +167,7 @@ def test_message_is_multipart_alternative_with_list_headers() -> None:
 def test_maildir_transport_writes_readable_messages(tmp_path: Path) -> None:
     transport = MaildirTransport(tmp_path / "mail")
     rendered = Renderer().render(view())
-    message = build_message(
-        sender="d@example.org",
-        to="a@example.org",
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        message_id="<m1@example.org>",
-        date=datetime(2026, 11, 22, tzinfo=UTC),
-        unsubscribe_url="https://u",
-    )
+    message = message_of(rendered, message_id="<m1@example.org>", unsubscribe_url="https://u")
     outcomes = transport.send([outgoing(7, message, "d@example.org", "a@example.org")])
     assert [(o.delivery_id, o.sent) for o in outcomes] == [(7, True)]
     [path] = list((tmp_path / "mail" / "new").iterdir())
@@ -473,15 +465,19 @@ LONG_ABSTRACT = (
 )
 
 
-def message_of(rendered: RenderedDigest) -> bytes:
+def message_of(rendered: RenderedDigest, **extra: Any) -> bytes:
     """The email of a rendered digest, its text part encoded from its pieces if it has them."""
+    fields: dict[str, Any] = {
+        "sender": "d@example.org",
+        "to": "a@example.org",
+        "message_id": "<m@example.org>",
+        "date": datetime(2026, 11, 22, tzinfo=UTC),
+        **extra,
+    }
     return build_message(
-        sender="d@example.org",
-        to="a@example.org",
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
-        message_id="<m@example.org>",
-        date=datetime(2026, 11, 22, tzinfo=UTC),
         text_pieces=rendered.text_pieces,
+        **fields,
     )
