@@ -88,13 +88,6 @@ def paper_view(
     )
 
 
-def vote_links(
-    links: Links, subscriber: TokenHolder, paper_id: str, issued: int
-) -> tuple[str, str]:
-    """The "more like this" and "less like this" links of one paper for one subscriber."""
-    return links.vote_urls(subscriber, paper_id, issued)
-
-
 def digest_view(
     subscriber: Reader,
     edition: str,
@@ -129,7 +122,7 @@ def stored_view(contents: Contents, links: Links) -> DigestView:
             paper_view(
                 paper,
                 item.matched,
-                vote_links(links, subscriber, paper.id, issued),
+                links.vote_urls(subscriber, paper.id, issued),
                 contents.titles.get(item.similar_to or ""),
                 item.trending and item.section == "main",  # the box says so itself
             )

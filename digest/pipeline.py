@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from digest.compose import digest_view, paper_view, vote_links
+from digest.compose import digest_view, paper_view
 from digest.ingest import SourceReport, ingest_source
 from digest.models import Subscriber
 from digest.outbox import Outbox, SendReport, process_name, send_due
@@ -145,7 +145,7 @@ def preview(
     issued = int(now.timestamp())
 
     def view(match: Match) -> PaperView:
-        links_of = vote_links(links, subscriber, match.paper_id, issued)
+        links_of = links.vote_urls(subscriber, match.paper_id, issued)
         return paper_view(
             by_id[match.paper_id],
             match.matched,

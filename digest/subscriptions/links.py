@@ -64,10 +64,9 @@ class Links:
         """The link to the subscriber's preferences page."""
         return f"{self.base_url}/preferences/{self.token('preferences', subscriber)}"
 
-    def archive_url(self, subscriber: TokenHolder, edition: str | None = None) -> str:
-        """The web page of one digest (or, without an edition, the list of past digests)."""
-        url = f"{self.base_url}/digests/{self.token('archive', subscriber)}"
-        return edition_page(url, edition) if edition else url
+    def archive_url(self, subscriber: TokenHolder) -> str:
+        """The list of the subscriber's past digests (each digest's page: edition_page)."""
+        return f"{self.base_url}/digests/{self.token('archive', subscriber)}"
 
     def feed_url(self, subscriber: TokenHolder) -> str:
         """The subscriber's private Atom feed of the papers of their digests."""
