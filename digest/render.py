@@ -245,7 +245,7 @@ class Renderer:
             for _ in range(size):
                 k = len(papers)
                 slots = (slot(f"html{k}"), slot(f"text{k}"), slot(f"title{k}"))
-                papers.append(PaperParts(Markup(slots[0]), slots[1], slots[2], k + 1))
+                papers.append(PaperParts(Markup(slots[0]), (slots[1],), slots[2], k + 1))
                 members.append(papers[-1])
             groups.append(Group(slot(f"group{j}") if labelled else None, members))
         context: dict[str, object] = {name: slot(name) for name in _SLOTS}
@@ -274,13 +274,11 @@ class Renderer:
         pieces = self._paper_parts(shown)  # filled here, not by fill(): a hundred times a digest
         html = {_MORE: escape(more), _LESS: escape(less), _WHY: why_html}
         text = {_MORE: more, _LESS: less, _WHY: why_text}
-        text_pieces = tuple([text.get(piece, piece) for piece in pieces.text])
         return PaperParts(
             Markup("".join([html.get(piece, piece) for piece in pieces.html])),
-            "".join(text_pieces),
+            tuple([text.get(piece, piece) for piece in pieces.text]),
             p.title,
             number,
-            text_pieces,
         )
 
     def _render_paper(self, shown: Shown) -> Pieces:
@@ -351,10 +349,14 @@ class PaperParts(NamedTuple):
     tuple, not a dict: jinja reads `paper.title` as an attribute first)."""
 
     html: Markup
-    text: str
+    text_pieces: tuple[str, ...]  # the text in pieces: the paper's own, the reader's parts
     title: str
     number: int  # its place in the digest, from 1
-    text_pieces: tuple[str, ...] = ()  # `text` before joining: the paper's own, the reader's
+
+    @property
+    def text(self) -> str:
+        """The paper's text (joined only where a template renders it whole)."""
+        return "".join(self.text_pieces)
 
 
 class Group(NamedTuple):

@@ -98,7 +98,8 @@ def _part(text: str, html: bool, pieces: Sequence[str] = ()) -> tuple[bytes, byt
     when given)."""
     # the test first: looking for a two-character string in a non-ASCII str is slow (~20 us
     # for a digest's HTML), looking for one character is not, and templates write "\n"
-    body = text.replace("\r\n", "\n") if "\r" in text else text
+    has_cr = "\r" in text
+    body = text.replace("\r\n", "\n") if has_cr else text
     if html:  # a character reference means the same as the character in HTML
         plain = body.encode("ascii", "xmlcharrefreplace")
     elif body.isascii():
@@ -112,7 +113,7 @@ def _part(text: str, html: bool, pieces: Sequence[str] = ()) -> tuple[bytes, byt
         and max(map(len, plain.split(b"\n"))) <= LONGEST_LINE
     ):
         return b"7bit", plain.replace(b"\n", CRLF)
-    if pieces and "\r" not in text:  # (with a CR, the whole text: line ends were changed)
+    if pieces and not has_cr:  # (with a CR, the whole text: line ends were changed)
         return b"quoted-printable", quoted_printable(pieces)
     return b"quoted-printable", _qp_lines(body)
 
