@@ -19,6 +19,7 @@ from digest.plan_workers import PlanWorkers
 from digest.sources.base import PaperRecord
 from digest.store import Store
 from digest.subscriptions.preferences import new_subscriber
+from digest.workers import Workers
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TOPICS = ["diffusion models", "kv cache", "galaxy clusters", "speech recognition", "bm25"]
@@ -129,22 +130,23 @@ def test_pages_of_killed_workers_are_planned_here(tmp_path: Path) -> None:
     assert store.subscribers.due(NOW, 100) == []
 
 
+class SomeWorkers(Workers):
+    """Workers with no work of their own: a pool is given to them by the test."""
+
+    stopped = "the test workers stopped"
+
+
 def test_a_pool_that_cannot_start_a_worker_is_given_up_like_a_broken_one() -> None:
     """Right after a worker is killed, submitting can fail to spawn its replacement with
     OSError ("handle is closed") before the pool says it is broken: the task is then done
     here, as for a broken pool, instead of failing the run."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from digest.workers import Workers
-
     class Closed(ProcessPoolExecutor):
         def submit(self, *args: object, **kwargs: object) -> Any:
             raise OSError("handle is closed")
 
-    class Some(Workers):
-        stopped = "the test workers stopped"
-
-    workers = Some()
+    workers = SomeWorkers()
     workers.processes, workers.pool = 2, Closed(max_workers=1)
     assert workers.hand_over(print, "never") is None
     assert workers.pool is None and workers.processes == 0
@@ -158,8 +160,6 @@ def test_a_pool_that_lost_a_worker_gets_no_more_work_even_before_it_knows() -> N
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from digest.workers import Workers
-
     class Counting(ProcessPoolExecutor):
         submitted = 0
 
@@ -167,10 +167,7 @@ def test_a_pool_that_lost_a_worker_gets_no_more_work_even_before_it_knows() -> N
             Counting.submitted += 1
             return super().submit(*args, **kwargs)
 
-    class Some(Workers):
-        stopped = "the test workers stopped"
-
-    workers = Some()
+    workers = SomeWorkers()
     pool = Counting(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     workers.processes, workers.pool = 1, pool
     first = workers.hand_over(os.getpid)
