@@ -119,6 +119,11 @@ async def bare_pool(port: int, items: list[tuple[str, str, bytes]], connections:
     await asyncio.gather(*(worker() for _ in range(connections)))
 
 
+def cpu_between(before: resource.struct_rusage, after: resource.struct_rusage) -> float:
+    """User + system seconds used between two getrusage() readings."""
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
 def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
     """Plan, render and send one edition for `subscribers` people; seconds per phase."""
     with tempfile.TemporaryDirectory(prefix="digest-e2e-") as tmp:
@@ -174,11 +179,8 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         "digests_per_second": round(subscribers / (t2 - t0), 1),
         "send_rate": round(send_rate, 1),
         "bare_rate": round(bare_rate, 1),
-        "send_cpu_main_s": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1),
-        "send_cpu_workers_s": round(
-            children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime,
-            1,
-        ),
+        "send_cpu_main_s": round(cpu_between(cpu0, cpu1), 1),
+        "send_cpu_workers_s": round(cpu_between(children0, children1), 1),
         "bare_messages": len(kept),
         "render_processes": RENDER_PROCESSES,
         "plan_processes": PLAN_PROCESSES,
