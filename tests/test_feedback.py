@@ -272,6 +272,17 @@ def test_vote_tokens_round_trip_refuse_tampering_and_still_read_older_formats() 
             read_vote_token(key, bad, now=1000, max_age=60, value=1)
     with pytest.raises(LinkError):
         read_vote_token(b"other key", token, now=1000, max_age=60, value=1)
+    # a 16-byte MAC leaves 4 unused bits in its last character: other spellings are refused
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same_bytes = [
+        c
+        for c in alphabet
+        if c != mac[-1] and alphabet.index(c) >> 4 == alphabet.index(mac[-1]) >> 4
+    ]
+    assert len(same_bytes) == 15
+    for c in same_bytes:
+        with pytest.raises(LinkError):
+            read_vote_token(key, f"v3.{body}.{mac[:-1]}{c}", now=1000, max_age=60, value=1)
     with pytest.raises(LinkError):  # a current token on an old-format link names no direction
         read_vote_token(key, token, now=1000, max_age=60)
     # links of earlier emails: v2 (HMAC-SHA256, the direction inside), and itsdangerous before
@@ -282,6 +293,9 @@ def test_vote_tokens_round_trip_refuse_tampering_and_still_read_older_formats() 
     old = _serializer(key, "vote").dumps([public, 3, 1000, "arxiv:1", 1])
     assert isinstance(_serializer(key, "vote"), URLSafeSerializer)
     assert read_vote_token(key, old, now=1000, max_age=60).paper_id == "arxiv:1"
+    last = alphabet.index(old[-1])
+    with pytest.raises(LinkError):  # a 32-byte MAC: the last character's 2 low bits are unused
+        read_vote_token(key, old[:-1] + alphabet[last ^ 1], now=1000, max_age=60)
     data = f"{public}.3.0".encode()
     v2 = f"v2.{_b64(data)}.{_b64(_mac(key, 'preferences', data, 'v2.'))}"
     assert read_token(key, "preferences", v2, now=1000).subscriber == public

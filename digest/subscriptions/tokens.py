@@ -69,8 +69,9 @@ def _load(key: bytes, purpose: str, token: str) -> list[Any]:
     if token.startswith(FORMATS):
         return _verified(key, purpose, token).split(".", 3)
     try:
+        _unb64(token.rsplit(".", 1)[-1])  # itsdangerous, too, reads any spelling of a MAC
         payload = _serializer(key, purpose).loads(token)
-    except BadSignature:
+    except (BadSignature, ValueError, binascii.Error):
         raise LinkError(
             f"this link is not a valid {purpose} link: copy the whole link from the email"
         ) from None
@@ -134,7 +135,12 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes `text` spells, refusing any other spelling than `_b64`'s: the decoder
+    ignores a last character's unused bits, so one MAC had several valid spellings."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise binascii.Error("not the canonical spelling")
+    return data
 
 
 def _signed(key: bytes, purpose: str, body: str) -> str:
