@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from digest.inline_css import InliningLoader
 from digest.paper_links import best_url, paper_links, summary_and_rest
-from digest.skeleton import Pieces, cut, fill, fill_html, fill_text, slot
+from digest.skeleton import Pieces, ascii_html, cut, fill, fill_html, fill_text, slot
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _SLOTS = ("subject", "heading", "email", "unsubscribe_url", "preferences_url")
@@ -100,7 +100,7 @@ class RenderedDigest:
     """A rendered digest, ready to become an email."""
 
     subject: str
-    html: str
+    html: str  # ASCII: other characters as character references (skeleton.ascii_html)
     text: str
     text_pieces: tuple[str, ...] = ()  # the text in pieces, a paper's own apart (or none)
 
@@ -208,7 +208,7 @@ class Renderer:
             "feed_url": view.feed_url,
             "past": view.past,
         }
-        return self.html.render(context), self.text.render(context)
+        return ascii_html(self.html.render(context)), self.text.render(context)
 
     def _filled(
         self, view: DigestView, fixed: dict[str, str], papers: list[PaperParts], groups: list[Group]
@@ -272,7 +272,7 @@ class Renderer:
         why_html, why_text = self._why_parts(tuple(p.matched), p.similar_to_title)
         more, less = p.more_url or "", p.less_url or ""
         pieces = self._paper_parts(shown)  # filled here, not by fill(): a hundred times a digest
-        html = {_MORE: escape(more), _LESS: escape(less), _WHY: why_html}
+        html = {_MORE: ascii_html(escape(more)), _LESS: ascii_html(escape(less)), _WHY: why_html}
         text = {_MORE: more, _LESS: less, _WHY: why_text}
         return PaperParts(
             Markup("".join([html.get(piece, piece) for piece in pieces.html])),

@@ -31,9 +31,15 @@ class Pieces(NamedTuple):
     text: tuple[str, ...]
 
 
+def ascii_html(html: str) -> str:
+    """The html with each non-ASCII character as a character reference, which means the same:
+    a digest joined from ASCII pieces becomes mail by a copy, not character by character."""
+    return html if html.isascii() else html.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
 def cut(html: str, text: str) -> Pieces:
-    """The pieces of an html and a text rendered with slots."""
-    return Pieces(tuple(_SLOT.split(html)), tuple(_SLOT.split(text)))
+    """The pieces of an html (made ASCII) and a text rendered with slots."""
+    return Pieces(tuple(_SLOT.split(ascii_html(html))), tuple(_SLOT.split(text)))
 
 
 def fill(
@@ -53,9 +59,10 @@ def fill_html(
     values: Mapping[str, str],
     html_only: Mapping[str, str] = {},  # noqa: B006 - read, never changed
 ) -> str:
-    """The html with the slots filled: `values` escaped, `html_only` (safe html) as it is."""
-    html_values: dict[str, str] = {key: escape(value) for key, value in values.items()}
-    html_values.update(html_only)
+    """The html with the slots filled: `values` escaped, `html_only` (safe html) as it is;
+    both made ASCII."""
+    html_values = {key: ascii_html(escape(value)) for key, value in values.items()}
+    html_values.update((key, ascii_html(value)) for key, value in html_only.items())
     return "".join([html_values.get(piece, piece) for piece in html])
 
 

@@ -416,7 +416,7 @@ def test_a_digest_filled_into_its_shapes_skeleton_reads_as_if_rendered_whole(
     """Digests of one shape share a skeleton rendered once, and so do the lines saying why a
     reader got a paper; filling in a reader's parts must give exactly what rendering the
     templates whole gives, escaping included."""
-    keywords = [NASTY, "kv cache", "slot \x01title0\x01 & co"]
+    keywords = [NASTY, "kv cache", "slot \x01title0\x01 & co, é"]
     papers = [
         PaperView(
             title=f"{NASTY} paper {i}",
@@ -449,6 +449,7 @@ def test_a_digest_filled_into_its_shapes_skeleton_reads_as_if_rendered_whole(
             expected.text,
         )
         assert "".join(done.text_pieces) == done.text and not expected.text_pieces
+        assert done.html.isascii() and "&#233;" in done.html  # é, as mail sends it
         kept = [p for p in done.text_pieces if len(p) >= QP_KEPT and "\n" in p]
         assert len(kept) == (count + 1) // 2  # each long paper's text is one kept piece
         # the text part encoded from the pieces is the text encoded whole, byte for byte
