@@ -205,6 +205,38 @@ def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
     assert store.papers.newest(since=moment + timedelta(microseconds=1)) == []
 
 
+def test_bulk_inserts_of_several_statements_keep_every_row_and_value(tmp_path: Path) -> None:
+    """On SQLite rows go in INSERT_CHUNK a statement, and the rest one by one."""
+    from datetime import date
+
+    from digest.store.engine import INSERT_CHUNK
+
+    store = store_at(tmp_path)
+    count = 2 * INSERT_CHUNK + 7
+    records = [
+        PaperRecord(
+            title=f"Paper number {i}",
+            abstract=f"abstract {i} " * 6,
+            authors=[f"Author {i}", "Ä"],
+            published=date(2024, 1, 1 + i % 28),
+            categories=[f"cs.{i}"],
+            upvotes=i,
+        )
+        for i in range(count)
+    ]
+    assert store_records(store, records, "x", NOW).new == count
+    found = {p.title: p for p in store.papers.newest(limit=count + 1)}
+    assert len(found) == count
+    for i, record in enumerate(records):
+        paper = found[record.title]
+        assert (paper.abstract, paper.authors, paper.published) == (
+            record.abstract,
+            record.authors,
+            record.published,
+        )
+        assert (paper.categories, paper.upvotes) == (record.categories, i)
+
+
 def test_title_then_arxiv_id_in_one_batch_is_one_paper_with_both_sightings(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     result = store_records(
