@@ -136,7 +136,7 @@ def _send_recording(
     """Send a batch on a helper thread while this one records each outcome as soon as the
     transport reports it (small group commits): a crash then repeats at most the messages in
     flight, never everything accepted since the batch began."""
-    answered: queue.SimpleQueue[tuple[Outcome, Future[None]]] = queue.SimpleQueue()
+    answered: queue.SimpleQueue[tuple[Outcome, Future[None]] | None] = queue.SimpleQueue()
     recorded: dict[int, SendResult] = {}
     failed = threading.Event()  # recording failed: the transport must stop
 
@@ -161,19 +161,31 @@ def _send_recording(
         ThreadPoolExecutor(1, thread_name_prefix="send") as pool,
     ):
         sending = pool.submit(outbox.transport.send, outgoing, stop, heard)
-        while not (sending.done() and answered.empty()):
+        # the end of the batch wakes the loop at once (a bare timeout cost 50 ms a batch);
+        # it comes after every outcome the transport reported
+        sending.add_done_callback(lambda _: answered.put(None))
+        finished = False
+        while not finished:
             try:
-                group = [answered.get(timeout=0.05)]
+                first = answered.get(timeout=1.0)
             except queue.Empty:
                 continue
-            while not answered.empty() and len(group) < RECORD_GROUP:
-                group.append(answered.get_nowait())
+            group: list[tuple[Outcome, Future[None]]] = []
+            while first is not None:
+                group.append(first)
+                if answered.empty() or len(group) == RECORD_GROUP:
+                    break
+                first = answered.get_nowait()
+            finished = first is None
+            if not group:
+                continue
             try:
                 record([outcome for outcome, _ in group])
             except BaseException as exc:
                 failed.set()  # no sender may wait for a recording that never comes
                 while not answered.empty():
-                    group.append(answered.get_nowait())
+                    if (waiting := answered.get_nowait()) is not None:
+                        group.append(waiting)
                 for _, receipt in group:
                     receipt.set_exception(exc)
                 raise

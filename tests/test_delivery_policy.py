@@ -200,6 +200,45 @@ def test_each_outcome_is_recorded_before_the_next_message_is_sent(store: Store) 
     assert sorted(d.status for d in store.deliveries.listed()) == ["sent", "sent"]
 
 
+def test_the_end_of_a_batch_wakes_the_recording_loop_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop recording outcomes learns that the transport is done from the transport, not
+    from a wait running out (a 50 ms poll cost a batch that much idle time)."""
+    import queue
+    from types import SimpleNamespace
+
+    import digest.outbox as outbox_module
+
+    ran_out: list[float | None] = []
+
+    class Counting(queue.SimpleQueue):  # type: ignore[type-arg]
+        def get(self, block: bool = True, timeout: float | None = None) -> object:
+            try:
+                return super().get(block, timeout)
+            except queue.Empty:
+                ran_out.append(timeout)
+                raise
+
+    namespace = SimpleNamespace(SimpleQueue=Counting, Empty=queue.Empty)
+    monkeypatch.setattr(outbox_module, "queue", namespace)
+
+    class Lingering(ScriptedTransport):
+        def send(
+            self,
+            batch: Sequence[Outgoing],
+            should_stop: Callable[[], bool] | None = None,
+            on_outcome: OnOutcome | None = None,
+        ) -> list[Outcome]:
+            outcomes = super().send(batch, should_stop, on_outcome)
+            time.sleep(0.3)  # closing up after the last outcome
+            return outcomes
+
+    send(store, Lingering(), NOW)
+    assert sorted(d.status for d in store.deliveries.listed()) == ["sent", "sent"]
+    assert ran_out == []
+
+
 def test_a_message_that_cannot_be_built_fails_alone_in_a_render_worker(tmp_path: Path) -> None:
     """Composed in a worker process, a digest whose address the encoder refuses fails with a
     clear error; the rest of its batch, and the next batches, go out."""
