@@ -42,10 +42,14 @@ class ScriptedTransport:
     """Answers every message with the same error (None: accepted); records what it saw."""
 
     def __init__(
-        self, error: TransportError | None = None, first: Callable[[], None] | None = None
+        self,
+        error: TransportError | None = None,
+        first: Callable[[], None] | None = None,
+        linger: float = 0.0,
     ) -> None:
         self.error = error
         self.first = first  # called before the first message is sent
+        self.linger = linger  # seconds between the last outcome and returning
         self.seen: list[int] = []
 
     def send(
@@ -65,6 +69,7 @@ class ScriptedTransport:
             out.append(Outcome(item.delivery_id, self.error))
             if on_outcome is not None:
                 on_outcome(out[-1])
+        time.sleep(self.linger)
         return out
 
 
@@ -223,18 +228,7 @@ def test_the_end_of_a_batch_wakes_the_recording_loop_at_once(
     namespace = SimpleNamespace(SimpleQueue=Counting, Empty=queue.Empty)
     monkeypatch.setattr(outbox_module, "queue", namespace)
 
-    class Lingering(ScriptedTransport):
-        def send(
-            self,
-            batch: Sequence[Outgoing],
-            should_stop: Callable[[], bool] | None = None,
-            on_outcome: OnOutcome | None = None,
-        ) -> list[Outcome]:
-            outcomes = super().send(batch, should_stop, on_outcome)
-            time.sleep(0.3)  # closing up after the last outcome
-            return outcomes
-
-    send(store, Lingering(), NOW)
+    send(store, ScriptedTransport(linger=0.3), NOW)  # closing up after its last outcome
     assert sorted(d.status for d in store.deliveries.listed()) == ["sent", "sent"]
     assert ran_out == []
 
