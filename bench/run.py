@@ -669,6 +669,16 @@ def table(results: list[StageResult]) -> str:
     return "\n".join(lines)
 
 
+def loop_seconds(additions: int) -> float:
+    """Seconds for a pure-Python loop of `additions` additions: how fast this machine runs
+    just now (a shared machine's speed drifts; compare figures taken at a similar speed)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(additions):
+        total += i
+    return time.perf_counter() - started
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen stages, print the table, write bench/out/results.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -679,6 +689,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     chosen = args.stage or list(STAGES)
+    additions = 1_000_000 if args.quick else 10_000_000
+    speed_before = loop_seconds(additions)
     started = time.perf_counter()
     results: list[StageResult] = []
     for name in STAGES:
@@ -698,6 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"stage {name} done in {result.seconds:.1f} s")
         results.append(result)
     total = time.perf_counter() - started
+    speed_after = loop_seconds(additions)
     print()
     print(f"papers digest benchmark ({'quick' if args.quick else 'full'}), {total:.0f} s")
     print(table(results))
@@ -710,6 +723,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"note: the machine was busy when these stages started (1-min load): {', '.join(busy)}"
         )
+    print(
+        f"machine speed: {additions:,} additions in a Python loop took {speed_before:.2f} s "
+        f"before the stages, {speed_after:.2f} s after"
+    )
     report = {
         "quick": args.quick,
         "sizes": asdict(sizes),
@@ -719,6 +736,9 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "loop_additions": additions,
+            "loop_seconds_before": round(speed_before, 3),
+            "loop_seconds_after": round(speed_after, 3),
         },
         "stages": {r.stage: asdict(r) for r in results},
     }

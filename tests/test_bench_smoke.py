@@ -28,3 +28,6 @@ def test_the_quick_bench_stages_run(tmp_path: Path) -> None:
     for name, stage in report["stages"].items():
         assert stage["error"] is None, f"{name}: {stage['error']}"
         assert stage["figures"], name
+    machine = report["machine"]  # how fast the machine ran, to compare figures across runs
+    assert machine["loop_seconds_before"] > 0 and machine["loop_seconds_after"] > 0
+    assert "machine speed: 1,000,000 additions" in done.stdout
