@@ -212,6 +212,22 @@ def _sqlite_rows(
     return converted
 
 
+INSERT_CHUNK = 100  # rows per multi-row INSERT of bulk_insert_rows on SQLite
+RETURNING_CHUNK = 500  # rows per multi-row INSERT ... RETURNING (SQLite allows 32,766 values)
+
+
+def _insert_sql(table: Table, names: Sequence[str], rows: int, returning: str = "") -> str:
+    """`INSERT INTO table (names) VALUES` with `rows` rows of ? marks, then `returning`."""
+    marks = "(" + ", ".join("?" * len(names)) + ")"
+    values = ", ".join([marks] * rows)
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values}{returning}"
+
+
+def _flat(rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The values of several rows, one after the other (the parameters of a multi-row INSERT)."""
+    return tuple(value for row in rows for value in row)
+
+
 def bulk_insert_rows(
     conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
@@ -225,27 +241,16 @@ def bulk_insert_rows(
         conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
         return
     stored = _sqlite_rows(table, names, rows)
-    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-    row_marks = "(" + ", ".join("?" * len(names)) + ")"
     # whole chunks as multi-row statements (a third less time a row than one row a step,
     # measured on delivery items), the rest one row a step
     whole = len(stored) - len(stored) % INSERT_CHUNK
     if whole:
-        conn.exec_driver_sql(
-            head + ", ".join([row_marks] * INSERT_CHUNK),
-            [
-                tuple(value for row in stored[start : start + INSERT_CHUNK] for value in row)
-                for start in range(0, whole, INSERT_CHUNK)
-            ],
-        )
+        chunks = [
+            _flat(stored[start : start + INSERT_CHUNK]) for start in range(0, whole, INSERT_CHUNK)
+        ]
+        conn.exec_driver_sql(_insert_sql(table, names, INSERT_CHUNK), chunks)
     if whole < len(stored):
-        conn.exec_driver_sql(head + row_marks, stored[whole:])
-
-
-INSERT_CHUNK = 100  # rows per multi-row INSERT of bulk_insert_rows on SQLite
-
-
-RETURNING_CHUNK = 500  # rows per multi-row INSERT ... RETURNING (SQLite allows 32,766 values)
+        conn.exec_driver_sql(_insert_sql(table, names, 1), stored[whole:])
 
 
 def bulk_insert_ids(
@@ -263,14 +268,12 @@ def bulk_insert_ids(
         result = conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
         return [row[0] for row in result]
     stored = _sqlite_rows(table, names, rows)
-    columns = ", ".join(names)
+    returning = f" RETURNING id, {', '.join(names)}"
     found: dict[tuple[Any, ...], int] = {}
     for start in range(0, len(stored), RETURNING_CHUNK):
         chunk = stored[start : start + RETURNING_CHUNK]
-        marks = ", ".join(["(" + ", ".join("?" * len(names)) + ")"] * len(chunk))
-        sql = f"INSERT INTO {table.name} ({columns}) VALUES {marks} RETURNING id, {columns}"
-        params = tuple(value for row in chunk for value in row)
-        for returned in conn.exec_driver_sql(sql, params):
+        sql = _insert_sql(table, names, len(chunk), returning)
+        for returned in conn.exec_driver_sql(sql, _flat(chunk)):
             found[tuple(returned[1 : 1 + key])] = returned[0]
     return [found[tuple(row[:key])] for row in stored]
 
