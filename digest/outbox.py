@@ -164,21 +164,13 @@ def _send_recording(
         # the end of the batch wakes the loop at once (a bare timeout cost 50 ms a batch);
         # it comes after every outcome the transport reported
         sending.add_done_callback(lambda _: answered.put(None))
-        finished = False
-        while not finished:
-            try:
-                first = answered.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            group: list[tuple[Outcome, Future[None]]] = []
-            while first is not None:
-                group.append(first)
-                if answered.empty() or len(group) == RECORD_GROUP:
+        while (first := answered.get()) is not None:
+            group = [first]
+            while not answered.empty() and len(group) < RECORD_GROUP:
+                if (more := answered.get_nowait()) is None:
+                    answered.put(None)  # the end: seen again once this group is recorded
                     break
-                first = answered.get_nowait()
-            finished = first is None
-            if not group:
-                continue
+                group.append(more)
             try:
                 record([outcome for outcome, _ in group])
             except BaseException as exc:
