@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -445,3 +446,51 @@ def test_only_a_connection_that_plans_keeps_a_big_page_cache(tmp_path: Path) -> 
     )
     with store.engine.connect() as conn:  # the pool hands back the one connection it has
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -PLANNING_CACHE_KB
+
+
+def test_due_pages_list_every_due_subscriber_once_in_order_through_the_index(
+    tmp_path: Path,
+) -> None:
+    """Pages of 3 through subscribers of whom many share a send time: each due one once, by
+    (time, id), none not yet due or inactive; every query is a seek of ix_subscriber_due."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from digest.models import SubscriberStatus
+
+    store = store_at(tmp_path)
+    # seven share one time, four another, two are not due yet, one is an hour overdue
+    offsets = [0] * 7 + [30] * 4 + [90] * 2 + [-60]
+    times: dict[int, datetime] = {}
+    gone = set()
+    for i, offset in enumerate(offsets):
+        status = SubscriberStatus.UNSUBSCRIBED if i == 5 else SubscriberStatus.ACTIVE
+        added = store.subscribers.add(
+            new_subscriber(email=f"p{i}@example.org", keywords="x", now=NOW, status=status)
+        )
+        assert added.id is not None
+        times[added.id] = NOW - timedelta(minutes=60 - offset)
+        if status != SubscriberStatus.ACTIVE:
+            gone.add(added.id)
+    store.subscribers.set_next_send(times)
+    expected = sorted((at, sid) for sid, at in times.items() if at <= NOW and sid not in gone)
+    queries: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM subscriber" in statement and "EXPLAIN" not in statement:
+            queries.append((statement, parameters))
+
+    event.listen(store.subscribers.reader, "before_cursor_execute", seen)
+    pages, after = [], None
+    while page := store.subscribers.due(NOW, 3, after):
+        pages.append(page)
+        after = page[-1]
+    event.remove(store.subscribers.reader, "before_cursor_execute", seen)
+    assert [len(p) for p in pages] == [3, 3, 3, 2]  # 11 due: 14, less 2 not due and 1 gone
+    assert [row for page in pages for row in page] == expected
+    assert len(queries) > len(pages)
+    with store.subscribers.reader.connect() as conn:
+        for statement, parameters in queries:
+            plan = str(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all())
+            assert "ix_subscriber_due" in plan and "TEMP B-TREE" not in plan, plan

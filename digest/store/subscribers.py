@@ -8,7 +8,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Table, and_, insert, or_
+from sqlalchemy import Select, Table, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
@@ -228,15 +228,23 @@ class SubscriberQueries(Queries):
         """(next send time, id) of active subscribers whose next send time has come, the
         longest waiting first; with `after`, only those that come after it in that order."""
         c = SUBSCRIBER.c
-        query = sa_select(c.next_send_at, c.id).where(
-            c.status == SubscriberStatus.ACTIVE, c.next_send_at <= now
-        )
-        if after is not None:
-            at, last = after
-            query = query.where(or_(c.next_send_at > at, and_(c.next_send_at == at, c.id > last)))
+        active = sa_select(c.next_send_at, c.id).where(c.status == SubscriberStatus.ACTIVE)
+        if after is None:
+            parts = [active.where(c.next_send_at <= now)]
+        else:  # two seeks of ix_subscriber_due: "(time, id) after" would read every row with
+            at, last = after  # the same time from its first, and thousands share a send time
+            parts = [
+                active.where(c.next_send_at == at, c.id > last),
+                active.where(c.next_send_at > at, c.next_send_at <= now),
+            ]
+        out: list[tuple[datetime, int]] = []
         with self.reader.connect() as conn:
-            rows = conn.execute(query.order_by(c.next_send_at, c.id).limit(limit))
-            return [(as_utc(at), int(sid)) for at, sid in rows]
+            for part in parts:
+                rows = conn.execute(part.order_by(c.next_send_at, c.id).limit(limit - len(out)))
+                out += [(as_utc(when), int(sid)) for when, sid in rows]
+                if len(out) == limit:
+                    break
+        return out
 
     def rows(self, ids: Sequence[int]) -> list[SubscriberRow]:
         """What planning reads of these subscribers (those that exist), in id order."""
