@@ -20,6 +20,7 @@ from digest.planner import (
     choose_for,
     feature_stats,
     semantic_index,
+    topic_space,
 )
 from digest.planning import local_edition
 from digest.ranking import Match
@@ -40,6 +41,7 @@ __all__ = [  # planning's Policy and corpus helpers are served from here too
     "preview",
     "schedule",
     "semantic_index",
+    "topic_space",
 ]
 
 

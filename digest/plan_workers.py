@@ -15,7 +15,15 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import Literal
 
-from digest.planner import Candidates, Policy, Tally, feature_stats, plan_page, schedule_page
+from digest.planner import (
+    Candidates,
+    Policy,
+    Tally,
+    feature_stats,
+    plan_page,
+    schedule_page,
+    topic_space,
+)
 from digest.store import Store
 from digest.workers import (
     Workers,
@@ -74,7 +82,7 @@ class PlanWorkers(Workers):
         starts them)."""
         if self.pool is None and more_to_come and self.processes > 0:
             # brought up to date once here, so that workers only read the stored statistics
-            feature_stats(self.store, self.now)
+            topic_space(self.store, feature_stats(self.store, self.now), self.now)
             self.pool = worker_pool(self.processes, _start_worker, database_url(self.store))
         future = self.hand_over(_run_in_worker, task, page, self.now, self.policy)
         if future is None:

@@ -13,9 +13,11 @@ from digest.models import DeliveryStatus, Paper
 from digest.planning import Plan, Someone, choose, due, local_edition, next_send_at, window_start
 from digest.ranking import Corpus, FeatureStats, Voted, hot_papers
 from digest.ranking.semantic import Embedder, SemanticIndex, paper_text, paper_vectors
+from digest.ranking.topics import SAMPLE as TOPIC_SAMPLE
+from digest.ranking.topics import Topics
 from digest.store import Store
 from digest.store.deliveries import ItemRow, NewDelivery
-from digest.store.state import FEATURES
+from digest.store.state import FEATURES, TOPICS
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,11 @@ def build_corpus(
     stats: FeatureStats | None = None,
     popularity: Mapping[str, float] | None = None,
     semantic: SemanticIndex | None = None,
+    topics: Topics | None = None,
 ) -> Corpus:
-    """The ranking corpus of these papers, weighted by the history's stats."""
-    return Corpus(
+    """The ranking corpus of these papers, weighted by the history's stats, with the semantic
+    extra's vectors or else the history's topics."""
+    corpus = Corpus(
         [p.id for p in papers],
         [p.title for p in papers],
         [p.abstract for p in papers],
@@ -63,6 +67,9 @@ def build_corpus(
         stats=stats,
         semantic=semantic,
     )
+    if semantic is None and topics is not None:
+        corpus.semantic = topics.index(corpus)
+    return corpus
 
 
 def semantic_index(
@@ -103,6 +110,20 @@ def feature_stats(store: Store, now: datetime) -> FeatureStats:
     return stats
 
 
+def topic_space(store: Store, stats: FeatureStats, now: datetime) -> Topics | None:
+    """The stored topics of the history, learned again from its newest papers when there are
+    none yet or the history has grown since (None while it is too small to learn them)."""
+    saved = store.state.ranking_state(TOPICS)
+    topics = Topics.from_bytes(saved[0]) if saved is not None else None
+    if topics is None or topics.stale(stats):
+        texts, newest = store.papers.texts(limit=TOPIC_SAMPLE)
+        learned = Topics.learn(texts, stats)
+        if learned is not None:
+            store.state.save_ranking_state(TOPICS, learned.to_bytes(), newest, now)
+            topics = learned
+    return topics
+
+
 @dataclass
 class Candidates:
     """The candidate papers of a planning run and their corpus: read once, then reused by
@@ -118,11 +139,13 @@ class Candidates:
         if self.corpus is None or self.since is None or since < self.since:
             self.papers = store.papers.newest(since=since)
             popularity = store.papers.popularity([p.id for p in self.papers])
+            stats = feature_stats(store, now)
             self.corpus = build_corpus(
                 self.papers,
-                feature_stats(store, now),
+                stats,
                 popularity,
                 semantic_index(store, self.papers, self.embedder),
+                topic_space(store, stats, now) if self.embedder is None else None,
             )
             self.since = since
         return self.papers, self.corpus

@@ -38,6 +38,7 @@ from common import (
 from digest.config import DEFAULT_MIN_SCORE
 from digest.ranking import Corpus, FeatureStats, Profile, Voted, rank, split_keywords
 from digest.ranking.semantic import Embedder, SemanticIndex, load_embedder, paper_text
+from digest.ranking.topics import Topics
 
 MIN_SCORE = DEFAULT_MIN_SCORE  # the service default
 
@@ -71,15 +72,21 @@ class Vectors:
         return SemanticIndex(self.embedder, np.stack([self.of[d.id] for d in docs]))
 
 
-def corpus_of(docs: Sequence[Doc], stats: FeatureStats, vectors: Vectors | None = None) -> Corpus:
-    """The service's corpus of these docs, weighted by the whole history's stats."""
-    return Corpus(
+def corpus_of(
+    docs: Sequence[Doc], stats: FeatureStats, vectors: Vectors | None, topics: Topics | None
+) -> Corpus:
+    """The service's corpus of these docs, weighted by the whole history's stats, with the
+    semantic extra's vectors when given, else the topics learned from the history."""
+    corpus = Corpus(
         [d.id for d in docs],
         [d.title for d in docs],
         [d.abstract for d in docs],
         stats=stats,
         semantic=None if vectors is None else vectors.index(docs),
     )
+    if vectors is None and topics is not None:
+        corpus.semantic = topics.index(corpus)
+    return corpus
 
 
 def ranked(corpus: Corpus, profile: Profile, top: int) -> list[str]:
@@ -99,11 +106,12 @@ def feedback_round(
     judged: JudgedProfile,
     grades: dict[str, int],
     vectors: Vectors | None,
+    topics: Topics | None,
 ) -> tuple[float, float]:
     """nDCG@10 on unseen papers before and after one digest of simulated votes (averaged)."""
     texts = {d.id: (d.title, d.abstract) for d in docs}
     halves = [[d for d in docs if half(d.id) == h] for h in (0, 1)]
-    corpora = [corpus_of(h, stats, vectors) for h in halves]
+    corpora = [corpus_of(h, stats, vectors, topics) for h in halves]
     keywords = Profile(split_keywords(judged.keywords))
     before, after = [], []
     for first, second in ((0, 1), (1, 0)):
@@ -124,7 +132,8 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
     stats = FeatureStats.of((d.title, d.abstract) for d in docs)
     embedder = load_embedder("on") if semantic else None
     vectors = Vectors(embedder, docs) if embedder is not None else None
-    corpus = corpus_of(docs, stats, vectors)
+    topics = Topics.learn(((d.title, d.abstract) for d in docs), stats)  # as from the history
+    corpus = corpus_of(docs, stats, vectors, topics)
     bm25 = BM25(docs)
     judgments = load_judgments()
     rows = []
@@ -137,7 +146,7 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
         base = bm25.rank(judged.keywords, 10)
         digest = ranked(corpus, profile, judged.max_papers)
         relevant = sum(1 for g in grades.values() if g >= 1)
-        before, after = feedback_round(docs, stats, judged, grades, vectors)
+        before, after = feedback_round(docs, stats, judged, grades, vectors, topics)
         rows.append(
             Row(
                 judged.name,

@@ -115,10 +115,14 @@ def rank_cmd(
     history = store.papers.newest()
     by_id = {p.id: p for p in history}
     voted = Voted({pid: (by_id[pid].title, by_id[pid].abstract) for pid in liked + disliked})
+    now = parse_now(None)
+    stats = pipeline.feature_stats(store, now)
+    embedder = services.policy.semantic
     corpus = pipeline.build_corpus(
         history,
-        pipeline.feature_stats(store, parse_now(None)),
-        semantic=pipeline.semantic_index(store, history, services.policy.semantic),
+        stats,
+        semantic=pipeline.semantic_index(store, history, embedder),
+        topics=pipeline.topic_space(store, stats, now) if embedder is None else None,
     )
     seen = set(liked + disliked)
     [matches] = rank(

@@ -32,6 +32,7 @@ class Semantic(Protocol):
 
     papers: np.ndarray  # (papers, dimensions), L2-normalised, in corpus order
     blend: float  # weight of the rescaled cosine added to the lexical score
+    close: float  # cosine from which a paper matches a keyword without sharing its words
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of short texts (keywords), (len(texts), dimensions)."""

@@ -7,7 +7,8 @@ proportion to the IDF weight they match, damped by `coord`. A keyword also match
 the acronyms and long forms learned from the history ("rlhf" <-> "reinforcement learning from
 human feedback"); its score is the best of its variants. Pseudo-relevance feedback then adds
 a little for papers that resemble a keyword's best matches (vocabulary the keyword lacks).
-With the semantic extra, the cosine of keyword and paper embeddings is added (semantic.py).
+Then the cosine of keyword and paper in a semantic space is added: the topics learned from
+the history (topics.py), or the semantic extra's sentence embeddings (semantic.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import scipy.sparse as sp
 
 from digest.ranking.acronyms import MAX_VARIANTS
 from digest.ranking.features import Corpus, Semantic
-from digest.ranking.semantic import CLOSE, FLOOR
+from digest.ranking.semantic import FLOOR
 from digest.ranking.text import features, stem, words
 
 COORD = 3.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
@@ -232,10 +233,10 @@ def _blend(
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """(scores, evidence): lexical + blend x the keyword-paper cosine rescaled from
     [FLOOR, 1] to [0, 1], added, not mixed, so a lexical match keeps its score; and the
-    lexical score, raised to 1 where the cosine is at least CLOSE (a match without the words)."""
+    lexical score, raised to 1 where the cosine is at least `close` (a match without the words)."""
     cosine = semantic.encode(keywords) @ semantic.papers.T
     rescaled = np.clip((cosine - FLOOR) / (1.0 - FLOOR), 0.0, 1.0)
     dense = lexical.toarray()
     mixed = dense + semantic.blend * rescaled
-    evidence = np.where(cosine >= CLOSE, np.maximum(dense, 1.0), dense)
+    evidence = np.where(cosine >= semantic.close, np.maximum(dense, 1.0), dense)
     return sp.csr_matrix(mixed.astype(np.float32)), sp.csr_matrix(evidence.astype(np.float32))

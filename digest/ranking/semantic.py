@@ -104,6 +104,7 @@ class SemanticIndex:
         self.embedder = embedder
         self.papers = papers
         self.blend = blend
+        self.close = CLOSE
         self._keywords: dict[str, np.ndarray] = {}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -8,6 +8,7 @@ from digest.models import RankingState
 from digest.store.engine import Queries, as_utc
 
 FEATURES = "features"
+TOPICS = "topics"
 
 
 class StateQueries(Queries):

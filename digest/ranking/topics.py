@@ -1,0 +1,145 @@
+"""Topics learned from the history: a latent semantic space (a truncated SVD of the papers'
+TF-IDF rows, as in latent semantic analysis) where a keyword and the papers of its field are
+close even when they share few words.
+
+It is the default install's semantic layer (numpy and scipy only): its cosine is blended into
+each keyword's score like the sentence embeddings of the semantic extra, which replace it when
+installed. A niche keyword's partial word matches in another field ("trading" in "trade-off")
+sit far from it, and the papers of its own field close, so they come first.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from digest.ranking.features import Corpus, FeatureStats
+from digest.ranking.text import stems
+
+RANK = 50  # dimensions of the space, at most
+MIN_DOCS = 40  # fewer papers in the history than this: no topics (nothing to learn them from)
+DOCS_PER_DIMENSION = 4  # a small history gets fewer dimensions: rank <= papers / 4
+SAMPLE = 5_000  # newest papers the space is learned from
+REFIT_GROWTH = 1.25  # learned again once the history has grown by this factor
+BLEND = 0.5  # weight of the rescaled cosine added to a keyword's lexical score
+CLOSE = 0.5  # cosine from which a paper matches a keyword without its words
+FORMAT = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Topics:
+    """The space: each term's coordinates (one column per stem) and the history's size then."""
+
+    terms: tuple[str, ...]
+    components: np.ndarray  # (rank, terms), float32
+    n_docs: int  # papers in the history's statistics when learned
+
+    @classmethod
+    def learn(cls, papers: Iterable[tuple[str, str]], stats: FeatureStats) -> Topics | None:
+        """The space of these (title, abstract) pairs weighted by `stats`, or None when there
+        are too few of them."""
+        pairs = list(papers)
+        if len(pairs) < MIN_DOCS:
+            return None
+        titles, abstracts = [t for t, _ in pairs], [a for _, a in pairs]
+        corpus = Corpus([str(i) for i in range(len(pairs))], titles, abstracts, stats=stats)
+        present = np.diff(corpus.unit.tocsc().indptr)
+        kept = np.flatnonzero(present >= 2)  # a stem of one paper links it to nothing
+        rank = min(RANK, len(pairs) // DOCS_PER_DIMENSION, len(kept) - 1)
+        if rank < 2:
+            return None
+        vocab = np.array(list(corpus.vocab), dtype=object)
+        components = _top_directions(sp.csr_matrix(corpus.unit[:, kept]), rank)
+        return cls(tuple(vocab[kept].tolist()), components, stats.n_docs)
+
+    def stale(self, stats: FeatureStats) -> bool:
+        """Whether the history has grown enough since the space was learned to learn it again."""
+        return stats.n_docs >= REFIT_GROWTH * max(self.n_docs, 1)
+
+    def index(self, corpus: Corpus) -> TopicIndex:
+        """The papers of a corpus in this space, and keywords on demand."""
+        return TopicIndex(self, corpus)
+
+    def to_bytes(self) -> bytes:
+        """A compact serialisation for the store (numpy's npz, no pickled objects)."""
+        out = io.BytesIO()
+        np.savez_compressed(
+            out,
+            format=np.array(FORMAT),
+            terms=np.array(self.terms, dtype=str),
+            components=self.components.astype(np.float32),
+            n_docs=np.array(self.n_docs),
+        )
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Topics | None:
+        """A space written by to_bytes, or None when the blob is of another format."""
+        try:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+                if int(data["format"]) != FORMAT:
+                    return None
+                return cls(
+                    tuple(data["terms"].tolist()),
+                    data["components"].astype(np.float32),
+                    int(data["n_docs"]),
+                )
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+class TopicIndex:
+    """A corpus's papers as unit vectors of the topic space, and keywords on demand (the
+    ranker's `Semantic`)."""
+
+    blend = BLEND
+    close = CLOSE
+
+    def __init__(self, topics: Topics, corpus: Corpus) -> None:
+        self.topics = topics
+        self.corpus = corpus
+        self.column = {term: i for i, term in enumerate(topics.terms)}
+        where = np.fromiter((self.column.get(f, -1) for f in corpus.vocab), np.int64)
+        known = np.flatnonzero(where >= 0)
+        coordinates = corpus.unit[:, known] @ topics.components[:, where[known]].T
+        self.papers = _unit_rows(np.asarray(coordinates, dtype=np.float32))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of keywords: their stems' coordinates weighted by IDF (zero when the
+        space knows none of them)."""
+        rows, cols, vals = [], [], []
+        for r, text in enumerate(texts):
+            for term in dict.fromkeys(stems(text)):
+                col = self.column.get(term)
+                if col is not None:
+                    rows.append(r)
+                    cols.append(col)
+                    vals.append(self.corpus.weight(term))
+        weights = sp.csr_matrix(
+            (np.asarray(vals, np.float32), (rows, cols)),
+            shape=(len(texts), len(self.topics.terms)),
+        )
+        return _unit_rows(np.asarray(weights @ self.topics.components.T, dtype=np.float32))
+
+
+def _top_directions(matrix: sp.csr_matrix, rank: int, seed: int = 0) -> np.ndarray:
+    """The `rank` leading right singular vectors of a sparse matrix (randomised SVD with power
+    iterations, Halko et al. 2011; seeded, so the same history gives the same space)."""
+    rng = np.random.default_rng(seed)
+    width = min(rank + 10, min(matrix.shape))
+    basis = matrix @ rng.standard_normal((matrix.shape[1], width)).astype(np.float32)
+    for _ in range(4):
+        basis, _ = np.linalg.qr(matrix @ (matrix.T @ np.linalg.qr(basis)[0]))
+    basis, _ = np.linalg.qr(basis)
+    small = np.asarray((matrix.T @ basis).T)  # (width, terms)
+    _, _, directions = np.linalg.svd(small, full_matrices=False)
+    return np.ascontiguousarray(directions[:rank], dtype=np.float32)
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
