@@ -83,10 +83,21 @@ class Workers:
         self.close()
 
 
+# BLAS libraries read these when a process loads them; a spawned worker inherits this
+# process's environment
+ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def worker_pool(
     processes: int, initializer: Callable[..., object], *initargs: Any
 ) -> ProcessPoolExecutor:
-    """A pool of `processes` spawned workers, each set up by `initializer(*initargs)`."""
+    """A pool of `processes` spawned workers, each set up by `initializer(*initargs)`.
+
+    Each worker is one core's worth of work, so its matrix products run on one thread
+    (unless the environment says otherwise): a BLAS thread per core in every worker competes
+    with the other workers for the same cores and spins while it waits."""
+    for name in ONE_THREAD:
+        os.environ.setdefault(name, "1")
     return ProcessPoolExecutor(
         processes,
         mp_context=multiprocessing.get_context("spawn"),

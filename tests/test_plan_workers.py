@@ -19,7 +19,7 @@ from digest.plan_workers import PlanWorkers
 from digest.sources.base import PaperRecord
 from digest.store import Store
 from digest.subscriptions.preferences import new_subscriber
-from digest.workers import Workers
+from digest.workers import ONE_THREAD, Workers, worker_pool
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TOPICS = ["diffusion models", "kv cache", "galaxy clusters", "speech recognition", "bm25"]
@@ -179,3 +179,23 @@ def test_a_pool_that_lost_a_worker_gets_no_more_work_even_before_it_knows() -> N
     worker.join(30)
     assert workers.hand_over(os.getpid) is None
     assert Counting.submitted == 1 and workers.pool is None and workers.processes == 0
+
+
+def _blas_threads() -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in ONE_THREAD}
+
+
+def test_workers_do_their_matrix_products_on_one_thread_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two planning workers on two cores, each with a BLAS thread per core, compete for the
+    cores: a worker's BLAS gets one thread; a setting given in the environment is kept."""
+    for name in ONE_THREAD:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    pool = worker_pool(1, os.getpid)
+    try:
+        seen = pool.submit(_blas_threads).result(timeout=60)
+    finally:
+        pool.shutdown()
+    assert seen == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "3"}

@@ -226,14 +226,7 @@ class Corpus:
         return matrix
 
     def _unit(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        """Unit-length rows of sublinear TF x IDF, each kept to its UNIT_FEATURES heaviest
-        features (the light ones barely move a cosine and make products dense)."""
-        matrix = counts.copy()
-        matrix.data = ((1.0 + np.log(matrix.data)) * self.idf[matrix.indices]).astype(np.float32)
-        matrix = _heaviest(matrix, UNIT_FEATURES)
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ matrix)
+        return unit_rows(counts, self.idf)
 
     def vectors(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
         """Unit-length TF-IDF rows over this corpus's word stems (unknown stems dropped)."""
@@ -252,6 +245,17 @@ class Corpus:
             dense = other[:, used].toarray()
             return np.asarray(dense @ self.unit[:, used].toarray().T, dtype=np.float32)
         return np.asarray((other @ self.unit.T).toarray(), dtype=np.float32)
+
+
+def unit_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Unit-length rows of sublinear TF x IDF, each kept to its UNIT_FEATURES heaviest
+    features (the light ones barely move a cosine and make products dense)."""
+    matrix = counts.copy()
+    matrix.data = ((1.0 + np.log(matrix.data)) * idf[matrix.indices]).astype(np.float32)
+    matrix = _heaviest(matrix, UNIT_FEATURES)
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ matrix)
 
 
 def _heaviest(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:

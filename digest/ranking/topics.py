@@ -11,13 +11,15 @@ sit far from it, and the papers of its own field close, so they come first.
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.linalg import svds
 
-from digest.ranking.features import Corpus, FeatureStats
+from digest.ranking.features import Corpus, FeatureStats, unit_rows
 from digest.ranking.text import stems
 
 RANK = 50  # dimensions of the space, at most
@@ -45,16 +47,30 @@ class Topics:
         pairs = list(papers)
         if len(pairs) < MIN_DOCS:
             return None
-        titles, abstracts = [t for t, _ in pairs], [a for _, a in pairs]
-        corpus = Corpus([str(i) for i in range(len(pairs))], titles, abstracts, stats=stats)
-        present = np.diff(corpus.unit.tocsc().indptr)
-        kept = np.flatnonzero(present >= 2)  # a stem of one paper links it to nothing
-        rank = min(RANK, len(pairs) // DOCS_PER_DIMENSION, len(kept) - 1)
+        vocab: dict[str, int] = {}
+        column = vocab.setdefault
+        indptr: list[int] = [0]
+        cols: list[int] = []
+        vals: list[int] = []
+        for title, abstract in pairs:  # the words of a corpus's unit rows: title twice
+            counts = Counter(stems(abstract))
+            counts.update(2 * stems(title))
+            cols += [column(term, len(vocab)) for term in counts]
+            vals += counts.values()
+            indptr.append(len(cols))
+        matrix = sp.csr_matrix(
+            (np.asarray(vals, np.float32), np.asarray(cols, np.int64), np.asarray(indptr)),
+            shape=(len(pairs), len(vocab)),
+        )
+        idf = np.fromiter((stats.idf(term) for term in vocab), np.float32, len(vocab))
+        unit = unit_rows(matrix, idf)
+        kept = np.flatnonzero(np.diff(unit.tocsc().indptr) >= 2)  # a stem of one paper alone
+        rank = min(RANK, len(pairs) // DOCS_PER_DIMENSION, len(kept) - 1)  # links to nothing
         if rank < 2:
             return None
-        vocab = np.array(list(corpus.vocab), dtype=object)
-        components = _top_directions(sp.csr_matrix(corpus.unit[:, kept]), rank)
-        return cls(tuple(vocab[kept].tolist()), components, stats.n_docs)
+        terms = np.array(list(vocab), dtype=object)[kept]
+        components = _top_directions(sp.csr_matrix(unit[:, kept]), rank)
+        return cls(tuple(terms.tolist()), components, stats.n_docs)
 
     def stale(self, stats: FeatureStats) -> bool:
         """Whether the history has grown enough since the space was learned to learn it again."""
@@ -127,17 +143,11 @@ class TopicIndex:
 
 
 def _top_directions(matrix: sp.csr_matrix, rank: int, seed: int = 0) -> np.ndarray:
-    """The `rank` leading right singular vectors of a sparse matrix (randomised SVD with power
-    iterations, Halko et al. 2011; seeded, so the same history gives the same space)."""
-    rng = np.random.default_rng(seed)
-    width = min(rank + 10, min(matrix.shape))
-    basis = matrix @ rng.standard_normal((matrix.shape[1], width)).astype(np.float32)
-    for _ in range(4):
-        basis, _ = np.linalg.qr(matrix @ (matrix.T @ np.linalg.qr(basis)[0]))
-    basis, _ = np.linalg.qr(basis)
-    small = np.asarray((matrix.T @ basis).T)  # (width, terms)
-    _, _, directions = np.linalg.svd(small, full_matrices=False)
-    return np.ascontiguousarray(directions[:rank], dtype=np.float32)
+    """The `rank` leading right singular vectors of a sparse matrix, strongest first (ARPACK,
+    started from a seeded vector: the same history gives the same space)."""
+    _, strengths, directions = svds(matrix.astype(np.float64), k=rank, random_state=seed)
+    order = np.argsort(-strengths)
+    return np.ascontiguousarray(directions[order], dtype=np.float32)
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
