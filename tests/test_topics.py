@@ -11,15 +11,14 @@ import pytest
 
 from digest.ingest import store_records
 from digest.planner import feature_stats, topic_space
-from digest.ranking import Corpus, FeatureStats, Profile, rank, split_keywords
+from digest.ranking import Corpus, FeatureStats
 from digest.ranking import topics as topics_module
+from digest.ranking.keywords import KeywordScores
 from digest.ranking.topics import MIN_DOCS, Topics
 from digest.sources.base import PaperRecord
 from digest.store import Store
 
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-FINANCE_PROFILE = "market microstructure, algorithmic trading, portfolio, financial time series"
 FINANCE = """market order flow liquidity portfolio hedging volatility returns asset pricing
 limit book spread investors equity stock exchange price impact execution trading""".split()  # noqa: SIM905
 LEARNING = """model training neural network transformer attention language benchmark dataset
@@ -60,49 +59,31 @@ def corpus_of(papers: list[tuple[str, str]], topics: Topics | None) -> Corpus:
     return corpus
 
 
-def seed_papers() -> list[tuple[str, str, str]]:
-    """(id, title, abstract) of the distinct papers of the bundled seed listings."""
-    from datetime import date
-
-    from digest.ingest.identity import dedupe, record_key
-    from digest.sources.text import parse_text
-
-    records = []
-    for path in sorted(SEEDS.glob("*.txt")):
-        listing = parse_text(path.read_text(encoding="utf-8"), path.name, date(2026, 3, 12))
-        records += listing.records
-    return [(record_key(r), r.title, r.abstract) for r in dedupe(records)]
-
-
-def test_a_niche_fields_papers_come_before_word_matches_from_the_main_field() -> None:
-    """The seeds are mostly machine learning: for a finance profile, "algorithmic trading"
-    matches ML abstracts weighing an "algorithm"'s "trade-off"; with the topics learned from
-    the seeds, papers nearer finance take their places."""
-    rows = seed_papers()
-    texts = [(t, a) for _, t, a in rows]
-    stats = FeatureStats.of(texts)
-    topics = Topics.learn(texts, stats)
+def test_of_two_papers_with_the_same_words_the_one_of_the_keywords_field_scores_more() -> None:
+    """Topics order, they do not match: a keyword's cosine in topic space is added to its
+    score, so of two papers that hold its word alike, the one among its field's words gains
+    more; which papers match stays what the words say."""
+    papers, _ = two_fields()
+    trading = [(t, f"{a} trading") for t, a in papers[:10]]  # finance papers on trading
+    rng = random.Random(3)
+    words = " ".join(rng.choice(LEARNING) for _ in range(60))
+    ours = ("Our paper", f"{' '.join(rng.choice(FINANCE[:-1]) for _ in range(60))} trading")
+    theirs = ("Their paper", f"{words} trading")  # as long, with one "trading" too
+    history = [*trading, *papers[10:], ours, theirs]
+    topics = Topics.learn(history, FeatureStats.of(history))
     assert topics is not None
-    profile = Profile(split_keywords(FINANCE_PROFILE))
 
-    def titles(with_topics: Topics | None) -> list[str]:
-        ids, titles, abstracts = zip(*rows, strict=True)
-        corpus = Corpus(ids, titles, abstracts, stats=stats)
-        if with_topics is not None:
-            corpus.semantic = with_topics.index(corpus)
-        [matches] = rank(corpus, [profile], 5, min_score=0.05)
-        by_id = {i: t for i, t, _ in rows}
-        return [by_id[m.paper_id] for m in matches]
+    def keyword(with_topics: Topics | None) -> KeywordScores:
+        return KeywordScores(corpus_of(history, with_topics), ["trading"])
 
-    # machine-learning papers that hold "algorithm" and "trade" (as in "trade-off")
-    stray = ("Model Evaluation, Model Selection", "Alignment Tax of RLHF", "Distiller:")
-
-    def strays(top: list[str]) -> int:
-        return sum(any(t.startswith(s) or s in t for s in stray) for t in top)
-
-    without, with_topics = titles(None), titles(topics)
-    assert strays(without) == 3  # the words alone: three of five
-    assert strays(with_topics) <= 1 and len(with_topics) == 5
+    plain, blended = keyword(None), keyword(topics)
+    plain_ours, plain_theirs = plain.scores.toarray()[0, -2:]
+    near, far = blended.scores.toarray()[0, -2:]
+    # the words alone score both alike but for pseudo-relevance feedback (ours resembles the
+    # best matches); the topics add more to the paper among the keyword's field
+    assert near - far > plain_ours - plain_theirs + 0.1
+    # what matches is what the words match: the topics add no match of their own
+    assert (blended.evidence != plain.scores).nnz == 0
 
 
 def test_keywords_are_near_their_field_and_unknown_words_nowhere() -> None:

@@ -28,7 +28,10 @@ DOCS_PER_DIMENSION = 4  # a small history gets fewer dimensions: rank <= papers 
 SAMPLE = 5_000  # newest papers the space is learned from
 REFIT_GROWTH = 1.25  # learned again once the history has grown by this factor
 BLEND = 0.5  # weight of the rescaled cosine added to a keyword's lexical score
-CLOSE = 0.5  # cosine from which a paper matches a keyword without its words
+# never: the topics order the papers that match, they make no match of their own. A space
+# learned from one history maps words, not phrases: "limit order book" lands near first-order
+# optimisation, and "krylov methods" (krylov in one paper only) near whatever "methods" is
+CLOSE = float("inf")
 FORMAT = 1
 
 
