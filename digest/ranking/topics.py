@@ -4,8 +4,8 @@ close even when they share few words.
 
 It is the default install's semantic layer (numpy and scipy only): its cosine is blended into
 each keyword's score like the sentence embeddings of the semantic extra, which replace it when
-installed. A niche keyword's partial word matches in another field ("trading" in "trade-off")
-sit far from it, and the papers of its own field close, so they come first.
+installed. Of the papers a keyword matches by its words, those among the words of its field
+come first; which papers match is left to the words (see CLOSE).
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ class Topics:
         )
         idf = np.fromiter((stats.idf(term) for term in vocab), np.float32, len(vocab))
         unit = unit_rows(matrix, idf)
-        kept = np.flatnonzero(np.diff(unit.tocsc().indptr) >= 2)  # a stem of one paper alone
-        rank = min(RANK, len(pairs) // DOCS_PER_DIMENSION, len(kept) - 1)  # links to nothing
+        kept = np.flatnonzero(np.diff(unit.tocsc().indptr) >= 2)  # one paper's: links nothing
+        rank = min(RANK, len(pairs) // DOCS_PER_DIMENSION, len(kept) - 1)
         if rank < 2:
             return None
         terms = np.array(list(vocab), dtype=object)[kept]
