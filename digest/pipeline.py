@@ -20,6 +20,7 @@ from digest.planner import (
     choose_for,
     feature_stats,
     semantic_index,
+    stored_space,
     topic_space,
 )
 from digest.planning import local_edition
@@ -41,6 +42,7 @@ __all__ = [  # planning's Policy and corpus helpers are served from here too
     "preview",
     "schedule",
     "semantic_index",
+    "stored_space",
     "topic_space",
 ]
 

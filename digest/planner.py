@@ -124,6 +124,15 @@ def topic_space(store: Store, stats: FeatureStats, now: datetime) -> Topics | No
     return topics
 
 
+def stored_space(store: Store) -> tuple[FeatureStats | None, Topics | None]:
+    """The word statistics and topics planning stored last, read only (None: none yet)."""
+    stats, topics = (store.state.ranking_state(name) for name in (FEATURES, TOPICS))
+    return (
+        FeatureStats.from_bytes(stats[0]) if stats is not None else None,
+        Topics.from_bytes(topics[0]) if topics is not None else None,
+    )
+
+
 @dataclass
 class Candidates:
     """The candidate papers of a planning run and their corpus: read once, then reused by

@@ -214,6 +214,34 @@ def test_live_preview_lists_matching_papers(project: Project, client: httpx.Clie
     assert long.status_code == 400
 
 
+def test_the_preview_ranks_as_planning_does(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    """With the word weights and topics planning stored, the preview's scores are those of
+    ranking the same papers as planning would (it used to weigh words by the papers alone)."""
+    from datetime import datetime
+
+    from digest.config import DEFAULT_MIN_SCORE
+    from digest.pipeline import build_corpus, feature_stats, topic_space
+    from digest.ranking import Profile, rank
+
+    project.ok("fetch", "--now", FETCHED_AT)
+    store = web.services.store
+    now = datetime.fromisoformat(FETCHED_AT)
+    stats = feature_stats(store, now)
+    topics = topic_space(store, stats, now)
+    assert topics is not None  # the seeds are enough to learn topics from
+    papers = store.papers.newest()
+    corpus = build_corpus(papers, stats, topics=topics)
+    profile = Profile(["kv cache", "speculative decoding"])
+    [expected] = rank(corpus, [profile], 8, min_score=DEFAULT_MIN_SCORE)
+    data = client.get("/preview", params={"keywords": "kv cache, speculative decoding"}).json()
+    titles = {p.id: p.title for p in papers}
+    assert [(p["title"], round(p["score"], 3)) for p in data["papers"]] == [
+        (titles[m.paper_id], round(m.score, 3)) for m in expected
+    ]
+
+
 def subscribers(project: Project) -> list[Any]:
     return project.query("select email, status, keywords, token_version from subscriber")
 

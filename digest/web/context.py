@@ -23,7 +23,7 @@ from digest.errors import (
     ValidationError,
 )
 from digest.models import Paper
-from digest.pipeline import Policy, build_corpus, semantic_index
+from digest.pipeline import Policy, build_corpus, semantic_index, stored_space
 from digest.ranking import Corpus, Profile, keyword_hits, rank
 from digest.store import Store
 from digest.subscriptions.lifecycle import Mailer
@@ -97,15 +97,17 @@ class WebContext:
         return self.page(request, "error", status=status_for(exc), message=message)
 
     def _preview_corpus(self) -> tuple[list[Paper], Corpus]:
-        """The last seven days' papers and their corpus, rebuilt at most once a minute (the
-        build, not the ranking, is what a preview spends its time on)."""
+        """The last seven days' papers and their corpus, weighted as planning weighs them,
+        rebuilt at most once a minute (the build, not the ranking, is what a preview spends
+        its time on)."""
         now = self.clock()
         with self._preview_lock:
             cached = self._preview_cache
             if cached is None or not timedelta(0) <= now - cached[0] < PREVIEW_CACHE:
                 papers = self.store.papers.newest(since=now - timedelta(days=PREVIEW_DAYS))
                 semantic = semantic_index(self.store, papers, self.policy.semantic)
-                corpus = build_corpus(papers, semantic=semantic)
+                stats, topics = stored_space(self.store)
+                corpus = build_corpus(papers, stats, semantic=semantic, topics=topics)
                 cached = self._preview_cache = (now, papers, corpus)
             return cached[1], cached[2]
 
