@@ -133,8 +133,8 @@ class Corpus:
         self._idf: dict[str, float] = {}
         title_rows = [stems(t) for t in titles]
         abstract_rows = [stems(a) for a in abstracts]
-        title_tf = self._counts(title_rows, grow=True)
-        abstract_tf = self._counts(abstract_rows, grow=True)
+        title_tf = feature_counts(title_rows, self.vocab, grow=True)
+        abstract_tf = feature_counts(abstract_rows, self.vocab, grow=True)
         shape = (n, len(self.vocab))
         title_tf.resize(shape)
         abstract_tf.resize(shape)
@@ -190,23 +190,6 @@ class Corpus:
         k1 = self.weights.k1
         return (tf * (k1 + 1) / (tf + k1)).astype(np.float32)
 
-    def _counts(self, rows: list[list[str]], grow: bool, with_pairs: bool = True) -> sp.csr_matrix:
-        """Feature counts per row; new features join the vocabulary only when `grow`."""
-        indptr, cols, vals = [0], [], []
-        lookup = self.vocab.setdefault if grow else None
-        known = self.vocab.get
-        for tokens in rows:
-            for feature, count in Counter(features(tokens) if with_pairs else tokens).items():
-                col = lookup(feature, len(self.vocab)) if lookup else known(feature)
-                if col is not None:
-                    cols.append(col)
-                    vals.append(count)
-            indptr.append(len(cols))
-        return sp.csr_matrix(
-            (np.asarray(vals, np.float32), np.asarray(cols, np.int64), np.asarray(indptr)),
-            shape=(len(rows), len(self.vocab)),
-        )
-
     def _bm25(
         self,
         title_tf: sp.csr_matrix,
@@ -231,8 +214,8 @@ class Corpus:
     def vectors(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
         """Unit-length TF-IDF rows over this corpus's word stems (unknown stems dropped)."""
         return self._unit(
-            self._counts(titles, False, with_pairs=False) * 2
-            + self._counts(abstracts, False, with_pairs=False)
+            feature_counts(titles, self.vocab, False, with_pairs=False) * 2
+            + feature_counts(abstracts, self.vocab, False, with_pairs=False)
         )
 
     def similarity(self, papers: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -245,6 +228,27 @@ class Corpus:
             dense = other[:, used].toarray()
             return np.asarray(dense @ self.unit[:, used].toarray().T, dtype=np.float32)
         return np.asarray((other @ self.unit.T).toarray(), dtype=np.float32)
+
+
+def feature_counts(
+    rows: list[list[str]], vocab: dict[str, int], grow: bool, with_pairs: bool = True
+) -> sp.csr_matrix:
+    """Feature counts per row of stems (stems and pairs, or stems alone) over `vocab`'s
+    columns; new features join the vocabulary only when `grow`."""
+    indptr, cols, vals = [0], [], []
+    lookup = vocab.setdefault if grow else None
+    known = vocab.get
+    for tokens in rows:
+        for feature, count in Counter(features(tokens) if with_pairs else tokens).items():
+            col = lookup(feature, len(vocab)) if lookup else known(feature)
+            if col is not None:
+                cols.append(col)
+                vals.append(count)
+        indptr.append(len(cols))
+    return sp.csr_matrix(
+        (np.asarray(vals, np.float32), np.asarray(cols, np.int64), np.asarray(indptr)),
+        shape=(len(rows), len(vocab)),
+    )
 
 
 def unit_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:

@@ -11,7 +11,6 @@ come first; which papers match is left to the words (see CLOSE).
 from __future__ import annotations
 
 import io
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from digest.ranking.features import Corpus, FeatureStats, unit_rows
+from digest.ranking.features import Corpus, FeatureStats, feature_counts, unit_rows
 from digest.ranking.text import stems
 
 RANK = 50  # dimensions of the space, at most
@@ -51,20 +50,9 @@ class Topics:
         if len(pairs) < MIN_DOCS:
             return None
         vocab: dict[str, int] = {}
-        column = vocab.setdefault
-        indptr: list[int] = [0]
-        cols: list[int] = []
-        vals: list[int] = []
-        for title, abstract in pairs:  # the words of a corpus's unit rows: title twice
-            counts = Counter(stems(abstract))
-            counts.update(2 * stems(title))
-            cols += [column(term, len(vocab)) for term in counts]
-            vals += counts.values()
-            indptr.append(len(cols))
-        matrix = sp.csr_matrix(
-            (np.asarray(vals, np.float32), np.asarray(cols, np.int64), np.asarray(indptr)),
-            shape=(len(pairs), len(vocab)),
-        )
+        # the words of a corpus's unit rows: the title's twice
+        rows = [stems(abstract) + 2 * stems(title) for title, abstract in pairs]
+        matrix = feature_counts(rows, vocab, grow=True, with_pairs=False)
         idf = np.fromiter((stats.idf(term) for term in vocab), np.float32, len(vocab))
         unit = unit_rows(matrix, idf)
         kept = np.flatnonzero(np.diff(unit.tocsc().indptr) >= 2)  # one paper's: links nothing
