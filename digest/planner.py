@@ -4,9 +4,10 @@ worker (digest.plan_workers)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from digest.config import DEFAULT_MIN_SCORE
 from digest.models import DeliveryStatus, Paper
@@ -18,6 +19,8 @@ from digest.ranking.topics import Topics
 from digest.store import Store
 from digest.store.deliveries import ItemRow, NewDelivery
 from digest.store.state import FEATURES, TOPICS
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,7 @@ def feature_stats(store: Store, now: datetime) -> FeatureStats:
 def topic_space(store: Store, stats: FeatureStats, now: datetime) -> Topics | None:
     """The stored topics of the history, learned again from its newest papers when there are
     none yet or the history has grown since (None while it is too small to learn them)."""
-    saved = store.state.ranking_state(TOPICS)
-    topics = Topics.from_bytes(saved[0]) if saved is not None else None
+    topics = _stored(store, TOPICS, Topics.from_bytes)
     if topics is None or topics.stale(stats):
         texts, newest = store.papers.texts(limit=TOPIC_SAMPLE)
         learned = Topics.learn(texts, stats)
@@ -126,11 +128,13 @@ def topic_space(store: Store, stats: FeatureStats, now: datetime) -> Topics | No
 
 def stored_space(store: Store) -> tuple[FeatureStats | None, Topics | None]:
     """The word statistics and topics planning stored last, read only (None: none yet)."""
-    stats, topics = (store.state.ranking_state(name) for name in (FEATURES, TOPICS))
-    return (
-        FeatureStats.from_bytes(stats[0]) if stats is not None else None,
-        Topics.from_bytes(topics[0]) if topics is not None else None,
-    )
+    stats = _stored(store, FEATURES, FeatureStats.from_bytes)
+    return stats, _stored(store, TOPICS, Topics.from_bytes)
+
+
+def _stored(store: Store, name: str, parse: Callable[[bytes], T | None]) -> T | None:
+    saved = store.state.ranking_state(name)
+    return parse(saved[0]) if saved is not None else None
 
 
 @dataclass
