@@ -237,6 +237,9 @@ def _blend(
     cosine = semantic.encode(keywords) @ semantic.papers.T
     rescaled = np.clip((cosine - FLOOR) / (1.0 - FLOOR), 0.0, 1.0)
     dense = lexical.toarray()
-    mixed = dense + semantic.blend * rescaled
-    evidence = np.where(cosine >= semantic.close, np.maximum(dense, 1.0), dense)
-    return sp.csr_matrix(mixed.astype(np.float32)), sp.csr_matrix(evidence.astype(np.float32))
+    mixed = sp.csr_matrix((dense + semantic.blend * rescaled).astype(np.float32))
+    close = cosine >= semantic.close
+    if not close.any():  # the topics never are: the evidence is the lexical score itself
+        return mixed, lexical
+    evidence = np.where(close, np.maximum(dense, 1.0), dense)
+    return mixed, sp.csr_matrix(evidence.astype(np.float32))
