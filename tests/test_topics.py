@@ -7,11 +7,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from digest.ingest import store_records
 from digest.planner import feature_stats, topic_space
 from digest.ranking import Corpus, FeatureStats
+from digest.ranking import keywords as keywords_module
 from digest.ranking import topics as topics_module
 from digest.ranking.keywords import KeywordScores
 from digest.ranking.topics import MIN_DOCS, Topics
@@ -59,10 +61,14 @@ def corpus_of(papers: list[tuple[str, str]], topics: Topics | None) -> Corpus:
     return corpus
 
 
-def test_of_two_papers_with_the_same_words_the_one_of_the_keywords_field_scores_more() -> None:
-    """Topics order, they do not match: a keyword's cosine in topic space is added to its
+def test_of_two_papers_with_the_same_words_the_one_of_the_keywords_field_scores_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A keyword's own cosine in topic space orders, it does not match: it is added to its
     score, so of two papers that hold its word alike, the one among its field's words gains
-    more; which papers match stays what the words say."""
+    more; which papers match stays what the words say (feedback from the keyword's best
+    matches apart, tested below)."""
+    monkeypatch.setattr(keywords_module, "PRF_FIELD_WEIGHT", 0.0)
     papers, _ = two_fields()
     trading = [(t, f"{a} trading") for t, a in papers[:10]]  # finance papers on trading
     rng = random.Random(3)
@@ -84,6 +90,30 @@ def test_of_two_papers_with_the_same_words_the_one_of_the_keywords_field_scores_
     assert near - far > plain_ours - plain_theirs + 0.1
     # what matches is what the words match: the topics add no match of their own
     assert (blended.evidence != plain.scores).nnz == 0
+
+
+def test_papers_of_the_field_of_a_keywords_best_matches_gain_without_its_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pseudo-relevance feedback in topic space: a keyword whose best matches are finance
+    papers also scores the finance papers that lack its word, and no paper of another field;
+    a keyword without a strong match (half its words unknown) adds nothing of the kind."""
+    papers, finance = two_fields()
+    history = [(t, f"{a} trading") for t, a in papers[:10]] + papers[10:]
+    topics = Topics.learn(history, FeatureStats.of(history))
+    assert topics is not None
+    corpus = corpus_of(history, topics)
+
+    def evidence(keyword: str, field_weight: float) -> np.ndarray:
+        monkeypatch.setattr(keywords_module, "PRF_FIELD_WEIGHT", field_weight)
+        return np.asarray(KeywordScores(corpus, [keyword]).evidence.toarray()[0])
+
+    gain = evidence("trading", keywords_module.PRF_FIELD_WEIGHT) - evidence("trading", 0.0)
+    # every finance paper without "trading" gains, by how close it is to the trading papers
+    assert gain[10:finance].min() > 0 and gain[10:finance].mean() > 0.1
+    assert not gain[finance:].any()  # machine-learning papers gain nothing
+    weak = evidence("trading zzyzx", keywords_module.PRF_FIELD_WEIGHT)
+    assert (weak == evidence("trading zzyzx", 0.0)).all()
 
 
 def test_keywords_are_near_their_field_and_unknown_words_nowhere() -> None:

@@ -6,7 +6,8 @@ phrase once in its title and once in its abstract. Papers matching part of a key
 proportion to the IDF weight they match, damped by `coord`. A keyword also matches through
 the acronyms and long forms learned from the history ("rlhf" <-> "reinforcement learning from
 human feedback"); its score is the best of its variants. Pseudo-relevance feedback then adds
-a little for papers that resemble a keyword's best matches (vocabulary the keyword lacks).
+a little for papers that resemble a keyword's best matches (vocabulary the keyword lacks), by
+their words and, in the semantic space, by their field.
 Then the cosine of keyword and paper in a semantic space is added: the topics learned from
 the history (topics.py), or the semantic extra's sentence embeddings (semantic.py).
 """
@@ -211,11 +212,17 @@ PRF_TOP = 3  # how many best matches make the keyword's centroid
 PRF_STRONG = 0.5  # a best match must score this much to be trusted as relevant
 PRF_FLOOR = 0.1  # cosine to the centroid below which nothing is added
 PRF_MIN_DOCS = 20  # too few papers to trust their best matches
+# the same in the semantic space: papers of the best matches' field, whatever their words.
+# Near the keyword's own matches, not near the keyword: "limit order book" folded into a
+# space of words lands near first-order optimisation, its matching papers do not
+PRF_FIELD_WEIGHT = 0.3
+PRF_FIELD_FLOOR = 0.5  # cosine to the best matches' centroid below which nothing is added
 
 
 def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
     """Pseudo-relevance feedback: each keyword also scores papers like its best matches
-    (cosine to the centroid of its PRF_TOP best papers, weighted by their scores)."""
+    (cosine to the centroid of its PRF_TOP best papers, weighted by their scores), by their
+    words and, with a semantic layer, by their place in its space."""
     dense = scores.toarray()
     k = min(PRF_TOP, dense.shape[1])
     top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
@@ -225,7 +232,22 @@ def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
     weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
     cosine = corpus.centroid_cosine(top, weights)
     cosine[cosine < PRF_FLOOR] = 0.0
-    return sp.csr_matrix((dense + PRF_WEIGHT * cosine).astype(np.float32))
+    dense += PRF_WEIGHT * cosine
+    if PRF_FIELD_WEIGHT and corpus.semantic is not None:
+        field = _field_cosine(corpus.semantic.papers, top, weights)
+        dense += PRF_FIELD_WEIGHT * np.clip(
+            (field - PRF_FIELD_FLOOR) / (1.0 - PRF_FIELD_FLOOR), 0.0, None
+        )
+    return sp.csr_matrix(dense.astype(np.float32))
+
+
+def _field_cosine(papers: np.ndarray, top: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row, the cosine to every paper of the weighted centroid of papers[top[row]], in a
+    semantic space of unit paper vectors (zero where every weight is zero)."""
+    centroid = np.einsum("kt,ktd->kd", weights.astype(np.float32), papers[top])
+    norms = np.linalg.norm(centroid, axis=1, keepdims=True)
+    centroid /= np.where(norms > 0, norms, 1.0)
+    return np.asarray(centroid @ papers.T, dtype=np.float32)
 
 
 def _blend(
