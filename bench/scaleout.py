@@ -5,13 +5,17 @@ uses one core.
     python bench/scaleout.py --digests 20000
 
 Prints one JSON object: messages/s with one and with two senders, their ratio, what the sink
-received and how the deliveries ended (each digest sent once, none twice).
+received and how the deliveries ended (each digest sent once, none twice), and where the CPU
+went while they sent (Linux /proc): how many of the machine's cores were busy, and CPU time a
+message in the senders, the sink and the rest (PostgreSQL, the kernel). When the cores are
+all busy, the CPU a message bounds the rate: cores / CPU a message.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,22 +54,60 @@ def database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine since boot, every core summed."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return user + nice + system + irq + softirq + steal, sum(fields)
+
+
+def process_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        after_name = stat.read().rsplit(")", 1)[1].split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def send_all(url: str, port: int, owner: str) -> dict[str, Any]:
     """One sender process: send until the outbox is empty."""
     store = Store(url, auto_migrate=False)
     smtp = SmtpTransport(SmtpSettings(host=sinks.HOST, port=port, connections=e2e.CONNECTIONS))
     policy = SendPolicy(batch=200, render_processes=0, owner=owner)
     outbox = Outbox(smtp, Renderer(), Links(b"bench-key", "https://d.example"), e2e.SENDER, policy)
-    started = time.time()  # wall clock: the senders are compared with each other
+    started, ticks, cpu = time.time(), machine_ticks(), time.process_time()
     report = send_due(store, outbox, now=e2e.NOW)
     smtp.close()
-    ended = time.time()
+    ended, ticks_after, cpu_after = time.time(), machine_ticks(), time.process_time()
     store.close()
     return {
         "sent": report.sent,
         "failed": report.failed + report.retry,
-        "started": started,
+        "started": started,  # wall clock: the senders are compared with each other
         "ended": ended,
+        "ticks": [ticks, ticks_after],
+        "cpu_seconds": cpu_after - cpu,
+    }
+
+
+def cpu_shares(outputs: list[dict[str, Any]], sink_seconds: float, sent: int) -> dict[str, float]:
+    """From the first sender starting to the last one done: cores busy, and CPU a message
+    (microseconds) in the senders, the sink and everything else."""
+    first = min(outputs, key=lambda o: o["started"])["ticks"][0]
+    last = max(outputs, key=lambda o: o["ended"])["ticks"][1]
+    busy, total = last[0] - first[0], last[1] - first[1]
+    cores = os.cpu_count() or 1
+    seconds = total / os.sysconf("SC_CLK_TCK") / cores  # wall time the ticks cover
+    busy_seconds = busy / os.sysconf("SC_CLK_TCK")
+    senders = sum(o["cpu_seconds"] for o in outputs)
+    per_message = 1e6 / max(sent, 1)
+    return {
+        "cores": cores,
+        "cores_busy": round(busy_seconds / seconds, 2) if seconds else 0.0,
+        "us_senders": round(senders * per_message),
+        "us_sink": round(sink_seconds * per_message),
+        "us_rest": round(max(busy_seconds - senders - sink_seconds, 0.0) * per_message),
+        "us_all": round(busy_seconds * per_message),
     }
 
 
@@ -85,6 +127,7 @@ def round_of(url: str, store: Store, senders: int) -> dict[str, Any]:
     requeue(store)
     sink = sinks.open_sink(lambda _: None)
     command = [sys.executable, str(HERE / "scaleout.py"), "--send", url, "--port", str(sink.port)]
+    sink_cpu = process_seconds(sink.pid)
     running = [
         subprocess.Popen([*command, "--owner", f"sender-{i}"], stdout=subprocess.PIPE, text=True)
         for i in range(senders)
@@ -92,6 +135,7 @@ def round_of(url: str, store: Store, senders: int) -> dict[str, Any]:
     outputs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in running]
     # from the first sender starting to send to the last one done (process start-up apart)
     seconds = max(o["ended"] for o in outputs) - min(o["started"] for o in outputs)
+    sink_cpu = process_seconds(sink.pid) - sink_cpu
     received = sink.stop()
     statuses = store.deliveries.counts()
     sent = sum(o["sent"] for o in outputs)
@@ -103,6 +147,7 @@ def round_of(url: str, store: Store, senders: int) -> dict[str, Any]:
         "sink": sink.name,
         "sink_received": received,
         "statuses": {k: v for k, v in statuses.items() if k != "skipped"},
+        "cpu": cpu_shares(outputs, sink_cpu, sent),
     }
 
 

@@ -32,6 +32,7 @@ class Sink:
 
     name = "sink"
     port: int
+    pid: int  # the sink's process, for its CPU time
 
     def stop(self) -> int:
         """Stop the sink; how many messages it accepted in all."""
@@ -53,6 +54,7 @@ class PostfixSink(Sink):
             stdout=self.counter,
             stderr=subprocess.DEVNULL,
         )
+        self.pid = self.process.pid
         _wait_for_port(self.port)
 
     def stop(self) -> int:
@@ -98,6 +100,7 @@ class AiosmtpdSink(Sink):
         self.port = free_port()
         self.process = context.Process(target=_aiosmtpd_main, args=(child, self.port), daemon=True)
         self.process.start()
+        self.pid = int(self.process.pid or 0)
         if not self.parent.poll(60) or self.parent.recv() != "ready":
             self.process.kill()
             raise RuntimeError("the aiosmtpd sink did not start within 60 s")
