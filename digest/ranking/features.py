@@ -171,7 +171,9 @@ class Corpus:
             centroid = matrix @ self.unit
             dots = (centroid @ self.unit.T).toarray()
             norms = np.sqrt(np.asarray(centroid.multiply(centroid).sum(axis=1))).ravel()
-        return np.asarray(dots / np.where(norms > 0, norms, 1.0)[:, None], dtype=np.float32)
+        dots = np.asarray(dots, dtype=np.float32)
+        dots /= np.where(norms > 0, norms, 1.0).astype(np.float32)[:, None]  # in place: it is large
+        return dots
 
     def weight(self, feature: str) -> float:
         """IDF of a stem, or of a pair (its words' mean IDF, scaled by the phrase weight)."""

@@ -230,15 +230,26 @@ def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
     weights = np.where(top_scores >= PRF_STRONG, top_scores, 0.0)
     total = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
-    cosine = corpus.centroid_cosine(top, weights)
-    cosine[cosine < PRF_FLOOR] = 0.0
-    dense += PRF_WEIGHT * cosine
+    _add_above(dense, corpus.centroid_cosine(top, weights), PRF_FLOOR, PRF_WEIGHT, rescale=False)
     if PRF_FIELD_WEIGHT and corpus.semantic is not None:
         field = _field_cosine(corpus.semantic.papers, top, weights)
-        dense += PRF_FIELD_WEIGHT * np.clip(
-            (field - PRF_FIELD_FLOOR) / (1.0 - PRF_FIELD_FLOOR), 0.0, None
-        )
-    return sp.csr_matrix(dense.astype(np.float32))
+        _add_above(dense, field, PRF_FIELD_FLOOR, PRF_FIELD_WEIGHT, rescale=True)
+    return sp.csr_matrix(dense.astype(np.float32, copy=False))
+
+
+def _add_above(
+    dense: np.ndarray, cosine: np.ndarray, floor: float, weight: float, rescale: bool
+) -> None:
+    """dense += weight x cosine where cosine >= floor, the cosine rescaled from floor..1 to
+    0..1 if asked (in place: these are keywords x papers, the largest arrays of a batch)."""
+    if rescale:
+        cosine -= floor
+        cosine *= weight / (1.0 - floor)
+        np.maximum(cosine, 0.0, out=cosine)
+    else:
+        cosine[cosine < floor] = 0.0
+        cosine *= weight
+    dense += cosine
 
 
 def _field_cosine(papers: np.ndarray, top: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -256,12 +267,14 @@ def _blend(
     """(scores, evidence): lexical + blend x the keyword-paper cosine rescaled from
     [FLOOR, 1] to [0, 1], added, not mixed, so a lexical match keeps its score; and the
     lexical score, raised to 1 where the cosine is at least `close` (a match without the words)."""
-    cosine = semantic.encode(keywords) @ semantic.papers.T
-    rescaled = np.clip((cosine - FLOOR) / (1.0 - FLOOR), 0.0, 1.0)
-    dense = lexical.toarray()
-    mixed = sp.csr_matrix((dense + semantic.blend * rescaled).astype(np.float32))
+    cosine = np.asarray(semantic.encode(keywords) @ semantic.papers.T, dtype=np.float32)
+    np.minimum(cosine, 1.0, out=cosine)
     close = cosine >= semantic.close
+    mixed = lexical.toarray()
+    _add_above(mixed, cosine, FLOOR, semantic.blend, rescale=True)
+    del cosine
     if not close.any():  # the topics never are: the evidence is the lexical score itself
-        return mixed, lexical
+        return sp.csr_matrix(mixed), lexical
+    dense = lexical.toarray()
     evidence = np.where(close, np.maximum(dense, 1.0), dense)
-    return mixed, sp.csr_matrix(evidence.astype(np.float32))
+    return sp.csr_matrix(mixed), sp.csr_matrix(evidence.astype(np.float32))
