@@ -10,6 +10,7 @@ from digest.ranking import (
     Profile,
     Voted,
     keyword_hits,
+    keywords,
     rank,
     scoring,
     split_keywords,
@@ -17,6 +18,7 @@ from digest.ranking import (
     trending_box,
 )
 from digest.ranking.acronyms import Acronyms, definitions
+from digest.ranking.keywords import KeywordCache, KeywordScores
 
 PAPERS = {
     "kv": ("KV Cache Quantization for Long Context", "We quantize the key-value cache of LLMs."),
@@ -248,6 +250,24 @@ def test_popularity_reorders_relevant_papers_but_never_adds_irrelevant_ones() ->
     keen = top_ids(c, Profile(["diffusion models"], trending=1.0), min_score=0.3)
     assert set(calm) == set(keen) == {"diff", "med"}
     assert keen[0] == "med"
+
+
+def test_keywords_scored_a_few_at_a_time_score_as_all_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The keyword cache scores new keywords in blocks of BLOCK_CELLS keywords x papers (its
+    memory is bounded by the block); the rows are those of scoring them all at once."""
+    c = corpus()
+    names = ["kv cache", "diffusion models", "rlhf", "video", "galaxy", "speculative decoding"]
+    whole = KeywordScores(c, names)
+    monkeypatch.setattr(keywords, "BLOCK_CELLS", 2 * len(c.ids))  # two keywords a block
+    cache = KeywordCache(c)
+    got = cache.scores(names[::-1])  # another order, from three blocks
+    assert len(cache.blocks) == 3
+    for part in ("scores", "full", "evidence"):
+        expected = getattr(whole, part).toarray()[::-1]
+        assert abs(getattr(got, part).toarray() - expected).max() < 1e-6
+    assert got.keywords == names[::-1]
 
 
 def test_keyword_hits_counts_matches_and_zero_for_unknown() -> None:

@@ -96,6 +96,9 @@ class KeywordScores:
         return hit
 
 
+BLOCK_CELLS = 2_000_000  # keywords x papers scored at once by KeywordCache
+
+
 class KeywordCache:
     """Keyword rows computed once and reused by every batch of profiles over one corpus
     (popular keywords recur in every batch); forgets everything past `limit` keywords."""
@@ -113,10 +116,14 @@ class KeywordCache:
             self.blocks.clear()
             self.where.clear()
             missing = list(dict.fromkeys(keywords))
-        if missing:
-            self.blocks.append(KeywordScores(self.corpus, missing))
+        # a few thousand keywords at a time: scoring them takes several keywords x papers
+        # arrays, and a page of profiles can name tens of thousands of new keywords
+        step = max(1, BLOCK_CELLS // max(len(self.corpus.ids), 1))
+        for start in range(0, len(missing), step):
+            chunk = missing[start : start + step]
+            self.blocks.append(KeywordScores(self.corpus, chunk))
             block = len(self.blocks) - 1
-            self.where.update((k, (block, row)) for row, k in enumerate(missing))
+            self.where.update((k, (block, row)) for row, k in enumerate(chunk))
         located = np.array([self.where[k] for k in keywords], dtype=np.int64).reshape(-1, 2)
         used = np.unique(located[:, 0])
         last: KeywordScores = self.blocks[int(used[-1])]
