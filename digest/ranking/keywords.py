@@ -248,7 +248,8 @@ def _add_above(
     dense: np.ndarray, cosine: np.ndarray, floor: float, weight: float, rescale: bool
 ) -> None:
     """dense += weight x cosine where cosine >= floor, the cosine rescaled from floor..1 to
-    0..1 if asked (in place: these are keywords x papers, the largest arrays of a batch)."""
+    0..1 if asked. In place, `cosine` used up: these are keywords x papers, the largest
+    arrays of a batch."""
     if rescale:
         cosine -= floor
         cosine *= weight / (1.0 - floor)

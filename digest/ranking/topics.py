@@ -5,8 +5,8 @@ close even when they share few words.
 It is the default install's semantic layer (numpy and scipy only): its cosine is blended into
 each keyword's score like the sentence embeddings of the semantic extra, which replace it when
 installed. Of the papers a keyword matches by its words, those among the words of its field
-come first; a keyword's own cosine makes no match (see CLOSE), closeness to its best matches
-by their words does (pseudo-relevance feedback, keywords.py).
+come first. A keyword's own cosine makes no match (see CLOSE); closeness in this space to the
+papers its words match best does (pseudo-relevance feedback, keywords.py).
 """
 
 from __future__ import annotations
