@@ -3,6 +3,7 @@ composed from one stored delivery."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -63,12 +64,14 @@ def paper_view(
     votes: tuple[str, str] | None = None,
     similar_to_title: str | None = None,
     trending: bool = False,
+    related: Sequence[str] = (),
 ) -> PaperView:
     """What the digest shows of one paper: its reasons and (more, less) vote links."""
     return PaperView(
         title=readable(paper.title),
         abstract=readable(paper.abstract),
         matched=list(matched),
+        related=list(related),
         url=paper.url,
         authors=list(paper.authors),
         author_count=paper.author_count,
@@ -125,6 +128,7 @@ def stored_view(contents: Contents, links: Links) -> DigestView:
                 links.vote_urls(subscriber, paper.id, issued),
                 contents.titles.get(item.similar_to or ""),
                 item.trending and item.section == "main",  # the box says so itself
+                item.related,
             )
         )
     return digest_view(subscriber, contents.edition, sections["main"], links, sections["trending"])

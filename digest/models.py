@@ -197,6 +197,10 @@ class DeliveryItem(SQLModel, table=True):
     similar_to: str | None = Field(default=None, max_length=64)  # a liked paper it resembles
     section: str = Field(default="main", max_length=16)  # main | trending (the box)
     trending: bool = False  # among the most popular papers of its day when planned
+    # keywords matched only through papers like it or its meaning, not its own words
+    related: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class Lease(SQLModel, table=True):

@@ -156,6 +156,7 @@ def preview(
             links_of,
             titles.get(match.similar_to or ""),
             match.paper_id in hot,
+            match.related,
         )
 
     main = [view(m) for m in chosen.items]

@@ -241,7 +241,17 @@ def plan_page(
                 subscriber_id=p.subscriber.id,
                 edition=p.edition,
                 message_id=f"<digest-{p.subscriber.id}-{p.edition}@{policy.message_domain}>",
-                items=[ItemRow(*m, trending=m.paper_id in hot) for m in p.items]
+                items=[
+                    ItemRow(
+                        m.paper_id,
+                        m.score,
+                        m.matched,
+                        m.similar_to,
+                        trending=m.paper_id in hot,
+                        related=m.related,
+                    )
+                    for m in p.items
+                ]
                 + [
                     ItemRow(m.paper_id, m.score, [], section="trending", trending=True)
                     for m in p.also_trending

@@ -48,6 +48,7 @@ class PaperView:
     trending: bool = False  # among the day's most popular papers
     categories: list[str] = field(default_factory=list)  # arXiv categories
     comments: int | None = None  # comments in the HF discussion
+    related: list[str] = field(default_factory=list)  # keywords matched not by its own words
 
     @property
     def link(self) -> str | None:
@@ -269,7 +270,7 @@ class Renderer:
             p.ai_summary,
             p.comments,
         )
-        why_html, why_text = self._why_parts(tuple(p.matched), p.similar_to_title)
+        why_html, why_text = self._why_parts(tuple(p.matched), tuple(p.related), p.similar_to_title)
         more, less = p.more_url or "", p.less_url or ""
         pieces = self._paper_parts(shown)  # filled here, not by fill(): a hundred times a digest
         html = {_MORE: ascii_html(escape(more)), _LESS: ascii_html(escape(less)), _WHY: why_html}
@@ -305,21 +306,26 @@ class Renderer:
         text, html = self.render_pair("email/paper", {"paper": paper})
         return cut(html, text)
 
-    def _render_why(self, matched: tuple[str, ...], liked_title: str | None) -> tuple[str, str]:
+    def _render_why(
+        self, matched: tuple[str, ...], related: tuple[str, ...], liked_title: str | None
+    ) -> tuple[str, str]:
         """The "why you got this" line, as html and text."""
         liked = trim(liked_title, LIKED_TITLE_CHARS) if liked_title else None
         if not self.skeletons:
-            text, html = self.render_pair("email/why", {"matched": list(matched), "liked": liked})
+            context = {"matched": list(matched), "related": list(related), "liked": liked}
+            text, html = self.render_pair("email/why", context)
             return html, text
-        values = {slot(f"kw{i}"): keyword for i, keyword in enumerate(matched)}
+        values = {slot(f"kw{i}"): keyword for i, keyword in enumerate(matched + related)}
         if liked:
             values[slot("liked")] = liked
-        return fill(self._why_skeletons(len(matched), bool(liked)), values)
+        return fill(self._why_skeletons(len(matched), len(related), bool(liked)), values)
 
-    def _why_skeleton(self, count: int, liked: bool) -> Pieces:
-        """The "why" templates rendered once for `count` keywords and a liked paper or not."""
+    def _why_skeleton(self, count: int, related: int, liked: bool) -> Pieces:
+        """The "why" templates rendered once for `count` keywords matched, `related` keywords
+        related and a liked paper or not."""
         context = {
             "matched": [slot(f"kw{i}") for i in range(count)],
+            "related": [slot(f"kw{i}") for i in range(count, count + related)],
             "liked": slot("liked") if liked else None,
         }
         text, html = self.render_pair("email/why", context)
@@ -330,14 +336,17 @@ def sections_of(
     papers: list[PaperView], keywords: list[str], grouped: bool
 ) -> list[tuple[str | None, list[int]]]:
     """The papers' indexes under each interest, the group of the best paper first (a paper
-    goes under the first of the reader's keywords it matched); one unnamed group when flat."""
+    goes under the first of the reader's keywords it matched, else the first it is related
+    to); one unnamed group when flat."""
     if not grouped:
         return [(None, list(range(len(papers))))]
     found: dict[str, list[int]] = {}
     for i, paper in enumerate(papers):
         label = next((k for k in keywords if k in paper.matched), None)
+        label = label or next((k for k in keywords if k in paper.related), None)
         if label is None:
-            label = paper.matched[0] if paper.matched else "Like papers you liked"
+            named = paper.matched or paper.related
+            label = named[0] if named else "Like papers you liked"
         found.setdefault(label, []).append(i)
     if len(found) < 2:
         return [(None, list(range(len(papers))))]

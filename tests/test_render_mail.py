@@ -378,6 +378,31 @@ def test_a_grouped_digest_puts_each_paper_under_its_first_interest_best_group_fi
     assert 'class="group"' not in one_topic.html  # a single group needs no heading
 
 
+def test_why_names_matched_keywords_then_related_ones_then_the_liked_paper() -> None:
+    """A keyword the paper's words match is named as such; one it reached only through
+    papers like it is said to be related; a related-only paper is grouped under it."""
+    papers = [
+        PaperView(
+            title="Both",
+            abstract="Words.",
+            matched=["kv cache"],
+            related=["long context"],
+            similar_to_title="A liked paper",
+        ),
+        PaperView(title="Only related", abstract="Words.", matched=[], related=["long context"]),
+    ]
+    done = Renderer().render(_with(view(papers)))
+    lines = [s for line in done.text.splitlines() if (s := line.strip()).startswith("Why you")]
+    assert lines == [
+        'Why you got this: kv cache; related to long context; like "A liked paper", which you'
+        " liked",
+        "Why you got this: related to long context",
+    ]
+    assert re.search(r"kv cache</span> &#183; related to <span[^>]*>long context</span>", done.html)
+    text = done.text
+    assert text.index("== long context ==") < text.index("2. Only related\n   Search")
+
+
 def _with(digest: DigestView) -> DigestView:
     digest.grouped = True
     return digest
@@ -422,6 +447,7 @@ def test_a_digest_filled_into_its_shapes_skeleton_reads_as_if_rendered_whole(
             title=f"{NASTY} paper {i}",
             abstract="An abstract." if i % 2 else LONG_ABSTRACT,
             matched=[keywords[i % 3]] if i < 3 else [],
+            related=[keywords[(i + 1) % 3]] if i % 3 else [],
             more_url=f"https://d.example/vote/{i}?a=1&b=2",
             less_url=f"https://d.example/vote/-{i}",
             similar_to_title=f"Liked {NASTY}" if i % 2 else None,

@@ -180,6 +180,59 @@ def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: 
     assert (old.frequency, old.weekly_day, old.hard_bounces) == ("daily", 0, 0)
 
 
+def test_items_planned_before_related_keywords_existed_read_as_none_related(
+    tmp_path: Path,
+) -> None:
+    """A database at 0008 with a planned item upgrades (0009 adds delivery_item.related):
+    the old item reads with no related keyword, and a new item keeps its own."""
+    from alembic import command
+    from alembic.config import Config
+
+    from digest.store import make_engine
+    from digest.store.deliveries import ItemRow, NewDelivery
+    from digest.store.engine import MIGRATIONS
+    from digest.subscriptions.preferences import new_subscriber
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0008")
+        conn.exec_driver_sql(
+            "insert into paper (id, title_norm, title, abstract, authors, categories, "
+            "first_seen_at, updated_at) values ('p1', 'a', 'A', 'x', '[]', '[]', "
+            "'2026-11-22', '2026-11-22')"
+        )
+        conn.exec_driver_sql(
+            "insert into subscriber (email, keywords, exclude, timezone, send_at, max_papers, "
+            "status, token_version, created_at, updated_at, frequency, weekly_day, "
+            "hard_bounces, public_id, grouped, trending, trending_box) values "
+            "('old@example.org', '[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, "
+            "'2026-01-01', '2026-01-01', 'daily', 0, 0, 'pub', 0, 0.1, 0)"
+        )
+        conn.exec_driver_sql(
+            "insert into delivery (subscriber_id, edition, status, message_id, attempts, "
+            "created_at) values (1, '2026-11-22', 'queued', '<m@x>', 0, '2026-11-22')"
+        )
+        conn.exec_driver_sql(
+            "insert into delivery_item (delivery_id, paper_id, rank, score, matched, section, "
+            "trending) values (1, 'p1', 1, 1.0, '[\"rlhf\"]', 'main', 0)"
+        )
+    engine.dispose()
+    store = Store(url)
+    [(_, old)] = store.deliveries.contents([1])[1].items
+    assert (old.matched, list(old.related)) == (["rlhf"], [])
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    other = store.subscribers.add(new_subscriber(email="b@example.org", keywords="x", now=now))
+    item = ItemRow("p1", 0.5, ["x"], related=["long context", "kv cache"])
+    store.deliveries.plan([NewDelivery(other.id or 0, "2026-11-22", "<n@x>", [item], now)], now)
+    [new_id] = [d.id for d in store.deliveries.listed() if d.subscriber_id == other.id]
+    [(_, new)] = store.deliveries.contents([new_id or 0])[new_id or 0].items
+    assert (new.matched, list(new.related)) == (["x"], ["long context", "kv cache"])
+
+
 def test_bulk_inserted_papers_read_back_exactly(tmp_path: Path) -> None:
     from datetime import date, timedelta, timezone
 

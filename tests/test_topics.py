@@ -12,7 +12,7 @@ import pytest
 
 from digest.ingest import store_records
 from digest.planner import feature_stats, topic_space
-from digest.ranking import Corpus, FeatureStats
+from digest.ranking import Corpus, FeatureStats, Profile, rank
 from digest.ranking import keywords as keywords_module
 from digest.ranking import topics as topics_module
 from digest.ranking.keywords import KeywordScores
@@ -114,6 +114,24 @@ def test_papers_of_the_field_of_a_keywords_best_matches_gain_without_its_words(
     assert not gain[finance:].any()  # machine-learning papers gain nothing
     weak = evidence("trading zzyzx", keywords_module.PRF_FIELD_WEIGHT)
     assert (weak == evidence("trading zzyzx", 0.0)).all()
+
+
+def test_why_names_the_keyword_as_matched_only_where_the_papers_words_match_it() -> None:
+    """The papers a keyword reaches through its best matches are said to be related to it:
+    "matched" names only keywords the paper's own words match."""
+    papers, finance = two_fields()
+    history = [(t, f"{a} trading") for t, a in papers[:10]] + papers[10:]
+    topics = Topics.learn(history, FeatureStats.of(history))
+    corpus = corpus_of(history, topics)
+    [picks] = rank(corpus, [Profile(["trading"])], len(history), min_score=0.05)
+    by_id = {int(m.paper_id): m for m in picks}
+    said = {i for i, (t, a) in enumerate(history) if "trading" in f"{t} {a}".split()}
+    with_word = [m for i, m in by_id.items() if i in said]
+    without = [m for i, m in by_id.items() if i not in said]
+    assert len(with_word) == len(said) and len(without) > 5  # feedback reached papers without it
+    assert all(m.matched == ["trading"] and not m.related for m in with_word)
+    assert all(m.matched == [] and list(m.related) == ["trading"] for m in without)
+    assert all(i < finance for i in by_id)  # none of the other field
 
 
 def test_keywords_are_near_their_field_and_unknown_words_nowhere() -> None:

@@ -134,6 +134,7 @@ def rank_cmd(
             "title": by_id[m.paper_id].title,
             "score": m.score,
             "matched": m.matched,
+            "related": list(m.related),
             "similar_to": m.similar_to,
             "url": by_id[m.paper_id].url,
         }
@@ -146,6 +147,9 @@ def rank_cmd(
         say("no paper matches these keywords")
     for row in rows:
         why = ", ".join(row["matched"])
+        if row["related"]:
+            why = f"{why}; " if why else ""
+            why += "related to " + ", ".join(row["related"])
         if row["similar_to"]:
             why = f"{why}; " if why else ""
             why += f"like {by_id[row['similar_to']].title[:50]}"

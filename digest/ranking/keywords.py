@@ -63,10 +63,12 @@ class KeywordScores:
                 self.full = self.full.maximum(full)
         self.scores = sp.csr_matrix(self.scores)
         self.full = sp.csr_matrix(self.full)
+        self.worded = self.scores  # what the paper's own words score: "matched" in "why"
         if PRF_WEIGHT and n_kw and n_docs >= PRF_MIN_DOCS:
             self.scores = _expanded(self.scores, corpus)
-        # what makes a paper match a keyword (eligible, named in "why"): the lexical score,
-        # or with the semantic layer a clearly close embedding; the blend only orders
+        # what makes a paper match a keyword (eligible, named in "why", as related when its
+        # words alone do not): the lexical score with its feedback, or with the semantic
+        # layer a clearly close embedding; the blend only orders
         self.evidence = self.scores
         if corpus.semantic is not None and n_kw and n_docs:
             self.scores, self.evidence = _blend(self.scores, corpus.semantic, self.keywords)
@@ -78,16 +80,20 @@ class KeywordScores:
         scores: sp.csr_matrix,
         full: sp.csr_matrix,
         evidence: sp.csr_matrix | None = None,
+        worded: sp.csr_matrix | None = None,
     ) -> KeywordScores:
-        """Scores already computed, one row per keyword (evidence: the scores by default)."""
+        """Scores already computed, one row per keyword (evidence and worded: the scores by
+        default)."""
         made = cls.__new__(cls)
         made.keywords, made.scores, made.full = keywords, scores, full
         made.evidence = scores if evidence is None else evidence
+        made.worded = scores if worded is None else worded
         return made
 
-    def hits(self, threshold: float) -> sp.csr_matrix:
-        """1 where a keyword matches a paper with evidence at least `threshold`."""
-        evidence = self.evidence
+    def hits(self, threshold: float, words_only: bool = False) -> sp.csr_matrix:
+        """1 where a keyword matches a paper with evidence at least `threshold` (with
+        `words_only`, where the paper's own words score that much)."""
+        evidence = self.worded if words_only else self.evidence
         hit = sp.csr_matrix(evidence >= threshold, dtype=np.float32) if threshold > 0 else None
         if hit is None:
             hit = evidence.copy()
@@ -140,7 +146,9 @@ class KeywordCache:
 
         lexical = all(block.evidence is block.scores for block, _ in parts)
         evidence = None if lexical else stacked("evidence")  # lexical: the scores themselves
-        return KeywordScores.of_rows(keywords, stacked("scores"), stacked("full"), evidence)
+        return KeywordScores.of_rows(
+            keywords, stacked("scores"), stacked("full"), evidence, stacked("worded")
+        )
 
 
 def _score_variants(

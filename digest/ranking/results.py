@@ -20,14 +20,16 @@ SIMILAR_FLOOR = 0.12  # cosine above which a pick is said to be "like" a liked p
 
 
 class Match(NamedTuple):
-    """One paper chosen for one profile: its score, the keywords it matched, and the liked
-    paper it most resembles (when votes helped choose it). A tuple: planning 100,000 digests
-    makes a million."""
+    """One paper chosen for one profile: its score, the keywords its words match, the liked
+    paper it most resembles (when votes helped choose it), and the keywords it matched only
+    through papers like it or its meaning (related). A tuple: planning 100,000 digests makes
+    a million."""
 
     paper_id: str
     score: float
     matched: list[str]
     similar_to: str | None = None
+    related: Sequence[str] = ()
 
 
 class Picks:
@@ -43,18 +45,24 @@ class Picks:
         hits: sp.csc_matrix,
         keywords: list[str],
         likes: tuple[sp.csr_matrix, VoteSpace] | None,
+        loose: sp.csc_matrix | None = None,
+        related_at: np.ndarray | None = None,
     ) -> None:
         self.ids, self.best, self.scores, self.counts = ids, best, scores, counts
         self.include, self.hits, self.keywords, self.likes = include, hits, keywords, likes
+        # keywords x papers matched not by the paper's own words, and per pick (as `best`)
+        # whether one of them is its profile's (most picks: no)
+        self.loose, self.related_at = loose, related_at
         self._hits_of: dict[int, set[int]] = {}  # paper column -> keywords it matches
+        self._loose_of: dict[int, set[int]] = {}  # paper column -> those not by its words
         self._id_of: dict[int, str] | None = None  # liked row -> paper id
 
-    def _hits(self, col: int) -> set[int]:
-        found = self._hits_of.get(col)
+    @staticmethod
+    def _column(matrix: sp.csc_matrix, col: int, cache: dict[int, set[int]]) -> set[int]:
+        found = cache.get(col)
         if found is None:
-            hits = self.hits
-            found = self._hits_of[col] = set(
-                hits.indices[hits.indptr[col] : hits.indptr[col + 1]].tolist()
+            found = cache[col] = set(
+                matrix.indices[matrix.indptr[col] : matrix.indptr[col + 1]].tolist()
             )
         return found
 
@@ -74,9 +82,18 @@ class Picks:
         count = int(self.counts[row])
         keywords = self.keywords
         scores = np.round(self.scores[row, :count], 4).tolist()
-        for col, score in zip(self.best[row, :count].tolist(), scores, strict=True):
-            hits = self._hits(col)
-            matched = [keywords[k] for k in wanted if k in hits]
+        flags = (
+            [False] * count if self.related_at is None else self.related_at[row, :count].tolist()
+        )
+        for col, score, flag in zip(self.best[row, :count].tolist(), scores, flags, strict=True):
+            hits = self._column(self.hits, col, self._hits_of)
+            related: list[str] | tuple[()] = ()
+            if flag and self.loose is not None:
+                loose = self._column(self.loose, col, self._loose_of)
+                matched = [keywords[k] for k in wanted if k in hits and k not in loose]
+                related = sorted(keywords[k] for k in wanted if k in loose)
+            else:
+                matched = [keywords[k] for k in wanted if k in hits]
             if len(matched) > 1:
                 matched.sort()
             similar = None
@@ -85,7 +102,7 @@ class Picks:
                 best = int(np.argmax(sims))
                 if sims[best] >= SIMILAR_FLOOR:
                     similar = names[best]
-            out.append(Match(self.ids[col], score, matched, similar))
+            out.append(Match(self.ids[col], score, matched, similar, related))
         return out
 
 

@@ -223,6 +223,12 @@ def _rank_batch(
     liked_topic = None if learned is None else learned[1]
     best, best_scores = _covering_top(scores, limits, include, hits, liked_topic)
     counts = np.minimum((best_scores > 0).sum(axis=1), limits)
+    # the keywords a paper matches only through papers like it (not its words): named apart
+    loose = sp.csr_matrix(hits - index.hits(max(min_score, 1e-6), words_only=True))
+    loose.eliminate_zeros()
+    related_at = None
+    if loose.nnz:
+        related_at = np.take_along_axis(_product(include, loose) > 0, best, axis=1)
     return Picks(
         corpus.ids,
         best,
@@ -232,6 +238,8 @@ def _rank_batch(
         hits.tocsc(),
         index.keywords,
         None if learned is None else (learned[2], similar),
+        loose.tocsc(),
+        related_at,
     )
 
 

@@ -53,6 +53,7 @@ class ItemRow(NamedTuple):
     similar_to: str | None = None  # a paper the subscriber liked that it resembles
     section: str = "main"  # main | trending (the "also trending today" box)
     trending: bool = False  # among the most popular papers of its day
+    related: Sequence[str] = ()  # keywords matched only through papers like it, not its words
 
 
 ITEM_NAMES = ("delivery_id", "rank", *ItemRow._fields)
@@ -271,6 +272,7 @@ class DeliveryQueries(Queries):
                     i.similar_to,
                     i.section,
                     i.trending,
+                    cast(i.related, Text),
                 )
                 .where(i.delivery_id.in_(list(ids)))
                 .order_by(i.delivery_id, i.rank)
@@ -282,7 +284,15 @@ class DeliveryQueries(Queries):
                 papers.update((row[0], PaperRow(*row)) for row in found)
             liked: set[str] = set()
             for row in rows:
-                item = ItemRow(row[1], row[2], _keywords(row[3]), row[4], row[5], bool(row[6]))
+                item = ItemRow(
+                    row[1],
+                    row[2],
+                    _keywords(row[3]),
+                    row[4],
+                    row[5],
+                    bool(row[6]),
+                    _keywords(row[7]),
+                )
                 out[row[0]].items.append((papers[row[1]], item))
                 if item.similar_to:
                     liked.add(item.similar_to)

@@ -169,7 +169,7 @@ def _sqlite_date(value: date | None) -> str | None:
 
 
 def _sqlite_json(value: Any) -> str | None:
-    if type(value) is list:
+    if type(value) is list or type(value) is tuple:
         try:
             return _json_of_list(tuple(value))
         except TypeError:  # holds something unhashable: not worth caching

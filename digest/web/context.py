@@ -128,6 +128,7 @@ class WebContext:
                     "title": by_id[m.paper_id].title,
                     "url": by_id[m.paper_id].url,
                     "matched": m.matched,
+                    "related": list(m.related),
                     "score": m.score,
                 }
                 for m in matches

@@ -31,6 +31,12 @@
         span.textContent = k;
         li.appendChild(span);
       });
+      (p.related || []).forEach(function (k) {
+        var span = document.createElement("span");
+        span.className = "kw related";
+        span.textContent = "related to " + k;
+        li.appendChild(span);
+      });
       list.appendChild(li);
     });
   }
