@@ -154,26 +154,36 @@ def test_concurrent_writers_wait_instead_of_failing(tmp_path: Path) -> None:
     assert Store(f"sqlite:///{path}").papers.count() == 4 * 20 * 5
 
 
-def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: Path) -> None:
+def old_database(path: Path, revision: str, *rows: str) -> str:
+    """A SQLite database migrated only up to `revision`, holding `rows` (INSERT statements);
+    its URL."""
     from alembic import command
     from alembic.config import Config
 
     from digest.store import make_engine
     from digest.store.engine import MIGRATIONS
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    url = f"sqlite:///{path}"
     engine = make_engine(url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
-        conn.exec_driver_sql(
-            "insert into subscriber (email, keywords, exclude, timezone, send_at, max_papers, "
-            "status, token_version, created_at, updated_at) values ('old@example.org', "
-            "'[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, '2026-01-01', '2026-01-01')"
-        )
+        command.upgrade(config, revision)
+        for row in rows:
+            conn.exec_driver_sql(row)
     engine.dispose()
+    return url
+
+
+def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: Path) -> None:
+    url = old_database(
+        tmp_path / "old.sqlite",
+        "0001",
+        "insert into subscriber (email, keywords, exclude, timezone, send_at, max_papers, "
+        "status, token_version, created_at, updated_at) values ('old@example.org', "
+        "'[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, '2026-01-01', '2026-01-01')",
+    )
     store = Store(url)
     [old] = store.subscribers.listed()
     assert (old.email, old.keywords, old.max_papers) == ("old@example.org", ["rlhf"], 5)
@@ -185,42 +195,25 @@ def test_items_planned_before_related_keywords_existed_read_as_none_related(
 ) -> None:
     """A database at 0008 with a planned item upgrades (0009 adds delivery_item.related):
     the old item reads with no related keyword, and a new item keeps its own."""
-    from alembic import command
-    from alembic.config import Config
-
-    from digest.store import make_engine
     from digest.store.deliveries import ItemRow, NewDelivery
-    from digest.store.engine import MIGRATIONS
     from digest.subscriptions.preferences import new_subscriber
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-    engine = make_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0008")
-        conn.exec_driver_sql(
-            "insert into paper (id, title_norm, title, abstract, authors, categories, "
-            "first_seen_at, updated_at) values ('p1', 'a', 'A', 'x', '[]', '[]', "
-            "'2026-11-22', '2026-11-22')"
-        )
-        conn.exec_driver_sql(
-            "insert into subscriber (email, keywords, exclude, timezone, send_at, max_papers, "
-            "status, token_version, created_at, updated_at, frequency, weekly_day, "
-            "hard_bounces, public_id, grouped, trending, trending_box) values "
-            "('old@example.org', '[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, "
-            "'2026-01-01', '2026-01-01', 'daily', 0, 0, 'pub', 0, 0.1, 0)"
-        )
-        conn.exec_driver_sql(
-            "insert into delivery (subscriber_id, edition, status, message_id, attempts, "
-            "created_at) values (1, '2026-11-22', 'queued', '<m@x>', 0, '2026-11-22')"
-        )
-        conn.exec_driver_sql(
-            "insert into delivery_item (delivery_id, paper_id, rank, score, matched, section, "
-            "trending) values (1, 'p1', 1, 1.0, '[\"rlhf\"]', 'main', 0)"
-        )
-    engine.dispose()
+    url = old_database(
+        tmp_path / "old.sqlite",
+        "0008",
+        "insert into paper (id, title_norm, title, abstract, authors, categories, "
+        "first_seen_at, updated_at) values ('p1', 'a', 'A', 'x', '[]', '[]', "
+        "'2026-11-22', '2026-11-22')",
+        "insert into subscriber (email, keywords, exclude, timezone, send_at, max_papers, "
+        "status, token_version, created_at, updated_at, frequency, weekly_day, "
+        "hard_bounces, public_id, grouped, trending, trending_box) values "
+        "('old@example.org', '[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, "
+        "'2026-01-01', '2026-01-01', 'daily', 0, 0, 'pub', 0, 0.1, 0)",
+        "insert into delivery (subscriber_id, edition, status, message_id, attempts, "
+        "created_at) values (1, '2026-11-22', 'queued', '<m@x>', 0, '2026-11-22')",
+        "insert into delivery_item (delivery_id, paper_id, rank, score, matched, section, "
+        "trending) values (1, 'p1', 1, 1.0, '[\"rlhf\"]', 'main', 0)",
+    )
     store = Store(url)
     [(_, old)] = store.deliveries.contents([1])[1].items
     assert (old.matched, list(old.related)) == (["rlhf"], [])
