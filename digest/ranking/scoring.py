@@ -227,8 +227,12 @@ def _rank_batch(
     loose = sp.csr_matrix(hits - index.hits(max(min_score, 1e-6), words_only=True))
     loose.eliminate_zeros()
     related_at = None
-    if loose.nnz:
-        related_at = np.take_along_axis(_product(include, loose) > 0, best, axis=1)
+    if loose.nnz:  # per pick: does one of its profile's keywords reach it only that way?
+        rows, width = best.shape
+        at_picks = sp.csr_matrix(loose.T)[best.ravel()]  # (picks, keywords)
+        theirs = include[np.repeat(np.arange(rows), width)]
+        found = np.asarray(theirs.multiply(at_picks).sum(axis=1)).ravel() > 0
+        related_at = found.reshape(rows, width)
     return Picks(
         corpus.ids,
         best,
