@@ -225,6 +225,7 @@ def _rank_batch(
     counts = np.minimum((best_scores > 0).sum(axis=1), limits)
     # the keywords a paper matches only through papers like it (not its words): named apart
     loose = sp.csr_matrix(hits - index.hits(max(min_score, 1e-6), words_only=True))
+    loose.data = (loose.data > 0).astype(np.float32)  # what the words match is matched anyway
     loose.eliminate_zeros()
     related_at = None
     if loose.nnz:  # per pick: does one of its profile's keywords reach it only that way?
