@@ -146,13 +146,12 @@ def rank_cmd(
     if not rows:
         say("no paper matches these keywords")
     for row in rows:
-        why = ", ".join(row["matched"])
+        reasons = [", ".join(row["matched"])] if row["matched"] else []
         if row["related"]:
-            why = f"{why}; " if why else ""
-            why += "related to " + ", ".join(row["related"])
+            reasons.append("related to " + ", ".join(row["related"]))
         if row["similar_to"]:
-            why = f"{why}; " if why else ""
-            why += f"like {by_id[row['similar_to']].title[:50]}"
+            reasons.append(f"like {by_id[row['similar_to']].title[:50]}")
+        why = "; ".join(reasons)
         say(f"{row['score']:.3f}  {clean(row['title'])}  [{clean(why)}]")
 
 

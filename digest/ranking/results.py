@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol, overload
 
@@ -45,17 +46,32 @@ class Picks:
         hits: sp.csc_matrix,
         keywords: list[str],
         likes: tuple[sp.csr_matrix, VoteSpace] | None,
-        loose: sp.csc_matrix | None = None,
-        related_at: np.ndarray | None = None,
+        worded: sp.csr_matrix | None = None,
     ) -> None:
         self.ids, self.best, self.scores, self.counts = ids, best, scores, counts
         self.include, self.hits, self.keywords, self.likes = include, hits, keywords, likes
-        # keywords x papers matched not by the paper's own words, and per pick (as `best`)
-        # whether one of them is its profile's (most picks: no)
-        self.loose, self.related_at = loose, related_at
+        self.worded = worded  # keywords x papers that the paper's own words match (None: all)
         self._hits_of: dict[int, set[int]] = {}  # paper column -> keywords it matches
         self._loose_of: dict[int, set[int]] = {}  # paper column -> those not by its words
         self._id_of: dict[int, str] | None = None  # liked row -> paper id
+
+    @functools.cached_property
+    def _loose(self) -> tuple[sp.csc_matrix, np.ndarray] | None:
+        """The keywords x papers matched only through papers like them (not their words), and
+        per pick (as `best`) whether one of those is its profile's (most picks: no); None when
+        every match is by words. Worked out when the picks are first read, not by rank()."""
+        if self.worded is None:
+            return None
+        loose = sp.csc_matrix(self.hits - self.worded)
+        loose.data = (loose.data > 0).astype(np.float32)  # what the words match is matched
+        loose.eliminate_zeros()
+        if not loose.nnz:
+            return None
+        rows, width = self.best.shape
+        at_picks = sp.csr_matrix(loose.T)[self.best.ravel()]  # (picks, keywords)
+        theirs = self.include[np.repeat(np.arange(rows), width)]
+        found = np.asarray(theirs.multiply(at_picks).sum(axis=1)).ravel() > 0
+        return loose, found.reshape(rows, width)
 
     @staticmethod
     def _column(matrix: sp.csc_matrix, col: int, cache: dict[int, set[int]]) -> set[int]:
@@ -82,14 +98,13 @@ class Picks:
         count = int(self.counts[row])
         keywords = self.keywords
         scores = np.round(self.scores[row, :count], 4).tolist()
-        flags = (
-            [False] * count if self.related_at is None else self.related_at[row, :count].tolist()
-        )
+        loose_picks = self._loose
+        flags = [False] * count if loose_picks is None else loose_picks[1][row, :count].tolist()
         for col, score, flag in zip(self.best[row, :count].tolist(), scores, flags, strict=True):
             hits = self._column(self.hits, col, self._hits_of)
             related: list[str] | tuple[()] = ()
-            if flag and self.loose is not None:
-                loose = self._column(self.loose, col, self._loose_of)
+            if flag and loose_picks is not None:
+                loose = self._column(loose_picks[0], col, self._loose_of)
                 matched = [keywords[k] for k in wanted if k in hits and k not in loose]
                 related = sorted(keywords[k] for k in wanted if k in loose)
             else:

@@ -197,7 +197,8 @@ def _rank_batch(
         (np.ones(len(exc_cols), np.float32), (np.repeat(rows, exc_sizes), exc_cols)), shape=shape
     )
     index = cache.scores(list(keyword_ids))
-    hits = index.hits(max(min_score, 1e-6))
+    threshold = max(min_score, 1e-6)
+    hits = index.hits(threshold)
     scores = _product(include, index.scores)
     eligible = _product(include, hits) > 0
     learned = learned_later.result()
@@ -223,17 +224,6 @@ def _rank_batch(
     liked_topic = None if learned is None else learned[1]
     best, best_scores = _covering_top(scores, limits, include, hits, liked_topic)
     counts = np.minimum((best_scores > 0).sum(axis=1), limits)
-    # the keywords a paper matches only through papers like it (not its words): named apart
-    loose = sp.csr_matrix(hits - index.hits(max(min_score, 1e-6), words_only=True))
-    loose.data = (loose.data > 0).astype(np.float32)  # what the words match is matched anyway
-    loose.eliminate_zeros()
-    related_at = None
-    if loose.nnz:  # per pick: does one of its profile's keywords reach it only that way?
-        rows, width = best.shape
-        at_picks = sp.csr_matrix(loose.T)[best.ravel()]  # (picks, keywords)
-        theirs = include[np.repeat(np.arange(rows), width)]
-        found = np.asarray(theirs.multiply(at_picks).sum(axis=1)).ravel() > 0
-        related_at = found.reshape(rows, width)
     return Picks(
         corpus.ids,
         best,
@@ -243,8 +233,7 @@ def _rank_batch(
         hits.tocsc(),
         index.keywords,
         None if learned is None else (learned[2], similar),
-        loose.tocsc(),
-        related_at,
+        index.hits(threshold, words_only=True),
     )
 
 
