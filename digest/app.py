@@ -18,8 +18,8 @@ from digest.ingest import SourceReport
 from digest.models import Subscriber
 from digest.outbox import Outbox
 from digest.ranking import Match
-from digest.render import RenderedDigest
 from digest.sources.base import SourceConfig
+from digest.views import RenderedDigest
 from digest.wiring import Services
 
 

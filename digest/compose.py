@@ -9,13 +9,14 @@ from typing import Protocol
 
 from digest.latex import readable
 from digest.mail import Outgoing, build_message, outgoing
-from digest.render import DigestView, PaperView, Renderer
-from digest.store.deliveries import Contents
+from digest.render import Renderer
+from digest.store.contents import Contents
 from digest.subscriptions.links import Links, TokenHolder, edition_page
+from digest.views import DigestView, PaperView
 
 
 class ShownPaper(Protocol):
-    """What a digest reads of a paper (a stored Paper or a store.deliveries.PaperRow)."""
+    """What a digest reads of a paper (a stored Paper or a store.contents.PaperRow)."""
 
     @property
     def title(self) -> str: ...
@@ -48,7 +49,7 @@ class ShownPaper(Protocol):
 
 
 class Reader(TokenHolder, Protocol):
-    """Whom a digest is for (a Subscriber, or a store.deliveries.Recipient)."""
+    """Whom a digest is for (a Subscriber, or a store.contents.Recipient)."""
 
     @property
     def email(self) -> str: ...

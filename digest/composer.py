@@ -18,7 +18,7 @@ from digest.mail import Outgoing
 from digest.models import DeliveryStatus
 from digest.render import Renderer
 from digest.store import Store
-from digest.store.deliveries import PaperRow
+from digest.store.contents import PaperRow
 from digest.store.outcomes import SendResult
 from digest.subscriptions.links import Links
 from digest.workers import (

@@ -25,11 +25,12 @@ from digest.planner import (
 )
 from digest.planning import local_edition
 from digest.ranking import Match
-from digest.render import PaperView, RenderedDigest, Renderer
+from digest.render import Renderer
 from digest.sources.base import SourceConfig
 from digest.sources.http import Fetcher
 from digest.store import Store
 from digest.subscriptions.links import Links
+from digest.views import PaperView, RenderedDigest
 
 __all__ = [  # planning's Policy and corpus helpers are served from here too
     "DispatchReport",

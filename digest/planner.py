@@ -17,7 +17,8 @@ from digest.ranking.semantic import Embedder, SemanticIndex, paper_text, paper_v
 from digest.ranking.topics import SAMPLE as TOPIC_SAMPLE
 from digest.ranking.topics import Topics
 from digest.store import Store
-from digest.store.deliveries import ItemRow, NewDelivery
+from digest.store.contents import ItemRow
+from digest.store.deliveries import NewDelivery
 from digest.store.state import FEATURES, TOPICS
 
 T = TypeVar("T")

@@ -27,7 +27,7 @@ from digest.pipeline import Policy, plan
 from digest.render import Renderer
 from digest.sources.base import PaperRecord
 from digest.store import Store
-from digest.store.deliveries import PaperRow
+from digest.store.contents import PaperRow
 from digest.store.engine import as_utc
 from digest.subscriptions.links import Links
 from digest.subscriptions.preferences import new_subscriber

@@ -15,7 +15,8 @@ import pytest
 from digest.errors import TransportError
 from digest.mail import MaildirTransport, build_message, outgoing
 from digest.mail.mime import QP_KEPT
-from digest.render import DigestView, PaperView, RenderedDigest, Renderer, trim
+from digest.render import Renderer, trim
+from digest.views import DigestView, PaperView, RenderedDigest
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 NASTY = '<script>alert("x")</script> Tom & Jerry\'s "quoted" <b>bold</b>'

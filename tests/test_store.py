@@ -195,7 +195,8 @@ def test_items_planned_before_related_keywords_existed_read_as_none_related(
 ) -> None:
     """A database at 0008 with a planned item upgrades (0009 adds delivery_item.related):
     the old item reads with no related keyword, and a new item keeps its own."""
-    from digest.store.deliveries import ItemRow, NewDelivery
+    from digest.store.contents import ItemRow
+    from digest.store.deliveries import NewDelivery
     from digest.subscriptions.preferences import new_subscriber
 
     url = old_database(
@@ -397,7 +398,8 @@ def test_planning_an_edition_twice_is_a_no_op_but_a_broken_item_is_an_error(
     import pytest
     from sqlalchemy.exc import IntegrityError
 
-    from digest.store.deliveries import ItemRow, NewDelivery
+    from digest.store.contents import ItemRow
+    from digest.store.deliveries import NewDelivery
     from digest.subscriptions.preferences import new_subscriber
 
     store = Store(f"sqlite:///{tmp_path / 'd.sqlite'}")
@@ -425,7 +427,8 @@ def test_planning_an_edition_twice_is_a_no_op_but_a_broken_item_is_an_error(
 def test_many_plans_in_one_page_each_get_their_own_delivery_and_items(tmp_path: Path) -> None:
     """More digests than one INSERT ... RETURNING statement holds, in an order unlike the ids
     and over two editions: each stored delivery carries its own subscriber's items."""
-    from digest.store.deliveries import ItemRow, NewDelivery
+    from digest.store.contents import ItemRow
+    from digest.store.deliveries import NewDelivery
     from digest.store.engine import RETURNING_CHUNK
 
     store = Store(f"sqlite:///{tmp_path / 'd.sqlite'}")
@@ -475,7 +478,8 @@ def test_schema_head_is_alembics_head() -> None:
 def test_only_a_connection_that_plans_keeps_a_big_page_cache(tmp_path: Path) -> None:
     """A sending process must not grow with the outbox it reads (SQLite's 2 MB default);
     the connection that stores planned digests keeps the history's key index in memory."""
-    from digest.store.deliveries import ItemRow, NewDelivery
+    from digest.store.contents import ItemRow
+    from digest.store.deliveries import NewDelivery
     from digest.store.engine import PLANNING_CACHE_KB
     from digest.subscriptions.preferences import new_subscriber
 

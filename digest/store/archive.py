@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from digest.models import DeliveryStatus
-from digest.store.deliveries import DELIVERY
 from digest.store.engine import Queries
+from digest.store.tables import DELIVERY
 
 # a digest can be viewed once it has gone out (or is going out: the email's own link
 # "view in browser" may be opened before the sender has recorded it)

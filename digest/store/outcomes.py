@@ -8,15 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, bindparam, func, update
+from sqlalchemy import Connection, bindparam, func, update
 from sqlalchemy import select as sa_select
 
-from digest.models import Delivery, Subscriber
 from digest.store.engine import sqlite_datetime
+from digest.store.tables import DELIVERY, SUBSCRIBER
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
-
-DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
-SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
 
 
 @dataclass

@@ -7,21 +7,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, Table, bindparam, func, insert, update
+from sqlalchemy import Connection, String, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, delete, select
 
 from digest.models import (
-    DeliveryItem,
     FetchStatus,
     Paper,
     PaperFields,
-    PaperVector,
-    Sighting,
     SourceState,
-    Vote,
 )
 from digest.store.engine import Queries, as_utc, bulk_insert
+from digest.store.tables import ITEM, PAPER, SIGHTING, VECTOR, VOTE
 
 
 @dataclass
@@ -247,11 +244,6 @@ class PaperQueries(Queries):
             return session.get(SourceState, url)
 
 
-PAPER: Table = Paper.__table__  # type: ignore[attr-defined]
-SIGHTING: Table = Sighting.__table__  # type: ignore[attr-defined]
-ITEM: Table = DeliveryItem.__table__  # type: ignore[attr-defined]
-VOTE: Table = Vote.__table__  # type: ignore[attr-defined]
-VECTOR: Table = PaperVector.__table__  # type: ignore[attr-defined]
 _MUTABLE = (*PaperFields.model_fields, "updated_at")
 _CHUNK = 400
 

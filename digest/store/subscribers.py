@@ -8,7 +8,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Table, insert
+from sqlalchemy import Select, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
@@ -25,8 +25,8 @@ from digest.models import (
 )
 from digest.store.deliveries import cancel_waiting
 from digest.store.engine import Queries, as_utc, bulk_update_rows
+from digest.store.tables import SUBSCRIBER
 
-SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
 IMPORT_CHUNK = 2000
 
 

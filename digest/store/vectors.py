@@ -6,14 +6,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Column, Connection, Table, insert
+from sqlalchemy import Column, Connection, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 
-from digest.models import PaperVector
 from digest.store.engine import Queries
+from digest.store.tables import VECTOR
 
-VECTOR: Table = PaperVector.__table__  # type: ignore[attr-defined]
 _CHUNK = 400
 
 

@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, Response
 from digest.compose import stored_view
 from digest.errors import NotFoundError
 from digest.models import Subscriber
-from digest.render import DigestView
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions.links import edition_page
+from digest.views import DigestView
 from digest.web.context import WebContext
 from digest.web.routes import Web
 
