@@ -23,6 +23,7 @@ from typing import Any
 
 import sinks
 import synth
+from cpu import busy_between, machine_ticks, process_seconds
 from memory import peak_rss_mb
 
 from digest.config import worker_cores
@@ -124,8 +125,14 @@ def cpu_between(before: resource.struct_rusage, after: resource.struct_rusage) -
     return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
-    """Plan, render and send one edition for `subscribers` people; seconds per phase."""
+def _sink_seconds(pid: int | None) -> float:
+    """CPU seconds the sink has used so far (0 when its process is not known)."""
+    return process_seconds(pid) if pid is not None else 0.0
+
+
+def run(subscribers: int, papers: int, port: int, sink_pid: int | None = None) -> dict[str, Any]:
+    """Plan, render and send one edition for `subscribers` people; seconds per phase, and
+    where the CPU went while sending (the sink's share when its process id is given)."""
     with tempfile.TemporaryDirectory(prefix="digest-e2e-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'e2e.db'}"
         seeding = multiprocessing.get_context("spawn").Process(
@@ -153,10 +160,13 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         )
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # seeding, planning workers
+        ticks0, sink0 = machine_ticks(), _sink_seconds(sink_pid)
         sent = send_due(store, outbox, now=NOW)
         t2 = time.perf_counter()
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the render workers ended
+        cores_busy, busy_seconds = busy_between(ticks0, machine_ticks())
+        sink_seconds = _sink_seconds(sink_pid) - sink0
         peak_rss = peak_rss_mb()  # before the bare client loads its sample
         transport.close()
         counts = store.deliveries.counts()
@@ -181,6 +191,9 @@ def run(subscribers: int, papers: int, port: int) -> dict[str, Any]:
         "bare_rate": round(bare_rate, 1),
         "send_cpu_main_s": round(cpu_between(cpu0, cpu1), 1),
         "send_cpu_workers_s": round(cpu_between(children0, children1), 1),
+        "send_cpu_sink_s": round(sink_seconds, 1),
+        "send_cpu_all_s": round(busy_seconds, 1),  # every process of the machine
+        "send_cores_busy": round(cores_busy, 2),
         "bare_messages": len(kept),
         "render_processes": RENDER_PROCESSES,
         "plan_processes": PLAN_PROCESSES,
@@ -197,8 +210,9 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, required=True)
     parser.add_argument("--papers", type=int, default=1_000)
     parser.add_argument("--port", type=int, required=True, help="the SMTP sink on 127.0.0.1")
+    parser.add_argument("--sink-pid", type=int, help="the sink's process, for its CPU time")
     args = parser.parse_args()
-    print(json.dumps(run(args.subscribers, args.papers, args.port)))
+    print(json.dumps(run(args.subscribers, args.papers, args.port, args.sink_pid)))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -20,7 +21,10 @@ def stage_e2e(sizes: Sizes, profile: bool) -> StageResult:
     try:
         for n in (sizes.e2e_subscribers // 2, sizes.e2e_subscribers):
             log(f"e2e: {n:,} subscribers to the {sink.name} on port {sink.port}")
-            runs.append(_bench_json("e2e.py", "--subscribers", str(n), "--port", str(sink.port)))
+            port, pid = str(sink.port), str(sink.pid)
+            runs.append(
+                _bench_json("e2e.py", "--subscribers", str(n), "--port", port, "--sink-pid", pid)
+            )
     finally:
         received = sink.stop()
     half, full = runs
@@ -28,6 +32,8 @@ def stage_e2e(sizes: Sizes, profile: bool) -> StageResult:
     rss_growth = full["peak_rss_mb"] / half["peak_rss_mb"] - 1 if half["peak_rss_mb"] else 0.0
     send_share = full["send_rate"] / full["bare_rate"] if full["bare_rate"] else 0.0
     n = full["subscribers"]
+    cores = os.cpu_count() or 1
+    floor = full["send_cpu_all_s"] / cores
     result = StageResult("e2e")
     result.figures = [
         Figure(
@@ -65,6 +71,11 @@ def stage_e2e(sizes: Sizes, profile: bool) -> StageResult:
         # CPU a message, less at the mercy of a busy machine than wall time
         Figure("  CPU a digest: render workers", _per_digest(full, "send_cpu_workers_s"), "us"),
         Figure("  CPU a digest: sending process", _per_digest(full, "send_cpu_main_s"), "us"),
+        Figure("  CPU a digest: sink", _per_digest(full, "send_cpu_sink_s"), "us"),
+        Figure("  CPU a digest: every process", _per_digest(full, "send_cpu_all_s"), "us"),
+        Figure(f"  cores busy while sending (of {cores})", full["send_cores_busy"], ""),
+        # with every core busy, sending cannot take less than this
+        Figure("  send time at that CPU, cores all busy", floor, "s"),
     ]
     result.details = full
     return result

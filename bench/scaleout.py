@@ -28,6 +28,7 @@ from typing import Any
 import e2e
 import psycopg
 import sinks
+from cpu import busy_between, machine_ticks, process_seconds
 from sqlalchemy import text
 
 from digest.mail.smtp import SmtpSettings, SmtpTransport
@@ -52,21 +53,6 @@ def database() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, all) CPU ticks of the whole machine since boot, every core summed."""
-    with open("/proc/stat") as stat:
-        fields = [int(v) for v in stat.readline().split()[1:9]]
-    user, nice, system, idle, iowait, irq, softirq, steal = fields
-    return user + nice + system + irq + softirq + steal, sum(fields)
-
-
-def process_seconds(pid: int) -> float:
-    """CPU seconds (user + system) a running process has used."""
-    with open(f"/proc/{pid}/stat") as stat:
-        after_name = stat.read().rsplit(")", 1)[1].split()
-    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def send_all(url: str, port: int, owner: str) -> dict[str, Any]:
@@ -95,15 +81,12 @@ def cpu_shares(outputs: list[dict[str, Any]], sink_seconds: float, sent: int) ->
     (microseconds) in the senders, the sink and everything else."""
     first = min(outputs, key=lambda o: o["started"])["ticks"][0]
     last = max(outputs, key=lambda o: o["ended"])["ticks"][1]
-    busy, total = last[0] - first[0], last[1] - first[1]
-    cores = os.cpu_count() or 1
-    seconds = total / os.sysconf("SC_CLK_TCK") / cores  # wall time the ticks cover
-    busy_seconds = busy / os.sysconf("SC_CLK_TCK")
+    cores_busy, busy_seconds = busy_between(first, last)
     senders = sum(o["cpu_seconds"] for o in outputs)
     per_message = 1e6 / max(sent, 1)
     return {
-        "cores": cores,
-        "cores_busy": round(busy_seconds / seconds, 2) if seconds else 0.0,
+        "cores": os.cpu_count() or 1,
+        "cores_busy": round(cores_busy, 2),
         "us_senders": round(senders * per_message),
         "us_sink": round(sink_seconds * per_message),
         "us_rest": round(max(busy_seconds - senders - sink_seconds, 0.0) * per_message),
