@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from digest.ranking.acronyms import MAX_VARIANTS
 from digest.ranking.features import Corpus, Semantic
+from digest.ranking.selection import best_columns
 from digest.ranking.semantic import FLOOR
 from digest.ranking.text import features, stem, words
 
@@ -239,8 +240,7 @@ def _expanded(scores: sp.csr_matrix, corpus: Corpus) -> sp.csr_matrix:
     (cosine to the centroid of its PRF_TOP best papers, weighted by their scores), by their
     words and, with a semantic layer, by their place in its space."""
     dense = scores.toarray()
-    k = min(PRF_TOP, dense.shape[1])
-    top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
+    top = best_columns(dense, PRF_TOP)
     top_scores = np.take_along_axis(dense, top, axis=1)
     weights = np.where(top_scores >= PRF_STRONG, top_scores, 0.0)
     total = weights.sum(axis=1, keepdims=True)

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from digest.ranking.features import Corpus
 from digest.ranking.keywords import KeywordCache, KeywordScores
 from digest.ranking.results import Match, Picks, Ranking
+from digest.ranking.selection import best_columns
 
 DEFAULT_BATCH = 4096
 LIKE_WEIGHT = 6.0  # weight of the learned part at full confidence, against 1 per keyword
@@ -345,11 +346,7 @@ def _top(
     """Per row, the column indices and scores of the k best (default: the largest limit)."""
     width = scores.shape[1]
     k = int(min(max(int(limits.max(initial=0)) if k is None else k, 1), width))
-    best = (
-        np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        if k < width
-        else np.tile(np.arange(width), (scores.shape[0], 1))
-    )
+    best = best_columns(scores, k)
     best_scores = np.take_along_axis(scores, best, axis=1)
     order = np.argsort(-best_scores, axis=1, kind="stable")
     return np.take_along_axis(best, order, axis=1), np.take_along_axis(best_scores, order, axis=1)

@@ -1,0 +1,38 @@
+"""The best few columns of every row of a large array: the papers each profile (or keyword)
+scores highest, found a block at a time instead of partitioning whole rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 10  # columns a block
+MIN_BLOCKS = 4  # blocks per column sought, below which whole rows are partitioned
+
+
+def best_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of its k largest values (k >= 1), in no particular order (among
+    equal values, any); every column when there are no more than k.
+
+    The columns are dealt into blocks (block b holds columns b, b + n, b + 2n, ... for n
+    blocks). A row's k largest values lie in the k blocks with the largest maxima, or are
+    equal to values there: a value outside them is at most k values that are inside. So
+    the row's maxima are taken block-wise (a fast reduction), and only those k blocks are
+    partitioned: a quarter of the work of partitioning rows of 1,000 for the best ten."""
+    rows, width = scores.shape
+    if k >= width:
+        return np.tile(np.arange(width), (rows, 1))
+    blocks = width // BLOCK
+    if blocks < MIN_BLOCKS * k:
+        return np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    dealt = scores[:, : blocks * BLOCK].reshape(rows, BLOCK, blocks)  # [r, i, b]: column i*n + b
+    maxima = dealt.max(axis=1)
+    chosen = np.argpartition(-maxima, k - 1, axis=1)[:, :k, None]  # (rows, k, 1)
+    within = np.arange(BLOCK)[None, None, :]
+    values = dealt[np.arange(rows)[:, None, None], within, chosen].reshape(rows, -1)
+    columns = (within * blocks + chosen).reshape(rows, -1)
+    if width > blocks * BLOCK:  # the columns left over are candidates as they are
+        values = np.concatenate([values, scores[:, blocks * BLOCK :]], axis=1)
+        rest = np.broadcast_to(np.arange(blocks * BLOCK, width), (rows, width - blocks * BLOCK))
+        columns = np.concatenate([columns, rest], axis=1)
+    pick = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(columns, pick, axis=1)
