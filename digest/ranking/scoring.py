@@ -220,7 +220,8 @@ def _rank_batch(
         seen_rows = [r for r, ids in enumerate(seen) for pid in ids if pid in position]
         seen_cols = [position[pid] for ids in seen for pid in ids if pid in position]
         eligible[seen_rows, seen_cols] = False
-    scores[~eligible | (scores <= 0)] = 0.0
+    scores *= eligible  # what is not eligible scores nothing, and neither does a negative
+    np.maximum(scores, 0.0, out=scores)  # score (in place: a masked write is 3x slower)
     scores += _like_the_best(corpus, scores)
     liked_topic = None if learned is None else learned[1]
     best, best_scores = _covering_top(scores, limits, include, hits, liked_topic)
