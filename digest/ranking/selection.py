@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 BLOCK = 10  # columns a block
-MIN_BLOCKS = 4  # blocks per column sought, below which whole rows are partitioned
+MIN_BLOCKS = 4  # with fewer than MIN_BLOCKS x k blocks, whole rows are partitioned
 
 
 def best_columns(scores: np.ndarray, k: int) -> np.ndarray:
@@ -14,10 +14,10 @@ def best_columns(scores: np.ndarray, k: int) -> np.ndarray:
     equal values, any); every column when there are no more than k.
 
     The columns are dealt into blocks (block b holds columns b, b + n, b + 2n, ... for n
-    blocks). A row's k largest values lie in the k blocks with the largest maxima, or are
-    equal to values there: a value outside them is at most k values that are inside. So
-    the row's maxima are taken block-wise (a fast reduction), and only those k blocks are
-    partitioned: a quarter of the work of partitioning rows of 1,000 for the best ten."""
+    blocks). A row's k largest values lie in its k blocks with the largest maxima (up to
+    ties): a value in any other block is no larger than each of those k maxima. So the
+    maxima are taken block-wise (a fast reduction) and only those k blocks are partitioned:
+    for the best ten of 1,000, a tenth of the values, a third of the time."""
     rows, width = scores.shape
     if k >= width:
         return np.tile(np.arange(width), (rows, 1))
