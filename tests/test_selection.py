@@ -59,3 +59,10 @@ def test_the_best_value_alone_in_the_last_block_is_found() -> None:
     values[1, 1004] = 1.0
     values[2, 0] = 1.0
     assert best_columns(values, 1).ravel().tolist() == [999, 1004, 0]
+
+
+@pytest.mark.parametrize(("shape", "k"), [((0, 1000), 10), ((0, 5), 3), ((3, 0), 3), ((2, 30), 30)])
+def test_no_rows_no_columns_or_as_many_columns_as_sought(shape: tuple[int, int], k: int) -> None:
+    """No rows, no columns, or no more columns than sought: every column, whatever the path."""
+    values = np.ones(shape, dtype=np.float32)
+    assert best_columns(values, k).shape == (shape[0], min(k, shape[1]))

@@ -28,8 +28,8 @@ def best_columns(scores: np.ndarray, k: int) -> np.ndarray:
     maxima = dealt.max(axis=1)
     chosen = np.argpartition(-maxima, k - 1, axis=1)[:, :k, None]  # (rows, k, 1)
     within = np.arange(BLOCK)[None, None, :]
-    values = dealt[np.arange(rows)[:, None, None], within, chosen].reshape(rows, -1)
-    columns = (within * blocks + chosen).reshape(rows, -1)
+    values = dealt[np.arange(rows)[:, None, None], within, chosen].reshape(rows, k * BLOCK)
+    columns = (within * blocks + chosen).reshape(rows, k * BLOCK)
     if width > blocks * BLOCK:  # the columns left over are candidates as they are
         values = np.concatenate([values, scores[:, blocks * BLOCK :]], axis=1)
         rest = np.broadcast_to(np.arange(blocks * BLOCK, width), (rows, width - blocks * BLOCK))
