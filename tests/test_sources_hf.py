@@ -206,6 +206,15 @@ def test_wrongly_typed_optional_fields_become_none() -> None:
     assert last.thumbnail is None
 
 
+@pytest.mark.parametrize("junk", [10**30, -1, 2**31])
+def test_a_count_no_listing_shows_becomes_none(junk: int) -> None:
+    """Upvotes or comments below zero or beyond any count (10**30 would not fit the
+    database's integer and lose the whole listing at storing): unknown, the paper kept."""
+    record = hf_item_to_record({**item(upvotes=junk), "numComments": junk}, 0)
+    assert (record.upvotes, record.comments) == (None, None)
+    assert hf_item_to_record(item(upvotes=2**31 - 1), 0).upvotes == 2**31 - 1
+
+
 def test_empty_array_is_an_empty_listing() -> None:
     listing = parse_hf_api(b"[]", "empty")
     assert listing.records == []

@@ -170,3 +170,52 @@ def test_a_date_without_year_after_the_page_date_belongs_to_the_year_before() ->
 def test_garbage_is_a_parse_error_that_names_the_file(garbage: str) -> None:
     with pytest.raises(ParseError, match="junk.txt"):
         parse_text(garbage, "junk.txt", TODAY)
+
+
+@pytest.mark.parametrize("line", ["Feb 30", "Apr 31", "Jan 0", "Foo 12", "Feb 30, 2025 7"])
+def test_a_date_no_calendar_has_leaves_the_record_undated(line: str) -> None:
+    """A metadata date that is no day ("Feb 30", an unknown month): the record is kept
+    without a publication date (its upvotes still read), never a crash of the whole page."""
+    listing = parse_text(PAGE.replace("Jan 18 12", line), "page.txt", TODAY)
+    assert [r.title for r in listing.records][0] == "A Good Title About Sparse Attention"
+    assert listing.records[0].published is None
+    assert listing.records[0].author_count == 4
+    assert listing.records[0].upvotes == (7 if line.endswith(" 7") else None)
+
+
+def test_a_page_date_no_calendar_has_leaves_the_listing_undated() -> None:
+    listing = parse_text(PAGE.replace("\nNov 3\n", "\nFeb 30\n"), "page.txt", TODAY)
+    assert listing.listing_date is None
+    assert [r.title for r in listing.records] == [
+        "A Good Title About Sparse Attention",
+        "Another Good Title",
+    ]
+    assert listing.records[0].published == date(2026, 1, 18)  # dated before TODAY
+
+
+def test_feb_29_without_a_year_falls_in_the_latest_leap_year() -> None:
+    """Printed without a year on a page of a year that has no Feb 29: the latest one before
+    the page date."""
+    listing = parse_text(PAGE.replace("Jan 18 12", "Feb 29"), "page.txt", TODAY)
+    assert listing.records[0].published == date(2024, 2, 29)
+
+
+def test_counts_no_listing_shows_are_dropped_and_the_page_is_stored(tmp_path: Path) -> None:
+    """`• 99999999999999999999 authors` and as many upvotes: unknown, not numbers the
+    database cannot hold (storing them failed the whole listing)."""
+    from datetime import UTC, datetime
+
+    from digest.ingest import store_records
+    from digest.store import Store
+
+    page = PAGE.replace("• 4 authors", "• 99999999999999999999 authors")
+    listing = parse_text(page.replace("Jan 18 12", "Jan 18 99999999999999999999"), "p.txt", TODAY)
+    record = listing.records[0]
+    assert (record.author_count, record.upvotes, record.published) == (
+        None,
+        None,
+        date(2026, 1, 18),
+    )
+    store = Store(f"sqlite:///{tmp_path / 'd.sqlite'}")
+    store_records(store, listing.records, "p.txt", datetime(2026, 11, 22, tzinfo=UTC))
+    assert store.papers.count() == 2

@@ -42,6 +42,17 @@ def find_arxiv_id(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+MAX_COUNT = 2**31 - 1  # more authors, upvotes or comments than this is not a count
+
+
+def count(value: object) -> int | None:
+    """A count a listing shows (authors, upvotes, comments): a whole number from 0 to
+    MAX_COUNT, else None (a junk figure must not stop the listing from being stored)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
+        return value
+    return None
+
+
 def collapse_whitespace(text: str) -> str:
     """Fold every run of whitespace (newlines included) into one space."""
     return " ".join(text.split())

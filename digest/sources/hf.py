@@ -19,6 +19,7 @@ from digest.sources.base import (
     Listing,
     PaperRecord,
     collapse_whitespace,
+    count,
     find_arxiv_id,
     strip_version,
 )
@@ -132,8 +133,8 @@ def hf_item_to_record(item: object, position: int) -> PaperRecord:
         # when it was on the Daily Papers page; items from before 2025 only have publishedAt
         listing_date=_iso_date(paper.get("submittedOnDailyAt"))
         or _iso_date(item.get("publishedAt")),
-        upvotes=_int(paper.get("upvotes")),
-        comments=_int(item.get("numComments")),
+        upvotes=count(paper.get("upvotes")),
+        comments=count(item.get("numComments")),
         url=HF_PAPER_URL.format(paper_id),
         thumbnail=_text(item.get("thumbnail")) or _text(item.get("mediaUrl")),  # older items
         github_repo=_text(paper.get("githubRepo")),
@@ -318,10 +319,6 @@ def _text(value: object) -> str | None:
         return None
     text = collapse_whitespace(value)
     return text or None
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _iso_date(value: object) -> dt.date | None:

@@ -6,7 +6,7 @@ import re
 from datetime import date
 
 from digest.errors import ParseError
-from digest.sources.base import Listing, PaperRecord, collapse_whitespace
+from digest.sources.base import Listing, PaperRecord, collapse_whitespace, count
 from digest.sources.detect import looks_like_json
 
 HEADER_LINES = frozenset(
@@ -99,10 +99,12 @@ def _parse_blocks(lines: list[str], source: str, today: date) -> Listing:
     while blocks and blocks[0][0] in HEADER_LINES:
         blocks.pop(0)
     page_year = today.year
-    if blocks and len(blocks[0]) == 1 and (page := _PAGE_DATE.match(blocks[0][0])):
-        listing.listing_date = _resolve(int(page["day"]), _MONTHS[page["mon"]], None, today)
-        page_year = listing.listing_date.year
-        blocks.pop(0)
+    page = _PAGE_DATE.match(blocks[0][0]) if blocks and len(blocks[0]) == 1 else None
+    if page and page["mon"] in _MONTHS:
+        listing.listing_date = _resolve(int(page["day"]), page["mon"], None, today)
+        if listing.listing_date is not None:
+            page_year = listing.listing_date.year
+        blocks.pop(0)  # the page's date line, even a day no calendar has ("Feb 30")
     index = 0
     while index < len(blocks):
         block = blocks[index]
@@ -143,24 +145,38 @@ def _read_meta(block: list[str], record: PaperRecord, page_year: int, page: date
     dot = block.index("·")
     for line in block[:dot]:
         if match := _AUTHORS.match(line):
-            record.author_count = int(match["n"])
+            record.author_count = count(int(match["n"]))
         else:
             record.organization = line
     for line in block[dot + 1 :]:
         if match := _META_DATE.match(line):
             year = int(match["year"]) if match["year"] else None
             ref = page or date(page_year, 12, 31)
-            record.published = _resolve(int(match["day"]), _MONTHS[match["mon"]], year, ref)
+            record.published = _resolve(int(match["day"]), match["mon"], year, ref)
             if match["votes"]:
-                record.upvotes = int(match["votes"])
+                record.upvotes = count(int(match["votes"]))
 
 
-def _resolve(day: int, month: int, year: int | None, ref: date) -> date:
-    """A date printed without its year falls in the latest year that is not after `ref`."""
+def _resolve(day: int, month: str, year: int | None, ref: date) -> date | None:
+    """A date printed without its year falls in the latest year that is not after `ref` (and
+    has that day: Feb 29); None for a day no calendar has ("Feb 30", "Foo 3")."""
+    number = _MONTHS.get(month)
+    if number is None:
+        return None
     if year is not None:
+        return _day(year, number, day)
+    for earlier in range(9):  # a Feb 29 comes at least once in eight years
+        found = _day(ref.year - earlier, number, day)
+        if found is not None and found <= ref:
+            return found
+    return None
+
+
+def _day(year: int, month: int, day: int) -> date | None:
+    try:
         return date(year, month, day)
-    guess = date(ref.year, month, day)
-    return guess if guess <= ref else date(ref.year - 1, month, day)
+    except ValueError:
+        return None
 
 
 def _add(listing: Listing, title: str, abstract: str, record: PaperRecord) -> None:
