@@ -471,6 +471,27 @@ def test_import_good_and_bad_rows(project: Project) -> None:
     assert project.mails() == []
 
 
+def test_import_refuses_a_token_version_the_database_cannot_hold(project: Project) -> None:
+    """A token_version of 20 digits passed the checks and failed storing the whole file;
+    now it is a bad row like any other, and the good rows are imported."""
+    head = HEADER.strip() + ",trending,trending_box,grouped,public_id,token_version\n"
+    path = write(
+        project,
+        "subs.csv",
+        head
+        + "ann@example.org,rlhf,,,,,,,,,,,,99999999999999999999\n"  # 2
+        + "ben@example.org,rlhf,,,,,,,,,,,,0\n"  # 3
+        + "cat@example.org,rlhf,,,,,,,,,,,,7\n",  # 4
+    )
+    result = project.cli("subscribers", "import", str(path))
+    assert result.out.strip() == "1 imported, 0 already present, 2 bad rows"
+    assert result.err.splitlines() == [
+        "line 2: token_version must be 1 to 2147483647",
+        "line 3: token_version must be 1 to 2147483647",
+    ]
+    assert [r["email"] for r in listed(project)] == ["cat@example.org"]
+
+
 def test_import_twice_creates_no_duplicates(project: Project) -> None:
     path = write(
         project,

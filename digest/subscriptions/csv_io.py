@@ -83,6 +83,9 @@ def read_subscribers_csv(
         ) from None
 
 
+MAX_TOKEN_VERSION = 2**31 - 1  # the largest the database keeps in every backend
+
+
 def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subscriber:
     """The subscriber one data row describes, or ValidationError saying what is wrong."""
     extra = fields[len(header) :]
@@ -130,8 +133,8 @@ def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subsc
             raise ValidationError(f"public_id {public_id[:40]!r} is not one this service made")
         subscriber.public_id = public_id
     subscriber.token_version = _number(get("token_version", "1"), "token_version", int)
-    if subscriber.token_version < 1:
-        raise ValidationError("token_version must be 1 or more")
+    if not 1 <= subscriber.token_version <= MAX_TOKEN_VERSION:
+        raise ValidationError(f"token_version must be 1 to {MAX_TOKEN_VERSION}")
     return subscriber
 
 
