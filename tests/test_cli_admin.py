@@ -226,6 +226,18 @@ def test_limit_must_be_positive(project: Project) -> None:
     assert result.code == 2 and "--limit" in result.err
 
 
+def test_a_count_too_large_for_the_database_means_all_there_are(project: Project) -> None:
+    """`--limit 99999999999999999999` failed with a traceback deep in SQLite; it now lists
+    everything, as `--top` of `digest rank` does."""
+    project.ok("fetch", "--now", "2026-11-22T12:00:00Z")
+    huge = "9" * 20
+    everything = json.loads(project.ok("papers", "--limit", "1000", "--json").out)
+    assert json.loads(project.ok("papers", "--limit", huge, "--json").out) == everything
+    assert project.ok("deliveries", "--limit", huge).code == 0
+    ranked = json.loads(project.ok("rank", "--keywords", "kv cache", "--top", huge, "--json").out)
+    assert ranked and len(ranked) <= len(everything)
+
+
 def test_help_texts(project: Project) -> None:
     for command in ("deliveries", "stats"):
         out = project.ok(command, "--help").out

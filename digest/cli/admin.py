@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import AppState, JsonOpt, echo_json, say, state
+from digest.cli.common import AppState, JsonOpt, echo_json, how_many, say, state
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def deliveries(
             help="Only deliveries with this status.", case_sensitive=False, show_default=False
         ),
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many deliveries, newest first.", min=1)] = 20,
+    limit: Annotated[int, how_many("How many deliveries, newest first.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """List the outbox, newest first: one line per digest with its status, attempts and errors."""

@@ -18,6 +18,19 @@ if TYPE_CHECKING:  # loaded when a command needs them: `digest --help` stays fas
     from digest.wiring import Services
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+MOST = 1_000_000  # the largest count an option takes: more means as many as there are
+
+
+def how_many(help_text: str) -> Any:
+    """A count option of 1 or more; a value above MOST is taken as MOST (a count that large
+    would otherwise fail deep in the database)."""
+    return typer.Option(help=help_text, min=1, callback=_at_most)
+
+
+def _at_most(value: int) -> int:
+    return min(value, MOST)
+
+
 now_option = typer.Option(
     "--now",
     help="Act as if it were this moment (ISO-8601; without an offset it is UTC).",

@@ -16,6 +16,7 @@ from digest.cli.common import (
     JsonOpt,
     counted,
     echo_json,
+    how_many,
     now_option,
     parse_now,
     say,
@@ -93,7 +94,7 @@ def rank_cmd(
     dislike: Annotated[
         list[str] | None, typer.Option(help="A paper you do not want more of; repeatable.")
     ] = None,
-    top: Annotated[int, typer.Option(help="How many papers to show.", min=1)] = 10,
+    top: Annotated[int, how_many("How many papers to show.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
     """Rank every paper in the history for an ad-hoc profile: keywords, exclusions, votes."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.common import JsonOpt, counted, echo_json, say, state
+from digest.cli.common import JsonOpt, counted, echo_json, how_many, say, state
 from digest.errors import NotFoundError, ValidationError
 from digest.mail.mime import clean
 
@@ -22,7 +22,7 @@ KEPT = "a digest or a vote names it (digests and profiles keep their papers)"
 @papers_app.callback()
 def papers(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="How many papers, newest first.", min=1)] = 20,
+    limit: Annotated[int, how_many("How many papers, newest first.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """List papers in the history, newest first (or: papers remove ID..., papers prune)."""
