@@ -191,6 +191,9 @@ def stored_state(project: Project) -> list[object]:
         (["rank", "--keywords", ""], "keywords are empty"),
         (["fetch", "missing/file.txt"], "no such file or directory"),
         (["send", "--now", "yesterday"], "invalid --now"),
+        (["send", "--now", "9999-12-31T23:59:59"], "--now must fall in the years 1970 to 9000"),
+        (["run", "--now", "0001-01-01"], "--now must fall in the years 1970 to 9000"),
+        (["preview", "kept@example.org", "--out", "."], "cannot write .: Is a directory"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_changes_nothing(

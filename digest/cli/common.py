@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 
-from digest.errors import ValidationError
+from digest.errors import DigestError, ValidationError
 
 if TYPE_CHECKING:  # loaded when a command needs them: `digest --help` stays fast
     from digest.app import Digest
@@ -91,6 +91,9 @@ def state(ctx: typer.Context) -> AppState:
     return ctx.find_root().ensure_object(AppState)
 
 
+EARLIEST_NOW, LATEST_NOW = 1970, 9000  # years; days counted from --now stay in the calendar
+
+
 def parse_now(text: str | None) -> datetime:
     """The moment a command acts at: --now, or the current time."""
     if text is None:
@@ -101,7 +104,18 @@ def parse_now(text: str | None) -> datetime:
         raise ValidationError(
             f"invalid --now {text!r}: use ISO-8601 such as 2026-11-22T08:00:00+01:00"
         ) from None
+    if not EARLIEST_NOW <= moment.year <= LATEST_NOW:  # windows and schedules count days
+        raise ValidationError(f"--now must fall in the years {EARLIEST_NOW} to {LATEST_NOW}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def write_file(path: Path, text: str, newline: str | None = None) -> None:
+    """Write text to a file (its folder made if need be); a failure is one DigestError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline=newline)
+    except OSError as exc:
+        raise DigestError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 _UNSAFE = {c: " " for c in (*range(0, 9), *range(11, 32), 127, *range(128, 160))}

@@ -22,6 +22,7 @@ from digest.cli.common import (
     say,
     state,
     terminal_safe,
+    write_file,
 )
 from digest.cli.papers import papers_app
 from digest.cli.sources import fetch, fetch_and_report, sources
@@ -170,8 +171,7 @@ def preview(
     subscriber = digest.services.store.subscribers.get(email)
     rendered, items = digest.preview(subscriber, parse_now(now))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(rendered.html, encoding="utf-8")
+        write_file(out, rendered.html)
         say(f"{len(items)} papers; HTML written to {out}")
     else:
         say(f"Subject: {rendered.subject}\n")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import JsonOpt, echo_json, parse_now, say, state
+from digest.cli.common import JsonOpt, echo_json, parse_now, say, state, write_file
 from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
 from digest.mail.mime import clean
 from digest.vocabulary import CSV_COLUMNS as COLUMNS
@@ -342,11 +342,7 @@ def export(
     if file is None:
         typer.echo(text, nl=False)  # data, not a message: cleaned by subscribers_csv
         return
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(text, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise DigestError(f"cannot write {file}: {exc.strerror or exc}") from None
+    write_file(file, text, newline="")
     say(f"{len(rows)} subscribers exported to {file}")
 
 
