@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import getaddresses
 from pathlib import Path
 
@@ -66,8 +66,7 @@ RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
 
 def classify(raw: bytes, key: bytes) -> Event:
     """What one message in the inbox is."""
-    message = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(message, EmailMessage)
+    message = message_from_bytes(raw, policy=policy.compat32)
     recipients = [a for _, a in getaddresses(_all(message, RECIPIENT_HEADERS)) if a]
     for address in recipients:
         public_id = read_unsubscribe_address(key, address)
@@ -93,7 +92,7 @@ def _all(message: Message, names: tuple[str, ...]) -> list[str]:
     return [str(v) for name in names for v in (message.get_all(name) or [])]
 
 
-def _delivery_status(message: EmailMessage) -> tuple[str, str]:
+def _delivery_status(message: Message) -> tuple[str, str]:
     """(Action, Status) of the first recipient of a message/delivery-status part."""
     for part in message.walk():
         if part.get_content_type() != "message/delivery-status":
@@ -111,7 +110,7 @@ def _delivery_status(message: EmailMessage) -> tuple[str, str]:
     return "", ""
 
 
-def _original_message_id(message: EmailMessage) -> str | None:
+def _original_message_id(message: Message) -> str | None:
     """The Message-ID of the returned original (message/rfc822 or text/rfc822-headers)."""
     for part in message.walk():
         kind = part.get_content_type()

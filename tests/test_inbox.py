@@ -119,3 +119,61 @@ def test_sending_skips_a_suppressed_address_even_when_its_subscriber_is_active(
         " order by s.email"
     )
     assert rows == [("blocked@example.org", "cancelled"), ("kept@example.org", "sent")]
+
+
+KEY = b"k" * 32
+
+
+def test_a_bounce_with_broken_headers_is_still_read() -> None:
+    """Headers the email library's strict parser chokes on (an unterminated quote with a
+    byte that is not UTF-8, a broken encoded word, an empty group): the report is still
+    read from the raw headers."""
+    from digest.inbox import Bounce, classify
+
+    raw = dsn(bounce_address(KEY, "mail.example.org", 42), "5.1.1").replace(
+        b"Subject: Undelivered\r\n",
+        b'Subject: =?utf-8?q?=ff?=\r\nCc: "unterminated\x82 <a@b\r\nBcc: group:;\r\n',
+    )
+    assert classify(raw, KEY) == Bounce(42, None, True, "5.1.1")
+
+
+def test_a_return_address_with_a_non_ascii_signature_names_nobody() -> None:
+    """`bounces+42-ä…@`: not ours (comparing its signature raised TypeError)."""
+    from digest.inbox import Unknown, classify
+
+    raw = plain("bounces+42-\u00e4\u00e4\u00e4\u00e4\u00e4@mail.example.org")
+    assert isinstance(classify(raw, KEY), Unknown)
+
+
+def test_no_returned_message_stops_the_inbox() -> None:
+    """Three thousand damaged variants of a bounce, a complaint and a plain message (bytes
+    changed, cut, lines of junk headers added): each is classified, none raises; a run that
+    raised would stop at that message in every later run too."""
+    import random
+
+    from digest.inbox import classify
+
+    address = bounce_address(KEY, "mail.example.org", 42)
+    seeds = [dsn(address, "5.1.1"), arf("<digest-1-2026-11-22@x>"), plain(address)]
+    junk = [
+        b'To: "unterminated <a@b\n',
+        b"To: =?utf-8?b?\n",
+        b'Content-Type: multipart/report; report-type="\n',
+        b"Delivered-To: bounces+42-\xc3\xa4\xc3\xa4@x\n",
+        b"To: a@b, , ,,,@,<>, group:;\n",
+        b"Message-ID: <\n",
+    ]
+    rng = random.Random(7)
+    for _ in range(3000):
+        raw = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            where = rng.randrange(len(raw) + 1)
+            step = rng.randrange(3)
+            if step == 0 and raw:
+                raw[min(where, len(raw) - 1)] = rng.randrange(256)
+            elif step == 1:
+                raw = raw[:where]
+            else:
+                line = raw.find(b"\n", where) + 1
+                raw[line:line] = rng.choice(junk)
+        classify(bytes(raw), KEY)

@@ -33,7 +33,7 @@ def _read(kind: str, key: bytes, address: str) -> str | None:
     if not local.startswith(prefix):
         return None
     value, _, mac = local[len(prefix) :].rpartition("-")
-    if not value or not hmac.compare_digest(mac, _mac(key, f"{kind}:{value}")):
+    if not value or not mac.isascii() or not hmac.compare_digest(mac, _mac(key, f"{kind}:{value}")):
         return None
     return value
 
