@@ -162,6 +162,21 @@ def test_a_lost_connection_fails_the_replies_still_awaited() -> None:
     play(script, "pipelining")
 
 
+def test_a_reply_that_comes_after_its_wait_timed_out_is_dropped_quietly() -> None:
+    """A reply whose waiter gave up (its timeout cancelled it) is dropped; the next reply
+    still reaches the next waiter (setting the cancelled one raised inside data_received)."""
+
+    async def script(session: Session, wire: Wire) -> None:
+        loop = asyncio.get_running_loop()
+        gave_up, next_one = loop.create_future(), loop.create_future()
+        session.waiting.extend([gave_up, next_one])
+        gave_up.cancel()
+        session.data_received(b"250 late\r\n250 2.0.0 ok\r\n")
+        assert next_one.result().code == 250 and not wire.closed
+
+    play(script, "pipelining")
+
+
 def test_an_address_that_would_smuggle_a_command_is_refused_before_anything_is_written() -> None:
     async def script(session: Session, wire: Wire) -> None:
         for smuggler in ["a@example.org\r\nRCPT TO:<b@x.org>", '"a> NOTIFY=NEVER"@example.org']:

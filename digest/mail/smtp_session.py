@@ -153,7 +153,9 @@ class Session(asyncio.Protocol):
             return
         message = "\n".join(line[4:].strip().decode("utf-8", "surrogateescape") for line in lines)
         if self.waiting:  # else unsolicited: nobody asked, so nobody is told
-            self.waiting.popleft().set_result(Reply(code, message))
+            waiter = self.waiting.popleft()
+            if not waiter.done():  # one that timed out waiting has no use for its reply
+                waiter.set_result(Reply(code, message))
         if code == CLOSING:
             self.close()
 
