@@ -177,6 +177,22 @@ def test_a_reply_that_comes_after_its_wait_timed_out_is_dropped_quietly() -> Non
     play(script, "pipelining")
 
 
+@pytest.mark.parametrize("reply", [b"2_5 ok\r\n", b"+25 ok\r\n", b" 25 ok\r\n", b"25\r\n"])
+def test_a_reply_without_a_three_digit_code_is_malformed(reply: bytes) -> None:
+    """Only three ASCII digits make a reply code: "2_5" (which int() reads as 25) fails the
+    waiting command as a malformed reply and drops the connection."""
+
+    async def script(session: Session, wire: Wire) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        session.waiting.append(waiter)
+        session.data_received(reply)
+        with pytest.raises(aiosmtplib.SMTPResponseException, match="Malformed SMTP reply"):
+            waiter.result()
+        assert wire.closed
+
+    play(script, "pipelining")
+
+
 def test_an_address_that_would_smuggle_a_command_is_refused_before_anything_is_written() -> None:
     async def script(session: Session, wire: Wire) -> None:
         for smuggler in ["a@example.org\r\nRCPT TO:<b@x.org>", '"a> NOTIFY=NEVER"@example.org']:

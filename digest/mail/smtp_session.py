@@ -145,12 +145,12 @@ class Session(asyncio.Protocol):
         self._fail(error)
 
     def _settle(self, lines: list[bytes]) -> None:
-        try:
-            code = int(lines[0][:3])
-        except ValueError:
+        digits = lines[0][:3]
+        if len(digits) != 3 or not digits.isdigit():  # int() would also take " 25", "+25", "2_5"
             text = lines[0].decode("utf-8", "replace").strip()
             self._fail(aiosmtplib.SMTPResponseException(-1, f"Malformed SMTP reply: {text}"))
             return
+        code = int(digits)
         message = "\n".join(line[4:].strip().decode("utf-8", "surrogateescape") for line in lines)
         if self.waiting:  # else unsolicited: nobody asked, so nobody is told
             waiter = self.waiting.popleft()
