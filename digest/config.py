@@ -73,11 +73,11 @@ class Settings(BaseSettings):
     transport: Literal["maildir", "smtp"] = "maildir"
     maildir: Path = Path("var/mail")
     smtp_host: str = "localhost"
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
-    smtp_timeout: float = 30.0
+    smtp_timeout: float = Field(default=30.0, gt=0, le=3600)  # seconds a step may take
     smtp_tls: bool = False  # implicit TLS (port 465); smtp_starttls upgrades a plain connection
     smtp_connections: int = Field(default=4, ge=1, le=64)
     smtp_rate: float = Field(
@@ -137,7 +137,13 @@ class Settings(BaseSettings):
 
     @field_validator("base_url")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
+    def _web_address(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or not value.partition("://")[2].strip(
+            "/"
+        ):
+            raise ValueError(
+                "must be an http:// or https:// address, e.g. https://digest.example.org"
+            )
         return value.rstrip("/")
 
     @classmethod

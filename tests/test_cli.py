@@ -233,12 +233,25 @@ def test_missing_config_file_is_a_clear_error(project: Project) -> None:
     assert result.code == 1 and "config file nowhere.toml does not exist" in result.err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DIGEST_TRANSPORT", "pigeon"),
+        ("DIGEST_SMTP_PORT", "99999999999999999999"),
+        ("DIGEST_SMTP_PORT", "-1"),
+        ("DIGEST_SMTP_TIMEOUT", "nan"),
+        ("DIGEST_BASE_URL", "javascript:alert(1)"),  # every link of every email starts with it
+        ("DIGEST_BASE_URL", "https://"),
+    ],
+)
 def test_invalid_setting_names_the_variable(
-    project: Project, monkeypatch: pytest.MonkeyPatch
+    project: Project, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv("DIGEST_TRANSPORT", "pigeon")
+    monkeypatch.setenv(variable, value)
     result = project.cli("config")
-    assert result.code == 1 and "transport" in result.err and "DIGEST_TRANSPORT" in result.err
+    setting = variable.removeprefix("DIGEST_").lower()
+    assert result.code == 1 and f"invalid setting {setting}" in result.err
+    assert variable in result.err and "Traceback" not in result.err
 
 
 def test_installed_console_script_runs(project: Project) -> None:
