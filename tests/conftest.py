@@ -8,6 +8,8 @@ import shutil
 import socket
 import sqlite3
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -246,3 +248,22 @@ def client(web: Any) -> Iterator[httpx.Client]:
     """An HTTP client for the web app of `project`."""
     with httpx.Client(base_url=web.url, timeout=10) as c:
         yield c
+
+
+def named_pipe(path: Path) -> Path:
+    """A named pipe at `path` that nobody writes to. Should the code under test open it to
+    read (the bug such a test looks for), a writer turns up within seconds and closes it, so
+    the read ends and the test fails instead of hanging the run."""
+    os.mkfifo(path)
+
+    def end_a_reader() -> None:
+        for _ in range(100):
+            time.sleep(0.1)
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # only with a reader
+                return
+            except OSError:
+                continue  # nobody reads it: as it should be
+
+    threading.Thread(target=end_a_reader, daemon=True).start()
+    return path

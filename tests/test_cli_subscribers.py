@@ -4,6 +4,7 @@ import and export, with every bad input reported on one line and changing nothin
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Project, free_port
+from conftest import Project, free_port, named_pipe
 
 from digest.config import load_settings
 from digest.errors import ValidationError
@@ -490,6 +491,14 @@ def test_import_refuses_a_token_version_the_database_cannot_hold(project: Projec
         "line 3: token_version must be 1 to 2147483647",
     ]
     assert [r["email"] for r in listed(project)] == ["cat@example.org"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
+def test_import_from_a_pipe_is_refused_instead_of_waiting_forever(project: Project) -> None:
+    pipe = named_pipe(project.root / "subs.csv")
+    result = project.cli("subscribers", "import", str(pipe))
+    assert result.code != 0
+    assert result.err.strip() == f"error: {pipe} is not a regular file: nothing was imported"
 
 
 def test_import_twice_creates_no_duplicates(project: Project) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHARED_PAPER, Project, load_source
+from conftest import SHARED_PAPER, Project, load_source, named_pipe
 from http_server import Reply, ScriptedServer, http_server_fixture  # noqa: F401
 
 NOW = "2026-05-08T12:00:00+00:00"
@@ -434,3 +435,39 @@ def test_files_that_are_not_listings_are_refused_and_nothing_is_stored(
         assert result.code != 0, path
         assert "failed" in result.out + result.err, path
     assert project.query("select count(*) from paper") == [(0,)]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
+def test_a_source_that_is_a_pipe_fails_alone_instead_of_waiting_forever(
+    project: Project, tmp_path: Path
+) -> None:
+    """A source pointing at a named pipe (or a device such as /dev/zero, whose size says 0):
+    reading it never ended. It fails in one line; the other sources are read."""
+    pipe = named_pipe(tmp_path / "listing.txt")
+    listing = tmp_path / "good.txt"
+    listing.write_text(text_listing(), encoding="utf-8")
+    configure(project, [("pipe", str(pipe), "auto"), ("good", str(listing), "text")])
+    result = project.cli("fetch", "--now", NOW)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"{pipe}: failed: {pipe}: not a regular file (point the source at a listing file)"
+    ]
+    assert result.out.splitlines()[-1] == "2 listings read, 2 new papers, 1 failed"
+
+
+@pytest.mark.parametrize(
+    ("source", "setting"),
+    [
+        ('url = ""', "sources.0.url"),
+        ('url = "seeds"\ninterval_minutes = 0', "sources.0.interval_minutes"),
+    ],
+)
+def test_a_source_with_an_empty_url_or_no_interval_is_a_setting_error(
+    project: Project, source: str, setting: str
+) -> None:
+    """An empty url read nothing and said nothing; an interval of 0 minutes would have the
+    scheduler fetch without pause."""
+    config = project.root / "config" / "digest.toml"
+    config.write_text(f'[[sources]]\nname = "s"\n{source}\n', encoding="utf-8")
+    result = project.cli("fetch", "--now", NOW)
+    assert result.code == 1 and f"invalid setting {setting}" in result.err

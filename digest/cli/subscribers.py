@@ -346,11 +346,20 @@ def export(
     say(f"{len(rows)} subscribers exported to {file}")
 
 
+MAX_IMPORT_BYTES = 512 * 1024 * 1024  # a CSV of millions of subscribers
+
+
 def _read_text(path: Path) -> str:
+    from digest.sources.files import NotAFile, TooLarge, read_capped
+
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_IMPORT_BYTES)
     except FileNotFoundError:
         raise NotFoundError(f"no such file {str(path)!r}: nothing was imported") from None
+    except NotAFile:
+        raise ValidationError(f"{path} is not a regular file: nothing was imported") from None
+    except TooLarge:
+        raise ValidationError(f"{path} is over {MAX_IMPORT_BYTES} bytes: split it") from None
     except OSError as exc:
         raise DigestError(f"cannot read {path}: {exc.strerror or exc}") from None
     if b"\x00" in data:

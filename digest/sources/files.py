@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from digest.errors import FetchError, ParseError
@@ -21,13 +22,35 @@ def expand(location: str) -> list[Path]:
     return [path]
 
 
+class NotAFile(OSError):
+    """A device, a pipe or a socket: reading one may never end."""
+
+
+class TooLarge(OSError):
+    """A file over the size limit of what reads it."""
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (NotAFile, TooLarge, OSError)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise NotAFile(path)
+    with path.open("rb") as file:
+        body = file.read(limit + 1)  # not the size stat() gave: the file may be growing
+    if len(body) > limit:
+        raise TooLarge(path)
+    return body
+
+
 def read_bytes(path: Path) -> bytes:
     """A listing file's bytes, with a clear error when it cannot be read."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise FetchError(f"{path}: {size} bytes is over the {MAX_FILE_BYTES} byte limit")
-        return path.read_bytes()
+        return read_capped(path, MAX_FILE_BYTES)
+    except NotAFile:
+        raise FetchError(
+            f"{path}: not a regular file (point the source at a listing file)"
+        ) from None
+    except TooLarge:
+        raise FetchError(f"{path}: over the {MAX_FILE_BYTES} byte limit") from None
     except FileNotFoundError:
         raise FetchError(f"{path}: no such file (check the source's url)") from None
     except PermissionError:
