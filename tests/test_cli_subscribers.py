@@ -244,6 +244,12 @@ def test_edit_frequency_and_weekly_day(project: Project) -> None:
         (["--frequency", "hourly"], "'hourly' is not one of 'daily', 'weekdays', 'weekly'"),
         (["--weekly-day", "someday"], "unknown weekday 'someday'"),
         (["--exclude", "a\rBcc: x@example.org"], "control characters are not allowed"),
+        (["--keywords", "kv\x85cache"], "control characters are not allowed"),  # NEL
+        # a right-to-left override: "‮kv cache" shows as "ehcac vk" in a subject line
+        (["--keywords", "\u202ekv cache"], "control characters are not allowed"),
+        # an argument byte that is not UTF-8 reaches Python as a lone surrogate, which no
+        # email can carry: the subscriber's every digest would fail to build
+        (["--keywords", "kv\udc85cache"], "invalid keywords: not UTF-8 text"),
     ],
 )
 def test_edit_with_one_bad_value_changes_nothing(
@@ -587,7 +593,7 @@ def test_import_ignores_columns_that_are_not_ours_and_says_so(project: Project) 
 def test_import_a_directory_is_an_error(project: Project) -> None:
     result = project.cli("subscribers", "import", str(project.root))
     assert result.code == 1
-    one_error_line(result, f"cannot read {project.root}")
+    one_error_line(result, f"{project.root} is not a regular file: nothing was imported")
 
 
 def test_import_accepts_a_bom_crlf_and_trailing_empty_columns(project: Project) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, time
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -61,9 +62,18 @@ def send_time(subscriber: Subscriber) -> time:
     return time(int(hours), int(minutes))
 
 
+# characters that reorder the text after them: a subject line or a terminal would show the
+# keywords in another order than they are (U+202A-U+202E, U+2066-U+2069)
+_DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_keywords(text: str, *, allow_empty: bool = False, what: str = "keywords") -> list[str]:
     """Comma-separated keywords as a list; empty, too many or too long is a ValidationError."""
-    if any((ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160 for ch in text):
+    if any(unicodedata.category(ch) == "Cs" for ch in text):  # a byte that is not UTF-8
+        raise ValidationError(f"invalid {what}: not UTF-8 text")
+    if any((ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160 for ch in text) or any(
+        ch in _DIRECTION_CONTROLS for ch in text
+    ):
         raise ValidationError(f"invalid {what}: control characters are not allowed")
     keywords = split_keywords(text)
     if not keywords and not allow_empty:
