@@ -210,6 +210,29 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(
     assert stored_state(project) == before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["papers", "remove", "id\udc85"],
+        ["preview", "z\udc85@example.org"],
+        ["fetch", "\udcff.txt"],
+        ["subscribers", "add", "a@example.org", "--keywords", "kv\udc85cache"],
+    ],
+)
+def test_an_argument_that_is_not_utf8_is_one_line_for_every_command(
+    project: Project, args: list[str]
+) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates (here written as such): the
+    database refused them with a traceback (papers remove, preview), pydantic with another
+    (fetch). Refused once, before any command runs; the bytes are shown replaced."""
+    before = stored_state(project)
+    result = project.cli(*args)
+    assert result.code == 2
+    assert result.err.startswith("error: an argument is not UTF-8 text: ")
+    assert len(result.err.strip().splitlines()) == 1 and "\ufffd" in result.err
+    assert stored_state(project) == before
+
+
 def test_garbage_file_in_seeds_fails_alone_and_keeps_the_rest(project: Project) -> None:
     (project.root / "seeds" / "zzz_garbage.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
     (project.root / "seeds" / "zzz_notes.txt").write_text("shopping list\nmilk\n")

@@ -247,9 +247,6 @@ def test_edit_frequency_and_weekly_day(project: Project) -> None:
         (["--keywords", "kv\x85cache"], "control characters are not allowed"),  # NEL
         # a right-to-left override: "‮kv cache" shows as "ehcac vk" in a subject line
         (["--keywords", "\u202ekv cache"], "control characters are not allowed"),
-        # an argument byte that is not UTF-8 reaches Python as a lone surrogate, which no
-        # email can carry: the subscriber's every digest would fail to build
-        (["--keywords", "kv\udc85cache"], "invalid keywords: not UTF-8 text"),
     ],
 )
 def test_edit_with_one_bad_value_changes_nothing(
@@ -262,6 +259,16 @@ def test_edit_with_one_bad_value_changes_nothing(
     assert result.code == usage_or_check_error(message)
     one_error_line(result, message)
     assert table(project) == before
+
+
+def test_keywords_with_a_lone_surrogate_are_refused() -> None:
+    """What an argument byte that is not UTF-8 becomes in Python (the CLI refuses those
+    first): no email can carry it, so every digest of such a subscriber failed to build."""
+    from digest.errors import ValidationError
+    from digest.subscriptions.preferences import check_keywords
+
+    with pytest.raises(ValidationError, match="invalid keywords: not UTF-8 text"):
+        check_keywords("kv\udc85cache")
 
 
 def test_edit_needs_an_option_and_a_known_subscriber(project: Project) -> None:

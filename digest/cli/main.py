@@ -289,6 +289,13 @@ def _dispatch(app_state: AppState, moment: datetime) -> bool:
 def main() -> None:
     """Entry point: run the app, turning every expected error into one line on stderr."""
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
+    for argument in sys.argv[1:]:
+        # Python hands over an argument's bytes that are not UTF-8 as lone surrogates, which
+        # no database, email or terminal takes: refused here, once for every command
+        if any(0xDC80 <= ord(ch) <= 0xDCFF for ch in argument):
+            shown = argument.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            print(f"error: an argument is not UTF-8 text: {terminal_safe(shown)}", file=sys.stderr)
+            sys.exit(2)
     try:
         code = app(prog_name="digest", standalone_mode=False)
     except typer.Abort:
