@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FIXTURES, Inbox, Project, free_port, smtp_sink
+from conftest import FIXTURES, Inbox, Project, free_port, named_pipe, smtp_sink
 
 NOW = "2026-11-22T12:00:00+00:00"
 PEOPLE = ("zoë@example.com", "anna@bücher.example", "plain@example.org")
@@ -377,16 +377,23 @@ def test_dkim_signs_the_list_headers_and_a_receiver_verifies_it(
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
+@pytest.mark.parametrize("key", ["nowhere.pem", "a pipe", "."])
 def test_a_missing_dkim_key_is_one_clear_error(
-    project: Project, monkeypatch: pytest.MonkeyPatch
+    project: Project, monkeypatch: pytest.MonkeyPatch, key: str
 ) -> None:
-    monkeypatch.setenv("DIGEST_DKIM_KEY_FILE", "nowhere.pem")
+    """No such file, a named pipe (read forever before: a device's size says 0) or a
+    directory: one line naming the setting."""
+    if key == "a pipe":
+        key = str(named_pipe(project.root / "dkim.pem"))
+    monkeypatch.setenv("DIGEST_DKIM_KEY_FILE", key)
     project.ok(
         "subscribers", "add", "r@example.org", "--keywords", "kv cache", "--send-at", "00:00"
     )
     result = project.cli("send", "--now", NOW)
     assert result.code == 1 and "DIGEST_DKIM_KEY_FILE" in result.err
     assert len(result.err.strip().splitlines()) == 1
+    if key.endswith("dkim.pem"):
+        assert "not a regular file" in result.err
 
 
 def test_info_the_csrf_field_is_no_mac_under_the_link_key() -> None:

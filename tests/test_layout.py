@@ -13,8 +13,9 @@ ALLOWED = {
     "digest.vocabulary": set(),
     "digest.models": {"digest.vocabulary"},
     "digest.errors": set(),
+    "digest.local_files": set(),
     "digest.store": {"digest.models", "digest.errors", "digest.vocabulary"},
-    "digest.sources": {"digest.models", "digest.errors", "digest.vocabulary"},
+    "digest.sources": {"digest.models", "digest.errors", "digest.vocabulary", "digest.local_files"},
 }
 
 

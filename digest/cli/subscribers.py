@@ -350,7 +350,7 @@ MAX_IMPORT_BYTES = 512 * 1024 * 1024  # a CSV of millions of subscribers
 
 
 def _read_text(path: Path) -> str:
-    from digest.sources.files import NotAFile, TooLarge, read_capped
+    from digest.local_files import NotAFile, TooLarge, read_capped
 
     try:
         data = read_capped(path, MAX_IMPORT_BYTES)

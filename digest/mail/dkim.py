@@ -14,7 +14,10 @@ from pathlib import Path
 import dkim
 
 from digest.errors import ConfigError
+from digest.local_files import read_capped
 from digest.mail import OnOutcome, Outcome, Outgoing, Transport
+
+MAX_KEY_BYTES = 64 * 1024  # a PEM RSA key of 4,096 bits is about 3 KB
 
 SIGNED_HEADERS = (
     b"from",
@@ -33,7 +36,7 @@ class DkimSigner:
 
     def __init__(self, key_file: Path, selector: str, domain: str) -> None:
         try:
-            self.key = key_file.read_bytes()
+            self.key = read_capped(key_file, MAX_KEY_BYTES)
         except OSError as exc:
             raise ConfigError(
                 f"cannot read the DKIM key {key_file}: {exc.strerror or exc} "

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 from digest.errors import FetchError, ParseError
+from digest.local_files import NotAFile, TooLarge, read_capped
 
 LISTING_SUFFIXES = (".txt", ".json", ".html", ".htm", ".xml", ".rss", ".atom")
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -20,25 +20,6 @@ def expand(location: str) -> list[Path]:
     if not path.exists():
         raise FetchError(f"{location}: no such file or directory (check the source's url)")
     return [path]
-
-
-class NotAFile(OSError):
-    """A device, a pipe or a socket: reading one may never end."""
-
-
-class TooLarge(OSError):
-    """A file over the size limit of what reads it."""
-
-
-def read_capped(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes (NotAFile, TooLarge, OSError)."""
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise NotAFile(path)
-    with path.open("rb") as file:
-        body = file.read(limit + 1)  # not the size stat() gave: the file may be growing
-    if len(body) > limit:
-        raise TooLarge(path)
-    return body
 
 
 def read_bytes(path: Path) -> bytes:
