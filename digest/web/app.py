@@ -21,7 +21,7 @@ from digest.web.context import WebContext
 from digest.web.feedback import router as feedback_router
 from digest.web.limits import Guard, Limits
 from digest.web.routes import router
-from digest.web.security import SecurityHeaders, redact_access_log
+from digest.web.security import BodyLimit, SecurityHeaders, redact_access_log
 
 
 def create_app(
@@ -44,6 +44,7 @@ def create_app(
     )
     redact_access_log()
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit)  # outermost: nothing reads a body it refuses
     app.mount("/static", StaticFiles(directory=templates / "web" / "static"), name="static")
     app.state.web = WebContext(
         store=store,
