@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from conftest import load_source as load
 from digest.errors import ParseError, ValidationError
 from digest.ingest.identity import record_key
 from digest.sources.base import Listing, PaperRecord
+from digest.sources.detect import detect_kind
 from digest.sources.hf import (
     hf_api_url,
     hf_is_last_page,
@@ -342,3 +344,24 @@ def test_a_daily_page_dates_its_papers_with_the_page_date() -> None:
     listing = parse_hf_page(page, "hf-page")
     assert listing.records[0].listing_date == dt.date(2026, 5, 8)
     assert listing.listing_date == dt.date(2026, 5, 8)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,  # RecursionError in json.loads
+        '[{"paper": {"id": "2605.01234", "title": "T", "upvotes": ' + "9" * 5_000 + "}}]",
+    ],
+)
+def test_json_no_listing_would_send_is_a_parse_error(body: str) -> None:
+    """Nesting a hundred thousand deep, or a number of 5,000 digits (Python refuses to convert
+    it): a ParseError naming the source, not a RecursionError or ValueError that stopped the
+    whole fetch run."""
+    with pytest.raises(ParseError, match="^evil: .*JSON no listing would send"):
+        parse_hf_api(body, "evil")
+    props = html.escape('{"dailyPapers": ' + body + "}")
+    page = f'<div data-target="DailyPapers" data-props="{props}">'
+    with pytest.raises(ParseError, match="JSON no listing would send"):
+        parse_hf_page(page, "evil")
+    with pytest.raises(ParseError):
+        detect_kind(body.encode())

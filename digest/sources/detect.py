@@ -54,7 +54,7 @@ def _json_kind(data: bytes, mime: str) -> SourceKind | None:
     """hf-api for a JSON array; ParseError for other JSON; None when it is not JSON at all."""
     try:
         value: object = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or JSON no listing sends
         if mime.endswith("json") or looks_like_json(data):
             raise ParseError(
                 f"the body is not valid JSON (it starts with {_preview(data)}); "

@@ -297,6 +297,11 @@ def _load_json(text: str, source: str, what: str) -> object:
             f"{source}: the {what} is not valid JSON ({exc.msg}: line {exc.lineno}, "
             f"column {exc.colno}); check that the download was complete"
         ) from exc
+    except (ValueError, RecursionError):  # a number of thousands of digits, or deep nesting
+        raise ParseError(
+            f"{source}: the {what} is JSON no listing would send (nested too deeply or a "
+            "number of thousands of digits)"
+        ) from None
     return data
 
 
