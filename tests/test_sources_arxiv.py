@@ -288,3 +288,22 @@ def test_split_authors() -> None:
 )
 def test_latex_accents(latex: str, text: str) -> None:
     assert latex_accents(latex) == text
+
+
+@pytest.mark.parametrize("reference", [b"&#xD800;", b"&#55296;", b"&#x110000;"])
+def test_a_reference_to_no_character_in_a_broken_feed_is_read_around(reference: bytes) -> None:
+    """A character reference to a surrogate or past U+10FFFF, in a feed that is not
+    well-formed (feedparser's loose parser then reads it), raised UnicodeEncodeError inside
+    feedparser; the feed is read with U+FFFD in its place."""
+    body = load("arxiv_rss_cs_lg.xml").replace(b"<title>", b"<title>" + reference, 1)
+    body = body.replace(b"</channel>", b"<broken></channel>")  # not well-formed
+    listing = parse_arxiv_feed(body, "broken")
+    assert listing.records  # what could be read is kept
+
+
+def test_an_encoding_declaration_that_is_not_text_is_a_parse_error() -> None:
+    """A byte that is not UTF-8 in the XML declaration's encoding made feedparser raise
+    UnicodeDecodeError; it is a ParseError that names the source."""
+    body = load("arxiv_rss_cs_lg.xml").replace(b"encoding='UTF-8'", b"encoding='\x90TF-8'", 1)
+    with pytest.raises(ParseError, match="^damaged: not a feed that can be read"):
+        parse_arxiv_feed(body, "damaged")

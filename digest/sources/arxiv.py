@@ -68,11 +68,31 @@ _LETTERS = {"ss": "ß", "o": "ø", "O": "Ø", "l": "ł", "L": "Ł", "ae": "æ", 
 _LETTER = re.compile(r"\{\\(ss|o|O|l|L|ae|AE|aa)\}|\\(ss|o|O|l|L|ae|AE|aa)(?![A-Za-z])")
 
 
+_NUMERIC_REFERENCE = re.compile(rb"&#([xX][0-9a-fA-F]{1,16}|[0-9]{1,20});")
+
+
+def _no_impossible_character(match: re.Match[bytes]) -> bytes:
+    """A character reference to a surrogate or past U+10FFFF, as U+FFFD: feedparser's loose
+    parser (used on a feed that is not well-formed) raises UnicodeEncodeError on one."""
+    digits = match[1]
+    value = int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+    return b"&#xFFFD;" if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF else match[0]
+
+
 def parse_arxiv_feed(body: str | bytes, source: str) -> Listing:
     """Parse an arXiv RSS 2.0 or Atom feed, or a query API answer, into a Listing."""
     data = body.encode("utf-8") if isinstance(body, str) else body
+    data = _NUMERIC_REFERENCE.sub(_no_impossible_character, data)
     # A stream, never a str or bytes: feedparser would fetch a URL or open a file path.
-    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False
+        )
+    except (ValueError, LookupError) as exc:  # feedparser's own failures on damaged bytes
+        raise ParseError(
+            f"{source}: not a feed that can be read ({type(exc).__name__} in the feed parser); "
+            "check that the download was complete and is an arXiv feed"
+        ) from None
     version: str = parsed.get("version") or ""
     # Plain dicts: FeedParserDict's key aliases (updated -> published) would blur the dates.
     entries: list[dict[str, Any]] = [dict(e) for e in parsed.get("entries") or []]
