@@ -471,3 +471,37 @@ def test_a_source_with_an_empty_url_or_no_interval_is_a_setting_error(
     config.write_text(f'[[sources]]\nname = "s"\n{source}\n', encoding="utf-8")
     result = project.cli("fetch", "--now", NOW)
     assert result.code == 1 and f"invalid setting {setting}" in result.err
+
+
+def test_a_bug_reading_one_listing_fails_it_alone_and_the_run_goes_on(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parser library raising something of its own (not one of the service's errors, as
+    feedparser did on damaged feeds) stopped the whole run: no other source read, no digest
+    planned that day. Now that listing fails alone, named as an internal error to report."""
+    import digest.ingest.listings as listings
+
+    broken = tmp_path / "broken.txt"
+    broken.write_text(text_listing(), encoding="utf-8")
+    good = tmp_path / "good.txt"
+    good.write_text(text_listing(), encoding="utf-8")
+    parse = listings.parse_body
+
+    def parse_with_a_bug(kind: str, body: bytes, source: str, *rest: Any) -> Any:
+        if source.endswith("broken.txt"):
+            raise KeyError("a bug")
+        return parse(kind, body, source, *rest)
+
+    monkeypatch.setattr(listings, "parse_body", parse_with_a_bug)
+    configure(project, [("broken", str(broken), "text"), ("good", str(good), "text")])
+    project.ok(
+        "subscribers", "add", "r@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    result = project.cli("run", "--now", NOW)
+    assert result.code == 1
+    assert f"{broken}: failed: internal error (KeyError): please report it with the log" in (
+        result.err
+    )
+    assert "Traceback" not in result.err
+    assert f"{good}: 2 new, 0 already known, 0 bad records" in result.out
+    assert project.query("select count(*) from delivery") == [(1,)]  # the day's digest planned

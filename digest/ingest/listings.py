@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
 
 from digest.errors import DigestError
 from digest.ingest.identity import dedupe, lookup_keys, plan_writes
@@ -18,6 +21,9 @@ from digest.sources.http import Fetched, Fetcher
 from digest.sources.parse import AUTO, parse_body
 from digest.store import Store
 from digest.store.papers import UpsertResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,22 +89,38 @@ def ingest_source(
 ) -> list[SourceReport]:
     """Ingest every listing a source names; a failing listing never stops the others."""
     if is_url(source.url):
-        try:
-            return [_ingest_url(store, source, now, fetcher or Fetcher())]
-        except DigestError as exc:
-            return [_failed(store, source, source.url, now, exc)]
+        return [_guarded(store, source, source.url, now, _ingest_url, fetcher or Fetcher())]
     try:
         paths = expand(source.url)
     except DigestError as exc:
         return [_failed(store, source, source.url, now, exc)]
-    reports = []
-    for path in paths:
-        try:
-            listing = parse_body(source.kind, read_bytes(path), str(path), now.date())
-            reports.append(ingest_listing(store, listing, source.name, now))
-        except DigestError as exc:
-            reports.append(_failed(store, source, str(path), now, exc))
-    return reports
+    return [_guarded(store, source, str(path), now, _ingest_file, path) for path in paths]
+
+
+def _ingest_file(store: Store, source: SourceConfig, now: datetime, path: Path) -> SourceReport:
+    listing = parse_body(source.kind, read_bytes(path), str(path), now.date())
+    return ingest_listing(store, listing, source.name, now)
+
+
+def _guarded(
+    store: Store,
+    source: SourceConfig,
+    url: str,
+    now: datetime,
+    ingest: Callable[[Store, SourceConfig, datetime, T], SourceReport],
+    how: T,
+) -> SourceReport:
+    """One listing ingested, or its failure recorded. A failure that is not one of ours is a
+    bug (a parser library's, or ours): logged with its traceback for the operator, but it
+    fails this listing alone, never the other sources or the digests sent after them."""
+    try:
+        return ingest(store, source, now, how)
+    except DigestError as exc:
+        return _failed(store, source, url, now, exc)
+    except Exception as exc:
+        log.exception("reading %s failed on a bug", url)
+        error = f"internal error ({type(exc).__name__}): please report it with the log"
+        return _failed(store, source, url, now, DigestError(error))
 
 
 def _failed(
