@@ -10,6 +10,7 @@ person to read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import imaplib
 import mailbox
@@ -215,24 +216,46 @@ def _maildir(path: Path) -> Iterator[tuple[bytes, Removal]]:
         yield box.get_bytes(key), functools.partial(box.remove, key)
 
 
+IMAP_ERRORS = (OSError, imaplib.IMAP4.error)
+POP3_ERRORS = (OSError, poplib.error_proto)
+BROKEN_OFF = "the connection broke off; what was read is done, the rest waits for the next run"
+
+
 def _imap(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
     try:
         port = s.port or (993 if s.tls else 143)
         client = (imaplib.IMAP4_SSL if s.tls else imaplib.IMAP4)(s.host, port)
         client.login(s.username, s.password)
         client.select("INBOX")
-        _, found = client.search(None, "ALL")
-    except (OSError, imaplib.IMAP4.error) as exc:
+        # marked deleted by a run that broke off before expunging: acted on already
+        _, found = client.search(None, "UNDELETED")
+    except IMAP_ERRORS as exc:
         raise TransportError(f"cannot read IMAP {s.host}: {exc} (check DIGEST_INBOX_*)") from None
     try:
-        for number in found[0].split():
+        for number in (found[0] or b"").decode("ascii", "replace").split():
             _, data = client.fetch(number, "(RFC822)")
             part = data[0]
             if isinstance(part, tuple):
-                yield part[1], functools.partial(client.store, number, "+FLAGS", "\\Deleted")
+                mark = functools.partial(client.store, number, "+FLAGS", "\\Deleted")
+                yield part[1], _guarded(mark, IMAP_ERRORS, f"IMAP {s.host}")
         client.expunge()
+    except IMAP_ERRORS as exc:
+        raise TransportError(f"IMAP {s.host}: {exc}: {BROKEN_OFF}") from None
     finally:
-        client.logout()
+        with contextlib.suppress(*IMAP_ERRORS):
+            client.logout()
+
+
+def _guarded(remove: Removal, errors: tuple[type[Exception], ...], where: str) -> Removal:
+    """`remove`, its mail server's failure a TransportError."""
+
+    def guarded() -> object:
+        try:
+            return remove()
+        except errors as exc:
+            raise TransportError(f"{where}: {exc}: {BROKEN_OFF}") from None
+
+    return guarded
 
 
 def _pop3(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
@@ -242,10 +265,12 @@ def _pop3(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
         client.user(s.username)
         client.pass_(s.password)
         count = len(client.list()[1])
-    except (OSError, poplib.error_proto) as exc:
+    except POP3_ERRORS as exc:
         raise TransportError(f"cannot read POP3 {s.host}: {exc} (check DIGEST_INBOX_*)") from None
     try:
         for number in range(1, count + 1):
-            yield b"\r\n".join(client.retr(number)[1]), functools.partial(client.dele, number)
-    finally:
-        client.quit()
+            remove = _guarded(functools.partial(client.dele, number), POP3_ERRORS, f"POP3 {s.host}")
+            yield b"\r\n".join(client.retr(number)[1]), remove
+        client.quit()  # POP3 deletes at QUIT
+    except POP3_ERRORS as exc:
+        raise TransportError(f"POP3 {s.host}: {exc}: {BROKEN_OFF}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import imaplib
 import mailbox
 from pathlib import Path
 
@@ -177,3 +178,65 @@ def test_no_returned_message_stops_the_inbox() -> None:
                 line = raw.find(b"\n", where) + 1
                 raw[line:line] = rng.choice(junk)
         classify(bytes(raw), KEY)
+
+
+class FakeImap:
+    """An IMAP server's INBOX as imaplib's client sees it (no IMAP server runs here): flags
+    are kept at once, messages go at EXPUNGE, and the connection can break at a FETCH."""
+
+    box: dict[str, tuple[bytes, set[str]]] = {}
+    break_at: str | None = None
+    error, abort = imaplib.IMAP4.error, imaplib.IMAP4.abort  # imaplib's own, as the real class
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+
+    def login(self, user: str, password: str) -> None: ...
+
+    def select(self, mailbox: str) -> None: ...
+
+    def search(self, charset: None, criterion: str) -> tuple[str, list[bytes]]:
+        found = [n for n, (_, flags) in self.box.items() if criterion != "UNDELETED" or not flags]
+        return "OK", [" ".join(found).encode()]
+
+    def fetch(self, number: str, parts: str) -> tuple[str, list[object]]:
+        if number == FakeImap.break_at:
+            raise self.abort("socket error: EOF")
+        return "OK", [(b"1 (RFC822 {n})", self.box[number][0]), b")"]
+
+    def store(self, number: str, how: str, flag: str) -> None:
+        self.box[number][1].add(flag)
+
+    def expunge(self) -> None:
+        for number in [n for n, (_, flags) in self.box.items() if flags]:
+            del self.box[number]
+
+    def logout(self) -> None:
+        if FakeImap.break_at is not None:
+            raise OSError("the connection is gone")
+
+
+def test_imap_a_run_that_breaks_off_reads_nothing_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection breaks at the second message: one clear TransportError (no traceback
+    from imaplib, none from logging out of a dead connection), and the first message, marked
+    deleted but never expunged, is not read again by the next run (which counted its bounce
+    twice when every message was searched)."""
+    from digest.errors import TransportError
+    from digest.inbox import InboxSettings, messages
+
+    monkeypatch.setattr(imaplib, "IMAP4", FakeImap)
+    FakeImap.box = {"1": (b"first", set()), "2": (b"second", set())}
+    FakeImap.break_at = "2"
+    settings = InboxSettings(kind="imap", host="imap.example.org", tls=False)
+    read = []
+    with pytest.raises(TransportError, match="the rest waits for the next run"):
+        for raw, remove in messages(settings):
+            read.append(raw)
+            remove()
+    assert read == [b"first"] and FakeImap.box["1"][1] == {"\\Deleted"}
+    FakeImap.break_at = None
+    again = []
+    for raw, remove in messages(settings):
+        again.append(raw)
+        remove()
+    assert again == [b"second"] and FakeImap.box == {}
