@@ -44,6 +44,7 @@ class EnumText(TypeDecorator[StrEnum]):
 
 
 PUBLIC_ID_BYTES = 16
+MAX_INTEGER = 2**31 - 1  # the largest whole number an INTEGER column keeps in every backend
 
 
 def new_public_id() -> str:

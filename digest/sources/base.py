@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from digest.models import PaperFields
+from digest.models import MAX_INTEGER, PaperFields
 from digest.sources.config import SourceConfig as SourceConfig
 
 _ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
@@ -42,13 +42,10 @@ def find_arxiv_id(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-MAX_COUNT = 2**31 - 1  # more authors, upvotes or comments than this is not a count
-
-
 def count(value: object) -> int | None:
     """A count a listing shows (authors, upvotes, comments): a whole number from 0 to
-    MAX_COUNT, else None (a junk figure must not stop the listing from being stored)."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
+    MAX_INTEGER, else None (a junk figure must not stop the listing from being stored)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INTEGER:
         return value
     return None
 

@@ -18,7 +18,7 @@ from typing import TextIO, TypeVar
 
 from digest.errors import ValidationError
 from digest.mail.mime import clean
-from digest.models import Frequency, Subscriber, SubscriberStatus
+from digest.models import MAX_INTEGER, Frequency, Subscriber, SubscriberStatus
 from digest.subscriptions.preferences import WEEKDAYS, choose, new_subscriber, normalise_email
 from digest.subscriptions.tokens import PUBLIC_ID
 from digest.vocabulary import CSV_COLUMNS as COLUMNS
@@ -83,9 +83,6 @@ def read_subscribers_csv(
         ) from None
 
 
-MAX_TOKEN_VERSION = 2**31 - 1  # the largest the database keeps in every backend
-
-
 def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subscriber:
     """The subscriber one data row describes, or ValidationError saying what is wrong."""
     extra = fields[len(header) :]
@@ -133,8 +130,8 @@ def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subsc
             raise ValidationError(f"public_id {public_id[:40]!r} is not one this service made")
         subscriber.public_id = public_id
     subscriber.token_version = _number(get("token_version", "1"), "token_version", int)
-    if not 1 <= subscriber.token_version <= MAX_TOKEN_VERSION:
-        raise ValidationError(f"token_version must be 1 to {MAX_TOKEN_VERSION}")
+    if not 1 <= subscriber.token_version <= MAX_INTEGER:
+        raise ValidationError(f"token_version must be 1 to {MAX_INTEGER}")
     return subscriber
 
 
