@@ -36,8 +36,6 @@ def read_bytes(path: Path) -> bytes:
         raise FetchError(f"{path}: no such file (check the source's url)") from None
     except PermissionError:
         raise FetchError(f"{path}: permission denied (make the file readable)") from None
-    except IsADirectoryError:
-        raise FetchError(f"{path}: is a directory") from None
     except OSError as exc:
         raise FetchError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
