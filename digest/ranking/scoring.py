@@ -235,7 +235,8 @@ def _rank_batch(
         hits.tocsc(),
         index.keywords,
         None if learned is None else (learned[2], similar),
-        index.hits(threshold, words_only=True),
+        # the words' own hits, unless they are the hits already (no feedback, no semantic layer)
+        None if index.worded is index.evidence else index.hits(threshold, words_only=True),
     )
 
 
