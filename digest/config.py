@@ -138,9 +138,8 @@ class Settings(BaseSettings):
     @field_validator("base_url")
     @classmethod
     def _web_address(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or not value.partition("://")[2].strip(
-            "/"
-        ):
+        host = value.partition("://")[2].strip("/")
+        if not value.startswith(("http://", "https://")) or not host:
             raise ValueError(
                 "must be an http:// or https:// address, e.g. https://digest.example.org"
             )
