@@ -219,3 +219,60 @@ def test_counts_no_listing_shows_are_dropped_and_the_page_is_stored(tmp_path: Pa
     store = Store(f"sqlite:///{tmp_path / 'd.sqlite'}")
     store_records(store, listing.records, "p.txt", datetime(2026, 11, 22, tzinfo=UTC))
     assert store.papers.count() == 2
+
+
+def _seed_blocks(name: str) -> tuple[list[str], list]:  # type: ignore[type-arg]
+    """A block-layout seed cut at its blank lines, and its records as read whole."""
+    path = next(SEEDS.glob(f"{name}_*.txt"))
+    text = path.read_text(encoding="utf-8")
+    return text.split("\n\n"), parse_text(text, path.name, TODAY).records
+
+
+def _read(blocks: list[str]) -> tuple[list[tuple[str, str]], int]:
+    listing = parse_text("\n\n".join(blocks), "edited", TODAY)
+    return [(r.title, r.abstract) for r in listing.records], listing.bad_records
+
+
+@pytest.mark.parametrize("name", ["001", "002"])  # layout B, layout C
+def test_a_missing_title_or_abstract_costs_that_paper_alone(name: str) -> None:
+    blocks, records = _seed_blocks(name)
+    expected = [(r.title, r.abstract) for r in records]
+    for n, paper in enumerate(records[:-1]):  # every paper in turn
+        at = blocks.index(paper.title)
+        others = expected[:n] + expected[n + 1 :]
+        assert _read(blocks[: at + 1] + blocks[at + 2 :]) == (others, 1), f"abstract {n}"
+        assert _read(blocks[:at] + blocks[at + 1 :]) == (others, 1), f"title {n}"
+
+
+def test_a_missing_abstract_in_layout_a_costs_that_paper_alone() -> None:
+    _, records = _seed_blocks("001")
+    lines = ["junk line"] + [line for r in records for line in (r.title, r.abstract)]
+    del lines[2 * 5 + 2]  # the sixth paper's abstract
+    listing = parse_text("\n".join(lines), "edited", TODAY)
+    expected = [(r.title, r.abstract) for r in records]
+    assert [(r.title, r.abstract) for r in listing.records] == expected[:5] + expected[6:]
+    assert listing.bad_records == 1
+
+
+def test_a_stray_paragraph_or_day_heading_shifts_nothing() -> None:
+    blocks, records = _seed_blocks("001")
+    at = blocks.index(records[2].abstract)
+    first, second = records[2].abstract.split(". ", 1)
+    edited = blocks[:at] + [first + ".", second] + blocks[at + 1 : -4] + ["Mar 11"] + blocks[-4:]
+    read, bad = _read(edited)
+    expected = [(r.title, r.abstract) for r in records]
+    assert read[:2] + read[3:] == expected[:2] + expected[3:]  # the others, whole
+    assert read[2] == (records[2].title, first + ".")  # the abstract's first paragraph
+    assert bad == 1  # the second paragraph: no title of its own
+
+
+def test_a_title_over_its_abstract_without_a_blank_line_is_one_paper() -> None:
+    blocks, records = _seed_blocks("002")
+    at = blocks.index(records[7].title)
+    edited = blocks[:at] + [f"{records[7].title}\n{records[7].abstract}"] + blocks[at + 2 :]
+    read, bad = _read(edited)
+    assert read == [(r.title, r.abstract) for r in records]
+    assert bad == 0
+    assert parse_text("\n\n".join(edited), "edited", TODAY).records[7].upvotes == (
+        records[7].upvotes
+    )

@@ -57,7 +57,7 @@ def parse_text(text: str, source: str, today: date) -> Listing:
             lines[head.index("byAK and the research community") + 1 :], source, today
         )
     else:
-        listing = _parse_alternating(lines[1:], source)
+        listing = _parse_alternating(lines[1:], source, today.year)
     if not listing.records:
         raise ParseError(
             f"{source}: no papers found: not a saved Daily Papers listing "
@@ -73,7 +73,7 @@ def parse_text(text: str, source: str, today: date) -> Listing:
     return listing
 
 
-def _parse_alternating(lines: list[str], source: str) -> Listing:
+def _parse_alternating(lines: list[str], source: str, page_year: int) -> Listing:
     """Layout A: after one junk line, title and abstract lines alternate, no blank lines."""
     inner = "\n".join(lines).strip().split("\n")
     blank = sum(1 for line in inner if not line.strip())
@@ -83,12 +83,8 @@ def _parse_alternating(lines: list[str], source: str) -> Listing:
             f"{len(inner)} (layout A alternates title and abstract lines without blank lines, "
             "layouts B and C start with the page's header; see SOURCES.md)"
         )
-    body = [line.strip() for line in lines if line.strip()]
     listing = Listing(source=source, records=[])
-    for index in range(0, len(body) - 1, 2):
-        _add(listing, body[index], body[index + 1], PaperRecord(title=""))
-    if len(body) % 2:
-        _bad(listing, f"a title without an abstract: {body[-1][:60]!r}")
+    _pair(listing, [[line.strip()] for line in lines if line.strip()], page_year)
     return listing
 
 
@@ -105,21 +101,54 @@ def _parse_blocks(lines: list[str], source: str, today: date) -> Listing:
         if listing.listing_date is not None:
             page_year = listing.listing_date.year
         blocks.pop(0)  # the page's date line, even a day no calendar has ("Feb 30")
+    _pair(listing, blocks, page_year)
+    return listing
+
+
+def _pair(listing: Listing, blocks: list[list[str]], page_year: int) -> None:
+    """Read title and abstract blocks, each maybe followed by a `·` metadata block, into
+    `listing`; a block out of place costs that record alone, never shifts the rest."""
     index = 0
     while index < len(blocks):
-        block = blocks[index]
-        if _is_meta(block) or index + 1 >= len(blocks) or _is_meta(blocks[index + 1]):
-            _bad(listing, f"a block out of place: {block[0][:60]!r}")
-            index += 1
+        block, text = blocks[index], " ".join(blocks[index])
+        following = blocks[index + 1] if index + 1 < len(blocks) else None
+        index += 1
+        if len(block) == 1 and _PAGE_DATE.match(text):  # a day's heading (a week's page)
             continue
-        record = PaperRecord(title="", listing_date=listing.listing_date)
-        title, abstract = " ".join(block), " ".join(blocks[index + 1])
-        index += 2
-        if index < len(blocks) and _is_meta(blocks[index]):
-            _read_meta(blocks[index], record, page_year, listing.listing_date)
-            index += 1
-        _add(listing, title, abstract, record)
-    return listing
+        joined = not _is_meta(block) and _title_on_abstract(block)
+        if joined:  # no blank line between a title and its abstract
+            block, following, text = block[:1], block[1:], block[0]
+        after = index if joined else index + 1  # the block after the abstract
+        if _is_meta(block) or following is None or _is_meta(following):
+            _bad(listing, f"a block out of place: {text[:60]!r}")
+            index += 0 if _is_meta(block) or following is None else 1  # its metadata too
+        elif len(text) > MAX_TITLE or _titled_alone(following, blocks[after : after + 1]):
+            # resynchronise on the next title: one odd block never shifts the rest
+            _bad(listing, f"a title without an abstract, or an abstract alone: {text[:60]!r}")
+        else:
+            record = PaperRecord(title="", listing_date=listing.listing_date)
+            index = after
+            if index < len(blocks) and _is_meta(blocks[index]):
+                _read_meta(blocks[index], record, page_year, listing.listing_date)
+                index += 1
+            _add(listing, " ".join(block), " ".join(following), record)
+
+
+def _title_on_abstract(block: list[str]) -> bool:
+    """Whether a block is a title line over its abstract (not a wrapped paragraph: an
+    abstract's line is longer than any title)."""
+    return len(block) > 1 and len(block[0]) <= MAX_TITLE < max(map(len, block[1:]))
+
+
+def _titled_alone(following: list[str], after: list[list[str]]) -> bool:
+    """Whether a title is followed by the next paper's title rather than its abstract: the
+    next block is too short for an abstract, or it reads like a title (short, no full stop
+    at its end) and the block after it is too long for one (an abstract missing)."""
+    text = " ".join(following)
+    if len(text) < MIN_ABSTRACT or len(text.split()) < MIN_ABSTRACT_WORDS:
+        return True
+    titled = len(text) <= MAX_TITLE and not text.endswith(".")
+    return titled and bool(after) and len(" ".join(after[0])) > MAX_TITLE
 
 
 def _split_blocks(lines: list[str]) -> list[list[str]]:
