@@ -71,6 +71,22 @@ def test_split_keywords_trims_lowercases_and_dedupes() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("typed", "keywords"),
+    [
+        ('"kv cache", \u201cspeculative decoding\u201d', ["kv cache", "speculative decoding"]),
+        ("LLM quantization (GPTQ, AWQ), RLHF", ["llm quantization (gptq, awq)", "rlhf"]),
+        ("mixture of experts [moe, routing]; dpo", ["mixture of experts [moe, routing]", "dpo"]),
+        ("llm (quantization, rlhf", ["llm (quantization", "rlhf"]),  # never closed
+        ("RLHF | DPO", ["rlhf", "dpo"]),
+        ("kv cache, long context.", ["kv cache", "long context"]),
+        ('"a" or "b", it\'s \'x\'', ['"a" or "b"', "it's 'x'"]),  # quotes inside stay
+    ],
+)
+def test_split_keywords_reads_keywords_as_people_type_them(typed: str, keywords: list[str]) -> None:
+    assert split_keywords(typed) == keywords
+
+
 def test_a_real_stemmer_and_hyphens_make_word_forms_meet() -> None:
     assert stems("galaxies") == stems("galaxy")
     assert stems("long-context") == [*stems("long context"), "longcontext"]

@@ -92,11 +92,21 @@ def features(tokens: Sequence[str]) -> list[str]:
     return [*tokens, *pairs(tokens)]
 
 
+# a comma inside brackets lists examples of one keyword: "llm quantization (gptq, awq)"
+_SEPARATOR = re.compile(r"[,;|\n](?![^()\[\]]*[)\]])")
+_QUOTED = re.compile(
+    r'^(?:"([^"]*)"|\'([^\']*)\'|\u201c([^\u201d]*)\u201d|\u2018([^\u2019]*)\u2019)$'
+)
+
+
 def split_keywords(text: str) -> list[str]:
-    """`"kv cache, quantization"` -> `["kv cache", "quantization"]`, duplicates dropped."""
+    """`"kv cache, quantization"` -> `["kv cache", "quantization"]`: lower case, without the
+    quotes around or a full stop after a keyword, duplicates dropped."""
     seen: dict[str, None] = {}
-    for part in re.split(r"[,;\n]", text):
-        keyword = " ".join(part.split()).lower()
+    for part in _SEPARATOR.split(text):
+        keyword = " ".join(part.split()).lower().rstrip(".:!?")
+        if quoted := _QUOTED.match(keyword):
+            keyword = next(inner for inner in quoted.groups() if inner is not None).strip()
         if keyword:
             seen.setdefault(keyword, None)
     return list(seen)
