@@ -156,6 +156,21 @@ def test_exclude_is_a_hard_filter() -> None:
     assert top_ids(c, Profile(["diffusion models"], ["medical"]), min_score=0.3) == ["diff"]
 
 
+def test_words_in_brackets_narrow_a_keyword_but_never_empty_it() -> None:
+    c = corpus()
+    # no paper says "gptq" or "awq": a keyword holding them matched nothing at all
+    assert top_ids(c, Profile(["kv cache quantization gptq awq"]), min_score=0.3) == []
+    assert top_ids(c, Profile(["kv cache quantization (gptq, awq)"]), min_score=0.3) == ["kv"]
+    assert top_ids(c, Profile(["(gptq)"]), min_score=0.3) == []
+    # an excluded keyword still needs all its words, those in brackets too
+    profile = Profile(["diffusion models"], ["diffusion (medical)"])
+    assert top_ids(c, profile, min_score=0.3) == ["diff"]
+    assert top_ids(c, Profile(["diffusion models"], ["diffusion (oncology)"]), min_score=0.3) == [
+        "diff",
+        "med",
+    ]
+
+
 def test_every_keyword_with_a_match_gets_a_slot() -> None:
     broad = {
         f"b{i}": (f"Diffusion Models Study {i}", "Diffusion models, diffusion models.")

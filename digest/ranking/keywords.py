@@ -14,6 +14,7 @@ the history (topics.py), or the semantic extra's sentence embeddings (semantic.p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,6 +43,18 @@ def keyword_stems(corpus: Corpus, keyword: str) -> list[str]:
     return out
 
 
+_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+
+
+def _outside_brackets(corpus: Corpus, keyword: str, stems: list[str]) -> tuple[str, ...]:
+    """The stems of what a keyword says outside brackets, when it has brackets: in
+    "llm quantization (gptq, awq)" they hold examples (or an acronym) of what it names
+    outside them, which then matches on its own; () otherwise."""
+    outside = _BRACKETED.sub(" ", keyword)
+    alone = tuple(keyword_stems(corpus, outside)) if outside != keyword else ()
+    return alone if alone != tuple(stems) else ()
+
+
 class KeywordScores:
     """Scores of distinct keywords against every paper of a corpus."""
 
@@ -49,19 +62,23 @@ class KeywordScores:
         self.keywords = list(keywords)
         coord = COORD if coord is None else coord
         n_kw, n_docs = len(self.keywords), len(corpus.ids)
-        slots: list[list[tuple[int, tuple[str, ...]]]] = [[] for _ in range(MAX_VARIANTS)]
+        # one slot per variant, and a last for keywords without what they say in brackets
+        slots: list[list[tuple[int, tuple[str, ...]]]] = [[] for _ in range(MAX_VARIANTS + 1)]
         for k, keyword in enumerate(self.keywords):
             tokens = keyword_stems(corpus, keyword)
             for slot, variant in enumerate(corpus.stats.acronyms.variants(tokens)):
                 if variant:
                     slots[slot].append((k, variant))
+            if outside := _outside_brackets(corpus, keyword, tokens):
+                slots[-1].append((k, outside))
         self.scores = sp.csr_matrix((n_kw, n_docs), dtype=np.float32)
         self.full = sp.csr_matrix((n_kw, n_docs), dtype=np.float32)
-        for variants in slots:
+        for slot, variants in enumerate(slots):
             if variants and n_docs:
                 score, full = _score_variants(corpus, variants, n_kw, coord)
                 self.scores = self.scores.maximum(score)
-                self.full = self.full.maximum(full)
+                if slot < MAX_VARIANTS:  # an exclusion needs the bracketed words too
+                    self.full = self.full.maximum(full)
         self.scores = sp.csr_matrix(self.scores)
         self.full = sp.csr_matrix(self.full)
         self.worded = self.scores  # what the paper's own words score: "matched" in "why"
