@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from pathlib import Path
 
@@ -276,3 +277,26 @@ def test_a_title_over_its_abstract_without_a_blank_line_is_one_paper() -> None:
     assert parse_text("\n\n".join(edited), "edited", TODAY).records[7].upvotes == (
         records[7].upvotes
     )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_damage_anywhere_costs_at_most_the_papers_it_touches(seed: int) -> None:
+    rng = random.Random(seed)
+    name = rng.choice(["001", "002", "003", "004"])
+    blocks, records = _seed_blocks(name)
+    start = blocks.index(records[0].title)  # after the page's header
+    head, body = blocks[:start], blocks[start:]
+    hurt = rng.randint(1, 4)
+    for _ in range(hurt):
+        at = rng.randrange(len(body) - 1)
+        damage = rng.choice(["delete", "repeat", "no blank line"])
+        if damage == "delete":
+            del body[at]
+        elif damage == "repeat":
+            body.insert(at, body[at])
+        else:
+            body[at : at + 2] = [f"{body[at]}\n{body[at + 1]}"]
+    read, _ = _read(head + body)
+    intact = {(r.title, r.abstract) for r in records}
+    # each damage touches at most two papers (a joined abstract and the next title)
+    assert len(intact.difference(read)) <= 2 * hurt

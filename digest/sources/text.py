@@ -108,6 +108,7 @@ def _parse_blocks(lines: list[str], source: str, today: date) -> Listing:
 def _pair(listing: Listing, blocks: list[list[str]], page_year: int) -> None:
     """Read title and abstract blocks, each maybe followed by a `·` metadata block, into
     `listing`; a block out of place costs that record alone, never shifts the rest."""
+    blocks = [part for block in blocks for part in _unjoined(block)]
     index = 0
     while index < len(blocks):
         block, text = blocks[index], " ".join(blocks[index])
@@ -115,29 +116,32 @@ def _pair(listing: Listing, blocks: list[list[str]], page_year: int) -> None:
         index += 1
         if len(block) == 1 and _PAGE_DATE.match(text):  # a day's heading (a week's page)
             continue
-        joined = not _is_meta(block) and _title_on_abstract(block)
-        if joined:  # no blank line between a title and its abstract
-            block, following, text = block[:1], block[1:], block[0]
-        after = index if joined else index + 1  # the block after the abstract
         if _is_meta(block) or following is None or _is_meta(following):
             _bad(listing, f"a block out of place: {text[:60]!r}")
             index += 0 if _is_meta(block) or following is None else 1  # its metadata too
-        elif len(text) > MAX_TITLE or _titled_alone(following, blocks[after : after + 1]):
+        elif len(text) > MAX_TITLE or _titled_alone(following, blocks[index + 1 : index + 2]):
             # resynchronise on the next title: one odd block never shifts the rest
             _bad(listing, f"a title without an abstract, or an abstract alone: {text[:60]!r}")
         else:
             record = PaperRecord(title="", listing_date=listing.listing_date)
-            index = after
+            index += 1
             if index < len(blocks) and _is_meta(blocks[index]):
                 _read_meta(blocks[index], record, page_year, listing.listing_date)
                 index += 1
-            _add(listing, " ".join(block), " ".join(following), record)
+            _add(listing, text, " ".join(following), record)
 
 
-def _title_on_abstract(block: list[str]) -> bool:
-    """Whether a block is a title line over its abstract (not a wrapped paragraph: an
-    abstract's line is longer than any title)."""
-    return len(block) > 1 and len(block[0]) <= MAX_TITLE < max(map(len, block[1:]))
+def _unjoined(block: list[str]) -> list[list[str]]:
+    """A block cut where a blank line is missing: a title line over its abstract's line, or
+    an abstract's line over the next title (an abstract's line is longer than any title; a
+    paragraph wrapped into short lines stays whole)."""
+    if _is_meta(block) or len(block) < 2 or max(map(len, block)) <= MAX_TITLE:
+        return [block]
+    head = block[:1] if len(block[0]) <= MAX_TITLE else []
+    last = block[-1]
+    tail = [last] if len(last) <= MAX_TITLE and not last.endswith(".") and "://" not in last else []
+    middle = block[len(head) : len(block) - len(tail)]
+    return [part for part in (head, middle, tail) if part]
 
 
 def _titled_alone(following: list[str], after: list[list[str]]) -> bool:
@@ -147,8 +151,9 @@ def _titled_alone(following: list[str], after: list[list[str]]) -> bool:
     text = " ".join(following)
     if len(text) < MIN_ABSTRACT or len(text.split()) < MIN_ABSTRACT_WORDS:
         return True
-    titled = len(text) <= MAX_TITLE and not text.endswith(".")
-    return titled and bool(after) and len(" ".join(after[0])) > MAX_TITLE
+    if len(text) > MAX_TITLE or text.endswith(".") or not after:
+        return False
+    return len(" ".join(after[0])) > MAX_TITLE
 
 
 def _split_blocks(lines: list[str]) -> list[list[str]]:
