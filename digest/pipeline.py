@@ -86,7 +86,12 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
         return report
     try:
         with PlanWorkers(store, now, policy) as workers:
-            schedule(store, now, workers)
+            # new subscribers, and those whose schedule changed, first: their send times are
+            # computed and those due now planned in the same pass (one write each)
+            fresh = 0
+            while unscheduled := store.subscribers.unscheduled(policy.batch, fresh):
+                workers.submit("plan", unscheduled, more_to_come=len(unscheduled) == policy.batch)
+                fresh = unscheduled[-1]
             after: tuple[datetime, int] | None = None
             while page := store.subscribers.due(now, policy.batch, after):
                 ids = [sid for _, sid in page]

@@ -5,12 +5,12 @@ worker (digest.plan_workers)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from digest.config import DEFAULT_MIN_SCORE
-from digest.models import DeliveryStatus, Paper
+from digest.models import DeliveryStatus, Paper, SubscriberStatus
 from digest.planning import Plan, Someone, choose, due, local_edition, next_send_at, window_start
 from digest.ranking import Corpus, FeatureStats, Voted, hot_papers
 from digest.ranking.semantic import Embedder, SemanticIndex, paper_text, paper_vectors
@@ -20,6 +20,7 @@ from digest.store import Store
 from digest.store.contents import ItemRow
 from digest.store.deliveries import NewDelivery
 from digest.store.state import FEATURES, TOPICS
+from digest.store.subscribers import SubscriberRow
 
 T = TypeVar("T")
 
@@ -207,13 +208,31 @@ def schedule_page(store: Store, page: list[int], now: datetime) -> Tally:
     return Tally()
 
 
+def _with_send_times(
+    store: Store, subscribers: list[SubscriberRow], now: datetime
+) -> list[SubscriberRow]:
+    """The subscribers with a next send time: computed for the active ones who have none (new,
+    or their schedule changed), and stored for those not due yet, who are left out (one
+    write each: planning moves on the send time of those it plans)."""
+    pending = [
+        s for s in subscribers if s.next_send_at is None and s.status == SubscriberStatus.ACTIVE
+    ]
+    if not pending:
+        return subscribers
+    last = store.deliveries.last_editions([s.id for s in pending])
+    timed = {s.id: replace(s, next_send_at=next_send_at(s, now, last.get(s.id))) for s in pending}
+    later = {sid: when for sid, s in timed.items() if (when := s.next_send_at) and when > now}
+    store.subscribers.set_next_send(later)
+    return [timed.get(s.id, s) for s in subscribers if s.id not in later]
+
+
 def plan_page(
     store: Store, page: list[int], now: datetime, policy: Policy, candidates: Candidates
 ) -> Tally:
     """Store the delivery (queued, or skipped when nothing qualifies) of every subscriber of
     this page (ids) who is due, and move everyone's next send time on."""
     tally = Tally()
-    subscribers = store.subscribers.rows(page)
+    subscribers = _with_send_times(store, store.subscribers.rows(page), now)
     ids = [s.id for s in subscribers if s.id is not None]
     due_now = due(subscribers, now, store.deliveries.planned_editions(ids))
     taken = {s.id for s, _ in due_now}

@@ -86,6 +86,43 @@ def test_planning_in_workers_gives_the_digests_planning_here_gives(tmp_path: Pat
     assert again.subscribers.unscheduled() == [] and again.subscribers.due(NOW, 100) == []
 
 
+def test_new_subscribers_are_timed_and_planned_in_one_pass_as_in_two(tmp_path: Path) -> None:
+    """New subscribers in several zones, at several times, daily and weekly: planning them
+    straight away (their send times computed on the way) gives the deliveries and next send
+    times that computing every send time first (`schedule`), then planning, gives."""
+    source = seeded(tmp_path / "seed.sqlite", 0)
+    store = Store(f"sqlite:///{source}")
+    zones = ["UTC", "Asia/Tokyo", "America/Los_Angeles", "Europe/Berlin"]
+    for n in range(24):
+        store.subscribers.add(
+            new_subscriber(
+                email=f"r{n}@example.org",
+                keywords=TOPICS[n % len(TOPICS)],
+                timezone=zones[n % 4],
+                send_at=["00:00", "06:30", "13:00", "23:45"][n // 4 % 4],
+                frequency="weekly" if n % 5 == 0 else "daily",
+                weekly_day=n % 7,
+                now=NOW - timedelta(days=1),
+            )
+        )
+    store.close()
+    results = []
+    for first in (False, True):
+        copy = tmp_path / f"two{first}.sqlite"
+        shutil.copy(source, copy)
+        store = Store(f"sqlite:///{copy}")
+        if first:
+            schedule(store, NOW)
+        report = plan(store, NOW, Policy(min_score=0.05, batch=5, processes=0))
+        times = {s.id: s.next_send_at for s in store.subscribers.listed()}
+        results.append((report.due, digests(store), times))
+        store.close()
+    (due, planned, times), two_passes = results
+    assert (due, planned, times) == two_passes
+    assert 0 < len(planned) < 24  # some are due now, some later
+    assert all(when is not None and when > NOW for when in times.values())
+
+
 def test_the_pages_go_to_the_workers_and_each_subscriber_is_planned_once(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{seeded(tmp_path / 'd.sqlite', 12)}")
     policy = Policy(min_score=0.05, batch=4, processes=2)
