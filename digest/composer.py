@@ -24,6 +24,7 @@ from digest.subscriptions.links import Links
 from digest.workers import (
     Workers,
     database_url,
+    gc_paused,
     has_file_database,
     start_worker,
     worker_pool,
@@ -49,14 +50,15 @@ def compose_batch(
     papers, and a pass shows each paper as it was when first read."""
     if papers is not None and len(papers) > PAPERS_KEPT:
         papers.clear()
-    contents = store.deliveries.contents(ids, papers)
     built, failed = [], []
-    for delivery_id in ids:
-        try:
-            built.append(compose(contents[delivery_id], renderer, links, sender, now))
-        except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
-            error = f"cannot build this message: {exc}"
-            failed.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
+    with gc_paused():  # thousands of short-lived objects a batch, next to no cycles
+        contents = store.deliveries.contents(ids, papers)
+        for delivery_id in ids:
+            try:
+                built.append(compose(contents[delivery_id], renderer, links, sender, now))
+            except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
+                error = f"cannot build this message: {exc}"
+                failed.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
     return built, failed
 
 

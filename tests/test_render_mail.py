@@ -229,6 +229,9 @@ def two_parts(text: str, html: str) -> bytes:
         ("plain ascii", "<p>plain ascii</p>", "7bit", "7bit"),
         ("π-Flow", "<p>π-Flow</p>", "quoted-printable", "7bit"),  # &#960; in the HTML
         ("x" * 999, "<p>" + "x" * 999 + "</p>", "quoted-printable", "quoted-printable"),
+        ("x" * 998, "<p>" + "x" * 991 + "</p>", "7bit", "7bit"),  # the longest 7bit lines
+        ("a\n" * 600 + "x" * 999, "<p>ok</p>", "quoted-printable", "7bit"),  # a long last line
+        ("y" * 900 + "\n" + "x" * 998 + "\nz", "<p>ok</p>", "7bit", "7bit"),
         ("a lone\rcarriage return", "<p>ok</p>", "quoted-printable", "7bit"),
     ],
 )

@@ -106,16 +106,24 @@ def _part(text: str, html: bool, pieces: Sequence[str] = ()) -> tuple[bytes, byt
         plain = body.encode("ascii")
     else:
         plain = b""
-    if (
-        plain
-        and b"\r" not in plain
-        and b"\0" not in plain
-        and max(map(len, plain.split(b"\n"))) <= LONGEST_LINE
-    ):
+    if plain and b"\r" not in plain and b"\0" not in plain and _short_lines(plain):
         return b"7bit", plain.replace(b"\n", CRLF)
     if pieces and not has_cr:  # (with a CR, the whole text: line ends were changed)
         return b"quoted-printable", quoted_printable(pieces)
     return b"quoted-printable", _qp_lines(body)
+
+
+def _short_lines(data: bytes) -> bool:
+    """Whether no line of `data` (LF line ends) is longer than LONGEST_LINE octets: a window
+    of that many octets and one more after each line start seen holds a line end, else
+    that line is too long (a few look-ups a message, where splitting it made 300 lines)."""
+    start = 0
+    while len(data) - start > LONGEST_LINE:
+        end = data.rfind(b"\n", start, start + LONGEST_LINE + 1)
+        if end < 0:
+            return False
+        start = end + 1
+    return True
 
 
 QP_KEPT = 512  # a text piece this long is encoded once and kept: a paper's text, in the end
