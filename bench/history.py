@@ -2,10 +2,12 @@
 older papers already stored. Planning should read only the candidate window, so its time
 should not grow with the history.
 
-    python bench/history.py --history 1000000 --subscribers 10000
+    python bench/history.py --history 10000 1000000 --subscribers 10000
 
-Prints one JSON object: seconds to build the history and to plan (the best of three runs, each
-on a fresh copy of the database), and the database size.
+Prints a JSON list, an object per history: seconds to build it and to plan (the best of three
+runs, each on a fresh copy of the database), and the database size. The runs alternate
+between the histories (short, long, short, long, ...), so that a machine whose speed drifts
+meets them alike: their ratio is the figure that holds.
 """
 
 from __future__ import annotations
@@ -60,41 +62,51 @@ def build(path: Path, history: int, subscribers: int) -> float:
     return time.perf_counter() - t0
 
 
-def run(history: int, subscribers: int, repeats: int = 3) -> dict[str, Any]:
-    """Build a database with this much history once, then time planning over fresh copies of
-    it `repeats` times; the best time counts (the others met a busier machine)."""
+def run(histories: list[int], subscribers: int, repeats: int = 3) -> list[dict[str, Any]]:
+    """Build a database for each history once, then time planning over fresh copies of them
+    in turn, `repeats` times each; the best time of each counts (the others met a busier
+    machine)."""
     with tempfile.TemporaryDirectory(prefix="digest-history-") as tmp:
-        built_path = Path(tmp) / "built.db"
-        built = build(built_path, history, subscribers)
-        times = []
+        built = {h: build(Path(tmp) / f"built{h}.db", h, subscribers) for h in histories}
+        times: dict[int, list[float]] = {h: [] for h in histories}
+        facts: dict[int, dict[str, Any]] = {}
         for _ in range(repeats):
-            path = Path(tmp) / "history.db"
-            with sqlite3.connect(built_path) as source, sqlite3.connect(path) as copy:
-                source.backup(copy)  # WAL included, unlike a file copy
-            size_mb = path.stat().st_size / 1e6
-            store = Store(f"sqlite:///{path}")
-            t0 = time.perf_counter()
-            report = plan(store, e2e.NOW, Policy(min_score=0.05, processes=e2e.PLAN_PROCESSES))
-            times.append(time.perf_counter() - t0)
-            papers = store.papers.count()
-            store.close()
-            path.unlink()
-    return {
-        "history": history,
-        "papers": papers,
-        "subscribers": subscribers,
-        "planned": report.planned,
-        "build_seconds": round(built, 1),
-        "plan_seconds": round(min(times), 2),
-        "plan_seconds_all": [round(t, 2) for t in times],
-        "database_mb": round(size_mb, 1),
-    }
+            for history in histories:
+                path = Path(tmp) / "history.db"
+                source_path = Path(tmp) / f"built{history}.db"
+                with sqlite3.connect(source_path) as source, sqlite3.connect(path) as copy:
+                    source.backup(copy)  # WAL included, unlike a file copy
+                size_mb = path.stat().st_size / 1e6
+                store = Store(f"sqlite:///{path}")
+                t0 = time.perf_counter()
+                report = plan(store, e2e.NOW, Policy(min_score=0.05, processes=e2e.PLAN_PROCESSES))
+                times[history].append(time.perf_counter() - t0)
+                facts[history] = {
+                    "papers": store.papers.count(),
+                    "planned": report.planned,
+                    "database_mb": round(size_mb, 1),
+                }
+                store.close()
+                path.unlink()
+    return [
+        {
+            "history": history,
+            "subscribers": subscribers,
+            **facts[history],
+            "build_seconds": round(built[history], 1),
+            "plan_seconds": round(min(times[history]), 2),
+            "plan_seconds_all": [round(t, 2) for t in times[history]],
+        }
+        for history in histories
+    ]
 
 
 def main() -> None:
     """Command line: one run, its figures as JSON on stdout."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--history", type=int, required=True, help="older papers stored")
+    parser.add_argument(
+        "--history", type=int, nargs="+", required=True, help="older papers stored (each)"
+    )
     parser.add_argument("--subscribers", type=int, default=10_000)
     args = parser.parse_args()
     print(json.dumps(run(args.history, args.subscribers)))

@@ -86,30 +86,29 @@ def _per_digest(run: dict[str, Any], cpu_seconds: str) -> float:
     return run[cpu_seconds] / run["sent"] * 1e6 if run["sent"] else 0.0
 
 
-def _bench_json(script: str, *args: str) -> dict[str, Any]:
-    """Run bench/SCRIPT in its own process; the JSON object it prints last."""
+def _bench_json(script: str, *args: str) -> Any:
+    """Run bench/SCRIPT in its own process; the JSON value it prints last."""
     command = [sys.executable, str(HERE / script), *args]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{script} failed: {done.stderr.strip()[-800:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def stage_history(sizes: Sizes, profile: bool) -> StageResult:
     """Planning the same subscribers with a 10,000-paper and with a long history."""
-    runs = []
-    for history in (10_000, sizes.history_papers):
-        log(f"history: planning {sizes.history_subscribers:,} subscribers, {history:,} old papers")
-        runs.append(
-            _bench_json(
-                "history.py",
-                "--history",
-                str(history),
-                "--subscribers",
-                str(sizes.history_subscribers),
-            )
-        )
+    histories = (10_000, sizes.history_papers)
+    log(
+        f"history: planning {sizes.history_subscribers:,} subscribers with "
+        f"{histories[0]:,} and {histories[1]:,} old papers, in turn"
+    )
+    runs: list[dict[str, Any]] = _bench_json(
+        "history.py",
+        "--history",
+        *map(str, histories),
+        "--subscribers",
+        str(sizes.history_subscribers),
+    )
     short, long = runs
     ratio = long["plan_seconds"] / short["plan_seconds"] if short["plan_seconds"] else 0.0
     result = StageResult("history")
