@@ -75,8 +75,9 @@ def fetch(
 def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) -> DispatchReport:
     """Create the delivery (queued, or skipped when nothing qualifies) of every due subscriber.
 
-    Only the holder of the planner lease plans, so two processes never plan at once. Due
-    subscribers are read a page at a time, longest waiting first; with `policy.processes`
+    Only the holder of the planner lease plans, so two processes never plan at once.
+    Subscribers without a send time yet (new, or their schedule changed) come first, by id;
+    then due subscribers, a page at a time, longest waiting first. With `policy.processes`
     and more than one page, worker processes plan the pages while this one reads the next.
     """
     owner = owner or process_name()
@@ -86,8 +87,7 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
         return report
     try:
         with PlanWorkers(store, now, policy) as workers:
-            # new subscribers, and those whose schedule changed, first: their send times are
-            # computed and those due now planned in the same pass (one write each)
+            # their send times are computed on the way, and written once
             fresh = 0
             while unscheduled := store.subscribers.unscheduled(policy.batch, fresh):
                 workers.submit("plan", unscheduled, more_to_come=len(unscheduled) == policy.batch)
