@@ -267,16 +267,20 @@ def test_a_stray_paragraph_or_day_heading_shifts_nothing() -> None:
     assert bad == 1  # the second paragraph: no title of its own
 
 
-def test_a_title_over_its_abstract_without_a_blank_line_is_one_paper() -> None:
+@pytest.mark.parametrize("joined", ["title and abstract", "abstract and metadata", "all three"])
+def test_a_paper_without_blank_lines_between_its_parts_is_one_paper(joined: str) -> None:
     blocks, records = _seed_blocks("002")
-    at = blocks.index(records[7].title)
-    edited = blocks[:at] + [f"{records[7].title}\n{records[7].abstract}"] + blocks[at + 2 :]
+    paper = records[7]
+    assert paper.published is not None  # it has a metadata block
+    at = blocks.index(paper.title)
+    parts = {"title and abstract": (0, 2), "abstract and metadata": (1, 3), "all three": (0, 3)}
+    start, end = parts[joined]
+    edited = [*blocks[: at + start], "\n".join(blocks[at + start : at + end]), *blocks[at + end :]]
     read, bad = _read(edited)
     assert read == [(r.title, r.abstract) for r in records]
     assert bad == 0
-    assert parse_text("\n\n".join(edited), "edited", TODAY).records[7].upvotes == (
-        records[7].upvotes
-    )
+    again = parse_text("\n\n".join(edited), "edited", TODAY).records[7]
+    assert (again.author_count, again.published) == (paper.author_count, paper.published)
 
 
 @pytest.mark.parametrize("seed", range(40))

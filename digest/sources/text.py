@@ -132,10 +132,13 @@ def _pair(listing: Listing, blocks: list[list[str]], page_year: int) -> None:
 
 
 def _unjoined(block: list[str]) -> list[list[str]]:
-    """A block cut where a blank line is missing: a title line over its abstract's line, or
-    an abstract's line over the next title (an abstract's line is longer than any title; a
-    paragraph wrapped into short lines stays whole)."""
-    if _is_meta(block) or len(block) < 2 or max(map(len, block)) <= MAX_TITLE:
+    """A block cut where a blank line is missing: a title line over its abstract's line, an
+    abstract's line over the next title (an abstract's line is longer than any title; a
+    paragraph wrapped into short lines stays whole), or lines over a metadata block."""
+    if _is_meta(block):  # one line (authors or organisation) comes before the `·` line
+        dot = block.index("·")
+        return [*_unjoined(block[: dot - 1]), block[dot - 1 :]] if dot > 1 else [block]
+    if len(block) < 2 or max(map(len, block)) <= MAX_TITLE:
         return [block]
     head = block[:1] if len(block[0]) <= MAX_TITLE else []
     last = block[-1]
