@@ -304,3 +304,19 @@ def test_damage_anywhere_costs_at_most_the_papers_it_touches(seed: int) -> None:
     intact = {(r.title, r.abstract) for r in records}
     # each damage touches at most two papers (a joined abstract and the next title)
     assert len(intact.difference(read)) <= 2 * hurt
+
+
+@pytest.mark.parametrize(
+    ("byline", "header"),
+    [
+        ("by AK and the research community", "Subscribe"),
+        ("By AK and the Research Community ", "SUBSCRIBE"),
+    ],
+)
+def test_the_page_header_is_read_however_the_page_became_text(byline: str, header: str) -> None:
+    path = next(SEEDS.glob("001_*.txt"))
+    text = path.read_text(encoding="utf-8")
+    edited = text.replace("byAK and the research community", byline).replace("Subscribe", header)
+    listing = parse_text(edited, path.name, TODAY)
+    assert [r.title for r in listing.records] == [r.title for r in parse_seed("001")]
+    assert listing.bad_records == 0 and listing.listing_date == date(2026, 3, 12)

@@ -18,6 +18,15 @@ HEADER_LINES = frozenset(
         "byAK and the research community",
     }
 )
+_BYLINE = "byakandtheresearchcommunity"
+
+
+def _letters(line: str) -> str:
+    """A line without its spaces, in lower case: how header lines are recognised."""
+    return "".join(line.split()).lower()
+
+
+_HEADERS = frozenset(map(_letters, HEADER_LINES))
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -51,11 +60,10 @@ def parse_text(text: str, source: str, today: date) -> Listing:
             "fetch it with --kind auto (or the kind it is: hf-api, hf-page, arxiv-rss, arxiv-atom)"
         )
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    head = [line.strip() for line in lines[:15]]
-    if "byAK and the research community" in head:
-        listing = _parse_blocks(
-            lines[head.index("byAK and the research community") + 1 :], source, today
-        )
+    # the page's byline, however the page was turned into text ("by AK", "BYAK", ...)
+    byline = [i for i, line in enumerate(lines[:15]) if _letters(line) == _BYLINE]
+    if byline:
+        listing = _parse_blocks(lines[byline[0] + 1 :], source, today)
     else:
         listing = _parse_alternating(lines[1:], source, today.year)
     if not listing.records:
@@ -92,7 +100,7 @@ def _parse_blocks(lines: list[str], source: str, today: date) -> Listing:
     """Layouts B and C: blank-line separated blocks, an optional `·` metadata block."""
     blocks = _split_blocks(lines)
     listing = Listing(source=source, records=[])
-    while blocks and blocks[0][0] in HEADER_LINES:
+    while blocks and _letters(blocks[0][0]) in _HEADERS:
         blocks.pop(0)
     page_year = today.year
     page = _PAGE_DATE.match(blocks[0][0]) if blocks and len(blocks[0]) == 1 else None
