@@ -320,3 +320,11 @@ def test_the_page_header_is_read_however_the_page_became_text(byline: str, heade
     listing = parse_text(edited, path.name, TODAY)
     assert [r.title for r in listing.records] == [r.title for r in parse_seed("001")]
     assert listing.bad_records == 0 and listing.listing_date == date(2026, 3, 12)
+
+
+def test_layout_a_without_its_junk_first_line_loses_no_paper() -> None:
+    path = next(SEEDS.glob("000_*.txt"))
+    text = path.read_text(encoding="utf-8")
+    listing = parse_text(text.split("\n", 1)[1], path.name, TODAY)  # starts with a title
+    assert [r.title for r in listing.records] == [r.title for r in parse_seed("000")]
+    assert listing.bad_records == 0

@@ -65,7 +65,7 @@ def parse_text(text: str, source: str, today: date) -> Listing:
     if byline:
         listing = _parse_blocks(lines[byline[0] + 1 :], source, today)
     else:
-        listing = _parse_alternating(lines[1:], source, today.year)
+        listing = _parse_alternating(lines, source, today.year)
     if not listing.records:
         raise ParseError(
             f"{source}: no papers found: not a saved Daily Papers listing "
@@ -82,7 +82,8 @@ def parse_text(text: str, source: str, today: date) -> Listing:
 
 
 def _parse_alternating(lines: list[str], source: str, page_year: int) -> Listing:
-    """Layout A: after one junk line, title and abstract lines alternate, no blank lines."""
+    """Layout A: after one junk line, title and abstract lines alternate, no blank lines (a
+    first line followed by an abstract is a title: the junk line is missing)."""
     inner = "\n".join(lines).strip().split("\n")
     blank = sum(1 for line in inner if not line.strip())
     if blank > len(inner) // 10:  # prose, Markdown or notes: paragraphs, not layout A
@@ -91,8 +92,11 @@ def _parse_alternating(lines: list[str], source: str, page_year: int) -> Listing
             f"{len(inner)} (layout A alternates title and abstract lines without blank lines, "
             "layouts B and C start with the page's header; see SOURCES.md)"
         )
+    body = [line.strip() for line in lines if line.strip()]
+    if not (len(body) > 1 and len(body[0]) <= MAX_TITLE < len(body[1])):
+        body = body[1:]  # the junk line
     listing = Listing(source=source, records=[])
-    _pair(listing, [[line.strip()] for line in lines if line.strip()], page_year)
+    _pair(listing, [[line] for line in body], page_year)
     return listing
 
 
