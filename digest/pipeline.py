@@ -41,7 +41,6 @@ __all__ = [  # planning's Policy and corpus helpers are served from here too
     "fetch",
     "plan",
     "preview",
-    "schedule",
     "semantic_index",
     "stored_space",
     "topic_space",
@@ -90,31 +89,17 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
             # their send times are computed on the way, and written once
             fresh = 0
             while unscheduled := store.subscribers.unscheduled(policy.batch, fresh):
-                workers.submit("plan", unscheduled, more_to_come=len(unscheduled) == policy.batch)
+                workers.submit(unscheduled, more_to_come=len(unscheduled) == policy.batch)
                 fresh = unscheduled[-1]
             after: tuple[datetime, int] | None = None
             while page := store.subscribers.due(now, policy.batch, after):
                 ids = [sid for _, sid in page]
-                workers.submit("plan", ids, more_to_come=len(page) == policy.batch)
+                workers.submit(ids, more_to_come=len(page) == policy.batch)
                 after = page[-1]
             report.add(workers.finish())
     finally:
         store.deliveries.release_lease("planner", owner)
     return report
-
-
-def schedule(store: Store, now: datetime, workers: PlanWorkers | None = None) -> None:
-    """Compute the next send time of subscribers who are new or whose schedule changed (in
-    pages, on the planning workers when given); done when every page is."""
-    if workers is None:
-        with PlanWorkers(store, now, Policy()) as here:
-            return schedule(store, now, here)
-    size = workers.policy.batch
-    after = 0
-    while page := store.subscribers.unscheduled(size, after):
-        workers.submit("schedule", page, more_to_come=len(page) == size)
-        after = page[-1]
-    workers.finish()
 
 
 def dispatch(

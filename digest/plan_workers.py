@@ -1,6 +1,5 @@
-"""Scheduling and planning pages of subscribers: in this process, or in worker processes that
-each compute send times for, or rank and store, whole pages while this one reads the next
-page of ids (both cores plan).
+"""Planning pages of subscribers: in this process, or in worker processes that each rank and
+store whole pages while this one reads the next page of ids (both cores plan).
 
 A worker opens its own connection to the database, reads the candidate papers once and
 plans every page it is given; what comes back is only the page's tally. Pages are disjoint
@@ -13,7 +12,6 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Future
 from datetime import datetime
-from typing import Literal
 
 from digest.planner import (
     Candidates,
@@ -21,7 +19,6 @@ from digest.planner import (
     Tally,
     feature_stats,
     plan_page,
-    schedule_page,
     topic_space,
 )
 from digest.store import Store
@@ -34,8 +31,6 @@ from digest.workers import (
     worker_pool,
 )
 
-Task = Literal["schedule", "plan"]  # compute next send times, or plan digests
-
 # what a worker plans with, set once by its initializer (never in the parent)
 _worker: tuple[Store, Candidates] | None = None
 
@@ -47,19 +42,17 @@ def _start_worker(url: str) -> None:
 
 
 def run_page(
-    task: Task, store: Store, page: list[int], now: datetime, policy: Policy, candidates: Candidates
+    store: Store, page: list[int], now: datetime, policy: Policy, candidates: Candidates
 ) -> Tally:
-    """Schedule or plan one page of subscribers (ids)."""
-    if task == "schedule":
-        return schedule_page(store, page, now)
+    """Plan one page of subscribers (ids)."""
     with gc_paused():
         return plan_page(store, page, now, policy, candidates)
 
 
-def _run_in_worker(task: Task, page: list[int], now: datetime, policy: Policy) -> Tally:
+def _run_in_worker(page: list[int], now: datetime, policy: Policy) -> Tally:
     assert _worker is not None, "_start_worker runs first in every worker"
     store, candidates = _worker
-    return run_page(task, store, page, now, policy, candidates)
+    return run_page(store, page, now, policy, candidates)
 
 
 class PlanWorkers(Workers):
@@ -74,27 +67,26 @@ class PlanWorkers(Workers):
         allowed = has_file_database(store) and policy.semantic is None
         self.processes = policy.processes if allowed else 0
         self.candidates = Candidates(policy.semantic)
-        self.pending: deque[tuple[Task, list[int], Future[Tally]]] = deque()
+        self.pending: deque[tuple[list[int], Future[Tally]]] = deque()
         self.tally = Tally()
 
-    def submit(self, task: Task, page: list[int], more_to_come: bool) -> None:
-        """Schedule or plan a page, here or in a worker (the first page that promises more
-        starts them)."""
+    def submit(self, page: list[int], more_to_come: bool) -> None:
+        """Plan a page, here or in a worker (the first page that promises more starts them)."""
         if self.pool is None and more_to_come and self.processes > 0:
             # brought up to date once here, so that workers only read the stored statistics
             topic_space(self.store, feature_stats(self.store, self.now), self.now)
             self.pool = worker_pool(self.processes, _start_worker, database_url(self.store))
-        future = self.hand_over(_run_in_worker, task, page, self.now, self.policy)
+        future = self.hand_over(_run_in_worker, page, self.now, self.policy)
         if future is None:
-            self.tally.add(self.here(task, page))
+            self.tally.add(self.here(page))
             return
-        self.pending.append((task, page, future))
+        self.pending.append((page, future))
         while len(self.pending) > 2 * self.processes:
             self._collect()
 
-    def here(self, task: Task, page: list[int]) -> Tally:
-        """Schedule or plan a page in this process."""
-        return run_page(task, self.store, page, self.now, self.policy, self.candidates)
+    def here(self, page: list[int]) -> Tally:
+        """Plan a page in this process."""
+        return run_page(self.store, page, self.now, self.policy, self.candidates)
 
     def finish(self) -> Tally:
         """Wait for every page submitted; the figures of all of them."""
@@ -103,5 +95,5 @@ class PlanWorkers(Workers):
         return self.tally
 
     def _collect(self) -> None:
-        task, page, future = self.pending.popleft()
-        self.tally.add(self.outcome(future, lambda: self.here(task, page)))
+        page, future = self.pending.popleft()
+        self.tally.add(self.outcome(future, lambda: self.here(page)))

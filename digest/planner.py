@@ -199,15 +199,6 @@ def choose_for(
     return plans, papers
 
 
-def schedule_page(store: Store, page: list[int], now: datetime) -> Tally:
-    """Compute and store the next send time of the subscribers of this page (ids) who are
-    new or whose schedule changed."""
-    pending = store.subscribers.timings(page)
-    last = store.deliveries.last_editions([s.id for s in pending])
-    store.subscribers.set_next_send({s.id: next_send_at(s, now, last.get(s.id)) for s in pending})
-    return Tally()
-
-
 def _with_send_times(
     store: Store, subscribers: list[SubscriberRow], now: datetime
 ) -> list[SubscriberRow]:

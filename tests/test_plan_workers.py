@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from digest.ingest import store_records
-from digest.pipeline import Policy, plan, schedule
+from digest.pipeline import Policy, plan
 from digest.plan_workers import PlanWorkers
+from digest.planning import next_send_at
 from digest.sources.base import PaperRecord
 from digest.store import Store
 from digest.subscriptions.preferences import new_subscriber
@@ -47,9 +48,16 @@ def seeded(path: Path, subscribers: int, scheduled: bool = True) -> Path:
             )
         )
     if scheduled:
-        schedule(store, NOW)
+        timed(store)
     store.close()
     return path
+
+
+def timed(store: Store) -> None:
+    """Every subscriber's next send time computed and stored ahead of planning (new
+    subscribers: no digest yet)."""
+    people = store.subscribers.listed()
+    store.subscribers.set_next_send({s.id: next_send_at(s, NOW, None) for s in people if s.id})
 
 
 def digests(store: Store) -> dict[tuple[int, str], tuple[str, list[tuple[str, float, list[str]]]]]:
@@ -89,7 +97,7 @@ def test_planning_in_workers_gives_the_digests_planning_here_gives(tmp_path: Pat
 def test_new_subscribers_are_timed_and_planned_in_one_pass_as_in_two(tmp_path: Path) -> None:
     """New subscribers in several zones, at several times, daily and weekly: planning them
     straight away (their send times computed on the way) gives the deliveries and next send
-    times that computing every send time first (`schedule`), then planning, gives."""
+    times that computing every send time first, then planning, gives."""
     source = seeded(tmp_path / "seed.sqlite", 0)
     store = Store(f"sqlite:///{source}")
     zones = ["UTC", "Asia/Tokyo", "America/Los_Angeles", "Europe/Berlin"]
@@ -112,7 +120,7 @@ def test_new_subscribers_are_timed_and_planned_in_one_pass_as_in_two(tmp_path: P
         shutil.copy(source, copy)
         store = Store(f"sqlite:///{copy}")
         if first:
-            schedule(store, NOW)
+            timed(store)
         report = plan(store, NOW, Policy(min_score=0.05, batch=5, processes=0))
         times = {s.id: s.next_send_at for s in store.subscribers.listed()}
         results.append((report.due, digests(store), times))
@@ -129,11 +137,11 @@ def test_the_pages_go_to_the_workers_and_each_subscriber_is_planned_once(tmp_pat
     ids = sorted(sid for _, sid in store.subscribers.due(NOW, 100))
     with PlanWorkers(store, NOW, policy) as workers:
         for start in range(0, len(ids), 4):
-            workers.submit("plan", ids[start : start + 4], more_to_come=True)
+            workers.submit(ids[start : start + 4], more_to_come=True)
         assert workers.pool is not None  # it planned in the workers
         tally = workers.finish()
         # a page planned again (as after a lost reply) finds everyone planned: nothing twice
-        again = workers.here("plan", ids[:4])
+        again = workers.here(ids[:4])
     assert (tally.due, again.due, again.planned) == (12, 0, 0)
     assert sorted(sid for sid, _ in digests(store)) == ids
     assert store.subscribers.due(NOW, 100) == []
@@ -147,7 +155,7 @@ def test_pages_of_killed_workers_are_planned_here(tmp_path: Path) -> None:
     policy = Policy(min_score=0.05, batch=4, processes=2)
     ids = sorted(sid for _, sid in store.subscribers.due(NOW, 100))
     with PlanWorkers(store, NOW, policy) as workers:
-        workers.submit("plan", ids[:4], more_to_come=True)
+        workers.submit(ids[:4], more_to_come=True)
         assert workers.pool is not None
         deadline = time.monotonic() + 60
         while not workers.pool._processes:  # type: ignore[attr-defined]
@@ -159,7 +167,7 @@ def test_pages_of_killed_workers_are_planned_here(tmp_path: Path) -> None:
         for worker in killed:
             worker.join(30)  # dead for certain; the pool itself may not know yet
         for start in range(4, len(ids), 4):
-            workers.submit("plan", ids[start : start + 4], more_to_come=True)
+            workers.submit(ids[start : start + 4], more_to_come=True)
         tally = workers.finish()
         assert workers.pool is None and workers.processes == 0  # gave up on the workers
     assert tally.due >= 12  # at least the pages after the kill were planned here

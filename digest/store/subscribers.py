@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Select, insert
 from sqlalchemy import select as sa_select
@@ -49,19 +49,6 @@ class SubscriberRow:
 
 
 ROW_COLUMNS = [SUBSCRIBER.c[f.name] for f in fields(SubscriberRow)]
-
-
-class Timing(NamedTuple):
-    """What a subscriber's next send time depends on."""
-
-    id: int
-    timezone: str
-    send_at: str
-    frequency: Frequency
-    weekly_day: int
-
-
-TIMING_COLUMNS = [SUBSCRIBER.c[name] for name in Timing._fields]
 
 
 def batched(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
@@ -202,19 +189,6 @@ class SubscriberQueries(Queries):
                     .limit(limit)
                 ).scalars()
             )
-
-    def timings(self, ids: Sequence[int]) -> list[Timing]:
-        """What the next send time of these subscribers depends on (active ones without one)."""
-        c = SUBSCRIBER.c
-        with self.reader.connect() as conn:
-            rows = conn.execute(
-                sa_select(*TIMING_COLUMNS).where(
-                    c.id.in_(list(ids)),
-                    c.status == SubscriberStatus.ACTIVE,
-                    c.next_send_at.is_(None),
-                )
-            )
-            return [Timing(*row) for row in rows]
 
     def set_next_send(self, times: dict[int, datetime]) -> None:
         """Store computed next send times."""
