@@ -9,16 +9,10 @@ from digest.errors import ParseError
 from digest.sources.base import Listing, PaperRecord, collapse_whitespace, count
 from digest.sources.detect import looks_like_json
 
+BYLINE = "byAK and the research community"  # the page's header ends with it
 HEADER_LINES = frozenset(
-    {
-        "new",
-        "Get trending papers in your email inbox!",
-        "Subscribe",
-        "Daily Papers",
-        "byAK and the research community",
-    }
+    {"new", "Get trending papers in your email inbox!", "Subscribe", "Daily Papers", BYLINE}
 )
-_BYLINE = "byakandtheresearchcommunity"
 
 
 def _letters(line: str) -> str:
@@ -26,6 +20,7 @@ def _letters(line: str) -> str:
     return "".join(line.split()).lower()
 
 
+_BYLINE = _letters(BYLINE)
 _HEADERS = frozenset(map(_letters, HEADER_LINES))
 _MONTHS = {
     m: i

@@ -71,8 +71,9 @@ def check_keywords(text: str, *, allow_empty: bool = False, what: str = "keyword
     """Comma-separated keywords as a list; empty, too many or too long is a ValidationError."""
     if any(unicodedata.category(ch) == "Cs" for ch in text):  # a byte that is not UTF-8
         raise ValidationError(f"invalid {what}: not UTF-8 text")
-    if any((ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160 for ch in text) or any(
-        ch in _DIRECTION_CONTROLS for ch in text
+    if any(
+        (ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160 or ch in _DIRECTION_CONTROLS
+        for ch in text
     ):
         raise ValidationError(f"invalid {what}: control characters are not allowed")
     keywords = split_keywords(text)
