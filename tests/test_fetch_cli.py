@@ -120,7 +120,7 @@ def test_fetch_url_with_a_named_kind_that_does_not_match_fails_in_one_line(
     result = project.cli("fetch", url, "--kind", "arxiv-rss", "--now", NOW)
     assert result.code == 1
     assert result.err.strip().splitlines() == [
-        f"{url}: failed: {url}: served as application/json, which is not a arxiv-rss listing; "
+        f"{url}: failed: served as application/json, which a listing of kind arxiv-rss never is; "
         "check the URL or the source's kind"
     ]
     assert "1 listing read, 0 new papers, 1 failed" in result.out
@@ -216,7 +216,7 @@ def test_one_failing_source_fails_the_run_in_one_line_and_the_rest_ingest(
     result = project.cli("fetch", "--now", NOW)
     assert result.code == 1
     assert result.err.splitlines() == [
-        f"{broken}: failed: {broken}: HTTP 500 after 3 attempts; "
+        f"{broken}: failed: HTTP 500 after 3 attempts; "
         "the server is failing or rate-limiting: try again later"
     ]
     assert "Traceback" not in result.err
@@ -276,10 +276,7 @@ def test_sources_show_last_fetch_status_failures_and_last_error(
     assert f"{text_url}: unchanged since the last fetch" in second.out
     assert http_server.requests(text_path)[1].header("If-None-Match") == '"t1"'
 
-    error = (
-        f"{broken}: HTTP 503 after 3 attempts; the server is failing or rate-limiting: "
-        "try again later"
-    )
+    error = "HTTP 503 after 3 attempts; the server is failing or rate-limiting: try again later"
     rows = sources_json(project)
     assert rows["broken"]["status"] == "failed"
     assert rows["broken"]["consecutive_failures"] == 2
@@ -450,7 +447,7 @@ def test_a_source_that_is_a_pipe_fails_alone_instead_of_waiting_forever(
     result = project.cli("fetch", "--now", NOW)
     assert result.code == 1
     assert result.err.splitlines() == [
-        f"{pipe}: failed: {pipe}: not a regular file (point the source at a listing file)"
+        f"{pipe}: failed: not a regular file (point the source at a listing file)"
     ]
     assert result.out.splitlines()[-1] == "2 listings read, 2 new papers, 1 failed"
 

@@ -496,18 +496,18 @@ FAILURES = {
     ),
     "hf-api-served-as-html": Failure(
         (Reply(200, body=HF_BODY, content_type=HTML),),
-        "served as text/html, which is not a hf-api listing",
+        "served as text/html, which a listing of kind hf-api never is",
         1,
         kind="hf-api",
     ),
     "hf-api-served-as-html-auto": Failure(
         (Reply(200, body=HF_BODY, content_type=HTML),),
-        "served as text/html, which is not a hf-api listing",
+        "served as text/html, which a listing of kind hf-api never is",
         1,
     ),
     "feed-served-as-json": Failure(
         (Reply(200, body=load_source("arxiv_rss_cs_lg.xml"), content_type=JSON),),
-        "served as application/json, which is not a arxiv-rss listing",
+        "served as application/json, which a listing of kind arxiv-rss never is",
         1,
         kind="arxiv-rss",
     ),
@@ -770,7 +770,7 @@ def test_corrupt_gzip_body_fails_only_its_source(rig: Rig) -> None:
 def test_malformed_url_fails_only_its_source(rig: Rig) -> None:
     url = "http://[::1/api/daily_papers"
     reports = fetch_with_a_good_neighbour(rig, url)
-    assert_failed_alone(rig, reports, url, url)
+    assert_failed_alone(rig, reports, url, "not a valid http(s) URL")
 
 
 def test_non_numeric_hf_limit_fails_only_its_source(rig: Rig) -> None:

@@ -354,6 +354,26 @@ def test_one_merge_rule_within_a_listing_and_across_listings(tmp_path: Path) -> 
     )
 
 
+def test_a_title_run_into_its_abstract_is_a_bad_record_and_never_replaces_a_title(
+    tmp_path: Path,
+) -> None:
+    """The longer title wins a merge, so a listing that ran an abstract into a known paper's
+    title would rename it: such a record is counted bad and stored nowhere."""
+    from digest.ingest import ingest_listing
+    from digest.ingest.listings import MAX_TITLE
+    from digest.sources.base import Listing
+
+    good = PaperRecord(title="Sparse Attention", abstract="words", arxiv_id="2605.00001")
+    store = store_at(tmp_path)
+    store_records(store, [good], "s", NOW)
+    glued = good.model_copy(update={"title": "Sparse Attention " + "We show that " * 100})
+    assert len(glued.title) > MAX_TITLE
+    other = PaperRecord(title="Another Paper", abstract="more words")
+    report = ingest_listing(store, Listing(source="l", records=[glued, other]), "l", NOW)
+    assert (report.new, report.known, report.bad) == (1, 0, 1)
+    assert sorted(p.title for p in store.papers.newest()) == ["Another Paper", "Sparse Attention"]
+
+
 def test_hf_and_arxiv_sightings_keep_the_hf_page_and_the_arxiv_date_in_either_order(
     tmp_path: Path,
 ) -> None:

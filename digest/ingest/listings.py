@@ -24,6 +24,9 @@ from digest.store.papers import UpsertResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The longest real titles are about 300 characters; a "title" of more is a listing that ran
+# a title into its abstract, and the longer title of a paper wins its merge: refused.
+MAX_TITLE = 1000
 
 
 @dataclass
@@ -65,7 +68,8 @@ def ingest_listing(
     store: Store, listing: Listing, name: str, now: datetime, fetched: Fetched | None = None
 ) -> SourceReport:
     """Store one parsed listing in one transaction and remember the fetch."""
-    result = store_records(store, dedupe(listing.records), name, now)
+    records = [r for r in listing.records if len(r.title) <= MAX_TITLE]
+    result = store_records(store, dedupe(records), name, now)
     store.papers.record_fetch(
         listing.source,
         now,
@@ -79,7 +83,7 @@ def ingest_listing(
         url=listing.source,
         new=result.new,
         known=result.known,
-        bad=listing.bad_records,
+        bad=listing.bad_records + len(listing.records) - len(records),
         ignored=result.ignored,
     )
 
@@ -126,7 +130,8 @@ def _guarded(
 def _failed(
     store: Store, source: SourceConfig, url: str, now: datetime, exc: DigestError
 ) -> SourceReport:
-    message = " ".join(str(exc).split())
+    # the error is shown beside its URL: a parser's own "URL: " in front would say it twice
+    message = " ".join(str(exc).split()).removeprefix(f"{url}: ")
     store.papers.record_fetch(url, now, status=FetchStatus.FAILED, error=message)
     return SourceReport(source=source.name, url=url, error=message)
 

@@ -31,7 +31,7 @@ def check_content_type(kind: str, content_type: str | None, source: str) -> None
         return
     if not any(family in mime for family in _MIME_FAMILIES[kind]):
         raise ParseError(
-            f"{source}: served as {mime}, which is not a {kind} listing; "
+            f"{source}: served as {mime}, which a listing of kind {kind} never is; "
             "check the URL or the source's kind"
         )
 
