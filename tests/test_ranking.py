@@ -19,6 +19,7 @@ from digest.ranking import (
 )
 from digest.ranking.acronyms import Acronyms, definitions
 from digest.ranking.keywords import KeywordCache, KeywordScores
+from digest.ranking.spelling import american
 
 PAPERS = {
     "kv": ("KV Cache Quantization for Long Context", "We quantize the key-value cache of LLMs."),
@@ -96,6 +97,48 @@ def test_a_real_stemmer_and_hyphens_make_word_forms_meet() -> None:
     c = corpus()
     assert top_ids(c, Profile(["galaxies"]), min_score=0.3) == ["gal"]
     assert top_ids(c, Profile(["text-to-image"]), min_score=0.3) == ["t2i"]
+
+
+@pytest.mark.parametrize(
+    ("british", "american"),
+    [
+        ("optimisation", "optimization"),
+        ("regularised", "regularized"),
+        ("tokenisers", "tokenizers"),
+        ("amortised", "amortized"),
+        ("behaviour", "behavior"),
+        ("nearest neighbours", "nearest neighbors"),
+        ("analysed", "analyzed"),
+        ("centre", "center"),
+        ("catalogue", "catalog"),
+        ("adversarial defence", "adversarial defense"),
+        ("artefacts", "artifacts"),
+    ],
+)
+def test_british_and_american_spellings_meet(british: str, american: str) -> None:
+    assert stems(british) == stems(american)
+
+
+def test_words_spelled_alike_on_both_sides_keep_their_kin() -> None:
+    """Their -ise is the only spelling: folding it would part "supervised" from
+    "supervision", "precise" from "precision"."""
+    alike = "supervised precise exercise pairwise noise promise comprise otherwise hour genre"
+    for word in [*alike.split(), "crises", "disable"]:
+        assert american(word) == word
+    assert stems("supervised")[0] == stems("supervision")[0]
+    assert stems("self-supervised")[-1] == stems("selfsupervision")[0]
+    assert stems("precise") == stems("precision")
+
+
+def test_a_keyword_finds_papers_spelled_on_the_other_side() -> None:
+    papers = [
+        ("Regularisation of Tokenisers", "We analyse the behaviour of optimised tokenisers."),
+        ("Regularization of Tokenizers", "We analyze the behavior of optimized tokenizers."),
+        ("Galaxy Surveys", "Dwarf galaxies in deep fields."),
+    ]
+    c = Corpus(["uk", "us", "gal"], *zip(*papers, strict=True), stats=FeatureStats.of(papers))
+    for keyword in ("tokenizer regularization", "tokeniser regularisation"):
+        assert sorted(top_ids(c, Profile([keyword]), min_score=0.3)) == ["uk", "us"]
 
 
 def test_acronyms_are_learned_from_abstracts_and_work_both_ways() -> None:

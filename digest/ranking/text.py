@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import cache, lru_cache
 
+from digest.ranking.spelling import american
+
 # Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
 _ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs -> LLM, VLM, GPU
@@ -52,7 +54,7 @@ def _token_words(raw: str) -> tuple[str, ...]:
     plural = _ACRONYM_PLURAL.match(raw)
     if plural:
         raw = plural.group(1)
-    lower = raw.lower()
+    lower = american(raw.lower())
     if lower in STOP_WORDS or (len(lower) < 2 and not lower.isdigit()):
         return ()
     if len(raw) < 5 or raw.isupper() or raw.islower():
@@ -60,7 +62,7 @@ def _token_words(raw: str) -> tuple[str, ...]:
     parts = _CAMEL.findall(raw)
     # "KVQuant" -> kv, quant; but "KnoBo" stays whole: a short mixed-case part is a fragment
     if len(parts) > 1 and all(len(p) >= 3 or (len(p) == 2 and p.isupper()) for p in parts):
-        return (lower, *(p.lower() for p in parts if p.lower() not in STOP_WORDS))
+        return (lower, *(american(p.lower()) for p in parts if p.lower() not in STOP_WORDS))
     return (lower,)
 
 
@@ -70,9 +72,10 @@ def _token_stems(raw: str) -> tuple[str, ...]:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words of a text without stop words; CamelCase compounds add their parts.
+    """Lower-case words of a text without stop words, spelled the American way; CamelCase
+    compounds add their parts.
 
-    "KVQuant" gives "kvquant", "kv", "quant"; "LLMs" gives "llm".
+    "KVQuant" gives "kvquant", "kv", "quant"; "LLMs" gives "llm"; "Optimised" "optimized".
     """
     return [w for raw in _WORD.findall(text) for w in _token_words(raw)]
 
