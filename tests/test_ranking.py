@@ -94,6 +94,10 @@ def test_a_real_stemmer_and_hyphens_make_word_forms_meet() -> None:
     assert "bilevel" in stems("bi-level") and stems("bilevel") == ["bilevel"]
     assert stems("LLMs") == stems("LLM")
     assert stems("KVQuant") == ["kvquant", "kv", "quant"]
+    # model and data set names read alike with or without their hyphen
+    assert stems("GPT-4") == stems("GPT4") == ["gpt", "4", "gpt4"]
+    assert stems("CIFAR10") == stems("CIFAR-10") and stems("4bit") == stems("4-bit")
+    assert stems("A100") == ["a100"] and stems("3D") == ["3d"]  # short names stay whole
     c = corpus()
     assert top_ids(c, Profile(["galaxies"]), min_score=0.3) == ["gal"]
     assert top_ids(c, Profile(["text-to-image"]), min_score=0.3) == ["t2i"]

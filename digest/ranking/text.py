@@ -11,6 +11,7 @@ from digest.ranking.spelling import american
 # Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
 _ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs -> LLM, VLM, GPU
+_NAME_NUMBER = re.compile(r"([A-Za-z]{3,})([0-9]+)|([0-9]+)([A-Za-z]{3,})")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 # Function words and the boilerplate of abstracts; kept small so that query words survive.
@@ -50,7 +51,12 @@ def _token_words(raw: str) -> tuple[str, ...]:
         joined = "".join(parts)
         if len(parts) == 2 and joined.isalpha():
             return (*out, *_token_words(joined))
+        if len(parts) == 2 and joined.isalnum():  # "GPT-4" gives gpt, 4 and gpt4, as "GPT4"
+            return (*out, joined.lower())
         return out
+    if named := _NAME_NUMBER.fullmatch(raw):  # "CIFAR10" reads as "CIFAR-10", "4bit" "4-bit"
+        first, second = (part for part in named.groups() if part)
+        return (*_token_words(first), *_token_words(second), raw.lower())
     plural = _ACRONYM_PLURAL.match(raw)
     if plural:
         raw = plural.group(1)
