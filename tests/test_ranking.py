@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pytest
 
 from digest.ranking import (
@@ -294,6 +297,39 @@ def test_liking_papers_on_a_new_topic_brings_that_topic_in() -> None:
     [gal] = [m for m in with_votes if m.paper_id == "gal"]
     assert gal.similar_to in {"g1", "g2"} and gal.matched == []
     assert "kv" in [m.paper_id for m in with_votes]  # the keyword's paper stays
+
+
+class _Meaning:
+    """A semantic layer that knows what each paper is about (one axis per subject)."""
+
+    blend, close = 0.0, 1.0  # keywords stay lexical: only the votes read it
+
+    def __init__(self, papers: list[list[float]], liked: list[float]) -> None:
+        self.papers = np.array(papers, dtype=np.float32)
+        self.liked = np.array([liked], dtype=np.float32)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.zeros((len(texts), self.papers.shape[1]), dtype=np.float32)
+
+    def embed(self, rows: object) -> np.ndarray:
+        return self.liked
+
+
+def test_a_vote_reaches_papers_about_the_same_thing_in_other_words() -> None:
+    """Two papers match the keyword alike and share no word with the liked paper: the one
+    the semantic layer places beside it comes first."""
+    texts = {
+        "a": ("Models of Rotation", "Rotation of stellar systems studied with models."),
+        "b": ("Models of Rotation", "Rotation of rigid bodies studied with models."),
+    }
+    liked = {"old": ("Dark Halo Kinematics", "Kinematics of dark halos around galaxies.")}
+    ids = list(texts)
+    c = Corpus(ids, [texts[i][0] for i in ids], [texts[i][1] for i in ids])
+    plain = rank(c, [Profile(["rotation models"], liked=["old"])], 2, voted=Voted(liked))
+    assert plain[0][0].score == pytest.approx(plain[0][1].score)
+    c.semantic = _Meaning([[1.0, 0.0], [0.0, 1.0]], liked=[1.0, 0.0])
+    [votes] = rank(c, [Profile(["rotation models"], liked=["old"])], 2, voted=Voted(liked))
+    assert [m.paper_id for m in votes] == ["a", "b"] and votes[0].score > votes[1].score
 
 
 def test_three_votes_never_crowd_the_keywords_out() -> None:

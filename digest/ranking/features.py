@@ -38,6 +38,11 @@ class Semantic(Protocol):
         """Unit vectors of short texts (keywords), (len(texts), dimensions)."""
         ...
 
+    def embed(self, rows: sp.csr_matrix) -> np.ndarray | None:
+        """Unit vectors of other papers given as `Corpus.vectors` rows, made as the corpus's
+        papers' are; None when this layer embeds text and cannot do so cheaply."""
+        ...
+
 
 @dataclass(frozen=True)
 class Weights:
@@ -213,20 +218,21 @@ class Corpus:
     def _unit(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         return unit_rows(counts, self.idf)
 
-    def vectors(self, titles: list[list[str]], abstracts: list[list[str]]) -> sp.csr_matrix:
-        """Unit-length TF-IDF rows over this corpus's word stems (unknown stems dropped)."""
+    def vectors(self, papers: Sequence[tuple[str, str]]) -> sp.csr_matrix:
+        """Unit-length TF-IDF rows of other (title, abstract) pairs over this corpus's word
+        stems (unknown stems dropped)."""
+        titles, abstracts = [stems(t) for t, _ in papers], [stems(a) for _, a in papers]
         return self._unit(
             feature_counts(titles, self.vocab, False, with_pairs=False) * 2
             + feature_counts(abstracts, self.vocab, False, with_pairs=False)
         )
 
-    def similarity(self, papers: Sequence[tuple[str, str]]) -> np.ndarray:
-        """Cosine similarity of other (title, abstract) pairs to every paper: (len(papers), n)."""
-        if not papers or not self.ids:
-            return np.zeros((len(papers), len(self.ids)), dtype=np.float32)
-        other = self.vectors([stems(t) for t, _ in papers], [stems(a) for _, a in papers])
+    def similarity(self, other: sp.csr_matrix) -> np.ndarray:
+        """Cosine similarity of rows made by `vectors` to every paper: (rows, papers)."""
+        if not other.shape[0] or not self.ids:
+            return np.zeros((other.shape[0], len(self.ids)), dtype=np.float32)
         used = np.unique(other.indices)
-        if len(used) * (len(papers) + len(self.ids)) <= DENSE_LIMIT:  # BLAS beats sparse
+        if len(used) * (other.shape[0] + len(self.ids)) <= DENSE_LIMIT:  # BLAS beats sparse
             dense = other[:, used].toarray()
             return np.asarray(dense @ self.unit[:, used].toarray().T, dtype=np.float32)
         return np.asarray((other @ self.unit.T).toarray(), dtype=np.float32)

@@ -2,7 +2,7 @@
 
 A profile's score for a paper is the sum of its keywords' scores (keywords.py), plus what it
 learned from votes: a Rocchio centroid of liked minus disliked papers, as cosine similarity
-to the paper, weighted by how many votes there are so that a few votes never swamp the
+to the paper (of their words, a fifth of it in the topic space when there is one), weighted by how many votes there are so that a few votes never swamp the
 keywords. A paper is eligible when one keyword scores at least `min_score` or it resembles
 liked papers at least `LIKE_FLOOR`; an excluded keyword whose words all occur removes it.
 Among the eligible papers, those like the profile's own best matches move up (pseudo-relevance
@@ -35,6 +35,7 @@ LIKE_FLOOR = 0.07  # closeness to liked papers (soft max of cosines) that makes 
 SOFT_MAX = 4.0  # power of the power mean that stands in for the max over liked papers
 PSEUDO_WEIGHT = 5.0  # pull of a profile's best matches on the order of the others
 PSEUDO_DEPTH = 5  # how many best matches stand in for papers the reader would like
+MEANING = 0.2  # share of the semantic layer's cosine in how alike a voted paper and a paper are
 BIG = np.float32(1e6)
 
 
@@ -126,8 +127,16 @@ class _VoteSpace:
         named.update(chain.from_iterable(p.disliked for p in profiles))
         ids = sorted(named.intersection(known))
         self.row = {pid: i for i, pid in enumerate(ids)}
-        self.sim = corpus.similarity([known[pid] for pid in ids])
+        rows = corpus.vectors([known[pid] for pid in ids])
+        self.sim = corpus.similarity(rows)
+        # the closeness that makes a paper eligible stays lexical: words the liked papers use
         self.sim_power = np.power(np.maximum(self.sim, 0.0), SOFT_MAX, dtype=np.float32)
+        semantic = corpus.semantic
+        vectors = semantic.embed(rows) if semantic is not None and ids else None
+        if semantic is not None and vectors is not None:
+            # what a vote teaches reaches the papers that say it in other words
+            meaning = np.maximum(vectors @ semantic.papers.T, 0.0)
+            self.sim = ((1 - MEANING) * self.sim + MEANING * meaning).astype(np.float32)
         shape = (len(profiles), len(ids))
         liked = self._votes([p.liked for p in profiles], shape)
         disliked = self._votes([p.disliked for p in profiles], shape)

@@ -112,9 +112,17 @@ class TopicIndex:
         self.corpus = corpus
         self.column = {term: i for i, term in enumerate(topics.terms)}
         where = np.fromiter((self.column.get(f, -1) for f in corpus.vocab), np.int64)
-        known = np.flatnonzero(where >= 0)
-        coordinates = corpus.unit[:, known] @ topics.components[:, where[known]].T
-        self.papers = _unit_rows(np.asarray(coordinates, dtype=np.float32))
+        self.known = np.flatnonzero(where >= 0)  # the corpus's features the space knows
+        self.directions = topics.components[:, where[self.known]].T
+        self.papers = self._coordinates(corpus.unit)
+
+    def _coordinates(self, unit: sp.csr_matrix) -> np.ndarray:
+        """Unit vectors in the space of unit TF-IDF rows over the corpus's features."""
+        return _unit_rows(np.asarray(unit[:, self.known] @ self.directions, dtype=np.float32))
+
+    def embed(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Unit vectors of other papers given as `Corpus.vectors` rows."""
+        return self._coordinates(rows)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of keywords: their stems' coordinates weighted by IDF (zero when the
