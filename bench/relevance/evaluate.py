@@ -8,7 +8,9 @@ simulated round of feedback.
 Feedback simulation: the papers are split in two halves by id. A profile's first digest is
 drawn from one half with keywords alone; the simulated reader likes its relevant papers
 (grade >= 1) and dislikes the others; the other half is then ranked with keywords alone
-(before) and with those votes (after). Both directions are run and averaged.
+(before) and with those votes (after). Both directions are run and averaged; a direction
+whose unseen half holds no relevant paper measures nothing (nDCG is undefined there, not 0)
+and is left out, as IR evaluations leave out queries without relevant documents.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def feedback_round(
     vectors: Vectors | None,
     topics: Topics | None,
 ) -> tuple[float, float]:
-    """nDCG@10 on unseen papers before and after one digest of simulated votes (averaged)."""
+    """nDCG@10 on unseen papers before and after one digest of simulated votes (averaged over
+    the directions whose unseen half holds a relevant paper)."""
     texts = {d.id: (d.title, d.abstract) for d in docs}
     halves = [[d for d in docs if half(d.id) == h] for h in (0, 1)]
     corpora = [corpus_of(h, stats, vectors, topics) for h in halves]
@@ -119,6 +122,8 @@ def feedback_round(
         liked = [pid for pid in digest if grades.get(pid, 0) >= 1]
         disliked = [pid for pid in digest if grades.get(pid, 0) < 1]
         unseen = {pid: g for pid, g in grades.items() if half(pid) == second}
+        if not any(g >= 1 for g in unseen.values()):
+            continue
         voted = Profile(keywords.keywords, liked=liked, disliked=disliked)
         before.append(ndcg_at(ranked(corpora[second], keywords, 10), unseen))
         with_votes = rank(corpora[second], [voted], 10, min_score=MIN_SCORE, voted=Voted(texts))
