@@ -208,7 +208,9 @@ class Session(asyncio.Protocol):
                 if (await reply).code not in ACCEPTED:
                     break
         await self._envelope(sender, recipient, replies)
-        if before_data is not None:
+        if before_data is not None and before_data.done():
+            before_data.result()  # raises what failed it; wrap_future would cost a loop wake-up
+        elif before_data is not None:
             await asyncio.wrap_future(before_data)
         [done] = self._write(wire_form(raw), 1)
         final = await done
