@@ -2,9 +2,10 @@
 
 A profile's score for a paper is the sum of its keywords' scores (keywords.py), plus what it
 learned from votes: a Rocchio centroid of liked minus disliked papers, as cosine similarity
-to the paper (of their words, a fifth of it in the topic space when there is one), weighted by how many votes there are so that a few votes never swamp the
-keywords. A paper is eligible when one keyword scores at least `min_score` or it resembles
-liked papers at least `LIKE_FLOOR`; an excluded keyword whose words all occur removes it.
+to the paper (of their words; a fifth of it in the topic space when there is one), weighted
+by how many votes there are so that a few votes never swamp the keywords. A paper is
+eligible when one keyword scores at least `min_score` or its words resemble liked papers'
+at least `LIKE_FLOOR`; an excluded keyword whose words all occur removes it.
 Among the eligible papers, those like the profile's own best matches move up (pseudo-relevance
 feedback, as if the reader had liked the top few). Popularity multiplies relevance, never
 replaces it. Each keyword that has an eligible paper gets at least one into the digest
