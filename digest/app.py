@@ -41,7 +41,14 @@ class Digest:
     def outbox(self) -> Outbox:
         """How digests are composed and sent."""
         s = self.services
-        return Outbox(s.transport, s.renderer, s.links, s.settings.from_address, s.send_policy)
+        return Outbox(
+            s.mail_transport,
+            s.renderer,
+            s.links,
+            s.settings.from_address,
+            s.send_policy,
+            signer=s.dkim,  # signed as composed, in the render workers: not in the sender
+        )
 
     def fetch(
         self,

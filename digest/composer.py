@@ -8,9 +8,10 @@ what comes back is bytes ready to send and the deliveries that could not be buil
 from __future__ import annotations
 
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.compose import compose
 from digest.errors import DigestError
@@ -30,6 +31,9 @@ from digest.workers import (
     worker_pool,
 )
 
+if TYPE_CHECKING:  # cryptography loads only where a key is configured
+    from digest.mail.dkim import DkimSigner
+
 Composed = tuple[list[Outgoing], list[SendResult]]  # messages built, deliveries that failed
 
 
@@ -44,10 +48,12 @@ def compose_batch(
     sender: str,
     now: datetime,
     papers: dict[str, PaperRow] | None = None,
+    signer: DkimSigner | None = None,
 ) -> Composed:
-    """The messages of these deliveries, in order; one that cannot be built fails alone.
-    `papers` keeps the paper rows read for one send pass: every batch names the same day's
-    papers, and a pass shows each paper as it was when first read."""
+    """The messages of these deliveries, in order, DKIM-signed when a signer is given; one
+    that cannot be built fails alone. `papers` keeps the paper rows read for one send pass:
+    every batch names the same day's papers, and a pass shows each paper as it was when
+    first read."""
     if papers is not None and len(papers) > PAPERS_KEPT:
         papers.clear()
     built, failed = [], []
@@ -55,7 +61,10 @@ def compose_batch(
         contents = store.deliveries.contents(ids, papers)
         for delivery_id in ids:
             try:
-                built.append(compose(contents[delivery_id], renderer, links, sender, now))
+                message = compose(contents[delivery_id], renderer, links, sender, now)
+                if signer is not None:
+                    message = replace(message, raw=signer.sign(message.raw))
+                built.append(message)
             except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
                 error = f"cannot build this message: {exc}"
                 failed.append(SendResult(delivery_id, DeliveryStatus.FAILED, error=error))
@@ -72,10 +81,11 @@ class WorkerSpec:
     base_url: str
     mail_domain: str | None
     sender: str
+    signer: DkimSigner | None
 
 
 # what a worker process composes with, set once by its initializer (never in the parent)
-_worker: tuple[Store, Renderer, Links, str, dict[str, PaperRow]] | None = None
+_worker: tuple[Store, Renderer, Links, str, dict[str, PaperRow], DkimSigner | None] | None = None
 
 
 def _start_worker(spec: WorkerSpec) -> None:
@@ -83,13 +93,13 @@ def _start_worker(spec: WorkerSpec) -> None:
     start_worker()
     store = Store(spec.database_url, auto_migrate=False)
     links = Links(spec.key, spec.base_url, spec.mail_domain)
-    _worker = (store, Renderer(spec.templates), links, spec.sender, {})
+    _worker = (store, Renderer(spec.templates), links, spec.sender, {}, spec.signer)
 
 
 def _compose_in_worker(ids: list[int], now: datetime) -> Composed:
     assert _worker is not None, "_start_worker runs first in every worker"
-    store, renderer, links, sender, papers = _worker
-    return compose_batch(store, ids, renderer, links, sender, now, papers)
+    store, renderer, links, sender, papers, signer = _worker
+    return compose_batch(store, ids, renderer, links, sender, now, papers, signer)
 
 
 class Composer(Workers):
@@ -106,12 +116,14 @@ class Composer(Workers):
         sender: str,
         now: datetime,
         processes: int = 0,
+        signer: DkimSigner | None = None,
     ) -> None:
         self.store = store
         self.renderer = renderer
         self.links = links
         self.sender = sender
         self.now = now
+        self.signer = signer
         self.papers: dict[str, PaperRow] = {}  # the rows read by this pass's inline batches
         self.processes = processes if has_file_database(store) else 0
 
@@ -135,7 +147,14 @@ class Composer(Workers):
     def inline(self, ids: list[int]) -> Composed:
         """Compose a batch in this process."""
         return compose_batch(
-            self.store, ids, self.renderer, self.links, self.sender, self.now, self.papers
+            self.store,
+            ids,
+            self.renderer,
+            self.links,
+            self.sender,
+            self.now,
+            self.papers,
+            self.signer,
         )
 
     def result(self, ids: list[int], future: Future[Composed]) -> Composed:
@@ -150,5 +169,6 @@ class Composer(Workers):
             base_url=self.links.base_url,
             mail_domain=self.links.mail_domain,
             sender=self.sender,
+            signer=self.signer,
         )
         return worker_pool(self.processes, _start_worker, spec)

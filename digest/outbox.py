@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from digest.composer import Composed, Composer
 from digest.errors import (
@@ -28,6 +29,9 @@ from digest.store import Store
 from digest.store.engine import as_utc
 from digest.store.outcomes import SendResult
 from digest.subscriptions.links import Links
+
+if TYPE_CHECKING:  # cryptography loads only where a key is configured
+    from digest.mail.dkim import DkimSigner
 
 RECORD_GROUP = 64  # outcomes recorded in one transaction at most
 
@@ -76,6 +80,7 @@ class Outbox:
     links: Links
     sender: str  # the From address
     policy: SendPolicy = field(default_factory=SendPolicy)
+    signer: DkimSigner | None = None  # DKIM-signs each message as it is composed
 
 
 def send_due(
@@ -94,7 +99,13 @@ def send_due(
     policy = outbox.policy
     report = SendReport()
     composer = Composer(
-        store, outbox.renderer, outbox.links, outbox.sender, now, policy.render_processes
+        store,
+        outbox.renderer,
+        outbox.links,
+        outbox.sender,
+        now,
+        policy.render_processes,
+        outbox.signer,
     )
     ahead: deque[tuple[list[int], Future[Composed]]] = deque()
     with composer:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # each part loads its modules when first built: a command pay
     from fastapi import FastAPI
 
     from digest.mail import Transport
+    from digest.mail.dkim import DkimSigner
     from digest.outbox import SendPolicy
     from digest.pipeline import Policy
     from digest.ranking.semantic import Embedder
@@ -65,16 +66,26 @@ class Services:
     @cached_property
     def transport(self) -> Transport:
         """The configured mail transport, DKIM-signing when a key is configured."""
+        if self.dkim is None:
+            return self.mail_transport
+        from digest.mail.dkim import SigningTransport
+
+        return SigningTransport(self.mail_transport, self.dkim)
+
+    @cached_property
+    def dkim(self) -> DkimSigner | None:
+        """The DKIM signer of the configured key, if any (the outbox signs as it composes)."""
         s = self.settings
-        inner = self._transport()
         if s.dkim_key_file is None:
-            return inner
-        from digest.mail.dkim import DkimSigner, SigningTransport
+            return None
+        from digest.mail.dkim import DkimSigner
 
         domain = s.dkim_domain or sender_domain(s.from_address)
-        return SigningTransport(inner, DkimSigner(s.dkim_key_file, s.dkim_selector, domain))
+        return DkimSigner.from_file(s.dkim_key_file, s.dkim_selector, domain)
 
-    def _transport(self) -> Transport:
+    @cached_property
+    def mail_transport(self) -> Transport:
+        """The configured mail transport itself (SMTP or Maildir), signing nothing."""
         from digest.mail import MaildirTransport
         from digest.mail.smtp import SmtpSettings, SmtpTransport
 
@@ -178,8 +189,8 @@ class Services:
 
     def close(self) -> None:
         """Release the database, the mail transport's connections and the fetcher."""
-        if "transport" in self.__dict__:
-            self.transport.close()
+        if "mail_transport" in self.__dict__:  # also the signing transport's inner one
+            self.mail_transport.close()
         if self._store is not None:
             self._store.close()
         if "fetcher" in self.__dict__:

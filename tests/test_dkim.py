@@ -1,0 +1,130 @@
+"""DKIM signatures: checked by an independent verifier (dkimpy), made in the render workers."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from test_delivery_policy import NOW, planned_store
+
+from digest.errors import ConfigError
+from digest.mail import OnOutcome, Outcome, Outgoing, build_message
+from digest.mail.dkim import DkimSigner
+from digest.outbox import Outbox, SendPolicy, send_due
+from digest.render import Renderer
+from digest.subscriptions.links import Links
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dkim"
+PUBLIC = (FIXTURES / "test-only-public.b64").read_text().strip()
+
+
+def signer() -> DkimSigner:
+    return DkimSigner.from_file(FIXTURES / "test-only-private.pem", "digest", "example.org")
+
+
+def verified(raw: bytes) -> bool:
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"digest._domainkey.example.org."
+        return f"v=DKIM1; k=rsa; p={PUBLIC}".encode()
+
+    return bool(dkim.verify(raw, dnsfunc=dns))
+
+
+def message(
+    subject: str = "Papers digest", text: str = "Hello\n", html: str = "<p>Hi</p>"
+) -> bytes:
+    return build_message(
+        sender="Digest <digest@example.org>",
+        to="r@example.org",
+        subject=subject,
+        text=text,
+        html=html,
+        message_id="<1@example.org>",
+        date=datetime(2026, 11, 22, 8, 0, tzinfo=UTC),
+        unsubscribe_url="https://d.example/unsubscribe/t",
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        message(),
+        message(subject="Résumé: ünïcode " * 8),  # an RFC 2047 subject folded over lines
+        message(text="  indented   text\t with  runs  \n\n\n", html="<p>  a  </p>\n\n"),
+        message() + b"\r\n\r\n\r\n",  # empty lines at the end of the body
+        message().split(b"\r\n\r\n")[0] + b"\r\n\r\n",  # no body at all
+    ],
+    ids=["plain", "folded-subject", "whitespace", "trailing-lines", "no-body"],
+)
+def test_signatures_verify_and_any_change_breaks_them(raw: bytes) -> None:
+    signed = signer().sign(raw)
+    assert verified(signed)
+    assert signed.endswith(raw) and signed.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+    assert not verified(signed.replace(b"Subject: ", b"Subject: FREE ", 1))
+    assert not verified(signed + b"PS: added on the way\r\n")
+
+
+def test_the_signer_travels_to_a_worker_process_as_its_key() -> None:
+    again = pickle.loads(pickle.dumps(signer()))
+    assert again.sign(message()) == signer().sign(message())  # rsa-sha256 is deterministic
+
+
+def test_a_key_that_cannot_sign_is_one_clear_error(tmp_path: Path) -> None:
+    ed = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    broken = b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n"
+    for name, pem, says in [("ed.pem", ed, "not an RSA key"), ("bad.pem", broken, "usable")]:
+        (tmp_path / name).write_bytes(pem)
+        with pytest.raises(ConfigError, match=says) as error:
+            DkimSigner.from_file(tmp_path / name, "digest", "example.org")
+        assert "DIGEST_DKIM_KEY_FILE" in str(error.value) or "rsa-sha256" in str(error.value)
+
+
+class Keeping:
+    """A transport that accepts everything and keeps the bytes it was given."""
+
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+
+    def send(
+        self,
+        batch: Sequence[Outgoing],
+        should_stop: Callable[[], bool] | None = None,
+        on_outcome: OnOutcome | None = None,
+    ) -> list[Outcome]:
+        outcomes = []
+        for item in batch:
+            self.raw.append(item.raw)
+            outcomes.append(Outcome(item.delivery_id))
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
+        return outcomes
+
+    def close(self) -> None:
+        pass
+
+
+def test_digests_are_signed_as_they_are_composed_in_the_render_workers(tmp_path: Path) -> None:
+    """The outbox's transport signs nothing: every digest arrives signed all the same, from
+    the worker processes (several batches) as from the sending process."""
+    store = planned_store(tmp_path, [f"reader{n}" for n in range(7)])
+    transport = Keeping()
+    outbox = Outbox(
+        transport,
+        Renderer(),
+        Links(b"k" * 32, "https://d.example"),
+        "Digest <digest@example.org>",
+        SendPolicy(batch=2, render_processes=2),
+        signer=signer(),
+    )
+    assert send_due(store, outbox, now=NOW).sent == 7
+    assert len(transport.raw) == 7 and all(verified(raw) for raw in transport.raw)
