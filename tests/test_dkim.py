@@ -128,3 +128,12 @@ def test_digests_are_signed_as_they_are_composed_in_the_render_workers(tmp_path:
     )
     assert send_due(store, outbox, now=NOW).sent == 7
     assert len(transport.raw) == 7 and all(verified(raw) for raw in transport.raw)
+
+
+def test_other_mail_is_signed_on_its_way_to_the_transport() -> None:
+    """Confirmation mail goes through the signing transport (digests are signed before)."""
+    from digest.mail.dkim import SigningTransport
+
+    inner = Keeping()
+    [outcome] = SigningTransport(inner, signer()).send([Outgoing(1, message(), "d@x", "r@x")])
+    assert outcome.sent and verified(inner.raw[0])
