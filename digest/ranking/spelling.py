@@ -20,9 +20,9 @@ _ISE = re.compile(
 # the roots of words whose -ise is the only spelling (from the American English word list:
 # root + "ise" is a word there and root + "ize" is not): "supervis|ed" stays
 _ISE_ONLY = frozenset(
-    """adv advert an appr ar cer chast chem circumc compr comprom conc dem desp dev
-    disenfranch disfranch enfranch enterpr exc exerc expert franch imprec improv inc mort
-    parad pract prec prem prom r repr rev sunr superv surm surpr telev treat upr v val""".split()  # noqa: SIM905
+    """adv advert appr cer chast chem circumc compr comprom conc dem desp dev disenfranch
+    disfranch enfranch enterpr exc exerc expert franch imprec improv inc mort parad pract
+    prec prem prom repr rev sunr superv surm surpr telev treat upr val""".split()  # noqa: SIM905
 )
 # roots that take prefixes ("un|superv|ised", "im|prec|ise"); no -ize root ends in one
 _PREFIXED = ("adv", "exerc", "prec", "prom", "rev", "superv", "surpr")
@@ -41,9 +41,9 @@ _WORDS = {
     "artefacts": "artifacts",
     "centring": "centering",
     "defence": "defense",
+    "defences": "defenses",
     "fibre": "fiber",
     "fibres": "fibers",
-    "defences": "defenses",
     "grey": "gray",
     "judgement": "judgment",
     "judgements": "judgments",
