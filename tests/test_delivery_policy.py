@@ -51,6 +51,7 @@ class ScriptedTransport:
         self.first = first  # called before the first message is sent
         self.linger = linger  # seconds between the last outcome and returning
         self.seen: list[int] = []
+        self.raw: list[bytes] = []  # the bytes of each message seen
 
     def send(
         self,
@@ -66,6 +67,7 @@ class ScriptedTransport:
                 out.append(Outcome(item.delivery_id, attempted=False))
                 continue
             self.seen.append(item.delivery_id)
+            self.raw.append(item.raw)
             out.append(Outcome(item.delivery_id, self.error))
             if on_outcome is not None:
                 on_outcome(out[-1])

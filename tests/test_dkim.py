@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,10 +10,10 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from test_delivery_policy import NOW, planned_store
+from test_delivery_policy import NOW, ScriptedTransport, planned_store
 
 from digest.errors import ConfigError
-from digest.mail import OnOutcome, Outcome, Outgoing, build_message
+from digest.mail import Outgoing, build_message
 from digest.mail.dkim import DkimSigner
 from digest.outbox import Outbox, SendPolicy, send_due
 from digest.render import Renderer
@@ -89,35 +88,11 @@ def test_a_key_that_cannot_sign_is_one_clear_error(tmp_path: Path) -> None:
         assert "DIGEST_DKIM_KEY_FILE" in str(error.value) or "rsa-sha256" in str(error.value)
 
 
-class Keeping:
-    """A transport that accepts everything and keeps the bytes it was given."""
-
-    def __init__(self) -> None:
-        self.raw: list[bytes] = []
-
-    def send(
-        self,
-        batch: Sequence[Outgoing],
-        should_stop: Callable[[], bool] | None = None,
-        on_outcome: OnOutcome | None = None,
-    ) -> list[Outcome]:
-        outcomes = []
-        for item in batch:
-            self.raw.append(item.raw)
-            outcomes.append(Outcome(item.delivery_id))
-            if on_outcome is not None:
-                on_outcome(outcomes[-1])
-        return outcomes
-
-    def close(self) -> None:
-        pass
-
-
 def test_digests_are_signed_as_they_are_composed_in_the_render_workers(tmp_path: Path) -> None:
     """The outbox's transport signs nothing: every digest arrives signed all the same, from
     the worker processes (several batches) as from the sending process."""
     store = planned_store(tmp_path, [f"reader{n}" for n in range(7)])
-    transport = Keeping()
+    transport = ScriptedTransport()
     outbox = Outbox(
         transport,
         Renderer(),
@@ -134,6 +109,6 @@ def test_other_mail_is_signed_on_its_way_to_the_transport() -> None:
     """Confirmation mail goes through the signing transport (digests are signed before)."""
     from digest.mail.dkim import SigningTransport
 
-    inner = Keeping()
+    inner = ScriptedTransport()
     [outcome] = SigningTransport(inner, signer()).send([Outgoing(1, message(), "d@x", "r@x")])
     assert outcome.sent and verified(inner.raw[0])
