@@ -112,3 +112,29 @@ def test_other_mail_is_signed_on_its_way_to_the_transport() -> None:
     inner = ScriptedTransport()
     [outcome] = SigningTransport(inner, signer()).send([Outgoing(1, message(), "d@x", "r@x")])
     assert outcome.sent and verified(inner.raw[0])
+
+
+def test_any_header_spacing_folding_case_and_repeat_verifies() -> None:
+    """Relaxed header canonicalization against dkimpy's, on 60 seeded random shapes."""
+    import random
+
+    rng = random.Random(7)
+    sign = signer().sign
+
+    def blank() -> bytes:
+        return rng.choice([b" ", b"  ", b"\t", b" \t ", b""])
+
+    names = [b"From", b"To", b"Subject", b"Date", b"Message-ID", b"List-Id", b"X-Other"]
+    for _ in range(60):
+        lines = []
+        for name in names:
+            fold = rng.choice([b"", b"\r\n\tmore", b"\r\n folded" + blank()])
+            value = blank() + b"a" + blank() + b"b" + fold + blank()
+            lines.append(rng.choice([name, name.lower(), name.upper()]) + b":" + value)
+        if rng.random() < 0.3:
+            lines.append(b"Subject: a second subject")  # the last one is the one signed
+        rng.shuffle(lines)
+        body = b"".join(
+            rng.choice([b"x", b" y", b"z ", b"a  b", b"", b".d"]) + b"\r\n" for _ in range(5)
+        )
+        assert verified(sign(b"\r\n".join(lines) + b"\r\n\r\n" + body))
