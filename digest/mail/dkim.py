@@ -1,5 +1,6 @@
-"""DKIM: every message is signed on its way to the transport (RFC 6376), so that receivers
-honour one-click unsubscribe (RFC 8058 section 4 wants both List-Unsubscribe headers signed).
+"""DKIM: every message is signed (RFC 6376), so that receivers honour one-click unsubscribe
+(RFC 8058 section 4 wants both List-Unsubscribe headers signed): digests as they are composed,
+in the render workers (composer.py), other mail on its way to the transport.
 
 The private key is a PEM file named in the settings (`DIGEST_DKIM_KEY_FILE`); the public half
 goes into DNS at `<selector>._domainkey.<domain>` (docs/deploy.md).
