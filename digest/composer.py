@@ -8,7 +8,7 @@ what comes back is bytes ready to send and the deliveries that could not be buil
 from __future__ import annotations
 
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,7 +63,7 @@ def compose_batch(
             try:
                 message = compose(contents[delivery_id], renderer, links, sender, now)
                 if signer is not None:
-                    message = replace(message, raw=signer.sign(message.raw))
+                    message = signer.signed(message)
                 built.append(message)
             except (DigestError, ValueError) as exc:  # ValueError: an address it cannot encode
                 error = f"cannot build this message: {exc}"

@@ -95,6 +95,10 @@ class DkimSigner:
         signature = self.private.sign(signed, padding.PKCS1v15(), hashes.SHA256())
         return b"DKIM-Signature: " + value + base64.b64encode(signature) + b"\r\n" + raw
 
+    def signed(self, item: Outgoing) -> Outgoing:
+        """The outgoing message with its bytes signed, its envelope as it was."""
+        return replace(item, raw=self.sign(item.raw))
+
 
 def _header_fields(head: bytes) -> dict[bytes, bytes]:
     """Relaxed header canonicalization: lower-case name -> value unfolded, whitespace runs as
@@ -132,7 +136,7 @@ class SigningTransport:
         on_outcome: OnOutcome | None = None,
     ) -> list[Outcome]:
         """Sign, then send through the inner transport."""
-        signed = [replace(item, raw=self.signer.sign(item.raw)) for item in batch]
+        signed = [self.signer.signed(item) for item in batch]
         return self.inner.send(signed, should_stop, on_outcome)
 
     def close(self) -> None:
