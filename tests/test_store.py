@@ -360,14 +360,14 @@ def test_a_title_run_into_its_abstract_is_a_bad_record_and_never_replaces_a_titl
     """The longer title wins a merge, so a listing that ran an abstract into a known paper's
     title would rename it: such a record is counted bad and stored nowhere."""
     from digest.ingest import ingest_listing
-    from digest.ingest.listings import MAX_TITLE
+    from digest.ingest.listings import LONGEST_TITLE
     from digest.sources.base import Listing
 
     good = PaperRecord(title="Sparse Attention", abstract="words", arxiv_id="2605.00001")
     store = store_at(tmp_path)
     store_records(store, [good], "s", NOW)
     glued = good.model_copy(update={"title": "Sparse Attention " + "We show that " * 100})
-    assert len(glued.title) > MAX_TITLE
+    assert len(glued.title) > LONGEST_TITLE
     other = PaperRecord(title="Another Paper", abstract="more words")
     report = ingest_listing(store, Listing(source="l", records=[glued, other]), "l", NOW)
     assert (report.new, report.known, report.bad) == (1, 0, 1)

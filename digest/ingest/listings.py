@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # The longest real titles are about 300 characters; a "title" of more is a listing that ran
 # a title into its abstract, and the longer title of a paper wins its merge: refused.
-MAX_TITLE = 1000
+LONGEST_TITLE = 1000
 
 
 @dataclass
@@ -68,7 +68,7 @@ def ingest_listing(
     store: Store, listing: Listing, name: str, now: datetime, fetched: Fetched | None = None
 ) -> SourceReport:
     """Store one parsed listing in one transaction and remember the fetch."""
-    records = [r for r in listing.records if len(r.title) <= MAX_TITLE]
+    records = [r for r in listing.records if len(r.title) <= LONGEST_TITLE]
     result = store_records(store, dedupe(records), name, now)
     store.papers.record_fetch(
         listing.source,

@@ -33,7 +33,7 @@ _META_DATE = re.compile(
     r"^(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2})(?:, (?P<year>\d{4}))?(?: (?P<votes>\d+))?$"
 )
 _AUTHORS = re.compile(r"^•\s*(?P<n>\d+) authors?$")
-MAX_TITLE = 400
+TITLE_LINE_MAX = 400  # characters: a longer line of a text listing is prose, never a title
 MIN_ABSTRACT = 40
 MIN_ABSTRACT_WORDS = 12
 # how Markdown, code, tables and markup lines start: never a paper's title or abstract
@@ -88,7 +88,7 @@ def _parse_alternating(lines: list[str], source: str, page_year: int) -> Listing
             "layouts B and C start with the page's header; see SOURCES.md)"
         )
     body = [line.strip() for line in lines if line.strip()]
-    if not (len(body) > 1 and len(body[0]) <= MAX_TITLE < len(body[1])):
+    if not (len(body) > 1 and len(body[0]) <= TITLE_LINE_MAX < len(body[1])):
         body = body[1:]  # the junk line
     listing = Listing(source=source, records=[])
     _pair(listing, [[line] for line in body], page_year)
@@ -126,7 +126,7 @@ def _pair(listing: Listing, blocks: list[list[str]], page_year: int) -> None:
         if _is_meta(block) or following is None or _is_meta(following):
             _bad(listing, f"a block out of place: {text[:60]!r}")
             index += 0 if _is_meta(block) or following is None else 1  # its metadata too
-        elif len(text) > MAX_TITLE or _titled_alone(following, blocks[index + 1 : index + 2]):
+        elif len(text) > TITLE_LINE_MAX or _titled_alone(following, blocks[index + 1 : index + 2]):
             # resynchronise on the next title: one odd block never shifts the rest
             _bad(listing, f"a title without an abstract, or an abstract alone: {text[:60]!r}")
         else:
@@ -145,11 +145,15 @@ def _unjoined(block: list[str]) -> list[list[str]]:
     if _is_meta(block):  # one line (authors or organisation) comes before the `·` line
         dot = block.index("·")
         return [*_unjoined(block[: dot - 1]), block[dot - 1 :]] if dot > 1 else [block]
-    if len(block) < 2 or max(map(len, block)) <= MAX_TITLE:
+    if len(block) < 2 or max(map(len, block)) <= TITLE_LINE_MAX:
         return [block]
-    head = block[:1] if len(block[0]) <= MAX_TITLE else []
+    head = block[:1] if len(block[0]) <= TITLE_LINE_MAX else []
     last = block[-1]
-    tail = [last] if len(last) <= MAX_TITLE and not last.endswith(".") and "://" not in last else []
+    tail = (
+        [last]
+        if len(last) <= TITLE_LINE_MAX and not last.endswith(".") and "://" not in last
+        else []
+    )
     middle = block[len(head) : len(block) - len(tail)]
     return [part for part in (head, middle, tail) if part]
 
@@ -161,9 +165,9 @@ def _titled_alone(following: list[str], after: list[list[str]]) -> bool:
     text = " ".join(following)
     if len(text) < MIN_ABSTRACT or len(text.split()) < MIN_ABSTRACT_WORDS:
         return True
-    if len(text) > MAX_TITLE or text.endswith(".") or not after:
+    if len(text) > TITLE_LINE_MAX or text.endswith(".") or not after:
         return False
-    return len(" ".join(after[0])) > MAX_TITLE
+    return len(" ".join(after[0])) > TITLE_LINE_MAX
 
 
 def _split_blocks(lines: list[str]) -> list[list[str]]:
@@ -227,7 +231,7 @@ def _add(listing: Listing, title: str, abstract: str, record: PaperRecord) -> No
     title, abstract = collapse_whitespace(title), collapse_whitespace(abstract)
     if (
         not title
-        or len(title) > MAX_TITLE
+        or len(title) > TITLE_LINE_MAX
         or len(abstract) < MIN_ABSTRACT
         or len(abstract.split()) < MIN_ABSTRACT_WORDS
         or _NOT_PROSE.match(title)
