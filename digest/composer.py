@@ -10,7 +10,6 @@ from __future__ import annotations
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.compose import compose
@@ -40,28 +39,40 @@ Composed = tuple[list[Outgoing], list[SendResult]]  # messages built, deliveries
 PAPERS_KEPT = 20_000  # paper rows a composing process keeps between batches, at most
 
 
+@dataclass(frozen=True)
+class Composing:
+    """How a message is made: templates, signed links, the From address, the DKIM signer.
+    Picklable: a worker process gets its own copy (the renderer rebuilt from its templates,
+    the signer from its key)."""
+
+    renderer: Renderer
+    links: Links
+    sender: str
+    signer: DkimSigner | None = None
+
+
 def compose_batch(
     store: Store,
     ids: list[int],
-    renderer: Renderer,
-    links: Links,
-    sender: str,
+    making: Composing,
     now: datetime,
     papers: dict[str, PaperRow] | None = None,
-    signer: DkimSigner | None = None,
 ) -> Composed:
-    """The messages of these deliveries, in order, DKIM-signed when a signer is given; one
+    """The messages of these deliveries, in order, DKIM-signed when there is a signer; one
     that cannot be built fails alone. `papers` keeps the paper rows read for one send pass:
     every batch names the same day's papers, and a pass shows each paper as it was when
     first read."""
     if papers is not None and len(papers) > PAPERS_KEPT:
         papers.clear()
     built, failed = [], []
+    signer = making.signer
     with gc_paused():  # thousands of short-lived objects a batch, next to no cycles
         contents = store.deliveries.contents(ids, papers)
         for delivery_id in ids:
             try:
-                message = compose(contents[delivery_id], renderer, links, sender, now)
+                message = compose(
+                    contents[delivery_id], making.renderer, making.links, making.sender, now
+                )
                 if signer is not None:
                     message = signer.signed(message)
                 built.append(message)
@@ -71,35 +82,20 @@ def compose_batch(
     return built, failed
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
-    """Everything a worker process needs to compose on its own (picklable)."""
-
-    database_url: str
-    templates: Path
-    key: bytes
-    base_url: str
-    mail_domain: str | None
-    sender: str
-    signer: DkimSigner | None
-
-
 # what a worker process composes with, set once by its initializer (never in the parent)
-_worker: tuple[Store, Renderer, Links, str, dict[str, PaperRow], DkimSigner | None] | None = None
+_worker: tuple[Store, Composing, dict[str, PaperRow]] | None = None
 
 
-def _start_worker(spec: WorkerSpec) -> None:
+def _start_worker(url: str, making: Composing) -> None:
     global _worker
     start_worker()
-    store = Store(spec.database_url, auto_migrate=False)
-    links = Links(spec.key, spec.base_url, spec.mail_domain)
-    _worker = (store, Renderer(spec.templates), links, spec.sender, {}, spec.signer)
+    _worker = (Store(url, auto_migrate=False), making, {})
 
 
 def _compose_in_worker(ids: list[int], now: datetime) -> Composed:
     assert _worker is not None, "_start_worker runs first in every worker"
-    store, renderer, links, sender, papers, signer = _worker
-    return compose_batch(store, ids, renderer, links, sender, now, papers, signer)
+    store, making, papers = _worker
+    return compose_batch(store, ids, making, now, papers)
 
 
 class Composer(Workers):
@@ -108,22 +104,10 @@ class Composer(Workers):
 
     stopped = "the render workers stopped; composing in the sending process"
 
-    def __init__(
-        self,
-        store: Store,
-        renderer: Renderer,
-        links: Links,
-        sender: str,
-        now: datetime,
-        processes: int = 0,
-        signer: DkimSigner | None = None,
-    ) -> None:
+    def __init__(self, store: Store, making: Composing, now: datetime, processes: int = 0) -> None:
         self.store = store
-        self.renderer = renderer
-        self.links = links
-        self.sender = sender
+        self.making = making
         self.now = now
-        self.signer = signer
         self.papers: dict[str, PaperRow] = {}  # the rows read by this pass's inline batches
         self.processes = processes if has_file_database(store) else 0
 
@@ -146,29 +130,11 @@ class Composer(Workers):
 
     def inline(self, ids: list[int]) -> Composed:
         """Compose a batch in this process."""
-        return compose_batch(
-            self.store,
-            ids,
-            self.renderer,
-            self.links,
-            self.sender,
-            self.now,
-            self.papers,
-            self.signer,
-        )
+        return compose_batch(self.store, ids, self.making, self.now, self.papers)
 
     def result(self, ids: list[int], future: Future[Composed]) -> Composed:
         """A submitted batch's messages; if the workers died, composed here instead."""
         return self.outcome(future, lambda: self.inline(ids))
 
     def _start_pool(self) -> ProcessPoolExecutor:
-        spec = WorkerSpec(
-            database_url=database_url(self.store),
-            templates=self.renderer.templates,
-            key=self.links.key,
-            base_url=self.links.base_url,
-            mail_domain=self.links.mail_domain,
-            sender=self.sender,
-            signer=self.signer,
-        )
-        return worker_pool(self.processes, _start_worker, spec)
+        return worker_pool(self.processes, _start_worker, database_url(self.store), self.making)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from digest.composer import Composed, Composer
+from digest.composer import Composed, Composer, Composing
 from digest.errors import (
     PermanentDeliveryError,
     RecipientRefusedError,
@@ -98,15 +98,8 @@ def send_due(
     when the policy allows them and there is more than one batch of work)."""
     policy = outbox.policy
     report = SendReport()
-    composer = Composer(
-        store,
-        outbox.renderer,
-        outbox.links,
-        outbox.sender,
-        now,
-        policy.render_processes,
-        outbox.signer,
-    )
+    making = Composing(outbox.renderer, outbox.links, outbox.sender, outbox.signer)
+    composer = Composer(store, making, now, policy.render_processes)
     ahead: deque[tuple[list[int], Future[Composed]]] = deque()
     with composer:
         while True:

@@ -74,6 +74,10 @@ class Renderer:
         # shape is rendered once with slots, and a reader's digest only fills them in
         self._skeletons = lru_cache(maxsize=256)(self._skeleton)
 
+    def __reduce__(self) -> tuple[type[Renderer], tuple[Path, bool]]:
+        # to a composing process as where its templates are: an environment does not pickle
+        return Renderer, (self.templates, self.skeletons)
+
     def render_pair(self, name: str, context: Mapping[str, object]) -> tuple[str, str]:
         """The plain-text and HTML versions of templates `name`.txt and `name`.html."""
         text, html = self._pair(name)

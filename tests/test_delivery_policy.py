@@ -238,7 +238,7 @@ def test_the_end_of_a_batch_wakes_the_recording_loop_at_once(
 def test_a_message_that_cannot_be_built_fails_alone_in_a_render_worker(tmp_path: Path) -> None:
     """Composed in a worker process, a digest whose address the encoder refuses fails with a
     clear error; the rest of its batch, and the next batches, go out."""
-    from digest.composer import Composer
+    from digest.composer import Composer, Composing
 
     store = planned_store(tmp_path, [f"reader{n}" for n in range(5)])
     with store.engine.begin() as conn:  # an IDN label longer than 63 characters: unencodable
@@ -248,7 +248,8 @@ def test_a_message_that_cannot_be_built_fails_alone_in_a_render_worker(tmp_path:
         )
     links = Links(b"k" * 32, "https://d.example")
     ids = [d.id for d in store.deliveries.listed() if d.id is not None]
-    with Composer(store, Renderer(), links, "d@x.org", NOW, processes=1) as composer:
+    making = Composing(Renderer(), links, "d@x.org")
+    with Composer(store, making, NOW, processes=1) as composer:
         built, failed = composer.result(ids, composer.submit(ids, more_to_come=True))
         assert composer.pool is not None  # it ran in the worker
     assert [f.delivery_id for f in failed] == [ids[1]]
