@@ -23,6 +23,7 @@ from digest.ranking import (
 from digest.ranking.acronyms import Acronyms, definitions
 from digest.ranking.keywords import KeywordCache, KeywordScores
 from digest.ranking.spelling import american
+from digest.ranking.text import compound_forms
 
 PAPERS = {
     "kv": ("KV Cache Quantization for Long Context", "We quantize the key-value cache of LLMs."),
@@ -104,6 +105,32 @@ def test_a_real_stemmer_and_hyphens_make_word_forms_meet() -> None:
     c = corpus()
     assert top_ids(c, Profile(["galaxies"]), min_score=0.3) == ["gal"]
     assert top_ids(c, Profile(["text-to-image"]), min_score=0.3) == ["t2i"]
+
+
+def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -> None:
+    assert compound_forms("bi-level optimization") == [
+        ["bi", "level", "optimization"],
+        ["bilevel", "optimization"],
+    ]
+    assert compound_forms("GPT-4 agents") == [["gpt", "4", "agents"], ["gpt4", "agents"]]
+    assert compound_forms("text-to-image, kv cache") == [["text", "image", "kv", "cache"]]
+    papers = {
+        "hyphen": ("Bi-level Optimization at Scale", "We solve bi-level optimization problems."),
+        "joined": ("Bilevel Optimization at Scale", "We solve bilevel optimization problems."),
+        "spaced": ("Bi level Optimization at Scale", "We solve bi level optimization problems."),
+        "other": ("Convex Optimization at Scale", "We solve convex optimization problems."),
+    }
+    ids = list(papers)
+    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    index = KeywordScores(c, ["bi-level optimization"])
+    score = dict(zip(ids, index.worded.toarray()[0].tolist(), strict=True))
+    # however a paper writes the compound, it holds the whole keyword
+    assert score["joined"] == pytest.approx(score["hyphen"], rel=0.25)
+    assert score["spaced"] == pytest.approx(score["hyphen"], rel=0.25)
+    assert score["other"] < score["spaced"] / 4
+    # an excluded compound removes the papers that write it any way
+    kept = top_ids(c, Profile(["optimization"], ["bi-level"]), min_score=0.0)
+    assert kept == ["other"]
 
 
 @pytest.mark.parametrize(

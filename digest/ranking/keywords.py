@@ -24,35 +24,38 @@ from digest.ranking.acronyms import MAX_VARIANTS
 from digest.ranking.features import Corpus, Semantic
 from digest.ranking.selection import best_columns
 from digest.ranking.semantic import FLOOR
-from digest.ranking.text import features, stem, words
+from digest.ranking.text import compound_forms, features, stem
 
 COORD = 3.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
+VARIANT_SLOTS = MAX_VARIANTS + 1  # the acronym rewritings, and a form with compounds joined
 LOOSE = 0.35  # what a multi-word keyword keeps when its words never occur side by side
 
 
-def keyword_stems(corpus: Corpus, keyword: str) -> list[str]:
-    """A keyword's stems; a plural the stemmer keeps ("llms") falls back to its singular."""
-    out = []
-    for word in words(keyword):
-        token = stem(word)
-        if token not in corpus.stats.df and word.endswith("s") and len(word) > 2:
-            singular = stem(word[:-1])
-            if singular in corpus.stats.df or singular in corpus.stats.acronyms.expand:
-                token = singular
-        out.append(token)
-    return out
+def keyword_forms(corpus: Corpus, keyword: str) -> list[tuple[str, ...]]:
+    """A keyword's stems, in each of its forms (compound_forms: hyphen compounds split or
+    joined); a plural the stemmer keeps ("llms") falls back to its singular."""
+    return [tuple(_stem_of(corpus, word) for word in form) for form in compound_forms(keyword)]
+
+
+def _stem_of(corpus: Corpus, word: str) -> str:
+    token = stem(word)
+    if token not in corpus.stats.df and word.endswith("s") and len(word) > 2:
+        singular = stem(word[:-1])
+        if singular in corpus.stats.df or singular in corpus.stats.acronyms.expand:
+            return singular
+    return token
 
 
 _BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 
-def _outside_brackets(corpus: Corpus, keyword: str, stems: list[str]) -> tuple[str, ...]:
+def _outside_brackets(corpus: Corpus, keyword: str, stems: tuple[str, ...]) -> tuple[str, ...]:
     """The stems of what a keyword says outside brackets, when it has brackets: in
     "llm quantization (gptq, awq)" they hold examples (or an acronym) of what it names
     outside them, which then matches on its own; () otherwise."""
     outside = _BRACKETED.sub(" ", keyword)
-    alone = tuple(keyword_stems(corpus, outside)) if outside != keyword else ()
-    return alone if alone != tuple(stems) else ()
+    alone = keyword_forms(corpus, outside)[0] if outside != keyword else ()
+    return alone if alone != stems else ()
 
 
 class KeywordScores:
@@ -63,13 +66,14 @@ class KeywordScores:
         coord = COORD if coord is None else coord
         n_kw, n_docs = len(self.keywords), len(corpus.ids)
         # one slot per variant, and a last for keywords without what they say in brackets
-        slots: list[list[tuple[int, tuple[str, ...]]]] = [[] for _ in range(MAX_VARIANTS + 1)]
+        slots: list[list[tuple[int, tuple[str, ...]]]] = [[] for _ in range(VARIANT_SLOTS + 1)]
         for k, keyword in enumerate(self.keywords):
-            tokens = keyword_stems(corpus, keyword)
-            for slot, variant in enumerate(corpus.stats.acronyms.variants(tokens)):
+            forms = keyword_forms(corpus, keyword)
+            rewritten = [v for form in forms for v in corpus.stats.acronyms.variants(form)]
+            for slot, variant in enumerate(list(dict.fromkeys(rewritten))[:VARIANT_SLOTS]):
                 if variant:
                     slots[slot].append((k, variant))
-            if outside := _outside_brackets(corpus, keyword, tokens):
+            if outside := _outside_brackets(corpus, keyword, forms[0]):
                 slots[-1].append((k, outside))
         self.scores = sp.csr_matrix((n_kw, n_docs), dtype=np.float32)
         self.full = sp.csr_matrix((n_kw, n_docs), dtype=np.float32)
@@ -77,7 +81,7 @@ class KeywordScores:
             if variants and n_docs:
                 score, full = _score_variants(corpus, variants, n_kw, coord)
                 self.scores = self.scores.maximum(score)
-                if slot < MAX_VARIANTS:  # an exclusion needs the bracketed words too
+                if slot < VARIANT_SLOTS:  # an exclusion needs the bracketed words too
                     self.full = self.full.maximum(full)
         self.scores = sp.csr_matrix(self.scores)
         self.full = sp.csr_matrix(self.full)

@@ -86,6 +86,26 @@ def words(text: str) -> list[str]:
     return [w for raw in _WORD.findall(text) for w in _token_words(raw)]
 
 
+def compound_forms(text: str) -> list[list[str]]:
+    """The words of a query as `words` gives them, but with each two-part hyphen compound
+    either split or joined: [bi, level] and [bilevel] for "bi-level". A paper's words hold
+    both for its own compounds; one that writes "bi level" or "bilevel" holds one of them,
+    and a query that asked for both would match it only in part. One form without such a
+    compound."""
+    split: list[str] = []
+    joined: list[str] = []
+    for raw in _WORD.findall(text):
+        parts = raw.split("-")
+        whole = "".join(parts)
+        if len(parts) == 2 and whole.isalnum():  # where _token_words adds the joined word
+            split.extend(w for part in parts for w in _token_words(part))
+            joined.extend(_token_words(whole)[:1] if whole.isalpha() else (whole.lower(),))
+        else:
+            split.extend(_token_words(raw))
+            joined.extend(_token_words(raw))
+    return [split, joined] if joined != split else [split]
+
+
 def stems(text: str) -> list[str]:
     """The stems of a text's words, in order: what papers and keywords are compared on."""
     return [s for raw in _WORD.findall(text) for s in _token_stems(raw)]
