@@ -26,7 +26,7 @@ from digest.ranking.selection import best_columns
 from digest.ranking.semantic import FLOOR
 from digest.ranking.text import compound_forms, features, stem
 
-COORD = 3.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
+COORD = 2.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
 VARIANT_SLOTS = MAX_VARIANTS + 1  # the acronym rewritings, and a form with compounds joined
 LOOSE = 0.35  # what a multi-word keyword keeps when its words never occur side by side
 
