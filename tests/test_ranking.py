@@ -107,6 +107,21 @@ def test_a_real_stemmer_and_hyphens_make_word_forms_meet() -> None:
     assert top_ids(c, Profile(["text-to-image"]), min_score=0.3) == ["t2i"]
 
 
+def test_an_agent_noun_is_not_every_text_about_its_verb() -> None:
+    # Snowball cuts "tokenizer" to "token" and "accelerator" to "acceler"; the noun stays too
+    assert stems("tokenizers") == ["token", "tokenizer"] and stems("tokens") == ["token"]
+    assert stems("LLM accelerator") == ["llm", "acceler", "accelerator"]
+    assert stems("transformers") == ["transform"] and stems("parameters") == ["paramet"]
+    papers = {
+        "noun": ("A Tokenizer for Code", "We train a tokenizer on source code."),
+        "verb": ("Token Pruning for Fast Inference", "We drop tokens to speed up inference."),
+    }
+    ids = list(papers)
+    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    score = KeywordScores(c, ["tokenizer"]).worded.toarray()[0]
+    assert score[0] > 4 * score[1]
+
+
 def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -> None:
     assert compound_forms("bi-level optimization") == [
         ["bi", "level", "optimization"],

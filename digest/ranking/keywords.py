@@ -24,7 +24,7 @@ from digest.ranking.acronyms import MAX_VARIANTS
 from digest.ranking.features import Corpus, Semantic
 from digest.ranking.selection import best_columns
 from digest.ranking.semantic import FLOOR
-from digest.ranking.text import compound_forms, features, stem
+from digest.ranking.text import compound_forms, features, stem, word_stems
 
 COORD = 2.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
 VARIANT_SLOTS = MAX_VARIANTS + 1  # the acronym rewritings, and a form with compounds joined
@@ -34,16 +34,19 @@ LOOSE = 0.35  # what a multi-word keyword keeps when its words never occur side 
 def keyword_forms(corpus: Corpus, keyword: str) -> list[tuple[str, ...]]:
     """A keyword's stems, in each of its forms (compound_forms: hyphen compounds split or
     joined); a plural the stemmer keeps ("llms") falls back to its singular."""
-    return [tuple(_stem_of(corpus, word) for word in form) for form in compound_forms(keyword)]
+    return [
+        tuple(s for word in form for s in _stems_of(corpus, word))
+        for form in compound_forms(keyword)
+    ]
 
 
-def _stem_of(corpus: Corpus, word: str) -> str:
-    token = stem(word)
-    if token not in corpus.stats.df and word.endswith("s") and len(word) > 2:
+def _stems_of(corpus: Corpus, word: str) -> tuple[str, ...]:
+    root, *noun = word_stems(word)
+    if root not in corpus.stats.df and word.endswith("s") and len(word) > 2:
         singular = stem(word[:-1])
         if singular in corpus.stats.df or singular in corpus.stats.acronyms.expand:
-            return singular
-    return token
+            return (singular, *noun)
+    return (root, *noun)
 
 
 _BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")

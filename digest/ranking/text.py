@@ -44,6 +44,18 @@ def stem(word: str) -> str:
 
 
 @lru_cache(maxsize=1 << 18)
+def word_stems(word: str) -> tuple[str, ...]:
+    """The stem of a lower-case word; and an agent noun that the stemmer cuts down to its
+    verb ("tokenizer" -> token, "accelerators" -> acceler) also stays itself (singular): a
+    tokenizer is not every text about tokens, nor an accelerator every speed-up."""
+    root = stem(word)
+    noun = word[:-1] if word.endswith(("izers", "ators")) else word
+    if noun.endswith(("izer", "ator")) and len(noun) > len(root):
+        return (root, noun)
+    return (root,)
+
+
+@lru_cache(maxsize=1 << 18)
 def _token_words(raw: str) -> tuple[str, ...]:
     if "-" in raw:  # "bi-level" gives bi, level and bilevel; "text-to-image" text, image
         parts = raw.split("-")
@@ -74,7 +86,7 @@ def _token_words(raw: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1 << 18)
 def _token_stems(raw: str) -> tuple[str, ...]:
-    return tuple(stem(w) for w in _token_words(raw))
+    return tuple(s for w in _token_words(raw) for s in word_stems(w))
 
 
 def words(text: str) -> list[str]:
