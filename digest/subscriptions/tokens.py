@@ -130,8 +130,12 @@ def _mac(key: bytes, purpose: str, data: bytes, form: str = FORMAT) -> bytes:
     return state.digest()[:MAC_BYTES]
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    # what urlsafe_b64encode gives, without its Python layers: a digest has a dozen tokens
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
