@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from digest.inline_css import InliningLoader
 from digest.paper_links import best_url, paper_links, summary_and_rest
-from digest.skeleton import Pieces, ascii_html, cut, fill, fill_html, fill_text, slot
+from digest.skeleton import Pieces, ascii_html, cut, fill, fill_html, fill_text, html_text, slot
 from digest.views import DigestView, PaperView, RenderedDigest
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -195,7 +195,7 @@ class Renderer:
         why_html, why_text = self._why_parts(tuple(p.matched), tuple(p.related), p.similar_to_title)
         more, less = p.more_url or "", p.less_url or ""
         pieces = self._paper_parts(shown)  # filled here, not by fill(): a hundred times a digest
-        html = {_MORE: ascii_html(escape(more)), _LESS: ascii_html(escape(less)), _WHY: why_html}
+        html = {_MORE: html_text(more), _LESS: html_text(less), _WHY: why_html}
         text = {_MORE: more, _LESS: less, _WHY: why_text}
         return PaperParts(
             Markup("".join([html.get(piece, piece) for piece in pieces.html])),

@@ -37,6 +37,17 @@ def ascii_html(html: str) -> str:
     return html if html.isascii() else html.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
+_HTML_SPECIAL = re.compile("[&<>\"']")  # what escape() rewrites
+
+
+def html_text(value: str) -> str:
+    """`value` as ASCII html text: escaped, non-ASCII as character references. Most values
+    (links, keywords, titles) need neither, and are returned as they are."""
+    if value.isascii() and _HTML_SPECIAL.search(value) is None:
+        return value
+    return ascii_html(escape(value))
+
+
 def cut(html: str, text: str) -> Pieces:
     """The pieces of an html (made ASCII) and a text rendered with slots."""
     return Pieces(tuple(_SLOT.split(ascii_html(html))), tuple(_SLOT.split(text)))
@@ -61,7 +72,7 @@ def fill_html(
 ) -> str:
     """The html with the slots filled: `values` escaped, `html_only` (safe html) as it is;
     both made ASCII."""
-    html_values = {key: ascii_html(escape(value)) for key, value in values.items()}
+    html_values = {key: html_text(value) for key, value in values.items()}
     html_values.update((key, ascii_html(value)) for key, value in html_only.items())
     return "".join([html_values.get(piece, piece) for piece in html])
 

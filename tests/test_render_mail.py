@@ -540,3 +540,20 @@ def test_quoted_printable_of_plain_lines_is_what_the_standard_encoder_gives() ->
         line = "x" * length
         expected = binascii.b2a_qp(line.encode(), istext=True).replace(b"\n", CRLF)
         assert _plain_qp(line) == expected
+
+
+def test_html_text_is_escaped_ascii_html_whatever_the_value() -> None:
+    """Values that need no escaping skip it; the html is the same either way."""
+    import random
+
+    from markupsafe import escape
+
+    from digest.skeleton import ascii_html, html_text
+
+    rng = random.Random(7)
+    alphabet = "ab &<>\"'π…=/:.-"
+    for _ in range(5_000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert html_text(value) == ascii_html(escape(value))
+    link = "https://d.example/vote/v3.abc_-x.y/more"
+    assert html_text(link) is link  # as it is: nothing to escape
