@@ -93,7 +93,7 @@ def build_message(
         ("From", address_value(sender)),
         ("To", address_value.__wrapped__(to)),  # one per message: not worth caching
         ("Subject", header_value(subject)),
-        ("Date", format_datetime(date)),
+        ("Date", _date_value(date)),
         ("Message-ID", clean(message_id)),
     ]
     if unsubscribe_url:
@@ -105,6 +105,12 @@ def build_message(
         headers.append(("List-Id", f"papers digest <digest.{sender_domain(sender)}>"))
     headers.append(("Auto-Submitted", "auto-generated"))
     return multipart_alternative(headers, text, html, text_pieces)
+
+
+@lru_cache(maxsize=16)
+def _date_value(date: datetime) -> str:
+    # a send pass dates every message alike
+    return format_datetime(date)
 
 
 def outgoing(delivery_id: int, raw: bytes, sender: str, to: str) -> Outgoing:
