@@ -156,7 +156,7 @@ def run(subscribers: int, papers: int, port: int, sink_pid: int | None = None) -
             Renderer(),
             links,
             SENDER,
-            SendPolicy(batch=500, render_processes=RENDER_PROCESSES),
+            SendPolicy(render_processes=RENDER_PROCESSES),  # batches as the service sends
         )
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # seeding, planning workers
