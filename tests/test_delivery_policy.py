@@ -330,3 +330,34 @@ def test_a_send_pass_reads_each_paper_once(tmp_path: Path) -> None:
     assert again is paper  # not read again
     [(fresh, _)] = store.deliveries.contents([second])[second].items
     assert fresh == paper and fresh is not paper
+
+
+def test_outcomes_recorded_through_sqlites_driver_read_as_through_sqlalchemy(
+    tmp_path: Path,
+) -> None:
+    """Sent, retry and failed results (the outbox's group commits) go straight through
+    SQLite's driver; released and bouncing ones through SQLAlchemy. The rows are the same."""
+    from digest.store.outcomes import SendResult, write_outcomes
+
+    fast, slow = (planned_store(tmp_path / name, ["a", "b", "c"]) for name in ("fast", "slow"))
+    results = [
+        SendResult(1, DeliveryStatus.SENT),
+        SendResult(2, DeliveryStatus.RETRY, "451 later", 451, retry_at=NOW + timedelta(hours=1)),
+        SendResult(3, DeliveryStatus.FAILED, "550 no such user", 550, bounce=True),
+    ]
+    with fast.deliveries.recorder(NOW, 3) as record:
+        record(results[:2])  # plain: the driver's own transaction
+        record(results[2:])  # a bounce: SQLAlchemy's
+    with slow.engine.begin() as conn:
+        write_outcomes(conn, results, NOW, 3)
+
+    def rows(store: Store) -> list[tuple[object, ...]]:
+        return [
+            (d.id, d.status, d.last_error, d.smtp_code, d.attempts, d.sent_at, d.next_attempt_at)
+            for d in store.deliveries.listed()
+        ]
+
+    assert rows(fast) == rows(slow)
+    assert [r[1] for r in rows(fast)] == ["sent", "retry", "failed"]
+    bounces = [s.hard_bounces for s in fast.subscribers.listed()]
+    assert sorted(bounces) == [0, 0, 1]

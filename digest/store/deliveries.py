@@ -31,7 +31,7 @@ from digest.store.engine import (
     bulk_update_rows,
     keep_pages,
 )
-from digest.store.outcomes import SendResult, write_outcomes
+from digest.store.outcomes import SendResult, plain, write_outcomes, write_plain_sqlite
 from digest.store.tables import DELIVERY, ITEM, SUBSCRIBER
 
 LIVE = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.RETRY)
@@ -256,9 +256,12 @@ class DeliveryQueries(Queries):
         """`record_outcomes` over one connection held while messages are sent: a group commit
         every few messages then costs its statements, not a connection from the pool."""
         with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
 
             def record(outcomes: Sequence[SendResult]) -> None:
-                if outcomes:
+                if raw is not None and outcomes and all(map(plain, outcomes)):
+                    write_plain_sqlite(raw, outcomes, now)
+                elif outcomes:
                     with conn.begin():
                         write_outcomes(conn, outcomes, now, bounce_limit)
 

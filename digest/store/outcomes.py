@@ -4,12 +4,14 @@ SQLAlchemy's execution of a statement, which costs twice the statement itself)."
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, func, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import DBAPIError
 
 from digest.store.engine import sqlite_datetime
 from digest.store.tables import DELIVERY, SUBSCRIBER
@@ -65,21 +67,7 @@ def write_outcomes(
         conn.execute(_RELEASE.where(DELIVERY.c.id.in_(released)))
     tried = [o for o in outcomes if o.status != DeliveryStatus.QUEUED]
     if tried and conn.dialect.name == "sqlite":
-        sent_at = sqlite_datetime(now)
-        conn.exec_driver_sql(
-            _RECORD_SQLITE,
-            [
-                (
-                    str(DeliveryStatus(o.status)),
-                    o.error,
-                    o.code,
-                    sqlite_datetime(o.retry_at),
-                    sent_at if o.status == DeliveryStatus.SENT else None,
-                    o.delivery_id,
-                )
-                for o in tried
-            ],
-        )
+        conn.exec_driver_sql(_RECORD_SQLITE, _sqlite_rows(tried, now))
     elif tried:
         conn.execute(
             _RECORD,
@@ -97,6 +85,44 @@ def write_outcomes(
         )
     for delivery_id in (o.delivery_id for o in outcomes if o.bounce):
         _count_bounce(conn, delivery_id, bounce_limit)
+
+
+def _sqlite_rows(tried: Sequence[SendResult], now: datetime) -> list[tuple[object, ...]]:
+    sent_at = sqlite_datetime(now)
+    return [
+        (
+            str(DeliveryStatus(o.status)),
+            o.error,
+            o.code,
+            sqlite_datetime(o.retry_at),
+            sent_at if o.status == DeliveryStatus.SENT else None,
+            o.delivery_id,
+        )
+        for o in tried
+    ]
+
+
+def plain(outcome: SendResult) -> bool:
+    """Whether recording this result touches its delivery only (not released, no bounce)."""
+    return outcome.status != DeliveryStatus.QUEUED and not outcome.bounce
+
+
+def write_plain_sqlite(
+    raw: sqlite3.Connection, outcomes: Sequence[SendResult], now: datetime
+) -> None:
+    """write_outcomes for `plain` results, in a transaction of their own straight through
+    SQLite's driver: the outbox commits every few messages, and SQLAlchemy's transaction
+    cost as much as the statement and the commit together."""
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            raw.executemany(_RECORD_SQLITE, _sqlite_rows(outcomes, now))
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
+    except sqlite3.Error as exc:  # raised as SQLAlchemy would have ("database is locked")
+        raise DBAPIError.instance(_RECORD_SQLITE, None, exc, sqlite3.Error) from exc
 
 
 def _count_bounce(conn: Connection, delivery_id: int, bounce_limit: int) -> None:
