@@ -63,6 +63,12 @@ def corpus(
     )
 
 
+def corpus_of(papers: dict[str, tuple[str, str]], **kw: object) -> Corpus:
+    """A corpus of these papers (id -> title, abstract), in their order."""
+    ids = list(papers)
+    return Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids], **kw)  # type: ignore[arg-type]
+
+
 def top_ids(c: Corpus, profile: Profile, top: int = 10, **kw: object) -> list[str]:
     [matches] = rank(c, [profile], top, **kw)  # type: ignore[arg-type]
     return [m.paper_id for m in matches]
@@ -116,8 +122,7 @@ def test_an_agent_noun_is_not_every_text_about_its_verb() -> None:
         "noun": ("A Tokenizer for Code", "We train a tokenizer on source code."),
         "verb": ("Token Pruning for Fast Inference", "We drop tokens to speed up inference."),
     }
-    ids = list(papers)
-    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    c = corpus_of(papers)
     score = KeywordScores(c, ["tokenizer"]).worded.toarray()[0]
     assert score[0] > 4 * score[1]
 
@@ -135,8 +140,8 @@ def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -
         "spaced": ("Bi level Optimization at Scale", "We solve bi level optimization problems."),
         "other": ("Convex Optimization at Scale", "We solve convex optimization problems."),
     }
+    c = corpus_of(papers)
     ids = list(papers)
-    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
     index = KeywordScores(c, ["bi-level optimization"])
     score = dict(zip(ids, index.worded.toarray()[0].tolist(), strict=True))
     # however a paper writes the compound, it holds the whole keyword
@@ -237,8 +242,7 @@ def test_partial_matches_score_in_proportion_and_phrases_and_titles_score_more()
         "abstract": ("Fast Transformers", "We write sparse attention kernels."),
         "scattered": ("Fast Kernels", "Sparse updates help, and so do attention heads."),
     }
-    ids = list(extra)
-    c = Corpus(ids, [extra[i][0] for i in ids], [extra[i][1] for i in ids])
+    c = corpus_of(extra)
     assert top_ids(c, Profile(["sparse attention"])) == ["title", "abstract", "scattered"]
 
 
@@ -270,8 +274,7 @@ def test_every_keyword_with_a_match_gets_a_slot() -> None:
     }
     narrow = {"n": ("Galaxy Clusters", "A survey of a galaxy cluster.")}
     papers = {**broad, **narrow}
-    ids = list(papers)
-    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    c = corpus_of(papers)
     picks = top_ids(c, Profile(["diffusion models", "galaxy"]), top=3, min_score=0.3)
     assert len(picks) == 3 and "n" in picks
     # profiles with different sizes in one batch: the narrow paper stays within each limit
@@ -288,8 +291,7 @@ def test_the_topic_of_liked_papers_gets_a_slot_beside_broad_keywords() -> None:
         for i in range(6)
     }
     papers = {**broad, "g": ("Dwarf Galaxy Rotation", "Rotation curves of a dwarf galaxy.")}
-    ids = list(papers)
-    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    c = corpus_of(papers)
     liked = Voted({"old": ("Galaxy Rotation Curves", "Rotation curves of a galaxy halo.")})
     [matches] = rank(
         c, [Profile(["diffusion models"], liked=["old"])], 3, min_score=0.3, voted=liked
@@ -365,8 +367,7 @@ def test_a_vote_reaches_papers_about_the_same_thing_in_other_words() -> None:
         "b": ("Models of Rotation", "Rotation of rigid bodies studied with models."),
     }
     liked = {"old": ("Dark Halo Kinematics", "Kinematics of dark halos around galaxies.")}
-    ids = list(texts)
-    c = Corpus(ids, [texts[i][0] for i in ids], [texts[i][1] for i in ids])
+    c = corpus_of(texts)
     plain = rank(c, [Profile(["rotation models"], liked=["old"])], 2, voted=Voted(liked))
     assert plain[0][0].score == pytest.approx(plain[0][1].score)
     c.semantic = _Meaning([[1.0, 0.0], [0.0, 1.0]], liked=[1.0, 0.0])
@@ -380,9 +381,7 @@ def test_three_votes_never_crowd_the_keywords_out() -> None:
         for i in range(3)
     }
     extra = {"gal2": PAPERS["gal"], "gal3": PAPERS["gal"]}  # more papers like the liked ones
-    ids = [*PAPERS, *extra]
-    texts = {**PAPERS, **extra}
-    c = Corpus(ids, [texts[i][0] for i in ids], [texts[i][1] for i in ids], stats=corpus().stats)
+    c = corpus_of({**PAPERS, **extra}, stats=corpus().stats)
     profile = Profile(["kv cache"], liked=list(liked))
     [with_votes] = rank(c, [profile], 2, min_score=0.3, voted=Voted(liked))
     assert "kv" in [m.paper_id for m in with_votes]  # the keyword keeps a place of two
@@ -471,8 +470,7 @@ def test_among_papers_that_match_alike_those_like_the_best_matches_come_first(
         "far": ("Traffic Forecasting", "Forecasting road traffic flows, with a transformer."),
         "near": ("Streaming ASR", "Streaming speech recognition on audio, with a transformer."),
     }
-    ids = list(papers)
-    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    c = corpus_of(papers)
     order = [m.paper_id for m in rank(c, [Profile(["transformer"])], 5, min_score=0.0)[0]]
     assert order.index("near") < order.index("far")
     monkeypatch.setattr(scoring, "PSEUDO_WEIGHT", 0.0)
@@ -511,8 +509,7 @@ def test_weak_matches_in_the_top_do_not_pull_up_papers_like_themselves(
             "students: an algorithm and a trade-off.",
         ),
     }
-    ids = list(papers)
-    c = Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids])
+    c = corpus_of(papers)
     profile = [Profile(["algorithmic trading"])]
     order = [m.paper_id for m in rank(c, profile, 7, min_score=0.0)[0]]
     assert set(order[:2]) == {"t1", "t2"}
