@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from digest.ranking.acronyms import Acronyms
 from digest.ranking.text import features, stems
 
-STATS_FORMAT = 3  # 2: British spellings folded into American ones; 3: agent nouns kept
+STATS_FORMAT = 4  # 2: British spellings folded into American ones; 3: agent nouns; 4: -ize words
 UNIT_FEATURES = 64  # features kept per paper vector for vote similarity
 DENSE_LIMIT = 16_000_000  # floats up to which similarity is a dense product
 

@@ -12,6 +12,7 @@ from digest.ranking.spelling import american
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
 _ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs -> LLM, VLM, GPU
 _NAME_NUMBER = re.compile(r"([A-Za-z]{3,})([0-9]+)|([0-9]+)([A-Za-z]{3,})")
+_IZE_FAMILY = re.compile(r"^([a-z]{3,}iz)(?:e|es|ed|er|ers|ing|ation|ations)$")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 # Function words and the boilerplate of abstracts; kept small so that query words survive.
@@ -47,8 +48,11 @@ def stem(word: str) -> str:
 def word_stems(word: str) -> tuple[str, ...]:
     """The stem of a lower-case word; and an agent noun that the stemmer cuts down to its
     verb ("tokenizer" -> token, "accelerators" -> acceler) also stays itself (singular): a
-    tokenizer is not every text about tokens, nor an accelerator every speed-up."""
-    root = stem(word)
+    tokenizer is not every text about tokens, nor an accelerator every speed-up. Words of an
+    -ize verb keep its "iz" ("visualization", "visualized" -> visualiz), where Snowball cuts
+    them down to another word ("visual", "general", "normal")."""
+    izing = _IZE_FAMILY.match(word)
+    root = izing.group(1) if izing else stem(word)
     noun = word[:-1] if word.endswith(("izers", "ators")) else word
     if noun.endswith(("izer", "ator")) and len(noun) > len(root):
         return (root, noun)
