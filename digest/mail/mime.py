@@ -187,12 +187,9 @@ def _plain_qp(text: str) -> bytes | None:
             if len(line) >= QP_WIDTH:  # where b2a_qp breaks it depends on where the escapes are
                 return None
         elif len(line) > QP_WIDTH:  # 75 characters and "=" a line while more than 76 remain
-            parts = []
-            while len(line) > QP_WIDTH:
-                parts.append(line[: QP_WIDTH - 1])
-                line = line[QP_WIDTH - 1 :]
-            parts.append(line)
-            line = "=\r\n".join(parts)
+            last = (len(line) - 2) // (QP_WIDTH - 1) * (QP_WIDTH - 1)  # where the rest fits
+            cut = range(0, last, QP_WIDTH - 1)
+            line = "=\r\n".join([*(line[i : i + QP_WIDTH - 1] for i in cut), line[last:]])
         elif line == ".":
             return None
         out.append(line)
