@@ -59,17 +59,25 @@ def word_stems(word: str) -> tuple[str, ...]:
     return (root,)
 
 
+def _compound(raw: str) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """The words of a hyphenated token split, and those of it joined (None but for two
+    parts): "bi-level" gives (bi, level) and (bilevel,); "GPT-4" (gpt, 4) and (gpt4,), as
+    "GPT4"; "text-to-image" (text, image) and None."""
+    parts = raw.split("-")
+    split = tuple(w for part in parts for w in _token_words(part))
+    whole = "".join(parts)
+    if len(parts) == 2 and whole.isalpha():
+        return split, _token_words(whole)
+    if len(parts) == 2 and whole.isalnum():
+        return split, (whole.lower(),)
+    return split, None
+
+
 @lru_cache(maxsize=1 << 18)
 def _token_words(raw: str) -> tuple[str, ...]:
-    if "-" in raw:  # "bi-level" gives bi, level and bilevel; "text-to-image" text, image
-        parts = raw.split("-")
-        out = tuple(w for part in parts for w in _token_words(part))
-        joined = "".join(parts)
-        if len(parts) == 2 and joined.isalpha():
-            return (*out, *_token_words(joined))
-        if len(parts) == 2 and joined.isalnum():  # "GPT-4" gives gpt, 4 and gpt4, as "GPT4"
-            return (*out, joined.lower())
-        return out
+    if "-" in raw:
+        split, joined = _compound(raw)
+        return (*split, *(joined or ()))
     if named := _NAME_NUMBER.fullmatch(raw):  # "CIFAR10" reads as "CIFAR-10", "4bit" "4-bit"
         first, second = (part for part in named.groups() if part)
         return (*_token_words(first), *_token_words(second), raw.lower())
@@ -111,14 +119,10 @@ def compound_forms(text: str) -> list[list[str]]:
     split: list[str] = []
     joined: list[str] = []
     for raw in _WORD.findall(text):
-        parts = raw.split("-")
-        whole = "".join(parts)
-        if len(parts) == 2 and whole.isalnum():  # where _token_words adds the joined word
-            split.extend(w for part in parts for w in _token_words(part))
-            joined.extend(_token_words(whole)[:1] if whole.isalpha() else (whole.lower(),))
-        else:
-            split.extend(_token_words(raw))
-            joined.extend(_token_words(raw))
+        apart, together = _compound(raw) if "-" in raw else (_token_words(raw), None)
+        split.extend(apart)
+        # the joined word alone: split again at its case it would give its parts back
+        joined.extend(apart if together is None else together[:1])
     return [split, joined] if joined != split else [split]
 
 
