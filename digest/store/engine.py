@@ -66,12 +66,20 @@ def make_engine(url: str) -> Engine:
         # four times as much, and the outbox begins a transaction every few messages.
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-        try:
+        with as_sqlalchemy_error(begin):
             conn.connection.driver_connection.execute(begin)
-        except sqlite3.Error as exc:  # raised as SQLAlchemy would have ("database is locked")
-            raise DBAPIError.instance(begin, None, exc, sqlite3.Error) from exc
 
     return engine
+
+
+@contextmanager
+def as_sqlalchemy_error(statement: str) -> Iterator[None]:
+    """SQLite's driver errors raised as SQLAlchemy would have ("database is locked"), for
+    statements sent to the driver itself."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
 
 def keep_pages(conn: Connection, kilobytes: int) -> None:

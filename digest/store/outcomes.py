@@ -11,9 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, func, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import DBAPIError
 
-from digest.store.engine import sqlite_datetime
+from digest.store.engine import as_sqlalchemy_error, sqlite_datetime
 from digest.store.tables import DELIVERY, SUBSCRIBER
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
 
@@ -113,7 +112,7 @@ def write_plain_sqlite(
     """write_outcomes for `plain` results, in a transaction of their own straight through
     SQLite's driver: the outbox commits every few messages, and SQLAlchemy's transaction
     cost as much as the statement and the commit together."""
-    try:
+    with as_sqlalchemy_error(_RECORD_SQLITE):
         raw.execute("BEGIN IMMEDIATE")
         try:
             raw.executemany(_RECORD_SQLITE, _sqlite_rows(outcomes, now))
@@ -121,8 +120,6 @@ def write_plain_sqlite(
             raw.execute("ROLLBACK")
             raise
         raw.execute("COMMIT")
-    except sqlite3.Error as exc:  # raised as SQLAlchemy would have ("database is locked")
-        raise DBAPIError.instance(_RECORD_SQLITE, None, exc, sqlite3.Error) from exc
 
 
 def _count_bounce(conn: Connection, delivery_id: int, bounce_limit: int) -> None:
