@@ -30,7 +30,17 @@ def trim(text: str, limit: int = ABSTRACT_CHARS) -> str:
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.-")
-    return cut + "…"
+    return cut + ELLIPSIS
+
+
+ELLIPSIS, TEXT_ELLIPSIS = "…", "..."
+
+
+def plain_text(text: str) -> str:
+    """Text for the plain-text part: an ellipsis as three dots. The ellipsis that marks a cut
+    abstract is the only non-ASCII character of nearly every paper (387 of the 393 in the
+    bundled seeds), and a text part that is ASCII goes as it is, not in quoted-printable."""
+    return text.replace(ELLIPSIS, TEXT_ELLIPSIS) if ELLIPSIS in text else text
 
 
 @lru_cache(maxsize=8)
@@ -109,6 +119,7 @@ class Renderer:
             html, text = self._whole(view, fixed, papers, groups)
         else:
             html, pieces = self._filled(view, fixed, papers, groups)
+            pieces = [plain_text(piece) for piece in pieces]  # a paper's own: folded once
             text = "".join(pieces)
         subject = " ".join(subject.split())
         return RenderedDigest(subject=subject, html=html, text=text, text_pieces=tuple(pieces))
@@ -131,7 +142,7 @@ class Renderer:
             "feed_url": view.feed_url,
             "past": view.past,
         }
-        return ascii_html(self.html.render(context)), self.text.render(context)
+        return ascii_html(self.html.render(context)), plain_text(self.text.render(context))
 
     def _filled(
         self, view: DigestView, fixed: dict[str, str], papers: list[PaperParts], groups: list[Group]
@@ -226,7 +237,7 @@ class Renderer:
             "less_url": _LESS if s.votes else None,
         }
         text, html = self.render_pair("email/paper", {"paper": paper})
-        return cut(html, text)
+        return cut(html, plain_text(text))
 
     def _render_why(
         self, matched: tuple[str, ...], related: tuple[str, ...], liked_title: str | None

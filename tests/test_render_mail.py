@@ -107,6 +107,25 @@ def test_trim_cuts_at_a_word_with_an_ellipsis() -> None:
     assert cut.endswith("…") and len(cut) <= 51 and not cut.endswith(" …")
 
 
+@pytest.mark.parametrize("skeletons", [True, False])
+def test_a_cut_abstract_keeps_the_text_part_ascii_and_sent_as_it_is(skeletons: bool) -> None:
+    """The ellipsis of a cut is three dots in the text part (the HTML keeps its character):
+    it is the only non-ASCII character of nearly every paper, and an ASCII text part needs
+    no quoted-printable. A paper's own letters stay as they are."""
+    long = PaperView(title="Cut", abstract="word " * 200, matched=["kv cache"])
+    accented = PaperView(title="Métriques…", abstract="é " * 200, matched=["kv cache"])
+    renderer = Renderer(skeletons=skeletons)
+    for papers, text_cte in (([long], "7bit"), ([long, accented], "quoted-printable")):
+        rendered = renderer.render(view(papers))
+        assert "word..." in rendered.text and "…" not in rendered.text
+        assert "word&#8230;" in rendered.html or "word…" in rendered.html
+        parsed = message_from_bytes(two_parts(rendered.text, rendered.html), policy=policy.default)
+        plain = parsed.get_body(("plain",))
+        assert plain is not None and plain["Content-Transfer-Encoding"] == text_cte
+        assert plain.get_content().replace("\r\n", "\n") == rendered.text
+    assert "Métriques..." in rendered.text and "é é" in rendered.text
+
+
 def test_twenty_paper_html_part_stays_under_60_kb() -> None:
     """Every field and link filled in, long vote tokens, grouped under two interests."""
     long_abstract = "Transformers with long context need memory. " * 60
