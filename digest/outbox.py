@@ -137,17 +137,66 @@ def _send_recording(
     result_of: Callable[[Outcome], SendResult],
     now: datetime,
 ) -> list[SendResult]:
-    """Send a batch on a helper thread while this one records each outcome as soon as the
-    transport reports it (small group commits): a crash then repeats at most the messages in
-    flight, never everything accepted since the batch began."""
-    answered: queue.SimpleQueue[tuple[Outcome, Future[None]] | None] = queue.SimpleQueue()
-    recorded: dict[int, SendResult] = {}
-    failed = threading.Event()  # recording failed: the transport must stop
+    """Send a batch, recording each outcome as soon as the transport reports it: a crash then
+    repeats at most the messages in flight, never everything accepted since the batch began.
 
-    def record(group: list[Outcome]) -> None:
-        fresh = [result_of(o) for o in group if o.delivery_id not in recorded]
-        write(fresh)
-        recorded.update((r.delivery_id, r) for r in fresh)
+    On SQLite a commit costs tens of microseconds, less than handing the outcome to another
+    thread and back, so it is recorded right where the transport reports it; on a database
+    server a commit is a round trip, and a helper thread records in small group commits while
+    the transport goes on."""
+    recorded: dict[int, SendResult] = {}
+    with store.deliveries.recorder(now, outbox.policy.bounce_limit) as write:
+
+        def record(group: list[Outcome]) -> None:
+            fresh = [result_of(o) for o in group if o.delivery_id not in recorded]
+            write(fresh)
+            recorded.update((r.delivery_id, r) for r in fresh)
+
+        send = _record_inline if records_inline(store) else _record_beside
+        outcomes = send(outbox.transport, outgoing, should_stop, record)
+        record(outcomes)  # what a transport did not report as it went (record skips the rest)
+    return [recorded[item.delivery_id] for item in outgoing]
+
+
+Record = Callable[[list[Outcome]], None]
+
+
+def records_inline(store: Store) -> bool:
+    """Whether outcomes are recorded where the transport reports them (SQLite: a local file)."""
+    return store.engine.dialect.name == "sqlite"
+
+
+def _record_inline(
+    transport: Transport, outgoing: list[Outgoing], should_stop: Callable[[], bool], record: Record
+) -> list[Outcome]:
+    """Send, recording each outcome on the transport's own thread; after a failed recording
+    no message is started, and the failure is raised once the transport is done."""
+    failures: list[BaseException] = []
+
+    def heard(outcome: Outcome) -> Future[None]:
+        receipt: Future[None] = Future()
+        if not failures:
+            try:
+                record([outcome])
+                receipt.set_result(None)
+                return receipt
+            except BaseException as exc:
+                failures.append(exc)
+        receipt.set_exception(StoreError("not recorded: the outbox could not be written"))
+        return receipt
+
+    outcomes = transport.send(outgoing, lambda: bool(failures) or should_stop(), heard)
+    if failures:
+        raise failures[0]
+    return outcomes
+
+
+def _record_beside(
+    transport: Transport, outgoing: list[Outgoing], should_stop: Callable[[], bool], record: Record
+) -> list[Outcome]:
+    """Send on a helper thread while this one records the outcomes in small group commits."""
+    answered: queue.SimpleQueue[tuple[Outcome, Future[None]] | None] = queue.SimpleQueue()
+    failed = threading.Event()  # recording failed: the transport must stop
 
     def heard(outcome: Outcome) -> Future[None]:
         receipt: Future[None] = Future()
@@ -160,11 +209,8 @@ def _send_recording(
     def stop() -> bool:
         return failed.is_set() or should_stop()
 
-    with (
-        store.deliveries.recorder(now, outbox.policy.bounce_limit) as write,
-        ThreadPoolExecutor(1, thread_name_prefix="send") as pool,
-    ):
-        sending = pool.submit(outbox.transport.send, outgoing, stop, heard)
+    with ThreadPoolExecutor(1, thread_name_prefix="send") as pool:
+        sending = pool.submit(transport.send, outgoing, stop, heard)
         # the end of the batch wakes the loop at once (a bare timeout cost 50 ms a batch);
         # it comes after every outcome the transport reported
         sending.add_done_callback(lambda _: answered.put(None))
@@ -187,9 +233,7 @@ def _send_recording(
                 raise
             for _, receipt in group:
                 receipt.set_result(None)
-        outcomes = sending.result()
-        record(outcomes)  # what a transport did not report as it went (record skips the rest)
-    return [recorded[item.delivery_id] for item in outgoing]
+        return sending.result()
 
 
 def _result_of(

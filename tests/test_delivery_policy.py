@@ -3,11 +3,13 @@ driven through `send_due` with a scripted Transport and a real SQLite store."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -178,7 +180,20 @@ def test_outcomes_written_through_the_sqlite_driver_read_back_as_the_orm_wrote_t
     assert stored == {later.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")}
 
 
-def test_each_outcome_is_recorded_before_the_next_message_is_sent(store: Store) -> None:
+@pytest.fixture(params=[True, False], ids=["inline", "beside"])
+def recording(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways outcomes are recorded: on the transport's thread (SQLite) and on a helper
+    thread in group commits (a database server), whatever the test's database."""
+    import digest.outbox as outbox_module
+
+    inline: bool = request.param
+    monkeypatch.setattr(outbox_module, "records_inline", lambda _store: inline)
+    return inline
+
+
+def test_each_outcome_is_recorded_before_the_next_message_is_sent(
+    store: Store, recording: bool
+) -> None:
     """What a SIGKILL can repeat is only what is in flight: when the transport starts its
     second message, the first one's outcome is already committed."""
     states_at_second_send: list[list[str]] = []
@@ -217,6 +232,8 @@ def test_the_end_of_a_batch_wakes_the_recording_loop_at_once(
 
     import digest.outbox as outbox_module
 
+    monkeypatch.setattr(outbox_module, "records_inline", lambda _store: False)  # the helper's
+
     ran_out: list[float | None] = []
 
     class Counting(queue.SimpleQueue):  # type: ignore[type-arg]
@@ -233,6 +250,57 @@ def test_the_end_of_a_batch_wakes_the_recording_loop_at_once(
     send(store, ScriptedTransport(linger=0.3), NOW)  # closing up after its last outcome
     assert sorted(d.status for d in store.deliveries.listed()) == ["sent", "sent"]
     assert ran_out == []
+
+
+def test_a_failed_recording_stops_sending_and_reaches_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: bool
+) -> None:
+    """When an outcome cannot be recorded, the transport starts no other message and the
+    error is raised; what was recorded stays, the rest stays claimed (the claim times out)."""
+    store = planned_store(tmp_path, ["a", "b", "c"])
+    real = store.deliveries.recorder
+    writes = 0
+
+    @contextmanager
+    def failing_second(now: datetime, limit: int) -> Iterator[Callable[[Sequence[object]], None]]:
+        with real(now, limit) as write:
+
+            def flaky(results: Sequence[object]) -> None:
+                nonlocal writes
+                writes += 1
+                if writes == 2:
+                    raise OSError("disk full")
+                write(results)  # type: ignore[arg-type]
+
+            yield flaky
+
+    class Careful(ScriptedTransport):  # waits for each receipt, as the SMTP transport does
+        def send(
+            self,
+            batch: Sequence[Outgoing],
+            should_stop: Callable[[], bool] | None = None,
+            on_outcome: OnOutcome | None = None,
+        ) -> list[Outcome]:
+            assert should_stop is not None and on_outcome is not None
+            out = []
+            for item in batch:
+                if should_stop():
+                    out.append(Outcome(item.delivery_id, attempted=False))
+                    continue
+                self.seen.append(item.delivery_id)
+                out.append(Outcome(item.delivery_id))
+                receipt = on_outcome(out[-1])
+                if receipt is not None:
+                    with contextlib.suppress(Exception):
+                        receipt.result(timeout=5)
+            return out
+
+    monkeypatch.setattr(store.deliveries, "recorder", failing_second)
+    transport = Careful()
+    with pytest.raises(OSError, match="disk full"):
+        send(store, transport, NOW)
+    assert len(transport.seen) == 2
+    assert sorted(d.status for d in store.deliveries.listed()) == ["sending", "sending", "sent"]
 
 
 def test_a_message_that_cannot_be_built_fails_alone_in_a_render_worker(tmp_path: Path) -> None:
