@@ -24,15 +24,6 @@ ABSTRACT_CHARS = 420
 LIKED_TITLE_CHARS = 60
 
 
-def trim(text: str, limit: int = ABSTRACT_CHARS) -> str:
-    """Cut text at a word boundary near `limit` characters, marking the cut with an ellipsis."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.-")
-    return cut + ELLIPSIS
-
-
 ELLIPSIS, TEXT_ELLIPSIS = "…", "..."
 
 
@@ -41,6 +32,15 @@ def plain_text(text: str) -> str:
     abstract is the only non-ASCII character of nearly every paper (387 of the 393 in the
     bundled seeds), and a text part that is ASCII goes as it is, not in quoted-printable."""
     return text.replace(ELLIPSIS, TEXT_ELLIPSIS) if ELLIPSIS in text else text
+
+
+def trim(text: str, limit: int = ABSTRACT_CHARS) -> str:
+    """Cut text at a word boundary near `limit` characters, marking the cut with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.-")
+    return cut + ELLIPSIS
 
 
 @lru_cache(maxsize=8)
@@ -119,7 +119,8 @@ class Renderer:
             html, text = self._whole(view, fixed, papers, groups)
         else:
             html, pieces = self._filled(view, fixed, papers, groups)
-            pieces = [plain_text(piece) for piece in pieces]  # a paper's own: folded once
+            # a paper's own parts were folded when first rendered; a reader's values are here
+            pieces = [plain_text(piece) for piece in pieces]
             text = "".join(pieces)
         subject = " ".join(subject.split())
         return RenderedDigest(subject=subject, html=html, text=text, text_pieces=tuple(pieces))
