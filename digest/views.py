@@ -8,6 +8,8 @@ from datetime import date
 
 from digest.paper_links import best_url
 
+BYLINE_JOIN = " · "  # between the parts of a paper's byline (the text part: render.py)
+
 
 @dataclass
 class PaperView:
@@ -59,7 +61,7 @@ class PaperView:
             parts.append(f"{self.upvotes} upvote{'s' if self.upvotes != 1 else ''}")
         if self.trending:
             parts.append("trending")
-        return " · ".join(parts)
+        return BYLINE_JOIN.join(parts)
 
 
 @dataclass

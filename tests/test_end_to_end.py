@@ -181,7 +181,7 @@ def test_a_digest_from_real_hf_and_arxiv_listings_links_and_reads_well(project: 
         assert match, title
         return match.group(0)
 
-    assert "87 upvotes · trending" in paper("Capacity-Aware Routing")
+    assert "87 upvotes | trending" in paper("Capacity-Aware Routing")
     assert "41 upvotes" in paper("Flow: Policy Distillation")
     assert "trending" not in paper("Flow: Policy Distillation")  # half the top's votes: not
     assert "cs.CV, cs.LG" in paper("Flow: Policy Distillation")  # arXiv's categories

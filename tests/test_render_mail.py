@@ -109,16 +109,25 @@ def test_trim_cuts_at_a_word_with_an_ellipsis() -> None:
 
 @pytest.mark.parametrize("skeletons", [True, False])
 def test_a_cut_abstract_keeps_the_text_part_ascii_and_sent_as_it_is(skeletons: bool) -> None:
-    """The ellipsis of a cut is three dots in the text part (the HTML keeps its character):
-    it is the only non-ASCII character of nearly every paper, and an ASCII text part needs
-    no quoted-printable. A paper's own letters stay as they are."""
-    long = PaperView(title="Cut", abstract="word " * 200, matched=["kv cache"])
+    """The ellipsis of a cut is three dots in the text part and a byline's parts are joined
+    by a bar (the HTML keeps both characters): with them a digest's text part is ASCII and
+    needs no quoted-printable. A paper's own letters stay as they are."""
+    long = PaperView(
+        title="Cut",
+        abstract="word " * 200,
+        matched=["kv cache"],
+        author_count=3,
+        published=date(2026, 11, 1),
+        upvotes=4,
+    )
     accented = PaperView(title="Métriques…", abstract="é " * 200, matched=["kv cache"])
     renderer = Renderer(skeletons=skeletons)
     for papers, text_cte in (([long], "7bit"), ([long, accented], "quoted-printable")):
         rendered = renderer.render(view(papers))
         assert "word..." in rendered.text and "…" not in rendered.text
+        assert "3 authors | 1 Nov 2026 | 4 upvotes" in rendered.text
         assert "word&#8230;" in rendered.html or "word…" in rendered.html
+        assert "3 authors &#183; 1 Nov 2026" in rendered.html or "3 authors · 1" in rendered.html
         parsed = message_from_bytes(two_parts(rendered.text, rendered.html), policy=policy.default)
         plain = parsed.get_body(("plain",))
         assert plain is not None and plain["Content-Transfer-Encoding"] == text_cte
