@@ -159,6 +159,15 @@ def _send_recording(
 
 
 Record = Callable[[list[Outcome]], None]
+_RECORDED: Future[None] = Future()  # the receipt of an outcome recorded on the spot
+_RECORDED.set_result(None)
+
+
+def _unrecorded() -> Future[None]:
+    """The receipt of an outcome that will not be recorded: its connection sends no more."""
+    receipt: Future[None] = Future()
+    receipt.set_exception(StoreError("not recorded: the outbox could not be written"))
+    return receipt
 
 
 def records_inline(store: Store) -> bool:
@@ -174,16 +183,13 @@ def _record_inline(
     failures: list[BaseException] = []
 
     def heard(outcome: Outcome) -> Future[None]:
-        receipt: Future[None] = Future()
         if not failures:
             try:
                 record([outcome])
-                receipt.set_result(None)
-                return receipt
+                return _RECORDED
             except BaseException as exc:
                 failures.append(exc)
-        receipt.set_exception(StoreError("not recorded: the outbox could not be written"))
-        return receipt
+        return _unrecorded()
 
     outcomes = transport.send(outgoing, lambda: bool(failures) or should_stop(), heard)
     if failures:
@@ -199,11 +205,10 @@ def _record_beside(
     failed = threading.Event()  # recording failed: the transport must stop
 
     def heard(outcome: Outcome) -> Future[None]:
-        receipt: Future[None] = Future()
         if failed.is_set():
-            receipt.set_exception(StoreError("not recorded: the outbox could not be written"))
-        else:
-            answered.put((outcome, receipt))
+            return _unrecorded()
+        receipt: Future[None] = Future()
+        answered.put((outcome, receipt))
         return receipt
 
     def stop() -> bool:

@@ -198,7 +198,7 @@ class Renderer:
             p.title,
             p.url,
             p.abstract,
-            p.byline,
+            p.byline_parts,
             p.more_url is not None,
             p.arxiv_id,
             p.github_repo,
@@ -234,8 +234,8 @@ class Renderer:
             ),
             "summary": summary,
             "abstract": trim(rest),
-            "byline": s.byline,
-            "text_byline": s.byline.replace(BYLINE_JOIN, TEXT_BYLINE_JOIN),
+            "byline": BYLINE_JOIN.join(s.byline),
+            "text_byline": TEXT_BYLINE_JOIN.join(s.byline),
             "why": _WHY,
             "more_url": _MORE if s.votes else None,
             "less_url": _LESS if s.votes else None,
@@ -327,7 +327,7 @@ class Shown(NamedTuple):
     title: str
     url: str | None
     abstract: str
-    byline: str
+    byline: tuple[str, ...]  # its parts
     votes: bool
     arxiv_id: str | None
     github_repo: str | None

@@ -8,7 +8,7 @@ from datetime import date
 
 from digest.paper_links import best_url
 
-BYLINE_JOIN = " · "  # between the parts of a paper's byline (the text part: render.py)
+BYLINE_JOIN = " · "  # between the parts of a paper's byline (in the text part: render.py)
 
 
 @dataclass
@@ -43,7 +43,12 @@ class PaperView:
 
     @property
     def byline(self) -> str:
-        """Authors (or their count), organisation, date and upvotes, as one line."""
+        """The byline's parts as one line."""
+        return BYLINE_JOIN.join(self.byline_parts)
+
+    @property
+    def byline_parts(self) -> tuple[str, ...]:
+        """Authors (or their count), organisation, categories, date, upvotes, trending."""
         parts = []
         if self.authors:
             names = ", ".join(self.authors[:3])
@@ -61,7 +66,7 @@ class PaperView:
             parts.append(f"{self.upvotes} upvote{'s' if self.upvotes != 1 else ''}")
         if self.trending:
             parts.append("trending")
-        return BYLINE_JOIN.join(parts)
+        return tuple(parts)
 
 
 @dataclass
