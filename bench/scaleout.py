@@ -2,7 +2,7 @@
 two, against one sink; each sender composes in its own process (no render workers), so each
 uses one core.
 
-    python bench/scaleout.py --digests 20000
+    python bench/scaleout.py --digests 100000
 
 Prints one JSON object: messages/s with one and with two senders, their ratio, what the sink
 received and how the deliveries ended (each digest sent once, none twice), and where the CPU
@@ -158,7 +158,7 @@ def run(digests: int) -> dict[str, Any]:
 def main() -> None:
     """Command line: the whole comparison, or (--send) one sender process of it."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--digests", type=int, default=20_000)
+    parser.add_argument("--digests", type=int, default=100_000)
     parser.add_argument("--send", metavar="URL", help="be one sender on this database")
     parser.add_argument("--port", type=int)
     parser.add_argument("--owner", default="sender")

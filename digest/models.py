@@ -167,7 +167,8 @@ class Delivery(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("subscriber_id", "edition", name="uq_delivery_subscriber_edition"),
-        Index("ix_delivery_status", "status"),
+        # a claim reads the next deliveries of a status in id order from this index alone
+        Index("ix_delivery_claim", "status", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

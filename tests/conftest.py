@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import event
 
 from digest.cli.main import main
 from digest.store import Store
@@ -191,6 +193,27 @@ class Inbox:
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for _, rcpts, m in self.messages if address in rcpts]
+
+
+def claim_plan(store: Store, now: datetime, explain: str) -> str:
+    """How the database reads a claim's queued deliveries: the claim's first query (the
+    queued kind) captured as it runs, then shown by `explain` ("EXPLAIN", "EXPLAIN QUERY
+    PLAN") on the same connection type, one line per step."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT delivery.id") and not captured:
+            captured.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        store.deliveries.claim(now, 50, "explainer", timedelta(minutes=10))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = captured
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"{explain} {statement}", parameters).all()
+    return "\n".join(str(row[-1]) for row in rows)
 
 
 def free_port() -> int:

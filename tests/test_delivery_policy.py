@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import claim_plan
 
 from digest.errors import (
     PermanentDeliveryError,
@@ -367,6 +368,13 @@ def test_a_claim_cancels_the_digests_of_stopped_subscribers_and_takes_the_next(
     }
     taken = {d.id: name[d.subscriber_id] for d in store.deliveries.listed()}
     assert [taken[i] for i in claimed] == ["c", "d"]
+
+
+def test_a_claim_reads_the_queue_in_id_order_from_an_index(tmp_path: Path) -> None:
+    """SQLite reads the next queued deliveries from (status, id): no sort of the queue."""
+    store = planned_store(tmp_path, ["a", "b", "c"])
+    plan_text = claim_plan(store, NOW, "EXPLAIN QUERY PLAN")
+    assert "ix_delivery_claim" in plan_text and "B-TREE" not in plan_text, plan_text
 
 
 def test_a_send_pass_reads_each_paper_once(tmp_path: Path) -> None:
