@@ -172,7 +172,8 @@ class Delivery(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    # looked up through uq_delivery_subscriber_edition, which leads with it
+    subscriber_id: int = Field(foreign_key="subscriber.id")
     edition: str = Field(max_length=10)  # YYYY-MM-DD in the subscriber's time zone
     status: DeliveryStatus = Field(default=DeliveryStatus.QUEUED, sa_type=EnumText(DeliveryStatus))
     message_id: str | None = None

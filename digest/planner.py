@@ -190,7 +190,7 @@ def choose_for(
         due_now,
         now,
         last_sent=last_sent,
-        received=store.deliveries.received_papers(ids),
+        received=store.deliveries.received_papers(ids, since),
         min_score=policy.min_score,
         first_window_days=policy.first_window_days,
         votes=votes,

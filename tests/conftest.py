@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -195,25 +195,31 @@ class Inbox:
         return [m for _, rcpts, m in self.messages if address in rcpts]
 
 
-def claim_plan(store: Store, now: datetime, explain: str) -> str:
-    """How the database reads a claim's queued deliveries: the claim's first query (the
-    queued kind) captured as it runs, then shown by `explain` ("EXPLAIN", "EXPLAIN QUERY
-    PLAN") on the same connection type, one line per step."""
+def query_plan(store: Store, action: Callable[[], object], explain: str) -> str:
+    """How the database runs the first SELECT of `action`: captured as it runs, then shown by
+    `explain` ("EXPLAIN", "EXPLAIN QUERY PLAN"), one line per step."""
     captured: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().startswith("SELECT delivery.id") and not captured:
+        if statement.lstrip().startswith("SELECT") and not captured:
             captured.append((statement, parameters))
 
     event.listen(store.engine, "before_cursor_execute", capture)
     try:
-        store.deliveries.claim(now, 50, "explainer", timedelta(minutes=10))
+        action()
     finally:
         event.remove(store.engine, "before_cursor_execute", capture)
-    [(statement, parameters)] = captured
+    [(statement, parameters), *_] = captured
     with store.engine.connect() as conn:
         rows = conn.exec_driver_sql(f"{explain} {statement}", parameters).all()
     return "\n".join(str(row[-1]) for row in rows)
+
+
+def claim_plan(store: Store, now: datetime, explain: str) -> str:
+    """How the database reads a claim's queued deliveries (its first query)."""
+    return query_plan(
+        store, lambda: store.deliveries.claim(now, 50, "explainer", timedelta(minutes=10)), explain
+    )
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import claim_plan
+from conftest import claim_plan, query_plan
 
 from digest.errors import (
     PermanentDeliveryError,
@@ -375,6 +375,23 @@ def test_a_claim_reads_the_queue_in_id_order_from_an_index(tmp_path: Path) -> No
     store = planned_store(tmp_path, ["a", "b", "c"])
     plan_text = claim_plan(store, NOW, "EXPLAIN QUERY PLAN")
     assert "ix_delivery_claim" in plan_text and "B-TREE" not in plan_text, plan_text
+
+
+def test_papers_received_are_read_per_subscriber_for_the_window_only(tmp_path: Path) -> None:
+    """Planning's guard against sending a paper twice reads the page's subscribers' recent
+    deliveries by subscriber, never every live delivery through the status index (a read
+    that grew with every day sent); a delivery planned before the window is not read."""
+    store = planned_store(tmp_path, ["a"])
+    [delivery] = store.deliveries.listed()
+    sid = delivery.subscriber_id
+    [(paper, _)] = store.deliveries.contents([delivery.id or 0])[delivery.id or 0].items
+    window = NOW - timedelta(hours=1)
+    assert store.deliveries.received_papers([sid], window) == {sid: {paper.id}}
+    assert store.deliveries.received_papers([sid], NOW + timedelta(minutes=1)) == {}
+    plan_text = query_plan(
+        store, lambda: store.deliveries.received_papers([sid], window), "EXPLAIN QUERY PLAN"
+    )
+    assert "ix_delivery_claim" not in plan_text and "(subscriber_id=?)" in plan_text, plan_text
 
 
 def test_a_send_pass_reads_each_paper_once(tmp_path: Path) -> None:

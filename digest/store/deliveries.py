@@ -7,14 +7,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, update
+from sqlalchemy import Connection, String, func, type_coerce, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from digest.models import (
     Delivery,
-    DeliveryItem,
     DeliveryStatus,
     Lease,
     Subscriber,
@@ -35,6 +34,7 @@ from digest.store.outcomes import SendResult, plain, write_outcomes, write_plain
 from digest.store.tables import DELIVERY, ITEM, SUBSCRIBER
 
 LIVE = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.RETRY)
+_LIVE_VALUES = frozenset(map(str, LIVE))
 ITEM_NAMES = ("delivery_id", "rank", *ItemRow._fields)
 
 
@@ -73,19 +73,27 @@ class DeliveryQueries(Queries):
             )
             return {int(sid): str(edition) for sid, edition in rows}
 
-    def received_papers(self, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
-        """Per subscriber, the papers already in a delivery that was sent or is on its way."""
-        with self.read() as session:
-            rows = session.exec(
-                select(Delivery.subscriber_id, DeliveryItem.paper_id)
-                .join(DeliveryItem, col(DeliveryItem.delivery_id) == col(Delivery.id))
-                .where(col(Delivery.subscriber_id).in_(list(subscriber_ids)))
-                .where(col(Delivery.status).in_(LIVE))
+    def received_papers(
+        self, subscriber_ids: Sequence[int], since: datetime
+    ) -> dict[int, set[str]]:
+        """Per subscriber, the papers in a delivery planned since `since` that was sent or is
+        on its way (a paper first seen after `since` is in no earlier delivery)."""
+        # bounded by time and looked up by subscriber, the status checked here: a status in
+        # the query let SQLite read every live delivery ever planned through the status index
+        query = (
+            sa_select(
+                DELIVERY.c.subscriber_id, ITEM.c.paper_id, type_coerce(DELIVERY.c.status, String)
             )
-            out: dict[int, set[str]] = {}
-            for sid, paper_id in rows:
-                out.setdefault(int(sid), set()).add(paper_id)
-            return out
+            .join(ITEM, ITEM.c.delivery_id == DELIVERY.c.id)
+            .where(DELIVERY.c.subscriber_id.in_(list(subscriber_ids)))
+            .where(DELIVERY.c.created_at >= since)
+        )
+        out: dict[int, set[str]] = {}
+        with self.reader.connect() as conn:
+            for sid, paper_id, status in conn.execute(query):
+                if status in _LIVE_VALUES:
+                    out.setdefault(sid, set()).add(paper_id)
+        return out
 
     def last_sent(self, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
         """Per subscriber, when their last digest was planned (sent or on its way)."""
