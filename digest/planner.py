@@ -225,7 +225,8 @@ def plan_page(
     tally = Tally()
     subscribers = _with_send_times(store, store.subscribers.rows(page), now)
     ids = [s.id for s in subscribers if s.id is not None]
-    due_now = due(subscribers, now, store.deliveries.planned_editions(ids))
+    editions = {local_edition(s, now) for s in subscribers}
+    due_now = due(subscribers, now, store.deliveries.planned_editions(ids, editions))
     taken = {s.id for s, _ in due_now}
     already = {
         s.id: local_edition(s, now) for s in subscribers if s.id is not None and s.id not in taken

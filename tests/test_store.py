@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
@@ -441,7 +442,76 @@ def test_planning_an_edition_twice_is_a_no_op_but_a_broken_item_is_an_error(
     broken = NewDelivery(other.id, "2026-11-22", "<n@x>", [ItemRow("arxiv:none", 1.0, [])], now)
     with pytest.raises(IntegrityError):
         store.deliveries.plan([broken], now)
-    assert store.deliveries.planned_editions([other.id]) == set()
+    assert store.deliveries.planned_editions([other.id], ["2026-11-22"]) == set()
+
+
+def _sqlite_steps(store: Store, action: Any) -> int:
+    """How many SQLite virtual machine steps the queries of `action()` took."""
+    steps = 0
+    touched: list[sqlite3.Connection] = []
+
+    def tick() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    def watch(conn: Any, *_: Any) -> None:
+        raw = conn.connection.driver_connection
+        raw.set_progress_handler(tick, 1)
+        touched.append(raw)
+
+    event.listen(store.engine, "before_cursor_execute", watch)
+    try:
+        action()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", watch)
+        for raw in touched:
+            raw.set_progress_handler(None, 1)
+    return steps
+
+
+def test_planning_reads_a_subscribers_latest_digests_not_all_of_them(tmp_path: Path) -> None:
+    """When a subscriber was last sent a digest, whether an edition exists and the papers
+    received lately are read newest first, for the editions asked, within the window: a
+    year of digests costs what a few do (it read all 365 for every subscriber of a page).
+    Skipped and cancelled digests are not sent."""
+    from datetime import timedelta
+
+    from digest.models import DeliveryStatus
+    from digest.store.deliveries import NewDelivery
+
+    store = store_at(tmp_path)
+    start = datetime(2025, 11, 1, 5, tzinfo=UTC)
+    old, new, none = (
+        store.subscribers.add(new_subscriber(email=e, keywords="x", now=start))
+        for e in ("old@example.org", "new@example.org", "none@example.org")
+    )
+    assert old.id is not None and new.id is not None and none.id is not None
+    ago = [start + timedelta(days=d) for d in range(365)]
+    last_four = ["sent", "queued", "skipped", "cancelled"]
+    for sid, days in ((old.id, ago), (new.id, ago[-4:])):
+        statuses = ["sent"] * (len(days) - 4) + last_four
+        for when, status in zip(days, statuses, strict=True):
+            edition, message_id = when.date().isoformat(), f"<{sid}-{when:%j}@x>"
+            stored = NewDelivery(sid, edition, message_id, [], when, DeliveryStatus(status))
+            assert store.deliveries.plan([stored], when) == 1
+    last = store.deliveries.last_sent([old.id, new.id, none.id])
+    assert last == {old.id: ago[-3], new.id: ago[-3]}  # queued: on its way; skipped: not sent
+    today = [ago[-2].date().isoformat(), (ago[-1] + timedelta(days=1)).date().isoformat()]
+    assert store.deliveries.planned_editions([old.id, none.id], today) == {(old.id, today[0])}
+    window = ago[-3]
+
+    def reads(sid: int) -> int:
+        return _sqlite_steps(
+            store,
+            lambda: (
+                store.deliveries.last_sent([sid]),
+                store.deliveries.planned_editions([sid], today),
+                store.deliveries.received_papers([sid], window),
+            ),
+        )
+
+    assert reads(old.id) < 2 * reads(new.id), (reads(old.id), reads(new.id))
 
 
 def test_many_plans_in_one_page_each_get_their_own_delivery_and_items(tmp_path: Path) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, String, func, type_coerce, update
 from sqlalchemy import select as sa_select
@@ -53,13 +53,15 @@ class NewDelivery:
 class DeliveryQueries(Queries):
     """Reads and writes of deliveries, the outbox and ledger."""
 
-    def planned_editions(self, subscriber_ids: Sequence[int]) -> set[tuple[int, str]]:
-        """(subscriber id, edition) pairs that already have a delivery."""
+    def planned_editions(
+        self, subscriber_ids: Sequence[int], editions: Collection[str]
+    ) -> set[tuple[int, str]]:
+        """(subscriber id, edition) pairs among these editions that already have a delivery."""
         with self.read() as session:
             rows = session.exec(
-                select(Delivery.subscriber_id, Delivery.edition).where(
-                    col(Delivery.subscriber_id).in_(list(subscriber_ids))
-                )
+                select(Delivery.subscriber_id, Delivery.edition)
+                .where(col(Delivery.subscriber_id).in_(list(subscriber_ids)))
+                .where(col(Delivery.edition).in_(list(editions)))
             )
             return {(int(sid), edition) for sid, edition in rows}
 
@@ -87,6 +89,11 @@ class DeliveryQueries(Queries):
             .join(ITEM, ITEM.c.delivery_id == DELIVERY.c.id)
             .where(DELIVERY.c.subscriber_id.in_(list(subscriber_ids)))
             .where(DELIVERY.c.created_at >= since)
+            # the same bound on (subscriber, edition), which the index reads as a range: an
+            # edition is a local date, at most a day before the UTC date it was planned on
+            .where(
+                DELIVERY.c.edition >= (since.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+            )
         )
         out: dict[int, set[str]] = {}
         with self.reader.connect() as conn:
@@ -97,14 +104,18 @@ class DeliveryQueries(Queries):
 
     def last_sent(self, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
         """Per subscriber, when their last digest was planned (sent or on its way)."""
-        with self.read() as session:
-            rows = session.exec(
-                select(Delivery.subscriber_id, func.max(Delivery.created_at))
-                .where(col(Delivery.subscriber_id).in_(list(subscriber_ids)))
-                .where(col(Delivery.status).in_(LIVE))
-                .group_by(col(Delivery.subscriber_id))
-            )
-            return {int(sid): as_utc(when) for sid, when in rows if when is not None}
+        # the latest edition's, found walking (subscriber, edition) back from the newest: the
+        # max over all of them read every digest a subscriber ever had, for each page planned
+        latest = (
+            sa_select(DELIVERY.c.created_at)
+            .where(DELIVERY.c.subscriber_id == SUBSCRIBER.c.id, DELIVERY.c.status.in_(LIVE))
+            .order_by(DELIVERY.c.edition.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = sa_select(SUBSCRIBER.c.id, latest).where(SUBSCRIBER.c.id.in_(list(subscriber_ids)))
+        with self.reader.connect() as conn:
+            return {int(sid): as_utc(when) for sid, when in conn.execute(query) if when is not None}
 
     def plan(self, plans: Sequence[NewDelivery], now: datetime) -> int:
         """Store deliveries with their items and move each subscriber's next send time, in one
@@ -119,7 +130,7 @@ class DeliveryQueries(Queries):
                 return sum(self.plan([p], now) for p in plans)
             first = plans[0]
             if (first.subscriber_id, first.edition) not in self.planned_editions(
-                [first.subscriber_id]
+                [first.subscriber_id], [first.edition]
             ):
                 raise  # not a race with another planner: a real error, never a lost digest
         # another planner stored this edition first: only move the next send time on
