@@ -97,6 +97,8 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
                 workers.submit(ids, more_to_come=len(page) == policy.batch)
                 after = page[-1]
             report.add(workers.finish())
+        if report.planned or report.skipped:
+            store.deliveries.refresh_statistics()
     finally:
         store.deliveries.release_lease("planner", owner)
     return report

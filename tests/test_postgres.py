@@ -124,6 +124,21 @@ def test_a_claim_reads_the_queue_in_id_order_from_an_index_not_the_whole_queue(
     store.close()
 
 
+def test_planning_leaves_the_outbox_statistics_fresh_for_sending(pg_url: str) -> None:
+    """Right after a day was planned PostgreSQL had no statistics of the outbox, and read
+    every item of it (a parallel sequential scan) for each batch of 200 it sent."""
+    store = planned_store(pg_url, 3, "diffusion", Policy(min_score=0.0))
+    with store.engine.connect() as conn:
+        analyzed = dict(
+            conn.exec_driver_sql(
+                "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                " WHERE relname IN ('delivery', 'delivery_item')"
+            ).all()
+        )
+    assert analyzed == {"delivery": True, "delivery_item": True}
+    store.close()
+
+
 def test_planned_digests_are_composed_and_sent_with_their_reasons(
     pg_url: str, tmp_path: Path
 ) -> None:
