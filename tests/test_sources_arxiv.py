@@ -217,6 +217,17 @@ def test_old_rss_style_title_suffix_html_and_announce_type_from_description() ->
     assert is_replacement(record) is True
 
 
+def test_inline_html_in_an_abstract_leaves_no_space_inside_words_or_before_punctuation() -> None:
+    item = (
+        "<item><title>T</title><link>https://arxiv.org/abs/2609.00001</link>"
+        "<description>arXiv:2609.00001v1 Announce Type: new\nAbstract: A thing "
+        "&lt;em&gt;works&lt;/em&gt;, with O(n&lt;sup&gt;2&lt;/sup&gt;) cost.&lt;br/&gt;Next"
+        "&lt;p&gt;paragraph.&lt;/p&gt;</description></item>"
+    )
+    record = parse_arxiv_feed(rss(item), "inline").records[0]
+    assert record.abstract == "A thing works, with O(n2) cost. Next paragraph."
+
+
 def test_feed_whose_entries_are_all_unusable_is_a_parse_error() -> None:
     items = "<item><title>Blog post</title><link>https://example.org/post</link></item>" * 2
     with pytest.raises(ParseError, match=r"none of the 2 entries is an arXiv paper \(entry 1: no"):

@@ -37,6 +37,8 @@ _PREAMBLE = re.compile(
 # Old feeds ended titles with "(arXiv:2605.05242v1 [cs.LG] UPDATED)".
 _TITLE_SUFFIX = re.compile(r"\s*\(arXiv:\S+\s*\[[^\]]*\](?:\s*[A-Z]+)?\)\s*$")
 _HTML_TAG = re.compile(r"</?(?:p|a|br|i|b|em|strong|sub|sup|div|span)\b[^>]*>", re.IGNORECASE)
+# a block tag separates words; an inline one sits inside them ("<em>works</em>.", "x<sup>2</sup>")
+_BLOCK_TAG = re.compile(r"</?(?:p|br|div)\b[^>]*>", re.IGNORECASE)
 _AND = re.compile(r"^and\s+|\s+and\s+|\s+and$")
 _SAX_POSITION = re.compile(r"^<[^>]*>:(\d+):(\d+):\s*")
 _BENIGN_BOZO = ("CharacterEncodingOverride", "NonXMLContentType")
@@ -304,5 +306,5 @@ def _strip_html(text: str) -> str:
     """Drop the few HTML tags older arXiv feeds wrapped around text; keep LaTeX and symbols."""
     if not _HTML_TAG.search(text):
         return text
-    stripped = _HTML_TAG.sub(" ", text)
+    stripped = _HTML_TAG.sub("", _BLOCK_TAG.sub(" ", text))
     return stripped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
