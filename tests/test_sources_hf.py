@@ -271,6 +271,33 @@ def test_item_title_falls_back_to_item_level() -> None:
     assert (record.title, record.abstract) == ("Item Title", "Item summary.")
 
 
+def test_a_bare_paper_without_the_item_wrapper_is_read_as_its_own_paper() -> None:
+    body = json.dumps(
+        [
+            {
+                "id": "2509.04664",
+                "title": "Why Language Models Hallucinate",
+                "summary": "Like students\nfacing hard exam questions.",
+                "authors": [{"name": "Adam Tauman Kalai", "hidden": False}],
+                "publishedAt": "2025-09-04T21:26:31.000Z",
+                "submittedOnDailyAt": "2025-09-08T02:44:20.973Z",
+                "upvotes": 180,
+            },
+            {"title": "no id, no paper"},
+        ]
+    )
+    listing = parse_hf_api(body, "bare")
+    [record] = listing.records
+    assert (record.arxiv_id, record.title, record.upvotes) == (
+        "2509.04664",
+        "Why Language Models Hallucinate",
+        180,
+    )
+    assert record.abstract == "Like students facing hard exam questions."
+    assert (record.authors, record.listing_date) == (["Adam Tauman Kalai"], dt.date(2025, 9, 8))
+    assert listing.problems == ["item 1: 'paper' object missing"]
+
+
 def test_items_to_listing_caps_problem_list() -> None:
     listing = hf_items_to_listing([item("2605.00004"), *([{}] * 25)], "many")
     assert listing.bad_records == 25

@@ -109,6 +109,8 @@ def hf_item_to_record(item: object, position: int) -> PaperRecord:
     if not isinstance(item, dict):
         raise ParseError(f"expected an object, got a JSON {_json_type(item)}")
     paper = item.get("paper")
+    if paper is None and "id" in item and "title" in item:
+        paper = item  # a bare paper, as /api/papers lists them: its own fields, no wrapper
     if not isinstance(paper, dict):
         raise ParseError("'paper' object missing")
     paper_id = _text(paper.get("id"))
