@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from digest.config import DEFAULT_MIN_SCORE
 from digest.ranking import (
     Corpus,
     FeatureStats,
@@ -248,6 +249,33 @@ def test_partial_matches_score_in_proportion_and_phrases_and_titles_score_more()
     }
     c = corpus_of(extra)
     assert top_ids(c, Profile(["sparse attention"])) == ["title", "abstract", "scattered"]
+
+
+def test_a_near_miss_counts_more_on_a_day_without_exact_matches() -> None:
+    near = ("Sparse and Discrete Interpretability", "Codebook features make networks legible.")
+    exact = [
+        (f"Mechanistic Interpretability of Circuit {i}", f"We trace circuit {i} in a transformer.")
+        for i in range(10)
+    ]
+    filler = [
+        (f"Protein Folding Study {i}", f"Structures of protein family {i}.") for i in range(10)
+    ]
+    history = [near, *exact, *filler]  # the same word weights on both days
+    stats = FeatureStats.of(history)
+
+    def near_miss_score(day: list[tuple[str, str]]) -> float:
+        c = Corpus(
+            [str(i) for i in range(len(day))],
+            [t for t, _ in day],
+            [a for _, a in day],
+            stats=stats,
+        )
+        return float(KeywordScores(c, ["mechanistic interpretability"]).worded[0, 0])
+
+    alone = near_miss_score([near, *filler])  # nothing on this day says the whole keyword
+    crowded = near_miss_score([near, *exact])  # ten papers do: a digest's worth
+    assert alone > 2 * crowded > 0
+    assert alone >= DEFAULT_MIN_SCORE > crowded  # eligible alone, not among exact matches
 
 
 def test_exclude_is_a_hard_filter() -> None:

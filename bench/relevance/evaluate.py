@@ -5,6 +5,11 @@ simulated round of feedback.
 
 --semantic adds the optional sentence-embedding layer (pip install -e '.[semantic]').
 
+Day-sized windows: the service ranks one day's new papers at a time, often a hundred or so,
+where a narrow keyword may have no exact match at all. The papers are also cut into DAYS
+disjoint windows by id (about 100 papers each); a profile's "day" figure is its mean nDCG@10
+over the windows that hold a paper relevant to it, beside BM25 fitted on the same window.
+
 Feedback simulation: the papers are split in two halves by id. A profile's first digest is
 drawn from one half with keywords alone; the simulated reader likes its relevant papers
 (grade >= 1) and dislikes the others; the other half is then ranked with keywords alone
@@ -19,7 +24,7 @@ import argparse
 import hashlib
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +48,7 @@ from digest.ranking.semantic import Embedder, SemanticIndex, load_embedder, pape
 from digest.ranking.topics import Topics
 
 MIN_SCORE = DEFAULT_MIN_SCORE  # the service default
+DAYS = 4  # windows the judged papers are cut into: about 100 papers each, a day's listing
 
 
 @dataclass
@@ -55,6 +61,8 @@ class Row:
     p10: float
     bm25_ndcg: float
     bm25_p10: float
+    day: float
+    day_bm25: float
     picked: int
     wanted: int
     before: float
@@ -102,6 +110,21 @@ def half(paper_id: str) -> int:
     return hashlib.sha256(paper_id.encode()).digest()[0] & 1
 
 
+def day(paper_id: str) -> int:
+    """The day-sized window a paper falls in, fixed per paper (drawn apart from `half`)."""
+    return int.from_bytes(hashlib.sha256(b"day:" + paper_id.encode()).digest()[:4], "big") % DAYS
+
+
+def over_days(ranking: Callable[[int], list[str]], grades: dict[str, int]) -> float:
+    """Mean nDCG@10 of `ranking(window)` over the windows holding a relevant paper."""
+    scores = []
+    for window in range(DAYS):
+        graded = {pid: g for pid, g in grades.items() if day(pid) == window}
+        if any(g >= 1 for g in graded.values()):
+            scores.append(ndcg_at(ranking(window), graded))
+    return statistics.mean(scores)
+
+
 def feedback_round(
     docs: Sequence[Doc],
     stats: FeatureStats,
@@ -140,6 +163,9 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
     topics = Topics.learn(((d.title, d.abstract) for d in docs), stats)  # as from the history
     corpus = corpus_of(docs, stats, vectors, topics)
     bm25 = BM25(docs)
+    days = [[d for d in docs if day(d.id) == window] for window in range(DAYS)]
+    day_corpora = [corpus_of(papers, stats, vectors, topics) for papers in days]
+    day_bm25 = [BM25(papers) for papers in days]
     judgments = load_judgments()
     rows = []
     for judged in load_profiles():
@@ -151,6 +177,13 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
         base = bm25.rank(judged.keywords, 10)
         digest = ranked(corpus, profile, judged.max_papers)
         relevant = sum(1 for g in grades.values() if g >= 1)
+
+        def ours_on(window: int, profile: Profile = profile) -> list[str]:
+            return ranked(day_corpora[window], profile, 10)
+
+        def bm25_on(window: int, keywords: str = judged.keywords) -> list[str]:
+            return day_bm25[window].rank(keywords, 10)
+
         before, after = feedback_round(docs, stats, judged, grades, vectors, topics)
         rows.append(
             Row(
@@ -160,6 +193,8 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
                 precision_at(ours, grades),
                 ndcg_at(base, grades),
                 precision_at(base, grades),
+                over_days(ours_on, grades),
+                over_days(bm25_on, grades),
                 len(digest),
                 min(judged.max_papers, relevant),
                 before,
@@ -173,7 +208,7 @@ def report(rows: list[Row], quiet: bool) -> None:
     """Print the table and the averages."""
     head = (
         f"{'profile':24} {'split':8} {'nDCG@10':>8} {'BM25':>6} {'P@10':>6} {'BM25':>6}"
-        f" {'digest':>7} {'fb before':>9} {'after':>6}"
+        f" {'day':>6} {'BM25':>6} {'digest':>7} {'fb before':>9} {'after':>6}"
     )
     if not quiet:
         print(head)
@@ -181,7 +216,8 @@ def report(rows: list[Row], quiet: bool) -> None:
             full = "" if r.picked >= r.wanted else " SHORT"
             print(
                 f"{r.name:24} {r.split:8} {r.ndcg:8.3f} {r.bm25_ndcg:6.3f} {r.p10:6.3f}"
-                f" {r.bm25_p10:6.3f} {r.picked:>3}/{r.wanted:<3} {r.before:9.3f} {r.after:6.3f}"
+                f" {r.bm25_p10:6.3f} {r.day:6.3f} {r.day_bm25:6.3f}"
+                f" {r.picked:>3}/{r.wanted:<3} {r.before:9.3f} {r.after:6.3f}"
                 f"{full}"
             )
     for split in sorted({r.split for r in rows}) + ["all"]:
@@ -197,7 +233,9 @@ def report(rows: list[Row], quiet: bool) -> None:
         print(
             f"{split:8} n={len(part):2}  nDCG@10 {mean('ndcg'):.3f} (BM25 {mean('bm25_ndcg'):.3f},"
             f" {mean('ndcg') - mean('bm25_ndcg'):+.3f})  P@10 {mean('p10'):.3f}"
-            f" (BM25 {mean('bm25_p10'):.3f})  feedback {mean('before'):.3f} -> {mean('after'):.3f}"
+            f" (BM25 {mean('bm25_p10'):.3f})  day-sized windows {mean('day'):.3f}"
+            f" (BM25 {mean('day_bm25'):.3f}, {mean('day') - mean('day_bm25'):+.3f})"
+            f"  feedback {mean('before'):.3f} -> {mean('after'):.3f}"
             f" ({mean('after') - mean('before'):+.3f}; drops > 0.05: {drops or 'none'})"
             f"  short digests: {short or 'none'}"
         )

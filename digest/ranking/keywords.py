@@ -3,7 +3,9 @@
 A keyword is scored with field-weighted BM25 over its stems and adjacent pairs (a phrase, and
 words adjacent in the text, score more), divided by the score of a paper holding the whole
 phrase once in its title and once in its abstract. Papers matching part of a keyword score in
-proportion to the IDF weight they match, damped by `coord`. A keyword also matches through
+proportion to the IDF weight they match, damped the harder the more papers match it whole: on
+a day with a digest's worth of exact matches a near miss counts for little, on a day with none
+it is the best there is. A keyword also matches through
 the acronyms and long forms learned from the history ("rlhf" <-> "reinforcement learning from
 human feedback"); its score is the best of its variants. Pseudo-relevance feedback then adds
 a little for papers that resemble a keyword's best matches (vocabulary the keyword lacks), by
@@ -26,7 +28,11 @@ from digest.ranking.selection import best_columns
 from digest.ranking.semantic import FLOOR
 from digest.ranking.text import compound_forms, features, stem, word_stems
 
-COORD = 2.0  # how hard partial matches are damped: score x (share of IDF matched) ** COORD
+# how hard partial matches are damped: score x (share of IDF matched) ** coord, where coord
+# goes from COORD_NONE for a keyword no paper matches whole to COORD once FULL_ENOUGH do
+COORD = 2.0
+COORD_NONE = 0.5
+FULL_ENOUGH = 10  # exact matches that fill a digest of the default size
 VARIANT_SLOTS = MAX_VARIANTS + 1  # the acronym rewritings, and a form with compounds joined
 LOOSE = 0.35  # what a multi-word keyword keeps when its words never occur side by side
 
@@ -64,9 +70,8 @@ def _outside_brackets(corpus: Corpus, keyword: str, stems: tuple[str, ...]) -> t
 class KeywordScores:
     """Scores of distinct keywords against every paper of a corpus."""
 
-    def __init__(self, corpus: Corpus, keywords: Sequence[str], coord: float | None = None) -> None:
+    def __init__(self, corpus: Corpus, keywords: Sequence[str]) -> None:
         self.keywords = list(keywords)
-        coord = COORD if coord is None else coord
         n_kw, n_docs = len(self.keywords), len(corpus.ids)
         # one slot per variant, and a last for keywords without what they say in brackets
         slots: list[list[tuple[int, tuple[str, ...]]]] = [[] for _ in range(VARIANT_SLOTS + 1)]
@@ -82,7 +87,7 @@ class KeywordScores:
         self.full = sp.csr_matrix((n_kw, n_docs), dtype=np.float32)
         for slot, variants in enumerate(slots):
             if variants and n_docs:
-                score, full = _score_variants(corpus, variants, n_kw, coord)
+                score, full = _score_variants(corpus, variants, n_kw)
                 self.scores = self.scores.maximum(score)
                 if slot < VARIANT_SLOTS:  # an exclusion needs the bracketed words too
                     self.full = self.full.maximum(full)
@@ -177,13 +182,14 @@ class KeywordCache:
 
 
 def _score_variants(
-    corpus: Corpus, variants: list[tuple[int, tuple[str, ...]]], n_kw: int, coord: float
+    corpus: Corpus, variants: list[tuple[int, tuple[str, ...]]], n_kw: int
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """(score, all-stems-present) of one variant per keyword, as (n_kw x papers) matrices.
 
     score = words x (share of IDF matched) ** coord x (LOOSE + (1 - LOOSE) x adjacency):
     a multi-word keyword whose words occur apart ("trade-off ... algorithms" for
-    "algorithmic trading") keeps only LOOSE of its score.
+    "algorithmic trading") keeps only LOOSE of its score; coord is the keyword's own
+    (_coord: how many papers hold all its stems).
     """
     full = float(corpus.saturate(np.asarray([corpus.weights.title + corpus.weights.abstract]))[0])
     words, pairs = _Query(n_kw), _Query(n_kw)
@@ -193,22 +199,27 @@ def _score_variants(
         for feature in dict.fromkeys(features(tokens)):
             (pairs if "_" in feature else words).add(k, feature, corpus)
     shape = (n_kw, len(corpus.vocab))
-    word_scores = words.scores(corpus, shape, full)
-    share = words.share(corpus, shape)
-    if coord:
-        word_scores = sp.csr_matrix(word_scores.multiply(share.power(coord)))
+    full_matches = sp.csr_matrix(words.binary(shape) @ corpus.present.T)
+    row_of = np.repeat(np.arange(n_kw), np.diff(full_matches.indptr))
+    full_matches.data = (full_matches.data >= required[row_of]).astype(np.float32)
+    full_matches.eliminate_zeros()
+    share = sp.csr_matrix(words.share(corpus, shape))
+    coord = _coord(np.diff(full_matches.indptr))
+    share.data **= coord[np.repeat(np.arange(n_kw), np.diff(share.indptr))]
+    word_scores = sp.csr_matrix(words.scores(corpus, shape, full).multiply(share))
     adjacency = pairs.scores(corpus, shape, full)
     adjacency.data = np.minimum(adjacency.data, 1.0)
     loose = np.where(pairs.total > 0, LOOSE, 1.0).astype(np.float32)
     score = sp.csr_matrix(
         sp.diags(loose) @ word_scores + sp.diags(1.0 - loose) @ word_scores.multiply(adjacency)
     )
-    counts = words.binary(shape) @ corpus.present.T
-    counts = sp.csr_matrix(counts)
-    row_of = np.repeat(np.arange(n_kw), np.diff(counts.indptr))
-    counts.data = (counts.data >= required[row_of]).astype(np.float32)
-    counts.eliminate_zeros()
-    return score, counts
+    return score, full_matches
+
+
+def _coord(full_matches: np.ndarray) -> np.ndarray:
+    """Each keyword's damping of partial matches, from how many papers match it whole."""
+    enough = np.minimum(full_matches / FULL_ENOUGH, 1.0)
+    return (COORD_NONE + (COORD - COORD_NONE) * enough).astype(np.float32)
 
 
 class _Query:
