@@ -52,3 +52,20 @@ def test_profiles_and_judgments_are_complete_and_valid() -> None:
         assert set(grades) <= ids, name
         assert set(grades.values()) <= {0, 1, 2}, name
         assert sum(1 for g in grades.values() if g >= 1) >= 3, name
+
+
+def test_day_windows_split_the_papers_and_average_only_days_with_a_relevant_paper() -> None:
+    import evaluate
+
+    ids = [d.id for d in load_corpus()]
+    sizes = [sum(1 for pid in ids if evaluate.day(pid) == w) for w in range(evaluate.DAYS)]
+    assert sum(sizes) == len(ids) and min(sizes) > len(ids) / evaluate.DAYS / 2  # ~100 each
+    relevant = next(pid for pid in ids if evaluate.day(pid) == 0)
+    unjudged_day = next(pid for pid in ids if evaluate.day(pid) == 1)
+    grades = {relevant: 2, unjudged_day: 0}  # only day 0 holds a relevant paper
+
+    def ranking(window: int) -> list[str]:
+        return [relevant] if window == 0 else []
+
+    assert evaluate.over_days(ranking, grades) == pytest.approx(1.0)
+    assert evaluate.over_days(lambda window: [], grades) == 0.0
