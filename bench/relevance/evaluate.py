@@ -115,6 +115,21 @@ def day(paper_id: str) -> int:
     return int.from_bytes(hashlib.sha256(b"day:" + paper_id.encode()).digest()[:4], "big") % DAYS
 
 
+def split_corpora(
+    docs: Sequence[Doc],
+    part: Callable[[str], int],
+    parts: int,
+    stats: FeatureStats,
+    vectors: Vectors | None,
+    topics: Topics | None,
+) -> list[Corpus]:
+    """The service's corpus of each part of the docs (`part(id)` in 0..parts-1)."""
+    return [
+        corpus_of([d for d in docs if part(d.id) == i], stats, vectors, topics)
+        for i in range(parts)
+    ]
+
+
 def over_days(ranking: Callable[[int], list[str]], grades: dict[str, int]) -> float:
     """Mean nDCG@10 of `ranking(window)` over the windows holding a relevant paper."""
     scores = []
@@ -126,18 +141,10 @@ def over_days(ranking: Callable[[int], list[str]], grades: dict[str, int]) -> fl
 
 
 def feedback_round(
-    docs: Sequence[Doc],
-    stats: FeatureStats,
-    judged: JudgedProfile,
-    grades: dict[str, int],
-    vectors: Vectors | None,
-    topics: Topics | None,
+    corpora: Sequence[Corpus], voted_on: Voted, judged: JudgedProfile, grades: dict[str, int]
 ) -> tuple[float, float]:
     """nDCG@10 on unseen papers before and after one digest of simulated votes (averaged over
-    the directions whose unseen half holds a relevant paper)."""
-    texts = {d.id: (d.title, d.abstract) for d in docs}
-    halves = [[d for d in docs if half(d.id) == h] for h in (0, 1)]
-    corpora = [corpus_of(h, stats, vectors, topics) for h in halves]
+    the directions whose unseen half holds a relevant paper); `corpora` are the two halves."""
     keywords = Profile(split_keywords(judged.keywords))
     before, after = [], []
     for first, second in ((0, 1), (1, 0)):
@@ -149,7 +156,7 @@ def feedback_round(
             continue
         voted = Profile(keywords.keywords, liked=liked, disliked=disliked)
         before.append(ndcg_at(ranked(corpora[second], keywords, 10), unseen))
-        with_votes = rank(corpora[second], [voted], 10, min_score=MIN_SCORE, voted=Voted(texts))
+        with_votes = rank(corpora[second], [voted], 10, min_score=MIN_SCORE, voted=voted_on)
         after.append(ndcg_at([m.paper_id for m in with_votes[0]], unseen))
     return statistics.mean(before), statistics.mean(after)
 
@@ -163,9 +170,10 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
     topics = Topics.learn(((d.title, d.abstract) for d in docs), stats)  # as from the history
     corpus = corpus_of(docs, stats, vectors, topics)
     bm25 = BM25(docs)
-    days = [[d for d in docs if day(d.id) == window] for window in range(DAYS)]
-    day_corpora = [corpus_of(papers, stats, vectors, topics) for papers in days]
-    day_bm25 = [BM25(papers) for papers in days]
+    halves = split_corpora(docs, half, 2, stats, vectors, topics)
+    voted_on = Voted({d.id: (d.title, d.abstract) for d in docs})
+    day_corpora = split_corpora(docs, day, DAYS, stats, vectors, topics)
+    day_bm25 = [BM25([d for d in docs if day(d.id) == window]) for window in range(DAYS)]
     judgments = load_judgments()
     rows = []
     for judged in load_profiles():
@@ -184,7 +192,7 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
         def bm25_on(window: int, keywords: str = judged.keywords) -> list[str]:
             return day_bm25[window].rank(keywords, 10)
 
-        before, after = feedback_round(docs, stats, judged, grades, vectors, topics)
+        before, after = feedback_round(halves, voted_on, judged, grades)
         rows.append(
             Row(
                 judged.name,
