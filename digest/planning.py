@@ -121,6 +121,17 @@ def window_start(
     return last_sent.get(subscriber.id, now - timedelta(days=first_window_days))
 
 
+def window_groups(not_before: Sequence[float], now: datetime) -> list[list[int]]:
+    """The subscribers (indexes into `not_before`) grouped by their window's length in whole
+    days: each group is ranked on its own, so a keyword's exact matches are counted among
+    papers of a window like theirs (a daily reader's near misses are not damped because a
+    new subscriber's first digest looks back a week)."""
+    groups: dict[int, list[int]] = {}
+    for i, start in enumerate(not_before):
+        groups.setdefault(max(1, round((now.timestamp() - start) / 86_400)), []).append(i)
+    return list(groups.values())
+
+
 def profile_of(subscriber: Someone, votes: Sequence[tuple[str, int]] = ()) -> Profile:
     """The ranking profile of a subscriber: keywords, exclusions, votes (latest first)."""
     return Profile(
@@ -152,15 +163,19 @@ def choose(
         window_start(s, now, last_sent, first_window_days).timestamp() for s in subscribers
     ]
     seen = [received.get(s.id or 0, set()) for s in subscribers]
-    matches = rank(
-        corpus,
-        [profile_of(s, votes.get(s.id or 0, ())) for s in subscribers],
-        [s.max_papers for s in subscribers],
-        min_score=min_score,
-        not_before=not_before,
-        seen=seen,
-        voted=voted,
-    )
+    matches: list[list[Match]] = [[] for _ in subscribers]
+    for group in window_groups(not_before, now):
+        ranked = rank(
+            corpus,
+            [profile_of(subscribers[i], votes.get(subscribers[i].id or 0, ())) for i in group],
+            [subscribers[i].max_papers for i in group],
+            min_score=min_score,
+            not_before=[not_before[i] for i in group],
+            seen=[seen[i] for i in group],
+            voted=voted,
+        )
+        for i, items in zip(group, ranked, strict=True):
+            matches[i] = items
     plans = []
     for i, ((subscriber, edition), items) in enumerate(zip(due_now, matches, strict=True)):
         box = (

@@ -251,17 +251,18 @@ def test_partial_matches_score_in_proportion_and_phrases_and_titles_score_more()
     assert top_ids(c, Profile(["sparse attention"])) == ["title", "abstract", "scattered"]
 
 
+NEAR = ("Sparse and Discrete Interpretability", "Codebook features make networks legible.")
+EXACT = [
+    (f"Mechanistic Interpretability of Circuit {i}", f"We trace circuit {i} in a transformer.")
+    for i in range(10)
+]
+GREEK = ["alpha", "beta", "gamma", "delta", "kappa", "lambda", "sigma", "omega", "theta", "zeta"]
+FILLER = [(f"Protein Folding Study {g}", f"Structures of the {g} protein family.") for g in GREEK]
+
+
 def test_a_near_miss_counts_more_on_a_day_without_exact_matches() -> None:
-    near = ("Sparse and Discrete Interpretability", "Codebook features make networks legible.")
-    exact = [
-        (f"Mechanistic Interpretability of Circuit {i}", f"We trace circuit {i} in a transformer.")
-        for i in range(10)
-    ]
-    filler = [
-        (f"Protein Folding Study {i}", f"Structures of protein family {i}.") for i in range(10)
-    ]
-    history = [near, *exact, *filler]  # the same word weights on both days
-    stats = FeatureStats.of(history)
+    near, exact, filler = NEAR, EXACT, FILLER
+    stats = FeatureStats.of([near, *exact, *filler])  # the same word weights on both days
 
     def near_miss_score(day: list[tuple[str, str]]) -> float:
         c = Corpus(
@@ -276,6 +277,23 @@ def test_a_near_miss_counts_more_on_a_day_without_exact_matches() -> None:
     crowded = near_miss_score([near, *exact])  # ten papers do: a digest's worth
     assert alone > 2 * crowded > 0
     assert alone >= DEFAULT_MIN_SCORE > crowded  # eligible alone, not among exact matches
+
+
+def test_exact_matches_older_than_every_window_do_not_damp_a_near_miss() -> None:
+    # the exact matches came yesterday: the reader got them; today holds only the near miss
+    papers = [NEAR, *FILLER, *EXACT]
+    c = Corpus(
+        [str(i) for i in range(len(papers))],
+        [t for t, _ in papers],
+        [a for _, a in papers],
+        [2.0] * (1 + len(FILLER)) + [1.0] * len(EXACT),
+        stats=FeatureStats.of(papers),
+    )
+    profile = Profile(["mechanistic interpretability"])
+    today = top_ids(c, profile, min_score=DEFAULT_MIN_SCORE, not_before=[1.5])
+    assert today == ["0"]
+    everything = top_ids(c, profile, 20, min_score=DEFAULT_MIN_SCORE)
+    assert "0" not in everything and len(everything) == len(EXACT)  # among them: too weak
 
 
 def test_exclude_is_a_hard_filter() -> None:

@@ -5,11 +5,11 @@ words adjacent in the text, score more), divided by the score of a paper holding
 phrase once in its title and once in its abstract. Papers matching part of a keyword score in
 proportion to the IDF weight they match, damped the harder the more papers match it whole: on
 a day with a digest's worth of exact matches a near miss counts for little, on a day with none
-it is the best there is. A keyword also matches through
-the acronyms and long forms learned from the history ("rlhf" <-> "reinforcement learning from
-human feedback"); its score is the best of its variants. Pseudo-relevance feedback then adds
-a little for papers that resemble a keyword's best matches (vocabulary the keyword lacks), by
-their words and, in the semantic space, by their field.
+it is the best there is (the day: the papers `counted`, by default all of the corpus). A
+keyword also matches through the acronyms and long forms learned from the history ("rlhf" <->
+"reinforcement learning from human feedback"); its score is the best of its variants.
+Pseudo-relevance feedback then adds a little for papers that resemble a keyword's best matches
+(vocabulary the keyword lacks), by their words and, in the semantic space, by their field.
 Then the cosine of keyword and paper in a semantic space is added: the topics learned from
 the history (topics.py), or the semantic extra's sentence embeddings (semantic.py).
 """
@@ -70,7 +70,9 @@ def _outside_brackets(corpus: Corpus, keyword: str, stems: tuple[str, ...]) -> t
 class KeywordScores:
     """Scores of distinct keywords against every paper of a corpus."""
 
-    def __init__(self, corpus: Corpus, keywords: Sequence[str]) -> None:
+    def __init__(
+        self, corpus: Corpus, keywords: Sequence[str], counted: np.ndarray | None = None
+    ) -> None:
         self.keywords = list(keywords)
         n_kw, n_docs = len(self.keywords), len(corpus.ids)
         # one slot per variant, and a last for keywords without what they say in brackets
@@ -87,7 +89,7 @@ class KeywordScores:
         self.full = sp.csr_matrix((n_kw, n_docs), dtype=np.float32)
         for slot, variants in enumerate(slots):
             if variants and n_docs:
-                score, full = _score_variants(corpus, variants, n_kw)
+                score, full = _score_variants(corpus, variants, n_kw, counted)
                 self.scores = self.scores.maximum(score)
                 if slot < VARIANT_SLOTS:  # an exclusion needs the bracketed words too
                     self.full = self.full.maximum(full)
@@ -139,9 +141,12 @@ class KeywordCache:
     """Keyword rows computed once and reused by every batch of profiles over one corpus
     (popular keywords recur in every batch); forgets everything past `limit` keywords."""
 
-    def __init__(self, corpus: Corpus, limit: int = 50_000) -> None:
+    def __init__(
+        self, corpus: Corpus, limit: int = 50_000, counted: np.ndarray | None = None
+    ) -> None:
         self.corpus = corpus
         self.limit = limit
+        self.counted = counted
         self.blocks: list[KeywordScores] = []
         self.where: dict[str, tuple[int, int]] = {}  # keyword -> (block, row)
 
@@ -157,7 +162,7 @@ class KeywordCache:
         step = max(1, BLOCK_CELLS // max(len(self.corpus.ids), 1))
         for start in range(0, len(missing), step):
             chunk = missing[start : start + step]
-            self.blocks.append(KeywordScores(self.corpus, chunk))
+            self.blocks.append(KeywordScores(self.corpus, chunk, self.counted))
             block = len(self.blocks) - 1
             self.where.update((k, (block, row)) for row, k in enumerate(chunk))
         located = np.array([self.where[k] for k in keywords], dtype=np.int64).reshape(-1, 2)
@@ -182,14 +187,17 @@ class KeywordCache:
 
 
 def _score_variants(
-    corpus: Corpus, variants: list[tuple[int, tuple[str, ...]]], n_kw: int
+    corpus: Corpus,
+    variants: list[tuple[int, tuple[str, ...]]],
+    n_kw: int,
+    counted: np.ndarray | None = None,
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """(score, all-stems-present) of one variant per keyword, as (n_kw x papers) matrices.
 
     score = words x (share of IDF matched) ** coord x (LOOSE + (1 - LOOSE) x adjacency):
     a multi-word keyword whose words occur apart ("trade-off ... algorithms" for
     "algorithmic trading") keeps only LOOSE of its score; coord is the keyword's own
-    (_coord: how many papers hold all its stems).
+    (_coord: how many papers hold all its stems, of the papers `counted` when given).
     """
     full = float(corpus.saturate(np.asarray([corpus.weights.title + corpus.weights.abstract]))[0])
     words, pairs = _Query(n_kw), _Query(n_kw)
@@ -204,7 +212,11 @@ def _score_variants(
     full_matches.data = (full_matches.data >= required[row_of]).astype(np.float32)
     full_matches.eliminate_zeros()
     share = sp.csr_matrix(words.share(corpus, shape))
-    coord = _coord(np.diff(full_matches.indptr))
+    if counted is None:
+        n_full = np.diff(full_matches.indptr)
+    else:
+        n_full = full_matches @ counted.astype(np.float32)
+    coord = _coord(n_full)
     share.data **= coord[np.repeat(np.arange(n_kw), np.diff(share.indptr))]
     word_scores = sp.csr_matrix(words.scores(corpus, shape, full).multiply(share))
     adjacency = pairs.scores(corpus, shape, full)

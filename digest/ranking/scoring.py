@@ -72,7 +72,12 @@ def rank(
     """For each profile, its best eligible papers, best first."""
     limits = np.full(len(profiles), top) if isinstance(top, int) else np.asarray(top)
     similar = _VoteSpace(corpus, profiles, voted or Voted())
-    cache = KeywordCache(corpus)
+    # a keyword's near misses are damped by its exact matches among the papers some profile
+    # may get (keywords.py): papers older than every window are not today's
+    counted = None
+    if not_before is not None and len(not_before):
+        counted = corpus.first_seen > float(np.min(not_before))
+    cache = KeywordCache(corpus, counted=counted)
     bounds = [
         (start, min(start + batch_size, len(profiles)))
         for start in range(0, len(profiles), batch_size)
