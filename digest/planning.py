@@ -113,12 +113,21 @@ def due(
     return out
 
 
+# the longest regular window: a weekly digest's week, with a day to spare for a late run
+LONGEST_WINDOW = timedelta(days=8)
+
+
 def window_start(
     subscriber: Someone, now: datetime, last_sent: Mapping[int, datetime], first_window_days: int
 ) -> datetime:
-    """Papers first seen after this moment are new to the subscriber."""
+    """Papers first seen after this moment are new to the subscriber: since their last digest
+    (a first one looks back `first_window_days`), never further back than a first digest or
+    the longest regular window (one back from a months-long pause gets the recent papers,
+    and does not make the run rank months of them)."""
     assert subscriber.id is not None
-    return last_sent.get(subscriber.id, now - timedelta(days=first_window_days))
+    first = timedelta(days=first_window_days)
+    since = last_sent.get(subscriber.id, now - first)
+    return max(since, now - max(first, LONGEST_WINDOW))
 
 
 def window_groups(not_before: Sequence[float], now: datetime) -> list[list[int]]:

@@ -236,3 +236,15 @@ def test_serve_logs_one_line_per_tick_that_did_something(
     assert {r.name for r in lines} == {"digest.scheduler"}  # nothing from APScheduler
     # the first fetch says one line per listing it read; the idle ticks say nothing at all
     assert len(lines) == 5 and all(r.getMessage().startswith("fetch seeds/") for r in lines)
+
+
+def test_back_from_a_long_pause_a_digest_holds_the_recent_papers_only(tmp_path: Path) -> None:
+    store = store_with(tmp_path, {"utc@example.org": ("UTC", "08:00")})
+    simulate(store, START, hours=24)  # digests planned on the first day
+    later = START + timedelta(days=60)
+    add_paper(store, later - timedelta(days=30))  # came out while the reader was away
+    add_paper(store, later - timedelta(days=2))
+    plan(store, later + timedelta(hours=9), POLICY)
+    [last] = [d.id or 0 for d in store.deliveries.listed() if d.edition == "2026-12-19"]
+    titles = [paper.title for paper, _ in store.deliveries.contents([last])[last].items]
+    assert titles == [f"Diffusion paper of {(later - timedelta(days=2)).isoformat()}"]
