@@ -11,7 +11,16 @@ from typing import TypeVar
 
 from digest.config import DEFAULT_MIN_SCORE
 from digest.models import DeliveryStatus, Paper, SubscriberStatus
-from digest.planning import Plan, Someone, choose, due, local_edition, next_send_at, window_start
+from digest.planning import (
+    Plan,
+    Someone,
+    choose,
+    due,
+    local_edition,
+    next_send_at,
+    window_groups,
+    window_start,
+)
 from digest.ranking import Corpus, FeatureStats, Voted, hot_papers
 from digest.ranking.semantic import Embedder, SemanticIndex, paper_text, paper_vectors
 from digest.ranking.topics import SAMPLE as TOPIC_SAMPLE
@@ -139,35 +148,46 @@ def _stored(store: Store, name: str, parse: Callable[[bytes], T | None]) -> T | 
     return parse(saved[0]) if saved is not None else None
 
 
+@dataclass(frozen=True)
+class _Window:
+    since: datetime
+    papers: list[Paper]
+    corpus: Corpus
+
+
 @dataclass
 class Candidates:
-    """The candidate papers of a planning run and their corpus: read once, then reused by
-    every batch whose window they cover (ranking drops what is older than each window)."""
+    """The candidate papers of a planning run and their corpora, one per window length
+    (planning.window_groups): read once, then reused by every page whose windows of that
+    length they cover (ranking drops what is older than each window)."""
 
     embedder: Embedder | None = None
-    since: datetime | None = None
-    papers: list[Paper] = field(default_factory=list)
-    corpus: Corpus | None = None
+    windows: dict[int, _Window] = field(default_factory=dict)
 
-    def covering(self, store: Store, since: datetime, now: datetime) -> tuple[list[Paper], Corpus]:
-        """The papers first seen after `since` (or a little earlier), with their corpus."""
-        if self.corpus is None or self.since is None or since < self.since:
-            self.papers = store.papers.newest(since=since)
-            popularity = store.papers.popularity([p.id for p in self.papers])
+    def covering(
+        self, store: Store, since: datetime, now: datetime, days: int = 0
+    ) -> tuple[list[Paper], Corpus]:
+        """The papers first seen after `since` (or a little earlier), with their corpus, for
+        windows about `days` long."""
+        window = self.windows.get(days)
+        if window is None or since < window.since:
+            papers = store.papers.newest(since=since)
+            popularity = store.papers.popularity([p.id for p in papers])
             stats = feature_stats(store, now)
-            self.corpus = build_corpus(
-                self.papers,
+            corpus = build_corpus(
+                papers,
                 stats,
                 popularity,
-                semantic_index(store, self.papers, self.embedder),
+                semantic_index(store, papers, self.embedder),
                 topic_space(store, stats, now) if self.embedder is None else None,
             )
-            self.since = since
-        return self.papers, self.corpus
+            window = self.windows[days] = _Window(since, papers, corpus)
+        return window.papers, window.corpus
 
     def hot(self) -> set[str]:
-        """The papers of the corpus read last that earn the "trending" mark."""
-        return hot_papers(self.corpus) if self.corpus is not None else set()
+        """The papers of the corpora read that earn the "trending" mark (popularity is a
+        paper's own, whatever corpus holds it)."""
+        return set().union(*(hot_papers(w.corpus) for w in self.windows.values()))
 
 
 def choose_for(
@@ -177,26 +197,36 @@ def choose_for(
     policy: Policy,
     candidates: Candidates | None = None,
 ) -> tuple[list[Plan], list[Paper]]:
-    """The papers each subscriber's next digest would hold, and the candidate papers read."""
+    """The papers each subscriber's next digest would hold (subscribers with windows of
+    different lengths ranked apart, each among the papers of its windows), and the candidate
+    papers read."""
+    candidates = candidates or Candidates(policy.semantic)
     ids = [s.id for s, _ in due_now if s.id is not None]
     last_sent = store.deliveries.last_sent(ids)
-    since = min(window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now)
-    papers, corpus = (candidates or Candidates(policy.semantic)).covering(store, since, now)
     votes = store.votes.for_subscribers(ids)
     voted_ids = sorted({pid for rows in votes.values() for pid, _ in rows})
     voted = Voted({pid: (p.title, p.abstract) for pid, p in store.papers.by_ids(voted_ids).items()})
-    plans = choose(
-        corpus,
-        due_now,
-        now,
-        last_sent=last_sent,
-        received=store.deliveries.received_papers(ids, since),
-        min_score=policy.min_score,
-        first_window_days=policy.first_window_days,
-        votes=votes,
-        voted=voted,
-    )
-    return plans, papers
+    starts = [window_start(s, now, last_sent, policy.first_window_days) for s, _ in due_now]
+    plans: dict[int, Plan] = {}
+    read: dict[str, Paper] = {}
+    for days, group in window_groups(starts, now).items():
+        since = min(starts[i] for i in group)
+        papers, corpus = candidates.covering(store, since, now, days)
+        read.update((p.id, p) for p in papers)
+        members = [due_now[i] for i in group]
+        chosen = choose(
+            corpus,
+            members,
+            now,
+            last_sent=last_sent,
+            received=store.deliveries.received_papers([s.id or 0 for s, _ in members], since),
+            min_score=policy.min_score,
+            first_window_days=policy.first_window_days,
+            votes=votes,
+            voted=voted,
+        )
+        plans.update(zip(group, chosen, strict=True))
+    return [plans[i] for i in range(len(due_now))], list(read.values())
 
 
 def _with_send_times(

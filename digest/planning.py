@@ -130,15 +130,15 @@ def window_start(
     return max(since, now - max(first, LONGEST_WINDOW))
 
 
-def window_groups(not_before: Sequence[float], now: datetime) -> list[list[int]]:
-    """The subscribers (indexes into `not_before`) grouped by their window's length in whole
-    days: each group is ranked on its own, so a keyword's exact matches are counted among
-    papers of a window like theirs (a daily reader's near misses are not damped because a
-    new subscriber's first digest looks back a week)."""
+def window_groups(starts: Sequence[datetime], now: datetime) -> dict[int, list[int]]:
+    """Window length in whole days -> the subscribers (indexes into `starts`) whose window
+    is about that long. Each group is ranked on its own, among the papers of its windows: a
+    daily reader's digest does not depend on a new subscriber's first one looking back a
+    week (which would rank them among a week of papers, and count a week's exact matches)."""
     groups: dict[int, list[int]] = {}
-    for i, start in enumerate(not_before):
-        groups.setdefault(max(1, round((now.timestamp() - start) / 86_400)), []).append(i)
-    return list(groups.values())
+    for i, start in enumerate(starts):
+        groups.setdefault(max(1, round((now - start) / timedelta(days=1))), []).append(i)
+    return groups
 
 
 def profile_of(subscriber: Someone, votes: Sequence[tuple[str, int]] = ()) -> Profile:
@@ -172,19 +172,15 @@ def choose(
         window_start(s, now, last_sent, first_window_days).timestamp() for s in subscribers
     ]
     seen = [received.get(s.id or 0, set()) for s in subscribers]
-    matches: list[list[Match]] = [[] for _ in subscribers]
-    for group in window_groups(not_before, now):
-        ranked = rank(
-            corpus,
-            [profile_of(subscribers[i], votes.get(subscribers[i].id or 0, ())) for i in group],
-            [subscribers[i].max_papers for i in group],
-            min_score=min_score,
-            not_before=[not_before[i] for i in group],
-            seen=[seen[i] for i in group],
-            voted=voted,
-        )
-        for i, items in zip(group, ranked, strict=True):
-            matches[i] = items
+    matches = rank(
+        corpus,
+        [profile_of(s, votes.get(s.id or 0, ())) for s in subscribers],
+        [s.max_papers for s in subscribers],
+        min_score=min_score,
+        not_before=not_before,
+        seen=seen,
+        voted=voted,
+    )
     plans = []
     for i, ((subscriber, edition), items) in enumerate(zip(due_now, matches, strict=True)):
         box = (

@@ -1,66 +1,71 @@
-"""Planning ranks the subscribers of each window length on their own."""
+"""Planning ranks the subscribers of each window length apart, among their windows' papers."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from digest.config import DEFAULT_MIN_SCORE
-from digest.models import Subscriber
-from digest.planning import choose, window_groups
-from digest.ranking import Corpus, FeatureStats
+from digest.ingest import store_records
+from digest.pipeline import Policy, plan
+from digest.planner import choose_for
+from digest.planning import local_edition, window_groups
+from digest.sources.base import PaperRecord
+from digest.store import Store
+from digest.subscriptions.preferences import new_subscriber
 
-NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
+NOW = datetime(2026, 3, 12, 8, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
+POLICY = Policy(min_score=DEFAULT_MIN_SCORE, first_window_days=7)
 
 
 def test_windows_are_grouped_by_their_length_in_whole_days() -> None:
     starts = [NOW - DAY + timedelta(minutes=10), NOW - 7 * DAY, NOW - DAY - timedelta(hours=1)]
     starts += [NOW - 2 * DAY, NOW - 6.8 * DAY, NOW - timedelta(hours=2)]
-    assert window_groups([s.timestamp() for s in starts], NOW) == [[0, 2, 5], [1, 4], [3]]
+    assert window_groups(starts, NOW) == {1: [0, 2, 5], 7: [1, 4], 2: [3]}
 
 
-def person(sid: int, keywords: list[str]) -> Subscriber:
-    return Subscriber(
-        id=sid, email=f"r{sid}@example.org", keywords=keywords, created_at=NOW, updated_at=NOW
+def store_papers(store: Store, papers: list[tuple[str, str]], when: datetime) -> None:
+    records = [PaperRecord(title=title, abstract=abstract) for title, abstract in papers]
+    store_records(store, records, "t", when)
+
+
+def test_a_daily_readers_digest_does_not_depend_on_a_new_subscriber_planned_beside(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
+    store.subscribers.add(
+        new_subscriber(
+            email="daily@example.org", keywords="mechanistic interpretability", now=NOW - 5 * DAY
+        )
     )
-
-
-def test_a_daily_readers_near_miss_is_not_damped_by_a_new_subscribers_week() -> None:
-    near = ("Sparse and Discrete Interpretability", "Codebook features make networks legible.")
     exact = [
         (f"Mechanistic Interpretability of Circuit {i}", f"We trace circuit {i} in a transformer.")
         for i in range(10)
     ]
+    store_papers(store, exact, NOW - 3 * DAY)
+    plan(store, NOW - DAY, POLICY)  # yesterday's digest holds the exact matches
+    near = ("Sparse and Discrete Interpretability", "Codebook features make networks legible.")
     protein = [
         (f"Protein Folding of the {name} Family", f"Structures of {name} proteins.")
-        for name in ["alpha", "beta", "gamma", "delta", "kappa"]
+        for name in ("alpha", "beta", "gamma", "delta", "kappa")
     ]
-    papers = [near, *protein, *exact]
-    # the exact matches came three days ago: the daily reader got them in earlier digests
-    today, earlier = (NOW - timedelta(hours=3)).timestamp(), (NOW - 3 * DAY).timestamp()
-    corpus = Corpus(
-        [f"p{i}" for i in range(len(papers))],
-        [t for t, _ in papers],
-        [a for _, a in papers],
-        [today] * (1 + len(protein)) + [earlier] * len(exact),
-        stats=FeatureStats.of(papers),
+    store_papers(store, [near, *protein], NOW - timedelta(hours=3))
+    # never sent a digest: the first looks back a week, over the exact matches
+    store.subscribers.add(
+        new_subscriber(email="new@example.org", keywords="protein folding", now=NOW - DAY)
     )
-    daily = person(1, ["mechanistic interpretability"])
-    new = person(2, ["protein folding"])  # never sent: a first digest looks back a week
+    daily, new = (store.subscribers.get(e) for e in ("daily@example.org", "new@example.org"))
+    assert daily is not None and new is not None
 
-    def plan(*who: Subscriber) -> dict[int | None, list[str]]:
-        plans = choose(
-            corpus,
-            [(s, "2026-03-12") for s in who],
-            NOW,
-            last_sent={1: NOW - DAY},
-            received={},
-            min_score=DEFAULT_MIN_SCORE,
-            first_window_days=7,
-        )
-        return {p.subscriber.id: [m.paper_id for m in p.items] for p in plans}
+    def digests(*who: object) -> list[list[tuple[str, float]]]:
+        due = [(s, local_edition(s, NOW)) for s in who]
+        plans, _ = choose_for(store, due, NOW, POLICY)  # type: ignore[arg-type]
+        return [[(m.paper_id, round(m.score, 4)) for m in p.items] for p in plans]
 
-    together = plan(daily, new)
-    assert together[1] == ["p0"]  # the day's near miss, as when planned alone
-    assert together[1] == plan(daily)[1]
-    assert set(together[2]) == {f"p{i}" for i in range(1, 1 + len(protein))}
+    [alone] = digests(daily)
+    together, newcomer = digests(daily, new)
+    titles = {p.id: p.title for p in store.papers.newest()}
+    assert [titles[pid] for pid, _ in alone] == [near[0]]  # the best the day has
+    assert together == alone
+    assert sorted(titles[pid] for pid, _ in newcomer) == sorted(t for t, _ in protein)

@@ -9,9 +9,6 @@ Day-sized windows: the service ranks one day's new papers at a time, often a hun
 where a narrow keyword may have no exact match at all. The papers are also cut into DAYS
 disjoint windows by id (about 100 papers each); a profile's "day" figure is its mean nDCG@10
 over the windows that hold a paper relevant to it, beside BM25 fitted on the same window.
-The "in a week" figure ranks the same windows inside a corpus of all the papers, the others
-first seen earlier and not eligible: the service's corpus when one subscriber of the run has a
-longer window (a new subscriber's first digest looks back a week).
 
 Feedback simulation: the papers are split in two halves by id. A profile's first digest is
 drawn from one half with keywords alone; the simulated reader likes its relevant papers
@@ -66,7 +63,6 @@ class Row:
     bm25_p10: float
     day: float
     day_bm25: float
-    week: float
     picked: int
     wanted: int
     before: float
@@ -87,11 +83,7 @@ class Vectors:
 
 
 def corpus_of(
-    docs: Sequence[Doc],
-    stats: FeatureStats,
-    vectors: Vectors | None,
-    topics: Topics | None,
-    first_seen: Sequence[float] | None = None,
+    docs: Sequence[Doc], stats: FeatureStats, vectors: Vectors | None, topics: Topics | None
 ) -> Corpus:
     """The service's corpus of these docs, weighted by the whole history's stats, with the
     semantic extra's vectors when given, else the topics learned from the history."""
@@ -99,7 +91,6 @@ def corpus_of(
         [d.id for d in docs],
         [d.title for d in docs],
         [d.abstract for d in docs],
-        first_seen,
         stats=stats,
         semantic=None if vectors is None else vectors.index(docs),
     )
@@ -108,11 +99,9 @@ def corpus_of(
     return corpus
 
 
-def ranked(corpus: Corpus, profile: Profile, top: int, after: float | None = None) -> list[str]:
-    """The service's ranking of a corpus for one profile (of the papers first seen after
-    `after`, when given)."""
-    not_before = None if after is None else [after]
-    [matches] = rank(corpus, [profile], top, min_score=MIN_SCORE, not_before=not_before)
+def ranked(corpus: Corpus, profile: Profile, top: int) -> list[str]:
+    """The service's ranking of a corpus for one profile."""
+    [matches] = rank(corpus, [profile], top, min_score=MIN_SCORE)
     return [m.paper_id for m in matches]
 
 
@@ -185,10 +174,6 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
     voted_on = Voted({d.id: (d.title, d.abstract) for d in docs})
     day_corpora = split_corpora(docs, day, DAYS, stats, vectors, topics)
     day_bm25 = [BM25([d for d in docs if day(d.id) == window]) for window in range(DAYS)]
-    in_week = [
-        corpus_of(docs, stats, vectors, topics, [float(day(d.id) == w) for d in docs])
-        for w in range(DAYS)
-    ]
     judgments = load_judgments()
     rows = []
     for judged in load_profiles():
@@ -207,9 +192,6 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
         def bm25_on(window: int, keywords: str = judged.keywords) -> list[str]:
             return day_bm25[window].rank(keywords, 10)
 
-        def ours_in_week(window: int, profile: Profile = profile) -> list[str]:
-            return ranked(in_week[window], profile, 10, after=0.5)
-
         before, after = feedback_round(halves, voted_on, judged, grades)
         rows.append(
             Row(
@@ -221,7 +203,6 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
                 precision_at(base, grades),
                 over_days(ours_on, grades),
                 over_days(bm25_on, grades),
-                over_days(ours_in_week, grades),
                 len(digest),
                 min(judged.max_papers, relevant),
                 before,
@@ -235,7 +216,7 @@ def report(rows: list[Row], quiet: bool) -> None:
     """Print the table and the averages."""
     head = (
         f"{'profile':24} {'split':8} {'nDCG@10':>8} {'BM25':>6} {'P@10':>6} {'BM25':>6}"
-        f" {'day':>6} {'BM25':>6} {'week':>6} {'digest':>7} {'fb before':>9} {'after':>6}"
+        f" {'day':>6} {'BM25':>6} {'digest':>7} {'fb before':>9} {'after':>6}"
     )
     if not quiet:
         print(head)
@@ -243,7 +224,7 @@ def report(rows: list[Row], quiet: bool) -> None:
             full = "" if r.picked >= r.wanted else " SHORT"
             print(
                 f"{r.name:24} {r.split:8} {r.ndcg:8.3f} {r.bm25_ndcg:6.3f} {r.p10:6.3f}"
-                f" {r.bm25_p10:6.3f} {r.day:6.3f} {r.day_bm25:6.3f} {r.week:6.3f}"
+                f" {r.bm25_p10:6.3f} {r.day:6.3f} {r.day_bm25:6.3f}"
                 f" {r.picked:>3}/{r.wanted:<3} {r.before:9.3f} {r.after:6.3f}"
                 f"{full}"
             )
@@ -261,8 +242,7 @@ def report(rows: list[Row], quiet: bool) -> None:
             f"{split:8} n={len(part):2}  nDCG@10 {mean('ndcg'):.3f} (BM25 {mean('bm25_ndcg'):.3f},"
             f" {mean('ndcg') - mean('bm25_ndcg'):+.3f})  P@10 {mean('p10'):.3f}"
             f" (BM25 {mean('bm25_p10'):.3f})  day-sized windows {mean('day'):.3f}"
-            f" (BM25 {mean('day_bm25'):.3f}, {mean('day') - mean('day_bm25'):+.3f};"
-            f" in a week {mean('week'):.3f})"
+            f" (BM25 {mean('day_bm25'):.3f}, {mean('day') - mean('day_bm25'):+.3f})"
             f"  feedback {mean('before'):.3f} -> {mean('after'):.3f}"
             f" ({mean('after') - mean('before'):+.3f}; drops > 0.05: {drops or 'none'})"
             f"  short digests: {short or 'none'}"
