@@ -165,7 +165,7 @@ class Candidates:
     windows: dict[int, _Window] = field(default_factory=dict)
 
     def covering(
-        self, store: Store, since: datetime, now: datetime, days: int = 0
+        self, store: Store, since: datetime, now: datetime, days: int
     ) -> tuple[list[Paper], Corpus]:
         """The papers first seen after `since` (or a little earlier), with their corpus, for
         windows about `days` long."""
