@@ -113,8 +113,8 @@ def due(
     return out
 
 
-# the longest regular window: a weekly digest's week, with a day to spare for a late run
-LONGEST_WINDOW = timedelta(days=8)
+# the longest window: a weekly digest's week, and a week more for a service that was down
+LONGEST_WINDOW = timedelta(days=14)
 
 
 def window_start(

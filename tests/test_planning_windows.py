@@ -9,7 +9,7 @@ from digest.config import DEFAULT_MIN_SCORE
 from digest.ingest import store_records
 from digest.pipeline import Policy, plan
 from digest.planner import choose_for
-from digest.planning import local_edition, window_groups
+from digest.planning import local_edition, window_groups, window_start
 from digest.sources.base import PaperRecord
 from digest.store import Store
 from digest.subscriptions.preferences import new_subscriber
@@ -23,6 +23,19 @@ def test_windows_are_grouped_by_their_length_in_whole_days() -> None:
     starts = [NOW - DAY + timedelta(minutes=10), NOW - 7 * DAY, NOW - DAY - timedelta(hours=1)]
     starts += [NOW - 2 * DAY, NOW - 6.8 * DAY, NOW - timedelta(hours=2)]
     assert window_groups(starts, NOW) == {1: [0, 2, 5], 7: [1, 4], 2: [3]}
+
+
+def test_a_window_reaches_back_two_weeks_at_most() -> None:
+    reader = new_subscriber(email="weekly@example.org", keywords="x", now=NOW - 60 * DAY)
+    reader.id = 1
+
+    def start(last: timedelta | None, first_days: int = 7) -> datetime:
+        return window_start(reader, NOW, {} if last is None else {1: NOW - last}, first_days)
+
+    assert start(None) == NOW - 7 * DAY  # a first digest
+    assert start(13 * DAY) == NOW - 13 * DAY  # a weekly digest after a week of downtime
+    assert start(60 * DAY) == NOW - 14 * DAY  # back from a pause
+    assert start(60 * DAY, first_days=30) == NOW - 30 * DAY
 
 
 def store_papers(store: Store, papers: list[tuple[str, str]], when: datetime) -> None:
