@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from digest.ranking.features import Corpus
 from digest.ranking.keywords import KeywordCache, KeywordScores
-from digest.ranking.results import Match, Picks, Ranking
+from digest.ranking.results import Picks, Ranking
 from digest.ranking.selection import best_columns
 
 DEFAULT_BATCH = 4096
@@ -367,38 +367,3 @@ def _top(
     best_scores = np.take_along_axis(scores, best, axis=1)
     order = np.argsort(-best_scores, axis=1, kind="stable")
     return np.take_along_axis(best, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
-
-
-TRENDING_BOX = 3
-TRENDING_FLOOR = 0.25  # popularity a paper needs to be shown for popularity alone
-HOT_FLOOR = 0.5  # popularity (1 = the day's most popular) that earns the "trending" mark
-
-
-def hot_papers(corpus: Corpus) -> set[str]:
-    """The papers popular enough to be marked as trending: the few at the top of their day."""
-    return {corpus.ids[i] for i in np.flatnonzero(corpus.popularity >= HOT_FLOOR).tolist()}
-
-
-def trending_box(
-    corpus: Corpus,
-    chosen: set[str],
-    not_before: float,
-    seen: set[str],
-    exclude: Sequence[str] = (),
-    size: int = TRENDING_BOX,
-) -> list[Match]:
-    """The most popular new papers not already chosen: the optional "also trending" box."""
-    order = np.argsort(-corpus.popularity, kind="stable")
-    banned: set[int] = set()
-    if exclude:
-        index = KeywordScores(corpus, list(exclude))
-        banned = set(index.full.indices.tolist())
-    out: list[Match] = []
-    for i in order.tolist():
-        if corpus.popularity[i] < TRENDING_FLOOR or len(out) == size:
-            break
-        pid = corpus.ids[i]
-        if pid in chosen or pid in seen or i in banned or corpus.first_seen[i] <= not_before:
-            continue
-        out.append(Match(pid, round(float(corpus.popularity[i]), 4), []))
-    return out
