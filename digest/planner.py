@@ -217,11 +217,9 @@ def choose_for(
         chosen = choose(
             corpus,
             members,
-            now,
-            last_sent=last_sent,
+            starts=[starts[i] for i in group],
             received=store.deliveries.received_papers([s.id or 0 for s, _ in members], since),
             min_score=policy.min_score,
-            first_window_days=policy.first_window_days,
             votes=votes,
             voted=voted,
         )

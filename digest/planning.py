@@ -155,22 +155,19 @@ def profile_of(subscriber: Someone, votes: Sequence[tuple[str, int]] = ()) -> Pr
 def choose(
     corpus: Corpus,
     due_now: Sequence[tuple[Someone, str]],
-    now: datetime,
     *,
-    last_sent: Mapping[int, datetime],
+    starts: Sequence[datetime],
     received: Mapping[int, set[str]],
     min_score: float,
-    first_window_days: int,
     votes: Mapping[int, Sequence[tuple[str, int]]] | None = None,
     voted: Voted | None = None,
 ) -> list[Plan]:
-    """The best new papers for every due subscriber, ranked in one vectorised pass, and for
-    those who asked for it, up to three more of the day's most popular papers."""
+    """The best papers first seen after each due subscriber's window start (`starts`, from
+    window_start), ranked in one vectorised pass, and for those who asked for it, up to
+    three more of the day's most popular papers."""
     subscribers = [subscriber for subscriber, _ in due_now]
     votes = votes or {}
-    not_before = [
-        window_start(s, now, last_sent, first_window_days).timestamp() for s in subscribers
-    ]
+    not_before = [start.timestamp() for start in starts]
     seen = [received.get(s.id or 0, set()) for s in subscribers]
     matches = rank(
         corpus,
