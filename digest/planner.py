@@ -163,6 +163,7 @@ class Candidates:
 
     embedder: Embedder | None = None
     windows: dict[int, _Window] = field(default_factory=dict)
+    space: tuple[FeatureStats, Topics | None] | None = None  # read with the first window
 
     def covering(
         self, store: Store, since: datetime, now: datetime, days: int
@@ -173,13 +174,13 @@ class Candidates:
         if window is None or since < window.since:
             papers = store.papers.newest(since=since)
             popularity = store.papers.popularity([p.id for p in papers])
-            stats = feature_stats(store, now)
+            if self.space is None:
+                stats = feature_stats(store, now)
+                topics = topic_space(store, stats, now) if self.embedder is None else None
+                self.space = (stats, topics)
+            stats, topics = self.space
             corpus = build_corpus(
-                papers,
-                stats,
-                popularity,
-                semantic_index(store, papers, self.embedder),
-                topic_space(store, stats, now) if self.embedder is None else None,
+                papers, stats, popularity, semantic_index(store, papers, self.embedder), topics
             )
             window = self.windows[days] = _Window(since, papers, corpus)
         return window.papers, window.corpus
