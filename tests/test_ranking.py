@@ -260,21 +260,20 @@ GREEK = ["alpha", "beta", "gamma", "delta", "kappa", "lambda", "sigma", "omega",
 FILLER = [(f"Protein Folding Study {g}", f"Structures of the {g} protein family.") for g in GREEK]
 
 
+def numbered(papers: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """The papers under ids "0", "1", ... in their order."""
+    return {str(i): paper for i, paper in enumerate(papers)}
+
+
 def test_a_near_miss_counts_more_on_a_day_without_exact_matches() -> None:
-    near, exact, filler = NEAR, EXACT, FILLER
-    stats = FeatureStats.of([near, *exact, *filler])  # the same word weights on both days
+    stats = FeatureStats.of([NEAR, *EXACT, *FILLER])  # the same word weights on both days
 
     def near_miss_score(day: list[tuple[str, str]]) -> float:
-        c = Corpus(
-            [str(i) for i in range(len(day))],
-            [t for t, _ in day],
-            [a for _, a in day],
-            stats=stats,
-        )
+        c = corpus_of(numbered(day), stats=stats)
         return float(KeywordScores(c, ["mechanistic interpretability"]).worded[0, 0])
 
-    alone = near_miss_score([near, *filler])  # nothing on this day says the whole keyword
-    crowded = near_miss_score([near, *exact])  # ten papers do: a digest's worth
+    alone = near_miss_score([NEAR, *FILLER])  # nothing on this day says the whole keyword
+    crowded = near_miss_score([NEAR, *EXACT])  # ten papers do: a digest's worth
     assert alone > 2 * crowded > 0
     assert alone >= DEFAULT_MIN_SCORE > crowded  # eligible alone, not among exact matches
 
@@ -282,13 +281,8 @@ def test_a_near_miss_counts_more_on_a_day_without_exact_matches() -> None:
 def test_exact_matches_older_than_every_window_do_not_damp_a_near_miss() -> None:
     # the exact matches came yesterday: the reader got them; today holds only the near miss
     papers = [NEAR, *FILLER, *EXACT]
-    c = Corpus(
-        [str(i) for i in range(len(papers))],
-        [t for t, _ in papers],
-        [a for _, a in papers],
-        [2.0] * (1 + len(FILLER)) + [1.0] * len(EXACT),
-        stats=FeatureStats.of(papers),
-    )
+    first_seen = [2.0] * (1 + len(FILLER)) + [1.0] * len(EXACT)
+    c = corpus_of(numbered(papers), first_seen=first_seen, stats=FeatureStats.of(papers))
     profile = Profile(["mechanistic interpretability"])
     today = top_ids(c, profile, min_score=DEFAULT_MIN_SCORE, not_before=[1.5])
     assert today == ["0"]
