@@ -132,6 +132,31 @@ def test_an_agent_noun_is_not_every_text_about_its_verb() -> None:
     assert score[0] > 4 * score[1]
 
 
+def test_use_and_out_are_words_of_a_keyword_not_stop_words() -> None:
+    # "tool use" is a topic; read as "tool" it was every paper that mentions a tool
+    assert stems("tool use, tools used") == ["tool", "use", "tool", "use"]
+    papers = {
+        "tool use": ("Tool Use in LLM Agents", "Agents learn tool use: they call APIs."),
+        "a tool": ("A Tool for Profiling GPUs", "We release a tool that profiles kernels."),
+        "apart": ("A Benchmark Tool", "The tool is easy to use for evaluation."),
+    }
+    c = corpus_of(papers)
+    score = dict(zip(papers, KeywordScores(c, ["tool use"]).worded.toarray()[0], strict=True))
+    assert score["tool use"] > 2 * score["apart"] > 0 and score["a tool"] < score["apart"]
+    # "out-of-distribution" is not "distribution": read so, it was also "distributed"
+    papers = {
+        "ood": ("Detecting Inputs Out of Distribution", "Out-of-distribution detection."),
+        "distributed": (
+            "Distributed Detection with Sensors",
+            "Distributed detection over sensors.",
+        ),
+    }
+    ood, distributed = KeywordScores(
+        corpus_of(papers), ["out-of-distribution detection"]
+    ).worded.toarray()[0]
+    assert ood > 2 * distributed
+
+
 def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -> None:
     assert compound_forms("bi-level optimization") == [
         ["bi", "level", "optimization"],

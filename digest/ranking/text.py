@@ -15,19 +15,20 @@ _NAME_NUMBER = re.compile(r"([A-Za-z]{3,})([0-9]+)|([0-9]+)([A-Za-z]{3,})")
 _IZE_FAMILY = re.compile(r"^([a-z]{3,}iz)(?:e|es|ed|er|ers|ing|ation|ations)$")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
-# Function words and the boilerplate of abstracts; kept small so that query words survive.
+# Function words and the boilerplate of abstracts; kept small so that query words survive
+# ("use" and "out" are words: "tool use", "out-of-distribution").
 STOP_WORDS = frozenset(
     """a about above across after again against all also although am among an and another any
     are as at be because been before being below between both but by can cannot could did do
     does doing done down during each either else etc even ever every few for from further
     had has have having he her here hers him his how however i if in into is it its itself
     just may me might more most much must my neither no nor not of off often on once one
-    only or other others otherwise our ours out over own per rather same several shall she
+    only or other others otherwise our ours over own per rather same several shall she
     should since so some such than that the their theirs them themselves then there thereby
     therefore these they this those though through thus to too under until up upon us very
     via was we were what when where whether which while who whom whose why will with within
     without would yet you your paper propose proposed show shows present presents introduce
-    introduces work existing approach based using use used""".split()  # noqa: SIM905
+    introduces work existing approach based""".split()  # noqa: SIM905
 )
 
 
