@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -69,3 +70,18 @@ def test_day_windows_split_the_papers_and_average_only_days_with_a_relevant_pape
 
     assert evaluate.over_days(ranking, grades) == pytest.approx(1.0)
     assert evaluate.over_days(lambda window: [], grades) == 0.0
+
+
+@pytest.mark.parametrize("name", ["digest.toml", "production.example.toml"])
+def test_the_bundled_configs_rank_as_the_bench_measures(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the figures of bench/relevance hold for the service default; a config that raised
+    # min_score (0.3, a leftover of the first ranker) left narrow keywords' digests short
+    from digest.config import DEFAULT_MIN_SCORE, load_settings
+
+    for variable in [v for v in os.environ if v.startswith("DIGEST_")]:
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 48)
+    config = Path(__file__).resolve().parent.parent / "config" / name
+    assert load_settings(config).min_score == DEFAULT_MIN_SCORE
