@@ -132,6 +132,27 @@ def test_an_agent_noun_is_not_every_text_about_its_verb() -> None:
     assert score[0] > 4 * score[1]
 
 
+def test_a_compound_with_a_stop_word_is_not_its_other_half() -> None:
+    # split, "few-shot" is "shot" (zero-shot too) and "off-policy" is "policy" (on-policy too)
+    papers = {
+        "few": ("Few-Shot Learning with Prototypes", "Few-shot learning from five examples."),
+        "zero": ("Zero-Shot Learning with Attributes", "Zero-shot learning of unseen classes."),
+        "off": ("Off-Policy Evaluation", "Off-policy evaluation of bandit policies."),
+        "on": ("On-Policy Evaluation", "On-policy evaluation of agents."),
+        "edu": ("AI in Schools", "The use of AI in education."),
+    }
+    c = corpus_of(papers)
+    for keyword, right, wrong in [
+        ("few-shot learning", "few", "zero"),
+        ("few shot learning", "few", "zero"),  # typed apart, as people do
+        ("off-policy evaluation", "off", "on"),
+    ]:
+        score = dict(zip(papers, KeywordScores(c, [keyword]).worded.toarray()[0], strict=True))
+        assert score[right] > 5 * score[wrong], keyword
+    # no paper writes "ineducation": the keyword keeps its words
+    assert top_ids(c, Profile(["AI use in education"])) == ["edu"]
+
+
 def test_use_and_out_are_words_of_a_keyword_not_stop_words() -> None:
     # "tool use" is a topic; read as "tool" it was every paper that mentions a tool
     assert stems("tool use, tools used") == ["tool", "use", "tool", "use"]

@@ -26,7 +26,7 @@ from digest.ranking.acronyms import MAX_VARIANTS
 from digest.ranking.features import Corpus, Semantic
 from digest.ranking.selection import best_columns
 from digest.ranking.semantic import FLOOR
-from digest.ranking.text import compound_forms, features, stem, word_stems
+from digest.ranking.text import STOP_WORDS, compound_forms, features, stem, word_stems
 
 # how hard partial matches are damped: score x (share of IDF matched) ** coord, where coord
 # goes from COORD_NONE for a keyword no paper matches whole to COORD once FULL_ENOUGH do
@@ -39,11 +39,34 @@ LOOSE = 0.35  # what a multi-word keyword keeps when its words never occur side 
 
 def keyword_forms(corpus: Corpus, keyword: str) -> list[tuple[str, ...]]:
     """A keyword's stems, in each of its forms (compound_forms: hyphen compounds split or
-    joined); a plural the stemmer keeps ("llms") falls back to its singular."""
+    joined); a plural the stemmer keeps ("llms") falls back to its singular.
+
+    A compound with a stop word in it ("few-shot", "off-policy", "in-context", typed apart
+    too: "few shot") is its joined form alone when the papers write that: split, it loses
+    the stop word and is every "-shot", "-policy" or "context" text."""
+    glued = _STOP_THEN_WORD.sub(_glue, keyword)
+    if any(part.lower() in STOP_WORDS for c in _COMPOUND.findall(glued) for part in c.split("-")):
+        joined = _forms(corpus, glued)[-1]
+        if joined and all(s in corpus.stats.df for s in joined):
+            return [joined]
+    return _forms(corpus, keyword)
+
+
+def _forms(corpus: Corpus, keyword: str) -> list[tuple[str, ...]]:
     return [
         tuple(s for word in form for s in _stems_of(corpus, word))
         for form in compound_forms(keyword)
     ]
+
+
+_COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
+_STOP_THEN_WORD = re.compile(r"\b([^\W_]+) +(?=[^\W_])")
+
+
+def _glue(match: re.Match[str]) -> str:
+    """A stop word typed apart from the word it qualifies, hyphenated to it: "few-"."""
+    word = match.group(1)
+    return f"{word}-" if word.lower() in STOP_WORDS else match.group(0)
 
 
 def _stems_of(corpus: Corpus, word: str) -> tuple[str, ...]:
