@@ -22,7 +22,7 @@ from digest.ranking import (
     trending_box,
 )
 from digest.ranking.acronyms import Acronyms, definitions
-from digest.ranking.keywords import KeywordCache, KeywordScores
+from digest.ranking.keywords import KeywordCache, KeywordScores, keyword_forms
 from digest.ranking.spelling import american
 from digest.ranking.text import compound_forms
 
@@ -151,6 +151,8 @@ def test_a_compound_with_a_stop_word_is_not_its_other_half() -> None:
         assert score[right] > 5 * score[wrong], keyword
     # no paper writes "ineducation": the keyword keeps its words
     assert top_ids(c, Profile(["AI use in education"])) == ["edu"]
+    # a stop word before a compound of two words leaves that compound's two forms alone
+    assert len(keyword_forms(c, "learning in zero-shot classes")) == 2
 
 
 def test_use_and_out_are_words_of_a_keyword_not_stop_words() -> None:

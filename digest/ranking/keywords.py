@@ -46,9 +46,9 @@ def keyword_forms(corpus: Corpus, keyword: str) -> list[tuple[str, ...]]:
     the stop word and is every "-shot", "-policy" or "context" text."""
     glued = _STOP_THEN_WORD.sub(_glue, keyword)
     if any(part.lower() in STOP_WORDS for c in _COMPOUND.findall(glued) for part in c.split("-")):
-        joined = _forms(corpus, glued)[-1]
-        if joined and all(s in corpus.stats.df for s in joined):
-            return [joined]
+        forms = _forms(corpus, glued)  # [split, joined] when a two-part compound joins
+        if len(forms) > 1 and all(s in corpus.stats.df for s in forms[-1]):
+            return forms[-1:]
     return _forms(corpus, keyword)
 
 
