@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import Project
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -20,6 +21,13 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def waiting(browser: Any) -> WebDriverWait:
+    """A wait that survives the page changing under it: after a click that posts a form,
+    Chromium may answer for an element of the page being replaced with an inspector error
+    ("Node with given id does not belong to the document"), not a stale-element error."""
+    return WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,))
 
 
 @pytest.fixture
@@ -50,7 +58,7 @@ def test_signup_form_in_chromium(project: Project, web: Any, browser: Any) -> No
     ARTIFACTS.mkdir(exist_ok=True)
     project.ok("fetch", "--now", "2026-11-22T11:00:00+00:00")
     browser.get(web.url + "/")
-    wait = WebDriverWait(browser, 10)
+    wait = waiting(browser)
     timezone = browser.find_element(By.ID, "timezone")
     wait.until(lambda d: timezone.get_attribute("value"))  # pre-filled by the browser
     browser_zone = timezone.get_attribute("value")
@@ -105,7 +113,7 @@ def test_a_vote_link_records_once_the_page_has_loaded(
 ) -> None:
     less = vote_links(send_first_digest(project))[1]  # More, Less, More, ...
     browser.get(less)
-    wait = WebDriverWait(browser, 10)
+    wait = waiting(browser)
     wait.until(ec.presence_of_element_located((By.ID, "undo")))  # the script posted the form
     assert "fewer papers like" in browser.page_source
     assert project.query("select value, source from vote") == [(-1, "email")]
@@ -165,7 +173,7 @@ def test_screenshots_of_the_digest_and_every_page_desktop_phone_light_dark(
     for name, address in pages.items():
         browser.get(address)
         shoot_all(browser, name)
-    wait = WebDriverWait(browser, 10)
+    wait = waiting(browser)
     # the pages a script submits at once: first as people without script see them
     project.ok("subscribers", "add", "new@example.org", "--keywords", "rlhf", "--confirm")
     words = project.mails()[-1].get_body(("plain",)).get_content().split()
