@@ -45,11 +45,13 @@ def keyword_forms(corpus: Corpus, keyword: str) -> list[tuple[str, ...]]:
     too: "few shot") is its joined form alone when the papers write that: split, it loses
     the stop word and is every "-shot", "-policy" or "context" text."""
     glued = _STOP_THEN_WORD.sub(_glue, keyword)
-    if any(part.lower() in STOP_WORDS for c in _COMPOUND.findall(glued) for part in c.split("-")):
-        forms = _forms(corpus, glued)  # [split, joined] when a two-part compound joins
-        if len(forms) > 1 and all(s in corpus.stats.df for s in forms[-1]):
-            return forms[-1:]
-    return _forms(corpus, keyword)
+    forms = _forms(corpus, glued)  # [split, joined] when a two-part compound joins
+    stop_compound = any(
+        part.lower() in STOP_WORDS for c in _COMPOUND.findall(glued) for part in c.split("-")
+    )
+    if stop_compound and len(forms) > 1 and all(s in corpus.stats.df for s in forms[-1]):
+        return forms[-1:]
+    return forms if glued == keyword else _forms(corpus, keyword)
 
 
 def _forms(corpus: Corpus, keyword: str) -> list[tuple[str, ...]]:
