@@ -115,19 +115,9 @@ def day(paper_id: str) -> int:
     return int.from_bytes(hashlib.sha256(b"day:" + paper_id.encode()).digest()[:4], "big") % DAYS
 
 
-def split_corpora(
-    docs: Sequence[Doc],
-    part: Callable[[str], int],
-    parts: int,
-    stats: FeatureStats,
-    vectors: Vectors | None,
-    topics: Topics | None,
-) -> list[Corpus]:
-    """The service's corpus of each part of the docs (`part(id)` in 0..parts-1)."""
-    return [
-        corpus_of([d for d in docs if part(d.id) == i], stats, vectors, topics)
-        for i in range(parts)
-    ]
+def split_docs(docs: Sequence[Doc], part: Callable[[str], int], parts: int) -> list[list[Doc]]:
+    """The docs cut into `parts` lists by `part(id)` (in 0..parts-1)."""
+    return [[d for d in docs if part(d.id) == i] for i in range(parts)]
 
 
 def over_days(ranking: Callable[[int], list[str]], grades: dict[str, int]) -> float:
@@ -170,10 +160,11 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
     topics = Topics.learn(((d.title, d.abstract) for d in docs), stats)  # as from the history
     corpus = corpus_of(docs, stats, vectors, topics)
     bm25 = BM25(docs)
-    halves = split_corpora(docs, half, 2, stats, vectors, topics)
+    halves = [corpus_of(h, stats, vectors, topics) for h in split_docs(docs, half, 2)]
     voted_on = Voted({d.id: (d.title, d.abstract) for d in docs})
-    day_corpora = split_corpora(docs, day, DAYS, stats, vectors, topics)
-    day_bm25 = [BM25([d for d in docs if day(d.id) == window]) for window in range(DAYS)]
+    days = split_docs(docs, day, DAYS)
+    day_corpora = [corpus_of(d, stats, vectors, topics) for d in days]
+    day_bm25 = [BM25(d) for d in days]
     judgments = load_judgments()
     rows = []
     for judged in load_profiles():
