@@ -70,6 +70,11 @@ def corpus_of(papers: dict[str, tuple[str, str]], **kw: object) -> Corpus:
     return Corpus(ids, [papers[i][0] for i in ids], [papers[i][1] for i in ids], **kw)  # type: ignore[arg-type]
 
 
+def word_scores(c: Corpus, keyword: str) -> dict[str, float]:
+    """Paper id -> what the paper's own words score for the keyword."""
+    return dict(zip(c.ids, KeywordScores(c, [keyword]).worded.toarray()[0].tolist(), strict=True))
+
+
 def top_ids(c: Corpus, profile: Profile, top: int = 10, **kw: object) -> list[str]:
     [matches] = rank(c, [profile], top, **kw)  # type: ignore[arg-type]
     return [m.paper_id for m in matches]
@@ -128,8 +133,8 @@ def test_an_agent_noun_is_not_every_text_about_its_verb() -> None:
         "verb": ("Token Pruning for Fast Inference", "We drop tokens to speed up inference."),
     }
     c = corpus_of(papers)
-    score = KeywordScores(c, ["tokenizer"]).worded.toarray()[0]
-    assert score[0] > 4 * score[1]
+    score = word_scores(c, "tokenizer")
+    assert score["noun"] > 4 * score["verb"]
 
 
 def test_a_compound_with_a_stop_word_is_not_its_other_half() -> None:
@@ -147,7 +152,7 @@ def test_a_compound_with_a_stop_word_is_not_its_other_half() -> None:
         ("few shot learning", "few", "zero"),  # typed apart, as people do
         ("off-policy evaluation", "off", "on"),
     ]:
-        score = dict(zip(papers, KeywordScores(c, [keyword]).worded.toarray()[0], strict=True))
+        score = word_scores(c, keyword)
         assert score[right] > 5 * score[wrong], keyword
     # no paper writes "ineducation": the keyword keeps its words
     assert top_ids(c, Profile(["AI use in education"])) == ["edu"]
@@ -164,7 +169,7 @@ def test_use_and_out_are_words_of_a_keyword_not_stop_words() -> None:
         "apart": ("A Benchmark Tool", "The tool is easy to use for evaluation."),
     }
     c = corpus_of(papers)
-    score = dict(zip(papers, KeywordScores(c, ["tool use"]).worded.toarray()[0], strict=True))
+    score = word_scores(c, "tool use")
     assert score["tool use"] > 2 * score["apart"] > 0 and score["a tool"] < score["apart"]
     # "out-of-distribution" is not "distribution": read so, it was also "distributed"
     papers = {
@@ -174,10 +179,8 @@ def test_use_and_out_are_words_of_a_keyword_not_stop_words() -> None:
             "Distributed detection over sensors.",
         ),
     }
-    ood, distributed = KeywordScores(
-        corpus_of(papers), ["out-of-distribution detection"]
-    ).worded.toarray()[0]
-    assert ood > 2 * distributed
+    score = word_scores(corpus_of(papers), "out-of-distribution detection")
+    assert score["ood"] > 2 * score["distributed"]
 
 
 def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -> None:
@@ -194,9 +197,7 @@ def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -
         "other": ("Convex Optimization at Scale", "We solve convex optimization problems."),
     }
     c = corpus_of(papers)
-    ids = list(papers)
-    index = KeywordScores(c, ["bi-level optimization"])
-    score = dict(zip(ids, index.worded.toarray()[0].tolist(), strict=True))
+    score = word_scores(c, "bi-level optimization")
     # however a paper writes the compound, it holds the whole keyword
     assert score["joined"] == pytest.approx(score["hyphen"], rel=0.25)
     assert score["spaced"] == pytest.approx(score["hyphen"], rel=0.25)
