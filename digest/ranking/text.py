@@ -14,6 +14,16 @@ _ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs ->
 _NAME_NUMBER = re.compile(r"([A-Za-z]{3,})([0-9]+)|([0-9]+)([A-Za-z]{3,})")
 _IZE_FAMILY = re.compile(r"^([a-z]{3,}iz)(?:e|es|ed|er|ers|ing|ation|ations)$")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# Words Snowball cuts down to the stem of a common word of another meaning: "continual
+# learning" is not "continuous", "object detection" not "objective", "contrastive learning"
+# not "in contrast", "active learning" not "activations", "distributed training" not every
+# "distribution", "DPO" (direct preference) not "directions". Each keeps a stem of its own
+# (the stemmer_override of search engines).
+_OWN_STEM = re.compile(
+    r"^(experienc|objectiv|continual|activat|positiv|distribution|multiplica|relativ|informal"
+    r"|critical|variational|direction|contrastiv)"
+)
+_AGENT_NOUN = re.compile(r"(?:izer|ator|former|adapter|computer)s?$")  # tokenizers, transformer
 
 # Function words and the boilerplate of abstracts; kept small so that query words survive
 # ("use" and "out" are words: "tool use", "out-of-distribution").
@@ -48,15 +58,19 @@ def stem(word: str) -> str:
 @lru_cache(maxsize=1 << 18)
 def word_stems(word: str) -> tuple[str, ...]:
     """The stem of a lower-case word; and an agent noun that the stemmer cuts down to its
-    verb ("tokenizer" -> token, "accelerators" -> acceler) also stays itself (singular): a
-    tokenizer is not every text about tokens, nor an accelerator every speed-up. Words of an
-    -ize verb keep its "iz" ("visualization", "visualized" -> visualiz), where Snowball cuts
-    them down to another word ("visual", "general", "normal")."""
+    verb ("tokenizer" -> token, "accelerators" -> acceler, "transformer" -> transform) also
+    stays itself (singular): a tokenizer is not every text about tokens, nor an accelerator
+    every speed-up. Words of an -ize verb keep its "iz" ("visualization", "visualized" ->
+    visualiz), where Snowball cuts them down to another word ("visual", "general", "normal");
+    so do the words of _OWN_STEM ("continual", "continually" -> continual)."""
+    if own := _OWN_STEM.match(word):
+        return (own.group(1),)
     izing = _IZE_FAMILY.match(word)
     root = izing.group(1) if izing else stem(word)
-    noun = word[:-1] if word.endswith(("izers", "ators")) else word
-    if noun.endswith(("izer", "ator")) and len(noun) > len(root):
-        return (root, noun)
+    if _AGENT_NOUN.search(word):
+        noun = word.removesuffix("s")
+        if len(noun) > len(root):
+            return (root, noun)
     return (root,)
 
 

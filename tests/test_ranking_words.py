@@ -1,0 +1,271 @@
+"""Ranking, the words: how keywords are split, stemmed, spelled, abbreviated and matched."""
+
+from __future__ import annotations
+
+import pytest
+from ranking_corpus import HISTORY, corpus, corpus_of, top_ids, word_scores
+
+from digest.ranking import Corpus, FeatureStats, Profile, rank, split_keywords, stems
+from digest.ranking.acronyms import Acronyms, definitions
+from digest.ranking.keywords import keyword_forms
+from digest.ranking.spelling import american
+from digest.ranking.text import compound_forms
+
+
+def test_split_keywords_trims_lowercases_and_dedupes() -> None:
+    assert split_keywords(" KV cache, quantization,,kv  cache ;RLHF\n") == [
+        "kv cache",
+        "quantization",
+        "rlhf",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "keywords"),
+    [
+        ('"kv cache", \u201cspeculative decoding\u201d', ["kv cache", "speculative decoding"]),
+        ("LLM quantization (GPTQ, AWQ), RLHF", ["llm quantization (gptq, awq)", "rlhf"]),
+        ("mixture of experts [moe, routing]; dpo", ["mixture of experts [moe, routing]", "dpo"]),
+        ("llm (quantization, rlhf", ["llm (quantization", "rlhf"]),  # never closed
+        ("RLHF | DPO", ["rlhf", "dpo"]),
+        ("kv cache, long context.", ["kv cache", "long context"]),
+        ('"a" or "b", it\'s \'x\'', ['"a" or "b"', "it's 'x'"]),  # quotes inside stay
+    ],
+)
+def test_split_keywords_reads_keywords_as_people_type_them(typed: str, keywords: list[str]) -> None:
+    assert split_keywords(typed) == keywords
+
+
+def test_a_real_stemmer_and_hyphens_make_word_forms_meet() -> None:
+    assert stems("galaxies") == stems("galaxy")
+    assert stems("long-context") == [*stems("long context"), "longcontext"]
+    assert "bilevel" in stems("bi-level") and stems("bilevel") == ["bilevel"]
+    assert stems("LLMs") == stems("LLM")
+    assert stems("KVQuant") == ["kvquant", "kv", "quant"]
+    # model and data set names read alike with or without their hyphen
+    assert stems("GPT-4") == stems("GPT4") == ["gpt", "4", "gpt4"]
+    assert stems("CIFAR10") == stems("CIFAR-10") and stems("4bit") == stems("4-bit")
+    assert stems("A100") == ["a100"] and stems("3D") == ["3d"]  # short names stay whole
+    c = corpus()
+    assert top_ids(c, Profile(["galaxies"]), min_score=0.3) == ["gal"]
+    assert top_ids(c, Profile(["text-to-image"]), min_score=0.3) == ["t2i"]
+
+
+def test_an_agent_noun_is_not_every_text_about_its_verb() -> None:
+    # Snowball cuts "tokenizer" to "token" and "accelerator" to "acceler"; the noun stays too
+    assert stems("tokenizers") == ["tokeniz", "tokenizer"] and stems("tokens") == ["token"]
+    assert stems("LLM accelerator") == ["llm", "acceler", "accelerator"]
+    assert stems("transformers") == ["transform", "transformer"]
+    assert stems("parameters") == ["paramet"]
+    # an -ize verb's words stay together, apart from the word it is made of
+    assert stems("visualization visualized visual") == ["visualiz", "visualiz", "visual"]
+    assert stems("generalization generally") == ["generaliz", "general"]
+    assert stems("quantization quantized") == ["quantiz", "quantiz"]
+    papers = {
+        "noun": ("A Tokenizer for Code", "We train a tokenizer on source code."),
+        "verb": ("Token Pruning for Fast Inference", "We drop tokens to speed up inference."),
+    }
+    c = corpus_of(papers)
+    score = word_scores(c, "tokenizer")
+    assert score["noun"] > 4 * score["verb"]
+
+
+def test_a_compound_with_a_stop_word_is_not_its_other_half() -> None:
+    # split, "few-shot" is "shot" (zero-shot too) and "off-policy" is "policy" (on-policy too)
+    papers = {
+        "few": ("Few-Shot Learning with Prototypes", "Few-shot learning from five examples."),
+        "zero": ("Zero-Shot Learning with Attributes", "Zero-shot learning of unseen classes."),
+        "off": ("Off-Policy Evaluation", "Off-policy evaluation of bandit policies."),
+        "on": ("On-Policy Evaluation", "On-policy evaluation of agents."),
+        "edu": ("AI in Schools", "The use of AI in education."),
+    }
+    c = corpus_of(papers)
+    for keyword, right, wrong in [
+        ("few-shot learning", "few", "zero"),
+        ("few shot learning", "few", "zero"),  # typed apart, as people do
+        ("off-policy evaluation", "off", "on"),
+    ]:
+        score = word_scores(c, keyword)
+        assert score[right] > 5 * score[wrong], keyword
+    # no paper writes "ineducation": the keyword keeps its words
+    assert top_ids(c, Profile(["AI use in education"])) == ["edu"]
+    # a stop word before a compound of two words leaves that compound's two forms alone
+    assert len(keyword_forms(c, "learning in zero-shot classes")) == 2
+
+
+def test_use_and_out_are_words_of_a_keyword_not_stop_words() -> None:
+    # "tool use" is a topic; read as "tool" it was every paper that mentions a tool
+    assert stems("tool use, tools used") == ["tool", "use", "tool", "use"]
+    papers = {
+        "tool use": ("Tool Use in LLM Agents", "Agents learn tool use: they call APIs."),
+        "a tool": ("A Tool for Profiling GPUs", "We release a tool that profiles kernels."),
+        "apart": ("A Benchmark Tool", "The tool is easy to use for evaluation."),
+    }
+    c = corpus_of(papers)
+    score = word_scores(c, "tool use")
+    assert score["tool use"] > 2 * score["apart"] > 0 and score["a tool"] < score["apart"]
+    # "out-of-distribution" is not "distribution": read so, it was also "distributed"
+    papers = {
+        "ood": ("Detecting Inputs Out of Distribution", "Out-of-distribution detection."),
+        "distributed": (
+            "Distributed Detection with Sensors",
+            "Distributed detection over sensors.",
+        ),
+    }
+    score = word_scores(corpus_of(papers), "out-of-distribution detection")
+    assert score["ood"] > 2 * score["distributed"]
+
+
+def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -> None:
+    assert compound_forms("bi-level optimization") == [
+        ["bi", "level", "optimization"],
+        ["bilevel", "optimization"],
+    ]
+    assert compound_forms("GPT-4 agents") == [["gpt", "4", "agents"], ["gpt4", "agents"]]
+    assert compound_forms("text-to-image, kv cache") == [["text", "image", "kv", "cache"]]
+    papers = {
+        "hyphen": ("Bi-level Optimization at Scale", "We solve bi-level optimization problems."),
+        "joined": ("Bilevel Optimization at Scale", "We solve bilevel optimization problems."),
+        "spaced": ("Bi level Optimization at Scale", "We solve bi level optimization problems."),
+        "other": ("Convex Optimization at Scale", "We solve convex optimization problems."),
+    }
+    c = corpus_of(papers)
+    score = word_scores(c, "bi-level optimization")
+    # however a paper writes the compound, it holds the whole keyword
+    assert score["joined"] == pytest.approx(score["hyphen"], rel=0.25)
+    assert score["spaced"] == pytest.approx(score["hyphen"], rel=0.25)
+    assert score["other"] < score["spaced"] / 4
+    # an excluded compound removes the papers that write it any way
+    kept = top_ids(c, Profile(["optimization"], ["bi-level"]), min_score=0.0)
+    assert kept == ["other"]
+
+
+@pytest.mark.parametrize(
+    ("british", "american"),
+    [
+        ("optimisation", "optimization"),
+        ("regularised", "regularized"),
+        ("tokenisers", "tokenizers"),
+        ("amortised", "amortized"),
+        ("behaviour", "behavior"),
+        ("nearest neighbours", "nearest neighbors"),
+        ("analysed", "analyzed"),
+        ("centre", "center"),
+        ("catalogue", "catalog"),
+        ("adversarial defence", "adversarial defense"),
+        ("artefacts", "artifacts"),
+    ],
+)
+def test_british_and_american_spellings_meet(british: str, american: str) -> None:
+    assert stems(british) == stems(american)
+
+
+def test_words_spelled_alike_on_both_sides_keep_their_kin() -> None:
+    """Their -ise is the only spelling: folding it would part "supervised" from
+    "supervision", "precise" from "precision"."""
+    alike = "supervised precise exercise pairwise noise promise comprise otherwise hour genre"
+    for word in [*alike.split(), "crises", "disable"]:
+        assert american(word) == word
+    assert stems("supervised")[0] == stems("supervision")[0]
+    assert stems("self-supervised")[-1] == stems("selfsupervision")[0]
+    assert stems("precise") == stems("precision")
+
+
+def test_a_keyword_finds_papers_spelled_on_the_other_side() -> None:
+    papers = [
+        ("Regularisation of Tokenisers", "We analyse the behaviour of optimised tokenisers."),
+        ("Regularization of Tokenizers", "We analyze the behavior of optimized tokenizers."),
+        ("Galaxy Surveys", "Dwarf galaxies in deep fields."),
+    ]
+    c = Corpus(["uk", "us", "gal"], *zip(*papers, strict=True), stats=FeatureStats.of(papers))
+    for keyword in ("tokenizer regularization", "tokeniser regularisation"):
+        assert sorted(top_ids(c, Profile([keyword]), min_score=0.3)) == ["uk", "us"]
+
+
+def test_acronyms_are_learned_from_abstracts_and_work_both_ways() -> None:
+    assert ("rlhf", ("reinforc", "learn", "human", "feedback")) in definitions(HISTORY[0][1])
+    assert ("llm", ("larg", "languag", "model")) in definitions(HISTORY[1][1])
+    c = corpus()
+    # "rl" never says RLHF; "kv" never says "large language models"
+    assert top_ids(c, Profile(["rlhf"]), min_score=0.3) == ["rl"]
+    assert top_ids(c, Profile(["large language models"]), min_score=0.3) == ["kv"]
+    assert top_ids(c, Profile(["key-value cache"]), min_score=0.3) == ["kv"]
+
+
+def test_an_acronym_with_two_senses_is_not_rewritten() -> None:
+    acronyms = Acronyms()
+    acronyms.learn(
+        [
+            "We train with differential privacy (DP) guarantees.",
+            "Dynamic programming (DP) solves the Bellman equation.",
+            "The key-value (KV) cache grows.",
+            "A key value (KV) store.",  # the same sense, spelt apart: still one sense
+        ]
+    )
+    privacy = tuple(stems("differential privacy"))
+    assert acronyms.variants(list(privacy)) == [privacy]  # a bare "DP" may be the other one
+    assert acronyms.variants(["dp"]) == [("dp",)]
+    assert "kv" in acronyms.expand and "dp" not in acronyms.expand
+    c = Corpus(
+        ["bellman", "private"],
+        ["Trajectory stitching", "Private fine-tuning"],
+        [
+            "Dynamic programming (DP) diverges; we avoid DP and DP-style updates.",
+            "Differential privacy for language models.",
+        ],
+        stats=FeatureStats.of(
+            [("", "We train with differential privacy (DP)."), ("", "Dynamic programming (DP).")]
+        ),
+    )
+    assert top_ids(c, Profile(["differential privacy"]), min_score=0.2) == ["private"]
+
+
+def test_partial_matches_score_in_proportion_and_phrases_and_titles_score_more() -> None:
+    [matches] = rank(corpus(), [Profile(["speculative decoding"])], 10, min_score=0.0)
+    score = {m.paper_id: m.score for m in matches}
+    assert score["spec"] > score["dec"] > 0  # whole phrase beats one of its words
+    extra = {
+        "title": ("Sparse Attention Kernels", "We make transformers fast."),
+        "abstract": ("Fast Transformers", "We write sparse attention kernels."),
+        "scattered": ("Fast Kernels", "Sparse updates help, and so do attention heads."),
+    }
+    c = corpus_of(extra)
+    assert top_ids(c, Profile(["sparse attention"])) == ["title", "abstract", "scattered"]
+
+
+def test_words_the_stemmer_folds_into_another_meaning_keep_a_stem_of_their_own() -> None:
+    # Snowball gives "continual" the stem of "continuous", "objective" that of "object",
+    # "contrastive" that of "in contrast", "distribution" that of "distributed"
+    for mine, other in [
+        ("continual", "continuous"),
+        ("object", "objectives"),
+        ("contrastive", "contrast"),
+        ("active", "activations"),
+        ("distributed", "distribution"),
+        ("positional", "positive"),
+        ("direct", "directions"),
+        ("experience", "experiments"),
+        ("critic", "critical"),
+        ("relation", "relative"),
+    ]:
+        assert stems(mine)[0] != stems(other)[0], (mine, other)
+    # their own families stay together
+    assert stems("continual continually") == ["continual", "continual"]
+    assert stems("distributions distributional") == ["distribution", "distribution"]
+    assert stems("transformer") == ["transform", "transformer"]  # an agent noun, kept whole
+    papers = {
+        "continual": ("Continual Learning without Forgetting", "Continual learning of tasks."),
+        "continuous": ("Learning in Continuous Time", "Continuous learning dynamics of nets."),
+        "distributed": ("Distributed Training at Scale", "Distributed training over GPUs."),
+        "distribution": ("Training under Distribution Shift", "Training data distributions."),
+        "contrastive": ("Contrastive Learning of Images", "Contrastive learning of views."),
+        "in contrast": ("Learning Rates", "In contrast to prior learning work, we ..."),
+    }
+    c = corpus_of(papers)
+    for keyword, right, wrong in [
+        ("continual learning", "continual", "continuous"),
+        ("distributed training", "distributed", "distribution"),
+        ("contrastive learning", "contrastive", "in contrast"),
+    ]:
+        score = word_scores(c, keyword)
+        assert score[right] > 2 * score[wrong], keyword
