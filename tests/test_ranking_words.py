@@ -28,6 +28,8 @@ def test_split_keywords_trims_lowercases_and_dedupes() -> None:
         ("mixture of experts [moe, routing]; dpo", ["mixture of experts [moe, routing]", "dpo"]),
         ("llm (quantization, rlhf", ["llm (quantization", "rlhf"]),  # never closed
         ("RLHF | DPO", ["rlhf", "dpo"]),
+        ("domain adaptation / distribution shift", ["domain adaptation", "distribution shift"]),
+        ("LLM/VLM agents (text / vision)", ["llm/vlm agents (text / vision)"]),
         ("kv cache, long context.", ["kv cache", "long context"]),
         ('"a" or "b", it\'s \'x\'', ['"a" or "b"', "it's 'x'"]),  # quotes inside stay
     ],

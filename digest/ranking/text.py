@@ -156,8 +156,10 @@ def features(tokens: Sequence[str]) -> list[str]:
     return [*tokens, *pairs(tokens)]
 
 
-# a comma inside brackets lists examples of one keyword: "llm quantization (gptq, awq)"
-_SEPARATOR = re.compile(r"[,;|\n](?![^()\[\]]*[)\]])")
+# a comma inside brackets lists examples of one keyword: "llm quantization (gptq, awq)";
+# a slash with spaces around it parts two keywords ("speech / audio"), one without may join
+# the halves of one ("LLM/VLM agents")
+_SEPARATOR = re.compile(r"(?:[,;|\n]|\s/\s)(?![^()\[\]]*[)\]])")
 _QUOTED = re.compile(
     r'^(?:"([^"]*)"|\'([^\']*)\'|\u201c([^\u201d]*)\u201d|\u2018([^\u2019]*)\u2019)$'
 )
