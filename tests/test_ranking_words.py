@@ -251,6 +251,9 @@ def test_words_the_stemmer_folds_into_another_meaning_keep_a_stem_of_their_own()
         ("relation", "relative"),
     ]:
         assert stems(mine)[0] != stems(other)[0], (mine, other)
+    # a clipped word is the word it is short for
+    assert stems("math maths") == stems("mathematics mathematical")
+    assert stems("LLM evals") == stems("LLM evaluations")
     # their own families stay together
     assert stems("continual continually") == ["continual", "continual"]
     assert stems("distributions distributional") == ["distribution", "distribution"]

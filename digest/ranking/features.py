@@ -23,7 +23,7 @@ from digest.ranking.acronyms import Acronyms
 from digest.ranking.text import features, stems
 
 # 2: British spellings folded into American ones; 3: agent nouns; 4: -ize words; 5: "use", "out"
-STATS_FORMAT = 6
+STATS_FORMAT = 7
 UNIT_FEATURES = 64  # features kept per paper vector for vote similarity
 DENSE_LIMIT = 16_000_000  # floats up to which similarity is a dense product
 

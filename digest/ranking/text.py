@@ -23,6 +23,9 @@ _OWN_STEM = re.compile(
     r"^(experienc|objectiv|continual|activat|positiv|distribution|multiplica|relativ|informal"
     r"|critical|variational|direction|contrastiv)"
 )
+# Words clipped in use, stemmed as the word they are short for: "math reasoning" is
+# "mathematical reasoning", "LLM evals" "LLM evaluations"
+_CLIPPED = {"math": "mathemat", "maths": "mathemat", "eval": "evalu", "evals": "evalu"}
 _AGENT_NOUN = re.compile(r"(?:izer|ator|former|adapter|computer)s?$")  # tokenizers, transformer
 
 # Function words and the boilerplate of abstracts; kept small so that query words survive
@@ -63,6 +66,8 @@ def word_stems(word: str) -> tuple[str, ...]:
     every speed-up. Words of an -ize verb keep its "iz" ("visualization", "visualized" ->
     visualiz), where Snowball cuts them down to another word ("visual", "general", "normal");
     so do the words of _OWN_STEM ("continual", "continually" -> continual)."""
+    if clipped := _CLIPPED.get(word):
+        return (clipped,)
     if own := _OWN_STEM.match(word):
         return (own.group(1),)
     izing = _IZE_FAMILY.match(word)
