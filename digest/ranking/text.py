@@ -10,6 +10,9 @@ from digest.ranking.spelling import american
 
 # Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
+# "state-of-the-art", in a quarter of all abstracts, says nothing about "state" or "art": it
+# reads as SOTA, so that "state space models" and "generative art" do not match every claim
+_STATE_OF_THE_ART = re.compile(r"\bstate[- ]of[- ]the[- ]art\b", re.IGNORECASE)
 _ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs -> LLM, VLM, GPU
 _NAME_NUMBER = re.compile(r"([A-Za-z]{3,})([0-9]+)|([0-9]+)([A-Za-z]{3,})")
 _IZE_FAMILY = re.compile(r"^([a-z]{3,}iz)(?:e|es|ed|er|ers|ing|ation|ations)$")
@@ -21,7 +24,7 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # (the stemmer_override of search engines).
 _OWN_STEM = re.compile(
     r"^(experienc|objectiv|continual|activat|positiv|distribution|multiplica|relativ|informal"
-    r"|critical|variational|direction|contrastiv)"
+    r"|critical|variational|direction|contrastiv|differentiab|attribution|formation|ranking)"
 )
 # Words clipped in use, stemmed as the word they are short for: "math reasoning" is
 # "mathematical reasoning", "LLM evals" "LLM evaluations"
@@ -127,7 +130,7 @@ def words(text: str) -> list[str]:
 
     "KVQuant" gives "kvquant", "kv", "quant"; "LLMs" gives "llm"; "Optimised" "optimized".
     """
-    return [w for raw in _WORD.findall(text) for w in _token_words(raw)]
+    return [w for raw in _tokens(text) for w in _token_words(raw)]
 
 
 def compound_forms(text: str) -> list[list[str]]:
@@ -138,7 +141,7 @@ def compound_forms(text: str) -> list[list[str]]:
     compound."""
     split: list[str] = []
     joined: list[str] = []
-    for raw in _WORD.findall(text):
+    for raw in _tokens(text):
         apart, together = _compound(raw) if "-" in raw else (_token_words(raw), None)
         split.extend(apart)
         # the joined word alone: split again at its case it would give its parts back
@@ -148,7 +151,11 @@ def compound_forms(text: str) -> list[list[str]]:
 
 def stems(text: str) -> list[str]:
     """The stems of a text's words, in order: what papers and keywords are compared on."""
-    return [s for raw in _WORD.findall(text) for s in _token_stems(raw)]
+    return [s for raw in _tokens(text) for s in _token_stems(raw)]
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD.findall(_STATE_OF_THE_ART.sub("SOTA", text))
 
 
 def pairs(tokens: Sequence[str]) -> list[str]:
