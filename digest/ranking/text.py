@@ -21,7 +21,8 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # (the stemmer_override of search engines).
 _OWN_STEM = re.compile(
     r"^(experienc|objectiv|continual|activat|positiv|distribution|multiplica|relativ|informal"
-    r"|critical|variational|direction|contrastiv|differentiab|attribution|formation|ranking)"
+    r"|critical|variational|direction|contrastiv|differentiab|attribution|formation|ranking"
+    r"|conformal|numerous|fairly|grounding|relate|exploration)"
 )
 # Words clipped in use, stemmed as the word they are short for: "math reasoning" is
 # "mathematical reasoning", "LLM evals" "LLM evaluations"
