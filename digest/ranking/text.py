@@ -22,7 +22,8 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _OWN_STEM = re.compile(
     r"^(experienc|objectiv|continual|activat|positiv|distribution|multiplica|relativ|informal"
     r"|critical|variational|direction|contrastiv|differentiab|attribution|formation|ranking"
-    r"|conformal|numerous|fairly|grounding|relate|exploration)"
+    r"|conformal|numerous|fairly|grounding|relate|exploration|identical|closely|engine(?=s?$)"
+    r"|affectiv|activit|responsib|virtually|reflecti|soundness|naturally)"
 )
 # Words clipped in use, stemmed as the word they are short for: "math reasoning" is
 # "mathematical reasoning", "LLM evals" "LLM evaluations"
