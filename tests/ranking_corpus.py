@@ -54,6 +54,14 @@ def word_scores(c: Corpus, keyword: str) -> dict[str, float]:
     return dict(zip(c.ids, KeywordScores(c, [keyword]).worded.toarray()[0].tolist(), strict=True))
 
 
+def assert_outscores(c: Corpus, cases: list[tuple[str, str, str]], factor: float) -> None:
+    """For each (keyword, right paper, wrong paper): the right paper's words score over
+    `factor` times the wrong one's."""
+    for keyword, right, wrong in cases:
+        score = word_scores(c, keyword)
+        assert score[right] > factor * score[wrong], keyword
+
+
 def top_ids(c: Corpus, profile: Profile, top: int = 10, **kw: object) -> list[str]:
     [matches] = rank(c, [profile], top, **kw)  # type: ignore[arg-type]
     return [m.paper_id for m in matches]

@@ -27,7 +27,12 @@ _OWN_STEM = re.compile(
 )
 # Words clipped in use, stemmed as the word they are short for: "math reasoning" is
 # "mathematical reasoning", "LLM evals" "LLM evaluations"
-_CLIPPED = {"math": "mathemat", "maths": "mathemat", "eval": "evalu", "evals": "evalu"}
+_CLIPPED = {
+    "math": "mathematics",
+    "maths": "mathematics",
+    "eval": "evaluation",
+    "evals": "evaluation",
+}
 _AGENT_NOUN = re.compile(r"(?:izer|ator|former|adapter|computer)s?$")  # tokenizers, transformer
 
 # Function words and the boilerplate of abstracts; kept small so that query words survive
@@ -69,7 +74,7 @@ def word_stems(word: str) -> tuple[str, ...]:
     visualiz), where Snowball cuts them down to another word ("visual", "general", "normal");
     so do the words of _OWN_STEM ("continual", "continually" -> continual)."""
     if clipped := _CLIPPED.get(word):
-        return (clipped,)
+        return word_stems(clipped)
     if own := _OWN_STEM.match(word):
         return (own.group(1),)
     izing = _IZE_FAMILY.match(word)
@@ -85,11 +90,11 @@ def _compound(raw: str) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
     """The words of a hyphenated token split, and those of it joined (None but for two
     parts): "bi-level" gives (bi, level) and (bilevel,); "GPT-4" (gpt, 4) and (gpt4,), as
     "GPT4"; "text-to-image" (text, image) and None."""
-    parts = raw.split("-")
     if raw.lower() == "state-of-the-art":
         # in a quarter of all abstracts, and about no state or art: "state space models" and
         # "generative art" must not match every claim of it
         return ("sota",), None
+    parts = raw.split("-")
     split = tuple(w for part in parts for w in _token_words(part))
     whole = "".join(parts)
     if len(parts) == 2 and whole.isalpha():
