@@ -273,24 +273,48 @@ def test_trending_box_takes_popular_new_papers_not_chosen_seen_or_excluded() -> 
     assert [m.paper_id for m in box] == ["med", "gal", "rl"]  # dec is below the floor
 
 
+SPEECH = {
+    "s1": ("Transformer Speech Recognition", "A transformer for speech recognition of audio."),
+    "s2": ("Speech Transformer Models", "Transformer models for speech and audio."),
+    "s3": ("Transformer ASR", "Speech recognition with a transformer on audio."),
+    "far": ("Traffic Forecasting", "Forecasting road traffic flows, with a transformer."),
+    "near": ("Streaming ASR", "Streaming speech recognition on audio, with a transformer."),
+}
+
+
 def test_among_papers_that_match_alike_those_like_the_best_matches_come_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Pseudo-relevance feedback: two papers match "transformer" once in their abstracts;
     the one about what the profile's best matches are about (speech) ranks above the other."""
-    papers = {
-        "s1": ("Transformer Speech Recognition", "A transformer for speech recognition of audio."),
-        "s2": ("Speech Transformer Models", "Transformer models for speech and audio."),
-        "s3": ("Transformer ASR", "Speech recognition with a transformer on audio."),
-        "far": ("Traffic Forecasting", "Forecasting road traffic flows, with a transformer."),
-        "near": ("Streaming ASR", "Streaming speech recognition on audio, with a transformer."),
-    }
-    c = corpus_of(papers)
+    c = corpus_of(SPEECH)
     order = [m.paper_id for m in rank(c, [Profile(["transformer"])], 5, min_score=0.0)[0]]
     assert order.index("near") < order.index("far")
     monkeypatch.setattr(scoring, "PSEUDO_WEIGHT", 0.0)
     plain = {m.paper_id: m.score for m in rank(c, [Profile(["transformer"])], 5)[0]}
     assert plain["near"] == plain["far"]  # the keyword alone cannot tell them apart
+
+
+def test_the_guess_from_the_best_matches_gives_way_to_the_readers_votes() -> None:
+    """Pseudo-relevance feedback guesses what the reader likes; once they have voted, their
+    votes say it: the pull of the best matches is scaled by 1 - confidence in the votes
+    (n / (n + LIKE_HALF)). Here the votes are on papers sharing no word with these, so what
+    tells "near" from "far" is the pull alone."""
+    c = corpus_of(SPEECH)
+    galaxies = {
+        f"g{i}": (f"Dwarf Galaxy {g}", f"Rotation curves of {g}.") for i, g in enumerate(GREEK)
+    }
+
+    def gap(liked: list[str]) -> float:
+        profile = Profile(["transformer"], liked=liked)
+        scores = {m.paper_id: m.score for m in rank(c, [profile], 5, voted=Voted(galaxies))[0]}
+        return scores["near"] - scores["far"]
+
+    alone = gap([])
+    assert alone > 0.5
+    for n in (1, 3, 10):
+        share = 1 - n / (n + scoring.LIKE_HALF)
+        assert gap(list(galaxies)[:n]) == pytest.approx(alone * share, rel=1e-3)
 
 
 def test_weak_matches_in_the_top_do_not_pull_up_papers_like_themselves(

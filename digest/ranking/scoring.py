@@ -7,9 +7,10 @@ by how many votes there are so that a few votes never swamp the keywords. A pape
 eligible when one keyword scores at least `min_score` or its words resemble liked papers'
 at least `LIKE_FLOOR`; an excluded keyword whose words all occur removes it.
 Among the eligible papers, those like the profile's own best matches move up (pseudo-relevance
-feedback, as if the reader had liked the top few). Popularity multiplies relevance, never
-replaces it. Each keyword that has an eligible paper gets at least one into the digest
-(coverage), so a narrow interest is never crowded out.
+feedback, as if the reader had liked the top few); that guess gives way to the reader's own
+votes as they come (its pull times 1 - confidence in the votes). Popularity multiplies
+relevance, never replaces it. Each keyword that has an eligible paper gets at least one into
+the digest (coverage), so a narrow interest is never crowded out.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def keyword_hits(corpus: Corpus, keywords: Sequence[str], min_score: float) -> d
     return {k: int(c) for k, c in zip(index.keywords, counts, strict=True)}
 
 
-_Learned = tuple[np.ndarray, np.ndarray, sp.csr_matrix]
+_Learned = tuple[np.ndarray, np.ndarray, sp.csr_matrix, np.ndarray]
 
 
 class _VoteSpace:
@@ -148,7 +149,8 @@ class _VoteSpace:
         disliked = self._votes([p.disliked for p in profiles], shape)
         n_liked, n_disliked = np.diff(liked.indptr), np.diff(disliked.indptr)
         votes = n_liked + n_disliked
-        confidence = LIKE_WEIGHT * votes / (votes + LIKE_HALF)
+        self.trust = (votes / (votes + LIKE_HALF)).astype(np.float32)  # 0 without votes
+        confidence = LIKE_WEIGHT * self.trust
         like_w = np.divide(confidence, n_liked, out=np.zeros(len(profiles)), where=n_liked > 0)
         dislike_w = -DISLIKE_WEIGHT * np.divide(
             confidence, n_disliked, out=np.zeros(len(profiles)), where=n_disliked > 0
@@ -175,7 +177,8 @@ class _VoteSpace:
 
     def learned(self, start: int, stop: int) -> _Learned | None:
         """For profiles start:stop x papers: the learned scores, whether a paper is close to
-        the liked papers (a power mean of cosines, near their max), and the liked papers."""
+        the liked papers (a power mean of cosines, near their max), the liked papers, and
+        each profile's confidence in its votes (0..1)."""
         weights = self.weights[start:stop]
         if not weights.nnz:
             return None
@@ -183,7 +186,8 @@ class _VoteSpace:
         counts = np.maximum(np.diff(likes.indptr), 1).astype(np.float32)
         mean_power = sp.csr_matrix(sp.diags(1.0 / counts) @ likes) @ self.sim_power
         close = mean_power >= LIKE_FLOOR**SOFT_MAX  # the power mean at least LIKE_FLOOR
-        return np.asarray(weights @ self.sim, dtype=np.float32), close, likes
+        learned = np.asarray(weights @ self.sim, dtype=np.float32)
+        return learned, close, likes, self.trust[start:stop]
 
 
 def _rank_batch(
@@ -219,7 +223,7 @@ def _rank_batch(
     eligible = _product(include, hits) > 0
     learned = learned_later.result()
     if learned is not None:
-        extra, close, _ = learned
+        extra, close, _, _ = learned
         scores += extra
         eligible |= close
     if exc_cols:
@@ -237,7 +241,10 @@ def _rank_batch(
         eligible[seen_rows, seen_cols] = False
     scores *= eligible  # what is not eligible scores nothing, and neither does a negative
     np.maximum(scores, 0.0, out=scores)  # score (in place: a masked write is 3x slower)
-    scores += _like_the_best(corpus, scores)
+    pull = np.full(n, PSEUDO_WEIGHT, np.float32)
+    if learned is not None:  # the guess gives way to the reader's own votes
+        pull *= 1.0 - learned[3]
+    scores += _like_the_best(corpus, scores, pull)
     liked_topic = None if learned is None else learned[1]
     best, best_scores = _covering_top(scores, limits, include, hits, liked_topic)
     counts = np.minimum((best_scores > 0).sum(axis=1), limits)
@@ -255,15 +262,16 @@ def _rank_batch(
     )
 
 
-def _like_the_best(corpus: Corpus, scores: np.ndarray) -> np.ndarray:
-    """Pseudo-relevance feedback on the whole profile: each eligible paper gains its cosine
-    to the centroid of the profile's PSEUDO_DEPTH best papers, so that among the papers that
-    match, those about what the best matches are about come first. The centroid weighs each
-    by its score: when only two papers really match, three weak matches filling the top five
-    must not pull papers like themselves up (each is close to a centroid it is part of)."""
+def _like_the_best(corpus: Corpus, scores: np.ndarray, pull: np.ndarray) -> np.ndarray:
+    """Pseudo-relevance feedback on the whole profile: each eligible paper gains `pull` (per
+    row) x its cosine to the centroid of the profile's PSEUDO_DEPTH best papers, so that
+    among the papers that match, those about what the best matches are about come first. The
+    centroid weighs each by its score: when only two papers really match, three weak matches
+    filling the top five must not pull papers like themselves up (each is close to a centroid
+    it is part of)."""
     best, best_scores = _top(scores, np.array([PSEUDO_DEPTH]))
     cosine = corpus.centroid_cosine(best, best_scores.astype(np.float32))
-    cosine *= (scores > 0) * np.float32(PSEUDO_WEIGHT)  # eligible papers only
+    cosine *= (scores > 0) * pull[:, None]  # eligible papers only
     return cosine
 
 
