@@ -32,6 +32,10 @@ def test_split_keywords_trims_lowercases_and_dedupes() -> None:
         ("LLM/VLM agents (text / vision)", ["llm/vlm agents (text / vision)"]),
         ("kv cache, long context.", ["kv cache", "long context"]),
         ('"a" or "b", it\'s \'x\'', ['"a" or "b"', "it's 'x'"]),  # quotes inside stay
+        ("- kv cache\n- long context", ["kv cache", "long context"]),  # a pasted list
+        ("1. kv cache\n2) RLHF\n\u2022 1.5-bit LLMs", ["kv cache", "rlhf", "1.5-bit llms"]),
+        ("graph neural networks OR GNNs", ["graph neural networks", "gnns"]),
+        ("text or image editing", ["text or image editing"]),  # a word, not the operator
     ],
 )
 def test_split_keywords_reads_keywords_as_people_type_them(typed: str, keywords: list[str]) -> None:

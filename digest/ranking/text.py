@@ -174,8 +174,12 @@ def features(tokens: Sequence[str]) -> list[str]:
 
 # a comma inside brackets lists examples of one keyword: "llm quantization (gptq, awq)";
 # a slash with spaces around it parts two keywords ("speech / audio"), one without may join
-# the halves of one ("LLM/VLM agents")
-_SEPARATOR = re.compile(r"(?:[,;|\n]|\s/\s)(?![^()\[\]]*[)\]])")
+# the halves of one ("LLM/VLM agents"); so does a search engine's OR, typed in capitals
+_SEPARATOR = re.compile(r"(?:[,;|\n]|\s/\s|\sOR\s)(?![^()\[\]]*[)\]])")
+# a pasted list's bullet or number ("- kv cache", "2. long context"), never a keyword's word
+_LIST_MARKER = re.compile(
+    r"^[ \t]*(?:[-*+\u2022\u00b7\u2023\u25aa\u25e6\u2013\u2014]|\(?\d{1,2}[.)])[ \t]+", re.MULTILINE
+)
 _QUOTED = re.compile(
     r'^(?:"([^"]*)"|\'([^\']*)\'|\u201c([^\u201d]*)\u201d|\u2018([^\u2019]*)\u2019)$'
 )
@@ -183,9 +187,9 @@ _QUOTED = re.compile(
 
 def split_keywords(text: str) -> list[str]:
     """`"kv cache, quantization"` -> `["kv cache", "quantization"]`: lower case, without the
-    quotes around or a full stop after a keyword, duplicates dropped."""
+    quotes around, a list's bullet before or a full stop after a keyword, duplicates dropped."""
     seen: dict[str, None] = {}
-    for part in _SEPARATOR.split(text):
+    for part in _SEPARATOR.split(_LIST_MARKER.sub("", text)):
         keyword = " ".join(part.split()).lower().rstrip(".:!?")
         if quoted := _QUOTED.match(keyword):
             keyword = next(inner for inner in quoted.groups() if inner is not None).strip()
