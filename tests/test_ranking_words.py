@@ -6,8 +6,9 @@ import pytest
 from ranking_corpus import HISTORY, assert_outscores, corpus, corpus_of, top_ids, word_scores
 
 from digest.ranking import Corpus, FeatureStats, Profile, rank, split_keywords, stems
-from digest.ranking.acronyms import Acronyms, definitions
+from digest.ranking.acronyms import Acronyms, definitions, known
 from digest.ranking.keywords import keyword_forms
+from digest.ranking.known_acronyms import KNOWN
 from digest.ranking.spelling import american
 from digest.ranking.text import compound_forms
 
@@ -223,6 +224,30 @@ def test_an_acronym_with_two_senses_is_not_rewritten() -> None:
         ),
     )
     assert top_ids(c, Profile(["differential privacy"]), min_score=0.2) == ["private"]
+
+
+def test_a_common_acronym_the_history_never_defined_still_works_both_ways() -> None:
+    """A history without speech papers never saw "automatic speech recognition (ASR)"; the
+    common meaning stands in (known_acronyms.py), until the history defines it otherwise."""
+    papers = {
+        "long": ("Streaming Speech Models", "Automatic speech recognition on device."),
+        "short": ("Whisper at the Edge", "We make ASR fast on phones."),
+        "other": ("Edge Vision Models", "Image recognition on device."),
+    }
+    c = corpus_of(papers, stats=FeatureStats.of([*papers.values(), *HISTORY]))
+    assert "asr" not in {short for short, _ in c.stats.acronyms.counts}
+    assert sorted(top_ids(c, Profile(["ASR"]), min_score=0.3)) == ["long", "short"]
+    assert sorted(top_ids(c, Profile(["automatic speech recognition"]), min_score=0.3)) == [
+        "long",
+        "short",
+    ]
+    # the history's own sense wins: here "GP" is genetic programming, not a Gaussian process
+    acronyms = Acronyms()
+    assert acronyms.expand["gp"] == tuple(stems("Gaussian processes"))
+    acronyms.learn(["Genetic programming (GP) evolves programs."])
+    assert acronyms.expand["gp"] == tuple(stems("genetic programming"))
+    # every listed acronym reads: "long form (SHORT)"
+    assert len(known()) == len(KNOWN)
 
 
 def test_partial_matches_score_in_proportion_and_phrases_and_titles_score_more() -> None:

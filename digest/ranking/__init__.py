@@ -4,7 +4,7 @@ popularity, coverage; sparse matrix products, no loop over subscriber x paper.
     text.py      words, stems, pairs           acronyms.py  learned acronym <-> long form
     features.py  stored stats, Corpus          keywords.py  keywords as soft queries
     scoring.py   Profile, rank, keyword_hits   results.py   Match, Ranking
-    trending.py  trending marks, the box
+    trending.py  trending marks, the box       known_acronyms.py  common acronyms, a fallback
 """
 
 from digest.ranking.features import Corpus, FeatureStats, Weights

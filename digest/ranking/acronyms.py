@@ -2,7 +2,8 @@
 
 Definitions are found with the Schwartz-Hearst rule: a parenthesised short form whose
 letters occur, in order, in the words just before it, the first letter starting a word.
-An acronym the history defines in two unrelated ways is left alone.
+An acronym the history defines in two unrelated ways is left alone. An acronym it has never
+seen defined falls back to its common meaning, if it has one (known_acronyms.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 
+from digest.ranking.known_acronyms import KNOWN
 from digest.ranking.text import stems, words
 
 _DEFINITION = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*\)")
@@ -69,6 +72,21 @@ def definitions(text: str) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
+@cache
+def known() -> dict[str, tuple[str, ...]]:
+    """The common acronyms of known_acronyms.py: acronym -> stemmed long form."""
+    out = {}
+    for text in KNOWN:
+        listed = _LISTED.fullmatch(text)
+        short = short_form(listed[2]) if listed else None
+        if listed and short:
+            out[short] = tuple(stems(listed[1]))
+    return out
+
+
+_LISTED = re.compile(r"(.+) \((\w+)\)")
+
+
 class Acronyms:
     """Acronym <-> long form, learned by counting definitions across a history of abstracts."""
 
@@ -93,6 +111,10 @@ class Acronyms:
             if count * RIVAL_SHARE >= best[short][0] and not set(expansion) & set(best[short][1])
         }
         self.expand = {s: e for s, (_, e) in best.items() if s not in ambiguous}
+        spelled = set(self.expand.values())
+        for short, expansion in known().items():
+            if short not in best and expansion not in spelled:  # the history has its say
+                self.expand[short] = expansion
         self.contract = {expansion: short for short, expansion in self.expand.items()}
 
     def variants(self, tokens: Sequence[str]) -> list[tuple[str, ...]]:

@@ -1,0 +1,86 @@
+"""Acronyms every researcher in a field knows, for a history that has not defined them yet.
+
+The ranker learns acronyms from the abstracts it has seen (acronyms.py); a young history, or
+one without papers of a field, has not seen "automatic speech recognition (ASR)" defined, and
+a profile saying "ASR" would miss the papers that spell it out. These definitions stand in
+until the history defines the acronym itself: any definition the history holds wins, and an
+acronym it defines in two ways stays unrewritten. Only acronyms with one settled meaning
+across fields are listed ("DP", "SSL", "TTS", "CV", "AD" are not).
+"""
+
+from __future__ import annotations
+
+KNOWN = (
+    # machine learning
+    "automatic speech recognition (ASR)",
+    "graph neural networks (GNNs)",
+    "graph convolutional networks (GCNs)",
+    "convolutional neural networks (CNNs)",
+    "recurrent neural networks (RNNs)",
+    "long short-term memory (LSTM)",
+    "vision transformers (ViTs)",
+    "neural radiance fields (NeRF)",
+    "variational autoencoders (VAEs)",
+    "generative adversarial networks (GANs)",
+    "large language models (LLMs)",
+    "multimodal large language models (MLLMs)",
+    "vision-language models (VLMs)",
+    "natural language processing (NLP)",
+    "natural language understanding (NLU)",
+    "neural machine translation (NMT)",
+    "named entity recognition (NER)",
+    "question answering (QA)",
+    "visual question answering (VQA)",
+    "optical character recognition (OCR)",
+    "information retrieval (IR)",
+    "retrieval-augmented generation (RAG)",
+    "knowledge graphs (KGs)",
+    "reinforcement learning (RL)",
+    "multi-agent reinforcement learning (MARL)",
+    "reinforcement learning from human feedback (RLHF)",
+    "direct preference optimization (DPO)",
+    "proximal policy optimization (PPO)",
+    "Markov decision processes (MDPs)",
+    "Monte Carlo tree search (MCTS)",
+    "stochastic gradient descent (SGD)",
+    "knowledge distillation (KD)",
+    "neural architecture search (NAS)",
+    "mixture of experts (MoE)",
+    "parameter-efficient fine-tuning (PEFT)",
+    "low-rank adaptation (LoRA)",
+    "supervised fine-tuning (SFT)",
+    "in-context learning (ICL)",
+    "chain-of-thought (CoT)",
+    "post-training quantization (PTQ)",
+    "quantization-aware training (QAT)",
+    "multi-head attention (MHA)",
+    "grouped-query attention (GQA)",
+    "state space models (SSMs)",
+    "denoising diffusion probabilistic models (DDPMs)",
+    "latent diffusion models (LDMs)",
+    "diffusion transformers (DiTs)",
+    "out-of-distribution (OOD)",
+    "explainable artificial intelligence (XAI)",
+    "artificial general intelligence (AGI)",
+    "sparse autoencoders (SAEs)",
+    "Gaussian processes (GPs)",
+    "Markov chain Monte Carlo (MCMC)",
+    "federated learning (FL)",
+    # science, engineering, finance
+    "physics-informed neural networks (PINNs)",
+    "partial differential equations (PDEs)",
+    "ordinary differential equations (ODEs)",
+    "stochastic differential equations (SDEs)",
+    "computational fluid dynamics (CFD)",
+    "fast Fourier transform (FFT)",
+    "high-performance computing (HPC)",
+    "field-programmable gate arrays (FPGAs)",
+    "application-specific integrated circuits (ASICs)",
+    "simultaneous localization and mapping (SLAM)",
+    "signal-to-noise ratio (SNR)",
+    "cosmic microwave background (CMB)",
+    "active galactic nuclei (AGN)",
+    "gravitational waves (GWs)",
+    "limit order book (LOB)",
+    "high-frequency trading (HFT)",
+)
