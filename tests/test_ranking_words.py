@@ -293,6 +293,7 @@ def test_words_the_stemmer_folds_into_another_meaning_keep_a_stem_of_their_own()
         ("response", "responsible"),
         ("natural", "naturally"),
         ("active", "activity"),
+        ("informed", "information"),
     ]:
         assert stems(mine)[0] != stems(other)[0], (mine, other)
     # a clipped word is the word it is short for
