@@ -23,7 +23,10 @@ _OWN_STEM = re.compile(
     r"^(experienc|objectiv|continual|activat|positiv|distribution|multiplica|relativ|informal"
     r"|critical|variational|direction|contrastiv|differentiab|attribution|formation|ranking"
     r"|conformal|numerous|fairly|grounding|relate|exploration|identical|closely|engine(?=s?$)"
-    r"|affectiv|activit|responsib|virtually|reflecti|soundness|naturally|information)"
+    r"|affectiv|activit|responsib|virtually|reflecti|soundness|naturally|information"
+    r"|effectiv|consisten|largely|conversation|completion|different|expectation|governance"
+    r"|helpful|limitation|limited|powerful|precision|regressive|specification|associative"
+    r"|collective|comprehension|contention|demonstration|derivativ)"
 )
 # Words clipped in use, stemmed as the word they are short for: "math reasoning" is
 # "mathematical reasoning", "LLM evals" "LLM evaluations"
