@@ -72,6 +72,9 @@ def definitions(text: str) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
+_LISTED = re.compile(r"(.+) \((\w+)\)")  # "long form (SHORT)"
+
+
 @cache
 def known() -> dict[str, tuple[str, ...]]:
     """The common acronyms of known_acronyms.py: acronym -> stemmed long form."""
@@ -82,9 +85,6 @@ def known() -> dict[str, tuple[str, ...]]:
         if listed and short:
             out[short] = tuple(stems(listed[1]))
     return out
-
-
-_LISTED = re.compile(r"(.+) \((\w+)\)")
 
 
 class Acronyms:
