@@ -199,6 +199,17 @@ class Corpus:
         k1 = self.weights.k1
         return (tf * (k1 + 1) / (tf + k1)).astype(np.float32)
 
+    @functools.cached_property
+    def bm25_by_feature(self) -> sp.csr_matrix:
+        """The BM25F weights, features x papers (CSR: a profile's query multiplies it fast)."""
+        return sp.csr_matrix(self.bm25.T)
+
+    @functools.cached_property
+    def whole_match(self) -> float:
+        """What a feature once in the title and once in the abstract weighs (before IDF):
+        the unit keyword scores are measured in."""
+        return float(self.saturate(np.asarray([self.weights.title + self.weights.abstract]))[0])
+
     def _bm25(
         self,
         title_tf: sp.csr_matrix,

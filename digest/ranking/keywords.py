@@ -102,8 +102,11 @@ class KeywordScores:
         n_kw, n_docs = len(self.keywords), len(corpus.ids)
         # one slot per variant, and a last for keywords without what they say in brackets
         slots: list[list[tuple[int, tuple[str, ...]]]] = [[] for _ in range(VARIANT_SLOTS + 1)]
+        query = _Query(n_kw)
         for k, keyword in enumerate(self.keywords):
             forms = keyword_forms(corpus, keyword)
+            for word in dict.fromkeys(forms[0]):
+                query.add(k, word, corpus)
             rewritten = [v for form in forms for v in corpus.stats.acronyms.variants(form)]
             for slot, variant in enumerate(list(dict.fromkeys(rewritten))[:VARIANT_SLOTS]):
                 if variant:
@@ -120,6 +123,7 @@ class KeywordScores:
                     self.full = self.full.maximum(full)
         self.scores = sp.csr_matrix(self.scores)
         self.full = sp.csr_matrix(self.full)
+        self.words = query.matrix((n_kw, len(corpus.vocab)))  # IDF of each keyword's own stems
         self.worded = self.scores  # what the paper's own words score: "matched" in "why"
         if PRF_WEIGHT and n_kw and n_docs >= PRF_MIN_DOCS:
             self.scores = _expanded(self.scores, corpus)
@@ -136,13 +140,14 @@ class KeywordScores:
         keywords: list[str],
         scores: sp.csr_matrix,
         full: sp.csr_matrix,
+        words: sp.csr_matrix,
         evidence: sp.csr_matrix | None = None,
         worded: sp.csr_matrix | None = None,
     ) -> KeywordScores:
         """Scores already computed, one row per keyword (evidence and worded: the scores by
         default)."""
         made = cls.__new__(cls)
-        made.keywords, made.scores, made.full = keywords, scores, full
+        made.keywords, made.scores, made.full, made.words = keywords, scores, full, words
         made.evidence = scores if evidence is None else evidence
         made.worded = scores if worded is None else worded
         return made
@@ -207,7 +212,12 @@ class KeywordCache:
         lexical = all(block.evidence is block.scores for block, _ in parts)
         evidence = None if lexical else stacked("evidence")  # lexical: the scores themselves
         return KeywordScores.of_rows(
-            keywords, stacked("scores"), stacked("full"), evidence, stacked("worded")
+            keywords,
+            stacked("scores"),
+            stacked("full"),
+            stacked("words"),
+            evidence,
+            stacked("worded"),
         )
 
 
@@ -224,7 +234,7 @@ def _score_variants(
     "algorithmic trading") keeps only LOOSE of its score; coord is the keyword's own
     (_coord: how many papers hold all its stems, of the papers `counted` when given).
     """
-    full = float(corpus.saturate(np.asarray([corpus.weights.title + corpus.weights.abstract]))[0])
+    full = corpus.whole_match
     words, pairs = _Query(n_kw), _Query(n_kw)
     required = np.zeros(n_kw, dtype=np.float32)
     for k, tokens in variants:
