@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, repeat
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -122,7 +123,13 @@ def keyword_hits(corpus: Corpus, keywords: Sequence[str], min_score: float) -> d
     return {k: int(c) for k, c in zip(index.keywords, counts, strict=True)}
 
 
-_Learned = tuple[np.ndarray, np.ndarray, sp.csr_matrix, np.ndarray]
+class _Learned(NamedTuple):
+    """What a batch of profiles learned from their votes (_VoteSpace.learned)."""
+
+    scores: np.ndarray  # profiles x papers: the Rocchio part of the score
+    close: np.ndarray  # profiles x papers: close enough to liked papers to be eligible
+    likes: sp.csr_matrix  # profiles x voted papers: 1 where liked
+    trust: np.ndarray  # per profile, confidence in its votes (0..1)
 
 
 class _VoteSpace:
@@ -189,7 +196,7 @@ class _VoteSpace:
         mean_power = sp.csr_matrix(sp.diags(1.0 / counts) @ likes) @ self.sim_power
         close = mean_power >= LIKE_FLOOR**SOFT_MAX  # the power mean at least LIKE_FLOOR
         learned = np.asarray(weights @ self.sim, dtype=np.float32)
-        return learned, close, likes, self.trust[start:stop]
+        return _Learned(learned, close, likes, self.trust[start:stop])
 
 
 def _rank_batch(
@@ -225,9 +232,8 @@ def _rank_batch(
     eligible = _product(include, hits) > 0
     learned = learned_later.result()
     if learned is not None:
-        extra, close, _, _ = learned
-        scores += extra
-        eligible |= close
+        scores += learned.scores
+        eligible |= learned.close
     if exc_cols:
         with_excludes = np.flatnonzero(exc_sizes)
         eligible[with_excludes] &= ~(_product(exclude[with_excludes], index.full) > 0)
@@ -243,12 +249,13 @@ def _rank_batch(
         eligible[seen_rows, seen_cols] = False
     scores *= eligible  # what is not eligible scores nothing, and neither does a negative
     np.maximum(scores, 0.0, out=scores)  # score (in place: a masked write is 3x slower)
-    scores += ONE_QUERY_WEIGHT * _as_one_query(corpus, include, index.words, scores > 0)
+    positive = scores > 0  # the papers that can be sent; the next two add to them only
+    scores += ONE_QUERY_WEIGHT * _as_one_query(corpus, include, index.words, positive)
     pull = np.full(n, PSEUDO_WEIGHT, np.float32)
     if learned is not None:  # the guess gives way to the reader's own votes
-        pull *= 1.0 - learned[3]
-    scores += _like_the_best(corpus, scores, pull)
-    liked_topic = None if learned is None else learned[1]
+        pull *= 1.0 - learned.trust
+    scores += _like_the_best(corpus, scores, pull, positive)
+    liked_topic = None if learned is None else learned.close
     best, best_scores = _covering_top(scores, limits, include, hits, liked_topic)
     counts = np.minimum((best_scores > 0).sum(axis=1), limits)
     return Picks(
@@ -259,7 +266,7 @@ def _rank_batch(
         include,
         hits.tocsc(),
         index.keywords,
-        None if learned is None else (learned[2], similar),
+        None if learned is None else (learned.likes, similar),
         # the words' own hits, unless they are the hits already (no feedback, no semantic layer)
         None if index.worded is index.evidence else index.hits(threshold, words_only=True),
     )
@@ -284,7 +291,9 @@ def _as_one_query(
     return matched
 
 
-def _like_the_best(corpus: Corpus, scores: np.ndarray, pull: np.ndarray) -> np.ndarray:
+def _like_the_best(
+    corpus: Corpus, scores: np.ndarray, pull: np.ndarray, eligible: np.ndarray
+) -> np.ndarray:
     """Pseudo-relevance feedback on the whole profile: each eligible paper gains `pull` (per
     row) x its cosine to the centroid of the profile's PSEUDO_DEPTH best papers, so that
     among the papers that match, those about what the best matches are about come first. The
@@ -293,7 +302,7 @@ def _like_the_best(corpus: Corpus, scores: np.ndarray, pull: np.ndarray) -> np.n
     it is part of)."""
     best, best_scores = _top(scores, np.array([PSEUDO_DEPTH]))
     cosine = corpus.centroid_cosine(best, best_scores.astype(np.float32))
-    cosine *= (scores > 0) * pull[:, None]  # eligible papers only
+    cosine *= eligible * pull[:, None]
     return cosine
 
 
