@@ -72,9 +72,7 @@ def test_an_agent_noun_is_not_every_text_about_its_verb() -> None:
         "noun": ("A Tokenizer for Code", "We train a tokenizer on source code."),
         "verb": ("Token Pruning for Fast Inference", "We drop tokens to speed up inference."),
     }
-    c = corpus_of(papers)
-    score = word_scores(c, "tokenizer")
-    assert score["noun"] > 4 * score["verb"]
+    assert_outscores(corpus_of(papers), [("tokenizer", "noun", "verb")], 4)
 
 
 def test_a_compound_with_a_stop_word_is_not_its_other_half() -> None:
@@ -118,8 +116,9 @@ def test_use_and_out_are_words_of_a_keyword_not_stop_words() -> None:
             "Distributed detection over sensors.",
         ),
     }
-    score = word_scores(corpus_of(papers), "out-of-distribution detection")
-    assert score["ood"] > 2 * score["distributed"]
+    assert_outscores(
+        corpus_of(papers), [("out-of-distribution detection", "ood", "distributed")], 2
+    )
 
 
 def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -> None:
@@ -352,5 +351,4 @@ def test_state_of_the_art_is_not_a_state_nor_an_art() -> None:
             "State-of-the-art audio models learn a latent space.",
         ),
     }
-    score = word_scores(corpus_of(papers), "state space models")
-    assert score["ssm"] > 5 * score["claim"]  # before: 3.3 times
+    assert_outscores(corpus_of(papers), [("state space models", "ssm", "claim")], 5)  # before: 3.3
