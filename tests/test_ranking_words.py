@@ -37,6 +37,17 @@ def test_split_keywords_trims_lowercases_and_dedupes() -> None:
         ("1. kv cache\n2) RLHF\n\u2022 1.5-bit LLMs", ["kv cache", "rlhf", "1.5-bit llms"]),
         ("graph neural networks OR GNNs", ["graph neural networks", "gnns"]),
         ("text or image editing", ["text or image editing"]),  # a word, not the operator
+        # a label before the list and the prose around keywords are not what is wanted
+        ("My research interests: ASR, and also TTS", ["asr", "tts"]),
+        ("Keywords:\n- kv cache\n- RLHF", ["kv cache", "rlhf"]),
+        ("llm agents, tool use, etc.", ["llm agents", "tool use"]),
+        ("I am interested in protein folding", ["protein folding"]),
+        ("graph learning, especially GNNs; moe and more", ["graph learning", "gnns", "moe"]),
+        ("#llm #agents, C#", ["llm", "agents", "c#"]),
+        (
+            "field theory: renormalization, i/o, or-tools",
+            ["field theory: renormalization", "i/o", "or-tools"],
+        ),
     ],
 )
 def test_split_keywords_reads_keywords_as_people_type_them(typed: str, keywords: list[str]) -> None:

@@ -178,10 +178,25 @@ def features(tokens: Sequence[str]) -> list[str]:
 # a comma inside brackets lists examples of one keyword: "llm quantization (gptq, awq)";
 # a slash with spaces around it parts two keywords ("speech / audio"), one without may join
 # the halves of one ("LLM/VLM agents"); so does a search engine's OR, typed in capitals
-_SEPARATOR = re.compile(r"(?:[,;|\n]|\s/\s|\sOR\s)(?![^()\[\]]*[)\]])")
+_SEPARATOR = re.compile(r"(?:[,;|\n]|\s/\s|\sOR\s|\s+(?=#[^\W\d_]))(?![^()\[\]]*[)\]])")
 # a pasted list's bullet or number ("- kv cache", "2. long context"), never a keyword's word
 _LIST_MARKER = re.compile(
     r"^[ \t]*(?:[-*+\u2022\u00b7\u2023\u25aa\u25e6\u2013\u2014]|\(?\d{1,2}[.)])[ \t]+", re.MULTILINE
+)
+# a label before the list ("My research interests:"), and the words prose puts around a
+# keyword ("I am interested in", "especially", "etc."): never what the reader wants matched
+_LABEL = re.compile(
+    r"^[ \t]*(?:(?:my|our|main|current|research)\s+)*"
+    r"(?:interests?|topics?|keywords?|areas?|fields?|subjects?)[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_LEAD = re.compile(
+    r"^(?:(?:i am|i'm|we are|i|we|and|or|also|plus|mostly|mainly|especially|particularly"
+    r"|including|e\.g\.|such as|as well as|interested in|working on|work on|papers on"
+    r"|papers about|anything on|anything about|anything related to|things like)\s+)+"
+)
+_TRAIL = re.compile(
+    r"(?:^|\s+)(?:etc|and so on|and so forth|and more|and the like|and others|\.\.\.|\u2026)$"
 )
 _QUOTED = re.compile(
     r'^(?:"([^"]*)"|\'([^\']*)\'|\u201c([^\u201d]*)\u201d|\u2018([^\u2019]*)\u2019)$'
@@ -190,10 +205,12 @@ _QUOTED = re.compile(
 
 def split_keywords(text: str) -> list[str]:
     """`"kv cache, quantization"` -> `["kv cache", "quantization"]`: lower case, without the
-    quotes around, a list's bullet before or a full stop after a keyword, duplicates dropped."""
+    quotes around, a list's bullet or a label before, prose around ("especially", "etc.") or
+    a full stop after a keyword, duplicates dropped."""
     seen: dict[str, None] = {}
-    for part in _SEPARATOR.split(_LIST_MARKER.sub("", text)):
-        keyword = " ".join(part.split()).lower().rstrip(".:!?")
+    for part in _SEPARATOR.split(_LIST_MARKER.sub("", _LABEL.sub("", text))):
+        keyword = " ".join(part.split()).lower().rstrip(".:!?").lstrip("#")
+        keyword = _TRAIL.sub("", _LEAD.sub("", keyword)).rstrip(".:!?")
         if quoted := _QUOTED.match(keyword):
             keyword = next(inner for inner in quoted.groups() if inner is not None).strip()
         if keyword:
