@@ -30,11 +30,13 @@ Ranker = Callable[[JudgedProfile, int], list[str]]
 
 
 def keyword_union(bm25: BM25) -> Ranker:
-    """Each keyword scored alone by BM25, normalised by its best score, summed."""
+    """Each keyword scored alone by BM25, normalised by its best score, summed (keywords parted
+    as the service parts them: commas, semicolons, lines)."""
+    from digest.ranking import split_keywords
 
     def run(profile: JudgedProfile, top: int) -> list[str]:
         total = [0.0] * len(bm25.docs)
-        for keyword in profile.keywords.split(","):
+        for keyword in split_keywords(profile.keywords):
             scores = bm25.scores(keyword)
             best = max(scores) or 1.0
             total = [t + s / best for t, s in zip(total, scores, strict=True)]
