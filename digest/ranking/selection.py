@@ -123,12 +123,10 @@ def _boost(
     out_cols.append(choice[found])
 
 
-def top(
-    scores: np.ndarray, limits: np.ndarray, k: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the column indices and scores of the k best (default: the largest limit)."""
+def top(scores: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column indices and scores of its best papers, as many as the largest limit."""
     width = scores.shape[1]
-    k = int(min(max(int(limits.max(initial=0)) if k is None else k, 1), width))
+    k = int(min(max(int(limits.max(initial=0)), 1), width))
     best = best_columns(scores, k)
     best_scores = np.take_along_axis(scores, best, axis=1)
     order = np.argsort(-best_scores, axis=1, kind="stable")
