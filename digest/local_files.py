@@ -7,6 +7,10 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from digest.errors import DigestError, NotFoundError, ValidationError
+
+MAX_IMPORT_BYTES = 512 * 1024 * 1024  # a CSV of millions of subscribers
+
 
 class NotAFile(OSError):
     """A device, a pipe or a socket: reading one may never end."""
@@ -25,3 +29,26 @@ def read_capped(path: Path, limit: int) -> bytes:
     if len(body) > limit:
         raise TooLarge(f"over the {limit} byte limit")
     return body
+
+
+def read_import_csv(path: Path) -> str:
+    """The text of a subscriber CSV to import; each way it can be unreadable is one clear error."""
+    try:
+        data = read_capped(path, MAX_IMPORT_BYTES)
+    except FileNotFoundError:
+        raise NotFoundError(f"no such file {str(path)!r}: nothing was imported") from None
+    except NotAFile:
+        raise ValidationError(f"{path} is not a regular file: nothing was imported") from None
+    except TooLarge:
+        raise ValidationError(f"{path} is over {MAX_IMPORT_BYTES} bytes: split it") from None
+    except OSError as exc:
+        raise DigestError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise ValidationError(f"{path} is not a CSV file: it contains binary data")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{path} is not a UTF-8 CSV file (byte {exc.start} is not UTF-8): "
+            "save it as CSV UTF-8; nothing was imported"
+        ) from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from digest.cli.common import JsonOpt, echo_json, parse_now, say, state, write_file
-from digest.errors import DigestError, NotFoundError, TransportError, ValidationError
+from digest.errors import NotFoundError, TransportError, ValidationError
 from digest.mail.mime import clean
 from digest.vocabulary import CSV_COLUMNS as COLUMNS
 from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus
@@ -307,10 +307,11 @@ def import_cmd(
     left out, the good rows are still imported, and the exit status is 1 if any row was bad.
     Keywords are separated by ';' (or ',' inside a double-quoted field).
     """
+    from digest.local_files import read_import_csv
     from digest.subscriptions.csv_io import ParsedFile, read_subscribers_csv
 
     parsed = ParsedFile()
-    rows = read_subscribers_csv(_read_text(file), parse_now(None), parsed, name=str(file))
+    rows = read_subscribers_csv(read_import_csv(file), parse_now(None), parsed, name=str(file))
     added, present = state(ctx).services().store.subscribers.import_many(rows)
     if parsed.ignored_columns:
         names = ", ".join(repr(c) for c in parsed.ignored_columns)
@@ -344,33 +345,6 @@ def export(
         return
     write_file(file, text, newline="")
     say(f"{len(rows)} subscribers exported to {file}")
-
-
-MAX_IMPORT_BYTES = 512 * 1024 * 1024  # a CSV of millions of subscribers
-
-
-def _read_text(path: Path) -> str:
-    from digest.local_files import NotAFile, TooLarge, read_capped
-
-    try:
-        data = read_capped(path, MAX_IMPORT_BYTES)
-    except FileNotFoundError:
-        raise NotFoundError(f"no such file {str(path)!r}: nothing was imported") from None
-    except NotAFile:
-        raise ValidationError(f"{path} is not a regular file: nothing was imported") from None
-    except TooLarge:
-        raise ValidationError(f"{path} is over {MAX_IMPORT_BYTES} bytes: split it") from None
-    except OSError as exc:
-        raise DigestError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if b"\x00" in data:
-        raise ValidationError(f"{path} is not a CSV file: it contains binary data")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(
-            f"{path} is not a UTF-8 CSV file (byte {exc.start} is not UTF-8): "
-            "save it as CSV UTF-8; nothing was imported"
-        ) from None
 
 
 @subscribers_app.command("feedback")
