@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -231,10 +232,15 @@ def test_b11_control_characters_never_reach_the_operators_terminal(project: Proj
     assert refused.code == 1 and "control characters" in refused.err
     project.ok("subscribers", "add", "b@example.org", "--keywords", "kv cache")
     with sqlite3.connect(project.db) as conn:  # a row written before keywords were checked
-        conn.execute("""update subscriber set keywords = '["kv\\u001b]0;owned\\u0007 cache"]'""")
+        keywords = r'["kv\u001b]0;owned\u0007 cache", "x\u202egnp"]'
+        conn.execute("update subscriber set keywords = ?", (keywords,))
     for command in (("subscribers", "list"), ("subscribers", "show", "b@example.org")):
         out = project.ok(*command).out
         assert "owned" in out and "\x1b" not in out and "\x07" not in out
+        assert "gnp" in out and "\u202e" not in out  # a right-to-left override reorders the line
+    shown = project.ok("subscribers", "show", "b@example.org", "--json").out
+    assert "\x1b" not in shown and "\u202e" not in shown  # escaped, and it reads back the same:
+    assert "x\u202egnp" in json.loads(shown)["keywords"]
     exported = project.ok("subscribers", "export").out  # and it imports again (B4)
     assert "\x1b" not in exported and "\x07" not in exported
     (project.root / "subs.csv").write_text(exported, encoding="utf-8")
