@@ -66,6 +66,22 @@ def test_config_masks_secrets(project: Project, monkeypatch: pytest.MonkeyPatch)
     assert data["database_url"] == "postgresql://digest:********@db/digest"
 
 
+def test_the_production_example_names_every_setting() -> None:
+    # README: "config/production.example.toml shows every setting"; secrets are named in its
+    # header as environment variables, never as keys
+    from digest.config import Settings
+
+    config = Path(__file__).resolve().parent.parent / "config" / "production.example.toml"
+    text = config.read_text()
+    keys = set(re.findall(r"^#? ?([a-z_]+) =", text, re.MULTILINE))  # set, or shown commented
+    keys |= set(re.findall(r"^\[\[?([a-z_]+)\]", text, re.MULTILINE))  # [host_intervals]
+    as_written = {"from_address": "from"}
+    secrets = {"secret_key", "smtp_password", "inbox_password"}
+    wanted = set(Settings.model_fields) - secrets - {"config"}
+    assert sorted(n for n in wanted if as_written.get(n, n) not in keys) == []
+    assert all(f"DIGEST_{name.upper()}" in text for name in secrets)
+
+
 def test_dotenv_file_is_read(project: Project) -> None:
     (project.root / ".env").write_text("DIGEST_FROM=Env File <env@example.org>\n")
     data = json.loads(project.ok("config", "--json").out)
