@@ -13,7 +13,7 @@ ALLOWED = {
     "digest.vocabulary": set(),
     "digest.models": {"digest.vocabulary"},
     "digest.errors": set(),
-    "digest.local_files": set(),
+    "digest.local_files": {"digest.errors"},
     "digest.store": {"digest.models", "digest.errors", "digest.vocabulary"},
     "digest.sources": {"digest.models", "digest.errors", "digest.vocabulary", "digest.local_files"},
 }
