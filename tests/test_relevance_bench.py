@@ -49,6 +49,7 @@ def test_profiles_and_judgments_are_complete_and_valid() -> None:
     ids = {d.id for d in load_corpus()}
     judgments = load_judgments()
     assert {p.name for p in profiles if p.split == "dev"} <= set(judgments) <= set(names)
+    assert {p.name for p in profiles if p.blind} <= set(judgments)
     for name, grades in judgments.items():
         assert set(grades) <= ids, name
         assert set(grades.values()) <= {0, 1, 2}, name
@@ -85,3 +86,20 @@ def test_the_bundled_configs_rank_as_the_bench_measures(
     monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 48)
     config = Path(__file__).resolve().parent.parent / "config" / name
     assert load_settings(config).min_score == DEFAULT_MIN_SCORE
+
+
+def test_the_report_averages_the_blind_profiles_on_a_line_of_their_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import evaluate
+
+    def row(name: str, split: str, ndcg: float, blind: bool) -> evaluate.Row:
+        return evaluate.Row(name, split, ndcg, 0.5, 0.5, 0.5, ndcg, 0.5, 5, 5, 0.5, 0.6, blind)
+
+    rows = [row("a", "dev", 0.9, False), row("b", "dev", 0.5, True), row("c", "heldout", 0.7, True)]
+    evaluate.report(rows, quiet=True)
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(lines) == {"dev", "heldout", "blind", "all"}
+    assert "n= 2  nDCG@10 0.600" in lines["blind"] and "n= 3  nDCG@10 0.700" in lines["all"]
+    evaluate.report([row("a", "dev", 0.9, False)], quiet=True)
+    assert "blind" not in capsys.readouterr().out

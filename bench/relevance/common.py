@@ -36,6 +36,7 @@ class JudgedProfile:
     need: str
     split: str
     max_papers: int = 10
+    blind: bool = False  # judged after the ranker's last change (JUDGING.md)
 
 
 def load_corpus(seeds: Path = REPO / "seeds") -> list[Doc]:

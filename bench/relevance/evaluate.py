@@ -16,6 +16,10 @@ drawn from one half with keywords alone; the simulated reader likes its relevant
 (before) and with those votes (after). Both directions are run and averaged; a direction
 whose unseen half holds no relevant paper measures nothing (nDCG is undefined there, not 0)
 and is left out, as IR evaluations leave out queries without relevant documents.
+
+The "blind" line averages the profiles judged after the ranker's last change (marked
+`blind = true` in profiles.toml; JUDGING.md says which), whatever their split: the nearest
+thing here to the profiles of readers nobody has seen.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class Row:
     wanted: int
     before: float
     after: float
+    blind: bool = False
 
 
 class Vectors:
@@ -198,6 +203,7 @@ def evaluate(split: str, semantic: bool = False) -> list[Row]:
                 min(judged.max_papers, relevant),
                 before,
                 after,
+                judged.blind,
             )
         )
     return rows
@@ -219,8 +225,9 @@ def report(rows: list[Row], quiet: bool) -> None:
                 f" {r.picked:>3}/{r.wanted:<3} {r.before:9.3f} {r.after:6.3f}"
                 f"{full}"
             )
-    for split in sorted({r.split for r in rows}) + ["all"]:
-        part = [r for r in rows if split in ("all", r.split)]
+    blind = ["blind"] if any(r.blind for r in rows) else []
+    for split in sorted({r.split for r in rows}) + blind + ["all"]:
+        part = [r for r in rows if split in ("all", r.split) or (split == "blind" and r.blind)]
         if not part:
             continue
 
