@@ -258,6 +258,16 @@ def test_a_common_acronym_the_history_never_defined_still_works_both_ways() -> N
     assert acronyms.expand["gp"] == tuple(stems("genetic programming"))
     # every listed acronym reads: "long form (SHORT)"
     assert len(known()) == len(KNOWN)
+    # a theory paper that only ever says "RKHS", among papers about GPU kernels
+    papers = {
+        "rkhs": (
+            "Augmentation as RKHS Regression",
+            "Generalization bounds via RKHS approximation.",
+        ),
+        "gpu": ("Faster Sparse Kernels", "Our GPU kernels speed up sparse matrix products."),
+    }
+    c = corpus_of(papers, stats=FeatureStats.of([*papers.values(), *HISTORY]))
+    assert top_ids(c, Profile(["reproducing kernel Hilbert spaces"]), min_score=0.3) == ["rkhs"]
 
 
 def test_partial_matches_score_in_proportion_and_phrases_and_titles_score_more() -> None:

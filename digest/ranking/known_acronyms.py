@@ -65,6 +65,13 @@ KNOWN = (
     "sparse autoencoders (SAEs)",
     "Gaussian processes (GPs)",
     "Markov chain Monte Carlo (MCMC)",
+    "reproducing kernel Hilbert spaces (RKHS)",
+    "neural tangent kernels (NTKs)",
+    "support vector machines (SVMs)",
+    "kernel density estimation (KDE)",
+    "principal component analysis (PCA)",
+    "singular value decomposition (SVD)",
+    "evidence lower bound (ELBO)",
     "federated learning (FL)",
     # science, engineering, finance
     "physics-informed neural networks (PINNs)",
