@@ -15,6 +15,7 @@ import functools
 import imaplib
 import mailbox
 import poplib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +64,8 @@ class Unknown:
 
 Event = Bounce | Complaint | Unsubscribe | Unknown
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
+_DSN_ACTION = re.compile(r"[a-z]{1,20}")  # RFC 3464: failed, delayed, delivered, ...
+_DSN_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")  # RFC 3463: class.subject.detail
 
 
 def classify(raw: bytes, key: bytes) -> Event:
@@ -107,7 +110,11 @@ def _delivery_status(message: Message) -> tuple[str, str]:
                 name, sep, value = line.partition(":")
                 if sep and name.strip().lower() in ("action", "status"):
                     fields.setdefault(name.strip().lower(), value.strip().lower())
-        return fields.get("action", ""), fields.get("status", "")
+        # stored as a suppression's reason: only what the fields may hold, nothing a sender
+        # added ("5.1.1 (user unknown)" -> "5.1.1"; a NUL would stop PostgreSQL storing it)
+        action = _DSN_ACTION.match(fields.get("action", ""))
+        status = _DSN_STATUS.match(fields.get("status", ""))
+        return action[0] if action else "", status[0] if status else ""
     return "", ""
 
 

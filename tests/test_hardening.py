@@ -248,6 +248,20 @@ def test_b11_control_characters_never_reach_the_operators_terminal(project: Proj
     assert "1 imported" in project.ok("subscribers", "import", "subs.csv").out
 
 
+def test_b11_a_form_field_with_a_nul_is_a_clean_400_and_stores_nothing(
+    project: Project, web: Any
+) -> None:
+    """A NUL in any posted field (PostgreSQL would refuse the query it reaches)."""
+    with httpx.Client(base_url=web.url) as client:
+        page = client.get("/").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        form = {"csrf": csrf[1], "email": "nul@example.org", "keywords": "kv cache"}
+        refused = client.post("/subscribe", data={**form, "timezone": "UTC\x00"})
+    assert refused.status_code == 400 and "timezone field holds control characters" in refused.text
+    assert project.query("select count(*) from subscriber") == [(0,)]
+
+
 def test_b7_a_stranger_resubmitting_a_pending_address_changes_nothing(
     project: Project, web: Any
 ) -> None:
@@ -462,3 +476,27 @@ def test_info_import_works_in_chunks_with_one_transaction(
     assert project.cli("subscribers", "import", "broken.csv").code == 1
     emails = {e for (e,) in project.query("select email from subscriber")}
     assert "z@example.org" not in emails  # nothing of a broken file is kept
+
+
+def test_b11_a_listing_with_controls_and_broken_text_is_stored_whole_and_shown_clean(
+    project: Project,
+) -> None:
+    """A JSON listing may hold what no database takes (a lone surrogate; a NUL on PostgreSQL)
+    or what drives a terminal (ESC, BEL, a right-to-left override): every paper is stored,
+    with those characters gone."""
+    listing = (
+        '[{"paper": {"id": "2605.00001", "title": "Broken \\ud800 title \\u202eevil",'
+        ' "summary": "An abstract \\u0000 with \\u001b[2J escapes \\u0007 here.",'
+        ' "authors": [{"name": "Ann \\u202eLee"}]}, "organization": {"name": "Lab\\u009b"}},'
+        ' {"paper": {"id": "2605.00002", "title": "A good neighbour", "summary": "Fine."}}]'
+    )
+    (project.root / "hf.json").write_text(listing, encoding="utf-8")
+    assert "2 new" in project.ok("fetch", "hf.json").out
+    rows = project.query("select title, abstract, authors, organization from paper order by id")
+    assert rows[0] == (
+        "Broken title evil",
+        "An abstract with [2J escapes here.",
+        '["Ann Lee"]',
+        "Lab",
+    )
+    assert rows[1][0] == "A good neighbour"

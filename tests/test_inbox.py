@@ -240,3 +240,13 @@ def test_imap_a_run_that_breaks_off_reads_nothing_twice(monkeypatch: pytest.Monk
         again.append(raw)
         remove()
     assert again == [b"second"] and FakeImap.box == {}
+
+
+def test_a_bounce_keeps_only_the_status_code_a_report_may_hold() -> None:
+    """The status becomes a suppression's reason: a comment or a NUL after it is dropped."""
+    from digest.inbox import Bounce, classify
+
+    raw = dsn(bounce_address(KEY, "mail.example.org", 7), "5.1.1 (user unknown)\x00\x1b[2J")
+    assert classify(raw, KEY) == Bounce(7, None, True, "5.1.1")
+    junk = dsn(bounce_address(KEY, "mail.example.org", 8), "\x1b]0;owned", action="failed\x07")
+    assert classify(junk, KEY) == Bounce(8, None, False, "failed")

@@ -11,11 +11,18 @@ ROOT = Path(__file__).resolve().parent.parent / "digest"
 # what each lower layer may import from digest (besides itself)
 ALLOWED = {
     "digest.vocabulary": set(),
+    "digest.safe_text": set(),
     "digest.models": {"digest.vocabulary"},
     "digest.errors": set(),
     "digest.local_files": {"digest.errors"},
     "digest.store": {"digest.models", "digest.errors", "digest.vocabulary"},
-    "digest.sources": {"digest.models", "digest.errors", "digest.vocabulary", "digest.local_files"},
+    "digest.sources": {
+        "digest.models",
+        "digest.errors",
+        "digest.vocabulary",
+        "digest.local_files",
+        "digest.safe_text",
+    },
 }
 
 

@@ -21,6 +21,7 @@ from digest.outbox import Outbox, send_due
 from digest.pipeline import Policy, plan
 from digest.render import Renderer
 from digest.sources.base import PaperRecord
+from digest.sources.hf import parse_hf_api
 from digest.store import Store
 from digest.subscriptions.links import Links
 from digest.subscriptions.preferences import new_subscriber
@@ -60,6 +61,17 @@ def test_same_code_and_migrations_on_postgres(pg_url: str) -> None:
     assert paper.first_seen_at == NOW
     store.close()
     assert Store(pg_url).papers.count() == 1  # migrating again keeps the data
+
+
+def test_a_nul_in_a_listing_never_stops_postgresql_storing_it(pg_url: str) -> None:
+    """PostgreSQL text holds no NUL, which JSON may: the listing is stored, without it."""
+    body = '[{"paper": {"id": "2605.00003", "title": "Nul\\u0000 title", "summary": "a\\u0000b"}}]'
+    store = Store(pg_url)
+    listing = parse_hf_api(body, "hf")
+    assert store_records(store, listing.records, "hf", NOW).new == 1
+    [paper] = store.papers.newest()
+    assert (paper.title, paper.abstract) == ("Nul title", "a b")
+    store.close()
 
 
 def planned_store(pg_url: str, readers: int, keywords: str, policy: Policy) -> Store:

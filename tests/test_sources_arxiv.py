@@ -318,3 +318,16 @@ def test_an_encoding_declaration_that_is_not_text_is_a_parse_error() -> None:
     body = load("arxiv_rss_cs_lg.xml").replace(b"encoding='UTF-8'", b"encoding='\x90TF-8'", 1)
     with pytest.raises(ParseError, match="^damaged: not a feed that can be read"):
         parse_arxiv_feed(body, "damaged")
+
+
+def test_direction_overrides_in_a_feed_are_dropped() -> None:
+    """XML forbids most controls but lets a feed carry U+202E or U+2066 by reference."""
+    item = (
+        "<item><title>Safe &#x202E;title</title><link>https://arxiv.org/abs/2609.00002</link>"
+        "<description>arXiv:2609.00002v1 Announce Type: new\nAbstract: An &#x202E;abstract."
+        "</description><dc:creator>Ann&#x2066; Lee</dc:creator>"
+        "<category>cs.LG&#x202E;</category></item>"
+    )
+    record = parse_arxiv_feed(rss(item), "controls").records[0]
+    assert (record.title, record.abstract) == ("Safe title", "An abstract.")
+    assert (record.authors, record.categories) == (["Ann Lee"], ["cs.LG"])

@@ -12,6 +12,7 @@ import click
 import typer
 
 from digest.errors import DigestError, ValidationError
+from digest.safe_text import json_escaped, without_unsafe
 
 if TYPE_CHECKING:  # loaded when a command needs them: `digest --help` stays fast
     from digest.app import Digest
@@ -118,16 +119,10 @@ def write_file(path: Path, text: str, newline: str | None = None) -> None:
         raise DigestError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-# C0 and C1 controls, and the bidirectional controls that reorder what a terminal shows
-# (a title with U+202E reads backwards from there on: "Trojan Source")
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_UNSAFE = {c: " " for c in (*range(0, 9), *range(11, 32), 127, *range(128, 160), *_BIDI)}
-
-
 def terminal_safe(text: str) -> str:
     """Text without the control characters (ESC, BEL, CR, ...) that would drive a terminal or
     reorder what it shows (bidirectional overrides); newlines and tabs stay."""
-    return text.translate(_UNSAFE)
+    return without_unsafe(text)
 
 
 def say(text: str, *, err: bool = False, nl: bool = True) -> None:
@@ -135,11 +130,8 @@ def say(text: str, *, err: bool = False, nl: bool = True) -> None:
     typer.echo(terminal_safe(text), err=err, nl=nl)
 
 
-_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (127, *range(128, 160), *_BIDI)}  # json escapes C0
-
-
 def echo_json(data: Any) -> None:
     """Print data as indented JSON; characters that would drive or reorder a terminal are
     written as \\u escapes, so the JSON reads back the same."""
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    typer.echo(text.translate(_JSON_UNSAFE))
+    typer.echo(json_escaped(text))

@@ -276,7 +276,7 @@ def _categories(entry: Mapping[str, Any]) -> list[str]:
         if isinstance(tag, Mapping) and isinstance(tag.get("term"), str):
             terms.append(tag["term"])
     unique: list[str] = []
-    for term in (t.strip() for t in terms):
+    for term in map(collapse_whitespace, terms):
         if term and term not in unique:
             unique.append(term)
     return unique

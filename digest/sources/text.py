@@ -6,6 +6,7 @@ import re
 from datetime import date
 
 from digest.errors import ParseError
+from digest.safe_text import without_unsafe
 from digest.sources.base import Listing, PaperRecord, collapse_whitespace, count
 from digest.sources.detect import looks_like_json
 
@@ -54,7 +55,7 @@ def parse_text(text: str, source: str, today: date) -> Listing:
             f"{source}: this is {what}, not a saved text listing: "
             "fetch it with --kind auto (or the kind it is: hf-api, hf-page, arxiv-rss, arxiv-atom)"
         )
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = without_unsafe(text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     # the page's byline, however the page was turned into text ("by AK", "BYAK", ...)
     byline = [i for i, line in enumerate(lines[:15]) if _letters(line) == _BYLINE]
     if byline:

@@ -16,6 +16,7 @@ from pydantic import field_validator, model_validator
 from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber, SubscriberSettings, SubscriberStatus
 from digest.ranking import split_keywords
+from digest.safe_text import has_unsafe
 from digest.vocabulary import WEEKDAYS as WEEKDAYS  # re-exported: forms and CSV read it here
 
 MAX_KEYWORDS = 30
@@ -62,19 +63,11 @@ def send_time(subscriber: Subscriber) -> time:
     return time(int(hours), int(minutes))
 
 
-# characters that reorder the text after them: a subject line or a terminal would show the
-# keywords in another order than they are (U+202A-U+202E, U+2066-U+2069)
-_DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 def check_keywords(text: str, *, allow_empty: bool = False, what: str = "keywords") -> list[str]:
     """Comma-separated keywords as a list; empty, too many or too long is a ValidationError."""
     if any(unicodedata.category(ch) == "Cs" for ch in text):  # a byte that is not UTF-8
         raise ValidationError(f"invalid {what}: not UTF-8 text")
-    if any(
-        (ord(ch) < 32 and ch not in "\n\t") or 127 <= ord(ch) < 160 or ch in _DIRECTION_CONTROLS
-        for ch in text
-    ):
+    if has_unsafe(text):  # a subject line or terminal would show the keywords reordered
         raise ValidationError(f"invalid {what}: control characters are not allowed")
     keywords = split_keywords(text)
     if not keywords and not allow_empty:

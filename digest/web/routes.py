@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber
+from digest.safe_text import has_unsafe
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions.votes import resolve_papers
 from digest.web.context import MAX_FORM_FIELD, WebContext
@@ -33,6 +34,8 @@ async def read_form(request: Request) -> dict[str, str]:
     for name, value in data.items():
         if len(value) > MAX_FORM_FIELD:
             raise ValidationError(f"the {name} field is too long ({len(value)} characters)")
+        if has_unsafe(value.replace("\r", "")):  # a NUL: PostgreSQL would refuse the query
+            raise ValidationError(f"the {name} field holds control characters: type plain text")
     return data
 
 

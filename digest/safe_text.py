@@ -1,0 +1,32 @@
+"""Characters no text the service stores or shows should hold, declared once: C0 and C1
+controls (ESC, BEL, NUL, ...), the bidirectional controls that reorder what follows them
+("Trojan Source": a title with U+202E reads backwards from there on), and lone surrogates
+(what Python makes of bytes that are not UTF-8, or of a JSON "\\ud800": no database, email or
+terminal takes them). Tabs and newlines are not among them."""
+
+from __future__ import annotations
+
+import re
+
+BIDI_CONTROLS = frozenset(
+    map(chr, (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+)
+CONTROLS = frozenset(map(chr, (*range(0, 9), *range(11, 32), 127, *range(128, 160))))
+_UNSAFE = re.compile(
+    "[" + "".join(sorted(map(re.escape, CONTROLS | BIDI_CONTROLS))) + "\ud800-\udfff]"
+)
+
+
+def has_unsafe(text: str) -> bool:
+    """True when `text` holds a control, bidirectional control or lone surrogate."""
+    return _UNSAFE.search(text) is not None
+
+
+def without_unsafe(text: str, replacement: str = " ") -> str:
+    """`text` with every control, bidirectional control and lone surrogate replaced."""
+    return _UNSAFE.sub(replacement, text) if _UNSAFE.search(text) else text
+
+
+def json_escaped(text: str) -> str:
+    """JSON text with each such character written as a \\u escape (it reads back the same)."""
+    return _UNSAFE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
