@@ -328,3 +328,22 @@ def test_layout_a_without_its_junk_first_line_loses_no_paper() -> None:
     listing = parse_text(text.split("\n", 1)[1], path.name, TODAY)  # starts with a title
     assert [r.title for r in listing.records] == [r.title for r in parse_seed("000")]
     assert listing.bad_records == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_a_listing_saved_as_unicode_by_a_windows_editor_is_read(encoding: str) -> None:
+    """Notepad's "Unicode" is UTF-16 with a byte order mark; CRLF line ends come with it."""
+    from digest.sources.parse import parse_body
+
+    path = next(SEEDS.glob("001_*.txt"))
+    text = path.read_text(encoding="utf-8").replace("\n", "\r\n")
+    body = ("\ufeff" if encoding == "utf-16-be" else "") + text
+    listing = parse_body("auto", body.encode(encoding), path.name, TODAY)
+    assert listing.records == parse_seed("001")
+
+
+def test_a_listing_in_another_encoding_says_to_re_save_it_as_utf8() -> None:
+    from digest.sources.parse import parse_body
+
+    with pytest.raises(ParseError, match="not UTF-8 text .*re-save it as UTF-8"):
+        parse_body("auto", "Caf\u00e9 title\nAn abstract.\n".encode("cp1252"), "x.txt", TODAY)

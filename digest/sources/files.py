@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from digest.errors import FetchError, ParseError
@@ -41,12 +42,18 @@ def read_bytes(path: Path) -> bytes:
 
 
 def decode(body: bytes, name: str) -> str:
-    """UTF-8 text of a listing; binary or mis-encoded content is a ParseError."""
+    """The text of a listing saved as UTF-8 (or as UTF-16 with its byte order mark, as
+    Windows editors save "Unicode"); binary or mis-encoded content is a ParseError."""
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return body.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ParseError(f"{name}: broken UTF-16 text; re-save it as UTF-8") from None
     if b"\x00" in body:
         raise ParseError(f"{name}: binary data, not a listing (remove or replace the file)")
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ParseError(
-            f"{name}: not UTF-8 text (byte {exc.start}): not a listing; remove or re-save it"
+            f"{name}: not UTF-8 text (byte {exc.start}): remove it or re-save it as UTF-8"
         ) from None
