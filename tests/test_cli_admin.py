@@ -216,7 +216,7 @@ def test_unknown_status_is_one_clear_line(project: Project, status: str) -> None
     result = project.cli("deliveries", "--status", status)
     assert result.code == 2  # a usage error, as click reports a bad choice
     [line] = result.err.strip().splitlines()
-    assert line.startswith("error: Invalid value for '--status'")
+    assert line.startswith(f"error: Invalid value for '--status': {status!r} is not one of")
     assert f"{status!r} is not one of 'queued', 'sending', 'sent', 'retry', 'failed'" in line
     assert result.out == ""
 

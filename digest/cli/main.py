@@ -302,7 +302,9 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
-        print(f"error: {exc.format_message()} (see `digest --help`)", file=sys.stderr)
+        # typer words a bad choice through pydantic: "Value error, 'x' is not one of ..."
+        message = exc.format_message().replace("Value error, ", "")
+        print(f"error: {message} (see `digest --help`)", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     except DigestError as exc:
         if verbose:

@@ -86,7 +86,7 @@ class SubscriberQueries(Queries):
         """The subscriber with this address (case-insensitive)."""
         found = self.find(email)
         if found is None:
-            raise NotFoundError(f"no subscriber {email}: see `digest subscribers list`")
+            raise NotFoundError(f"no subscriber {email.strip()!r}: see `digest subscribers list`")
         return found
 
     def listed(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
