@@ -72,13 +72,17 @@ def test_signup_form_in_chromium(project: Project, web: Any, browser: Any) -> No
     assert (
         "“zebrafish husbandry” matched no paper" in browser.find_element(By.ID, "preview-list").text
     )
+    browser.find_element(By.ID, "keywords").send_keys(", speculativ decoding")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "preview-list"), "did you mean"))
+    shown = browser.find_element(By.ID, "preview-list").text
+    assert "“speculativ” is in no paper: did you mean “speculative”?" in shown
     browser.save_screenshot(str(ARTIFACTS / "signup_form.png"))
 
     browser.find_element(By.ID, "subscribe").click()
     wait.until(ec.presence_of_element_located((By.ID, "check-inbox")))
     assert "Check your inbox" in browser.page_source
     row = project.query("select email, status, keywords, timezone from subscriber")
-    keywords = '["kv cache", "quantization", "zebrafish husbandry"]'
+    keywords = '["kv cache", "quantization", "zebrafish husbandry", "speculativ decoding"]'
     assert row == [("browser@example.org", "pending", keywords, browser_zone)]
     [mail] = project.mails()
     assert mail["To"] == "browser@example.org"

@@ -109,6 +109,23 @@ def test_papers_and_rank_json(project: Project) -> None:
     assert all("video" not in r["title"].lower() for r in excluded)
 
 
+def test_a_typo_in_the_keywords_gets_a_did_you_mean_note(project: Project) -> None:
+    """On stderr (the JSON on stdout stays clean), from rank, and from subscribers add and
+    edit once planning has stored the history's word statistics."""
+    project.ok("fetch", "--now", NOW)
+    ranked = project.ok("rank", "--keywords", "speculativ decoding", "--json")
+    assert json.loads(ranked.out)
+    note = "note: no paper holds 'speculativ': did you mean 'speculative'?"
+    assert ranked.err.strip() == note
+    assert project.ok("rank", "--keywords", "speculative decoding").err == ""
+    project.ok("send", "--now", NOW)  # plans: the word statistics are stored
+    added = project.ok("subscribers", "add", "t@example.org", "--keywords", "speculativ decoding")
+    assert note in added.err
+    edited = project.ok("subscribers", "edit", "t@example.org", "--keywords", "kv cahce")
+    assert "did you mean 'cache'?" in edited.err
+    assert project.ok("subscribers", "edit", "t@example.org", "--max-papers", "5").err == ""
+
+
 def test_subscribers_add_list_show_remove(project: Project) -> None:
     project.ok(
         "subscribers",

@@ -373,3 +373,56 @@ def test_state_of_the_art_is_not_a_state_nor_an_art() -> None:
         ),
     }
     assert_outscores(corpus_of(papers), [("state space models", "ssm", "claim")], 5)  # before: 3.3
+
+
+def _df(*texts: str) -> dict[str, int]:
+    return dict(FeatureStats.of((t, "") for t in texts).df)
+
+
+TYPO_HISTORY = _df(
+    *["Speculative decoding for faster LLM inference"] * 3,
+    *["Retrieval-augmented generation with dense retrieval"] * 4,
+    *["Knowledge distillation of diffusion models"] * 5,
+    "Tokamak plasma control",
+)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("speculativ decoding", {"speculativ": "speculative"}),  # a letter dropped
+        ("retreival augmented generation", {"retreival": "retrieval"}),  # two swapped
+        (
+            "knowlege distillation, difusion models",
+            {"knowlege": "knowledge", "difusion": "diffusion"},
+        ),
+        ("dense retrival", {"retrival": "retrieval"}),
+        ("speculatove decoding", {"speculatove": "speculative"}),  # one changed
+    ],
+)
+def test_a_typed_word_no_paper_holds_gets_the_common_word_one_edit_away(
+    typed: str, meant: dict[str, str]
+) -> None:
+    from digest.ranking.suggest import suggestions
+
+    assert suggestions(split_keywords(typed), TYPO_HISTORY) == meant
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "speculative decodings, knowledge distilled",  # known words, in other forms
+        "optimisation of tokamak plasmas",  # British spelling; a rare word the history holds
+        "RLHF, LLMs, ddpm",  # acronyms and short words are never corrected
+        "zebrafish husbandry",  # unknown, and nothing common is one edit away
+        "tokamaks",  # known
+        "tokamac",  # one paper holds "tokamak": too rare to be what was meant
+        "distilation",  # stemmed as "distillation" is: it matches, nothing to suggest
+    ],
+)
+def test_known_words_short_words_and_words_far_from_any_common_one_get_no_suggestion(
+    typed: str,
+) -> None:
+    from digest.ranking.suggest import suggestions
+
+    assert suggestions(split_keywords(typed), TYPO_HISTORY) == {}

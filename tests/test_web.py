@@ -208,6 +208,9 @@ def test_live_preview_lists_matching_papers(project: Project, client: httpx.Clie
     assert data["unmatched"] == []
     mixed = client.get("/preview", params={"keywords": "kv cache, zebrafish husbandry"}).json()
     assert mixed["papers"] and mixed["unmatched"] == ["zebrafish husbandry"]
+    assert data["suggestions"] == mixed["suggestions"] == {}
+    typo = client.get("/preview", params={"keywords": "speculativ decoding"}).json()
+    assert typo["suggestions"] == {"speculativ": "speculative"}
     empty = client.get("/preview", params={"keywords": ""})
     assert empty.status_code == 400 and "empty" in empty.json()["error"]
     long = client.get("/preview", params={"keywords": "x" * 10_000})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,6 +129,15 @@ def terminal_safe(text: str) -> str:
 def say(text: str, *, err: bool = False, nl: bool = True) -> None:
     """Print one message; whatever it quotes (keywords, titles, errors) is made terminal safe."""
     typer.echo(terminal_safe(text), err=err, nl=nl)
+
+
+def say_suggestions(keywords: Sequence[str], df: Mapping[str, int] | None) -> None:
+    """A note on stderr for each typed word no paper holds, with the word likely meant
+    ("speculativ" -> "speculative"); nothing without word statistics (`df`)."""
+    from digest.ranking.suggest import suggestions
+
+    for typed, better in suggestions(keywords, df or {}).items():
+        say(f"note: no paper holds {typed!r}: did you mean {better!r}?", err=True)
 
 
 def echo_json(data: Any) -> None:

@@ -20,6 +20,7 @@ from digest.cli.common import (
     now_option,
     parse_now,
     say,
+    say_suggestions,
     state,
     terminal_safe,
     write_file,
@@ -126,6 +127,7 @@ def rank_cmd(
         semantic=pipeline.semantic_index(store, history, embedder),
         topics=pipeline.topic_space(store, stats, now) if embedder is None else None,
     )
+    say_suggestions(profile.keywords, stats.df)
     seen = set(liked + disliked)
     [matches] = rank(
         corpus, [profile], top, min_score=services.policy.min_score, seen=[seen], voted=voted

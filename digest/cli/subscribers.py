@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import JsonOpt, echo_json, parse_now, say, state, write_file
+from digest.cli.common import (
+    JsonOpt,
+    echo_json,
+    parse_now,
+    say,
+    say_suggestions,
+    state,
+    write_file,
+)
 from digest.errors import NotFoundError, TransportError, ValidationError
 from digest.mail.mime import clean
 from digest.vocabulary import CSV_COLUMNS as COLUMNS
@@ -133,6 +141,7 @@ def add(
             f"`digest suppression remove {subscriber.email}` only if they asked for mail again"
         )
     stored = services.store.subscribers.add(subscriber)
+    _hint_typos(services.store, subscriber.keywords)
     if not confirm:
         say(f"added {stored.email}: {_summary(stored)}")
         return
@@ -253,6 +262,8 @@ def edit(
         subscriber.token_version += 1
     subscriber.updated_at = parse_now(None)
     saved = store.subscribers.save(subscriber)
+    if "keywords" in changes:
+        _hint_typos(store, saved.keywords)
     done = [f"changed {', '.join(changes)}"] if changes else []
     if revoke_links:
         done.append("earlier links revoked")
@@ -375,3 +386,12 @@ def feedback(
     words = {1: "liked", -1: "disliked", 0: "cleared"}
     done = [f"{words[v]} {sum(1 for x in votes.values() if x == v)}" for v in (1, -1, 0)]
     say(f"{subscriber.email}: {', '.join(d for d in done if not d.endswith(' 0'))}")
+
+
+def _hint_typos(store: Store, keywords: list[str]) -> None:
+    """Notes on the typed words no paper of the history holds (from the word statistics
+    planning stored; none before the first plan)."""
+    from digest.pipeline import stored_space
+
+    stats, _ = stored_space(store)
+    say_suggestions(keywords, None if stats is None else stats.df)

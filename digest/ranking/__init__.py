@@ -5,6 +5,7 @@ popularity, coverage; sparse matrix products, no loop over subscriber x paper.
     features.py  stored stats, Corpus          keywords.py  keywords as soft queries
     scoring.py   Profile, rank, keyword_hits   results.py   Match, Ranking
     trending.py  trending marks, the box       known_acronyms.py  common acronyms, a fallback
+    suggest.py   did you mean: typed words no paper holds
 """
 
 from digest.ranking.features import Corpus, FeatureStats, Weights

@@ -25,6 +25,7 @@ from digest.errors import (
 from digest.models import Paper
 from digest.pipeline import Policy, build_corpus, semantic_index, stored_space
 from digest.ranking import Corpus, Profile, keyword_hits, rank
+from digest.ranking.suggest import suggestions
 from digest.store import Store
 from digest.subscriptions.lifecycle import Mailer
 from digest.subscriptions.links import Links
@@ -112,8 +113,8 @@ class WebContext:
             return cached[1], cached[2]
 
     def preview(self, keywords: str, exclude: str, limit: int = 8) -> dict[str, Any]:
-        """Papers of the last seven days that these keywords would pick, and the keywords
-        that match none of them."""
+        """Papers of the last seven days that these keywords would pick, the keywords that
+        match none of them, and the typed words no paper holds with what was likely meant."""
         profile = Profile(
             check_keywords(keywords),
             check_keywords(exclude, allow_empty=True, what="excluded keywords"),
@@ -134,6 +135,7 @@ class WebContext:
                 for m in matches
             ],
             "unmatched": [k for k, count in hits.items() if not count],
+            "suggestions": suggestions(profile.keywords, corpus.stats.df),
         }
 
 

@@ -16,9 +16,12 @@
     if (cls) { li.className = cls; }
     return li;
   }
-  function show(papers, error, unmatched) {
+  function show(papers, error, unmatched, suggestions) {
     list.replaceChildren();
     if (error) { list.appendChild(item(error, "muted")); return; }
+    Object.keys(suggestions || {}).forEach(function (typed) {
+      list.appendChild(item("“" + typed + "” is in no paper: did you mean “" + suggestions[typed] + "”?", "muted suggestion"));
+    });
     (unmatched || []).forEach(function (k) {
       list.appendChild(item("“" + k + "” matched no paper of the last seven days: try another wording.", "muted unmatched"));
     });
@@ -45,7 +48,7 @@
     if (!keywords.value.trim()) { show([], "Type some topics to see a preview."); return; }
     fetch("/preview?" + q, { headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json(); })
-      .then(function (data) { show(data.papers || [], data.error, data.unmatched); })
+      .then(function (data) { show(data.papers || [], data.error, data.unmatched, data.suggestions); })
       .catch(function () { show([], "Preview unavailable."); });
   }
   function later() { clearTimeout(timer); timer = setTimeout(refresh, 300); }

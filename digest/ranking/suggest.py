@@ -1,0 +1,53 @@
+"""Did you mean: a word of a keyword that no paper of the history holds, and the word one edit
+away from it (a letter dropped, added, changed, or two swapped) that most papers hold.
+
+A typo in a keyword ("speculativ decoding") costs a reader the papers it was meant for, and
+nothing else says so: its other words still match ("decoding"). Words too short to correct
+safely, acronyms (upper case) and words with digits are left as typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from digest.ranking.spelling import american
+from digest.ranking.text import STOP_WORDS, stem, word_stems
+
+MIN_LENGTH = 5  # shorter words are one edit away from too many others
+MIN_PAPERS = 3  # a suggestion is a word at least this many papers hold
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_LOWER_WORD = re.compile(r"[^\W\d_]+")
+
+
+def edits(word: str) -> set[str]:
+    """Every string one edit from `word`: a letter dropped, added or changed, two swapped."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    dropped = {a + b[1:] for a, b in splits if b}
+    swapped = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    changed = {a + c + b[1:] for a, b in splits if b for c in LETTERS}
+    added = {a + c + b for a, b in splits for c in LETTERS}
+    return (dropped | swapped | changed | added) - {word}
+
+
+def correction(word: str, df: Mapping[str, int]) -> str | None:
+    """The word one edit from a lower-case `word` that most papers hold, when no paper holds
+    `word` itself (None when it is known, too short, or nothing near it is common)."""
+    if len(word) < MIN_LENGTH or not word.isascii() or word in STOP_WORDS:
+        return None
+    if any(df.get(s, 0) for s in word_stems(american(word))):
+        return None
+    held = [(df.get(stem(american(c)), 0), c) for c in edits(word)]
+    papers, best = max(held, key=lambda pair: (pair[0], -len(pair[1]), pair[1]))
+    return best if papers >= MIN_PAPERS else None
+
+
+def suggestions(keywords: Sequence[str], df: Mapping[str, int]) -> dict[str, str]:
+    """Typed word -> suggested word, for each word of these keywords no paper holds that is
+    one edit from a word many papers hold ("speculativ" -> "speculative")."""
+    found: dict[str, str] = {}
+    for keyword in keywords:
+        for raw in _LOWER_WORD.findall(keyword):
+            if raw.islower() and raw not in found and (better := correction(raw, df)):
+                found[raw] = better
+    return found
