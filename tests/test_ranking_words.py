@@ -414,6 +414,7 @@ def test_a_typed_word_no_paper_holds_gets_the_common_word_one_edit_away(
         "speculative decodings, knowledge distilled",  # known words, in other forms
         "optimisation of tokamak plasmas",  # British spelling; a rare word the history holds
         "RLHF, LLMs, ddpm",  # acronyms and short words are never corrected
+        "specul4tive decoding",  # nor words with digits
         "zebrafish husbandry",  # unknown, and nothing common is one edit away
         "tokamaks",  # known
         "tokamac",  # one paper holds "tokamak": too rare to be what was meant

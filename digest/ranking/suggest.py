@@ -3,7 +3,7 @@ away from it (a letter dropped, added, changed, or two swapped) that most papers
 
 A typo in a keyword ("speculativ decoding") costs a reader the papers it was meant for, and
 nothing else says so: its other words still match ("decoding"). Words too short to correct
-safely, acronyms (upper case) and words with digits are left as typed.
+safely (most acronyms) and words with digits ("llama3") are left as typed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from digest.ranking.text import STOP_WORDS, stem, word_stems
 MIN_LENGTH = 5  # shorter words are one edit away from too many others
 MIN_PAPERS = 3  # a suggestion is a word at least this many papers hold
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_LOWER_WORD = re.compile(r"[^\W\d_]+")
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 def edits(word: str) -> set[str]:
@@ -47,7 +47,7 @@ def suggestions(keywords: Sequence[str], df: Mapping[str, int]) -> dict[str, str
     one edit from a word many papers hold ("speculativ" -> "speculative")."""
     found: dict[str, str] = {}
     for keyword in keywords:
-        for raw in _LOWER_WORD.findall(keyword):
-            if raw.islower() and raw not in found and (better := correction(raw, df)):
+        for raw in _TOKEN.findall(keyword.lower()):
+            if raw.isalpha() and raw not in found and (better := correction(raw, df)):
                 found[raw] = better
     return found
