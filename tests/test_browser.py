@@ -201,3 +201,17 @@ def test_screenshots_of_the_digest_and_every_page_desktop_phone_light_dark(
     assert project.query("select status from subscriber where email = 'reader@example.org'") == [
         ("unsubscribed",)
     ]
+
+
+def test_the_preferences_page_previews_the_keywords_as_they_are_edited(
+    project: Project, web: Any, browser: Any
+) -> None:
+    mail = send_first_digest(project)
+    browser.get(link(mail, "Change your topics or schedule"))
+    wait = waiting(browser)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "preview-list"), "KV"))  # its keywords
+    field = browser.find_element(By.ID, "keywords")
+    field.clear()
+    field.send_keys("speculativ decoding")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "preview-list"), "did you mean"))
+    assert "did you mean “speculative”?" in browser.find_element(By.ID, "preview-list").text
