@@ -17,14 +17,23 @@ _UNSAFE = re.compile(
 )
 
 
+_ASCII_CONTROLS = bytes(sorted(ord(c) for c in CONTROLS if c.isascii()))
+
+
 def has_unsafe(text: str) -> bool:
     """True when `text` holds a control, bidirectional control or lone surrogate."""
-    return _UNSAFE.search(text) is not None
+    # fast passes in C first (every listing's text comes through here): ASCII text holds
+    # only ASCII controls; isprintable() is false for all of them (and for tabs, newlines and
+    # zero-width spaces), so the regular expression settles only what it leaves
+    if text.isascii():
+        raw = text.encode("ascii")
+        return len(raw.translate(None, _ASCII_CONTROLS)) != len(raw)
+    return not text.isprintable() and _UNSAFE.search(text) is not None
 
 
 def without_unsafe(text: str, replacement: str = " ") -> str:
     """`text` with every control, bidirectional control and lone surrogate replaced."""
-    return _UNSAFE.sub(replacement, text) if _UNSAFE.search(text) else text
+    return _UNSAFE.sub(replacement, text) if has_unsafe(text) else text
 
 
 def json_escaped(text: str) -> str:

@@ -347,3 +347,15 @@ def test_a_listing_in_another_encoding_says_to_re_save_it_as_utf8() -> None:
 
     with pytest.raises(ParseError, match="not UTF-8 text .*re-save it as UTF-8"):
         parse_body("auto", "Caf\u00e9 title\nAn abstract.\n".encode("cp1252"), "x.txt", TODAY)
+
+
+def test_controls_and_direction_overrides_in_a_text_listing_are_dropped() -> None:
+    page = (
+        PAGE.replace("A Good Title", "A Good\x1b[2J Title\u202e")
+        .replace("  • 4 authors", "Open\x07 Lab\u2066")
+        .replace("methods.", "methods\x01.")
+    )
+    [first, _] = parse_text(page, "page.txt", TODAY).records
+    assert first.title == "A Good [2J Title About Sparse Attention"
+    assert first.organization == "Open Lab"
+    assert first.abstract.endswith("attention methods .")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from digest.models import MAX_INTEGER, PaperFields
-from digest.safe_text import without_unsafe
+from digest.safe_text import has_unsafe, without_unsafe
 from digest.sources.config import SourceConfig as SourceConfig
 
 _ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
@@ -55,4 +55,5 @@ def collapse_whitespace(text: str) -> str:
     """Fold every run of whitespace (newlines included) into one space; controls, direction
     overrides and lone surrogates (a JSON "\\ud800", which no database takes) become spaces
     too: a listing's text reaches the history, emails and terminals."""
-    return " ".join(without_unsafe(text).split())
+    folded = " ".join(text.split())
+    return " ".join(without_unsafe(folded).split()) if has_unsafe(folded) else folded

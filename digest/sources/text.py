@@ -6,7 +6,6 @@ import re
 from datetime import date
 
 from digest.errors import ParseError
-from digest.safe_text import without_unsafe
 from digest.sources.base import Listing, PaperRecord, collapse_whitespace, count
 from digest.sources.detect import looks_like_json
 
@@ -55,7 +54,7 @@ def parse_text(text: str, source: str, today: date) -> Listing:
             f"{source}: this is {what}, not a saved text listing: "
             "fetch it with --kind auto (or the kind it is: hf-api, hf-page, arxiv-rss, arxiv-atom)"
         )
-    lines = without_unsafe(text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     # the page's byline, however the page was turned into text ("by AK", "BYAK", ...)
     byline = [i for i, line in enumerate(lines[:15]) if _letters(line) == _BYLINE]
     if byline:
@@ -196,7 +195,7 @@ def _read_meta(block: list[str], record: PaperRecord, page_year: int, page: date
         if match := _AUTHORS.match(line):
             record.author_count = count(int(match["n"]))
         else:
-            record.organization = line
+            record.organization = collapse_whitespace(line)
     for line in block[dot + 1 :]:
         if match := _META_DATE.match(line):
             year = int(match["year"]) if match["year"] else None
