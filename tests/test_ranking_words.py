@@ -427,3 +427,14 @@ def test_known_words_short_words_and_words_far_from_any_common_one_get_no_sugges
     from digest.ranking.suggest import suggestions
 
     assert suggestions(split_keywords(typed), TYPO_HISTORY) == {}
+
+
+def test_only_the_first_few_unknown_words_are_looked_at() -> None:
+    """A form full of junk must not cost seconds: each unknown word costs ~500 stems."""
+    from digest.ranking.suggest import MAX_CHECKED, suggestions
+
+    junk = [f"zqx{chr(97 + i)}vw" for i in range(MAX_CHECKED)]
+    assert suggestions([*junk[1:], "speculativ decoding"], TYPO_HISTORY) == {
+        "speculativ": "speculative"
+    }
+    assert suggestions([*junk, "speculativ decoding"], TYPO_HISTORY) == {}

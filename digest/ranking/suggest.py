@@ -15,6 +15,8 @@ from digest.ranking.spelling import american
 from digest.ranking.text import STOP_WORDS, stem, word_stems
 
 MIN_LENGTH = 5  # shorter words are one edit away from too many others
+MAX_LENGTH = 24  # longer ones are no typo of a word (and cost more candidates)
+MAX_CHECKED = 8  # unknown words looked at in one call (~5 ms each)
 MIN_PAPERS = 3  # a suggestion is a word at least this many papers hold
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _TOKEN = re.compile(r"[^\W_]+")
@@ -32,22 +34,36 @@ def edits(word: str) -> set[str]:
 
 def correction(word: str, df: Mapping[str, int]) -> str | None:
     """The word one edit from a lower-case `word` that most papers hold, when no paper holds
-    `word` itself (None when it is known, too short, or nothing near it is common)."""
-    if len(word) < MIN_LENGTH or not word.isascii() or word in STOP_WORDS:
-        return None
-    if any(df.get(s, 0) for s in word_stems(american(word))):
-        return None
-    held = [(df.get(stem(american(c)), 0), c) for c in edits(word)]
-    papers, best = max(held, key=lambda pair: (pair[0], -len(pair[1]), pair[1]))
-    return best if papers >= MIN_PAPERS else None
+    `word` itself (None when it is known, too short or long, or nothing near it is common)."""
+    return _nearest(word, df) if _unknown(word, df) else None
 
 
 def suggestions(keywords: Sequence[str], df: Mapping[str, int]) -> dict[str, str]:
     """Typed word -> suggested word, for each word of these keywords no paper holds that is
-    one edit from a word many papers hold ("speculativ" -> "speculative")."""
+    one edit from a word many papers hold ("speculativ" -> "speculative"); the first
+    MAX_CHECKED unknown words only (a form full of junk must not cost seconds)."""
     found: dict[str, str] = {}
+    checked: set[str] = set()
     for keyword in keywords:
         for raw in _TOKEN.findall(keyword.lower()):
-            if raw.isalpha() and raw not in found and (better := correction(raw, df)):
+            if raw in checked or not raw.isalpha() or not _unknown(raw, df):
+                continue
+            if len(checked) == MAX_CHECKED:
+                return found
+            checked.add(raw)
+            if better := _nearest(raw, df):
                 found[raw] = better
     return found
+
+
+def _unknown(word: str, df: Mapping[str, int]) -> bool:
+    """A word worth correcting: of a correctable length, and held by no paper."""
+    if not MIN_LENGTH <= len(word) <= MAX_LENGTH or not word.isascii() or word in STOP_WORDS:
+        return False
+    return not any(df.get(s, 0) for s in word_stems(american(word)))
+
+
+def _nearest(word: str, df: Mapping[str, int]) -> str | None:
+    held = [(df.get(stem(american(c)), 0), c) for c in edits(word)]
+    papers, best = max(held, key=lambda pair: (pair[0], -len(pair[1]), pair[1]))
+    return best if papers >= MIN_PAPERS else None
