@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from digest.ranking.spelling import american
-from digest.ranking.text import STOP_WORDS, stem, word_stems
+from digest.ranking.text import STOP_WORDS, stem_all, word_stems
 
 MIN_LENGTH = 5  # shorter words are one edit away from too many others
 MAX_LENGTH = 24  # longer ones are no typo of a word (and cost more candidates)
@@ -64,6 +64,8 @@ def _unknown(word: str, df: Mapping[str, int]) -> bool:
 
 
 def _nearest(word: str, df: Mapping[str, int]) -> str | None:
-    held = [(df.get(stem(american(c)), 0), c) for c in edits(word)]
+    candidates = sorted(edits(word))
+    roots = stem_all([american(c) for c in candidates])
+    held = [(df.get(root, 0), c) for root, c in zip(roots, candidates, strict=True)]
     papers, best = max(held, key=lambda pair: (pair[0], -len(pair[1]), pair[1]))
     return best if papers >= MIN_PAPERS else None

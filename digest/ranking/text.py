@@ -68,6 +68,12 @@ def stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
+def stem_all(words: Sequence[str]) -> list[str]:
+    """The Snowball stems of many lower-case words at once, past the cache of `stem` (for
+    one-off words, such as the candidates of a spelling correction)."""
+    return [str(s) for s in _stemmer().stemWords(list(words))]
+
+
 @lru_cache(maxsize=1 << 18)
 def word_stems(word: str) -> tuple[str, ...]:
     """The stem of a lower-case word; and an agent noun that the stemmer cuts down to its
