@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import imaplib
+import logging
 import mailbox
 import poplib
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 from digest.errors import ConfigError, TransportError
 from digest.mail.addresses import read_bounce_address, read_unsubscribe_address
 from digest.models import Subscriber, SubscriberStatus
+from digest.safe_text import has_unsafe
 from digest.store import Store
 
 
@@ -64,6 +66,8 @@ class Unknown:
 
 Event = Bounce | Complaint | Unsubscribe | Unknown
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
+log = logging.getLogger(__name__)
+MAX_MESSAGE_ID = 250
 _DSN_ACTION = re.compile(r"[a-z]{1,20}")  # RFC 3464: failed, delayed, delivered, ...
 _DSN_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")  # RFC 3463: class.subject.detail
 
@@ -90,6 +94,16 @@ def classify(raw: bytes, key: bytes) -> Event:
         permanent = action == "failed" and status.startswith("5")
         return Bounce(delivery_id, original_id, permanent, status or action)
     return Unknown(f"a report of type {report!r}")
+
+
+def read_event(raw: bytes, key: bytes) -> Event:
+    """`classify`, or Unknown for a message it fails on (a bug, logged with its traceback):
+    that message stays in the inbox for a person, and the pass goes on to the others."""
+    try:
+        return classify(raw, key)
+    except Exception as exc:
+        log.exception("reading a returned message failed on a bug")
+        return Unknown(f"unreadable ({type(exc).__name__}): please report it with the log")
 
 
 def _all(message: Message, names: tuple[str, ...]) -> list[str]:
@@ -126,13 +140,25 @@ def _original_message_id(message: Message) -> str | None:
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else None
             if isinstance(inner, Message) and inner.get("Message-ID"):
-                return str(inner["Message-ID"]).strip()
+                return _message_id(str(inner["Message-ID"]))
         if kind == "text/rfc822-headers":
             body = part.get_payload(decode=True)
             headers = message_from_bytes(body if isinstance(body, bytes) else b"")
             if headers.get("Message-ID"):
-                return str(headers["Message-ID"]).strip()
+                return _message_id(str(headers["Message-ID"]))
     return None
+
+
+def _message_id(value: str) -> str | None:
+    """A returned Message-ID as a lookup may use it: ours are short printable ASCII; anything
+    else names no delivery of ours, and a NUL in it would stop PostgreSQL (and with it the
+    pass over the inbox, on the same message every time)."""
+    value = value.strip()
+    return (
+        value
+        if 0 < len(value) <= MAX_MESSAGE_ID and value.isascii() and not has_unsafe(value)
+        else None
+    )
 
 
 @dataclass

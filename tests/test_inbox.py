@@ -250,3 +250,28 @@ def test_a_bounce_keeps_only_the_status_code_a_report_may_hold() -> None:
     assert classify(raw, KEY) == Bounce(7, None, True, "5.1.1")
     junk = dsn(bounce_address(KEY, "mail.example.org", 8), "\x1b]0;owned", action="failed\x07")
     assert classify(junk, KEY) == Bounce(8, None, False, "failed")
+
+
+def test_a_returned_message_id_no_delivery_of_ours_could_have_is_not_looked_up() -> None:
+    """A NUL in it would stop PostgreSQL, and the pass over the inbox on it every time."""
+    from digest.inbox import Complaint, classify
+
+    assert classify(arf("<digest-1-2026-11-22@x>"), KEY) == Complaint(
+        None, "<digest-1-2026-11-22@x>"
+    )
+    for junk in ("<a\x00b@x>", "<\u00e9@x>", "<" + "a" * 300 + "@x>"):
+        assert classify(arf(junk), KEY) == Complaint(None, None)
+
+
+def test_a_message_the_reader_fails_on_is_left_for_a_person(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import digest.inbox as inbox
+
+    def broken(raw: bytes, key: bytes) -> inbox.Event:
+        raise LookupError("a bug")
+
+    monkeypatch.setattr(inbox, "classify", broken)
+    event = inbox.read_event(arf("<digest-1-2026-11-22@x>"), KEY)
+    assert event == inbox.Unknown("unreadable (LookupError): please report it with the log")
+    assert "failed on a bug" in caplog.text

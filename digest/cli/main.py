@@ -211,7 +211,7 @@ def inbox(
 ) -> None:
     """Read returned mail (DIGEST_INBOX_*): bounces count against subscribers, complaints
     unsubscribe and suppress, mailto: unsubscribes unsubscribe; what was understood is removed."""
-    from digest.inbox import InboxReport, InboxSettings, Unknown, apply, classify, messages
+    from digest.inbox import InboxReport, InboxSettings, Unknown, apply, messages, read_event
 
     services = state(ctx).signing_services()
     s, moment, report = services.settings, parse_now(now), InboxReport()
@@ -226,7 +226,7 @@ def inbox(
     )
     key = s.token_key()
     for raw, remove in messages(where):
-        event = classify(raw, key)
+        event = read_event(raw, key)
         apply(services.store, event, moment, s.bounce_limit, report)
         if not isinstance(event, Unknown):
             remove()
