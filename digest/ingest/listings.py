@@ -13,7 +13,7 @@ from typing import TypeVar
 from digest.errors import DigestError
 from digest.ingest.identity import dedupe, lookup_keys, plan_writes
 from digest.models import FetchStatus
-from digest.sources.base import Listing, PaperRecord, SourceConfig
+from digest.sources.base import Listing, PaperRecord, SourceConfig, collapse_whitespace
 from digest.sources.detect import detect_kind
 from digest.sources.files import expand, read_bytes
 from digest.sources.hf import hf_following_pages
@@ -130,8 +130,9 @@ def _guarded(
 def _failed(
     store: Store, source: SourceConfig, url: str, now: datetime, exc: DigestError
 ) -> SourceReport:
-    # the error is shown beside its URL: a parser's own "URL: " in front would say it twice
-    message = " ".join(str(exc).split()).removeprefix(f"{url}: ")
+    # the error is shown beside its URL: a parser's own "URL: " in front would say it twice;
+    # it may quote the listing, and it is stored: cleaned as the listing's text is
+    message = collapse_whitespace(str(exc)).removeprefix(f"{url}: ")
     store.papers.record_fetch(url, now, status=FetchStatus.FAILED, error=message)
     return SourceReport(source=source.name, url=url, error=message)
 
