@@ -12,7 +12,7 @@ from conftest import load_source as load
 
 from digest.errors import ParseError, ValidationError
 from digest.ingest.identity import record_key
-from digest.sources.base import Listing, PaperRecord
+from digest.sources.base import Listing, PaperRecord, find_arxiv_id
 from digest.sources.detect import detect_kind
 from digest.sources.hf import (
     hf_api_url,
@@ -392,3 +392,17 @@ def test_json_no_listing_would_send_is_a_parse_error(body: str) -> None:
         parse_hf_page(page, "evil")
     with pytest.raises(ParseError):
         detect_kind(body.encode())
+
+
+def test_an_id_no_arxiv_paper_has_costs_nothing_and_a_bad_field_costs_its_item_alone() -> None:
+    """An "old-style" id with a 40-letter archive was taken for an arXiv id, over the stored
+    length: the whole listing failed (on every database)."""
+    from digest.sources.base import paper_record
+
+    junk = "a" * 40 + "/1234567"
+    listing = hf_items_to_listing([item(junk, title="Long id"), item("2605.00009")], "hf")
+    assert [r.arxiv_id for r in listing.records] == [None, "2605.00009"]
+    assert find_arxiv_id("https://arxiv.org/abs/cond-mat/0601001v2") == "cond-mat/0601001"
+    assert find_arxiv_id("oai:arXiv.org:math.AG/0101001v1") == "math.AG/0101001"
+    with pytest.raises(ParseError, match="unusable arxiv_id"):
+        paper_record(title="T", arxiv_id="x" * 40)

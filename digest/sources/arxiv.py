@@ -23,6 +23,7 @@ from digest.sources.base import (
     PaperRecord,
     collapse_whitespace,
     find_arxiv_id,
+    paper_record,
     strip_version,
 )
 
@@ -166,7 +167,7 @@ def arxiv_entry_to_record(entry: Mapping[str, Any], position: int, *, is_rss: bo
     authors = _authors(entry)
     published = _date(entry.get("published"))
     updated = _date(entry.get("updated"))
-    return PaperRecord(
+    return paper_record(
         title=title,
         abstract=latex_accents(collapse_whitespace(abstract)),
         arxiv_id=arxiv_id,

@@ -5,12 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
+from pydantic import ValidationError as PydanticError
+
+from digest.errors import ParseError
 from digest.models import MAX_INTEGER, PaperFields
 from digest.safe_text import has_unsafe, without_unsafe
 from digest.sources.config import SourceConfig as SourceConfig
 
-_ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
+# old-style ids name an archive of at most 8 letters ("cond-mat/0601001", "math.AG/0101001")
+_ARXIV_ID = re.compile(
+    r"(\d{4}\.\d{4,5}|\b[a-z\-]{2,12}(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE
+)
 
 
 class PaperRecord(PaperFields):
@@ -18,6 +25,16 @@ class PaperRecord(PaperFields):
 
     announce_type: str | None = None  # arXiv's new / cross / replace: about this sighting
     position: int | None = None  # its place on the listing
+
+
+def paper_record(**fields: Any) -> PaperRecord:
+    """A PaperRecord of these fields; a field no paper can have (an id over the stored
+    length, ...) is a ParseError: one bad item costs that item, never its listing."""
+    try:
+        return PaperRecord(**fields)
+    except PydanticError as exc:
+        names = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
+        raise ParseError(f"unusable {names or 'fields'}") from None
 
 
 @dataclass

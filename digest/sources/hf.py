@@ -21,6 +21,7 @@ from digest.sources.base import (
     collapse_whitespace,
     count,
     find_arxiv_id,
+    paper_record,
     strip_version,
 )
 from digest.sources.http import Fetcher
@@ -123,7 +124,7 @@ def hf_item_to_record(item: object, position: int) -> PaperRecord:
     arxiv_id = found if found is not None and found == strip_version(paper_id) else None
     authors_raw = paper.get("authors")
     authors = _visible_authors(authors_raw)
-    return PaperRecord(
+    return paper_record(
         title=title,
         abstract=_text(paper.get("summary")) or _text(item.get("summary")) or "",
         arxiv_id=arxiv_id,
