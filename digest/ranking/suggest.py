@@ -32,12 +32,6 @@ def edits(word: str) -> set[str]:
     return (dropped | swapped | changed | added) - {word}
 
 
-def correction(word: str, df: Mapping[str, int]) -> str | None:
-    """The word one edit from a lower-case `word` that most papers hold, when no paper holds
-    `word` itself (None when it is known, too short or long, or nothing near it is common)."""
-    return _nearest(word, df) if _unknown(word, df) else None
-
-
 def suggestions(keywords: Sequence[str], df: Mapping[str, int]) -> dict[str, str]:
     """Typed word -> suggested word, for each word of these keywords no paper holds that is
     one edit from a word many papers hold ("speculativ" -> "speculative"); the first
@@ -64,6 +58,7 @@ def _unknown(word: str, df: Mapping[str, int]) -> bool:
 
 
 def _nearest(word: str, df: Mapping[str, int]) -> str | None:
+    """The word one edit from `word` that most papers hold, if at least MIN_PAPERS do."""
     candidates = sorted(edits(word))
     roots = stem_all([american(c) for c in candidates])
     held = [(df.get(root, 0), c) for root, c in zip(roots, candidates, strict=True)]
