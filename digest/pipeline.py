@@ -21,6 +21,7 @@ from digest.planner import (
     feature_stats,
     semantic_index,
     stored_space,
+    stored_stats,
     topic_space,
 )
 from digest.planning import local_edition
@@ -43,6 +44,7 @@ __all__ = [  # planning's Policy and corpus helpers are served from here too
     "preview",
     "semantic_index",
     "stored_space",
+    "stored_stats",
     "topic_space",
 ]
 

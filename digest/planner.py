@@ -137,10 +137,14 @@ def topic_space(store: Store, stats: FeatureStats, now: datetime) -> Topics | No
     return topics
 
 
+def stored_stats(store: Store) -> FeatureStats | None:
+    """The word statistics planning stored last, read only (None: none yet)."""
+    return _stored(store, FEATURES, FeatureStats.from_bytes)
+
+
 def stored_space(store: Store) -> tuple[FeatureStats | None, Topics | None]:
     """The word statistics and topics planning stored last, read only (None: none yet)."""
-    stats = _stored(store, FEATURES, FeatureStats.from_bytes)
-    return stats, _stored(store, TOPICS, Topics.from_bytes)
+    return stored_stats(store), _stored(store, TOPICS, Topics.from_bytes)
 
 
 def _stored(store: Store, name: str, parse: Callable[[bytes], T | None]) -> T | None:

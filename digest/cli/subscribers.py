@@ -391,7 +391,7 @@ def feedback(
 def _hint_typos(store: Store, keywords: list[str]) -> None:
     """Notes on the typed words no paper of the history holds (from the word statistics
     planning stored; none before the first plan)."""
-    from digest.pipeline import stored_space
+    from digest.pipeline import stored_stats
 
-    stats, _ = stored_space(store)
+    stats = stored_stats(store)
     say_suggestions(keywords, None if stats is None else stats.df)
