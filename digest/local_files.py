@@ -1,9 +1,11 @@
 """Local files an operator names (listings, subscriber imports, the DKIM key): only regular
 files, and never more than a limit: a device or a pipe may never end, and a file's size
-from stat() says nothing of a file that grows."""
+from stat() says nothing of a file that grows. Their text is UTF-8, or UTF-16 with a byte
+order mark (what Windows programs save as "Unicode")."""
 
 from __future__ import annotations
 
+import codecs
 import stat
 from pathlib import Path
 
@@ -18,6 +20,10 @@ class NotAFile(OSError):
 
 class TooLarge(OSError):
     """A file over the size limit of what reads it."""
+
+
+class NotText(ValueError):
+    """Bytes that are no text this service reads; the message says what they are instead."""
 
 
 def read_capped(path: Path, limit: int) -> bytes:
@@ -43,12 +49,26 @@ def read_import_csv(path: Path) -> str:
         raise ValidationError(f"{path} is over {MAX_IMPORT_BYTES} bytes: split it") from None
     except OSError as exc:
         raise DigestError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return decode_text(data)
+    except NotText as exc:
+        raise ValidationError(
+            f"cannot read {path}: {exc}; save it as CSV UTF-8 (or as Unicode text) and "
+            "import it again; nothing was imported"
+        ) from None
+
+
+def decode_text(data: bytes) -> str:
+    """Text saved as UTF-8 (a byte order mark allowed) or as UTF-16 with its byte order mark;
+    NotText says why other bytes are not."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise NotText("it is broken UTF-16 text") from None
     if b"\x00" in data:
-        raise ValidationError(f"{path} is not a CSV file: it contains binary data")
+        raise NotText("it contains binary data")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationError(
-            f"{path} is not a UTF-8 CSV file (byte {exc.start} is not UTF-8): "
-            "save it as CSV UTF-8; nothing was imported"
-        ) from None
+        raise NotText(f"it is not UTF-8 text (byte {exc.start})") from None

@@ -3,6 +3,7 @@ import and export, with every bad input reported on one line and changing nothin
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -561,11 +562,12 @@ def test_repeated_address_in_the_file_counts_once(project: Project) -> None:
         (None, "no such file"),
         (b"", "is empty: it needs a header row"),
         (b"ann@example.org,rlhf\nben@example.org,moe\n", "has no header row"),
-        (b"email;keywords\nann@example.org;rlhf\n", "separates columns with ';'"),
+        (b"email|keywords\nann@example.org|rlhf\n", "has no header row"),
         (b"email,exclude\nann@example.org,rlhf\n", "has no 'keywords' column"),
         (b"email,keywords,email\nann@example.org,rlhf,x\n", "names the column 'email' twice"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not a CSV file: it contains binary data"),
-        (b"email,keywords\nann@example.org,caf\xe9\n", "is not a UTF-8 CSV file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "subs.csv: it contains binary data"),
+        (b"email,keywords\nann@example.org,caf\xe9\n", "is not UTF-8 text (byte 34)"),
+        (b"\xff\xfee\x00m\x00a", "is broken UTF-16 text"),
         (b'email,keywords\nann@example.org,"rlhf\n', "is not valid CSV"),
     ],
 )
@@ -583,6 +585,41 @@ def test_unreadable_import_file_is_one_line_and_imports_nothing(
     assert line.startswith("error: ") and ("subs.csv" in line)
     assert result.out == ""
     assert table(project) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        # a spreadsheet in German or French saves "CSV" with semicolons (the comma is the
+        # decimal mark there), quoting a cell that holds one
+        ('email;keywords;max_papers\r\nann@example.org;"kv cache; rlhf";5\r\n', "utf-8-sig"),
+        # "Unicode text" from a spreadsheet: tab-separated UTF-16 with a byte order mark
+        ("email\tkeywords\tmax_papers\r\nann@example.org\tkv cache; rlhf\t5\r\n", "utf-16"),
+        ("email,keywords,max_papers\nann@example.org,kv cache; rlhf,5\n", "utf-16-le"),
+        ("email\tkeywords\tmax_papers\nann@example.org\tkv cache; rlhf\t5\n", "utf-8"),
+    ],
+)
+def test_import_reads_what_spreadsheets_save(project: Project, text: str, encoding: str) -> None:
+    body = text.encode(encoding)
+    if encoding == "utf-16-le":
+        body = codecs.BOM_UTF16_LE + body
+    path = project.root / "subs.csv"
+    path.write_bytes(body)
+    result = project.ok("subscribers", "import", str(path))
+    assert result.out.strip() == "1 imported, 0 already present, 0 bad rows"
+    assert project.query("select email, keywords, max_papers from subscriber") == [
+        ("ann@example.org", '["kv cache", "rlhf"]', 5)
+    ]
+
+
+def test_semicolon_file_with_an_unquoted_semicolon_names_the_fix(project: Project) -> None:
+    path = write(project, "subs.csv", "email;keywords\nann@example.org;kv cache; rlhf\n")
+    result = project.cli("subscribers", "import", str(path))
+    assert result.out.strip() == "0 imported, 0 already present, 1 bad row"
+    assert result.err.strip() == (
+        "line 2: 3 fields but the header has 2: "
+        "put keywords that contain semicolons in double quotes"
+    )
 
 
 def test_import_ignores_columns_that_are_not_ours_and_says_so(project: Project) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from digest.cli.common import (
     JsonOpt,
+    counted,
     echo_json,
     parse_now,
     say,
@@ -305,7 +306,7 @@ def import_cmd(
     file: Annotated[
         Path,
         typer.Argument(
-            help=f"CSV file (UTF-8) with a header row; columns {','.join(COLUMNS)}, "
+            help=f"CSV file (UTF-8 or UTF-16) with a header row; columns {','.join(COLUMNS)}, "
             "of which only email and keywords are required.",
             show_default=False,
         ),
@@ -316,7 +317,9 @@ def import_cmd(
 
     Every row is checked first. Bad rows are reported on stderr with their line number and
     left out, the good rows are still imported, and the exit status is 1 if any row was bad.
-    Keywords are separated by ';' (or ',' inside a double-quoted field).
+    Columns are separated by ',' (or by ';' or tabs, as some spreadsheets save them: the
+    header row tells which). Keywords are separated by ';' (or ',' inside a double-quoted
+    field).
     """
     from digest.local_files import read_import_csv
     from digest.subscriptions.csv_io import ParsedFile, read_subscribers_csv
@@ -333,7 +336,8 @@ def import_cmd(
     for bad in parsed.bad_rows:
         say(str(bad), err=True)
     repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""
-    say(f"{added} imported, {present} already present, {len(parsed.bad_rows)} bad rows{repeated}")
+    bad = counted(len(parsed.bad_rows), "bad row")
+    say(f"{added} imported, {present} already present, {bad}{repeated}")
     if parsed.bad_rows:
         raise typer.Exit(1)
 

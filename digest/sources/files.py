@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import codecs
 from pathlib import Path
 
 from digest.errors import FetchError, ParseError
-from digest.local_files import NotAFile, TooLarge, read_capped
+from digest.local_files import NotAFile, NotText, TooLarge, decode_text, read_capped
 
 LISTING_SUFFIXES = (".txt", ".json", ".html", ".htm", ".xml", ".rss", ".atom")
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -44,16 +43,9 @@ def read_bytes(path: Path) -> bytes:
 def decode(body: bytes, name: str) -> str:
     """The text of a listing saved as UTF-8 (or as UTF-16 with its byte order mark, as
     Windows editors save "Unicode"); binary or mis-encoded content is a ParseError."""
-    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return body.decode("utf-16")
-        except UnicodeDecodeError:
-            raise ParseError(f"{name}: broken UTF-16 text; re-save it as UTF-8") from None
-    if b"\x00" in body:
-        raise ParseError(f"{name}: binary data, not a listing (remove or replace the file)")
     try:
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+        return decode_text(body)
+    except NotText as exc:
         raise ParseError(
-            f"{name}: not UTF-8 text (byte {exc.start}): remove it or re-save it as UTF-8"
+            f"{name}: {exc}, not a listing: remove it or re-save it as UTF-8"
         ) from None

@@ -2,15 +2,17 @@
 
 The columns are COLUMNS; an import file needs a header row naming them (in any order), of
 which only email and keywords are required; other columns (a name, a note) are ignored.
-Keywords are separated by `;` (or `,` inside a quoted field). A cell that a spreadsheet
-would run as a formula (starting with = + - @) is written with a leading `'`, which reading
-takes off again, so export -> import is exact.
+Columns are separated by commas, or by semicolons or tabs as some spreadsheets save them
+(the header row tells which). Keywords are separated by `;` (or `,` inside a quoted field).
+A cell that a spreadsheet would run as a formula (starting with = + - @) is written with a
+leading `'`, which reading takes off again, so export -> import is exact.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,7 +59,8 @@ def read_subscribers_csv(
     to `result`. A missing or wrong header, or broken CSV, is a ValidationError."""
     if "\x00" in text:
         raise ValidationError(f"{name} is not a CSV file: it contains binary data")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    delimiter = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = _header(reader, name)
         result.ignored_columns = [c for c in header if c and c not in COLUMNS]
@@ -68,7 +71,7 @@ def read_subscribers_csv(
             if not any(f.strip() for f in fields):
                 continue  # a blank line
             try:
-                subscriber = row_subscriber(header, fields, now)
+                subscriber = row_subscriber(header, fields, now, delimiter)
             except ValidationError as exc:
                 result.bad_rows.append(BadRow(start, str(exc)))
                 continue
@@ -83,13 +86,15 @@ def read_subscribers_csv(
         ) from None
 
 
-def row_subscriber(header: list[str], fields: list[str], now: datetime) -> Subscriber:
+def row_subscriber(
+    header: list[str], fields: list[str], now: datetime, delimiter: str = ","
+) -> Subscriber:
     """The subscriber one data row describes, or ValidationError saying what is wrong."""
     extra = fields[len(header) :]
     if any(f.strip() for f in extra):
         raise ValidationError(
-            f"{len(fields)} fields but the header has {len(header)}: "
-            "put keywords that contain commas in double quotes"
+            f"{len(fields)} fields but the header has {len(header)}: put keywords that "
+            f"contain {_DELIMITER_NAMES[delimiter]} in double quotes"
         )
     values = dict(zip(header, (unescape(f) for f in fields), strict=False))
     for column in header:
@@ -192,6 +197,22 @@ def unescape(value: str) -> str:
     return value
 
 
+_DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
+_FIRST_LINE = re.compile(r"[^\s][^\r\n]*")
+
+
+def _delimiter(text: str) -> str:
+    """The column separator of a CSV text: the one that makes its first line name the email
+    column (spreadsheets in many languages save ';', "Unicode text" uses tabs); else ','."""
+    line = _FIRST_LINE.search(text)  # not splitlines(): an import may be 500 MB
+    first = line.group() if line else ""
+    for delimiter in _DELIMITER_NAMES:
+        cells = (c.strip().strip('"').lstrip("\ufeff").lower() for c in first.split(delimiter))
+        if "email" in cells:
+            return delimiter
+    return ","
+
+
 def _header(reader: Iterable[list[str]], name: str) -> list[str]:
     example = ",".join(COLUMNS)
     for fields in reader:
@@ -201,10 +222,6 @@ def _header(reader: Iterable[list[str]], name: str) -> list[str]:
         while header and not header[-1]:
             header.pop()  # trailing empty columns, as spreadsheets write them
         found = ",".join(fields)[:80]
-        if "email" not in header and ";" in found:
-            raise ValidationError(
-                f"{name} separates columns with ';': use commas, with a header such as {example}"
-            )
         if "email" not in header:
             raise ValidationError(
                 f"{name} has no header row: the first line must name the columns, "
