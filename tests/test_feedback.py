@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Project
+from conftest import Project, load_source
 
 NOW = "2026-11-22T12:00:00+00:00"
 PERSON = "reader@example.org"
@@ -211,6 +211,48 @@ def test_cli_feedback_show_and_bad_ids(project: Project) -> None:
     assert votes(project) == [(ids[0], -1, "cli")]
     project.ok("subscribers", "remove", PERSON)
     assert votes(project) == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "key"),
+    [
+        ("arXiv:2605.05242", "arxiv:2605.05242"),  # the citation form
+        ("ARXIV: 2605.05242v2", "arxiv:2605.05242"),
+        ("2605.05242v3", "arxiv:2605.05242"),
+        ("arxiv.org/abs/2605.05242", "arxiv:2605.05242"),
+        ("https://arxiv.org/pdf/2605.05242v2.pdf", "arxiv:2605.05242"),
+        ("https://arxiv.org/html/2605.05242v1", "arxiv:2605.05242"),
+        ("http://export.arxiv.org/abs/2605.05242", "arxiv:2605.05242"),
+        ("https://www.arxiv.org/abs/2605.05242?context=cs#", "arxiv:2605.05242"),
+        ("<https://arxiv.org/abs/2605.05242>", "arxiv:2605.05242"),
+        ("https://huggingface.co/papers/2605.05242", "arxiv:2605.05242"),
+        ("https://doi.org/10.48550/arXiv.2605.05242", "arxiv:2605.05242"),
+        ("doi:10.48550/arXiv.2605.05242", "arxiv:2605.05242"),
+        ("https://arxiv.org/abs/hep-th/9901001v2", "arxiv:hep-th/9901001"),
+        ("Math.ag/0101001", "arxiv:math.AG/0101001"),
+        ("title:5f1e2d3c4b5a6978", "title:5f1e2d3c4b5a6978"),
+        ("https://example.org/abs/2605.05242", None),  # another site: a title, then
+        ("https://arxiv.org.example.org/abs/2605.05242", None),
+        ("arxiv:not-an-id", None),
+        ("Attention Is All You Need", None),
+    ],
+)
+def test_paper_references_as_people_paste_them(ref: str, key: str | None) -> None:
+    from digest.subscriptions.votes import paper_key
+
+    assert paper_key(ref) == key
+
+
+def test_cli_feedback_takes_arxiv_citations_and_links(project: Project) -> None:
+    listing = project.root / "hf.json"
+    listing.write_bytes(load_source("hf_api_daily.json"))
+    project.ok("fetch", str(listing), "--kind", "auto", "--now", NOW)
+    project.ok("subscribers", "add", PERSON, "--keywords", "mixture of experts")
+    for ref in ("arXiv:2605.05242", "https://arxiv.org/pdf/2605.05242v1"):
+        project.ok("subscribers", "feedback", PERSON, "--like", ref)
+        assert votes(project) == [("arxiv:2605.05242", 1, "cli")]
+    failed = project.cli("subscribers", "feedback", PERSON, "--like", "arXiv:2605.99999")
+    assert failed.code == 1 and "'arXiv:2605.99999' in the history" in failed.err
 
 
 def test_cli_rank_with_likes_and_bad_like(project: Project) -> None:

@@ -91,7 +91,10 @@ def rank_cmd(
     exclude: Annotated[str, typer.Option(help="Comma-separated topics to leave out.")] = "",
     like: Annotated[
         list[str] | None,
-        typer.Option(help="A paper you like (id from `digest papers --json`); repeatable."),
+        typer.Option(
+            help="A paper you like: an id from `digest papers --json`, an arXiv id or link; "
+            "repeatable."
+        ),
     ] = None,
     dislike: Annotated[
         list[str] | None, typer.Option(help="A paper you do not want more of; repeatable.")

@@ -336,8 +336,8 @@ def import_cmd(
     for bad in parsed.bad_rows:
         say(str(bad), err=True)
     repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""
-    bad = counted(len(parsed.bad_rows), "bad row")
-    say(f"{added} imported, {present} already present, {bad}{repeated}")
+    bad_rows = counted(len(parsed.bad_rows), "bad row")
+    say(f"{added} imported, {present} already present, {bad_rows}{repeated}")
     if parsed.bad_rows:
         raise typer.Exit(1)
 
@@ -368,7 +368,9 @@ def feedback(
     email: EmailArg,
     like: Annotated[
         list[str] | None,
-        typer.Option(help="A paper to see more like (id from `digest papers --json`)."),
+        typer.Option(
+            help="A paper to see more like: an id from `digest papers --json`, an arXiv id or link."
+        ),
     ] = None,
     dislike: Annotated[list[str] | None, typer.Option(help="A paper to see less like.")] = None,
     clear: Annotated[list[str] | None, typer.Option(help="Forget the vote on this paper.")] = None,

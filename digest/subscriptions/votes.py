@@ -9,11 +9,18 @@ from collections.abc import Sequence
 from digest.errors import NotFoundError, ValidationError
 from digest.ingest.identity import normalise_title
 from digest.models import Paper
-from digest.sources.base import strip_version
 from digest.store import Store
 
+# an arXiv id as people paste it: bare, "arXiv:" (the citation form), a DOI, or the URL of
+# its page on arxiv.org (abs, pdf, html; any host such as export.) or Hugging Face; with or
+# without a version, angle brackets, a query or a fragment
 _ARXIV = re.compile(
-    r"^(?:https?://(?:www\.)?arxiv\.org/(?:abs|pdf)/)?(\d{4}\.\d{4,5})(?:v\d+)?(?:\.pdf)?/?$"
+    r"^<?(?:arxiv:\s*"
+    r"|(?:doi:\s*|(?:https?://)?(?:dx\.)?doi\.org/)?10\.48550/arxiv\."
+    r"|(?:https?://)?(?:[a-z0-9-]+\.)*(?:arxiv\.org/(?:abs|pdf|html)|huggingface\.co/papers)/)?"
+    r"(\d{4}\.\d{4,5}|[a-z-]{2,12}(?:\.[a-z]{2})?/\d{7})"
+    r"(?:v\d+)?(?:\.pdf)?/?(?:[?#][^\s>]*)?>?$",
+    re.IGNORECASE,
 )
 MAX_REFS = 100
 
@@ -21,10 +28,20 @@ MAX_REFS = 100
 def paper_key(ref: str) -> str | None:
     """The paper id a reference names directly, or None when it can only be a title."""
     text = ref.strip()
-    if text.startswith(("arxiv:", "title:")):
+    if text.startswith("title:"):
         return text
     match = _ARXIV.match(text)
-    return f"arxiv:{strip_version(match.group(1))}" if match else None
+    return f"arxiv:{_canonical(match.group(1))}" if match else None
+
+
+def _canonical(arxiv_id: str) -> str:
+    """An arXiv id as listings give it: an old-style archive in lower case, its subject
+    class in upper case ("math.AG/0101001")."""
+    if "/" not in arxiv_id:
+        return arxiv_id
+    archive, number = arxiv_id.split("/")
+    name, dot, subject = archive.partition(".")
+    return f"{name.lower()}{dot}{subject.upper()}/{number}"
 
 
 def resolve_papers(store: Store, refs: Sequence[str], titles: bool = False) -> list[Paper]:
