@@ -381,8 +381,8 @@ def test_remove(project: Project) -> None:
             "unknown time zone 'Mars/Olympus'",
         ),
         (
-            ["add", "z@example.org", "--keywords", "x", "--send-at", "7pm"],
-            "invalid send time '7pm'",
+            ["add", "z@example.org", "--keywords", "x", "--send-at", "13pm"],
+            "invalid send time '13pm'",
         ),
         (
             ["add", "z@example.org", "--keywords", "x", "--frequency", "monthly"],
@@ -442,7 +442,7 @@ def test_import_good_and_bad_rows(project: Project) -> None:
         "line 3: invalid email address 'x': An email address must have an @-sign.",
         "line 5: email contains a line break",
         "line 8: unknown time zone 'Mars/Olympus': use an IANA name such as Europe/Berlin or UTC",
-        "line 9: invalid send time '25:00': use HH:MM, 24-hour, e.g. 08:00",
+        "line 9: invalid send time '25:00': use HH:MM, e.g. 08:00 or 20:30",
         f"line 10: keyword too long (10000 characters, at most 80): {'x' * 40!r}…",
         "line 11: max_papers must be a whole number, not 'many'",
         "line 12: unknown frequency 'monthly': use daily, weekdays, weekly",
@@ -620,6 +620,24 @@ def test_semicolon_file_with_an_unquoted_semicolon_names_the_fix(project: Projec
         "line 2: 3 fields but the header has 2: "
         "put keywords that contain semicolons in double quotes"
     )
+
+
+@pytest.mark.parametrize(
+    ("timezone", "send_at", "stored"),
+    [
+        ("europe/berlin", "8pm", ("Europe/Berlin", "20:00")),
+        ("new york", "7:30 a.m.", ("America/New_York", "07:30")),
+        ("Kolkata", "0645", ("Asia/Kolkata", "06:45")),
+        ("UTC", "8h30", ("UTC", "08:30")),
+        ("CET", "12am", ("CET", "00:00")),
+    ],
+)
+def test_time_zone_and_send_time_as_people_type_them(
+    project: Project, timezone: str, send_at: str, stored: tuple[str, str]
+) -> None:
+    args = ["--keywords", "rlhf", "--timezone", timezone, "--send-at", send_at]
+    project.ok("subscribers", "add", "ann@example.org", *args)
+    assert project.query("select timezone, send_at from subscriber") == [stored]
 
 
 def test_import_ignores_columns_that_are_not_ours_and_says_so(project: Project) -> None:

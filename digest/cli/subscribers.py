@@ -37,8 +37,8 @@ EmailArg = Annotated[
 ]
 KEYWORDS_HELP = 'Comma-separated topics, e.g. "kv cache, rlhf".'
 EXCLUDE_HELP = "Comma-separated topics to leave out."
-TIMEZONE_HELP = "IANA time zone, e.g. Europe/Berlin."
-SEND_AT_HELP = "Local send time, HH:MM (24-hour)."
+TIMEZONE_HELP = "IANA time zone, e.g. Europe/Berlin (any case; a city alone when unambiguous)."
+SEND_AT_HELP = "Local send time, e.g. 08:00, 20:30 or 8pm."
 MAX_PAPERS_HELP = "Papers per digest (1-50)."
 FREQUENCY_HELP = "How often: daily, weekdays (Monday to Friday) or weekly."
 WEEKLY_DAY_HELP = "The day of a weekly digest: monday ... sunday."

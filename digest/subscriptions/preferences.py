@@ -6,8 +6,9 @@ import re
 import unicodedata
 from datetime import datetime, time
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError as PydanticError
@@ -24,7 +25,10 @@ MAX_KEYWORD_CHARS = 80
 MAX_PAPERS = 50
 FREQUENCIES = tuple(Frequency)
 E = TypeVar("E", bound=StrEnum)
-_SEND_AT = re.compile(r"^(\d{1,2}):(\d{2})$")
+# 08:00, 8:00, 8.30, 8h30, 8h, 0800, 8, and with a 12-hour clock's am / pm (8pm, 8:30 p.m.)
+_SEND_AT = re.compile(
+    r"^(?:(\d{1,2})(?:[:.h](\d\d)?)?|(\d\d)(\d\d))\s*(?:([ap])\.?\s*m\.?)?$", re.IGNORECASE
+)
 
 
 def normalise_email(text: str) -> str:
@@ -39,22 +43,49 @@ def normalise_email(text: str) -> str:
 
 
 def check_timezone(name: str) -> str:
-    """An IANA time zone name such as Europe/Berlin, or ValidationError."""
+    """The IANA time zone a name means (Europe/Berlin; typed in any case, or as its city
+    alone when one zone has it: "berlin", "new york"), or ValidationError."""
+    typed = name.strip()
     try:
-        ZoneInfo(name.strip())
+        ZoneInfo(typed)
+        return typed
     except (ZoneInfoNotFoundError, ValueError):
+        pass
+    zone = _zone_names().get(typed.lower().replace(" ", "_"))
+    if zone is None:
         raise ValidationError(
-            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin or UTC"
-        ) from None
-    return name.strip()
+            f"unknown time zone {name[:60]!r}: use an IANA name such as Europe/Berlin or UTC"
+        )
+    return zone
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    """Lower-case name -> the zone's IANA name, for every zone this system knows, and for
+    the city that ends a zone's name when no other zone ends with it."""
+    zones = available_timezones()
+    names = {zone.lower(): zone for zone in zones}
+    cities: dict[str, list[str]] = {}
+    for zone in zones:
+        if "/" in zone and not zone.startswith(("Etc/", "SystemV/")):
+            cities.setdefault(zone.rsplit("/", 1)[1].lower(), []).append(zone)
+    for city, named in cities.items():
+        if len(named) == 1:
+            names.setdefault(city, named[0])
+    return names
 
 
 def check_send_at(text: str) -> str:
-    """A local send time as HH:MM (24-hour), or ValidationError."""
+    """A local send time as HH:MM (24-hour) from what people type ("8:30", "0800", "8pm"),
+    or ValidationError."""
     match = _SEND_AT.match(text.strip())
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValidationError(f"invalid send time {text!r}: use HH:MM, 24-hour, e.g. 08:00")
-    return f"{int(match[1]):02d}:{match[2]}"
+    hours = int((match[1] or match[3]) if match else -1)
+    minutes = int((match[2] or match[4] or 0) if match else 0)
+    if match and match[5]:  # a 12-hour clock: 12am is midnight, 12pm noon
+        hours = hours % 12 + (12 if match[5].lower() == "p" else 0) if 1 <= hours <= 12 else -1
+    if not 0 <= hours <= 23 or minutes > 59:
+        raise ValidationError(f"invalid send time {text[:40]!r}: use HH:MM, e.g. 08:00 or 20:30")
+    return f"{hours:02d}:{minutes:02d}"
 
 
 def send_time(subscriber: Subscriber) -> time:
