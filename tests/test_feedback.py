@@ -231,6 +231,12 @@ def test_cli_feedback_show_and_bad_ids(project: Project) -> None:
         ("https://arxiv.org/abs/hep-th/9901001v2", "arxiv:hep-th/9901001"),
         ("Math.ag/0101001", "arxiv:math.AG/0101001"),
         ("title:5f1e2d3c4b5a6978", "title:5f1e2d3c4b5a6978"),
+        # a citation, and an arXiv page's title, copied whole
+        ("Okonkwo et al. Capacity-aware routing. arXiv:2605.05242, 2026.", "arxiv:2605.05242"),
+        ("[2605.05242] Capacity-Aware Routing for Sparse Mixture-of-Experts", "arxiv:2605.05242"),
+        ("arXiv:2605.05242v1 [cs.LG] 7 May 2026", "arxiv:2605.05242"),
+        ("compare arXiv:2605.05242 with arXiv:2605.04871", None),  # which one?
+        ("Routing 2605.05242 Experts", None),  # digits in a title name nothing
         ("https://example.org/abs/2605.05242", None),  # another site: a title, then
         ("https://arxiv.org.example.org/abs/2605.05242", None),
         ("arxiv:not-an-id", None),

@@ -11,17 +11,19 @@ from digest.ingest.identity import normalise_title
 from digest.models import Paper
 from digest.store import Store
 
-# an arXiv id as people paste it: bare, "arXiv:" (the citation form), a DOI, or the URL of
-# its page on arxiv.org (abs, pdf, html; any host such as export.) or Hugging Face; with or
-# without a version, angle brackets, a query or a fragment
-_ARXIV = re.compile(
-    r"^<?(?:arxiv:\s*"
+_ID = r"(\d{4}\.\d{4,5}|[a-z-]{2,12}(?:\.[a-z]{2})?/\d{7})(?:v\d+)?"
+# what names an arXiv id wherever it stands: "arXiv:" (the citation form), its DOI, the URL
+# of its page on arxiv.org (abs, pdf, html; any host such as export.) or Hugging Face
+_NAMED = (
+    r"(?:arxiv:\s*"
     r"|(?:doi:\s*|(?:https?://)?(?:dx\.)?doi\.org/)?10\.48550/arxiv\."
-    r"|(?:https?://)?(?:[a-z0-9-]+\.)*(?:arxiv\.org/(?:abs|pdf|html)|huggingface\.co/papers)/)?"
-    r"(\d{4}\.\d{4,5}|[a-z-]{2,12}(?:\.[a-z]{2})?/\d{7})"
-    r"(?:v\d+)?(?:\.pdf)?/?(?:[?#][^\s>]*)?>?$",
-    re.IGNORECASE,
+    r"|(?:https?://)?(?:[a-z0-9-]+\.)*(?:arxiv\.org/(?:abs|pdf|html)|huggingface\.co/papers)/)"
 )
+# a reference that is one id: named so or bare, with angle brackets, a query or a fragment
+_ARXIV = re.compile(rf"^<?{_NAMED}?{_ID}(?:\.pdf)?/?(?:[?#][^\s>]*)?>?$", re.IGNORECASE)
+# an id named inside a longer text: a citation ("Vaswani et al. ... arXiv:1706.03762, 2017"),
+# an arXiv page's title ("[1706.03762] Attention Is All You Need")
+_CITED = re.compile(rf"(?:(?<![\w.]){_NAMED}|^\[){_ID}(?![\w/])", re.IGNORECASE)
 MAX_REFS = 100
 
 
@@ -31,7 +33,10 @@ def paper_key(ref: str) -> str | None:
     if text.startswith("title:"):
         return text
     match = _ARXIV.match(text)
-    return f"arxiv:{_canonical(match.group(1))}" if match else None
+    if match:
+        return f"arxiv:{_canonical(match.group(1))}"
+    cited = {_canonical(m.group(1)) for m in _CITED.finditer(text)}
+    return f"arxiv:{cited.pop()}" if len(cited) == 1 else None
 
 
 def _canonical(arxiv_id: str) -> str:
