@@ -622,6 +622,17 @@ def test_semicolon_file_with_an_unquoted_semicolon_names_the_fix(project: Projec
     )
 
 
+def test_exclusions_typed_among_the_keywords_are_stored_as_exclusions(project: Project) -> None:
+    typed = "diffusion models, -medical, video NOT surgery"
+    added = project.ok("subscribers", "add", "ann@example.org", "--keywords", typed)
+    assert added.out.startswith(
+        "added ann@example.org: diffusion models, video (not: medical, surgery); "
+    )
+    assert project.query("select keywords, exclude from subscriber") == [
+        ('["diffusion models", "video"]', '["medical", "surgery"]')
+    ]
+
+
 @pytest.mark.parametrize(
     ("timezone", "send_at", "stored"),
     [
@@ -693,7 +704,7 @@ def seed_varied(project: Project) -> None:
     path = write(
         project,
         "more.csv",
-        HEADER + "dan@example.org,\"=1+1; -quoted 'x'; @home\",'=cmd,UTC,00:00,50,weekly,sunday,"
+        HEADER + "dan@example.org,\"=1+1; +quoted 'x'; @home\",'=cmd,UTC,00:00,50,weekly,sunday,"
         "unsubscribed\n"
         + 'eve+tag@example.org,"a, b, c","d; e",America/St_Johns,12:30,1,daily,,bounced\n'
         + 'zoë@example.org,"\'lead quote",,Europe/London,06:15,7,weekly,3,active\n',
@@ -713,7 +724,7 @@ def test_export_to_stdout_and_file(project: Project) -> None:
             "alice@example.org,rlhf; kv cache,video,Europe/Berlin,07:30,4,weekly,friday,active",
             "bob@example.org,diffusion; video,,UTC,08:00,10,daily,monday,paused",
             "carol@example.org,moe,,Asia/Kathmandu,23:59,10,weekdays,monday,pending",
-            "dan@example.org,'=1+1; -quoted 'x'; @home,'=cmd,UTC,00:00,50,weekly,sunday,"
+            "dan@example.org,'=1+1; +quoted 'x'; @home,'=cmd,UTC,00:00,50,weekly,sunday,"
             "unsubscribed",
             "eve+tag@example.org,a; b; c,d; e,America/St_Johns,12:30,1,daily,monday,bounced",
             "zoë@example.org,''lead quote,,Europe/London,06:15,7,weekly,thursday,active",
@@ -761,7 +772,7 @@ def test_export_then_import_into_an_empty_database_round_trips(project: Project)
         "bounced",
     }
     dan = next(r for r in copied if r["email"] == "dan@example.org")
-    assert (dan["keywords"], dan["exclude"]) == (["=1+1", "-quoted 'x'", "@home"], ["=cmd"])
+    assert (dan["keywords"], dan["exclude"]) == (["=1+1", "+quoted 'x'", "@home"], ["=cmd"])
     zoe = next(r for r in copied if r["email"] == "zoë@example.org")
     assert (zoe["keywords"], zoe["weekly_day"]) == (["'lead quote"], 3)
     # and the copy exports byte for byte the same file

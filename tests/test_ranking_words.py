@@ -10,7 +10,7 @@ from digest.ranking.acronyms import Acronyms, definitions, known
 from digest.ranking.keywords import keyword_forms
 from digest.ranking.known_acronyms import KNOWN
 from digest.ranking.spelling import american
-from digest.ranking.text import compound_forms
+from digest.ranking.text import compound_forms, split_profile
 
 
 def test_split_keywords_trims_lowercases_and_dedupes() -> None:
@@ -52,6 +52,26 @@ def test_split_keywords_trims_lowercases_and_dedupes() -> None:
 )
 def test_split_keywords_reads_keywords_as_people_type_them(typed: str, keywords: list[str]) -> None:
     assert split_keywords(typed) == keywords
+
+
+@pytest.mark.parametrize(
+    ("typed", "wanted", "unwanted"),
+    [
+        ("diffusion models, -medical", ["diffusion models"], ["medical"]),
+        ("llm NOT agents", ["llm"], ["agents"]),
+        ("llm AND NOT agents, rlhf", ["llm", "rlhf"], ["agents"]),
+        ("kv cache -quantization -pruning", ["kv cache"], ["quantization", "pruning"]),
+        ("rlhf; not medical; !robotics; without video", ["rlhf"], ["medical", "robotics", "video"]),
+        # hyphens of words, bullets, numbers and a lower-case "not" inside stay what they are
+        ("long-context, non-convex\n- kv cache", ["long-context", "non-convex", "kv cache"], []),
+        ("temperature -1, what not to learn", ["temperature -1", "what not to learn"], []),
+        ("pre-training -based", ["pre-training"], ["based"]),
+    ],
+)
+def test_exclusions_typed_as_in_a_search_engine(
+    typed: str, wanted: list[str], unwanted: list[str]
+) -> None:
+    assert split_profile(typed) == (wanted, unwanted)
 
 
 def test_a_real_stemmer_and_hyphens_make_word_forms_meet() -> None:

@@ -217,6 +217,22 @@ def test_live_preview_lists_matching_papers(project: Project, client: httpx.Clie
     assert long.status_code == 400
 
 
+def test_preview_reads_exclusions_typed_among_the_keywords(
+    project: Project, client: httpx.Client
+) -> None:
+    """ "kv cache -quantization" as a search engine reads it: no paper that says quantization,
+    and quantization is not a keyword that "matched nothing"."""
+    project.ok("fetch", "--now", FETCHED_AT)
+    plain = client.get("/preview", params={"keywords": "kv cache", "exclude": ""}).json()
+    titled = [p for p in plain["papers"] if "compression" in p["title"].lower()]
+    assert titled  # the seeds hold KV cache compression papers
+    data = client.get("/preview", params={"keywords": "kv cache -compression"}).json()
+    assert data["papers"] and data["unmatched"] == []
+    assert not [p for p in data["papers"] if "compression" in p["title"].lower()]
+    only = client.get("/preview", params={"keywords": "-compression"})
+    assert only.status_code == 400 and "give at least one to look for" in only.json()["error"]
+
+
 def test_the_preview_ranks_as_planning_does(
     project: Project, web: Any, client: httpx.Client
 ) -> None:

@@ -105,19 +105,15 @@ def rank_cmd(
     """Rank every paper in the history for an ad-hoc profile: keywords, exclusions, votes."""
     from digest import pipeline
     from digest.ranking import Profile, Voted, rank
-    from digest.subscriptions.preferences import check_keywords
+    from digest.subscriptions.preferences import check_topics
     from digest.subscriptions.votes import resolve_papers
 
     services = state(ctx).services()
     store = services.store
     liked = [p.id for p in resolve_papers(store, like or [])]
     disliked = [p.id for p in resolve_papers(store, dislike or [])]
-    profile = Profile(
-        check_keywords(keywords),
-        check_keywords(exclude, allow_empty=True, what="excluded keywords"),
-        liked=liked,
-        disliked=disliked,
-    )
+    wanted, excluded = check_topics(keywords, exclude)
+    profile = Profile(wanted, excluded, liked=liked, disliked=disliked)
     history = store.papers.newest()
     by_id = {p.id: p for p in history}
     voted = Voted({pid: (by_id[pid].title, by_id[pid].abstract) for pid in liked + disliked})

@@ -79,7 +79,8 @@ def _schedule(s: Subscriber) -> str:
 
 
 def _summary(s: Subscriber) -> str:
-    return f"{', '.join(s.keywords)}; {_schedule(s)}, up to {s.max_papers} papers"
+    excluded = f" (not: {', '.join(s.exclude)})" if s.exclude else ""
+    return f"{', '.join(s.keywords)}{excluded}; {_schedule(s)}, up to {s.max_papers} papers"
 
 
 # `subscribers show`: what people ask about first, then the rest as stored

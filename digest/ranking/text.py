@@ -209,6 +209,26 @@ _QUOTED = re.compile(
 )
 
 
+# a search engine's exclusion typed among the keywords: "-medical", "!medical" or "not
+# medical" as a keyword of its own, "llm -agents" or "llm NOT agents" (capitals) inside one
+_INLINE_NOT = re.compile(r"\s+(?:(?:AND\s+)?NOT\s+|[-!](?=[^\W\d_]))")
+_NEGATED = re.compile(r"^(?:[-!](?=[^\W\d_])|(?:not|without|excluding|except)\s+)")
+
+
+def split_profile(text: str) -> tuple[list[str], list[str]]:
+    """(keywords, excluded keywords) of a text typed as a search engine's query is: what
+    `split_keywords` gives, with "-medical" or "llm NOT agents" read as exclusions."""
+    wanted: list[str] = []
+    unwanted: list[str] = []
+    for keyword in split_keywords(_INLINE_NOT.sub(", -", text)):
+        negated = _NEGATED.match(keyword)
+        if negated is None:
+            wanted.append(keyword)
+        elif rest := keyword[negated.end() :].strip():
+            unwanted.append(rest)
+    return wanted, unwanted
+
+
 def split_keywords(text: str) -> list[str]:
     """`"kv cache, quantization"` -> `["kv cache", "quantization"]`: lower case, without the
     quotes around, a list's bullet or a label before, prose around ("especially", "etc.") or

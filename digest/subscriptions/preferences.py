@@ -17,6 +17,7 @@ from pydantic import field_validator, model_validator
 from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber, SubscriberSettings, SubscriberStatus
 from digest.ranking import split_keywords
+from digest.ranking.text import split_profile
 from digest.safe_text import has_unsafe
 from digest.vocabulary import WEEKDAYS as WEEKDAYS  # re-exported: forms and CSV read it here
 
@@ -114,6 +115,21 @@ def check_keywords(text: str, *, allow_empty: bool = False, what: str = "keyword
     return keywords
 
 
+def check_topics(keywords: str, exclude: str) -> tuple[list[str], list[str]]:
+    """(keywords, excluded keywords) checked; exclusions typed among the keywords as in a
+    search engine ("diffusion, -medical", "llm NOT agents") join the excluded ones."""
+    wanted, unwanted = split_profile(keywords)
+    if unwanted and not wanted:
+        raise ValidationError(
+            f"keywords only exclude ({', '.join(unwanted)[:60]}): give at least one to look for"
+        )
+    excluded = check_keywords(exclude, allow_empty=True, what="excluded keywords")
+    checked_keywords = check_keywords(keywords if not unwanted else "; ".join(wanted))
+    if unwanted:
+        check_keywords("; ".join(unwanted), what="excluded keywords")  # the same limits
+    return checked_keywords, list(dict.fromkeys([*excluded, *unwanted]))
+
+
 def choose(vocabulary: type[E], text: str, what: str) -> E:
     """The member of `vocabulary` that `text` names (any case), or a ValidationError listing
     them all."""
@@ -164,15 +180,20 @@ class CheckedSettings(SubscriberSettings):
             data = {**data, "frequency": frequency, "weekly_day": day}
         return data
 
-    @field_validator("keywords", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _keywords(cls, value: Any) -> list[str]:
-        return check_keywords(_joined(value))
-
-    @field_validator("exclude", mode="before")
-    @classmethod
-    def _exclude(cls, value: Any) -> list[str]:
-        return check_keywords(_joined(value), allow_empty=True, what="excluded keywords")
+    def _topics(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "keywords" in data:
+            keywords, exclude = check_topics(
+                _joined(data["keywords"]), _joined(data.get("exclude", ""))
+            )
+            data = {**data, "keywords": keywords, "exclude": exclude}
+        elif isinstance(data, dict) and "exclude" in data:
+            exclude = check_keywords(
+                _joined(data["exclude"]), allow_empty=True, what="excluded keywords"
+            )
+            data = {**data, "exclude": exclude}
+        return data
 
     @field_validator("timezone", mode="before")
     @classmethod

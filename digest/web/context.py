@@ -29,7 +29,7 @@ from digest.ranking.suggest import suggestions
 from digest.store import Store
 from digest.subscriptions.lifecycle import Mailer
 from digest.subscriptions.links import Links
-from digest.subscriptions.preferences import FREQUENCIES, WEEKDAYS, check_keywords
+from digest.subscriptions.preferences import FREQUENCIES, WEEKDAYS, check_topics
 from digest.web.limits import Guard, Limits
 from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cookie
 
@@ -115,10 +115,7 @@ class WebContext:
     def preview(self, keywords: str, exclude: str, limit: int = 8) -> dict[str, Any]:
         """Papers of the last seven days that these keywords would pick, the keywords that
         match none of them, and the typed words no paper holds with what was likely meant."""
-        profile = Profile(
-            check_keywords(keywords),
-            check_keywords(exclude, allow_empty=True, what="excluded keywords"),
-        )
+        profile = Profile(*check_topics(keywords, exclude))
         papers, corpus = self._preview_corpus()
         [matches] = rank(corpus, [profile], limit, min_score=self.policy.min_score)
         hits = keyword_hits(corpus, profile.keywords, self.policy.min_score)
