@@ -631,6 +631,10 @@ def test_exclusions_typed_among_the_keywords_are_stored_as_exclusions(project: P
     assert project.query("select keywords, exclude from subscriber") == [
         ('["diffusion models", "video"]', '["medical", "surgery"]')
     ]
+    project.ok("subscribers", "edit", "ann@example.org", "--keywords", "video, -animals")
+    assert project.query("select keywords, exclude from subscriber") == [
+        ('["video"]', '["medical", "surgery", "animals"]')
+    ]
 
 
 @pytest.mark.parametrize(

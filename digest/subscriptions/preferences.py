@@ -233,7 +233,9 @@ def checked(data: dict[str, Any]) -> CheckedSettings:
 def checked_changes(changes: dict[str, Any], current: SubscriberSettings) -> dict[str, Any]:
     """The given settings of a partial update, checked against the subscriber's others."""
     settings = checked({**current.model_dump(), **changes})
-    return {name: getattr(settings, name) for name in changes}
+    # exclusions typed among new keywords ("-medical") change the excluded keywords too
+    changed = [*changes, "exclude"] if "keywords" in changes else list(changes)
+    return {name: getattr(settings, name) for name in changed}
 
 
 def new_subscriber(
