@@ -144,6 +144,25 @@ def test_markup_roots(body: bytes, kind: str) -> None:
     assert detect_kind(body) == kind
 
 
+@pytest.mark.parametrize(
+    ("body", "feed"),
+    [
+        (
+            b"<!DOCTYPE html><html><body><div id='dlpage'><h1>Computation and Language</h1>"
+            b"<a href='/list/cs.CL/pastweek?show=25'>past week</a><dl id='articles'>"
+            b"<dt><a href='/abs/2412.01234'>arXiv:2412.01234</a></dt></dl></div></body></html>",
+            "https://rss.arxiv.org/rss/cs.CL",
+        ),
+        (b'<html><body><div id="dlpage">search results</div></body></html>', "rss/cs.LG"),
+    ],
+)
+def test_an_arxiv_web_page_names_the_feed_to_use(body: bytes, feed: str) -> None:
+    """arxiv.org/list/cs.CL/new is what a person sees and pastes; its feed is what we read."""
+    with pytest.raises(ParseError, match="a page of arxiv.org's web site, not a feed") as info:
+        detect_kind(body, "text/html")
+    assert feed in str(info.value)
+
+
 def test_empty_body_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match="the body is empty"):
         detect_kind(b" \n\t")

@@ -22,6 +22,9 @@ _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 _DECLARATION = re.compile(r"<\?.*?(?:\?>|$)", re.DOTALL)
 _DOCTYPE = re.compile(r"<!DOCTYPE\s+([A-Za-z][\w:.-]*)", re.IGNORECASE)
 _ROOT = re.compile(r"<([A-Za-z][\w:.-]*)(?=[\s/>])")
+# arXiv's web pages (/list/cs.LG/new, /abs/...): people paste them for the feed they show
+_ARXIV_PAGE = re.compile(rb"""id\s*=\s*["']?dlpage\b|<dl\s+id\s*=\s*["']?articles\b""")
+_ARXIV_LIST = re.compile(rb"/list/([a-z-]{2,12}(?:\.[A-Za-z-]{2,8})?)/(?:new|recent|pastweek)\b")
 _HTML_ROOTS = frozenset({"html", "head", "body", "div", "meta", "title", "script", "link", "main"})
 
 
@@ -109,6 +112,13 @@ def _markup_kind(data: bytes, mime: str) -> SourceKind:
 def _html_kind(data: bytes) -> SourceKind:
     if _DAILY_PAPERS.search(data):
         return HF_PAGE
+    if _ARXIV_PAGE.search(data):
+        listed = _ARXIV_LIST.search(data)
+        category = listed.group(1).decode() if listed else "cs.LG"
+        raise ParseError(
+            "the body is a page of arxiv.org's web site, not a feed; for a category's new "
+            f"papers use its feed, https://rss.arxiv.org/rss/{category}"
+        )
     raise ParseError(
         'the body is an HTML page without a data-target="DailyPapers" element; '
         "check that it is a Daily Papers page (/papers...) and not an error or login page"
