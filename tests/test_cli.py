@@ -109,6 +109,18 @@ def test_papers_and_rank_json(project: Project) -> None:
     assert all("video" not in r["title"].lower() for r in excluded)
 
 
+def test_an_empty_history_says_to_fetch_first(project: Project) -> None:
+    """Before the first fetch, 'no paper matches these keywords' would blame the keywords."""
+    hint = "the history holds no papers yet: run `digest fetch` first"
+    assert project.ok("rank", "--keywords", "kv cache").out.strip() == hint
+    listed = project.ok("papers")
+    assert (listed.out, listed.err.strip()) == ("", hint)
+    project.ok("fetch")
+    assert project.ok("rank", "--keywords", "zebrafish husbandry").out.strip() == (
+        "no paper matches these keywords"
+    )
+
+
 def test_a_typo_in_the_keywords_gets_a_did_you_mean_note(project: Project) -> None:
     """On stderr (the JSON on stdout stays clean), from rank, and from subscribers add and
     edit once planning has stored the history's word statistics."""

@@ -147,7 +147,11 @@ def rank_cmd(
         echo_json(rows)
         return
     if not rows:
-        say("no paper matches these keywords")
+        say(
+            "no paper matches these keywords"
+            if history
+            else "the history holds no papers yet: run `digest fetch` first"
+        )
     for row in rows:
         reasons = [", ".join(row["matched"])] if row["matched"] else []
         if row["related"]:

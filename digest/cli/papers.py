@@ -32,6 +32,8 @@ def papers(
     if as_json:
         echo_json([p.model_dump(mode="json") for p in rows])
         return
+    if not rows:
+        say("the history holds no papers yet: run `digest fetch` first", err=True)
     for p in rows:
         votes = f"  ▲{p.upvotes}" if p.upvotes else ""
         day = p.listing_date or p.published or p.first_seen_at.date()
