@@ -54,6 +54,15 @@ def browser(tmp_path: Path) -> Any:
         driver.quit()
 
 
+def test_preview_before_any_paper_blames_no_keyword(web: Any, browser: Any) -> None:
+    browser.get(web.url + "/")
+    browser.find_element(By.ID, "keywords").send_keys("kv cache")
+    waiting(browser).until(
+        ec.text_to_be_present_in_element((By.ID, "preview-list"), "nothing to preview")
+    )
+    assert "matched no paper" not in browser.find_element(By.ID, "preview-list").text
+
+
 def test_signup_form_in_chromium(project: Project, web: Any, browser: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     project.ok("fetch", "--now", "2026-11-22T11:00:00+00:00")

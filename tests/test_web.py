@@ -201,6 +201,16 @@ def test_resubscribe_from_the_signup_page_and_from_the_preferences_page(
     assert store.subscribers.get("prefs@example.org").status == "active"
 
 
+def test_preview_before_any_paper_blames_no_keyword(client: httpx.Client) -> None:
+    data = client.get("/preview", params={"keywords": "kv cache, speculativ decoding"}).json()
+    assert data == {
+        "papers": [],
+        "unmatched": [],
+        "suggestions": {},
+        "note": "No papers arrived in the last seven days yet: nothing to preview.",
+    }
+
+
 def test_live_preview_lists_matching_papers(project: Project, client: httpx.Client) -> None:
     project.ok("fetch", "--now", FETCHED_AT)
     data = client.get("/preview", params={"keywords": "kv cache"}).json()

@@ -117,6 +117,8 @@ class WebContext:
         match none of them, and the typed words no paper holds with what was likely meant."""
         profile = Profile(*check_topics(keywords, exclude))
         papers, corpus = self._preview_corpus()
+        if not papers:  # a new service, or its sources fail: no keyword is to blame
+            return {"papers": [], "unmatched": [], "suggestions": {}, "note": NO_RECENT_PAPERS}
         [matches] = rank(corpus, [profile], limit, min_score=self.policy.min_score)
         hits = keyword_hits(corpus, profile.keywords, self.policy.min_score)
         by_id = {p.id: p for p in papers}
@@ -134,6 +136,9 @@ class WebContext:
             "unmatched": [k for k, count in hits.items() if not count],
             "suggestions": suggestions(profile.keywords, corpus.stats.df),
         }
+
+
+NO_RECENT_PAPERS = "No papers arrived in the last seven days yet: nothing to preview."
 
 
 def status_for(exc: DigestError) -> int:

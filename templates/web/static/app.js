@@ -48,7 +48,7 @@
     if (!keywords.value.trim()) { show([], "Type some topics to see a preview."); return; }
     fetch("/preview?" + q, { headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json(); })
-      .then(function (data) { show(data.papers || [], data.error, data.unmatched, data.suggestions); })
+      .then(function (data) { show(data.papers || [], data.error || data.note, data.unmatched, data.suggestions); })
       .catch(function () { show([], "Preview unavailable."); });
   }
   function later() { clearTimeout(timer); timer = setTimeout(refresh, 300); }
