@@ -434,6 +434,28 @@ def test_files_that_are_not_listings_are_refused_and_nothing_is_stored(
     assert project.query("select count(*) from paper") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("location", "hint"),
+    [
+        ("cs.LG", "for the arXiv category's feed, use https://rss.arxiv.org/rss/cs.LG"),
+        ("astro-ph.GA+cs.LG", "use https://rss.arxiv.org/rss/astro-ph.GA+cs.LG"),
+        (
+            "huggingface.co/papers",
+            "for a web address, write it whole: https://huggingface.co/papers",
+        ),
+        ("notes.txt", "check the source's url"),  # a listing file that is not there
+        ("nosuchdir", "check the source's url"),
+    ],
+)
+def test_a_source_that_names_no_file_says_what_was_likely_meant(
+    project: Project, location: str, hint: str
+) -> None:
+    result = project.cli("fetch", location)
+    assert result.code == 1
+    assert f"{location}: failed: no such file or directory (" in result.err
+    assert hint in result.err
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
 def test_a_source_that_is_a_pipe_fails_alone_instead_of_waiting_forever(
     project: Project, tmp_path: Path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from digest.errors import FetchError, ParseError
@@ -18,8 +19,26 @@ def expand(location: str) -> list[Path]:
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         return [p for p in files if p.suffix.lower() in LISTING_SUFFIXES]
     if not path.exists():
-        raise FetchError(f"{location}: no such file or directory (check the source's url)")
+        raise FetchError(f"{location}: no such file or directory ({_meant(location)})")
     return [path]
+
+
+# what an operator may have meant by a source that is no file: an arXiv category, or a web
+# address written without its scheme ("huggingface.co/papers")
+_CATEGORY = re.compile(
+    r"(?:cs|econ|eess|math|stat|physics|astro-ph|cond-mat|gr-qc|hep-(?:ex|lat|ph|th)|math-ph"
+    r"|nlin|nucl-(?:ex|th)|quant-ph|q-bio|q-fin)(?:\.[A-Za-z-]{2,8})?(?:\+[\w.-]+)*"
+)
+_HOST = re.compile(r"(?:[a-z0-9-]+\.)+[a-z]{2,}(?::\d+)?(?:/\S*)?", re.IGNORECASE)
+
+
+def _meant(location: str) -> str:
+    """A hint for a source location that names no file."""
+    if _CATEGORY.fullmatch(location):
+        return f"for the arXiv category's feed, use https://rss.arxiv.org/rss/{location}"
+    if _HOST.fullmatch(location) and Path(location).suffix.lower() not in LISTING_SUFFIXES:
+        return f"for a web address, write it whole: https://{location}"
+    return "check the source's url"
 
 
 def read_bytes(path: Path) -> bytes:
