@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -214,6 +216,30 @@ class Settings(BaseSettings):
         return data
 
 
+def check_config_keys(path: Path) -> None:
+    """ConfigError naming the first key of the config file that no setting has: a typo
+    ("max_paper") would otherwise be ignored and its default used without a word."""
+    if not path.is_file():
+        return
+    with path.open("rb") as file:
+        data = tomllib.load(file)
+    known = {name for name in Settings.model_fields if name != "config"} | {"from"}
+    _check_names(data, known, f"{path}: unknown setting")
+    sources = data.get("sources")
+    for number, source in enumerate(sources if isinstance(sources, list) else [], start=1):
+        if isinstance(source, dict):
+            where = f"{path}: [[sources]] number {number} has an unknown key"
+            _check_names(source, set(SourceConfig.model_fields), where)
+
+
+def _check_names(table: dict[str, Any], known: set[str], what: str) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{what} {key!r}{hint}: fix or remove it")
+
+
 def _mask_url_password(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     userinfo, at, host = rest.rpartition("@")
@@ -233,6 +259,7 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     if os.environ.get(HOME_VARIABLE) and not base.is_dir():
         raise ConfigError(f"{HOME_VARIABLE}={base} is not a directory: fix {HOME_VARIABLE}")
     try:
+        check_config_keys(path)
         settings = Settings(config=path, _env_file=base / ".env", **overrides)
         return settings.under_home(base.resolve()) if os.environ.get(HOME_VARIABLE) else settings
     except ValidationError as exc:

@@ -322,6 +322,28 @@ def test_invalid_setting_names_the_variable(
     assert variable in result.err and "Traceback" not in result.err
 
 
+@pytest.mark.parametrize(
+    ("added", "message"),
+    [
+        ("max_paper = 5\n", "unknown setting 'max_paper' (did you mean 'max_papers'?)"),
+        (
+            '[[sources]]\nname = "x"\nurl = "seeds"\nkindd = "text"\n',
+            "[[sources]] number 2 has an unknown key 'kindd' (did you mean 'kind'?)",
+        ),
+        ("max_papers = [\n", "cannot read config file"),
+    ],
+)
+def test_a_typo_in_the_config_file_is_an_error_not_a_default(
+    project: Project, added: str, message: str
+) -> None:
+    config = project.root / "config" / "digest.toml"
+    top_level = not added.startswith("[")  # before the file's own [[sources]] table
+    config.write_text(added + config.read_text() if top_level else config.read_text() + added)
+    result = project.cli("papers")
+    assert result.code == 1 and message in result.err
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+
+
 def test_installed_console_script_runs(project: Project) -> None:
     exe = Path(sys.executable).parent / "digest"
     result = subprocess.run(
