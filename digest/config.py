@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -230,6 +231,22 @@ def check_config_keys(path: Path) -> None:
         if isinstance(source, dict):
             where = f"{path}: [[sources]] number {number} has an unknown key"
             _check_names(source, set(SourceConfig.model_fields), where)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A note for each DIGEST_ variable that no setting reads, with the one it likely meant:
+    a typo in the environment is otherwise ignored as quietly as one in the file."""
+    known = {f"DIGEST_{name.upper()}" for name in Settings.model_fields if name != "config"}
+    known |= {"DIGEST_FROM", "DIGEST_CONFIG", HOME_VARIABLE}
+    notes = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith("DIGEST_") and upper not in known:
+            # compared without the prefix that every name shares
+            close = difflib.get_close_matches(upper[7:], sorted(k[7:] for k in known), n=1)
+            hint = f" (did you mean DIGEST_{close[0]}?)" if close else ""
+            notes.append(f"note: {name} is not a setting{hint}: it is ignored")
+    return notes
 
 
 def _check_names(table: dict[str, Any], known: set[str], what: str) -> None:

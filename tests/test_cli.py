@@ -344,6 +344,18 @@ def test_a_typo_in_the_config_file_is_an_error_not_a_default(
     assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
 
 
+def test_a_typo_in_an_environment_variable_gets_a_note(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SMTP_HOTS", "mail.example.org")
+    monkeypatch.setenv("DIGEST_HOME", str(project.root))  # read by the CLI: no note
+    result = project.ok("config")
+    assert result.err.strip() == (
+        "note: DIGEST_SMTP_HOTS is not a setting (did you mean DIGEST_SMTP_HOST?): it is ignored"
+    )
+    assert 'smtp_host = "localhost"' in result.out
+
+
 def test_installed_console_script_runs(project: Project) -> None:
     exe = Path(sys.executable).parent / "digest"
     result = subprocess.run(

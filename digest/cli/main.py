@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -64,7 +65,11 @@ def _root(
     ] = False,
 ) -> None:
     """papers digest: fetch listings, rank papers per subscriber, send digests."""
+    from digest.config import unknown_variables
+
     ctx.obj = AppState(config_path=config, verbose=verbose)
+    for note in unknown_variables(os.environ):
+        say(note, err=True)
 
 
 @app.command("config")
