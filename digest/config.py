@@ -213,7 +213,7 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json", by_alias=False)
         for name in ("smtp_password", "secret_key", "inbox_password"):
             data[name] = None if data[name] is None else "********"
-        data["database_url"] = _mask_url_password(self.database_url)
+        data["database_url"] = mask_url_password(self.database_url)
         return data
 
 
@@ -257,7 +257,8 @@ def _check_names(table: dict[str, Any], known: set[str], what: str) -> None:
             raise ConfigError(f"{what} {key!r}{hint}: fix or remove it")
 
 
-def _mask_url_password(url: str) -> str:
+def mask_url_password(url: str) -> str:
+    """The URL with the password of its user info replaced by asterisks."""
     scheme, sep, rest = url.partition("://")
     userinfo, at, host = rest.rpartition("@")
     if not sep or not at or ":" not in userinfo:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import Inbox, Project, free_port
+from sqlalchemy import select
+
+from digest.store import Store
+from digest.store.copy import tables
 
 NOW = "2026-11-22T12:00:00+00:00"
 DELIVERY_KEYS = {
@@ -244,3 +249,54 @@ def test_help_texts(project: Project) -> None:
         assert "--json" in out and "Print JSON." in out
     out = " ".join(project.ok("deliveries", "--help").out.split())
     assert "newest first" in out and "queued|sending|sent|retry|failed|skipped" in out
+
+
+def every_row(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of a database, in primary key order."""
+    store = Store(url, auto_migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            return {
+                t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key))]
+                for t in tables()
+            }
+    finally:
+        store.close()
+
+
+def used_service(project: Project) -> None:
+    """A history, a subscriber with votes, a suppressed address and a sent digest."""
+    project.ok("fetch", "--now", NOW)
+    project.ok(
+        "subscribers", "add", "ann@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    ids = [row[0] for row in project.query("select id from paper order by id limit 2")]
+    project.ok("subscribers", "feedback", "ann@example.org", "--like", ids[0], "--dislike", ids[1])
+    project.ok("suppression", "add", "gone@example.org")
+    project.ok("send", "--now", NOW)
+
+
+def test_copy_to_moves_everything_and_the_moved_service_sends_nothing_twice(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used_service(project)
+    source, target = f"sqlite:///{project.db}", f"sqlite:///{project.root / 'moved.sqlite'}"
+    copied = project.ok("copy-to", target)
+    assert copied.out.startswith("copied ") and "1 subscriber rows, 2 vote rows" in copied.out
+    before = every_row(source)
+    assert all(before[t] for t in ("paper", "subscriber", "vote", "suppression", "delivery"))
+    assert every_row(target) == before
+    again = project.cli("copy-to", target)
+    assert again.code == 1 and "the target database already holds" in again.err
+    same = project.cli("copy-to", source)
+    assert same.code == 1 and "the same database" in same.err
+    mails = len(project.mails())
+    monkeypatch.setenv("DIGEST_DATABASE_URL", target)
+    project.ok("send", "--now", NOW)
+    project.ok("subscribers", "add", "ben@example.org", "--keywords", "moe")
+    assert len(project.mails()) == mails  # the digest already sent is not sent again
+    with sqlite3.connect(project.root / "moved.sqlite") as moved:
+        assert moved.execute("select id, email from subscriber order by id").fetchall() == [
+            (1, "ann@example.org"),
+            (2, "ben@example.org"),
+        ]

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from conftest import PG_ADMIN, claim_plan
+from conftest import PG_ADMIN, Project, claim_plan
+from test_cli_admin import every_row, used_service
 
 from digest.ingest import store_records
 from digest.mail import MaildirTransport
@@ -176,3 +177,21 @@ def test_paper_vectors_round_trip_and_go_with_their_paper(pg_url: str) -> None:
     np.testing.assert_array_equal(store.vectors.of([paper.id], "m")[paper.id], vector)
     assert store.papers.remove([paper.id]).removed == [paper.id]
     assert store.vectors.of([paper.id], "m") == {}
+
+
+def test_copy_to_moves_a_sqlite_service_to_postgresql_and_back(
+    project: Project, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everything arrives as it was (the suppression list, votes, the outbox), and ids the
+    new database gives continue after the copied ones."""
+    used_service(project)
+    sqlite_url = f"sqlite:///{project.db}"
+    project.ok("copy-to", pg_url)
+    before = every_row(sqlite_url)
+    assert every_row(pg_url) == before
+    monkeypatch.setenv("DIGEST_DATABASE_URL", pg_url)
+    project.ok("subscribers", "add", "ben@example.org", "--keywords", "moe")
+    assert [s.id for s in Store(pg_url).subscribers.listed()] == [1, 2]
+    back = f"sqlite:///{project.root / 'back.sqlite'}"
+    project.ok("copy-to", back)
+    assert every_row(back) == every_row(pg_url)

@@ -1,4 +1,5 @@
-"""`digest deliveries` and `digest stats`: what the outbox holds and how the service is doing."""
+"""`digest deliveries`, `digest stats` and `digest copy-to`: what the outbox holds, how the
+service is doing, and moving it to another database."""
 
 from __future__ import annotations
 
@@ -61,6 +62,40 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             f"{fetch['failed']} failed last time)"
         )
     say(f"last dispatch: {data['last_dispatch'] or 'never (run `digest send`)'}")
+
+
+def copy_to(
+    ctx: typer.Context,
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="SQLAlchemy URL of an empty database, e.g. "
+            "postgresql+psycopg://digest@db.example.org/digest or sqlite:///new.sqlite.",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Copy everything (papers, subscribers, votes, suppressions, the outbox) into an empty
+    database, e.g. to move from SQLite to PostgreSQL; then point DIGEST_DATABASE_URL at it.
+
+    Stop `digest serve` and any cron job first: what they write during the copy is not
+    copied. The copy is one transaction: it is whole, or nothing was written.
+    """
+    from digest.config import mask_url_password
+    from digest.store import Store
+    from digest.store.copy import copy_database
+
+    source = state(ctx).services().store
+    target = Store(url)
+    try:
+        counts = copy_database(source, target)
+    finally:
+        target.close()
+    main = ("paper", "subscriber", "vote", "suppression", "delivery")
+    summary = ", ".join(f"{counts.get(t, 0)} {t} rows" for t in main)
+    shown = mask_url_password(url)
+    say(f"copied {sum(counts.values())} rows ({summary}) to {shown}")
+    say(f"now set DIGEST_DATABASE_URL={shown}" + (" (with its password)" if shown != url else ""))
 
 
 def _glance(app_state: AppState) -> Glance:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli.admin import deliveries, stats
+from digest.cli.admin import copy_to, deliveries, stats
 from digest.cli.common import (
     AppState,
     JsonOpt,
@@ -48,6 +48,7 @@ app.command()(fetch)
 app.command()(sources)
 app.command()(deliveries)
 app.command()(stats)
+app.command("copy-to")(copy_to)
 
 
 @app.callback()
