@@ -188,6 +188,8 @@ def test_preferences_list_remove_and_seed_votes(
         prefs, data={"csrf": token, "action": "seed", "papers": f"{other[1]}\nNo Such Paper Title"}
     )
     assert bad.status_code == 404 and "No Such Paper Title" in bad.text
+    assert "digest papers" not in bad.text  # a command line hint means nothing to a reader
+    assert "only papers that this service" in bad.text
     assert votes(project) == []
     ok = client.post(prefs, data={"csrf": token, "action": "seed", "papers": other[1]})
     assert ok.status_code == 200 and "Added 1 paper" in ok.text

@@ -25,6 +25,8 @@ _ARXIV = re.compile(rf"^<?{_NAMED}?{_ID}(?:\.pdf)?/?(?:[?#][^\s>]*)?>?$", re.IGN
 # an arXiv page's title ("[1706.03762] Attention Is All You Need")
 _CITED = re.compile(rf"(?:(?<![\w.]){_NAMED}|^\[){_ID}(?![\w/])", re.IGNORECASE)
 MAX_REFS = 100
+CLI_HINT = "see `digest papers`"
+WEB_HINT = "only papers that this service's listings have shown can be named"
 
 
 def paper_key(ref: str) -> str | None:
@@ -49,7 +51,9 @@ def _canonical(arxiv_id: str) -> str:
     return f"{name.lower()}{dot}{subject.upper()}/{number}"
 
 
-def resolve_papers(store: Store, refs: Sequence[str], titles: bool = False) -> list[Paper]:
+def resolve_papers(
+    store: Store, refs: Sequence[str], titles: bool = False, hint: str = CLI_HINT
+) -> list[Paper]:
     """The papers these references name (ids, arXiv ids or URLs; exact titles if `titles`);
     the first unknown or malformed one raises an error naming it."""
     refs = [r for r in (ref.strip() for ref in refs) if r]
@@ -71,6 +75,6 @@ def resolve_papers(store: Store, refs: Sequence[str], titles: bool = False) -> l
                     f"not a paper id: {ref[:80]!r}; use the id from `digest papers --json` "
                     "(arxiv:2405.12345 or title:...) or an arXiv id"
                 )
-            raise NotFoundError(f"no paper {ref[:80]!r} in the history: see `digest papers`")
+            raise NotFoundError(f"no paper {ref[:80]!r} in the history: {hint}")
         out.append(paper)
     return out

@@ -14,7 +14,7 @@ from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber
 from digest.safe_text import has_unsafe
 from digest.subscriptions import lifecycle as signup
-from digest.subscriptions.votes import resolve_papers
+from digest.subscriptions.votes import WEB_HINT, resolve_papers
 from digest.web.context import MAX_FORM_FIELD, WebContext
 
 router = APIRouter()
@@ -260,6 +260,6 @@ def _change_votes(
     refs = [line for line in form.get("papers", "").splitlines() if line.strip()]
     if not refs:
         raise ValidationError("type at least one arXiv id or title, one per line")
-    papers = resolve_papers(web.store, refs, titles=True)
+    papers = resolve_papers(web.store, refs, titles=True, hint=WEB_HINT)
     web.store.votes.set(subscriber.id, {p.id: 1 for p in papers}, web.clock(), "seed")
     return f"Added {len(papers)} paper{'s' if len(papers) != 1 else ''} you like."
