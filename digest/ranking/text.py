@@ -184,7 +184,9 @@ def features(tokens: Sequence[str]) -> list[str]:
 # a comma inside brackets lists examples of one keyword: "llm quantization (gptq, awq)";
 # a slash with spaces around it parts two keywords ("speech / audio"), one without may join
 # the halves of one ("LLM/VLM agents"); so does a search engine's OR, typed in capitals
-_SEPARATOR = re.compile(r"(?:[,;|\n]|\s/\s|\sOR\s|\s+(?=#[^\W\d_]))(?![^()\[\]]*[)\]])")
+# (a run of spaces is matched from its start only: a regex that may start anywhere in a long
+# run, or that looks ahead to the end for a bracket, costs the square of a form's length)
+_SEPARATOR = re.compile(r"[,;|\n]|\s/\s|\sOR\s|(?<!\s)\s++(?=#[^\W\d_])")
 # a pasted list's bullet or number ("- kv cache", "2. long context"), never a keyword's word
 _LIST_MARKER = re.compile(
     r"^[ \t]*(?:[-*+\u2022\u00b7\u2023\u25aa\u25e6\u2013\u2014]|\(?\d{1,2}[.)])[ \t]+", re.MULTILINE
@@ -211,7 +213,7 @@ _QUOTED = re.compile(
 
 # a search engine's exclusion typed among the keywords: "-medical", "!medical" or "not
 # medical" as a keyword of its own, "llm -agents" or "llm NOT agents" (capitals) inside one
-_INLINE_NOT = re.compile(r"\s+(?:(?:AND\s+)?NOT\s+|[-!](?=[^\W\d_]))")
+_INLINE_NOT = re.compile(r"(?<!\s)\s++(?:(?:AND\s++)?NOT\s++|[-!](?=[^\W\d_]))")
 _NEGATED = re.compile(r"^(?:[-!](?=[^\W\d_])|(?:not|without|excluding|except)\s+)")
 
 
@@ -234,7 +236,7 @@ def split_keywords(text: str) -> list[str]:
     quotes around, a list's bullet or a label before, prose around ("especially", "etc.") or
     a full stop after a keyword, duplicates dropped."""
     seen: dict[str, None] = {}
-    for part in _SEPARATOR.split(_LIST_MARKER.sub("", _LABEL.sub("", text))):
+    for part in _split_outside_brackets(_LIST_MARKER.sub("", _LABEL.sub("", text))):
         keyword = " ".join(part.split()).lower().rstrip(".:!?").lstrip("#")
         keyword = _TRAIL.sub("", _LEAD.sub("", keyword)).rstrip(".:!?")
         if quoted := _QUOTED.match(keyword):
@@ -242,6 +244,22 @@ def split_keywords(text: str) -> list[str]:
         if keyword:
             seen.setdefault(keyword, None)
     return list(seen)
+
+
+def _split_outside_brackets(text: str) -> list[str]:
+    """The text cut at each separator that is not followed by a closing bracket before an
+    opening one (inside brackets a comma lists examples of one keyword)."""
+    closing_next = [False] * (len(text) + 1)  # at i: the next bracket from i on closes
+    for i in range(len(text) - 1, -1, -1):
+        char = text[i]
+        closing_next[i] = char in ")]" or (char not in "([" and closing_next[i + 1])
+    parts, start = [], 0
+    for match in _SEPARATOR.finditer(text):
+        if not closing_next[match.end()]:
+            parts.append(text[start : match.start()])
+            start = match.end()
+    parts.append(text[start:])
+    return parts
 
 
 def distinct(items: Iterable[str]) -> list[str]:

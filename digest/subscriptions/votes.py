@@ -23,7 +23,7 @@ _NAMED = (
 _ARXIV = re.compile(rf"^<?{_NAMED}?{_ID}(?:\.pdf)?/?(?:[?#][^\s>]*)?>?$", re.IGNORECASE)
 # an id named inside a longer text: a citation ("Vaswani et al. ... arXiv:1706.03762, 2017"),
 # an arXiv page's title ("[1706.03762] Attention Is All You Need")
-_CITED = re.compile(rf"(?:(?<![\w.]){_NAMED}|^\[){_ID}(?![\w/])", re.IGNORECASE)
+_CITED = re.compile(rf"(?:(?<![\w.-]){_NAMED}|^\[){_ID}(?![\w/])", re.IGNORECASE)
 MAX_REFS = 100
 CLI_HINT = "see `digest papers`"
 WEB_HINT = "only papers that this service's listings have shown can be named"
