@@ -23,12 +23,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from form_stages import stage_forms
 from mail_stages import stage_render, stage_send
 from pipeline_stages import stage_e2e, stage_history, stage_scaleout
 from search_stages import stage_ingest, stage_rank
 from stage import FULL, OUT, QUICK, Sizes, StageResult, log
 
-STAGES = ("ingest", "rank", "render", "send", "e2e", "history", "scaleout")
+STAGES = ("ingest", "rank", "render", "send", "e2e", "history", "scaleout", "forms")
 RUNNERS: dict[str, Callable[[Sizes, bool], StageResult]] = {
     "ingest": stage_ingest,
     "rank": stage_rank,
@@ -37,6 +38,7 @@ RUNNERS: dict[str, Callable[[Sizes, bool], StageResult]] = {
     "e2e": stage_e2e,
     "history": stage_history,
     "scaleout": stage_scaleout,
+    "forms": stage_forms,
 }
 
 

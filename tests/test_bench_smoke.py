@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_the_quick_bench_stages_run(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    stages = ["ingest", "rank", "render", "send"]
+    stages = ["ingest", "rank", "render", "send", "forms"]
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(out)]
         + [arg for stage in stages for arg in ("--stage", stage)],
