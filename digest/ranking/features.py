@@ -176,7 +176,7 @@ class Corpus:
             norms = np.sqrt(np.maximum(np.asarray(matrix.multiply(dots).sum(axis=1)).ravel(), 0))
         else:
             centroid = matrix @ self.unit
-            dots = (centroid @ self.unit.T).toarray()
+            dots = (centroid @ self.unit_by_feature).toarray()
             norms = np.sqrt(np.asarray(centroid.multiply(centroid).sum(axis=1))).ravel()
         dots = np.asarray(dots, dtype=np.float32)
         dots /= np.where(norms > 0, norms, 1.0).astype(np.float32)[:, None]  # in place: it is large
@@ -203,6 +203,17 @@ class Corpus:
     def bm25_by_feature(self) -> sp.csr_matrix:
         """The BM25F weights, features x papers (CSR: a profile's query multiplies it fast)."""
         return sp.csr_matrix(self.bm25.T)
+
+    @functools.cached_property
+    def present_by_feature(self) -> sp.csr_matrix:
+        """Which paper holds which feature (1), features x papers, in CSR as bm25_by_feature:
+        a product with a transposed view converts the whole matrix on every call."""
+        return sp.csr_matrix(self.present.T)
+
+    @functools.cached_property
+    def unit_by_feature(self) -> sp.csr_matrix:
+        """The papers' unit TF-IDF rows, features x papers, in CSR (as bm25_by_feature)."""
+        return sp.csr_matrix(self.unit.T)
 
     @functools.cached_property
     def whole_match(self) -> float:
@@ -248,7 +259,7 @@ class Corpus:
         if len(used) * (other.shape[0] + len(self.ids)) <= DENSE_LIMIT:  # BLAS beats sparse
             dense = other[:, used].toarray()
             return np.asarray(dense @ self.unit[:, used].toarray().T, dtype=np.float32)
-        return np.asarray((other @ self.unit.T).toarray(), dtype=np.float32)
+        return np.asarray((other @ self.unit_by_feature).toarray(), dtype=np.float32)
 
 
 def feature_counts(

@@ -242,7 +242,7 @@ def _score_variants(
         for feature in dict.fromkeys(features(tokens)):
             (pairs if "_" in feature else words).add(k, feature, corpus)
     shape = (n_kw, len(corpus.vocab))
-    full_matches = sp.csr_matrix(words.binary(shape) @ corpus.present.T)
+    full_matches = sp.csr_matrix(words.binary(shape) @ corpus.present_by_feature)
     row_of = np.repeat(np.arange(n_kw), np.diff(full_matches.indptr))
     full_matches.data = (full_matches.data >= required[row_of]).astype(np.float32)
     full_matches.eliminate_zeros()
@@ -297,12 +297,14 @@ class _Query:
     def scores(self, corpus: Corpus, shape: tuple[int, int], full: float) -> sp.csr_matrix:
         """BM25F of the features, over the score of a paper holding them in title and abstract."""
         norms = np.where(self.total > 0, self.total * full, 1.0).astype(np.float32)
-        return sp.csr_matrix(sp.diags(1.0 / norms) @ (self.matrix(shape) @ corpus.bm25.T))
+        return sp.csr_matrix(sp.diags(1.0 / norms) @ (self.matrix(shape) @ corpus.bm25_by_feature))
 
     def share(self, corpus: Corpus, shape: tuple[int, int]) -> sp.csr_matrix:
         """The share of the features' IDF weight each paper holds."""
         totals = np.where(self.total > 0, self.total, 1.0).astype(np.float32)
-        return sp.csr_matrix(sp.diags(1.0 / totals) @ (self.matrix(shape) @ corpus.present.T))
+        return sp.csr_matrix(
+            sp.diags(1.0 / totals) @ (self.matrix(shape) @ corpus.present_by_feature)
+        )
 
 
 PRF_WEIGHT = 0.3  # pseudo-relevance feedback: the pull of a keyword's best matches
