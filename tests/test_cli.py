@@ -121,6 +121,17 @@ def test_an_empty_history_says_to_fetch_first(project: Project) -> None:
     )
 
 
+def test_rank_the_last_days_only(project: Project) -> None:
+    """--days bounds what a large history costs; the papers here were fetched in the past."""
+    project.ok("fetch", "--now", "2026-11-22T12:00:00+00:00")
+    whole = json.loads(project.ok("rank", "--keywords", "kv cache", "--json").out)
+    wide = json.loads(project.ok("rank", "--keywords", "kv cache", "--days", "36500", "--json").out)
+    assert whole and wide == whole
+    liked = whole[0]["id"]
+    recent = project.ok("rank", "--keywords", "kv cache", "--days", "1", "--like", liked)
+    assert recent.out.strip() == "no paper was first seen in the last 1 day: try more --days"
+
+
 def test_a_typo_in_the_keywords_gets_a_did_you_mean_note(project: Project) -> None:
     """On stderr (the JSON on stdout stays clean), from rank, and from subscribers add and
     edit once planning has stored the history's word statistics."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,9 +106,20 @@ def rank_cmd(
         list[str] | None, typer.Option(help="A paper you do not want more of; repeatable.")
     ] = None,
     top: Annotated[int, how_many("How many papers to show.")] = 10,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            help="Only the papers first seen in the last N days (default: the whole history, "
+            "which on a large one takes a while).",
+            min=1,
+            max=36_500,
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rank every paper in the history for an ad-hoc profile: keywords, exclusions, votes."""
+    """Rank every paper in the history (or of its last days) for an ad-hoc profile: keywords,
+    exclusions, votes."""
     from digest import pipeline
     from digest.ranking import Profile, Voted, rank
     from digest.subscriptions.preferences import check_topics
@@ -116,14 +127,15 @@ def rank_cmd(
 
     services = state(ctx).services()
     store = services.store
-    liked = [p.id for p in resolve_papers(store, like or [])]
-    disliked = [p.id for p in resolve_papers(store, dislike or [])]
+    liked_papers = resolve_papers(store, like or [])
+    disliked_papers = resolve_papers(store, dislike or [])
+    liked, disliked = [p.id for p in liked_papers], [p.id for p in disliked_papers]
     wanted, excluded = check_topics(keywords, exclude)
     profile = Profile(wanted, excluded, liked=liked, disliked=disliked)
-    history = store.papers.newest()
-    by_id = {p.id: p for p in history}
-    voted = Voted({pid: (by_id[pid].title, by_id[pid].abstract) for pid in liked + disliked})
     now = parse_now(None)
+    history = store.papers.newest(since=now - timedelta(days=days) if days else None)
+    by_id = {p.id: p for p in [*liked_papers, *disliked_papers, *history]}  # voted may be older
+    voted = Voted({p.id: (p.title, p.abstract) for p in [*liked_papers, *disliked_papers]})
     stats = pipeline.feature_stats(store, now)
     embedder = services.policy.semantic
     corpus = pipeline.build_corpus(
@@ -153,11 +165,12 @@ def rank_cmd(
         echo_json(rows)
         return
     if not rows:
-        say(
-            "no paper matches these keywords"
-            if history
-            else "the history holds no papers yet: run `digest fetch` first"
-        )
+        if history:
+            say("no paper matches these keywords")
+        elif days:
+            say(f"no paper was first seen in the last {counted(days, 'day')}: try more --days")
+        else:
+            say("the history holds no papers yet: run `digest fetch` first")
     for row in rows:
         reasons = [", ".join(row["matched"])] if row["matched"] else []
         if row["related"]:
