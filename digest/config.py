@@ -233,9 +233,21 @@ def check_config_keys(path: Path) -> None:
             _check_names(source, set(SourceConfig.model_fields), where)
 
 
-def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+def dotenv_keys() -> dict[str, str]:
+    """The variables the home's .env file sets (none when it has no such file)."""
+    from dotenv import dotenv_values
+
+    path = home() / ".env"
+    try:
+        return {key: value or "" for key, value in dotenv_values(path).items()}
+    except (OSError, UnicodeDecodeError):  # none, or unreadable: the settings say why
+        return {}
+
+
+def unknown_variables(environ: Mapping[str, str], where: str = "") -> list[str]:
     """A note for each DIGEST_ variable that no setting reads, with the one it likely meant:
-    a typo in the environment is otherwise ignored as quietly as one in the file."""
+    a typo in the environment (or in `where`, a .env file) is otherwise ignored as quietly
+    as one in the config file."""
     known = {f"DIGEST_{name.upper()}" for name in Settings.model_fields if name != "config"}
     known |= {"DIGEST_FROM", "DIGEST_CONFIG", HOME_VARIABLE}
     notes = []
@@ -245,7 +257,8 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
             # compared without the prefix that every name shares
             close = difflib.get_close_matches(upper[7:], sorted(k[7:] for k in known), n=1)
             hint = f" (did you mean DIGEST_{close[0]}?)" if close else ""
-            notes.append(f"note: {name} is not a setting{hint}: it is ignored")
+            place = f" in {where}" if where else ""
+            notes.append(f"note: {name}{place} is not a setting{hint}: it is ignored")
     return notes
 
 

@@ -355,15 +355,18 @@ def test_a_typo_in_the_config_file_is_an_error_not_a_default(
     assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
 
 
-def test_a_typo_in_an_environment_variable_gets_a_note(
+def test_a_typo_in_an_environment_variable_or_dotenv_gets_a_note(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DIGEST_SMTP_HOTS", "mail.example.org")
     monkeypatch.setenv("DIGEST_HOME", str(project.root))  # read by the CLI: no note
+    (project.root / ".env").write_text("DIGEST_MAXPAPERS=5\nPOSTGRES_PASSWORD=x\n")
     result = project.ok("config")
-    assert result.err.strip() == (
-        "note: DIGEST_SMTP_HOTS is not a setting (did you mean DIGEST_SMTP_HOST?): it is ignored"
-    )
+    assert result.err.strip().splitlines() == [
+        "note: DIGEST_SMTP_HOTS is not a setting (did you mean DIGEST_SMTP_HOST?): it is ignored",
+        "note: DIGEST_MAXPAPERS in .env is not a setting (did you mean DIGEST_MAX_PAPERS?): "
+        "it is ignored",
+    ]
     assert 'smtp_host = "localhost"' in result.out
 
 

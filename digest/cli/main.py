@@ -66,10 +66,10 @@ def _root(
     ] = False,
 ) -> None:
     """papers digest: fetch listings, rank papers per subscriber, send digests."""
-    from digest.config import unknown_variables
+    from digest.config import dotenv_keys, unknown_variables
 
     ctx.obj = AppState(config_path=config, verbose=verbose)
-    for note in unknown_variables(os.environ):
+    for note in unknown_variables(os.environ) + unknown_variables(dotenv_keys(), ".env"):
         say(note, err=True)
 
 
