@@ -132,10 +132,19 @@ def say(text: str, *, err: bool = False, nl: bool = True) -> None:
 
 
 def say_suggestions(keywords: Sequence[str], df: Mapping[str, int] | None) -> None:
-    """A note on stderr for each typed word no paper holds, with the word likely meant
-    ("speculativ" -> "speculative"); nothing without word statistics (`df`)."""
+    """A note on stderr for each keyword that holds no word a paper is matched on ("c++",
+    "the"), and for each typed word no paper holds, with the word likely meant
+    ("speculativ" -> "speculative"; only with word statistics, `df`)."""
+    from digest.ranking import stems
     from digest.ranking.suggest import suggestions
 
+    for keyword in keywords:
+        if not stems(keyword):
+            say(
+                f"note: {keyword!r} will match no paper: single letters, symbols and common "
+                "words are not matched on (add the topic's own words)",
+                err=True,
+            )
     for typed, better in suggestions(keywords, df or {}).items():
         say(f"note: no paper holds {typed!r}: did you mean {better!r}?", err=True)
 

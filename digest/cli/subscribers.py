@@ -396,8 +396,8 @@ def feedback(
 
 
 def _hint_typos(store: Store, keywords: list[str]) -> None:
-    """Notes on the typed words no paper of the history holds (from the word statistics
-    planning stored; none before the first plan)."""
+    """Notes on keywords that can match nothing, and on the typed words no paper of the
+    history holds (from the word statistics planning stored; none before the first plan)."""
     from digest.pipeline import stored_stats
 
     stats = stored_stats(store)
