@@ -88,7 +88,9 @@ def copy_to(
     source = state(ctx).services().store
     target = Store(url)
     try:
-        counts = copy_database(source, target)
+        counts = copy_database(
+            source, target, progress=lambda table, rows: say(f"{table}: {rows} rows", err=True)
+        )
     finally:
         target.close()
     main = ("paper", "subscriber", "vote", "suppression", "delivery")
