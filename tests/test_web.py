@@ -93,6 +93,23 @@ def test_subscribe_confirm_receive_one_click_unsubscribe(
     assert len(project.mails()) == 2
 
 
+def test_exclusions_typed_among_the_keywords_are_shown_as_understood(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    """ "-medical" in the keywords field: the confirmation pages say it is left out."""
+    signup(client, keywords="diffusion models, -medical", exclude="")
+    assert project.query("select keywords, exclude from subscriber") == [
+        ('["diffusion models"]', '["medical"]')
+    ]
+    confirm_url = link_in(project.mails()[-1], "confirm")
+    with httpx.Client() as person:
+        page = person.get(confirm_url)
+        said = "new papers on: diffusion models, leaving out papers on: medical."
+        assert said in page.text
+        confirmed = person.post(confirm_url, data={"csrf": csrf_of(page)})
+        assert said in confirmed.text
+
+
 def test_unsubscribe_page_shows_a_button_and_changes_nothing_until_pressed(
     project: Project, web: Any, client: httpx.Client
 ) -> None:
