@@ -637,6 +637,12 @@ def test_exclusions_typed_among_the_keywords_are_stored_as_exclusions(project: P
     ]
 
 
+def test_a_city_two_different_clocks_share_is_refused(project: Project) -> None:
+    args = ["--keywords", "rlhf", "--timezone", "west"]  # Brazil/West or Australia/West?
+    failed = project.cli("subscribers", "add", "ann@example.org", *args)
+    assert failed.code == 1 and "unknown time zone 'west'" in failed.err
+
+
 @pytest.mark.parametrize(
     ("timezone", "send_at", "stored"),
     [
@@ -645,6 +651,8 @@ def test_exclusions_typed_among_the_keywords_are_stored_as_exclusions(project: P
         ("Kolkata", "0645", ("Asia/Kolkata", "06:45")),
         ("UTC", "8h30", ("UTC", "08:30")),
         ("CET", "12am", ("CET", "00:00")),
+        # a city several zone names share, all one clock: the full, current name
+        ("buenos aires", "09:00", ("America/Argentina/Buenos_Aires", "09:00")),
     ],
 )
 def test_time_zone_and_send_time_as_people_type_them(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -63,7 +63,7 @@ def check_timezone(name: str) -> str:
 @lru_cache(maxsize=1)
 def _zone_names() -> dict[str, str]:
     """Lower-case name -> the zone's IANA name, for every zone this system knows, and for
-    the city that ends a zone's name when no other zone ends with it."""
+    the city that ends a zone's name when the zones ending with it keep one clock."""
     zones = available_timezones()
     names = {zone.lower(): zone for zone in zones}
     cities: dict[str, list[str]] = {}
@@ -71,9 +71,25 @@ def _zone_names() -> dict[str, str]:
         if "/" in zone and not zone.startswith(("Etc/", "SystemV/")):
             cities.setdefault(zone.rsplit("/", 1)[1].lower(), []).append(zone)
     for city, named in cities.items():
-        if len(named) == 1:
-            names.setdefault(city, named[0])
+        if (chosen := _one_clock(named)) is not None:
+            names.setdefault(city, chosen)
     return names
+
+
+# instants at which two names of one zone must agree: both seasons, a decade around now
+_SAMPLES = [
+    datetime(year, month, 15, 12, tzinfo=UTC) for year in range(2020, 2031) for month in (1, 7)
+]
+
+
+def _one_clock(zones: list[str]) -> str | None:
+    """The zone to store for a city several zone names share ("Istanbul": Asia/ and
+    Europe/, "Buenos Aires": America/ and America/Argentina/), when they are names of one
+    clock; None when the clocks differ ("West": Brazil and Australia)."""
+    offsets = {tuple(t.astimezone(ZoneInfo(z)).utcoffset() for t in _SAMPLES) for z in zones}
+    if len(offsets) != 1:
+        return None
+    return max(sorted(zones), key=lambda zone: zone.count("/"))  # the full, current name
 
 
 def check_send_at(text: str) -> str:
