@@ -14,10 +14,10 @@ from digest.models import MAX_INTEGER, PaperFields
 from digest.safe_text import has_unsafe, without_unsafe
 from digest.sources.config import SourceConfig as SourceConfig
 
-# old-style ids name an archive of at most 8 letters ("cond-mat/0601001", "math.AG/0101001")
-_ARXIV_ID = re.compile(
-    r"(\d{4}\.\d{4,5}|\b[a-z\-]{2,12}(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE
-)
+# an arXiv id without its version, to be read case-insensitively: new style "2605.05242", or
+# old style with an archive of at most 8 letters ("cond-mat/0601001", "math.AG/0101001")
+ARXIV_ID = r"\d{4}\.\d{4,5}|\b[a-z\-]{2,12}(?:\.[a-z]{2})?/\d{7}"
+_ARXIV_ID = re.compile(rf"({ARXIV_ID})(v\d+)?", re.IGNORECASE)
 
 
 class PaperRecord(PaperFields):

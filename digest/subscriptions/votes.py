@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from digest.errors import NotFoundError, ValidationError
 from digest.ingest.identity import normalise_title
 from digest.models import Paper
+from digest.sources.base import ARXIV_ID
 from digest.store import Store
 
-_ID = r"(\d{4}\.\d{4,5}|[a-z-]{2,12}(?:\.[a-z]{2})?/\d{7})(?:v\d+)?"
+_ID = rf"({ARXIV_ID})(?:v\d+)?"
 # what names an arXiv id wherever it stands: "arXiv:" (the citation form), its DOI, the URL
 # of its page on arxiv.org (abs, pdf, html; any host such as export.) or Hugging Face
 _NAMED = (
