@@ -224,8 +224,7 @@ def check_config_keys(path: Path) -> None:
         return
     with path.open("rb") as file:
         data = tomllib.load(file)
-    known = {name for name in Settings.model_fields if name != "config"} | {"from"}
-    _check_names(data, known, f"{path}: unknown setting")
+    _check_names(data, _setting_names(), f"{path}: unknown setting")
     sources = data.get("sources")
     for number, source in enumerate(sources if isinstance(sources, list) else [], start=1):
         if isinstance(source, dict):
@@ -248,8 +247,8 @@ def unknown_variables(environ: Mapping[str, str], where: str = "") -> list[str]:
     """A note for each DIGEST_ variable that no setting reads, with the one it likely meant:
     a typo in the environment (or in `where`, a .env file) is otherwise ignored as quietly
     as one in the config file."""
-    known = {f"DIGEST_{name.upper()}" for name in Settings.model_fields if name != "config"}
-    known |= {"DIGEST_FROM", "DIGEST_CONFIG", HOME_VARIABLE}
+    known = {f"DIGEST_{name.upper()}" for name in _setting_names()}
+    known |= {"DIGEST_CONFIG", HOME_VARIABLE}
     notes = []
     for name in sorted(environ):
         upper = name.upper()
@@ -260,6 +259,16 @@ def unknown_variables(environ: Mapping[str, str], where: str = "") -> list[str]:
             place = f" in {where}" if where else ""
             notes.append(f"note: {name}{place} is not a setting{hint}: it is ignored")
     return notes
+
+
+def _setting_names() -> set[str]:
+    """The names a setting is read by: each field's own and its aliases ("from")."""
+    names: set[str] = set()
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else []
+        names.update(c for c in [name, *choices] if isinstance(c, str))
+    return {n.lower().removeprefix("digest_") for n in names} - {"config"}
 
 
 def _check_names(table: dict[str, Any], known: set[str], what: str) -> None:
