@@ -32,7 +32,8 @@ def has_unsafe(text: str) -> bool:
 
 
 def without_unsafe(text: str, replacement: str = " ") -> str:
-    """`text` with every control, bidirectional control and lone surrogate replaced."""
+    """`text` with every control, bidirectional control and lone surrogate replaced (`text`
+    itself, the same object, when it holds none)."""
     return _UNSAFE.sub(replacement, text) if has_unsafe(text) else text
 
 

@@ -134,8 +134,9 @@ def rank_cmd(
     profile = Profile(wanted, excluded, liked=liked, disliked=disliked)
     now = parse_now(None)
     history = store.papers.newest(since=now - timedelta(days=days) if days else None)
-    by_id = {p.id: p for p in [*liked_papers, *disliked_papers, *history]}  # voted may be older
-    voted = Voted({p.id: (p.title, p.abstract) for p in [*liked_papers, *disliked_papers]})
+    voted_papers = [*liked_papers, *disliked_papers]
+    by_id = {p.id: p for p in [*voted_papers, *history]}  # a voted paper may be older
+    voted = Voted({p.id: (p.title, p.abstract) for p in voted_papers})
     stats = pipeline.feature_stats(store, now)
     embedder = services.policy.semantic
     corpus = pipeline.build_corpus(
