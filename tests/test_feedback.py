@@ -3,6 +3,7 @@ records, undo, replay, token misuse, and votes steering the next digest."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -184,16 +185,31 @@ def test_preferences_list_remove_and_seed_votes(
     client.post(prefs, data={"csrf": token, "action": "unvote", "paper": liked})
     assert votes(project) == []
     other = project.query("select id, title from paper order by id limit 1")[0]
-    bad = client.post(
-        prefs, data={"csrf": token, "action": "seed", "papers": f"{other[1]}\nNo Such Paper Title"}
-    )
+    typed = "No Such Paper Title\narXiv:1111.11111"
+    bad = client.post(prefs, data={"csrf": token, "action": "seed", "papers": typed})
     assert bad.status_code == 404 and "No Such Paper Title" in bad.text
     assert "digest papers" not in bad.text  # a command line hint means nothing to a reader
     assert "only papers that this service" in bad.text
     assert votes(project) == []
-    ok = client.post(prefs, data={"csrf": token, "action": "seed", "papers": other[1]})
-    assert ok.status_code == 200 and "Added 1 paper" in ok.text
+    # what was typed is not lost: it stays in the box, to be corrected
+    assert _seed_box(bad.text) == typed
+    # the papers found are liked; those not found are named and left in the box
+    mixed = f"{other[1]}\nNo Such Paper Title"
+    some = client.post(prefs, data={"csrf": token, "action": "seed", "papers": mixed})
+    assert some.status_code == 200 and "Added 1 paper" in some.text
+    assert "Not in the history: &#39;No Such Paper Title&#39;" in some.text
+    assert _seed_box(some.text) == "No Such Paper Title"
     assert votes(project) == [(other[0], 1, "seed")]
+    ok = client.post(prefs, data={"csrf": token, "action": "seed", "papers": other[1]})
+    assert ok.status_code == 200 and "Added 1 paper" in ok.text and _seed_box(ok.text) == ""
+    assert votes(project) == [(other[0], 1, "seed")]
+
+
+def _seed_box(page: str) -> str:
+    """What the preferences page's "papers you already like" box holds."""
+    match = re.search(r'<textarea id="papers"[^>]*>(.*?)</textarea>', page, re.S)
+    assert match, "the page has the box"
+    return html.unescape(match.group(1))
 
 
 def test_cli_feedback_show_and_bad_ids(project: Project) -> None:

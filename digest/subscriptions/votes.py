@@ -57,6 +57,23 @@ def resolve_papers(
 ) -> list[Paper]:
     """The papers these references name (ids, arXiv ids or URLs; exact titles if `titles`);
     the first unknown or malformed one raises an error naming it."""
+    found, missing = lookup_papers(store, refs, titles)
+    if missing:
+        ref = missing[0]
+        if paper_key(ref) is None and not titles:
+            raise ValidationError(
+                f"not a paper id: {ref[:80]!r}; use the id from `digest papers --json` "
+                "(arxiv:2405.12345 or title:...) or an arXiv id"
+            )
+        raise NotFoundError(f"no paper {ref[:80]!r} in the history: {hint}")
+    return found
+
+
+def lookup_papers(
+    store: Store, refs: Sequence[str], titles: bool = False
+) -> tuple[list[Paper], list[str]]:
+    """The papers these references name, and the references (stripped, in order) that name
+    none in the history; more than MAX_REFS references is an error."""
     refs = [r for r in (ref.strip() for ref in refs) if r]
     if len(refs) > MAX_REFS:
         raise ValidationError(f"too many papers at once: {len(refs)}, at most {MAX_REFS}")
@@ -67,15 +84,19 @@ def resolve_papers(
         if titles
         else {}
     )
-    out: list[Paper] = []
+    found: dict[str, Paper] = {}
+    missing: list[str] = []
     for ref, key in keys.items():
         paper = known.get(key) if key else by_title.get(normalise_title(ref))
         if paper is None:
-            if key is None and not titles:
-                raise ValidationError(
-                    f"not a paper id: {ref[:80]!r}; use the id from `digest papers --json` "
-                    "(arxiv:2405.12345 or title:...) or an arXiv id"
-                )
-            raise NotFoundError(f"no paper {ref[:80]!r} in the history: {hint}")
-        out.append(paper)
-    return out
+            missing.append(ref)
+        else:
+            found.setdefault(paper.id, paper)  # two references to one paper: one vote
+    return list(found.values()), missing
+
+
+def not_found(refs: Sequence[str], hint: str, shown: int = 3) -> str:
+    """One line naming references that name no paper (the first `shown` of them)."""
+    names = ", ".join(repr(ref[:80]) for ref in refs[:shown])
+    more = f" and {len(refs) - shown} more" if len(refs) > shown else ""
+    return f"Not in the history: {names}{more} ({hint})."

@@ -14,7 +14,7 @@ from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber
 from digest.safe_text import has_unsafe
 from digest.subscriptions import lifecycle as signup
-from digest.subscriptions.votes import WEB_HINT, resolve_papers
+from digest.subscriptions.votes import WEB_HINT, lookup_papers, not_found
 from digest.web.context import MAX_FORM_FIELD, WebContext
 
 router = APIRouter()
@@ -206,8 +206,12 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
     subscriber = signup.subscriber_for(web.store, web.links, "preferences", token, web.clock())
     action = form.get("action", "save")
     try:
-        if action in ("unvote", "seed"):
-            notice = _change_votes(web, subscriber, action, form)
+        if action == "seed":
+            return _seed_votes(request, web, subscriber, form.get("papers", ""))
+        if action == "unvote":
+            assert subscriber.id is not None
+            web.store.votes.set(subscriber.id, {form.get("paper", ""): 0}, web.clock(), "web")
+            notice = "Vote removed."
         elif action in ("pause", "resume"):
             subscriber = signup.set_paused(web.store, subscriber, action == "pause", web.clock())
             notice = "Your digest is paused." if action == "pause" else "Your digest is back on."
@@ -248,18 +252,20 @@ async def unsubscribe(request: Request, token: str) -> Response:
     return web.page(request, "unsubscribed", subscriber=subscriber)
 
 
-def _change_votes(
-    web: WebContext, subscriber: Subscriber, action: str, form: dict[str, str]
-) -> str:
-    """Remove one vote, or like the papers typed in (ids, arXiv ids or URLs, exact titles)."""
+def _seed_votes(
+    request: Request, web: WebContext, subscriber: Subscriber, typed: str
+) -> HTMLResponse:
+    """Like the papers typed in (ids, arXiv ids or URLs, exact titles), one per line; those
+    the history does not hold are named and stay in the box, to be corrected."""
     assert subscriber.id is not None
-    if action == "unvote":
-        paper = form.get("paper", "")
-        web.store.votes.set(subscriber.id, {paper: 0}, web.clock(), "web")
-        return "Vote removed."
-    refs = [line for line in form.get("papers", "").splitlines() if line.strip()]
+    refs = [line for line in typed.splitlines() if line.strip()]
     if not refs:
         raise ValidationError("type at least one arXiv id or title, one per line")
-    papers = resolve_papers(web.store, refs, titles=True, hint=WEB_HINT)
+    papers, missing = lookup_papers(web.store, refs, titles=True)
+    left = {"papers": "\n".join(missing)}
+    error = not_found(missing, WEB_HINT) if missing else None
+    if not papers:
+        return preferences_page(request, subscriber, status=404, error=error, values=left)
     web.store.votes.set(subscriber.id, {p.id: 1 for p in papers}, web.clock(), "seed")
-    return f"Added {len(papers)} paper{'s' if len(papers) != 1 else ''} you like."
+    notice = f"Added {len(papers)} paper{'s' if len(papers) != 1 else ''} you like."
+    return preferences_page(request, subscriber, notice=notice, error=error, values=left)
