@@ -395,6 +395,22 @@ def test_state_of_the_art_is_not_a_state_nor_an_art() -> None:
     assert_outscores(corpus_of(papers), [("state space models", "ssm", "claim")], 5)  # before: 3.3
 
 
+def test_languages_named_with_a_symbol_are_words() -> None:
+    """C++, C# and F# were the letter C or F, too short to be matched on: the keyword matched
+    nothing; a grade "C+" or "C-" stays nothing."""
+    assert stems("Modern C++17 templates, C#/.NET and F#") == [
+        "modern", "c++", "17", "templat", "c#", "net", "f#"
+    ]  # fmt: skip
+    assert stems("grade C+ or C-, abc++") == ["grade", "abc"]
+    papers = {
+        "cpp": ("Fuzzing C++ Compilers", "We fuzz C++-based compilers for template bugs."),
+        "c": ("Fuzzing C Compilers", "We fuzz compilers of the C language."),
+        "cs": ("Static Analysis for C#", "Null safety in C# programs."),
+    }
+    assert top_ids(corpus_of(papers), Profile(["c++"])) == ["cpp"]
+    assert top_ids(corpus_of(papers), Profile(["c#"])) == ["cs"]
+
+
 def _df(*texts: str) -> dict[str, int]:
     return dict(FeatureStats.of((t, "") for t in texts).df)
 

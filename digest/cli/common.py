@@ -132,7 +132,7 @@ def say(text: str, *, err: bool = False, nl: bool = True) -> None:
 
 
 def say_suggestions(keywords: Sequence[str], df: Mapping[str, int] | None) -> None:
-    """A note on stderr for each keyword that holds no word a paper is matched on ("c++",
+    """A note on stderr for each keyword that holds no word a paper is matched on ("R",
     "the"), and for each typed word no paper holds, with the word likely meant
     ("speculativ" -> "speculative"; only with word statistics, `df`)."""
     from digest.ranking import stems

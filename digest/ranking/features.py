@@ -23,8 +23,9 @@ from digest.ranking.acronyms import Acronyms
 from digest.ranking.text import features, stems
 
 # 2: British spellings folded into American ones; 3: agent nouns; 4: -ize words; 5: "use", "out";
-# 6: words with a stem of their own; 7: clipped words; 8-12: more of them, "state-of-the-art"
-STATS_FORMAT = 12
+# 6: words with a stem of their own; 7: clipped words; 8-12: more of them, "state-of-the-art";
+# 13: C++, C#, F#
+STATS_FORMAT = 13
 UNIT_FEATURES = 64  # features kept per paper vector for vote similarity
 DENSE_LIMIT = 16_000_000  # floats up to which similarity is a dense product
 

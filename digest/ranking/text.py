@@ -9,7 +9,8 @@ from functools import cache, lru_cache
 from digest.ranking.spelling import american
 
 # Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
-_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
+# The languages named with a symbol (C++, C#, F#) are words of their own, not a letter.
+_WORD = re.compile(r"(?<![\w+#.])[CcFf](?:\+\+|#)(?![^\W\d]|[+#])|[^\W_]+(?:-[^\W_]+)*")
 _ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs -> LLM, VLM, GPU
 _NAME_NUMBER = re.compile(r"([A-Za-z]{3,})([0-9]+)|([0-9]+)([A-Za-z]{3,})")
 _IZE_FAMILY = re.compile(r"^([a-z]{3,}iz)(?:e|es|ed|er|ers|ing|ation|ations)$")

@@ -32,7 +32,9 @@ BLEND = 0.5  # weight of the rescaled cosine added to a keyword's lexical score
 # learned from one history maps words, not phrases: "limit order book" lands near first-order
 # optimisation, and "krylov methods" (krylov in one paper only) near whatever "methods" is
 CLOSE = float("inf")
-FORMAT = 11  # 2: British spellings; 3: agent nouns; 4: -ize words; 5-11: stems of their own
+FORMAT = (
+    12  # 2: British spellings; 3: agent nouns; 4: -ize words; 5-11: stems of their own; 12: C++
+)
 
 
 @dataclass(frozen=True, eq=False)
