@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +234,7 @@ def _insert_sql(table: Table, names: Sequence[str], rows: int, returning: str = 
 
 def _flat(rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
     """The values of several rows, one after the other (the parameters of a multi-row INSERT)."""
-    return tuple(value for row in rows for value in row)
+    return tuple(chain.from_iterable(rows))
 
 
 def bulk_insert_rows(
