@@ -142,6 +142,44 @@ def test_deliveries_show_smtp_failures_and_retries(
     }
 
 
+def test_prune_removes_finished_digests_of_long_ago_and_keeps_the_rest(
+    project: Project, picky_smtp: PickyInbox
+) -> None:
+    """The outbox grows by a row a paper a reader a day; prune bounds it without touching a
+    digest still to be sent, nor the weeks planning reads back to send nothing twice."""
+    add(project, "ok@example.org", keywords="speculative decoding, diffusion models")
+    add(project, "hard@example.org")
+    add(project, "soft@example.org")
+    assert project.cli("run", "--now", NOW).code == 1  # sent, failed and retry
+    by_status = {r["status"]: r["id"] for r in json.loads(project.ok("deliveries", "--json").out)}
+    items = "select delivery_id, count(*) from delivery_item group by delivery_id order by 1"
+    assert [d for d, _ in project.query(items)] == sorted(by_status.values())
+
+    # within the weeks planning reads back: refused, nothing removed
+    early = project.cli("deliveries", "prune", "--before", "2026-11-23", "--now", "2026-12-01")
+    assert early.code == 1 and len(early.err.splitlines()) == 1
+    assert "too recent" in early.err and "use 2026-11-16 or earlier" in early.err
+    bad = project.cli("deliveries", "prune", "--before", "23/11/2026")
+    assert bad.code == 1 and "use a day such as" in bad.err
+    assert len(json.loads(project.ok("deliveries", "--json").out)) == 3
+
+    named = "select count(distinct paper_id) from delivery_item"
+    [(all_named,)] = project.query(named)
+    assert f"{all_named} kept" in project.ok("papers", "prune", "--before", "2026-11-23").out
+    done = project.ok("deliveries", "prune", "--before", "2026-11-23", "--now", "2026-12-22")
+    assert "2 digests planned before 2026-11-23 removed" in done.out
+    [left] = json.loads(project.ok("deliveries", "--json").out)
+    assert (left["id"], left["status"]) == (by_status["retry"], "retry")  # still to be sent
+    assert [d for d, _ in project.query(items)] == [by_status["retry"]]
+    # the papers only the removed digests named can go now; the waiting digest keeps its own
+    [(still_named,)] = project.query(named)
+    assert 0 < still_named < all_named
+    after = project.ok("papers", "prune", "--before", "2026-11-23").out
+    assert f"{all_named - still_named} papers" in after and f"{still_named} kept" in after
+    again = project.ok("deliveries", "prune", "--before", "2026-11-23", "--now", "2026-12-22")
+    assert "0 digests" in again.out
+
+
 def test_stats_counts_real_state(project: Project) -> None:
     fetched = project.ok("fetch", "--now", "2026-11-22T11:00:00+00:00").out
     papers = project.query("select count(*) from paper")[0][0]
@@ -249,6 +287,9 @@ def test_help_texts(project: Project) -> None:
         assert "--json" in out and "Print JSON." in out
     out = " ".join(project.ok("deliveries", "--help").out.split())
     assert "newest first" in out and "queued|sending|sent|retry|failed|skipped" in out
+    assert "prune" in out
+    out = " ".join(project.ok("deliveries", "prune", "--help").out.split())
+    assert "--before" in out and "never removed" in out
 
 
 def every_row(url: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -24,6 +24,7 @@ from digest.render import Renderer
 from digest.sources.base import PaperRecord
 from digest.sources.hf import parse_hf_api
 from digest.store import Store
+from digest.store import deliveries as deliveries_module
 from digest.subscriptions.links import Links
 from digest.subscriptions.preferences import new_subscriber
 
@@ -165,6 +166,25 @@ def test_planned_digests_are_composed_and_sent_with_their_reasons(
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
         text = message.get_body(("plain",))
         assert text is not None and "Why you got this: diffusion" in text.get_content()
+
+
+def test_prune_removes_finished_digests_chunk_by_chunk(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = planned_store(pg_url, 7, "diffusion", Policy(min_score=0.0))
+    monkeypatch.setattr(deliveries_module, "PRUNE_CHUNK", 2)  # several transactions
+    with store.engine.begin() as conn:
+        ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM delivery ORDER BY id")]
+        conn.exec_driver_sql("UPDATE delivery SET status = 'sent' WHERE id = ANY(%s)", (ids[:5],))
+    chunks: list[int] = []
+    assert store.deliveries.prune(NOW + timedelta(days=1), chunks.append) == 5
+    assert chunks == [2, 2, 1]
+    assert store.deliveries.counts() == {"queued": 2}
+    with store.engine.connect() as conn:
+        items = conn.exec_driver_sql("SELECT DISTINCT delivery_id FROM delivery_item")
+        assert sorted(row[0] for row in items) == ids[5:]
+    assert store.deliveries.prune(NOW - timedelta(days=1)) == 0  # none planned before
+    store.close()
 
 
 def test_paper_vectors_round_trip_and_go_with_their_paper(pg_url: str) -> None:

@@ -1,5 +1,5 @@
-"""`digest deliveries`, `digest stats` and `digest copy-to`: what the outbox holds, how the
-service is doing, and moving it to another database."""
+"""`digest stats` and `digest copy-to`: how the service is doing, and moving it to another
+database."""
 
 from __future__ import annotations
 
@@ -9,39 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import AppState, JsonOpt, echo_json, how_many, say, state
+from digest.cli.common import AppState, JsonOpt, echo_json, say, state
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
 
 if TYPE_CHECKING:
-    from digest.models import Delivery
-    from digest.store import Store
     from digest.store.glance import Glance
-
-
-def deliveries(
-    ctx: typer.Context,
-    status: Annotated[
-        DeliveryStatus | None,
-        typer.Option(
-            help="Only deliveries with this status.", case_sensitive=False, show_default=False
-        ),
-    ] = None,
-    limit: Annotated[int, how_many("How many deliveries, newest first.")] = 20,
-    as_json: JsonOpt = False,
-) -> None:
-    """List the outbox, newest first: one line per digest with its status, attempts and errors."""
-    store = state(ctx).services().store
-    rows = store.deliveries.listed(status=status, limit=limit, newest_first=True)
-    emails = _emails(store, rows)
-    data = [_delivery_dict(d, emails) for d in rows]
-    if as_json:
-        echo_json(data)
-        return
-    if not data:
-        which = f"with status {status} " if status else ""
-        say(f"no deliveries {which}yet: `digest run` plans and sends the due digests")
-    for row in data:
-        say(_delivery_line(row))
 
 
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
@@ -125,51 +97,12 @@ def collect_stats(glance: Glance) -> dict[str, Any]:
         },
         "papers": glance.papers,
         "last_fetch": {
-            "at": _iso(glance.last_fetch),
+            "at": iso(glance.last_fetch),
             "sources": glance.sources,
             "failed": glance.failed_sources,
         },
-        "last_dispatch": _iso(glance.last_dispatch),
+        "last_dispatch": iso(glance.last_dispatch),
     }
-
-
-def _emails(store: Store, rows: list[Delivery]) -> dict[int, str]:
-    if not rows:
-        return {}
-    return {s.id: s.email for s in store.subscribers.listed() if s.id is not None}
-
-
-def _delivery_dict(d: Delivery, emails: dict[int, str]) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "subscriber_id": d.subscriber_id,
-        "email": emails.get(d.subscriber_id),
-        "edition": d.edition,
-        "status": d.status,
-        "attempts": d.attempts,
-        "smtp_code": d.smtp_code,
-        "last_error": d.last_error,
-        "created_at": _iso(d.created_at),
-        "sent_at": _iso(d.sent_at),
-        "next_attempt_at": _iso(d.next_attempt_at),
-        "message_id": d.message_id,
-    }
-
-
-def _delivery_line(row: dict[str, Any]) -> str:
-    if row["sent_at"]:
-        when = f"sent {row['sent_at']}"
-    elif row["next_attempt_at"]:
-        when = f"next attempt {row['next_attempt_at']}"
-    else:
-        when = f"created {row['created_at']}"
-    email = row["email"] or f"subscriber #{row['subscriber_id']}"
-    line = (
-        f"{row['id']}  {email}  {row['edition']}  {row['status']}  "
-        f"attempts: {row['attempts']}  smtp: {row['smtp_code'] or '-'}  {when}"
-    )
-    error = " ".join(str(row["last_error"]).split()) if row["last_error"] else ""
-    return line + (f"  error: {error}" if error else "")
 
 
 def _with_zeros(known: Iterable[str], counts: dict[str, int]) -> dict[str, int]:
@@ -182,7 +115,8 @@ def _counts(by_status: dict[str, int]) -> str:
     return ", ".join(shown) or "none"
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """A moment as ISO-8601 in UTC (None stays None)."""
     from digest.store.glance import as_utc  # the standard library only: stats stays light
 
     return None if value is None else as_utc(value).isoformat()

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli.admin import copy_to, deliveries, stats
+from digest.cli.admin import copy_to, stats
 from digest.cli.common import (
     AppState,
     JsonOpt,
@@ -26,6 +26,7 @@ from digest.cli.common import (
     terminal_safe,
     write_file,
 )
+from digest.cli.outbox import deliveries_app
 from digest.cli.papers import papers_app
 from digest.cli.sources import fetch, fetch_and_report, sources
 from digest.cli.subscribers import subscribers_app
@@ -44,9 +45,9 @@ app = typer.Typer(
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(papers_app, name="papers")
+app.add_typer(deliveries_app, name="deliveries")
 app.command()(fetch)
 app.command()(sources)
-app.command()(deliveries)
 app.command()(stats)
 app.command("copy-to")(copy_to)
 

@@ -35,6 +35,14 @@ from digest.store.tables import DELIVERY, ITEM, SUBSCRIBER
 
 LIVE = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.RETRY)
 _LIVE_VALUES = frozenset(map(str, LIVE))
+# what a digest can end as: never waiting to be sent, or on its way
+FINISHED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.SKIPPED,
+    DeliveryStatus.CANCELLED,
+)
+PRUNE_CHUNK = 2_000  # deliveries removed a transaction: a long prune never holds a long lock
 ITEM_NAMES = ("delivery_id", "rank", *ItemRow._fields)
 
 
@@ -166,6 +174,25 @@ class DeliveryQueries(Queries):
         if self.engine.dialect.name == "postgresql":
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE delivery, delivery_item")
+
+    def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
+        """Delete the finished deliveries (FINISHED) planned before `before`, with their
+        items, PRUNE_CHUNK a transaction, oldest first (`progress` told each chunk's size);
+        how many were deleted."""
+        removed = 0
+        old = sa_select(DELIVERY.c.id).where(
+            DELIVERY.c.created_at < before, DELIVERY.c.status.in_(FINISHED)
+        )
+        while True:
+            with self.engine.begin() as conn:
+                ids = list(conn.execute(old.order_by(DELIVERY.c.id).limit(PRUNE_CHUNK)).scalars())
+                if not ids:
+                    return removed
+                conn.execute(ITEM.delete().where(ITEM.c.delivery_id.in_(ids)))
+                conn.execute(DELIVERY.delete().where(DELIVERY.c.id.in_(ids)))
+            removed += len(ids)
+            if progress is not None:
+                progress(len(ids))
 
     def listed(
         self,

@@ -1,0 +1,145 @@
+"""`digest deliveries`: list the outbox, and prune the digests of long ago."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from digest.cli.admin import iso
+from digest.cli.common import (
+    JsonOpt,
+    counted,
+    echo_json,
+    how_many,
+    now_option,
+    parse_now,
+    say,
+    state,
+)
+from digest.errors import ValidationError
+from digest.vocabulary import DeliveryStatus
+
+if TYPE_CHECKING:
+    from digest.models import Delivery
+    from digest.store import Store
+
+deliveries_app = typer.Typer(
+    help="List the outbox, newest first, or prune the digests of long ago.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+
+
+@deliveries_app.callback()
+def deliveries(
+    ctx: typer.Context,
+    status: Annotated[
+        DeliveryStatus | None,
+        typer.Option(
+            help="Only deliveries with this status.", case_sensitive=False, show_default=False
+        ),
+    ] = None,
+    limit: Annotated[int, how_many("How many deliveries, newest first.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the outbox, newest first: one line per digest with its status, attempts and errors
+    (or: deliveries prune)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    store = state(ctx).services().store
+    rows = store.deliveries.listed(status=status, limit=limit, newest_first=True)
+    emails = _emails(store, rows)
+    data = [_delivery_dict(d, emails) for d in rows]
+    if as_json:
+        echo_json(data)
+        return
+    if not data:
+        which = f"with status {status} " if status else ""
+        say(f"no deliveries {which}yet: `digest run` plans and sends the due digests")
+    for row in data:
+        say(_delivery_line(row))
+
+
+@deliveries_app.command("prune")
+def prune(
+    ctx: typer.Context,
+    before: Annotated[
+        str,
+        typer.Option(
+            help="Remove the finished digests planned before this day (YYYY-MM-DD, UTC).",
+            show_default=False,
+        ),
+    ],
+    now: Annotated[str | None, now_option] = None,
+) -> None:
+    """Delete the finished digests (sent, failed, skipped, cancelled) planned before a day,
+    with the papers listed in each: the outbox grows by a row per paper per reader per day.
+    A digest still to be sent is never removed, nor those of the last two weeks (planning
+    reads them to send no paper twice). Their editions leave the web archive and the feeds;
+    `digest papers prune` can then remove the papers only they named."""
+    from digest.planning import LONGEST_WINDOW
+
+    try:
+        day = date.fromisoformat(before)
+    except ValueError:
+        raise ValidationError(
+            f"invalid --before {before!r}: use a day such as 2026-01-31"
+        ) from None
+    services = state(ctx).services()
+    # planning reads back as far as its longest window; an edition is a local date, up to a
+    # day from the UTC one
+    kept = max(LONGEST_WINDOW, timedelta(days=services.settings.first_window_days))
+    latest = (parse_now(now) - kept - timedelta(days=1)).date()
+    if day > latest:
+        raise ValidationError(
+            f"--before {day.isoformat()} is too recent: the digests of the last "
+            f"{kept.days + 1} days tell planning which papers each reader already got; "
+            f"use {latest.isoformat()} or earlier"
+        )
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    from digest.cli.progress import ProgressLine
+
+    with ProgressLine("removing digests") as line:
+        removed = services.store.deliveries.prune(moment, progress=line.advance)
+    say(f"{counted(removed, 'digest')} planned before {day.isoformat()} removed")
+
+
+def _emails(store: Store, rows: list[Delivery]) -> dict[int, str]:
+    if not rows:
+        return {}
+    return {s.id: s.email for s in store.subscribers.listed() if s.id is not None}
+
+
+def _delivery_dict(d: Delivery, emails: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "subscriber_id": d.subscriber_id,
+        "email": emails.get(d.subscriber_id),
+        "edition": d.edition,
+        "status": d.status,
+        "attempts": d.attempts,
+        "smtp_code": d.smtp_code,
+        "last_error": d.last_error,
+        "created_at": iso(d.created_at),
+        "sent_at": iso(d.sent_at),
+        "next_attempt_at": iso(d.next_attempt_at),
+        "message_id": d.message_id,
+    }
+
+
+def _delivery_line(row: dict[str, Any]) -> str:
+    if row["sent_at"]:
+        when = f"sent {row['sent_at']}"
+    elif row["next_attempt_at"]:
+        when = f"next attempt {row['next_attempt_at']}"
+    else:
+        when = f"created {row['created_at']}"
+    email = row["email"] or f"subscriber #{row['subscriber_id']}"
+    line = (
+        f"{row['id']}  {email}  {row['edition']}  {row['status']}  "
+        f"attempts: {row['attempts']}  smtp: {row['smtp_code'] or '-'}  {when}"
+    )
+    error = " ".join(str(row["last_error"]).split()) if row["last_error"] else ""
+    return line + (f"  error: {error}" if error else "")
