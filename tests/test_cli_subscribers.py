@@ -327,6 +327,63 @@ def test_revoke_links_kills_old_preferences_links_and_keeps_unsubscribe_working(
     assert project.query(query) == [(3,)]
 
 
+def test_edit_email_moves_the_subscription_with_its_votes_and_revokes_old_links(
+    project: Project,
+) -> None:
+    """A researcher who changes institution keeps settings and votes; their next digest goes
+    to the new address, and links that went to the old mailbox stop working."""
+    project.ok("fetch")
+    add_alice(project)
+    [paper] = [row[0] for row in project.query("select id from paper order by id limit 1")]
+    project.ok("subscribers", "feedback", "alice@example.org", "--like", paper)
+    before = shown(project, "alice@example.org")
+    moved = project.ok(
+        "subscribers", "edit", "ALICE@example.org", "--email", "Alice@New.example.edu"
+    )
+    assert moved.out.strip() == (
+        "updated alice@new.example.edu: moved from alice@example.org; earlier links revoked"
+    )
+    after = shown(project, "alice@new.example.edu")
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"email", "updated_at"}
+    assert project.cli("subscribers", "show", "alice@example.org").code == 1
+    assert "like" in project.ok("subscribers", "show", "alice@new.example.edu").out
+    version = "select token_version from subscriber where email = 'alice@new.example.edu'"
+    assert project.query(version) == [(2,)]
+
+
+def test_edit_email_refuses_a_taken_suppressed_or_same_address_and_changes_nothing(
+    project: Project,
+) -> None:
+    add_alice(project)
+    project.ok("subscribers", "add", "bob@example.org", "--keywords", "rlhf")
+    project.ok("suppression", "add", "spam@example.org")
+    rows = table(project)
+    for new, message in (
+        ("bob@example.org", "another subscriber's address"),
+        ("spam@example.org", "suppression list"),
+        ("alice@example.org", "already this subscriber's address"),
+        ("not an address", "invalid email address"),
+    ):
+        result = project.cli(
+            "subscribers", "edit", "alice@example.org", "--max-papers", "9", "--email", new
+        )
+        assert result.code == 1
+        one_error_line(result, message)
+        assert table(project) == rows
+
+
+def test_edit_email_starts_a_subscription_stopped_by_bounces_again(project: Project) -> None:
+    add_alice(project)
+    project.query(
+        "update subscriber set status = 'bounced', hard_bounces = 3 "
+        "where email = 'alice@example.org'"
+    )
+    project.ok("subscribers", "edit", "alice@example.org", "--email", "alice@example.net")
+    after = shown(project, "alice@example.net")
+    assert (after["status"], after["hard_bounces"]) == ("active", 0)
+
+
 # pause, resume, remove -----------------------------------------------------------------------
 
 

@@ -230,6 +230,15 @@ def edit(
     grouped: Annotated[
         bool | None, typer.Option("--grouped/--flat", help=GROUPED_HELP, show_default=False)
     ] = None,
+    new_email: Annotated[
+        str | None,
+        typer.Option(
+            "--email",
+            help="Move the subscription to this address (settings, votes and history kept; "
+            "earlier links revoked; a subscription stopped by bounces starts again).",
+            show_default=False,
+        ),
+    ] = None,
     revoke_links: Annotated[
         bool,
         typer.Option(
@@ -240,6 +249,7 @@ def edit(
     ] = False,
 ) -> None:
     """Change only the given settings; all are checked first, and nothing changes if one is bad."""
+    from digest.subscriptions.lifecycle import change_email
     from digest.subscriptions.preferences import checked_changes
 
     store = state(ctx).services().store
@@ -257,17 +267,23 @@ def edit(
         "grouped": grouped,
     }
     changes = checked_changes({k: v for k, v in given.items() if v is not None}, subscriber)
-    if not changes and not revoke_links:
+    if not changes and not revoke_links and new_email is None:
         ctx.fail("nothing to change: give at least one option of `digest subscribers edit`")
     subscriber.sqlmodel_update(changes)
     if revoke_links:
         subscriber.token_version += 1
-    subscriber.updated_at = parse_now(None)
-    saved = store.subscribers.save(subscriber)
+    now, old_email = parse_now(None), subscriber.email
+    subscriber.updated_at = now
+    if new_email is None:
+        saved = store.subscribers.save(subscriber)
+    else:  # checked, then saved with the other changes
+        saved = change_email(store, subscriber, new_email, now)
     if "keywords" in changes:
         _hint_typos(store, saved.keywords)
     done = [f"changed {', '.join(changes)}"] if changes else []
-    if revoke_links:
+    if new_email is not None:
+        done.append(f"moved from {old_email}")
+    if revoke_links or new_email is not None:
         done.append("earlier links revoked")
     say(f"updated {saved.email}: {'; '.join(done)}")
 

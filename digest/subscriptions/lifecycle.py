@@ -8,15 +8,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from digest.errors import LinkError, TransportError, UsedLinkError, ValidationError
+from digest.errors import (
+    AlreadyExistsError,
+    LinkError,
+    TransportError,
+    UsedLinkError,
+    ValidationError,
+)
 from digest.mail import Transport, build_message, outgoing
 from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.render import Renderer
 from digest.store import Store
 from digest.subscriptions.links import CONFIRM_MAX_AGE, Links
-from digest.subscriptions.preferences import (
-    new_subscriber,
-)
+from digest.subscriptions.preferences import new_subscriber, normalise_email
 
 CONFIRM_EVERY = timedelta(hours=1)
 CONFIRMATIONS_PER_DAY = 3
@@ -246,6 +250,32 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
             f"{subscriber.status})"
         )
     subscriber.status, subscriber.updated_at = wanted, now
+    return store.subscribers.save(subscriber)
+
+
+def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) -> Subscriber:
+    """Move a subscription to another address (settings, votes and history kept): links sent
+    to the old one are revoked (but unsubscribe), its bounces forgotten, and a subscription
+    stopped by them starts again. Not to an address of another subscriber, nor a suppressed
+    one; the caller vouches for the new address (the operator: nothing is confirmed)."""
+    email = normalise_email(new)
+    if email == subscriber.email:
+        raise ValidationError(f"{email} is already this subscriber's address")
+    if store.subscribers.find(email) is not None:
+        raise AlreadyExistsError(
+            f"{email} is another subscriber's address: `digest subscribers remove` it first"
+        )
+    if (suppressed := store.suppression.get(email)) is not None:
+        raise ValidationError(
+            f"{email} is on the suppression list ({suppressed.reason}): "
+            "`digest suppression remove` it first if its owner asked for this"
+        )
+    subscriber.email, subscriber.updated_at = email, now
+    subscriber.token_version += 1
+    subscriber.hard_bounces = 0
+    if subscriber.status == SubscriberStatus.BOUNCED:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.next_send_at = None  # planned afresh from today
     return store.subscribers.save(subscriber)
 
 
