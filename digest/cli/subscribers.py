@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from digest.cli.common import (
     JsonOpt,
-    counted,
     echo_json,
     parse_now,
     say,
     say_suggestions,
     state,
-    write_file,
 )
+from digest.cli.subscriber_files import export, import_cmd
 from digest.errors import NotFoundError, TransportError, ValidationError
 from digest.mail.mime import clean
-from digest.vocabulary import CSV_COLUMNS as COLUMNS
 from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus
 
 if TYPE_CHECKING:  # the ORM and the library load when a command runs, not for --help
@@ -317,66 +314,8 @@ def remove(ctx: typer.Context, email: EmailArg) -> None:
     say(f"removed {subscriber.email}")
 
 
-@subscribers_app.command("import")
-def import_cmd(
-    ctx: typer.Context,
-    file: Annotated[
-        Path,
-        typer.Argument(
-            help=f"CSV file (UTF-8 or UTF-16) with a header row; columns {','.join(COLUMNS)}, "
-            "of which only email and keywords are required.",
-            show_default=False,
-        ),
-    ],
-) -> None:
-    """Import subscribers from CSV in one transaction; addresses already present are kept as
-    they are.
-
-    Every row is checked first. Bad rows are reported on stderr with their line number and
-    left out, the good rows are still imported, and the exit status is 1 if any row was bad.
-    Columns are separated by ',' (or by ';' or tabs, as some spreadsheets save them: the
-    header row tells which). Keywords are separated by ';' (or ',' inside a double-quoted
-    field).
-    """
-    from digest.local_files import read_import_csv
-    from digest.subscriptions.csv_io import ParsedFile, read_subscribers_csv
-
-    parsed = ParsedFile()
-    rows = read_subscribers_csv(read_import_csv(file), parse_now(None), parsed, name=str(file))
-    added, present = state(ctx).services().store.subscribers.import_many(rows)
-    if parsed.ignored_columns:
-        names = ", ".join(repr(c) for c in parsed.ignored_columns)
-        say(
-            f"note: ignored the columns {names} (the columns read are {', '.join(COLUMNS)})",
-            err=True,
-        )
-    for bad in parsed.bad_rows:
-        say(str(bad), err=True)
-    repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""
-    bad_rows = counted(len(parsed.bad_rows), "bad row")
-    say(f"{added} imported, {present} already present, {bad_rows}{repeated}")
-    if parsed.bad_rows:
-        raise typer.Exit(1)
-
-
-@subscribers_app.command("export")
-def export(
-    ctx: typer.Context,
-    file: Annotated[
-        Path | None,
-        typer.Argument(help="Write the CSV here (default: standard output).", show_default=False),
-    ] = None,
-) -> None:
-    """Export every subscriber as CSV, in the columns `import` reads."""
-    from digest.subscriptions.csv_io import subscribers_csv
-
-    rows = state(ctx).services().store.subscribers.listed()
-    text = subscribers_csv(rows)
-    if file is None:
-        typer.echo(text, nl=False)  # data, not a message: cleaned by subscribers_csv
-        return
-    write_file(file, text, newline="")
-    say(f"{len(rows)} subscribers exported to {file}")
+subscribers_app.command("import")(import_cmd)
+subscribers_app.command("export")(export)
 
 
 @subscribers_app.command("feedback")
