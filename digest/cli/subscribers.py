@@ -246,7 +246,7 @@ def edit(
     ] = False,
 ) -> None:
     """Change only the given settings; all are checked first, and nothing changes if one is bad."""
-    from digest.subscriptions.lifecycle import change_email
+    from digest.subscriptions.moving import change_email
     from digest.subscriptions.preferences import checked_changes
 
     store = state(ctx).services().store

@@ -5,11 +5,11 @@ Every function takes `now`; mail goes through whatever transport it is given.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from digest.errors import (
-    AlreadyExistsError,
     LinkError,
     TransportError,
     UsedLinkError,
@@ -20,7 +20,7 @@ from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.render import Renderer
 from digest.store import Store
 from digest.subscriptions.links import CONFIRM_MAX_AGE, Links
-from digest.subscriptions.preferences import new_subscriber, normalise_email
+from digest.subscriptions.preferences import new_subscriber
 
 CONFIRM_EVERY = timedelta(hours=1)
 CONFIRMATIONS_PER_DAY = 3
@@ -54,6 +54,27 @@ class Mailer:
     renderer: Renderer
     links: Links
     sender: str
+
+    def mail(
+        self, to: str, subject: str, template: str, context: dict[str, object], now: datetime
+    ) -> str | None:
+        """Send one message rendered from `template` (.txt and .html) to one address; the
+        transport's error, if any. Its Message-ID names the template, the address, the time."""
+        text, html = self.renderer.render_pair(template, context)
+        name = template.rsplit("/", 1)[-1]
+        tag = hashlib.sha256(to.encode()).hexdigest()[:12]
+        message_id = f"<{name}-{tag}-{int(now.timestamp())}@papers-digest>"
+        message = build_message(
+            sender=self.sender,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            date=now,
+            message_id=message_id,
+        )
+        [outcome] = self.transport.send([outgoing(0, message, self.sender, to)])
+        return None if outcome.error is None else str(outcome.error)
 
 
 @dataclass(frozen=True)
@@ -105,28 +126,18 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
     previous = subscriber.confirmation_sent_at, subscriber.confirmations_sent
     subscriber.confirmation_sent_at = now.replace(microsecond=0)  # saved once the mail is out
     subscriber.confirmations_sent = 1 if fresh_day else subscriber.confirmations_sent + 1
-    context = {
+    context: dict[str, object] = {
         "email": subscriber.email,
         "topics": shown_topics(subscriber.keywords),
         "confirm_url": mailer.links.confirm_url(subscriber),
         "valid_days": CONFIRM_MAX_AGE // 86400,
     }
-    text, html = mailer.renderer.render_pair("email/confirm", context)
-    message = build_message(
-        sender=mailer.sender,
-        to=subscriber.email,
-        subject="Confirm your papers digest",
-        text=text,
-        html=html,
-        date=now,
-        message_id=f"<confirm-{subscriber.id}-{int(now.timestamp())}@papers-digest>",
+    error = mailer.mail(
+        subscriber.email, "Confirm your papers digest", "email/confirm", context, now
     )
-    [outcome] = mailer.transport.send(
-        [outgoing(subscriber.id or 0, message, mailer.sender, subscriber.email)]
-    )
-    if outcome.error is not None:
+    if error is not None:
         subscriber.confirmation_sent_at, subscriber.confirmations_sent = previous
-        raise TransportError(f"could not send the confirmation mail: {outcome.error}")
+        raise TransportError(f"could not send the confirmation mail: {error}")
     store.subscribers.save(subscriber)
     return True
 
@@ -250,32 +261,6 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
             f"{subscriber.status})"
         )
     subscriber.status, subscriber.updated_at = wanted, now
-    return store.subscribers.save(subscriber)
-
-
-def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) -> Subscriber:
-    """Move a subscription to another address (settings, votes and history kept): links sent
-    to the old one are revoked (but unsubscribe), its bounces forgotten, and a subscription
-    stopped by them starts again. Not to an address of another subscriber, nor a suppressed
-    one; the caller vouches for the new address (the operator: nothing is confirmed)."""
-    email = normalise_email(new)
-    if email == subscriber.email:
-        raise ValidationError(f"{email} is already this subscriber's address")
-    if store.subscribers.find(email) is not None:
-        raise AlreadyExistsError(
-            f"{email} is another subscriber's address: `digest subscribers remove` it first"
-        )
-    if (suppressed := store.suppression.get(email)) is not None:
-        raise ValidationError(
-            f"{email} is on the suppression list ({suppressed.reason}): "
-            "`digest suppression remove` it first if its owner asked for this"
-        )
-    subscriber.email, subscriber.updated_at = email, now
-    subscriber.token_version += 1
-    subscriber.hard_bounces = 0
-    if subscriber.status == SubscriberStatus.BOUNCED:
-        subscriber.status = SubscriberStatus.ACTIVE
-        subscriber.next_send_at = None  # planned afresh from today
     return store.subscribers.save(subscriber)
 
 

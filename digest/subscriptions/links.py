@@ -8,16 +8,20 @@ from digest.errors import LinkError
 from digest.mail.addresses import bounce_address, unsubscribe_address
 from digest.models import Subscriber
 from digest.subscriptions.tokens import (
+    MoveToken,
     Token,
     VoteToken,
+    make_move_token,
     make_token,
     make_vote_token,
+    read_move_token,
     read_token,
     read_vote_token,
 )
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 VOTE_MAX_AGE = 60 * 24 * 3600
+MOVE_MAX_AGE = 2 * 24 * 3600
 VOTE_DIRECTIONS = {"more": 1, "less": -1}  # the last segment of a vote link
 
 
@@ -98,6 +102,17 @@ class Links:
         if direction is not None and value is None:
             raise LinkError("this link is damaged: copy the whole link from the email")
         return read_vote_token(self.key, token, now=now, max_age=VOTE_MAX_AGE, value=value)
+
+    def move_url(self, subscriber: TokenHolder, email: str, issued: int) -> str:
+        """The link, mailed to `email`, that moves the subscription there (two days)."""
+        token = make_move_token(
+            self.key, subscriber.public_id, subscriber.token_version, issued, email
+        )
+        return f"{self.base_url}/move/{token}"
+
+    def read_move(self, token: str, now: float) -> MoveToken:
+        """The content of a move link that is genuine and not expired."""
+        return read_move_token(self.key, token, now=now, max_age=MOVE_MAX_AGE)
 
 
 def edition_page(archive_url: str, edition: str) -> str:

@@ -1,5 +1,5 @@
 """Signed, purpose-bound tokens for the links in emails (confirm, unsubscribe, preferences,
-archive, feed, votes).
+archive, feed, votes, a move to another address).
 
 A token is `v3.<body>.<mac>`: the body in URL-safe base64 and a 128-bit keyed BLAKE2b MAC
 of it, under a key derived for its purpose only (a preferences token can never pass as a
@@ -7,7 +7,8 @@ vote). Links of earlier emails are still read: `v2.` (the same with HMAC-SHA256,
 cost) and the itsdangerous format before it.
 
 A token names one subscriber (by public id), the subscriber's token version (bumping it
-revokes older links) and when it was issued; a vote token also names the paper. Its two
+revokes older links) and when it was issued; a vote token also names the paper, a move
+token the new address. Its two
 links ("more" and "less like this") share the token and differ in their last path segment:
 both go to the same reader, so signing the direction would protect nothing, and a digest
 signs ten tokens fewer. (A `v2.` vote token of earlier emails names the direction itself.)
@@ -31,7 +32,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from digest.errors import ExpiredLinkError, LinkError
 
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
-LONGEST = 400  # characters: anything longer is not one of ours
+LONGEST = 512  # characters: anything longer is not one of ours (a move names an address)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class VoteToken:
     issued: int
     paper_id: str
     value: int  # +1 or -1
+
+
+@dataclass(frozen=True)
+class MoveToken:
+    """What a valid move link says: which subscription goes to which address, since when."""
+
+    subscriber: str  # the subscriber's public id
+    version: int
+    issued: int
+    email: str
 
 
 @functools.lru_cache(maxsize=64)  # deriving the key is half the cost of a token
@@ -204,6 +215,28 @@ def read_vote_token(
         raise LinkError("this link is not a vote link")
     if _expired(parsed.issued, now, max_age):
         raise ExpiredLinkError("this link has expired: use the links in a more recent digest")
+    return parsed
+
+
+MOVE = "address move"  # the purpose of a link that moves a subscription to a new address
+
+
+def make_move_token(key: bytes, subscriber: str, version: int, issued: int, email: str) -> str:
+    """A URL-safe token that moves one subscription to `email` (sent to that address)."""
+    return _signed(key, MOVE, f"{subscriber}.{version}.{issued}.{email}")
+
+
+def read_move_token(key: bytes, token: str, *, now: float, max_age: float) -> MoveToken:
+    """The content of a genuine, unexpired move token; else LinkError / ExpiredLinkError."""
+    if not token.startswith(FORMAT):  # no earlier format ever made one
+        raise LinkError("this link is not valid: copy the whole link from the email")
+    try:
+        subscriber, version, issued, email = _load(key, MOVE, token)
+        parsed = MoveToken(_public_id(subscriber), int(version), int(issued), str(email))
+    except (ValueError, TypeError):
+        raise LinkError("this link is damaged: copy the whole link from the email") from None
+    if _expired(parsed.issued, now, max_age):
+        raise ExpiredLinkError("this link has expired: ask for a new one on your preferences page")
     return parsed
 
 

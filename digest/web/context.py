@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
 from digest.errors import (
+    AlreadyExistsError,
     DigestError,
     ExpiredLinkError,
     GoneError,
@@ -147,6 +148,7 @@ def status_for(exc: DigestError) -> int:
         (ExpiredLinkError, 410),
         (GoneError, 410),
         (UsedLinkError, 409),
+        (AlreadyExistsError, 409),
         (ValidationError, 400),
         (NotFoundError, 404),
         (TransportError, 503),

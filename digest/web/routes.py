@@ -14,6 +14,7 @@ from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber
 from digest.safe_text import has_unsafe
 from digest.subscriptions import lifecycle as signup
+from digest.subscriptions import moving
 from digest.subscriptions.votes import WEB_HINT, lookup_papers, not_found
 from digest.web.context import MAX_FORM_FIELD, WebContext
 
@@ -194,11 +195,37 @@ def preferences(request: Request, web: Web, token: str) -> HTMLResponse:
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
 async def save_preferences(request: Request, token: str) -> HTMLResponse:
-    """Save settings, or pause or resume the digest."""
+    """Save settings, pause or resume the digest, or ask to move it to another address."""
     form = await read_form(request)
     if not ctx(request).csrf_valid(request, form):
         return forbidden(request)
+    if form.get("action") == "move":
+        return await _request_move(request, token, form)
     return await run_in_threadpool(_save_preferences, request, token, form)
+
+
+async def _request_move(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
+    """Mail the new address a link that moves the digest there; the same answer, after the
+    same time, whether or not that address could take it (it may be someone's already)."""
+    web = ctx(request)
+    started = time.monotonic()
+    subscriber = await run_in_threadpool(
+        signup.subscriber_for, web.store, web.links, "preferences", token, web.clock()
+    )
+    if not web.guard.signup(client_of(request)):  # a mail to an address typed in: as signups
+        return web.too_many(request, "address changes")
+    new = form.get("new_email", "")
+    try:
+        await run_in_threadpool(
+            moving.request_move, web.store, web.mailer, subscriber, new, web.clock()
+        )
+    except ValidationError as exc:
+        return preferences_page(request, subscriber, status=400, error=str(exc), values=form)
+    notice = (
+        f"If {new.strip()} can take this digest, a link to move it there is on its way: "
+        "follow it from that mailbox. Until then, nothing changes."
+    )
+    return await _answer_after(started, preferences_page(request, subscriber, notice=notice))
 
 
 def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
@@ -228,6 +255,28 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
     except ValidationError as exc:
         return preferences_page(request, subscriber, status=400, error=str(exc), values=form)
     return preferences_page(request, subscriber, notice=notice)
+
+
+@router.get("/move/{token}", response_class=HTMLResponse)
+def move_page(request: Request, web: Web, token: str) -> HTMLResponse:
+    """A page whose form moves the digest (mail scanners open links: a GET changes nothing)."""
+    subscriber, email = moving.to_move(web.store, web.links, token, web.clock())
+    return web.page(request, "move", subscriber=subscriber, email=email)
+
+
+@router.post("/move/{token}", response_class=HTMLResponse)
+async def move(request: Request, token: str) -> HTMLResponse:
+    """Move the digest to the address the link was mailed to."""
+    web = ctx(request)
+    if not web.csrf_valid(request, await read_form(request)):
+        return forbidden(request)
+    subscriber = await run_in_threadpool(moving.move, web.store, web.mailer, token, web.clock())
+    return web.page(
+        request,
+        "moved",
+        subscriber=subscriber,
+        preferences_url=web.links.preferences_url(subscriber),
+    )
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)

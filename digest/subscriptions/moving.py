@@ -1,0 +1,100 @@
+"""Moving a subscription to another address: by the operator at once, or by the reader through
+a link mailed to the new address (whoever holds the preferences page must also hold the new
+mailbox). Settings, votes and past digests move with it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from digest.errors import AlreadyExistsError, LinkError, TransportError, ValidationError
+from digest.models import Subscriber, SubscriberStatus
+from digest.store import Store
+from digest.subscriptions.lifecycle import Mailer
+from digest.subscriptions.links import MOVE_MAX_AGE, Links
+from digest.subscriptions.preferences import normalise_email
+
+log = logging.getLogger(__name__)
+
+
+def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) -> Subscriber:
+    """Move a subscription to another address (settings, votes and history kept): links sent
+    to the old one are revoked (but unsubscribe), its bounces forgotten, and a subscription
+    stopped by them starts again. Not to an address of another subscriber, nor a suppressed
+    one; the caller vouches for the new address (the operator: nothing is confirmed)."""
+    email = normalise_email(new)
+    if email == subscriber.email:
+        raise ValidationError(f"{email} is already this subscriber's address")
+    if store.subscribers.find(email) is not None:
+        raise AlreadyExistsError(
+            f"{email} is another subscriber's address: `digest subscribers remove` it first"
+        )
+    if (suppressed := store.suppression.get(email)) is not None:
+        raise ValidationError(
+            f"{email} is on the suppression list ({suppressed.reason}): "
+            "`digest suppression remove` it first if its owner asked for this"
+        )
+    subscriber.email, subscriber.updated_at = email, now
+    subscriber.token_version += 1
+    subscriber.hard_bounces = 0
+    if subscriber.status == SubscriberStatus.BOUNCED:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.next_send_at = None  # planned afresh from today
+    return store.subscribers.save(subscriber)
+
+
+def request_move(
+    store: Store, mailer: Mailer, subscriber: Subscriber, new: str, now: datetime
+) -> None:
+    """Mail `new` the link that moves this subscription there. An address that is another
+    subscriber's or suppressed gets nothing, and the reader is told the same either way:
+    anyone can sign up and so hold a preferences page, which must not tell who subscribes."""
+    email = normalise_email(new)
+    if email == subscriber.email:
+        raise ValidationError(f"{email} is already the address of this digest")
+    if store.subscribers.find(email) is not None or store.suppression.get(email) is not None:
+        return
+    context: dict[str, object] = {
+        "old": subscriber.email,
+        "email": email,
+        "move_url": mailer.links.move_url(subscriber, email, int(now.timestamp())),
+        "valid_days": MOVE_MAX_AGE // 86400,
+    }
+    error = mailer.mail(
+        email, "Confirm your new address for papers digest", "email/move", context, now
+    )
+    if error is not None:
+        raise TransportError(f"could not send the mail to {email}: {error}")
+
+
+def to_move(store: Store, links: Links, token: str, now: datetime) -> tuple[Subscriber, str]:
+    """The subscription a move link names and the address it moves to; a link used already
+    (a move revokes the links of before) or revoked is refused."""
+    data = links.read_move(token, now.timestamp())
+    subscriber = store.subscribers.by_public_id(data.subscriber)
+    if subscriber is None or subscriber.token_version != data.version:
+        raise LinkError(
+            "this link is no longer valid: it was used already, or newer links replaced it"
+        )
+    return subscriber, data.email
+
+
+def move(store: Store, mailer: Mailer, token: str, now: datetime) -> Subscriber:
+    """Move the subscription a link names to the address it was mailed to, and tell the old
+    address (where the digest went until now) that it moved."""
+    subscriber, email = to_move(store, mailer.links, token, now)
+    old = subscriber.email
+    try:
+        moved = change_email(store, subscriber, email, now)
+    except AlreadyExistsError:  # signed up since the link was sent; its words are the CLI's
+        raise AlreadyExistsError(
+            f"{email} has a digest of its own now: unsubscribe it (a link is in each of its "
+            "digests), then ask for the move again"
+        ) from None
+    except ValidationError:  # suppressed since
+        raise ValidationError(f"{email} cannot receive digests from this service") from None
+    context: dict[str, object] = {"old": old, "email": moved.email}
+    error = mailer.mail(old, "Your papers digest has moved", "email/moved", context, now)
+    if error is not None:  # the move is done; the old mailbox may well be gone
+        log.warning("could not tell %s that its digest moved: %s", old, error)
+    return moved

@@ -1,0 +1,114 @@
+"""A reader moves their digest to another address from the preferences page, over real HTTP:
+a link mailed to the new address, a GET that changes nothing, a POST that moves, the old
+address told; taken and suppressed addresses get no mail and the same answer; link misuse."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from conftest import Project
+from test_web import csrf_of, link_in
+
+OLD, NEW = "reader@example.org", "reader@new.example.edu"
+
+
+def preferences_url(web: Any, email: str = OLD) -> str:
+    store, links = web.services.store, web.services.links
+    return str(links.preferences_url(store.subscribers.get(email)))
+
+
+def ask_move(client: httpx.Client, url: str, new: str) -> httpx.Response:
+    token = csrf_of(client.get(url))
+    return client.post(url, data={"action": "move", "new_email": new, "csrf": token})
+
+
+def to(project: Project) -> list[str]:
+    return [str(m["To"]) for m in project.mails()]
+
+
+def reader(project: Project) -> None:
+    project.ok("fetch")
+    project.ok("subscribers", "add", OLD, "--keywords", "kv cache", "--send-at", "06:00")
+    [paper] = [row[0] for row in project.query("select id from paper order by id limit 1")]
+    project.ok("subscribers", "feedback", OLD, "--like", paper)
+
+
+def test_a_reader_moves_their_digest_with_its_votes_and_the_old_address_is_told(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    reader(project)
+    old_preferences = preferences_url(web)
+    asked = ask_move(client, old_preferences, "Reader@New.Example.edu")
+    assert asked.status_code == 200 and "a link to move it there is on its way" in asked.text
+    [mail] = project.mails()
+    assert mail["To"] == NEW and "Confirm your new address" in mail["Subject"]
+    link = link_in(mail, "move")
+
+    page = client.get(link)  # a mail scanner's GET: a page with a button, nothing moves
+    assert page.status_code == 200 and NEW in page.text and 'id="move"' in page.text
+    assert project.query("select email from subscriber") == [(OLD,)]
+
+    moved = client.post(link, data={"csrf": csrf_of(page)})
+    assert moved.status_code == 200 and 'id="moved"' in moved.text
+    assert project.query("select email, status from subscriber") == [(NEW, "active")]
+    assert [v for _, v in project.query("select paper_id, value from vote")] == [1]
+    assert to(project) == [NEW, OLD]  # the old mailbox hears where its digest went
+    assert NEW in project.mails()[-1].get_body(("plain",)).get_content()
+
+    # the links of before (that the old mailbox holds) no longer open the preferences
+    assert client.get(old_preferences).status_code in (400, 410)
+    replay = client.post(link, data={"csrf": csrf_of(page)})
+    assert replay.status_code in (400, 410) and "no longer valid" in replay.text
+    fresh = re.search(r'href="([^"]+/preferences/[^"]+)"', moved.text)
+    assert fresh and client.get(fresh.group(1)).status_code == 200
+
+
+def test_a_taken_or_suppressed_address_gets_no_mail_and_the_same_answer(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    reader(project)
+    project.ok("subscribers", "add", "taken@example.org", "--keywords", "rlhf")
+    project.ok("suppression", "add", "complained@example.org")
+    url = preferences_url(web)
+    addresses = ("free@example.org", "taken@example.org", "complained@example.org")
+    answers = [ask_move(client, url, new) for new in addresses]
+    texts = [a.text.replace(new, "X") for a, new in zip(answers, addresses, strict=True)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert texts[0] == texts[1] == texts[2]
+    assert to(project) == ["free@example.org"]
+    same = ask_move(client, url, OLD)
+    assert same.status_code == 400 and "already the address" in same.text
+    bad = ask_move(client, url, "not an address")
+    assert bad.status_code == 400 and "invalid email address" in bad.text
+    assert 'value="not an address"' in bad.text  # what was typed stays in the box
+    assert project.query("select email from subscriber order by id") == [
+        (OLD,),
+        ("taken@example.org",),
+    ]
+
+
+def test_move_links_forged_expired_or_overtaken_change_nothing(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    reader(project)
+    ask_move(client, preferences_url(web), NEW)
+    link = link_in(project.mails()[0], "move")
+    head, _, mac = link.rpartition(".")
+    forged = client.get(f"{head}.{'A' * len(mac)}")
+    assert forged.status_code == 400
+    csrf = csrf_of(client.get(link))
+    assert client.post(link, data={"csrf": "0" * 32}).status_code == 403
+
+    # the new address signed up on its own before the link was followed
+    project.ok("subscribers", "add", NEW, "--keywords", "rlhf")
+    taken = client.post(link, data={"csrf": csrf})
+    assert taken.status_code == 409 and "has a digest of its own" in taken.text
+    project.ok("subscribers", "remove", NEW)
+
+    web.clock.advance(days=3)  # the link works for two days
+    late = client.get(link)
+    assert late.status_code == 410 and "expired" in late.text
+    assert client.post(link, data={"csrf": csrf}).status_code == 410
+    assert project.query("select email from subscriber") == [(OLD,)]
