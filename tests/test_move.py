@@ -89,7 +89,7 @@ def test_a_taken_or_suppressed_address_gets_no_mail_and_the_same_answer(
     ]
 
 
-def test_move_links_forged_expired_or_overtaken_change_nothing(
+def test_forged_and_overtaken_move_links_change_nothing(
     project: Project, web: Any, client: httpx.Client
 ) -> None:
     reader(project)
@@ -107,6 +107,18 @@ def test_move_links_forged_expired_or_overtaken_change_nothing(
     assert taken.status_code == 409 and "has a digest of its own" in taken.text
     project.ok("subscribers", "remove", NEW)
 
+    # an old address that bounced or complained is never mailed, not even to say it moved
+    project.ok("suppression", "add", OLD)
+    assert client.post(link, data={"csrf": csrf}).status_code == 200
+    assert project.query("select email from subscriber") == [(NEW,)]
+    assert to(project) == [NEW]
+
+
+def test_a_move_link_expires(project: Project, web: Any, client: httpx.Client) -> None:
+    reader(project)
+    ask_move(client, preferences_url(web), NEW)
+    link = link_in(project.mails()[0], "move")
+    csrf = csrf_of(client.get(link))
     web.clock.advance(days=3)  # the link works for two days
     late = client.get(link)
     assert late.status_code == 410 and "expired" in late.text

@@ -93,6 +93,8 @@ def move(store: Store, mailer: Mailer, token: str, now: datetime) -> Subscriber:
         ) from None
     except ValidationError:  # suppressed since
         raise ValidationError(f"{email} cannot receive digests from this service") from None
+    if store.suppression.get(old) is not None:  # it complained or bounced: never mailed
+        return moved
     context: dict[str, object] = {"old": old, "email": moved.email}
     error = mailer.mail(old, "Your papers digest has moved", "email/moved", context, now)
     if error is not None:  # the move is done; the old mailbox may well be gone
