@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -109,6 +109,15 @@ def parse_now(text: str | None) -> datetime:
     if not EARLIEST_NOW <= moment.year <= LATEST_NOW:  # windows and schedules count days
         raise ValidationError(f"--now must fall in the years {EARLIEST_NOW} to {LATEST_NOW}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_day(text: str, option: str = "--before") -> datetime:
+    """The start (UTC) of a day typed as YYYY-MM-DD; a one-line error naming the option."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"invalid {option} {text!r}: use a day such as 2026-01-31") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def write_file(path: Path, text: str, newline: str | None = None) -> None:

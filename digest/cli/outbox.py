@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,6 +14,7 @@ from digest.cli.common import (
     echo_json,
     how_many,
     now_option,
+    parse_day,
     parse_now,
     say,
     state,
@@ -81,12 +82,8 @@ def prune(
     `digest papers prune` can then remove the papers only they named."""
     from digest.planning import LONGEST_WINDOW
 
-    try:
-        day = date.fromisoformat(before)
-    except ValueError:
-        raise ValidationError(
-            f"invalid --before {before!r}: use a day such as 2026-01-31"
-        ) from None
+    moment = parse_day(before)
+    day = moment.date()
     services = state(ctx).services()
     # planning reads back as far as its longest window; an edition is a local date, up to a
     # day from the UTC one
@@ -98,7 +95,6 @@ def prune(
             f"{kept.days + 1} days tell planning which papers each reader already got; "
             f"use {latest.isoformat()} or earlier"
         )
-    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
     from digest.cli.progress import ProgressLine
 
     with ProgressLine("removing digests") as line:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
 
-from digest.cli.common import JsonOpt, counted, echo_json, how_many, say, state
-from digest.errors import NotFoundError, ValidationError
+from digest.cli.common import JsonOpt, counted, echo_json, how_many, parse_day, say, state
+from digest.errors import NotFoundError
 from digest.mail.mime import clean
 
 papers_app = typer.Typer(
@@ -74,14 +73,9 @@ def prune(
     ],
 ) -> None:
     """Delete the papers first seen before a day, except those a digest or a vote names."""
-    try:
-        day = date.fromisoformat(before)
-    except ValueError:
-        raise ValidationError(
-            f"invalid --before {before!r}: use a day such as 2026-01-31"
-        ) from None
+    moment = parse_day(before)
+    day = moment.date()
     store = state(ctx).services().store
-    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
     removal = store.papers.remove(store.papers.first_seen_before(moment))
     say(
         f"{counted(len(removal.removed), 'paper')} first seen before {day.isoformat()} removed, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -152,15 +153,22 @@ def confirm_page(request: Request, web: Web, token: str) -> HTMLResponse:
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 async def confirm(request: Request, token: str) -> HTMLResponse:
     """Activate the subscription the link names."""
+    return await _done_by_link(
+        request, "confirmed", lambda web: signup.confirm(web.store, web.links, token, web.clock())
+    )
+
+
+async def _done_by_link(
+    request: Request, page: str, act: Callable[[WebContext], Subscriber]
+) -> HTMLResponse:
+    """A form posted from the page of an emailed link: checked, done (off the event loop),
+    answered with `page`, which links the (new) preferences page."""
     web = ctx(request)
     if not web.csrf_valid(request, await read_form(request)):
         return forbidden(request)
-    subscriber = await run_in_threadpool(signup.confirm, web.store, web.links, token, web.clock())
+    subscriber = await run_in_threadpool(act, web)
     return web.page(
-        request,
-        "confirmed",
-        subscriber=subscriber,
-        preferences_url=web.links.preferences_url(subscriber),
+        request, page, subscriber=subscriber, preferences_url=web.links.preferences_url(subscriber)
     )
 
 
@@ -267,15 +275,8 @@ def move_page(request: Request, web: Web, token: str) -> HTMLResponse:
 @router.post("/move/{token}", response_class=HTMLResponse)
 async def move(request: Request, token: str) -> HTMLResponse:
     """Move the digest to the address the link was mailed to."""
-    web = ctx(request)
-    if not web.csrf_valid(request, await read_form(request)):
-        return forbidden(request)
-    subscriber = await run_in_threadpool(moving.move, web.store, web.mailer, token, web.clock())
-    return web.page(
-        request,
-        "moved",
-        subscriber=subscriber,
-        preferences_url=web.links.preferences_url(subscriber),
+    return await _done_by_link(
+        request, "moved", lambda web: moving.move(web.store, web.mailer, token, web.clock())
     )
 
 
