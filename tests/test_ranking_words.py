@@ -398,9 +398,10 @@ def test_state_of_the_art_is_not_a_state_nor_an_art() -> None:
 def test_languages_named_with_a_symbol_are_words() -> None:
     """C++, C# and F# were the letter C or F, too short to be matched on: the keyword matched
     nothing; a grade "C+" or "C-" stays nothing."""
-    assert stems("Modern C++17 templates, C#/.NET and F#") == [
-        "modern", "c++", "17", "templat", "c#", "net", "f#"
+    assert stems("Modern C++ templates, C#/.NET and F#") == [
+        "modern", "cplusplus", "templat", "csharp", "net", "fsharp"
     ]  # fmt: skip
+    assert stems("C++17") == ["cplusplus", "17", "cplusplus17"]  # as "C++ 17" and "GPT-4"
     assert stems("grade C+ or C-, abc++") == ["grade", "abc"]
     papers = {
         "cpp": ("Fuzzing C++ Compilers", "We fuzz C++-based compilers for template bugs."),

@@ -9,8 +9,10 @@ from functools import cache, lru_cache
 from digest.ranking.spelling import american
 
 # Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
-# The languages named with a symbol (C++, C#, F#) are words of their own, not a letter.
-_WORD = re.compile(r"(?<![\w+#.])[CcFf](?:\+\+|#)(?![^\W\d]|[+#])|[^\W_]+(?:-[^\W_]+)*")
+_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
+# The languages named with a symbol are words of their own, not a letter: C++, C#, F#
+_LANGUAGE = re.compile(r"(?<![\w+#.])([CcFf])(\+\+|#)(?![^\W\d]|[+#])")
+_SPELLED = {"++": "plusplus", "#": "sharp"}
 _ACRONYM_PLURAL = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])s$")  # LLMs, VLMs, GPUs -> LLM, VLM, GPU
 _NAME_NUMBER = re.compile(r"([A-Za-z]{3,})([0-9]+)|([0-9]+)([A-Za-z]{3,})")
 _IZE_FAMILY = re.compile(r"^([a-z]{3,}iz)(?:e|es|ed|er|ers|ing|ation|ations)$")
@@ -142,13 +144,20 @@ def _token_stems(raw: str) -> tuple[str, ...]:
     return tuple(s for w in _token_words(raw) for s in word_stems(w))
 
 
+def _raw_words(text: str) -> list[str]:
+    """The text's words as written ("C++" spelled "Cplusplus"), before any folding."""
+    if "+" in text or "#" in text:  # rare: most texts skip the substitution
+        text = _LANGUAGE.sub(lambda m: m.group(1) + _SPELLED[m.group(2)], text)
+    return _WORD.findall(text)
+
+
 def words(text: str) -> list[str]:
     """Lower-case words of a text without stop words, spelled the American way; CamelCase
     compounds add their parts.
 
     "KVQuant" gives "kvquant", "kv", "quant"; "LLMs" gives "llm"; "Optimised" "optimized".
     """
-    return [w for raw in _WORD.findall(text) for w in _token_words(raw)]
+    return [w for raw in _raw_words(text) for w in _token_words(raw)]
 
 
 def compound_forms(text: str) -> list[list[str]]:
@@ -159,7 +168,7 @@ def compound_forms(text: str) -> list[list[str]]:
     compound."""
     split: list[str] = []
     joined: list[str] = []
-    for raw in _WORD.findall(text):
+    for raw in _raw_words(text):
         apart, together = _compound(raw) if "-" in raw else (_token_words(raw), None)
         split.extend(apart)
         # the joined word alone: split again at its case it would give its parts back
@@ -169,7 +178,7 @@ def compound_forms(text: str) -> list[list[str]]:
 
 def stems(text: str) -> list[str]:
     """The stems of a text's words, in order: what papers and keywords are compared on."""
-    return [s for raw in _WORD.findall(text) for s in _token_stems(raw)]
+    return [s for raw in _raw_words(text) for s in _token_stems(raw)]
 
 
 def pairs(tokens: Sequence[str]) -> list[str]:
