@@ -161,6 +161,11 @@ def test_prune_removes_finished_digests_of_long_ago_and_keeps_the_rest(
     assert "too recent" in early.err and "use 2026-11-16 or earlier" in early.err
     bad = project.cli("deliveries", "prune", "--before", "23/11/2026")
     assert bad.code == 1 and "use a day such as" in bad.err
+    for which in ((), ("--before", "2026-11-01", "--older-than", "30")):
+        unclear = project.cli("deliveries", "prune", *which)
+        assert unclear.code == 1 and "give --before DAY or --older-than DAYS" in unclear.err
+    recent = project.cli("deliveries", "prune", "--older-than", "7", "--now", "2026-12-22")
+    assert recent.code == 1 and "2026-12-15 is too recent" in recent.err
     assert len(json.loads(project.ok("deliveries", "--json").out)) == 3
 
     named = "select count(distinct paper_id) from delivery_item"
@@ -176,8 +181,9 @@ def test_prune_removes_finished_digests_of_long_ago_and_keeps_the_rest(
     assert 0 < still_named < all_named
     after = project.ok("papers", "prune", "--before", "2026-11-23").out
     assert f"{all_named - still_named} papers" in after and f"{still_named} kept" in after
-    again = project.ok("deliveries", "prune", "--before", "2026-11-23", "--now", "2026-12-22")
-    assert "0 digests" in again.out
+    # as a cron line says it: the same cut, counted back from now
+    again = project.ok("deliveries", "prune", "--older-than", "29", "--now", "2026-12-22")
+    assert "0 digests planned before 2026-11-23 removed" in again.out
 
 
 def test_stats_counts_real_state(project: Project) -> None:

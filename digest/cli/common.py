@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -111,13 +111,37 @@ def parse_now(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def parse_day(text: str, option: str = "--before") -> datetime:
-    """The start (UTC) of a day typed as YYYY-MM-DD; a one-line error naming the option."""
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"invalid {option} {text!r}: use a day such as 2026-01-31") from None
+def cutoff(before: str | None, older_than: int | None, now: str | None) -> datetime:
+    """The start (UTC) of the day a prune keeps from: --before DAY, or --older-than DAYS
+    counted back from --now (what a cron line can say); one of them, not both."""
+    if (before is None) == (older_than is None):
+        raise ValidationError("give --before DAY or --older-than DAYS (one of them)")
+    if before is not None:
+        try:
+            day = date.fromisoformat(before)
+        except ValueError:
+            raise ValidationError(
+                f"invalid --before {before!r}: use a day such as 2026-01-31"
+            ) from None
+    else:
+        assert older_than is not None
+        day = (parse_now(now) - timedelta(days=older_than)).date()
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+BeforeOpt = Annotated[
+    str | None,
+    typer.Option(help="Remove what came before this day (YYYY-MM-DD, UTC).", show_default=False),
+]
+OlderThanOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=36_500,
+        help="Or: remove what is older than this many days (as a cron line can say it).",
+        show_default=False,
+    ),
+]
 
 
 def write_file(path: Path, text: str, newline: str | None = None) -> None:

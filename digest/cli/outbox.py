@@ -9,12 +9,14 @@ import typer
 
 from digest.cli.admin import iso
 from digest.cli.common import (
+    BeforeOpt,
     JsonOpt,
+    OlderThanOpt,
     counted,
+    cutoff,
     echo_json,
     how_many,
     now_option,
-    parse_day,
     parse_now,
     say,
     state,
@@ -66,13 +68,8 @@ def deliveries(
 @deliveries_app.command("prune")
 def prune(
     ctx: typer.Context,
-    before: Annotated[
-        str,
-        typer.Option(
-            help="Remove the finished digests planned before this day (YYYY-MM-DD, UTC).",
-            show_default=False,
-        ),
-    ],
+    before: BeforeOpt = None,
+    older_than: OlderThanOpt = None,
     now: Annotated[str | None, now_option] = None,
 ) -> None:
     """Delete the finished digests (sent, failed, skipped, cancelled) planned before a day,
@@ -82,7 +79,7 @@ def prune(
     `digest papers prune` can then remove the papers only they named."""
     from digest.planning import LONGEST_WINDOW
 
-    moment = parse_day(before)
+    moment = cutoff(before, older_than, now)
     day = moment.date()
     services = state(ctx).services()
     # planning reads back as far as its longest window; an edition is a local date, up to a
@@ -91,7 +88,7 @@ def prune(
     latest = (parse_now(now) - kept - timedelta(days=1)).date()
     if day > latest:
         raise ValidationError(
-            f"--before {day.isoformat()} is too recent: the digests of the last "
+            f"{day.isoformat()} is too recent: the digests of the last "
             f"{kept.days + 1} days tell planning which papers each reader already got; "
             f"use {latest.isoformat()} or earlier"
         )

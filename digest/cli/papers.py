@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.common import JsonOpt, counted, echo_json, how_many, parse_day, say, state
+from digest.cli.common import (
+    BeforeOpt,
+    JsonOpt,
+    OlderThanOpt,
+    counted,
+    cutoff,
+    echo_json,
+    how_many,
+    now_option,
+    say,
+    state,
+)
 from digest.errors import NotFoundError
 from digest.mail.mime import clean
 
@@ -65,15 +76,12 @@ def remove(
 @papers_app.command("prune")
 def prune(
     ctx: typer.Context,
-    before: Annotated[
-        str,
-        typer.Option(
-            help="Remove papers first seen before this day (YYYY-MM-DD, UTC).", show_default=False
-        ),
-    ],
+    before: BeforeOpt = None,
+    older_than: OlderThanOpt = None,
+    now: Annotated[str | None, now_option] = None,
 ) -> None:
     """Delete the papers first seen before a day, except those a digest or a vote names."""
-    moment = parse_day(before)
+    moment = cutoff(before, older_than, now)
     day = moment.date()
     store = state(ctx).services().store
     removal = store.papers.remove(store.papers.first_seen_before(moment))
