@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from digest import pipeline
+from digest.errors import ValidationError
 from digest.ingest import SourceReport
 from digest.models import Subscriber
 from digest.outbox import Outbox
+from digest.planning import kept_digests_from
 from digest.ranking import Match
 from digest.sources.base import SourceConfig
 from digest.views import RenderedDigest
@@ -82,6 +84,32 @@ class Digest:
         """The job cron calls: fetch every configured source, then dispatch."""
         fetched = self.fetch(now)
         return RunReport(fetched, self.dispatch(now))
+
+    def prune(
+        self, before: datetime, now: datetime, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Delete the finished digests planned before `before` (DeliveryQueries.prune); a
+        day planning may still read (kept_digests_from) is refused."""
+        kept_from = kept_digests_from(self.services.settings.first_window_days, now)
+        if before > kept_from:
+            raise ValidationError(
+                f"{before.date().isoformat()} is too recent: planning reads the digests from "
+                f"{kept_from.date().isoformat()} on to send no paper twice; use that day or "
+                "an earlier one"
+            )
+        return self.services.store.deliveries.prune(before, progress)
+
+    def keep(self, now: datetime) -> tuple[int, int] | None:
+        """What `keep_days` asks, done: the finished digests and then the papers nobody names
+        any more, older than that many days, deleted; (digests, papers), None when off."""
+        days = self.services.settings.keep_days
+        if not days:
+            return None
+        day = (now - timedelta(days=days)).date()
+        before = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        digests = self.prune(before, now)
+        papers = self.services.store.papers
+        return digests, len(papers.remove(papers.first_seen_before(before)).removed)
 
     def preview(self, subscriber: Subscriber, now: datetime) -> tuple[RenderedDigest, list[Match]]:
         """The digest this subscriber would get next, neither stored nor sent."""

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,7 +27,7 @@ from pydantic_settings import (
 
 from digest.errors import ConfigError
 from digest.sources.config import SourceConfig
-from digest.vocabulary import SemanticSetting
+from digest.vocabulary import LONGEST_WINDOW_DAYS, SemanticSetting
 
 DEFAULT_CONFIG = Path("config/digest.toml")  # under the home
 HOME_VARIABLE = "DIGEST_HOME"
@@ -124,6 +131,9 @@ class Settings(BaseSettings):
     # sentence embeddings added to keyword scores (the [semantic] extra)
     semantic: SemanticSetting = "auto"
     first_window_days: int = Field(default=7, ge=1)
+    # `digest serve` deletes, once a day, the finished digests and the papers nobody names
+    # any more that are older than this many days; 0 keeps everything
+    keep_days: int = Field(default=0, ge=0, le=36_500)
     sources: list[SourceConfig] = Field(default_factory=list)
     contact_url: str = "https://github.com/papers-digest/papers-digest"
     user_agent: str | None = None
@@ -137,6 +147,17 @@ class Settings(BaseSettings):
     def effective_user_agent(self) -> str:
         """The User-Agent sent with every request, naming a contact URL."""
         return self.user_agent or f"papers-digest/0.1 (+{self.contact_url})"
+
+    @field_validator("keep_days")
+    @classmethod
+    def _keeps_what_planning_reads(cls, value: int, info: ValidationInfo) -> int:
+        least = max(LONGEST_WINDOW_DAYS, info.data.get("first_window_days", 1)) + 1
+        if 0 < value < least:
+            raise ValueError(
+                f"must be 0 (keep everything) or at least {least}: planning reads the "
+                f"digests of the last {least - 1} days to send no paper twice"
+            )
+        return value
 
     @field_validator("base_url")
     @classmethod

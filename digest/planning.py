@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.ranking import Corpus, Match, Profile, Voted, rank, trending_box
 from digest.store.subscribers import SubscriberRow
+from digest.vocabulary import LONGEST_WINDOW_DAYS
 
 Someone = Subscriber | SubscriberRow  # a stored subscriber, or the row planning reads
 
@@ -113,8 +114,7 @@ def due(
     return out
 
 
-# the longest window: a weekly digest's week, and a week more for a service that was down
-LONGEST_WINDOW = timedelta(days=14)
+LONGEST_WINDOW = timedelta(days=LONGEST_WINDOW_DAYS)
 
 
 def window_start(
@@ -128,6 +128,15 @@ def window_start(
     first = timedelta(days=first_window_days)
     since = last_sent.get(subscriber.id, now - first)
     return max(since, now - max(first, LONGEST_WINDOW))
+
+
+def kept_digests_from(first_window_days: int, now: datetime) -> datetime:
+    """The start (UTC) of the oldest day whose digests planning may still read: those of the
+    longest window, and a day more (an edition is a local date, up to a day from UTC's).
+    Finished digests before it may be deleted without a paper ever being sent twice."""
+    kept = max(LONGEST_WINDOW, timedelta(days=first_window_days)) + timedelta(days=1)
+    day = (now - kept).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def window_groups(starts: Sequence[datetime], now: datetime) -> dict[int, list[int]]:

@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 import uvicorn
@@ -27,6 +27,7 @@ from digest.wiring import Services
 log = logging.getLogger("digest.scheduler")
 MISFIRE_GRACE_SECONDS = 15 * 60
 DEFAULT_FETCH_MINUTES = 60
+KEEP_AFTER = timedelta(minutes=10)  # the first daily clean-up, after start
 
 
 class Runner:
@@ -60,6 +61,19 @@ class Runner:
                 sent.failed,
                 sent.released,
             )
+
+    def keep(self) -> None:
+        """Delete what is older than `keep_days` (once a day), unless stopping."""
+        if self.stop.is_set():
+            return
+        try:
+            done = self.digest.keep(self.clock())
+        except DigestError as exc:
+            log.error("removing old digests and papers failed: %s", exc)
+            return
+        if done is not None and any(done):
+            days = self.services.settings.keep_days
+            log.info("removed what is older than %d days: digests %d, papers %d", days, *done)
 
     def fetch(self, source: SourceConfig) -> None:
         """Ingest one source, unless stopping."""
@@ -107,6 +121,10 @@ def build_scheduler(runner: Runner, tick_seconds: float) -> BackgroundScheduler:
     scheduler.add_job(
         runner.dispatch, IntervalTrigger(seconds=tick_seconds), id="dispatch", next_run_time=now
     )
+    if runner.services.settings.keep_days:  # after the first fetch and dispatch, then daily
+        scheduler.add_job(
+            runner.keep, IntervalTrigger(days=1), id="keep", next_run_time=now + KEEP_AFTER
+        )
     return scheduler
 
 

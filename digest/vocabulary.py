@@ -82,3 +82,8 @@ SCHEMA_HEAD = "0010"  # the newest migration (a test checks it is Alembic's head
 
 # the semantic extra: "auto" uses it when installed, "on" insists on it, "off" never loads it
 SemanticSetting = Literal["auto", "on", "off"]
+
+
+# the longest window a digest looks back over (a weekly digest's week, and a week more for a
+# service that was down); planning reads that many days of digests to send no paper twice
+LONGEST_WINDOW_DAYS = 14

@@ -248,3 +248,46 @@ def test_back_from_a_long_pause_a_digest_holds_the_recent_papers_only(tmp_path: 
     [last] = [d.id or 0 for d in store.deliveries.listed() if d.edition == "2026-12-19"]
     titles = [paper.title for paper, _ in store.deliveries.contents([last])[last].items]
     assert titles == [f"Diffusion paper of {(later - timedelta(days=2)).isoformat()}"]
+
+
+def test_keep_days_removes_old_digests_and_the_papers_nobody_names(
+    project: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`digest serve` with keep_days bounds the database by itself, once a day."""
+    import logging
+
+    from digest.config import load_settings
+    from digest.errors import ConfigError
+    from digest.scheduler import Runner, build_scheduler
+    from digest.wiring import Services
+
+    sent_at = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    project.ok("fetch", "--now", sent_at.isoformat())
+    project.ok(
+        "subscribers", "add", "k@example.org", "--keywords", "kv cache", "--send-at", "06:00"
+    )
+    project.ok("send", "--now", sent_at.isoformat())
+    [(papers,)] = project.query("select count(*) from paper")
+    assert project.query("select count(*) from delivery") == [(1,)]
+
+    off = Services(load_settings())
+    assert build_scheduler(Runner(off), 60).get_job("keep") is None  # keep_days = 0: all kept
+    off.close()
+    with pytest.raises(ConfigError, match="keep_days: .*at least 15"):
+        load_settings(keep_days=7)  # planning reads two weeks back
+    monkeypatch.setenv("DIGEST_KEEP_DAYS", "30")
+    services = Services(load_settings())
+    try:
+        assert build_scheduler(Runner(services), 60).get_job("keep") is not None
+        caplog.set_level(logging.INFO)
+        Runner(services, clock=lambda: sent_at + timedelta(days=20)).keep()
+        assert project.query("select count(*) from delivery") == [(1,)]
+        assert project.query("select count(*) from paper") == [(papers,)]
+        Runner(services, clock=lambda: sent_at + timedelta(days=40)).keep()
+    finally:
+        services.close()
+    assert project.query("select count(*) from delivery") == [(0,)]
+    assert project.query("select count(*) from delivery_item") == [(0,)]
+    assert project.query("select count(*) from paper") == [(0,)]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "digest.scheduler"]
+    assert line == f"removed what is older than 30 days: digests 1, papers {papers}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,7 +20,6 @@ from digest.cli.common import (
     say,
     state,
 )
-from digest.errors import ValidationError
 from digest.vocabulary import DeliveryStatus
 
 if TYPE_CHECKING:
@@ -77,25 +75,14 @@ def prune(
     A digest still to be sent is never removed, nor those of the last two weeks (planning
     reads them to send no paper twice). Their editions leave the web archive and the feeds;
     `digest papers prune` can then remove the papers only they named."""
-    from digest.planning import LONGEST_WINDOW
-
-    moment = cutoff(before, older_than, now)
-    day = moment.date()
-    services = state(ctx).services()
-    # planning reads back as far as its longest window; an edition is a local date, up to a
-    # day from the UTC one
-    kept = max(LONGEST_WINDOW, timedelta(days=services.settings.first_window_days))
-    latest = (parse_now(now) - kept - timedelta(days=1)).date()
-    if day > latest:
-        raise ValidationError(
-            f"{day.isoformat()} is too recent: the digests of the last "
-            f"{kept.days + 1} days tell planning which papers each reader already got; "
-            f"use {latest.isoformat()} or earlier"
-        )
     from digest.cli.progress import ProgressLine
 
+    moment = cutoff(before, older_than, now)
     with ProgressLine("removing digests") as line:
-        removed = services.store.deliveries.prune(moment, progress=line.advance)
+        removed = (
+            state(ctx).digest(signing=False).prune(moment, parse_now(now), progress=line.advance)
+        )
+    day = moment.date()
     say(f"{counted(removed, 'digest')} planned before {day.isoformat()} removed")
 
 
