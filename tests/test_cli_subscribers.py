@@ -384,6 +384,15 @@ def test_edit_email_starts_a_subscription_stopped_by_bounces_again(project: Proj
     assert (after["status"], after["hard_bounces"]) == ("active", 0)
 
 
+def test_edit_email_to_an_address_whose_signup_was_never_confirmed(project: Project) -> None:
+    add_alice(project)
+    project.ok("subscribers", "add", "alice@example.net", "--keywords", "rlhf", "--confirm")
+    project.ok("subscribers", "edit", "alice@example.org", "--email", "alice@example.net")
+    assert [(r[0], r[1]) for r in project.query("select email, status from subscriber")] == [
+        ("alice@example.net", "active")
+    ]
+
+
 # pause, resume, remove -----------------------------------------------------------------------
 
 

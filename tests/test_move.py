@@ -124,3 +124,19 @@ def test_a_move_link_expires(project: Project, web: Any, client: httpx.Client) -
     assert late.status_code == 410 and "expired" in late.text
     assert client.post(link, data={"csrf": csrf}).status_code == 410
     assert project.query("select email from subscriber") == [(OLD,)]
+
+
+def test_a_signup_never_confirmed_at_the_new_address_gives_way(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    """The reader tried the signup form with the new address first, and never confirmed."""
+    reader(project)
+    project.ok("subscribers", "add", NEW, "--keywords", "rlhf", "--confirm")
+    asked = ask_move(client, preferences_url(web), NEW)
+    assert asked.status_code == 200
+    link = link_in(project.mails()[-1], "move")
+    moved = client.post(link, data={"csrf": csrf_of(client.get(link))})
+    assert moved.status_code == 200
+    assert project.query("select email, keywords, status from subscriber") == [
+        (NEW, '["kv cache"]', "active")
+    ]

@@ -20,15 +20,18 @@ log = logging.getLogger(__name__)
 def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) -> Subscriber:
     """Move a subscription to another address (settings, votes and history kept): links sent
     to the old one are revoked (but unsubscribe), its bounces forgotten, and a subscription
-    stopped by them starts again. Not to an address of another subscriber, nor a suppressed
-    one; the caller vouches for the new address (the operator: nothing is confirmed)."""
+    stopped by them starts again. Not to an address of another subscriber (a signup there
+    not yet confirmed gives way), nor a suppressed one; the caller vouches for the new
+    address (the operator: nothing is confirmed)."""
     email = normalise_email(new)
     if email == subscriber.email:
         raise ValidationError(f"{email} is already this subscriber's address")
-    if store.subscribers.find(email) is not None:
-        raise AlreadyExistsError(
-            f"{email} is another subscriber's address: `digest subscribers remove` it first"
-        )
+    if (other := store.subscribers.find(email)) is not None:
+        if other.status != SubscriberStatus.PENDING:
+            raise AlreadyExistsError(
+                f"{email} is another subscriber's address: `digest subscribers remove` it first"
+            )
+        store.subscribers.remove(email)  # a signup never confirmed: nobody's subscription
     if (suppressed := store.suppression.get(email)) is not None:
         raise ValidationError(
             f"{email} is on the suppression list ({suppressed.reason}): "
@@ -46,13 +49,16 @@ def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) 
 def request_move(
     store: Store, mailer: Mailer, subscriber: Subscriber, new: str, now: datetime
 ) -> None:
-    """Mail `new` the link that moves this subscription there. An address that is another
+    """Mail `new` the link that moves this subscription there (a signup of that address
+    not yet confirmed gives way when the link is followed). An address that is another
     subscriber's or suppressed gets nothing, and the reader is told the same either way:
     anyone can sign up and so hold a preferences page, which must not tell who subscribes."""
     email = normalise_email(new)
     if email == subscriber.email:
         raise ValidationError(f"{email} is already the address of this digest")
-    if store.subscribers.find(email) is not None or store.suppression.get(email) is not None:
+    other = store.subscribers.find(email)
+    taken = other is not None and other.status != SubscriberStatus.PENDING
+    if taken or store.suppression.get(email) is not None:
         return
     context: dict[str, object] = {
         "old": subscriber.email,
