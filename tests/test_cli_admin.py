@@ -202,7 +202,14 @@ def test_stats_counts_real_state(project: Project) -> None:
     assert failed == 1
 
     data = json.loads(project.ok("stats", "--json").out)
-    assert set(data) == {"subscribers", "deliveries", "papers", "last_fetch", "last_dispatch"}
+    assert set(data) == {
+        "subscribers",
+        "deliveries",
+        "papers",
+        "last_fetch",
+        "last_dispatch",
+        "first_dispatch",
+    }
     assert data["subscribers"]["total"] == 2
     assert data["subscribers"]["by_status"]["active"] == 1
     assert data["subscribers"]["by_status"]["paused"] == 1
@@ -222,7 +229,8 @@ def test_stats_counts_real_state(project: Project) -> None:
         "sources": project.query("select count(*) from source_state")[0][0],
         "failed": failed,
     }
-    assert data["last_dispatch"] == NOW
+    assert data["last_dispatch"] == data["first_dispatch"] == NOW
+    assert f"oldest digest: {NOW}" in project.ok("stats").out
 
     # the fast path (sqlite3 alone) and the store's queries give the same numbers
     from digest.store import Store

@@ -34,6 +34,11 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             f"{fetch['failed']} failed last time)"
         )
     say(f"last dispatch: {data['last_dispatch'] or 'never (run `digest send`)'}")
+    if data["first_dispatch"] is not None:
+        say(
+            f"oldest digest: {data['first_dispatch']} (`digest deliveries prune` removes old "
+            "ones; the setting keep_days does it daily in `digest serve`)"
+        )
 
 
 def copy_to(
@@ -102,6 +107,7 @@ def collect_stats(glance: Glance) -> dict[str, Any]:
             "failed": glance.failed_sources,
         },
         "last_dispatch": iso(glance.last_dispatch),
+        "first_dispatch": iso(glance.first_dispatch),
     }
 
 

@@ -210,11 +210,13 @@ class DeliveryQueries(Queries):
                 query = query.limit(limit)
             return list(session.exec(query))
 
-    def last_created(self) -> datetime | None:
-        """When the newest delivery was planned (None before the first)."""
+    def created_range(self) -> tuple[datetime | None, datetime | None]:
+        """When the oldest and the newest delivery kept were planned (None before the first)."""
         with self.read() as session:
-            found = session.exec(select(func.max(Delivery.created_at))).first()
-            return as_utc(found) if found is not None else None
+            created = col(Delivery.created_at)
+            row = session.exec(select(func.min(created), func.max(created))).first()
+        first, last = row if row is not None else (None, None)
+        return (None if first is None else as_utc(first)), (None if last is None else as_utc(last))
 
     def counts(self) -> dict[str, int]:
         """How many deliveries have each status."""

@@ -23,7 +23,8 @@ def as_utc(value: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class Glance:
-    """Counts by status, the history's size and the last fetch and dispatch."""
+    """Counts by status, the history's size, the last fetch and the first and last dispatch
+    (the oldest digest kept: what `digest deliveries prune` would start from)."""
 
     subscribers: dict[str, int]
     deliveries: dict[str, int]
@@ -32,6 +33,7 @@ class Glance:
     failed_sources: int
     last_fetch: datetime | None
     last_dispatch: datetime | None
+    first_dispatch: datetime | None = None
 
     @classmethod
     def of_store(cls, store: Store) -> Glance:
@@ -40,6 +42,7 @@ class Glance:
 
         states = store.papers.source_states()
         fetched = [as_utc(s.last_fetch_at) for s in states if s.last_fetch_at]
+        first, last = store.deliveries.created_range()
         return cls(
             subscribers=store.subscribers.counts(),
             deliveries=store.deliveries.counts(),
@@ -47,7 +50,8 @@ class Glance:
             sources=len(states),
             failed_sources=sum(1 for s in states if s.last_status == FetchStatus.FAILED),
             last_fetch=max(fetched, default=None),
-            last_dispatch=store.deliveries.last_created(),
+            last_dispatch=last,
+            first_dispatch=first,
         )
 
 
@@ -68,7 +72,9 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
                 "SELECT count(*), coalesce(sum(last_status = 'failed'), 0), max(last_fetch_at)"
                 " FROM source_state"
             ).fetchone()
-            (dispatched,) = conn.execute("SELECT max(created_at) FROM delivery").fetchone()
+            first, dispatched = conn.execute(
+                "SELECT min(created_at), max(created_at) FROM delivery"
+            ).fetchone()
     except (sqlite3.Error, TypeError):
         return None
     return Glance(
@@ -79,6 +85,7 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
         failed_sources=int(failed),
         last_fetch=_moment(fetched),
         last_dispatch=_moment(dispatched),
+        first_dispatch=_moment(first),
     )
 
 
