@@ -387,6 +387,14 @@ def test_edit_email_starts_a_subscription_stopped_by_bounces_again(project: Proj
 def test_edit_email_to_an_address_whose_signup_was_never_confirmed(project: Project) -> None:
     add_alice(project)
     project.ok("subscribers", "add", "alice@example.net", "--keywords", "rlhf", "--confirm")
+    # refused for another reason (the address is suppressed): the signup is left alone
+    project.ok("suppression", "add", "alice@example.net")
+    refused = project.cli(
+        "subscribers", "edit", "alice@example.org", "--email", "alice@example.net"
+    )
+    assert refused.code == 1 and "suppression list" in refused.err
+    assert len(project.query("select 1 from subscriber")) == 2
+    project.ok("suppression", "remove", "alice@example.net")
     project.ok("subscribers", "edit", "alice@example.org", "--email", "alice@example.net")
     assert [(r[0], r[1]) for r in project.query("select email, status from subscriber")] == [
         ("alice@example.net", "active")

@@ -26,17 +26,18 @@ def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) 
     email = normalise_email(new)
     if email == subscriber.email:
         raise ValidationError(f"{email} is already this subscriber's address")
-    if (other := store.subscribers.find(email)) is not None:
-        if other.status != SubscriberStatus.PENDING:
-            raise AlreadyExistsError(
-                f"{email} is another subscriber's address: `digest subscribers remove` it first"
-            )
-        store.subscribers.remove(email)  # a signup never confirmed: nobody's subscription
+    other = store.subscribers.find(email)
+    if other is not None and other.status != SubscriberStatus.PENDING:
+        raise AlreadyExistsError(
+            f"{email} is another subscriber's address: `digest subscribers remove` it first"
+        )
     if (suppressed := store.suppression.get(email)) is not None:
         raise ValidationError(
             f"{email} is on the suppression list ({suppressed.reason}): "
             "`digest suppression remove` it first if its owner asked for this"
         )
+    if other is not None:  # a signup never confirmed, nobody's subscription: it gives way
+        store.subscribers.remove(email)
     subscriber.email, subscriber.updated_at = email, now
     subscriber.token_version += 1
     subscriber.hard_bounces = 0
