@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from digest import pipeline
 from digest.errors import ValidationError
 from digest.ingest import SourceReport
 from digest.models import Subscriber
 from digest.outbox import Outbox
-from digest.planning import kept_digests_from
+from digest.planning import days_back, kept_digests_from
 from digest.ranking import Match
 from digest.sources.base import SourceConfig
 from digest.views import RenderedDigest
@@ -105,11 +105,9 @@ class Digest:
         days = self.services.settings.keep_days
         if not days:
             return None
-        day = (now - timedelta(days=days)).date()
-        before = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        before = days_back(now, days)
         digests = self.prune(before, now)
-        papers = self.services.store.papers
-        return digests, len(papers.remove(papers.first_seen_before(before)).removed)
+        return digests, len(self.services.store.papers.prune(before).removed)
 
     def preview(self, subscriber: Subscriber, now: datetime) -> tuple[RenderedDigest, list[Match]]:
         """The digest this subscriber would get next, neither stored nor sent."""

@@ -130,13 +130,16 @@ def window_start(
     return max(since, now - max(first, LONGEST_WINDOW))
 
 
+def days_back(now: datetime, days: int) -> datetime:
+    """The start (UTC) of the day `days` days before `now`."""
+    return datetime.combine((now - timedelta(days=days)).date(), time(), tzinfo=UTC)
+
+
 def kept_digests_from(first_window_days: int, now: datetime) -> datetime:
     """The start (UTC) of the oldest day whose digests planning may still read: those of the
     longest window, and a day more (an edition is a local date, up to a day from UTC's).
     Finished digests before it may be deleted without a paper ever being sent twice."""
-    kept = max(LONGEST_WINDOW, timedelta(days=first_window_days)) + timedelta(days=1)
-    day = (now - kept).date()
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return days_back(now, max(LONGEST_WINDOW_DAYS, first_window_days) + 1)
 
 
 def window_groups(starts: Sequence[datetime], now: datetime) -> dict[int, list[int]]:

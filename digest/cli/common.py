@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -111,22 +111,20 @@ def parse_now(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def cutoff(before: str | None, older_than: int | None, now: str | None) -> datetime:
+def cutoff(before: str | None, older_than: int | None, now: datetime) -> datetime:
     """The start (UTC) of the day a prune keeps from: --before DAY, or --older-than DAYS
-    counted back from --now (what a cron line can say); one of them, not both."""
+    counted back from `now` (what a cron line can say); one of them, not both."""
     if (before is None) == (older_than is None):
         raise ValidationError("give --before DAY or --older-than DAYS (one of them)")
-    if before is not None:
-        try:
-            day = date.fromisoformat(before)
-        except ValueError:
-            raise ValidationError(
-                f"invalid --before {before!r}: use a day such as 2026-01-31"
-            ) from None
-    else:
-        assert older_than is not None
-        day = (parse_now(now) - timedelta(days=older_than)).date()
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if older_than is not None:  # as planning.days_back, which would load the ranker here
+        return datetime.combine((now - timedelta(days=older_than)).date(), time(), tzinfo=UTC)
+    assert before is not None
+    try:
+        return datetime.combine(date.fromisoformat(before), time(), tzinfo=UTC)
+    except ValueError:
+        raise ValidationError(
+            f"invalid --before {before!r}: use a day such as 2026-01-31"
+        ) from None
 
 
 BeforeOpt = Annotated[

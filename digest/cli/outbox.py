@@ -77,11 +77,10 @@ def prune(
     `digest papers prune` can then remove the papers only they named."""
     from digest.cli.progress import ProgressLine
 
-    moment = cutoff(before, older_than, now)
+    moment_now = parse_now(now)
+    moment = cutoff(before, older_than, moment_now)
     with ProgressLine("removing digests") as line:
-        removed = (
-            state(ctx).digest(signing=False).prune(moment, parse_now(now), progress=line.advance)
-        )
+        removed = state(ctx).digest(signing=False).prune(moment, moment_now, line.advance)
     day = moment.date()
     say(f"{counted(removed, 'digest')} planned before {day.isoformat()} removed")
 

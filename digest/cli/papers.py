@@ -15,6 +15,7 @@ from digest.cli.common import (
     echo_json,
     how_many,
     now_option,
+    parse_now,
     say,
     state,
 )
@@ -81,10 +82,10 @@ def prune(
     now: Annotated[str | None, now_option] = None,
 ) -> None:
     """Delete the papers first seen before a day, except those a digest or a vote names."""
-    moment = cutoff(before, older_than, now)
+    moment = cutoff(before, older_than, parse_now(now))
     day = moment.date()
     store = state(ctx).services().store
-    removal = store.papers.remove(store.papers.first_seen_before(moment))
+    removal = store.papers.prune(moment)
     say(
         f"{counted(len(removal.removed), 'paper')} first seen before {day.isoformat()} removed, "
         f"{len(removal.kept)} kept ({KEPT})"

@@ -33,7 +33,7 @@ class Glance:
     failed_sources: int
     last_fetch: datetime | None
     last_dispatch: datetime | None
-    first_dispatch: datetime | None = None
+    first_dispatch: datetime | None
 
     @classmethod
     def of_store(cls, store: Store) -> Glance:

@@ -195,11 +195,13 @@ class PaperQueries(Queries):
                 removal.unknown += [i for i in chunk if i not in found]
         return removal
 
-    def first_seen_before(self, before: datetime) -> list[str]:
-        """The ids of the papers first seen before this moment."""
+    def prune(self, before: datetime) -> Removal:
+        """Delete the papers first seen before this moment, except those a digest or a vote
+        names (remove)."""
         with self.reader.connect() as conn:
             query = sa_select(PAPER.c.id).where(PAPER.c.first_seen_at < before)
-            return [str(i) for i in conn.execute(query).scalars()]
+            ids = [str(i) for i in conn.execute(query).scalars()]
+        return self.remove(ids)
 
     def count(self) -> int:
         """How many distinct papers the history holds."""

@@ -9,12 +9,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from digest.errors import (
-    LinkError,
-    TransportError,
-    UsedLinkError,
-    ValidationError,
-)
+from digest.errors import LinkError, TransportError, UsedLinkError, ValidationError
 from digest.mail import Transport, build_message, outgoing
 from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.render import Renderer

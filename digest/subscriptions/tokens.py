@@ -7,11 +7,11 @@ vote). Links of earlier emails are still read: `v2.` (the same with HMAC-SHA256,
 cost) and the itsdangerous format before it.
 
 A token names one subscriber (by public id), the subscriber's token version (bumping it
-revokes older links) and when it was issued; a vote token also names the paper, a move
-token the new address. Its two
-links ("more" and "less like this") share the token and differ in their last path segment:
-both go to the same reader, so signing the direction would protect nothing, and a digest
-signs ten tokens fewer. (A `v2.` vote token of earlier emails names the direction itself.)
+revokes older links) and when it was issued; a move token also names the new address, a
+vote token the paper. A vote token's two links ("more" and "less like this") share the
+token and differ in their last path segment: both go to the same reader, so signing the
+direction would protect nothing, and a digest signs ten tokens fewer. (A `v2.` vote token
+of earlier emails names the direction itself.)
 Expiry is checked against the `now` the caller passes (never against the clock of the
 machine), and is checked whenever a purpose expires.
 """

@@ -26,8 +26,6 @@ _ARXIV = re.compile(rf"^<?{_NAMED}?{_ID}(?:\.pdf)?/?(?:[?#][^\s>]*)?>?$", re.IGN
 # an arXiv page's title ("[1706.03762] Attention Is All You Need")
 _CITED = re.compile(rf"(?:(?<![\w.-]){_NAMED}|^\[){_ID}(?![\w/])", re.IGNORECASE)
 MAX_REFS = 100
-CLI_HINT = "see `digest papers`"
-WEB_HINT = "only papers that this service's listings have shown can be named"
 
 
 def paper_key(ref: str) -> str | None:
@@ -52,20 +50,18 @@ def _canonical(arxiv_id: str) -> str:
     return f"{name.lower()}{dot}{subject.upper()}/{number}"
 
 
-def resolve_papers(
-    store: Store, refs: Sequence[str], titles: bool = False, hint: str = CLI_HINT
-) -> list[Paper]:
-    """The papers these references name (ids, arXiv ids or URLs; exact titles if `titles`);
-    the first unknown or malformed one raises an error naming it."""
-    found, missing = lookup_papers(store, refs, titles)
+def resolve_papers(store: Store, refs: Sequence[str]) -> list[Paper]:
+    """The papers these references name (ids, arXiv ids or URLs), as the command line takes
+    them: the first unknown or malformed one raises an error naming it."""
+    found, missing = lookup_papers(store, refs)
     if missing:
         ref = missing[0]
-        if paper_key(ref) is None and not titles:
+        if paper_key(ref) is None:
             raise ValidationError(
                 f"not a paper id: {ref[:80]!r}; use the id from `digest papers --json` "
                 "(arxiv:2405.12345 or title:...) or an arXiv id"
             )
-        raise NotFoundError(f"no paper {ref[:80]!r} in the history: {hint}")
+        raise NotFoundError(f"no paper {ref[:80]!r} in the history: see `digest papers`")
     return found
 
 
@@ -95,8 +91,11 @@ def lookup_papers(
     return list(found.values()), missing
 
 
-def not_found(refs: Sequence[str], hint: str, shown: int = 3) -> str:
-    """One line naming references that name no paper (the first `shown` of them)."""
+def not_found(refs: Sequence[str], shown: int = 3) -> str:
+    """One line, for a reader, naming references that name no paper (the first `shown`)."""
     names = ", ".join(repr(ref[:80]) for ref in refs[:shown])
     more = f" and {len(refs) - shown} more" if len(refs) > shown else ""
-    return f"Not in the history: {names}{more} ({hint})."
+    return (
+        f"Not in the history: {names}{more} (only papers that this service's listings have "
+        "shown can be named)."
+    )

@@ -16,7 +16,7 @@ from digest.models import Frequency, Subscriber
 from digest.safe_text import has_unsafe
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions import moving
-from digest.subscriptions.votes import WEB_HINT, lookup_papers, not_found
+from digest.subscriptions.votes import lookup_papers, not_found
 from digest.web.context import MAX_FORM_FIELD, WebContext
 
 router = APIRouter()
@@ -313,7 +313,7 @@ def _seed_votes(
         raise ValidationError("type at least one arXiv id or title, one per line")
     papers, missing = lookup_papers(web.store, refs, titles=True)
     left = {"papers": "\n".join(missing)}
-    error = not_found(missing, WEB_HINT) if missing else None
+    error = not_found(missing) if missing else None
     if not papers:
         return preferences_page(request, subscriber, status=404, error=error, values=left)
     web.store.votes.set(subscriber.id, {p.id: 1 for p in papers}, web.clock(), "seed")
