@@ -25,11 +25,12 @@ from email.message import Message
 from email.utils import getaddresses
 from pathlib import Path
 
-from digest.errors import ConfigError, TransportError
+from digest.errors import ConfigError, LinkError, TransportError
 from digest.mail.addresses import read_bounce_address, read_unsubscribe_address
 from digest.models import Subscriber, SubscriberStatus
 from digest.safe_text import has_unsafe
 from digest.store import Store
+from digest.subscriptions.tokens import read_token
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Complaint:
 
     delivery_id: int | None
     message_id: str | None
+    # the subscriber the returned digest's signed List-Unsubscribe names: the complaint still
+    # stops them when the digest itself is no longer held (pruned) or its Message-ID was lost
+    public_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_ID = 250
 _DSN_ACTION = re.compile(r"[a-z]{1,20}")  # RFC 3464: failed, delayed, delivered, ...
 _DSN_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")  # RFC 3463: class.subject.detail
+_LIST_TARGET = re.compile(r"<([^<>\s]{1,2000})>")  # RFC 2369: URLs in angle brackets
 
 
 def classify(raw: bytes, key: bytes) -> Event:
@@ -86,9 +91,11 @@ def classify(raw: bytes, key: bytes) -> Event:
     if message.get_content_type() != "multipart/report":
         return Unknown("not a delivery report or a feedback report")
     report = message.get_param("report-type", "")
-    original_id = _original_message_id(message)
+    original = _original_headers(message)
+    original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
     if isinstance(report, str) and report.lower() == "feedback-report":
-        return Complaint(delivery_id, original_id)
+        listed = None if original is None else _listed_subscriber(original, key)
+        return Complaint(delivery_id, original_id, listed)
     if isinstance(report, str) and report.lower() == "delivery-status":
         action, status = _delivery_status(message)
         permanent = action == "failed" and status.startswith("5")
@@ -132,21 +139,40 @@ def _delivery_status(message: Message) -> tuple[str, str]:
     return "", ""
 
 
-def _original_message_id(message: Message) -> str | None:
-    """The Message-ID of the returned original (message/rfc822 or text/rfc822-headers)."""
+def _original_headers(message: Message) -> Message | None:
+    """The headers of the returned original (message/rfc822 or text/rfc822-headers)."""
     for part in message.walk():
         kind = part.get_content_type()
         if kind == "message/rfc822":
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else None
-            if isinstance(inner, Message) and inner.get("Message-ID"):
-                return _message_id(str(inner["Message-ID"]))
+            if isinstance(inner, Message):
+                return inner
         if kind == "text/rfc822-headers":
             body = part.get_payload(decode=True)
-            headers = message_from_bytes(body if isinstance(body, bytes) else b"")
-            if headers.get("Message-ID"):
-                return _message_id(str(headers["Message-ID"]))
+            return message_from_bytes(body if isinstance(body, bytes) else b"")
     return None
+
+
+def _listed_subscriber(original: Message, key: bytes) -> str | None:
+    """The public id the original's List-Unsubscribe names, if one of its targets is ours
+    (signed: the mailto: address, or the one-click link's token)."""
+    for target in _LIST_TARGET.findall(" ".join(_all(original, ("List-Unsubscribe",)))):
+        if target.lower().startswith("mailto:"):
+            public_id = read_unsubscribe_address(key, target[7:].partition("?")[0])
+        else:
+            public_id = _unsubscribe_token(key, target.rstrip("/").rpartition("/")[2])
+        if public_id is not None:
+            return public_id
+    return None
+
+
+def _unsubscribe_token(key: bytes, token: str) -> str | None:
+    try:
+        # any age: the one-click link of a digest works until the subscriber leaves
+        return read_token(key, "unsubscribe", token, now=0.0).subscriber
+    except LinkError:
+        return None
 
 
 def _message_id(value: str) -> str | None:
@@ -183,6 +209,8 @@ def apply(
         subscriber = store.subscribers.by_public_id(event.public_id)
     else:
         subscriber = store.deliveries.subscriber_of(event.delivery_id, event.message_id)
+        if subscriber is None and isinstance(event, Complaint) and event.public_id:
+            subscriber = store.subscribers.by_public_id(event.public_id)
     if subscriber is None:
         report.unmatched += 1
         return

@@ -275,3 +275,57 @@ def test_a_message_the_reader_fails_on_is_left_for_a_person(
     event = inbox.read_event(arf("<digest-1-2026-11-22@x>"), KEY)
     assert event == inbox.Unknown("unreadable (LookupError): please report it with the log")
     assert "failed on a bug" in caplog.text
+
+
+def complaint_about(headers: str) -> bytes:
+    """A feedback report returning a digest's headers (as feedback loops send them)."""
+    return arf("<x@x>").replace(
+        b"From: digest@localhost\r\nMessage-ID: <x@x>\r\nSubject: Papers digest\r\n",
+        headers.encode(),
+    )
+
+
+def test_a_complaint_about_a_digest_no_longer_held_stops_its_subscriber(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feedback loops can report a digest after `deliveries prune` removed it: its Message-ID
+    then names nothing, and the signed List-Unsubscribe it carries (the mailto: address or
+    the one-click link) names the subscriber. A List-Unsubscribe not signed by us names nobody."""
+    people = ("mailto@example.org", "link@example.org", "forged@example.org")
+    for email in people:
+        project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+    project.ok("run", "--now", NOW)
+    sent = {m["To"]: m for m in project.mails()}
+    assert set(sent) == set(people)
+    project.ok("deliveries", "prune", "--older-than", "20", "--now", "2027-01-30T00:00:00")
+    assert project.query("select count(*) from delivery") == [(0,)]
+
+    def headers(email: str, targets: str) -> str:
+        digest = sent[email]
+        return (
+            f"From: {digest['From']}\r\nTo: {email}\r\nMessage-ID: {digest['Message-ID']}\r\n"
+            + (f"List-Unsubscribe: {targets}\r\nSubject: {digest['Subject']}\r\n")
+        )
+
+    both = str(sent["mailto@example.org"]["List-Unsubscribe"])
+    link, mailto = (t.strip() for t in both.split(","))
+    assert link.startswith("<https://") and mailto.startswith("<mailto:unsubscribe+")
+    one_click = str(sent["link@example.org"]["List-Unsubscribe"]).split(",")[0]
+    forged = mailto.replace("unsubscribe+", "unsubscribe+a")  # another id under the same mac
+    box_path = project.root / "var" / "returned"
+    box = mailbox.Maildir(str(box_path), create=True)
+    box.add(complaint_about(headers("mailto@example.org", mailto)))
+    box.add(complaint_about(headers("link@example.org", one_click)))
+    box.add(complaint_about(headers("forged@example.org", f"<https://x.example/a>, {forged}")))
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    out = project.ok("inbox", "--now", "2027-01-30T00:00:00").out
+    assert out.strip().startswith("0 bounces, 2 complaints, 0 unsubscribes; 1 naming nobody")
+    statuses = dict(project.query("select email, status from subscriber"))
+    assert statuses == {
+        "mailto@example.org": "unsubscribed",
+        "link@example.org": "unsubscribed",
+        "forged@example.org": "active",
+    }
+    suppressed = dict(project.query("select email, reason from suppression"))
+    assert suppressed == {"mailto@example.org": "complaint", "link@example.org": "complaint"}
