@@ -129,6 +129,9 @@ def test_unsubscribe_page_shows_a_button_and_changes_nothing_until_pressed(
 def test_known_address_reveals_nothing_and_gets_one_mail_an_hour(
     project: Project, web: Any, client: httpx.Client
 ) -> None:
+    """A new address is sent a confirmation link; one that already gets a digest (its owner
+    lost the link to their settings, or forgot they subscribed) the link to its preferences,
+    its settings unchanged. The page is the same, and each address gets a mail an hour."""
     project.ok("subscribers", "add", "known@example.org", "--keywords", "rlhf")
     new = signup(client, email="new@example.org")
     known = signup(client, email="known@example.org")
@@ -138,10 +141,28 @@ def test_known_address_reveals_nothing_and_gets_one_mail_an_hour(
         ("active", '["rlhf"]')
     ]
     signup(client, email="new@example.org")
-    assert [m["To"] for m in project.mails()] == ["new@example.org"]
+    signup(client, email="known@example.org")
+    mails = project.mails()
+    assert [(m["To"], m["Subject"]) for m in mails] == [
+        ("new@example.org", "Confirm your papers digest"),
+        ("known@example.org", "Your papers digest settings"),
+    ]
+    reminder = mails[1].get_body(("plain",)).get_content()
+    assert "already gets a digest of new research papers on: “rlhf”" in reminder
+    assert "/confirm/" not in reminder
+    settings = httpx.get(link_in(mails[1], "preferences"))
+    assert settings.status_code == 200 and "known@example.org" in settings.text
+    assert "/unsubscribe/" in reminder
     web.clock.advance(minutes=61)
+    project.ok("subscribers", "pause", "known@example.org")
     signup(client, email="new@example.org")
-    assert [m["To"] for m in project.mails()] == ["new@example.org", "new@example.org"]
+    signup(client, email="known@example.org")
+    mails = project.mails()
+    assert [m["To"] for m in mails[2:]] == ["new@example.org", "known@example.org"]
+    assert "paused for now" in mails[3].get_body(("plain",)).get_content()
+    assert project.query("select status, keywords from subscriber where email like 'known%'") == [
+        ("paused", '["rlhf"]')
+    ]
 
 
 def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None:

@@ -6,8 +6,10 @@ Every function takes `now`; mail goes through whatever transport it is given.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from digest.errors import LinkError, TransportError, UsedLinkError, ValidationError
 from digest.mail import Transport, build_message, outgoing
@@ -33,6 +35,18 @@ PREFERENCE_FIELDS = (
     "trending_box",
     "grouped",
 )
+
+
+class SignupMail(NamedTuple):
+    """A mail the signup form sends: its subject, template and name in an error."""
+
+    subject: str
+    template: str
+    name: str
+
+
+CONFIRMATION = SignupMail("Confirm your papers digest", "email/confirm", "confirmation mail")
+REMINDER = SignupMail("Your papers digest settings", "email/subscribed", "mail with your settings")
 
 
 def copy_preferences(source: Subscriber, target: Subscriber) -> None:
@@ -111,6 +125,46 @@ def shown_topics(keywords: list[str]) -> str:
 
 def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now: datetime) -> bool:
     """Mail a confirmation link unless `may_confirm` says wait; True when one was sent."""
+    return _signup_mail(
+        store,
+        mailer,
+        subscriber,
+        now,
+        CONFIRMATION,
+        lambda sent_to: {
+            "confirm_url": mailer.links.confirm_url(sent_to),
+            "valid_days": CONFIRM_MAX_AGE // 86400,
+        },
+    )
+
+
+def send_reminder(store: Store, mailer: Mailer, subscriber: Subscriber, now: datetime) -> bool:
+    """Mail a subscriber who signed up again the link to their settings (they may have lost
+    it), under the limits of confirmation mails; True when one was sent."""
+    return _signup_mail(
+        store,
+        mailer,
+        subscriber,
+        now,
+        REMINDER,
+        lambda sent_to: {
+            "paused": sent_to.status == SubscriberStatus.PAUSED,
+            "preferences_url": mailer.links.preferences_url(sent_to),
+            "unsubscribe_url": mailer.links.unsubscribe_url(sent_to),
+        },
+    )
+
+
+def _signup_mail(
+    store: Store,
+    mailer: Mailer,
+    subscriber: Subscriber,
+    now: datetime,
+    kind: SignupMail,
+    links: Callable[[Subscriber], dict[str, object]],
+) -> bool:
+    """Send a mail the signup form asked for unless `may_confirm` says wait; `links` is
+    called once the mail's time is set (a confirmation link is bound to it)."""
     if not may_confirm(subscriber, now):
         return False
     fresh_day = subscriber.confirmation_sent_at is None or (
@@ -121,18 +175,15 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
     previous = subscriber.confirmation_sent_at, subscriber.confirmations_sent
     subscriber.confirmation_sent_at = now.replace(microsecond=0)  # saved once the mail is out
     subscriber.confirmations_sent = 1 if fresh_day else subscriber.confirmations_sent + 1
-    context: dict[str, object] = {
+    context = {
         "email": subscriber.email,
         "topics": shown_topics(subscriber.keywords),
-        "confirm_url": mailer.links.confirm_url(subscriber),
-        "valid_days": CONFIRM_MAX_AGE // 86400,
+        **links(subscriber),
     }
-    error = mailer.mail(
-        subscriber.email, "Confirm your papers digest", "email/confirm", context, now
-    )
+    error = mailer.mail(subscriber.email, kind.subject, kind.template, context, now)
     if error is not None:
         subscriber.confirmation_sent_at, subscriber.confirmations_sent = previous
-        raise TransportError(f"could not send the confirmation mail: {error}")
+        raise TransportError(f"could not send the {kind.name}: {error}")
     store.subscribers.save(subscriber)
     return True
 
@@ -143,7 +194,8 @@ def subscribe(
     """A web signup: new addresses start pending and get a confirmation mail.
 
     A known address gets the same answer as a new one (nothing is revealed), and at most one
-    confirmation mail an hour; an active subscriber's settings are not changed by a stranger.
+    mail an hour; an active or paused subscriber's settings are not changed by a stranger:
+    they are mailed the link to their preferences instead.
     """
     fresh = _validated(email, prefs, now, status=SubscriberStatus.PENDING)
     store.subscribers.delete_expired_pending(now - timedelta(seconds=CONFIRM_MAX_AGE))
@@ -153,6 +205,8 @@ def subscribe(
     if existing is None:
         subscriber = store.subscribers.add(fresh)
     elif existing.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+        # not a second subscription: the link to the settings they have (may have lost)
+        send_reminder(store, mailer, existing, now)
         return existing
     elif (
         existing.status == SubscriberStatus.PENDING
