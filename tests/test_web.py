@@ -124,6 +124,14 @@ def test_unsubscribe_page_shows_a_button_and_changes_nothing_until_pressed(
     )
     assert "You are unsubscribed" in pressed.text
     assert project.query("select status from subscriber") == [("unsubscribed",)]
+    # the way back keeps every setting: the preferences page, where Resubscribe is
+    back = re.search(r'href="([^"]+)" id="way-back"', pressed.text)
+    assert back is not None and back.group(1) == web.services.links.preferences_url(subscriber)
+    with httpx.Client(timeout=10) as person:
+        page = person.get(back.group(1))
+        assert 'id="resubscribe"' in page.text
+        person.post(back.group(1), data={"action": "resubscribe", "csrf": csrf_of(page)})
+    assert project.query("select status, keywords from subscriber") == [("active", '["rlhf"]')]
 
 
 def test_known_address_reveals_nothing_and_gets_one_mail_an_hour(
@@ -377,9 +385,15 @@ def test_forged_altered_misused_expired_and_revoked_links(project: Project, web:
     project.ok("subscribers", "edit", "t@example.org", "--revoke-links")
     assert httpx.get(f"{web.url}/preferences/{old_preferences}").status_code == 400
     # B13: the unsubscribe link of a mail already sent keeps working after a revoke
-    kept = httpx.post(f"{web.url}/unsubscribe/{good}", data={"List-Unsubscribe": "One-Click"})
-    assert kept.status_code == 200
+    kept = httpx.post(
+        f"{web.url}/unsubscribe/{good}",
+        data={"List-Unsubscribe": "One-Click"},
+        headers={"Accept": "text/html"},
+    )
+    assert kept.status_code == 200 and "You are unsubscribed" in kept.text
     assert store.subscribers.get("t@example.org").status == "unsubscribed"
+    # ...but it shows no way back to the preferences: it is from before the revoke
+    assert "/preferences/" not in kept.text and 'href="/">Subscribe again' in kept.text
 
 
 def test_pages_never_show_other_subscribers(project: Project, web: Any) -> None:

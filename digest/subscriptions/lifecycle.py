@@ -275,6 +275,14 @@ def unsubscribe(store: Store, links: Links, token: str, now: datetime) -> Subscr
     return subscriber
 
 
+def way_back(links: Links, token: str, subscriber: Subscriber, now: datetime) -> str | None:
+    """The preferences link (where Resubscribe keeps every setting) for someone who just
+    unsubscribed with this link, unless the link is from before a revoke: such a link may
+    have leaked, and it still unsubscribes but opens nothing."""
+    data = links.read("unsubscribe", token, now.timestamp())
+    return links.preferences_url(subscriber) if data.version == subscriber.token_version else None
+
+
 def update_preferences(
     store: Store, subscriber: Subscriber, prefs: Preferences, now: datetime
 ) -> Subscriber:

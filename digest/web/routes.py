@@ -299,7 +299,8 @@ async def unsubscribe(request: Request, token: str) -> Response:
         "accept", ""
     ):
         return PlainTextResponse(f"{subscriber.email} is unsubscribed.\n")
-    return web.page(request, "unsubscribed", subscriber=subscriber)
+    back = signup.way_back(web.links, token, subscriber, web.clock())
+    return web.page(request, "unsubscribed", subscriber=subscriber, preferences_url=back)
 
 
 def _seed_votes(
