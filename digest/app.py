@@ -15,6 +15,7 @@ from datetime import datetime
 
 from digest import pipeline
 from digest.errors import ValidationError
+from digest.inbox import InboxReport, InboxSettings, read_inbox
 from digest.ingest import SourceReport
 from digest.models import Subscriber
 from digest.outbox import Outbox
@@ -108,6 +109,20 @@ class Digest:
         before = days_back(now, days)
         digests = self.prune(before, now)
         return digests, len(self.services.store.papers.prune(before).removed)
+
+    def read_inbox(self, now: datetime) -> InboxReport:
+        """Act on the returned mail (DIGEST_INBOX_*): bounces, complaints, unsubscribes."""
+        s = self.services.settings
+        where = InboxSettings(
+            kind=s.inbox_kind,
+            path=s.inbox_path,
+            host=s.inbox_host,
+            port=s.inbox_port,
+            username=s.inbox_username,
+            password=s.inbox_password.get_secret_value() if s.inbox_password else "",
+            tls=s.inbox_tls,
+        )
+        return read_inbox(self.services.store, where, s.token_key(), now, s.bounce_limit)
 
     def preview(self, subscriber: Subscriber, now: datetime) -> tuple[RenderedDigest, list[Match]]:
         """The digest this subscriber would get next, neither stored nor sent."""

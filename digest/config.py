@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     inbox_username: str = ""
     inbox_password: SecretStr | None = None
     inbox_tls: bool = True
+    inbox_minutes: int = Field(default=5, ge=1, le=1440)  # how often `digest serve` reads it
     dkim_key_file: Path | None = None  # PEM private key; DKIM signing is off without one
     dkim_selector: str = "digest"
     dkim_domain: str | None = None  # default: the domain of the From address

@@ -197,6 +197,13 @@ class InboxReport:
     unknown: int = 0
     unmatched: int = 0  # understood, but naming no subscriber of ours
 
+    def __str__(self) -> str:
+        return (
+            f"{self.bounces} bounces, {self.complaints} complaints, "
+            f"{self.unsubscribes} unsubscribes; {self.unmatched} naming nobody of ours, "
+            f"{self.unknown} not understood"
+        )
+
 
 def apply(
     store: Store, event: Event, now: datetime, bounce_limit: int, report: InboxReport
@@ -231,6 +238,19 @@ def apply(
             store.suppression.add(subscriber.email, "bounce", f"status {event.status}", now)
         subscriber.updated_at = now
         store.subscribers.save(subscriber)
+
+
+def read_inbox(
+    store: Store, where: InboxSettings, key: bytes, now: datetime, bounce_limit: int
+) -> InboxReport:
+    """One pass over the inbox: every message read and acted on; those understood removed."""
+    report = InboxReport()
+    for raw, remove in messages(where):
+        event = read_event(raw, key)
+        apply(store, event, now, bounce_limit, report)
+        if not isinstance(event, Unknown):
+            remove()
+    return report
 
 
 def _stop(store: Store, subscriber: Subscriber, status: SubscriberStatus, now: datetime) -> None:

@@ -1,4 +1,5 @@
-"""`digest serve`: APScheduler wiring only (when to fetch and dispatch) beside the web app.
+"""`digest serve`: APScheduler wiring only (when to fetch, dispatch, read the returned mail and
+prune) beside the web app.
 
 One periodic dispatch tick plans whoever is due (an indexed next-send time) and works the
 outbox; idempotency comes from the outbox's unique (subscriber, edition), not from the
@@ -75,6 +76,18 @@ class Runner:
             days = self.services.settings.keep_days
             log.info("removed what is older than %d days: digests %d, papers %d", days, *done)
 
+    def read_inbox(self) -> None:
+        """Act on the returned mail (bounces, complaints, unsubscribes), unless stopping."""
+        if self.stop.is_set():
+            return
+        try:
+            report = self.digest.read_inbox(self.clock())
+        except DigestError as exc:
+            log.error("reading returned mail failed: %s", exc)
+            return
+        if report.bounces or report.complaints or report.unsubscribes or report.unmatched:
+            log.info("returned mail: %s", report)
+
     def fetch(self, source: SourceConfig) -> None:
         """Ingest one source, unless stopping."""
         if self.stop.is_set():
@@ -121,7 +134,15 @@ def build_scheduler(runner: Runner, tick_seconds: float) -> BackgroundScheduler:
     scheduler.add_job(
         runner.dispatch, IntervalTrigger(seconds=tick_seconds), id="dispatch", next_run_time=now
     )
-    if runner.services.settings.keep_days:  # after the first fetch and dispatch, then daily
+    settings = runner.services.settings
+    if settings.inbox_kind != "none":  # complaints acted on within minutes, not at the next cron
+        scheduler.add_job(
+            runner.read_inbox,
+            IntervalTrigger(minutes=settings.inbox_minutes),
+            id="inbox",
+            next_run_time=now,
+        )
+    if settings.keep_days:  # after the first fetch and dispatch, then daily
         scheduler.add_job(
             runner.keep, IntervalTrigger(days=1), id="keep", next_run_time=now + KEEP_AFTER
         )

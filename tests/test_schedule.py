@@ -291,3 +291,50 @@ def test_keep_days_removes_old_digests_and_the_papers_nobody_names(
     assert project.query("select count(*) from paper") == [(0,)]
     [line] = [r.getMessage() for r in caplog.records if r.name == "digest.scheduler"]
     assert line == f"removed what is older than 30 days: digests 1, papers {papers}"
+
+
+def test_serve_reads_the_returned_mail_when_an_inbox_is_set(
+    project: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With DIGEST_INBOX_* set, `digest serve` acts on bounces, complaints and mailto:
+    unsubscribes every inbox_minutes (5): a deployment without cron acts on them too."""
+    import logging
+    import mailbox
+
+    from digest.config import load_settings
+    from digest.mail.addresses import unsubscribe_address
+    from digest.scheduler import Runner, build_scheduler
+    from digest.wiring import Services
+
+    project.ok("subscribers", "add", "leaves@example.org", "--keywords", "kv cache")
+    off = Services(load_settings())
+    assert build_scheduler(Runner(off), 60).get_job("inbox") is None  # no inbox: no job
+    off.close()
+    [(public_id,)] = project.query("select public_id from subscriber")
+    box_path = project.root / "var" / "returned"
+    box = mailbox.Maildir(str(box_path), create=True)
+    key = load_settings().token_key()
+    box.add(
+        f"From: leaves@example.org\r\nTo: {unsubscribe_address(key, 'localhost', public_id)}\r\n"
+        "Subject: unsubscribe\r\n\r\n".encode()
+    )
+    box.add(b"From: a@b.example\r\nTo: digest@localhost\r\nSubject: hello\r\n\r\nHi.\r\n")
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    monkeypatch.setenv("DIGEST_INBOX_MINUTES", "2")
+    services = Services(load_settings())
+    caplog.set_level(logging.INFO)
+    try:
+        job = build_scheduler(Runner(services), 60).get_job("inbox")
+        assert job is not None and job.trigger.interval == timedelta(minutes=2)
+        Runner(services).read_inbox()
+        Runner(services).read_inbox()  # only what nobody understood is left: nothing said
+    finally:
+        services.close()
+    assert project.query("select status from subscriber") == [("unsubscribed",)]
+    assert len(mailbox.Maildir(str(box_path))) == 1  # the message nobody understood stays
+    lines = [r.getMessage() for r in caplog.records if r.name == "digest.scheduler"]
+    assert lines == [
+        "returned mail: 0 bounces, 0 complaints, 1 unsubscribes; 0 naming nobody of ours, "
+        "1 not understood"
+    ]

@@ -235,30 +235,7 @@ def inbox(
 ) -> None:
     """Read returned mail (DIGEST_INBOX_*): bounces count against subscribers, complaints
     unsubscribe and suppress, mailto: unsubscribes unsubscribe; what was understood is removed."""
-    from digest.inbox import InboxReport, InboxSettings, Unknown, apply, messages, read_event
-
-    services = state(ctx).signing_services()
-    s, moment, report = services.settings, parse_now(now), InboxReport()
-    where = InboxSettings(
-        kind=s.inbox_kind,
-        path=s.inbox_path,
-        host=s.inbox_host,
-        port=s.inbox_port,
-        username=s.inbox_username,
-        password=s.inbox_password.get_secret_value() if s.inbox_password else "",
-        tls=s.inbox_tls,
-    )
-    key = s.token_key()
-    for raw, remove in messages(where):
-        event = read_event(raw, key)
-        apply(services.store, event, moment, s.bounce_limit, report)
-        if not isinstance(event, Unknown):
-            remove()
-    say(
-        f"{report.bounces} bounces, {report.complaints} complaints, "
-        f"{report.unsubscribes} unsubscribes; {report.unmatched} naming nobody of ours, "
-        f"{report.unknown} not understood"
-    )
+    say(str(state(ctx).digest().read_inbox(parse_now(now))))
 
 
 @app.command()
