@@ -15,6 +15,7 @@
     ├── StoreError               the database could not be opened or migrated
     └── TransportError           a message could not be handed to the mail transport
         ├── TemporaryDeliveryError   try again later (4xx, disconnect, timeout)
+        │   └── SenderRefusedError       the server refuses us (relay, login, From): our setup
         └── PermanentDeliveryError   never retry (5xx)
             └── RecipientRefusedError    the recipient's address was refused: a hard bounce
 
@@ -86,6 +87,11 @@ class TransportError(DigestError):
 
 class TemporaryDeliveryError(TransportError):
     """A delivery failed for now and should be retried later."""
+
+
+class SenderRefusedError(TemporaryDeliveryError):
+    """The server refuses our mail for a reason about us, whatever the recipient (relaying
+    denied, a login wanted, a From it will not send): retried until the operator fixes it."""
 
 
 class PermanentDeliveryError(TransportError):

@@ -19,6 +19,7 @@ from digest.composer import Composed, Composer, Composing
 from digest.errors import (
     PermanentDeliveryError,
     RecipientRefusedError,
+    SenderRefusedError,
     StoreError,
     TransportError,
 )
@@ -271,7 +272,8 @@ def _result(
     """What to record for one message the transport handled (or, when stopping, did not).
 
     A server that answers 4xx is given up on after `max_attempts`; one that cannot be reached
-    at all (no reply code) only after `give_up_after`, so an outage of hours loses nothing.
+    at all (no reply code), or refuses our mail for our setup, only after `give_up_after`,
+    so an outage or a broken setting of hours loses nothing.
     Only a refused recipient counts as a hard bounce.
     """
     if not attempted:
@@ -281,7 +283,9 @@ def _result(
     if isinstance(error, PermanentDeliveryError):
         bounce = isinstance(error, RecipientRefusedError)
         return SendResult(delivery_id, DeliveryStatus.FAILED, str(error), error.code, bounce=bounce)
-    answered_too_often = error.code is not None and attempts >= policy.max_attempts
+    # a refusal about us (relay, login, From) waits for the operator as an outage does
+    counted = error.code is not None and not isinstance(error, SenderRefusedError)
+    answered_too_often = counted and attempts >= policy.max_attempts
     if answered_too_often or age >= policy.give_up_after:
         return SendResult(
             delivery_id,

@@ -3,6 +3,7 @@
     server = FaultServer()            # a free port; FaultServer(port=...) to reuse one
     server.start()
     server.script.reject = {"x@example.org"}          # 550 at RCPT
+    server.script.rcpt_reply = "554 5.7.1 Relay access denied"  # to every RCPT
     server.script.temp_every = 3                       # 451 for every 3rd DATA
     server.script.temp_first = {"y@example.org": 2}   # 451 for y's first 2 DATAs
     server.script.drop_first = {"z@example.org": 1}   # close the connection inside DATA
@@ -37,6 +38,8 @@ class Script:
     """What the server does wrong; a test changes it at any time."""
 
     reject: set[str] = field(default_factory=set)  # 550 at RCPT for these recipients
+    mail_reply: str = ""  # this reply to every MAIL FROM instead of 250 (a server refusing us)
+    rcpt_reply: str = ""  # this reply to every RCPT TO instead of 250
     temp_every: int = 0  # 451 instead of accepting every n-th DATA (0: never)
     temp_first: dict[str, int] = field(default_factory=dict)  # 451 for the first n DATAs
     drop_first: dict[str, int] = field(default_factory=dict)  # drop inside the first n DATAs
@@ -72,11 +75,21 @@ class FaultHandler:
         # aiosmtpd reads one command line at a time, so it serves pipelined commands in order
         return responses[:1] + ["250-PIPELINING"] * self.script.pipelining + responses[1:]
 
+    async def handle_MAIL(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.script.mail_reply:
+            return self.script.mail_reply
+        envelope.mail_from, envelope.mail_options = address, options
+        return "250 OK"
+
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         if address in self.script.reject:
             return "550 5.1.1 no such user here"
+        if self.script.rcpt_reply:
+            return self.script.rcpt_reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -165,3 +165,70 @@ def test_server_down_loses_nothing_and_sends_when_it_is_back(
     server.start()  # the same port
     send_until_settled(shop)
     assert_settled(shop, server)
+
+
+@pytest.mark.parametrize(
+    ("where", "reply", "hint"),
+    [
+        ("rcpt_reply", "554 5.7.1 <{rcpt}>: Relay access denied", "will not relay our mail"),
+        (
+            "mail_reply",
+            "553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user",
+            "will not send from DIGEST_FROM",
+        ),
+        ("rcpt_reply", "550 5.7.57 Client not authenticated to send mail", "wants a login"),
+    ],
+)
+def test_a_server_refusing_our_mail_loses_no_digest_and_bounces_nobody(
+    shop: Project, server: FaultServer, where: str, reply: str, hint: str
+) -> None:
+    """A relay that refuses mail for a reason about us (no login, relaying denied, a From it
+    will not send) refuses every recipient with a 5xx: taken as the recipients' refusal, the
+    day's digests all failed and every subscriber counted a bounce (bounced at the limit).
+    They wait instead, past the attempts a 4xx gets, until the setting is fixed."""
+    setattr(server.script, where, reply.format(rcpt="reader01@example.org"))
+
+    assert "0 sent, 20 to retry, 0 failed" in send(shop, 0)
+    errors = shop.query("select last_error from delivery")
+    assert len(errors) == 20 and all(hint in e for (e,) in errors)
+    for hour in range(1, 10):  # more than max_attempts (6) tries, hourly
+        send(shop, hour)
+    assert shop.query("select status, count(*) from delivery group by status") == [("retry", 20)]
+    assert shop.query("select max(attempts) from delivery") == [(10,)]
+    assert shop.query("select distinct status from subscriber") == [("active",)]
+    assert shop.query("select count(*) from suppression") == [(0,)]
+
+    setattr(server.script, where, "")  # the operator fixed the setting
+    send(shop, 10)
+    assert_settled(shop, server)
+
+
+US, RECIPIENT = "SenderRefusedError", "RecipientRefusedError"
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "kind"),
+    [
+        (554, "5.7.1 <a@example.org>: Relay access denied", US),  # Postfix
+        (550, "relay not permitted", US),  # Exim
+        (550, "5.7.1 Unable to relay for a@example.org", US),  # Exchange
+        (550, "5.7.0 Mail relay denied [203.0.113.9].", US),  # Gmail's SMTP relay
+        (530, "5.7.0 Authentication Required", US),
+        (554, "Message rejected: Email address is not verified.", US),  # Amazon SES
+        (550, "5.7.60 SMTP; Client does not have permissions to send as this sender", US),
+        (550, "5.1.1 <a@example.org>: Recipient address rejected: User unknown", RECIPIENT),
+        (552, "5.2.2 <a@example.org>: mailbox full", RECIPIENT),
+        (550, "5.7.1 Recipient address rejected: Access denied", RECIPIENT),
+        (451, "4.7.1 Relay access temporarily unavailable", "TemporaryDeliveryError"),
+    ],
+)
+def test_a_refusal_about_us_is_told_from_one_about_the_recipient(
+    code: int, text: str, kind: str
+) -> None:
+    import aiosmtplib
+
+    from digest.mail.smtp import classify
+
+    error = classify(aiosmtplib.SMTPRecipientRefused(code, text, "a@example.org"), "SMTP x")
+    assert type(error).__name__ == kind
+    assert error.code == code

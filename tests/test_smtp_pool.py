@@ -15,7 +15,12 @@ from conftest import Inbox, free_port
 from smtp_faults import FaultServer
 
 from digest.config import Settings
-from digest.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from digest.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    SenderRefusedError,
+    TemporaryDeliveryError,
+)
 from digest.mail import Outcome, Outgoing, build_message, outgoing
 from digest.mail.smtp import SmtpSettings, SmtpTransport
 from digest.wiring import Services
@@ -224,7 +229,7 @@ def test_auth_with_a_wrong_password_is_temporary_535_and_sends_nothing() -> None
 
     assert len(outcomes) == 6 and elapsed < 1.0
     for outcome in outcomes:
-        assert isinstance(outcome.error, TemporaryDeliveryError)
+        assert isinstance(outcome.error, SenderRefusedError)  # retried until fixed
         assert outcome.error.code == 535
         assert "DIGEST_SMTP_PASSWORD" in str(outcome.error)
     assert server.accepted == [] and server.log.logins == []
@@ -237,7 +242,8 @@ def test_no_login_where_the_server_requires_one_is_temporary_530() -> None:
     finally:
         server.stop()
 
-    assert [type(o.error) for o in outcomes] == [TemporaryDeliveryError] * 3
+    # temporary, and retried until the setting is fixed however many times (SenderRefusedError)
+    assert [type(o.error) for o in outcomes] == [SenderRefusedError] * 3
     assert [o.error.code for o in outcomes if o.error] == [530] * 3
     assert server.accepted == []
 

@@ -15,6 +15,7 @@ attempted=False when `should_stop()` turned true before the message was started.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections import deque
@@ -29,6 +30,7 @@ from digest.errors import (
     ConfigError,
     PermanentDeliveryError,
     RecipientRefusedError,
+    SenderRefusedError,
     TemporaryDeliveryError,
     TransportError,
 )
@@ -357,13 +359,14 @@ async def greet(client: aiosmtplib.SMTP) -> None:
 
 
 def classify(exc: BaseException, where: str) -> TransportError:
-    """4xx, disconnects and timeouts are temporary; 5xx replies are permanent, except 530
-    (authentication required), which is about our configuration, not the recipient."""
+    """4xx, disconnects and timeouts are temporary; 5xx replies are permanent, except those
+    about us rather than the recipient (530, relaying denied, a From the server will not
+    send): every digest would fail, and a refused recipient would count as a bounce."""
     code: int | None = getattr(exc, "code", None)
     message = f"{where}: {_describe(exc)}"
-    if code == AUTH_REQUIRED:
-        hint = "the server wants a login: set DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD"
-        return TemporaryDeliveryError(f"{message} ({hint})", code)
+    hint = _about_us(code, str(getattr(exc, "message", "")))
+    if hint is not None:
+        return SenderRefusedError(f"{message} ({hint})", code)
     if code is not None and 500 <= code < 600:
         if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
             return RecipientRefusedError(message, code)
@@ -371,9 +374,37 @@ def classify(exc: BaseException, where: str) -> TransportError:
     return TemporaryDeliveryError(message, code)
 
 
+def _about_us(code: int | None, reply: str) -> str | None:
+    """What to fix when a 5xx reply refuses our mail rather than the recipient, else None."""
+    if code is None or not 500 <= code < 600:
+        return None
+    if code == AUTH_REQUIRED or _NOT_LOGGED_IN.search(reply):
+        return "the server wants a login: set DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD"
+    if _NO_RELAY.search(reply):
+        return (
+            "the server will not relay our mail: set DIGEST_SMTP_USERNAME and "
+            "DIGEST_SMTP_PASSWORD, or let this host relay through it"
+        )
+    if _NOT_AS_SENDER.search(reply):
+        return "the server will not send from DIGEST_FROM: use an address this login may send as"
+    return None
+
+
+# reply texts of the usual servers (Postfix, Exim, Sendmail, Exchange, Microsoft 365, Gmail,
+# Amazon SES) that refuse a message because of who sends it
+_NOT_LOGGED_IN = re.compile(r"authenticat|\b5\.7\.57\b", re.IGNORECASE)
+_NO_RELAY = re.compile(r"\brelay", re.IGNORECASE)
+_NOT_AS_SENDER = re.compile(
+    r"sender address rejected|send(ing)? as|on behalf of|\b5\.7\.60\b|"
+    r"address is not verified|not authorized to send",
+    re.IGNORECASE,
+)
+
+
 def connect_error(exc: BaseException, s: SmtpSettings) -> TemporaryDeliveryError:
     """Why no connection could be made. Always temporary, whatever the reply code: it says
-    nothing about the message or its recipient (a wrong password must not bounce everyone)."""
+    nothing about the message or its recipient (a wrong password must not bounce everyone);
+    a server that answered and refused us waits for the setting's fix, however many tries."""
     code: int | None = getattr(exc, "code", None)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         hint = "check DIGEST_SMTP_USERNAME and DIGEST_SMTP_PASSWORD"
@@ -381,7 +412,8 @@ def connect_error(exc: BaseException, s: SmtpSettings) -> TemporaryDeliveryError
         hint = "no answer in time: a stuck server, a firewall or the wrong port"
     else:
         hint = "is the server running? check DIGEST_SMTP_HOST, DIGEST_SMTP_PORT and TLS settings"
-    return TemporaryDeliveryError(f"cannot connect to {s.where}: {_describe(exc)} ({hint})", code)
+    kind = TemporaryDeliveryError if code is None else SenderRefusedError
+    return kind(f"cannot connect to {s.where}: {_describe(exc)} ({hint})", code)
 
 
 def _describe(exc: BaseException) -> str:
