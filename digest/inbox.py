@@ -197,6 +197,11 @@ class InboxReport:
     unknown: int = 0
     unmatched: int = 0  # understood, but naming no subscriber of ours
 
+    @property
+    def understood(self) -> int:
+        """How many messages were understood (acted on, or naming nobody of ours)."""
+        return self.bounces + self.complaints + self.unsubscribes + self.unmatched
+
     def __str__(self) -> str:
         return (
             f"{self.bounces} bounces, {self.complaints} complaints, "

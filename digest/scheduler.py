@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import TypeVar
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,6 +27,7 @@ from digest.sources.base import SourceConfig
 from digest.wiring import Services
 
 log = logging.getLogger("digest.scheduler")
+T = TypeVar("T")
 MISFIRE_GRACE_SECONDS = 15 * 60
 DEFAULT_FETCH_MINUTES = 60
 KEEP_AFTER = timedelta(minutes=10)  # the first daily clean-up, after start
@@ -40,14 +42,22 @@ class Runner:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.stop = threading.Event()
 
+    def _unless_stopping(self, failed: str, job: Callable[[datetime], T]) -> T | None:
+        """`job(now)`, unless stopping; None (and one error line) when it fails."""
+        if self.stop.is_set():
+            return None
+        try:
+            return job(self.clock())
+        except DigestError as exc:
+            log.error("%s failed: %s", failed, exc)
+            return None
+
     def dispatch(self) -> None:
         """Plan whoever is due and send what is ready, unless stopping."""
-        if self.stop.is_set():
-            return
-        try:
-            report = self.digest.dispatch(self.clock(), self.stop.is_set)
-        except DigestError as exc:
-            log.error("dispatch failed: %s", exc)
+        report = self._unless_stopping(
+            "dispatch", lambda now: self.digest.dispatch(now, self.stop.is_set)
+        )
+        if report is None:
             return
         sent = report.send
         if report.due or sent.sent or sent.retry or sent.failed or sent.released:
@@ -65,27 +75,15 @@ class Runner:
 
     def keep(self) -> None:
         """Delete what is older than `keep_days` (once a day), unless stopping."""
-        if self.stop.is_set():
-            return
-        try:
-            done = self.digest.keep(self.clock())
-        except DigestError as exc:
-            log.error("removing old digests and papers failed: %s", exc)
-            return
+        done = self._unless_stopping("removing old digests and papers", self.digest.keep)
         if done is not None and any(done):
             days = self.services.settings.keep_days
             log.info("removed what is older than %d days: digests %d, papers %d", days, *done)
 
     def read_inbox(self) -> None:
         """Act on the returned mail (bounces, complaints, unsubscribes), unless stopping."""
-        if self.stop.is_set():
-            return
-        try:
-            report = self.digest.read_inbox(self.clock())
-        except DigestError as exc:
-            log.error("reading returned mail failed: %s", exc)
-            return
-        if report.bounces or report.complaints or report.unsubscribes or report.unmatched:
+        report = self._unless_stopping("reading returned mail", self.digest.read_inbox)
+        if report is not None and report.understood:
             log.info("returned mail: %s", report)
 
     def fetch(self, source: SourceConfig) -> None:
