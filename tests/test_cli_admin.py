@@ -201,6 +201,7 @@ def test_stats_counts_real_state(project: Project) -> None:
     failed = project.query("select count(*) from source_state where last_status = 'failed'")[0][0]
     assert failed == 1
 
+    project.query("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
     data = json.loads(project.ok("stats", "--json").out)
     assert set(data) == {
         "subscribers",
@@ -209,7 +210,10 @@ def test_stats_counts_real_state(project: Project) -> None:
         "last_fetch",
         "last_dispatch",
         "first_dispatch",
+        "database",
     }
+    # what the file holds: its pages, none free until rows are deleted
+    assert data["database"] == {"bytes": project.db.stat().st_size, "free_bytes": 0}
     assert data["subscribers"]["total"] == 2
     assert data["subscribers"]["by_status"]["active"] == 1
     assert data["subscribers"]["by_status"]["paused"] == 1
@@ -249,6 +253,12 @@ def test_stats_counts_real_state(project: Project) -> None:
     assert "deliveries:  1 (1 sent)" in out
     assert f"papers:      {papers}" in out
     assert f"last dispatch: {NOW}" in out
+    assert f"database:    {data['database']['bytes'] / 1e6:.1f} MB\n" in out
+    # pruning frees pages that new rows reuse: stats says how much of the file they are
+    project.ok("deliveries", "prune", "--older-than", "20", "--now", "2027-01-30T00:00:00")
+    project.ok("papers", "prune", "--older-than", "20", "--now", "2027-01-30T00:00:00")
+    free = json.loads(project.ok("stats", "--json").out)["database"]["free_bytes"]
+    assert free > 0 and f"MB ({free / 1e6:.1f} MB of it free" in project.ok("stats").out
 
 
 def test_stats_on_a_current_sqlite_file_loads_no_orm(project: Project) -> None:

@@ -61,6 +61,10 @@ def test_same_code_and_migrations_on_postgres(pg_url: str) -> None:
     [paper] = store.papers.newest()
     assert (paper.id, paper.authors, paper.upvotes) == ("arxiv:2605.00001", ["A"], 4)
     assert paper.first_seen_at == NOW
+    from digest.store.glance import Glance
+
+    glance = Glance.of_store(store)  # digest stats on PostgreSQL: its size, no free pages
+    assert (glance.papers, glance.free) == (1, None) and glance.size and glance.size > 10**6
     store.close()
     assert Store(pg_url).papers.count() == 1  # migrating again keeps the data
 

@@ -39,6 +39,10 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             f"oldest digest: {data['first_dispatch']} (`digest deliveries prune` removes old "
             "ones; the setting keep_days does it daily in `digest serve`)"
         )
+    size, free = data["database"]["bytes"], data["database"]["free_bytes"]
+    if size is not None:
+        reused = f" ({_mb(free)} of it free, reused by new rows)" if free else ""
+        say(f"database:    {_mb(size)}{reused}")
 
 
 def copy_to(
@@ -108,12 +112,17 @@ def collect_stats(glance: Glance) -> dict[str, Any]:
         },
         "last_dispatch": iso(glance.last_dispatch),
         "first_dispatch": iso(glance.first_dispatch),
+        "database": {"bytes": glance.size, "free_bytes": glance.free},
     }
 
 
 def _with_zeros(known: Iterable[str], counts: dict[str, int]) -> dict[str, int]:
     """Every known status (0 when absent), then any other status found in the database."""
     return {**{name: counts.get(name, 0) for name in known}, **counts}
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def _counts(by_status: dict[str, int]) -> str:

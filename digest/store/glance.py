@@ -21,6 +21,13 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+SQLITE_SIZE = (
+    "SELECT page_count * page_size, freelist_count * page_size"
+    " FROM pragma_page_count(), pragma_page_size(), pragma_freelist_count()"
+)
+POSTGRES_SIZE = "SELECT pg_database_size(current_database())"
+
+
 @dataclass(frozen=True)
 class Glance:
     """Counts by status, the history's size, the last fetch and the first and last dispatch
@@ -34,6 +41,8 @@ class Glance:
     last_fetch: datetime | None
     last_dispatch: datetime | None
     first_dispatch: datetime | None
+    size: int | None = None  # bytes the database takes, where it can say
+    free: int | None = None  # of those, pages freed by deletes that new rows reuse (SQLite)
 
     @classmethod
     def of_store(cls, store: Store) -> Glance:
@@ -43,6 +52,13 @@ class Glance:
         states = store.papers.source_states()
         fetched = [as_utc(s.last_fetch_at) for s in states if s.last_fetch_at]
         first, last = store.deliveries.created_range()
+        with store.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                size, free = conn.exec_driver_sql(SQLITE_SIZE).one()
+            elif conn.dialect.name == "postgresql":
+                size, free = conn.exec_driver_sql(POSTGRES_SIZE).scalar(), None
+            else:
+                size = free = None
         return cls(
             subscribers=store.subscribers.counts(),
             deliveries=store.deliveries.counts(),
@@ -52,6 +68,8 @@ class Glance:
             last_fetch=max(fetched, default=None),
             last_dispatch=last,
             first_dispatch=first,
+            size=size,
+            free=free,
         )
 
 
@@ -75,6 +93,7 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
             first, dispatched = conn.execute(
                 "SELECT min(created_at), max(created_at) FROM delivery"
             ).fetchone()
+            size, free = conn.execute(SQLITE_SIZE).fetchone()
     except (sqlite3.Error, TypeError):
         return None
     return Glance(
@@ -86,6 +105,8 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
         last_fetch=_moment(fetched),
         last_dispatch=_moment(dispatched),
         first_dispatch=_moment(first),
+        size=size,
+        free=free,
     )
 
 
