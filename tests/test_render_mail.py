@@ -213,10 +213,13 @@ def test_maildir_in_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None
 
 
 def test_nothing_new_note_when_a_digest_has_no_papers() -> None:
+    """Worded for every frequency: a weekly reader's next look is not tomorrow, nor is a
+    weekdays reader's on a Friday."""
     rendered = Renderer().render(view([]))
     assert rendered.subject == "Papers digest 22 Nov 2026: nothing new on kv cache, quantization"
-    assert "Nothing new matched your topics today" in rendered.text
-    assert "Nothing new matched your topics today" in rendered.html
+    note = "Nothing new matched your topics (kv cache, quantization) since your last digest."
+    assert note in rendered.text and note in rendered.html
+    assert "tomorrow" not in rendered.text and "today" not in rendered.text
     assert "Unsubscribe" in rendered.text
 
 
