@@ -630,6 +630,22 @@ def test_repeated_address_in_the_file_counts_once(project: Project) -> None:
     ]
 
 
+def test_import_leaves_out_addresses_on_the_suppression_list(project: Project) -> None:
+    """An old list imported whole must not bring back people who complained or bounced:
+    `subscribers add` refuses them, the signup form mails them nothing, and import left
+    them active, planned and cancelled every day."""
+    project.ok("suppression", "add", "Complained@Example.org")
+    path = write(
+        project, "subs.csv", "email,keywords\ncomplained@example.org,rlhf\nok@example.org,moe\n"
+    )
+    done = project.ok("subscribers", "import", str(path))
+    assert done.out.strip() == (
+        "1 imported, 0 already present, 1 on the suppression list (left out: "
+        "`digest suppression list`), 0 bad rows"
+    )
+    assert project.query("select email from subscriber") == [("ok@example.org",)]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -23,7 +23,7 @@ def import_cmd(
     ],
 ) -> None:
     """Import subscribers from CSV in one transaction; addresses already present are kept as
-    they are.
+    they are, and those on the suppression list (they complained or bounced) left out.
 
     Every row is checked first. Bad rows are reported on stderr with their line number and
     left out, the good rows are still imported, and the exit status is 1 if any row was bad.
@@ -36,7 +36,7 @@ def import_cmd(
 
     parsed = ParsedFile()
     rows = read_subscribers_csv(read_import_csv(file), parse_now(None), parsed, name=str(file))
-    added, present = state(ctx).services().store.subscribers.import_many(rows)
+    done = state(ctx).services().store.subscribers.import_many(rows)
     if parsed.ignored_columns:
         names = ", ".join(repr(c) for c in parsed.ignored_columns)
         say(
@@ -47,7 +47,12 @@ def import_cmd(
         say(str(bad), err=True)
     repeated = f" ({parsed.repeated} repeated in the file, counted once)" if parsed.repeated else ""
     bad_rows = counted(len(parsed.bad_rows), "bad row")
-    say(f"{added} imported, {present} already present, {bad_rows}{repeated}")
+    left_out = (
+        f", {done.suppressed} on the suppression list (left out: `digest suppression list`)"
+        if done.suppressed
+        else ""
+    )
+    say(f"{done.added} imported, {done.present} already present{left_out}, {bad_rows}{repeated}")
     if parsed.bad_rows:
         raise typer.Exit(1)
 

@@ -20,6 +20,7 @@ from digest.models import (
     Frequency,
     Subscriber,
     SubscriberStatus,
+    Suppression,
     Vote,
     new_public_id,
 )
@@ -56,6 +57,15 @@ def batched(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+@dataclass
+class Imported:
+    """What an import did: rows added, addresses already subscribed, addresses suppressed."""
+
+    added: int = 0
+    present: int = 0
+    suppressed: int = 0
 
 
 class SubscriberQueries(Queries):
@@ -143,15 +153,20 @@ class SubscriberQueries(Queries):
                 cancel_waiting(session, merged.updated_at, subscriber_id=merged.id)
             return merged
 
-    def import_many(self, subscribers: Iterable[Subscriber]) -> tuple[int, int]:
-        """Add every subscriber whose address is new, in one transaction, IMPORT_CHUNK rows
-        at a time (memory stays flat however long the file): (added, already there)."""
-        added = present = 0
+    def import_many(self, subscribers: Iterable[Subscriber]) -> Imported:
+        """Add every subscriber whose address is new and not on the suppression list, in one
+        transaction, IMPORT_CHUNK rows at a time (memory stays flat however long the file)."""
+        counts = Imported()
         with self.session() as session:
             for chunk in batched(subscribers, IMPORT_CHUNK):
                 emails = [s.email for s in chunk]
                 known = set(
                     session.exec(select(Subscriber.email).where(col(Subscriber.email).in_(emails)))
+                )
+                suppressed = set(
+                    session.exec(
+                        select(Suppression.email).where(col(Suppression.email).in_(emails))
+                    )
                 )
                 taken = set(
                     session.exec(
@@ -163,7 +178,10 @@ class SubscriberQueries(Queries):
                 rows = []
                 for subscriber in chunk:
                     if subscriber.email in known:
-                        present += 1
+                        counts.present += 1
+                        continue
+                    if subscriber.email in suppressed:  # it complained or bounced: never mailed
+                        counts.suppressed += 1
                         continue
                     known.add(subscriber.email)
                     if subscriber.public_id in taken:  # someone else's links name it: a new one
@@ -172,8 +190,8 @@ class SubscriberQueries(Queries):
                     rows.append(subscriber.model_dump(exclude={"id"}))
                 if rows:
                     session.execute(insert(SUBSCRIBER), rows)
-                added += len(rows)
-        return added, present
+                counts.added += len(rows)
+        return counts
 
     def unscheduled(self, limit: int = 5000, after: int = 0) -> list[int]:
         """Ids of active subscribers whose next send time has to be (re)computed, in order,
