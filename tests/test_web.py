@@ -403,3 +403,36 @@ def test_pages_never_show_other_subscribers(project: Project, web: Any) -> None:
     page = httpx.get(links.preferences_url(store.subscribers.get("one@example.org")))
     assert "one@example.org" in page.text
     assert "two@example.org" not in page.text and "secret topic two" not in page.text
+
+
+def test_resubscribing_a_suppressed_address_says_why_instead_of_sending_nothing(
+    project: Project, web: Any
+) -> None:
+    """A reader whose complaint suppressed their address, pressing Resubscribe on their own
+    preferences page, was told 'Welcome back' and then sent nothing (sending cancels every
+    digest to a suppressed address). They are told why, and nothing changes; the same for
+    resuming a paused subscription the operator suppressed."""
+    project.ok("subscribers", "add", "spam@example.org", "--keywords", "rlhf")
+    project.ok("subscribers", "add", "held@example.org", "--keywords", "rlhf")
+    store, links = web.services.store, web.services.links
+    httpx.post(links.unsubscribe_url(store.subscribers.get("spam@example.org")))
+    store.suppression.add("spam@example.org", "complaint", "a feedback report", web.clock())
+    project.ok("subscribers", "pause", "held@example.org")
+    project.ok("suppression", "add", "held@example.org")
+    told = {}
+    for email, action in (("spam@example.org", "resubscribe"), ("held@example.org", "resume")):
+        url = links.preferences_url(store.subscribers.get(email))
+        with httpx.Client(timeout=10) as person:
+            page = person.get(url)
+            answer = person.post(url, data={"action": action, "csrf": csrf_of(page)})
+        assert answer.status_code == 400 and f"nothing can be sent to {email}" in answer.text
+        told[email] = answer.text
+    assert "a digest to it was marked as spam" in told["spam@example.org"]
+    assert project.query("select email, status from subscriber order by email") == [
+        ("held@example.org", "paused"),
+        ("spam@example.org", "unsubscribed"),
+    ]
+    refused = project.cli("subscribers", "resume", "held@example.org")
+    assert refused.code == 1 and "digest suppression remove" in refused.err
+    project.ok("suppression", "remove", "held@example.org")
+    project.ok("subscribers", "resume", "held@example.org")

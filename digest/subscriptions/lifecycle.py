@@ -299,6 +299,7 @@ def resubscribe(store: Store, subscriber: Subscriber, now: datetime) -> Subscrib
         raise ValidationError(
             f"only an unsubscribed address can resubscribe (this one is {subscriber.status})"
         )
+    _may_mail(store, subscriber)
     subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, now
     subscriber.next_send_at = None  # planned afresh from today
     return store.subscribers.save(subscriber)
@@ -317,8 +318,29 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
             f"{'paused' if paused else 'resumed'} (this one is "
             f"{subscriber.status})"
         )
+    if not paused:
+        _may_mail(store, subscriber)
     subscriber.status, subscriber.updated_at = wanted, now
     return store.subscribers.save(subscriber)
+
+
+SUPPRESSED_BECAUSE = {
+    "complaint": "a digest to it was marked as spam",
+    "bounce": "mail to it bounced",
+}
+
+
+def _may_mail(store: Store, subscriber: Subscriber) -> None:
+    """Refuse to start digests that would never be sent: the address is suppressed (sending
+    cancels every digest to it), which only the operator may undo."""
+    suppressed = store.suppression.get(subscriber.email)
+    if suppressed is not None:
+        why = SUPPRESSED_BECAUSE.get(suppressed.reason, "it was taken off our mailing")
+        raise ValidationError(
+            f"nothing can be sent to {subscriber.email}: {why} on "
+            f"{suppressed.created_at:%Y-%m-%d}, and it is on the suppression list until the "
+            "operator of this service takes it off (digest suppression remove)"
+        )
 
 
 def _validated(
