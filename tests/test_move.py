@@ -140,3 +140,52 @@ def test_a_signup_never_confirmed_at_the_new_address_gives_way(
     assert project.query("select email, keywords, status from subscriber") == [
         (NEW, '["kv cache"]', "active")
     ]
+
+
+def moved_by_link(project: Project, web: Any, client: httpx.Client, new: str = NEW) -> str:
+    """The reader's digest moved to `new` through the mailed link; the taker's preferences."""
+    ask_move(client, preferences_url(web), new)
+    link = link_in(project.mails()[-1], "move")
+    moved = client.post(link, data={"csrf": csrf_of(client.get(link))})
+    found = re.search(r'href="([^"]+/preferences/[^"]+)"', moved.text)
+    assert moved.status_code == 200 and found is not None
+    return found.group(1)
+
+
+def test_the_old_address_can_take_a_moved_digest_back(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    """A forwarded digest carries its preferences link, and so the power to move the digest
+    to the forwardee's address. The mail telling the old address holds an undo link: its GET
+    changes nothing, its POST brings the digest back with its votes and revokes the taker's
+    links; the taker is told without an undo link of their own (no tug of war)."""
+    reader(project)
+    taker_preferences = moved_by_link(project, web, client, "taker@example.net")
+    told = project.mails()[-1]
+    assert told["To"] == OLD and "take your digest back" in told.get_body(("plain",)).get_content()
+    undo = link_in(told, "move")
+
+    page = client.get(undo)  # a scanner's GET
+    assert page.status_code == 200 and "Take your digest back" in page.text
+    assert project.query("select email from subscriber") == [("taker@example.net",)]
+    back = client.post(undo, data={"csrf": csrf_of(page)})
+    assert back.status_code == 200
+    assert project.query("select email from subscriber") == [(OLD,)]
+    assert [v for _, v in project.query("select paper_id, value from vote")] == [1]
+    assert client.get(taker_preferences).status_code in (400, 410)
+    notice = project.mails()[-1]
+    assert notice["To"] == "taker@example.net"
+    assert "/move/" not in notice.get_body(("plain",)).get_content()  # no undo for the taker
+    assert client.post(undo, data={"csrf": csrf_of(page)}).status_code in (400, 410)
+
+
+def test_an_undo_link_works_for_two_weeks(project: Project, web: Any, client: httpx.Client) -> None:
+    reader(project)
+    moved_by_link(project, web, client)
+    undo = link_in(project.mails()[-1], "move")
+    web.clock.advance(days=13)  # the old mailbox may be read once a week: longer than a move
+    assert client.get(undo).status_code == 200
+    web.clock.advance(days=2)
+    late = client.get(undo)
+    assert late.status_code == 410 and "expired" in late.text
+    assert project.query("select email from subscriber") == [(NEW,)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from digest.errors import LinkError
+from digest.errors import ExpiredLinkError, LinkError
 from digest.mail.addresses import bounce_address, unsubscribe_address
 from digest.models import Subscriber
 from digest.subscriptions.tokens import (
@@ -22,6 +22,7 @@ from digest.subscriptions.tokens import (
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 VOTE_MAX_AGE = 60 * 24 * 3600
 MOVE_MAX_AGE = 2 * 24 * 3600
+MOVE_BACK_MAX_AGE = 14 * 24 * 3600  # an undo link: the old mailbox may be read only weekly
 VOTE_DIRECTIONS = {"more": 1, "less": -1}  # the last segment of a vote link
 
 
@@ -103,16 +104,22 @@ class Links:
             raise LinkError("this link is damaged: copy the whole link from the email")
         return read_vote_token(self.key, token, now=now, max_age=VOTE_MAX_AGE, value=value)
 
-    def move_url(self, subscriber: TokenHolder, email: str, issued: int) -> str:
-        """The link, mailed to `email`, that moves the subscription there (two days)."""
+    def move_url(self, subscriber: TokenHolder, email: str, issued: int, back: bool = False) -> str:
+        """The link, mailed to `email`, that moves the subscription there (two days); `back`:
+        the undo link of a move, mailed to the address it left (two weeks)."""
         token = make_move_token(
-            self.key, subscriber.public_id, subscriber.token_version, issued, email
+            self.key, subscriber.public_id, subscriber.token_version, issued, email, back=back
         )
         return f"{self.base_url}/move/{token}"
 
     def read_move(self, token: str, now: float) -> MoveToken:
-        """The content of a move link that is genuine and not expired."""
-        return read_move_token(self.key, token, now=now, max_age=MOVE_MAX_AGE)
+        """The content of a move or undo link that is genuine and not expired."""
+        try:
+            return read_move_token(self.key, token, now=now, max_age=MOVE_MAX_AGE)
+        except ExpiredLinkError:
+            raise
+        except LinkError:
+            return read_move_token(self.key, token, now=now, max_age=MOVE_BACK_MAX_AGE, back=True)
 
 
 def edition_page(archive_url: str, edition: str) -> str:

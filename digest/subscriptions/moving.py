@@ -11,8 +11,9 @@ from digest.errors import AlreadyExistsError, LinkError, TransportError, Validat
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import Store
 from digest.subscriptions.lifecycle import Mailer
-from digest.subscriptions.links import MOVE_MAX_AGE, Links
+from digest.subscriptions.links import MOVE_BACK_MAX_AGE, MOVE_MAX_AGE, Links
 from digest.subscriptions.preferences import normalise_email
+from digest.subscriptions.tokens import MoveToken
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +75,25 @@ def request_move(
         raise TransportError(f"could not send the mail to {email}: {error}")
 
 
-def to_move(store: Store, links: Links, token: str, now: datetime) -> tuple[Subscriber, str]:
-    """The subscription a move link names and the address it moves to; a link used already
-    (a move revokes the links of before) or revoked is refused."""
+def to_move(store: Store, links: Links, token: str, now: datetime) -> tuple[Subscriber, MoveToken]:
+    """The subscription a move (or undo) link names, and what the link says: the address it
+    moves to; a link used already (a move revokes the links of before) or revoked is refused."""
     data = links.read_move(token, now.timestamp())
     subscriber = store.subscribers.by_public_id(data.subscriber)
     if subscriber is None or subscriber.token_version != data.version:
         raise LinkError(
             "this link is no longer valid: it was used already, or newer links replaced it"
         )
-    return subscriber, data.email
+    return subscriber, data
 
 
 def move(store: Store, mailer: Mailer, token: str, now: datetime) -> Subscriber:
     """Move the subscription a link names to the address it was mailed to, and tell the old
-    address (where the digest went until now) that it moved."""
-    subscriber, email = to_move(store, mailer.links, token, now)
-    old = subscriber.email
+    address (where the digest went until now) that it moved, with a link that takes it back
+    (whoever holds a forwarded digest holds its preferences page, and so can ask for a move).
+    An undo link's own move is told without one: the taker must not take it back again."""
+    subscriber, link = to_move(store, mailer.links, token, now)
+    old, email = subscriber.email, link.email
     try:
         moved = change_email(store, subscriber, email, now)
     except AlreadyExistsError:  # signed up since the link was sent; its words are the CLI's
@@ -102,7 +105,13 @@ def move(store: Store, mailer: Mailer, token: str, now: datetime) -> Subscriber:
         raise ValidationError(f"{email} cannot receive digests from this service") from None
     if store.suppression.get(old) is not None:  # it complained or bounced: never mailed
         return moved
-    context: dict[str, object] = {"old": old, "email": moved.email}
+    undo = None if link.back else mailer.links.move_url(moved, old, int(now.timestamp()), True)
+    context: dict[str, object] = {
+        "old": old,
+        "email": moved.email,
+        "undo_url": undo,
+        "undo_days": MOVE_BACK_MAX_AGE // 86400,
+    }
     error = mailer.mail(old, "Your papers digest has moved", "email/moved", context, now)
     if error is not None:  # the move is done; the old mailbox may well be gone
         log.warning("could not tell %s that its digest moved: %s", old, error)

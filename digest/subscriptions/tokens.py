@@ -64,6 +64,7 @@ class MoveToken:
     version: int
     issued: int
     email: str
+    back: bool = False  # an undo link: it takes a moved subscription back to where it was
 
 
 @functools.lru_cache(maxsize=64)  # deriving the key is half the cost of a token
@@ -219,20 +220,26 @@ def read_vote_token(
 
 
 MOVE = "address move"  # the purpose of a link that moves a subscription to a new address
+MOVE_BACK = "address move back"  # of the link that undoes a move, mailed to the old address
 
 
-def make_move_token(key: bytes, subscriber: str, version: int, issued: int, email: str) -> str:
+def make_move_token(
+    key: bytes, subscriber: str, version: int, issued: int, email: str, *, back: bool = False
+) -> str:
     """A URL-safe token that moves one subscription to `email` (sent to that address)."""
-    return _signed(key, MOVE, f"{subscriber}.{version}.{issued}.{email}")
+    return _signed(key, MOVE_BACK if back else MOVE, f"{subscriber}.{version}.{issued}.{email}")
 
 
-def read_move_token(key: bytes, token: str, *, now: float, max_age: float) -> MoveToken:
-    """The content of a genuine, unexpired move token; else LinkError / ExpiredLinkError."""
+def read_move_token(
+    key: bytes, token: str, *, now: float, max_age: float, back: bool = False
+) -> MoveToken:
+    """The content of a genuine, unexpired move token (an undo link's when `back`); else
+    LinkError / ExpiredLinkError."""
     if not token.startswith(FORMAT):  # no earlier format ever made one
         raise LinkError("this link is not valid: copy the whole link from the email")
     try:
-        subscriber, version, issued, email = _load(key, MOVE, token)
-        parsed = MoveToken(_public_id(subscriber), int(version), int(issued), str(email))
+        subscriber, version, issued, email = _load(key, MOVE_BACK if back else MOVE, token)
+        parsed = MoveToken(_public_id(subscriber), int(version), int(issued), str(email), back)
     except (ValueError, TypeError):
         raise LinkError("this link is damaged: copy the whole link from the email") from None
     if _expired(parsed.issued, now, max_age):

@@ -268,8 +268,8 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
 @router.get("/move/{token}", response_class=HTMLResponse)
 def move_page(request: Request, web: Web, token: str) -> HTMLResponse:
     """A page whose form moves the digest (mail scanners open links: a GET changes nothing)."""
-    subscriber, email = moving.to_move(web.store, web.links, token, web.clock())
-    return web.page(request, "move", subscriber=subscriber, email=email)
+    subscriber, link = moving.to_move(web.store, web.links, token, web.clock())
+    return web.page(request, "move", subscriber=subscriber, email=link.email, back=link.back)
 
 
 @router.post("/move/{token}", response_class=HTMLResponse)
