@@ -515,7 +515,8 @@ def test_import_good_and_bad_rows(project: Project) -> None:
     assert result.err.splitlines() == [
         "line 3: invalid email address 'x': An email address must have an @-sign.",
         "line 5: email contains a line break",
-        "line 8: unknown time zone 'Mars/Olympus': use an IANA name such as Europe/Berlin or UTC",
+        "line 8: unknown time zone 'Mars/Olympus': use an IANA name such as Europe/Berlin, a city"
+        " such as Tokyo, or UTC",
         "line 9: invalid send time '25:00': use HH:MM, e.g. 08:00 or 20:30",
         f"line 10: keyword too long (10000 characters, at most 80): {'x' * 40!r}…",
         "line 11: max_papers must be a whole number, not 'many'",
@@ -733,6 +734,16 @@ def test_a_city_two_different_clocks_share_is_refused(project: Project) -> None:
     assert failed.code == 1 and "unknown time zone 'west'" in failed.err
 
 
+@pytest.mark.parametrize("offset", ["UTC+2", "GMT-5", "+01:00", "utc +5:30"])
+def test_an_offset_typed_for_a_time_zone_asks_for_the_city(project: Project, offset: str) -> None:
+    """An offset keeps no summer time (and its Etc/ name reads the opposite way round: UTC+2
+    is Etc/GMT-2), so it is refused with what to type instead."""
+    args = ["--keywords", "rlhf", "--timezone", offset]
+    failed = project.cli("subscribers", "add", "ann@example.org", *args)
+    assert failed.code == 1 and "an offset is not a place" in failed.err
+    assert "name your city, e.g. Berlin" in failed.err
+
+
 @pytest.mark.parametrize(
     ("timezone", "send_at", "stored"),
     [
@@ -743,6 +754,9 @@ def test_a_city_two_different_clocks_share_is_refused(project: Project) -> None:
         ("CET", "12am", ("CET", "00:00")),
         # a city several zone names share, all one clock: the full, current name
         ("buenos aires", "09:00", ("America/Argentina/Buenos_Aires", "09:00")),
+        # the city as its people spell it, accents and all
+        ("São Paulo", "07:00", ("America/Sao_Paulo", "07:00")),
+        ("zürich", "07:00", ("Europe/Zurich", "07:00")),
     ],
 )
 def test_time_zone_and_send_time_as_people_type_them(

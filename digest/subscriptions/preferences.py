@@ -45,19 +45,33 @@ def normalise_email(text: str) -> str:
 
 def check_timezone(name: str) -> str:
     """The IANA time zone a name means (Europe/Berlin; typed in any case, or as its city
-    alone when one zone has it: "berlin", "new york"), or ValidationError."""
+    alone when one zone has it: "berlin", "new york", "São Paulo"), or ValidationError (for
+    an offset such as UTC+2 one that asks for the city)."""
     typed = name.strip()
     try:
         ZoneInfo(typed)
         return typed
     except (ZoneInfoNotFoundError, ValueError):
         pass
-    zone = _zone_names().get(typed.lower().replace(" ", "_"))
-    if zone is None:
-        raise ValidationError(
-            f"unknown time zone {name[:60]!r}: use an IANA name such as Europe/Berlin or UTC"
-        )
-    return zone
+    plain = unicodedata.normalize("NFKD", typed).encode("ascii", "ignore").decode("ascii")
+    zone = _zone_names().get(plain.lower().replace(" ", "_"))
+    if zone is not None:
+        return zone
+    hint = (
+        ": an offset is not a place (summer time moves it, and the digest with it); name "
+        "your city, e.g. Berlin or Europe/Berlin"
+        if _OFFSET.fullmatch(plain)
+        else ": use an IANA name such as Europe/Berlin, a city such as Tokyo, or UTC"
+    )
+    raise ValidationError(f"unknown time zone {name[:60]!r}{hint}")
+
+
+# what people type for an offset: UTC+2, GMT-5, UTC +05:30, +01:00 (Etc/GMT-2 is UTC+2, the
+# POSIX way round: stored, it would read as the opposite on the preferences page)
+_OFFSET = re.compile(
+    r"(?:utc|gmt)?\s*(?P<sign>[+-])\s*(?P<hours>\d{1,2})(?::?(?P<minutes>\d\d))?",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=1)
