@@ -728,6 +728,24 @@ def test_exclusions_typed_among_the_keywords_are_stored_as_exclusions(project: P
     ]
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Ann Lee <Ann@Example.org>",
+        '"Lee, Ann" <ann@example.org>',
+        "<ann@example.org>",
+        "mailto:ann@example.org",
+    ],
+)
+def test_an_address_as_mail_clients_copy_it(project: Project, typed: str) -> None:
+    """Copied from a mail client or a contact list's export, with the name or as a link."""
+    project.ok("subscribers", "add", typed, "--keywords", "rlhf")
+    assert project.query("select email from subscriber") == [("ann@example.org",)]
+    quoted = typed.replace('"', '""')  # as a spreadsheet saves the field
+    path = write(project, "subs.csv", f'email,keywords\n"{quoted}",moe\n')
+    assert "0 imported, 1 already present" in project.ok("subscribers", "import", str(path)).out
+
+
 def test_a_city_two_different_clocks_share_is_refused(project: Project) -> None:
     args = ["--keywords", "rlhf", "--timezone", "west"]  # Brazil/West or Australia/West?
     failed = project.cli("subscribers", "add", "ann@example.org", *args)

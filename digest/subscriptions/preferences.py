@@ -33,13 +33,17 @@ _SEND_AT = re.compile(
 
 
 def normalise_email(text: str) -> str:
-    """The address in lower case, or ValidationError saying what is wrong with it."""
+    """The address in lower case, or ValidationError saying what is wrong with it. It may be
+    typed as mail clients and contact lists copy it: "Ann Lee <ann@example.org>",
+    "<ann@example.org>", "mailto:ann@example.org" (the name is dropped)."""
     if any(ch in text for ch in "\r\n\x00"):
         raise ValidationError("invalid email address: it contains a line break")
+    typed = text.strip()
+    bare = typed[len("mailto:") :] if typed[:7].lower() == "mailto:" else typed
     try:
-        result = validate_email(text.strip(), check_deliverability=False)
+        result = validate_email(bare, check_deliverability=False, allow_display_name=True)
     except EmailNotValidError as exc:
-        raise ValidationError(f"invalid email address {text.strip()!r}: {exc}") from None
+        raise ValidationError(f"invalid email address {typed!r}: {exc}") from None
     return result.normalized.lower()
 
 
