@@ -219,6 +219,8 @@ US, RECIPIENT = "SenderRefusedError", "RecipientRefusedError"
         (550, "5.1.1 <a@example.org>: Recipient address rejected: User unknown", RECIPIENT),
         (552, "5.2.2 <a@example.org>: mailbox full", RECIPIENT),
         (550, "5.7.1 Recipient address rejected: Access denied", RECIPIENT),
+        (550, "5.7.1 You are not authorized to send to this recipient", RECIPIENT),
+        (550, "5.7.1 Message rejected on behalf of the recipient's policy", RECIPIENT),
         (451, "4.7.1 Relay access temporarily unavailable", "TemporaryDeliveryError"),
     ],
 )

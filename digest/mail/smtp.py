@@ -395,8 +395,8 @@ def _about_us(code: int | None, reply: str) -> str | None:
 _NOT_LOGGED_IN = re.compile(r"authenticat|\b5\.7\.57\b", re.IGNORECASE)
 _NO_RELAY = re.compile(r"\brelay", re.IGNORECASE)
 _NOT_AS_SENDER = re.compile(
-    r"sender address rejected|send(ing)? as|on behalf of|\b5\.7\.60\b|"
-    r"address is not verified|not authorized to send",
+    r"sender address rejected|send(ing)? as (this )?(sender|user)|\b5\.7\.60\b|"
+    r"email address is not verified",
     re.IGNORECASE,
 )
 
