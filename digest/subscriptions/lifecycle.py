@@ -327,6 +327,7 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
 SUPPRESSED_BECAUSE = {
     "complaint": "a digest to it was marked as spam",
     "bounce": "mail to it bounced",
+    "manual": "the operator stopped all mail to it",
 }
 
 
@@ -335,7 +336,7 @@ def _may_mail(store: Store, subscriber: Subscriber) -> None:
     cancels every digest to it), which only the operator may undo."""
     suppressed = store.suppression.get(subscriber.email)
     if suppressed is not None:
-        why = SUPPRESSED_BECAUSE.get(suppressed.reason, "it was taken off our mailing")
+        why = SUPPRESSED_BECAUSE.get(suppressed.reason, "all mail to it was stopped")
         raise ValidationError(
             f"nothing can be sent to {subscriber.email}: {why} on "
             f"{suppressed.created_at:%Y-%m-%d}, and it is on the suppression list until the "
