@@ -436,3 +436,41 @@ def test_resubscribing_a_suppressed_address_says_why_instead_of_sending_nothing(
     assert refused.code == 1 and "digest suppression remove" in refused.err
     project.ok("suppression", "remove", "held@example.org")
     project.ok("subscribers", "resume", "held@example.org")
+
+
+def test_a_reader_deletes_their_data_from_the_preferences_page(project: Project, web: Any) -> None:
+    """Unsubscribing keeps the address, topics, votes and past digests; a reader may ask for
+    all of it to go. The box must be ticked (a slip of the button deletes nothing); then the
+    subscriber, votes and digests are gone and the old links open nothing."""
+    project.ok("fetch", "--now", FETCHED_AT)
+    project.ok(
+        "subscribers", "add", "gone@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    project.ok(
+        "subscribers", "add", "stays@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    [paper] = [row[0] for row in project.query("select id from paper order by id limit 1")]
+    project.ok("subscribers", "feedback", "gone@example.org", "--like", paper)
+    project.ok("send", "--now", "2026-11-22T12:00:00+00:00")
+    store, links = web.services.store, web.services.links
+    subscriber = store.subscribers.get("gone@example.org")
+    url, unsubscribe = links.preferences_url(subscriber), links.unsubscribe_url(subscriber)
+    with httpx.Client(timeout=10) as person:
+        page = person.get(url)
+        assert 'id="forget"' in page.text
+        slip = person.post(url, data={"action": "forget", "csrf": csrf_of(page)})
+        assert slip.status_code == 400 and "tick the box" in slip.text
+        assert project.query("select count(*) from subscriber") == [(2,)]
+        done = person.post(
+            url, data={"action": "forget", "confirm_forget": "on", "csrf": csrf_of(page)}
+        )
+    assert done.status_code == 200 and 'id="forgotten"' in done.text
+    assert project.query("select email from subscriber") == [("stays@example.org",)]
+    assert project.query("select count(*) from vote") == [(0,)]
+    assert project.query(
+        "select count(*) from delivery d left join subscriber s on s.id = d.subscriber_id"
+        " where s.id is null"
+    ) == [(0,)]
+    assert project.query("select count(*) from delivery") == [(1,)]  # the other reader's
+    assert httpx.get(url).status_code in (400, 410)
+    assert httpx.get(unsubscribe).status_code in (400, 410)

@@ -283,6 +283,17 @@ def way_back(links: Links, token: str, subscriber: Subscriber, now: datetime) ->
     return links.preferences_url(subscriber) if data.version == subscriber.token_version else None
 
 
+def forget(store: Store, subscriber: Subscriber, confirmed: bool) -> None:
+    """Delete everything kept about a subscriber (address, topics, votes, past digests), as
+    they ask from their preferences page; `confirmed`: they ticked the box that says so."""
+    if not confirmed:
+        raise ValidationError(
+            "tick the box to confirm: deleting your data cannot be undone (to stop the "
+            "digest only, unsubscribe)"
+        )
+    store.subscribers.remove(subscriber.email)
+
+
 def update_preferences(
     store: Store, subscriber: Subscriber, prefs: Preferences, now: datetime
 ) -> Subscriber:

@@ -243,6 +243,9 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
     try:
         if action == "seed":
             return _seed_votes(request, web, subscriber, form.get("papers", ""))
+        if action == "forget":
+            signup.forget(web.store, subscriber, form.get("confirm_forget") == "on")
+            return web.page(request, "forgotten", email=subscriber.email)
         if action == "unvote":
             assert subscriber.id is not None
             web.store.votes.set(subscriber.id, {form.get("paper", ""): 0}, web.clock(), "web")
