@@ -3,7 +3,8 @@ unsubscribe requests, read from a Maildir, IMAP or POP3 mailbox and acted on.
 
 `classify` is pure: bytes in, one event out. `apply` records the event: a permanent bounce
 counts against the subscriber (suppressed once they are `bounced`), a complaint unsubscribes
-and suppresses at once, an unsubscribe request unsubscribes. Every message understood is
+and suppresses at once, an unsubscribe request unsubscribes. Anyone can mail the inbox, so a
+report names a subscriber only by what we signed (the bounce address, the List-Unsubscribe). Every message understood is
 removed from the mailbox, so that a second run never counts it twice; the rest stay for a
 person to read.
 """
@@ -37,21 +38,19 @@ from digest.subscriptions.tokens import read_token
 class Bounce:
     """A delivery status notification: the delivery it names and whether it is final."""
 
-    delivery_id: int | None
-    message_id: str | None
+    delivery_id: int | None  # from the signed bounce address it came to (VERP)
+    message_id: str | None  # of the returned original
     permanent: bool
     status: str
+    public_id: str | None = None  # whom the original's signed List-Unsubscribe names
 
 
 @dataclass(frozen=True)
 class Complaint:
     """A feedback report: someone marked a digest as spam."""
 
-    delivery_id: int | None
-    message_id: str | None
-    # the subscriber the returned digest's signed List-Unsubscribe names: the complaint still
-    # stops them when the digest itself is no longer held (pruned) or its Message-ID was lost
-    public_id: str | None = None
+    delivery_id: int | None  # from the signed bounce address, when the report came to it
+    public_id: str | None = None  # whom the returned digest's signed List-Unsubscribe names
 
 
 @dataclass(frozen=True)
@@ -92,14 +91,14 @@ def classify(raw: bytes, key: bytes) -> Event:
         return Unknown("not a delivery report or a feedback report")
     report = message.get_param("report-type", "")
     original = _original_headers(message)
-    original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
+    listed = None if original is None else _listed_subscriber(original, key)
     if isinstance(report, str) and report.lower() == "feedback-report":
-        listed = None if original is None else _listed_subscriber(original, key)
-        return Complaint(delivery_id, original_id, listed)
+        return Complaint(delivery_id, listed)
     if isinstance(report, str) and report.lower() == "delivery-status":
         action, status = _delivery_status(message)
         permanent = action == "failed" and status.startswith("5")
-        return Bounce(delivery_id, original_id, permanent, status or action)
+        original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
+        return Bounce(delivery_id, original_id, permanent, status or action, listed)
     return Unknown(f"a report of type {report!r}")
 
 
@@ -220,9 +219,7 @@ def apply(
     if isinstance(event, Unsubscribe):
         subscriber = store.subscribers.by_public_id(event.public_id)
     else:
-        subscriber = store.deliveries.subscriber_of(event.delivery_id, event.message_id)
-        if subscriber is None and isinstance(event, Complaint) and event.public_id:
-            subscriber = store.subscribers.by_public_id(event.public_id)
+        subscriber = _reported(store, event)
     if subscriber is None:
         report.unmatched += 1
         return
@@ -243,6 +240,26 @@ def apply(
             store.suppression.add(subscriber.email, "bounce", f"status {event.status}", now)
         subscriber.updated_at = now
         store.subscribers.save(subscriber)
+
+
+def _reported(store: Store, event: Bounce | Complaint) -> Subscriber | None:
+    """Whom a report names, by what nobody can forge: the signed bounce address it came to,
+    or the signed List-Unsubscribe of the digest it returns. A Message-ID alone names nobody:
+    ours are guessable (subscriber and day), and anyone may mail this inbox, so a report
+    made up around one would suppress any reader; a bounce's counts only when the
+    List-Unsubscribe names the same subscriber."""
+    if event.delivery_id is not None:
+        subscriber = store.deliveries.subscriber_of(event.delivery_id)
+        if subscriber is not None:
+            return subscriber
+    if event.public_id is None:
+        return None
+    if isinstance(event, Complaint):  # the subscription the complained-of digest went to
+        return store.subscribers.by_public_id(event.public_id)
+    if not event.message_id:  # a bounce: of a delivery we hold, to that subscriber
+        return None
+    subscriber = store.deliveries.subscriber_of(message_id=event.message_id)
+    return subscriber if subscriber and subscriber.public_id == event.public_id else None
 
 
 def read_inbox(

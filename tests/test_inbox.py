@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import imaplib
 import mailbox
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,18 +30,36 @@ def dsn(to: str, status: str, action: str = "failed") -> bytes:
     ).encode()
 
 
-def arf(message_id: str) -> bytes:
+def report(kind: str, original: str, to: str = "abuse-reports@example.org") -> bytes:
+    """A multipart/report of `kind` returning the headers `original` (CRLF lines)."""
+    part = (
+        "Feedback-Type: abuse\r\nUser-Agent: test/1.0\r\nVersion: 1\r\n"
+        if kind == "feedback-report"
+        else "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        "Final-Recipient: rfc822; someone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    )
+    name = "message/feedback-report" if kind == "feedback-report" else "message/delivery-status"
     return (
-        "From: abuse@mail.example.net\r\nTo: abuse-reports@example.org\r\nSubject: complaint\r\n"
+        f"From: abuse@mail.example.net\r\nTo: {to}\r\nSubject: report\r\n"
         "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain\r\n\r\nThis is an abuse report.\r\n"
-        "--b\r\nContent-Type: message/feedback-report\r\n\r\n"
-        "Feedback-Type: abuse\r\nUser-Agent: test/1.0\r\nVersion: 1\r\n\r\n"
-        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"From: digest@localhost\r\nMessage-ID: {message_id}\r\nSubject: Papers digest\r\n\r\n"
+        f'Content-Type: multipart/report; report-type={kind}; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nThis is a report.\r\n"
+        f"--b\r\nContent-Type: {name}\r\n\r\n{part}\r\n"
+        f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n{original}\r\n"
         "--b--\r\n"
     ).encode()
+
+
+def original(message_id: str, listed: str = "") -> str:
+    """The headers of a digest as a report returns them: its Message-ID and, when given, its
+    List-Unsubscribe (`listed`: the mailto: address)."""
+    unsubscribe = f"List-Unsubscribe: <mailto:{listed}>\r\n" if listed else ""
+    return f"From: digest@localhost\r\nMessage-ID: {message_id}\r\n{unsubscribe}Subject: Papers\r\n"
+
+
+def arf(message_id: str, listed: str = "") -> bytes:
+    """A feedback report (someone marked a digest as spam) returning the digest's headers."""
+    return report("feedback-report", original(message_id, listed))
 
 
 def plain(to: str) -> bytes:
@@ -62,12 +81,16 @@ def returned(project: Project, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     key, domain = load_settings(None).token_key(), "localhost"
     ids = {email: row.split(" ") for email, row in rows.items()}
+
+    def listed(email: str) -> str:
+        return unsubscribe_address(key, domain, ids[email][2])
+
     box_path = project.root / "var" / "returned"
     box = mailbox.Maildir(str(box_path), create=True)
     box.add(dsn(bounce_address(key, domain, int(ids["bounces@example.org"][0])), "5.1.1"))
     box.add(dsn(bounce_address(key, domain, int(ids["stays@example.org"][0])), "4.2.2", "delayed"))
     box.add(dsn(f"bounces+{ids['stays@example.org'][0]}-0000000000@localhost", "5.1.1"))
-    box.add(arf(ids["complains@example.org"][1]))
+    box.add(arf(ids["complains@example.org"][1], listed("complains@example.org")))
     box.add(plain(unsubscribe_address(key, domain, ids["leaves@example.org"][2])))
     box.add(plain("digest@localhost"))
     monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
@@ -254,13 +277,61 @@ def test_a_bounce_keeps_only_the_status_code_a_report_may_hold() -> None:
 
 def test_a_returned_message_id_no_delivery_of_ours_could_have_is_not_looked_up() -> None:
     """A NUL in it would stop PostgreSQL, and the pass over the inbox on it every time."""
-    from digest.inbox import Complaint, classify
+    from digest.inbox import Bounce, classify
 
-    assert classify(arf("<digest-1-2026-11-22@x>"), KEY) == Complaint(
-        None, "<digest-1-2026-11-22@x>"
+    def bounce_of(message_id: str) -> bytes:
+        return report("delivery-status", original(message_id))
+
+    assert classify(bounce_of("<digest-1-2026-11-22@x>"), KEY) == Bounce(
+        None, "<digest-1-2026-11-22@x>", True, "5.1.1"
     )
     for junk in ("<a\x00b@x>", "<\u00e9@x>", "<" + "a" * 300 + "@x>"):
-        assert classify(arf(junk), KEY) == Complaint(None, None)
+        assert classify(bounce_of(junk), KEY) == Bounce(None, None, True, "5.1.1")
+
+
+def test_a_made_up_report_around_a_guessed_message_id_names_nobody(project: Project) -> None:
+    """Anyone can mail the inbox (every digest's Return-Path names its domain), and our
+    Message-IDs are guessable (subscriber id and day): a complaint or bounce naming a digest
+    by its Message-ID alone, or with the List-Unsubscribe of another reader, must suppress
+    nobody. With the digest's own signed List-Unsubscribe (as real reports return it), it
+    counts."""
+    from digest.inbox import InboxReport, apply, classify
+    from digest.wiring import Services
+
+    for email in ("victim@example.org", "attacker@example.org"):
+        project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+    project.ok("run", "--now", NOW)
+    rows = project.query(
+        "select s.email, d.message_id, s.public_id from delivery d"
+        " join subscriber s on s.id = d.subscriber_id"
+    )
+    ids = {email: (mid, public) for email, mid, public in rows}
+    key = load_settings(None).token_key()
+    own = unsubscribe_address(key, "localhost", ids["attacker@example.org"][1])
+    guessed = ids["victim@example.org"][0]  # <digest-<id>-<edition>@...>: anyone can write it
+    forged = [
+        arf(guessed),
+        arf(guessed, own),
+        report("delivery-status", original(guessed)),
+        report("delivery-status", original(guessed, own)),
+    ]
+    services = Services(load_settings(None))
+    done = InboxReport()
+    try:
+        for raw in forged:
+            apply(services.store, classify(raw, key), datetime.now(UTC), 1, done)
+        assert (done.complaints, done.bounces, done.unmatched) == (1, 0, 3)  # 1: the attacker
+        assert project.query("select email from suppression") == [("attacker@example.org",)]
+        victim = unsubscribe_address(key, "localhost", ids["victim@example.org"][1])
+        genuine = report("delivery-status", original(guessed, victim))
+        apply(services.store, classify(genuine, key), datetime.now(UTC), 1, done)
+    finally:
+        services.close()
+    assert done.bounces == 1
+    assert dict(project.query("select email, status from subscriber")) == {
+        "victim@example.org": "bounced",
+        "attacker@example.org": "unsubscribed",
+    }
 
 
 def test_a_message_the_reader_fails_on_is_left_for_a_person(
@@ -279,10 +350,7 @@ def test_a_message_the_reader_fails_on_is_left_for_a_person(
 
 def complaint_about(headers: str) -> bytes:
     """A feedback report returning a digest's headers (as feedback loops send them)."""
-    return arf("<x@x>").replace(
-        b"From: digest@localhost\r\nMessage-ID: <x@x>\r\nSubject: Papers digest\r\n",
-        headers.encode(),
-    )
+    return report("feedback-report", headers)
 
 
 def test_a_complaint_about_a_digest_no_longer_held_stops_its_subscriber(
