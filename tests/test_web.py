@@ -441,7 +441,8 @@ def test_resubscribing_a_suppressed_address_says_why_instead_of_sending_nothing(
 def test_a_reader_deletes_their_data_from_the_preferences_page(project: Project, web: Any) -> None:
     """Unsubscribing keeps the address, topics, votes and past digests; a reader may ask for
     all of it to go. The box must be ticked (a slip of the button deletes nothing); then the
-    subscriber, votes and digests are gone and the old links open nothing."""
+    subscriber, votes and digests are gone, the old links open nothing, and the address is
+    told."""
     project.ok("fetch", "--now", FETCHED_AT)
     project.ok(
         "subscribers", "add", "gone@example.org", "--keywords", "kv cache", "--send-at", "00:00"
@@ -474,3 +475,7 @@ def test_a_reader_deletes_their_data_from_the_preferences_page(project: Project,
     assert project.query("select count(*) from delivery") == [(1,)]  # the other reader's
     assert httpx.get(url).status_code in (400, 410)
     assert httpx.get(unsubscribe).status_code in (400, 410)
+    # the address is told (whoever a digest was forwarded to holds that page too)
+    notice = project.mails()[-1]
+    assert notice["To"] == "gone@example.org" and "deleted" in notice["Subject"]
+    assert "subscribe again" in notice.get_body(("plain",)).get_content()

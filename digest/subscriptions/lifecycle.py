@@ -6,6 +6,7 @@ Every function takes `now`; mail goes through whatever transport it is given.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from digest.store import Store
 from digest.subscriptions.links import CONFIRM_MAX_AGE, Links
 from digest.subscriptions.preferences import new_subscriber
 
+log = logging.getLogger(__name__)
 CONFIRM_EVERY = timedelta(hours=1)
 CONFIRMATIONS_PER_DAY = 3
 TOPICS_SHOWN = 5
@@ -283,15 +285,27 @@ def way_back(links: Links, token: str, subscriber: Subscriber, now: datetime) ->
     return links.preferences_url(subscriber) if data.version == subscriber.token_version else None
 
 
-def forget(store: Store, subscriber: Subscriber, confirmed: bool) -> None:
+def forget(
+    store: Store, mailer: Mailer, subscriber: Subscriber, confirmed: bool, now: datetime
+) -> None:
     """Delete everything kept about a subscriber (address, topics, votes, past digests), as
-    they ask from their preferences page; `confirmed`: they ticked the box that says so."""
+    they ask from their preferences page (`confirmed`: they ticked the box that says so), and
+    tell the address: whoever a digest was forwarded to holds that page too."""
     if not confirmed:
         raise ValidationError(
             "tick the box to confirm: deleting your data cannot be undone (to stop the "
             "digest only, unsubscribe)"
         )
-    store.subscribers.remove(subscriber.email)
+    email = subscriber.email
+    store.subscribers.remove(email)
+    if store.suppression.get(email) is not None:  # it complained or bounced: never mailed
+        return
+    context: dict[str, object] = {"email": email, "signup_url": f"{mailer.links.base_url}/"}
+    error = mailer.mail(
+        email, "Your papers digest data is deleted", "email/forgotten", context, now
+    )
+    if error is not None:  # deleted all the same: the mail only tells
+        log.warning("could not tell %s that its data was deleted: %s", email, error)
 
 
 def update_preferences(

@@ -244,7 +244,8 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
         if action == "seed":
             return _seed_votes(request, web, subscriber, form.get("papers", ""))
         if action == "forget":
-            signup.forget(web.store, subscriber, form.get("confirm_forget") == "on")
+            confirmed = form.get("confirm_forget") == "on"
+            signup.forget(web.store, web.mailer, subscriber, confirmed, web.clock())
             return web.page(request, "forgotten", email=subscriber.email)
         if action == "unvote":
             assert subscriber.id is not None
