@@ -59,7 +59,7 @@ def copy_preferences(source: Subscriber, target: Subscriber) -> None:
 
 @dataclass
 class Mailer:
-    """What the flows need to send a confirmation mail."""
+    """What the flows need to send their mails (confirmations, moves, notices)."""
 
     transport: Transport
     renderer: Renderer
@@ -86,6 +86,23 @@ class Mailer:
         )
         [outcome] = self.transport.send([outgoing(0, message, self.sender, to)])
         return None if outcome.error is None else str(outcome.error)
+
+    def tell(
+        self,
+        store: Store,
+        to: str,
+        subject: str,
+        template: str,
+        context: dict[str, object],
+        now: datetime,
+    ) -> None:
+        """A mail that only tells of something done (a move, a deletion): never to an address
+        that complained or bounced, and a failure is logged, for what it tells stands."""
+        if store.suppression.get(to) is not None:
+            return
+        error = self.mail(to, subject, template, context, now)
+        if error is not None:  # the mailbox may well be gone
+            log.warning("could not send %r to %s: %s", subject, to, error)
 
 
 @dataclass(frozen=True)
@@ -298,14 +315,8 @@ def forget(
         )
     email = subscriber.email
     store.subscribers.remove(email)
-    if store.suppression.get(email) is not None:  # it complained or bounced: never mailed
-        return
     context: dict[str, object] = {"email": email, "signup_url": f"{mailer.links.base_url}/"}
-    error = mailer.mail(
-        email, "Your papers digest data is deleted", "email/forgotten", context, now
-    )
-    if error is not None:  # deleted all the same: the mail only tells
-        log.warning("could not tell %s that its data was deleted: %s", email, error)
+    mailer.tell(store, email, "Your papers digest data is deleted", "email/forgotten", context, now)
 
 
 def update_preferences(

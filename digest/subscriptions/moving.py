@@ -4,7 +4,6 @@ mailbox). Settings, votes and past digests move with it."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from digest.errors import AlreadyExistsError, LinkError, TransportError, ValidationError
@@ -14,8 +13,6 @@ from digest.subscriptions.lifecycle import Mailer
 from digest.subscriptions.links import MOVE_BACK_MAX_AGE, MOVE_MAX_AGE, Links
 from digest.subscriptions.preferences import normalise_email
 from digest.subscriptions.tokens import MoveToken
-
-log = logging.getLogger(__name__)
 
 
 def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) -> Subscriber:
@@ -103,8 +100,6 @@ def move(store: Store, mailer: Mailer, token: str, now: datetime) -> Subscriber:
         ) from None
     except ValidationError:  # suppressed since
         raise ValidationError(f"{email} cannot receive digests from this service") from None
-    if store.suppression.get(old) is not None:  # it complained or bounced: never mailed
-        return moved
     undo = None if link.back else mailer.links.move_url(moved, old, int(now.timestamp()), True)
     context: dict[str, object] = {
         "old": old,
@@ -112,7 +107,5 @@ def move(store: Store, mailer: Mailer, token: str, now: datetime) -> Subscriber:
         "undo_url": undo,
         "undo_days": MOVE_BACK_MAX_AGE // 86400,
     }
-    error = mailer.mail(old, "Your papers digest has moved", "email/moved", context, now)
-    if error is not None:  # the move is done; the old mailbox may well be gone
-        log.warning("could not tell %s that its digest moved: %s", old, error)
+    mailer.tell(store, old, "Your papers digest has moved", "email/moved", context, now)
     return moved
