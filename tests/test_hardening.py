@@ -500,3 +500,24 @@ def test_b11_a_listing_with_controls_and_broken_text_is_stored_whole_and_shown_c
         "Lab",
     )
     assert rows[1][0] == "A good neighbour"
+
+
+def test_b6_an_ipv6_client_is_its_network_not_each_of_its_addresses() -> None:
+    """A host on IPv6 may take a new address of its /64 for every request (2^64 of them): the
+    limits count the /64, so rotating addresses does not reset them; another network, or an
+    IPv4 client, keeps its own count."""
+    from starlette.requests import Request
+
+    from digest.web.limits import Guard, Limits
+    from digest.web.routes import client_of
+
+    def from_host(host: str) -> Request:
+        return Request({"type": "http", "client": (host, 40000), "headers": []})
+
+    guard = Guard(Limits(signups_per_client_hour=2, signups_per_hour=100))
+    rotating = [f"2001:db8:1:2:{i:x}::{i:x}" for i in range(1, 4)]
+    assert [guard.signup(client_of(from_host(h))) for h in rotating] == [True, True, False]
+    assert guard.signup(client_of(from_host("2001:db8:1:3::1")))  # another network
+    assert guard.signup(client_of(from_host("::ffff:192.0.2.1")))  # IPv4 as IPv6 writes it
+    assert guard.signup(client_of(from_host("192.0.2.1")))
+    assert not guard.signup(client_of(from_host("192.0.2.1")))  # the same client: its two

@@ -1,4 +1,5 @@
-"""Abuse limits of the web app: sliding-window counters per client and overall.
+"""Abuse limits of the web app: sliding-window counters per client and overall (a client is
+an IPv4 address or an IPv6 /64).
 
 The counts live in this process (one web process per deployment is the design); a restart
 forgets them, which errs on the side of letting people sign up.
@@ -6,11 +7,26 @@ forgets them, which errs on the side of letting people sign up.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+
+def client_key(host: str) -> str:
+    """What one client is for the limits: its IPv4 address, or its IPv6 /64 (one network
+    holds 2^64 addresses, and a host may take a new one for every request)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is 192.0.2.1
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from digest.subscriptions import lifecycle as signup
 from digest.subscriptions import moving
 from digest.subscriptions.votes import lookup_papers, not_found
 from digest.web.context import MAX_FORM_FIELD, WebContext
+from digest.web.limits import client_key
 
 router = APIRouter()
 HONEYPOT = "website"  # hidden from people by CSS; bots fill in every field
@@ -120,8 +121,8 @@ async def _answer_after(started: float, response: HTMLResponse) -> HTMLResponse:
 
 
 def client_of(request: Request) -> str:
-    """The address limits count against (the proxy's, unless the server trusts its headers)."""
-    return request.client.host if request.client else "unknown"
+    """The client limits count against (the proxy's, unless the server trusts its headers)."""
+    return client_key(request.client.host if request.client else "unknown")
 
 
 # Handlers that read the store or rank are plain `def`: FastAPI runs them in its threadpool,
