@@ -9,6 +9,7 @@ from typing import Protocol
 
 from digest.latex import readable
 from digest.mail import Outgoing, build_message, outgoing
+from digest.models import Frequency
 from digest.render import Renderer
 from digest.store.contents import Contents
 from digest.subscriptions.links import Links, TokenHolder, edition_page
@@ -57,6 +58,8 @@ class Reader(TokenHolder, Protocol):
     def keywords(self) -> list[str]: ...
     @property
     def grouped(self) -> bool: ...
+    @property
+    def frequency(self) -> str: ...
 
 
 def paper_view(
@@ -113,6 +116,7 @@ def digest_view(
         archive_url=archive,
         feed_url=links.feed_url(subscriber),
         grouped=subscriber.grouped,
+        weekly=subscriber.frequency == Frequency.WEEKLY,
     )
 
 

@@ -101,9 +101,15 @@ class Renderer:
     def render(self, view: DigestView) -> RenderedDigest:
         """The subject, HTML and plain-text versions of one digest."""
         count = len(view.papers)
-        heading = f"Your papers digest for {view.edition.strftime('%A %d %B %Y')}"
+        day = view.edition.strftime("%A %d %B %Y")
+        heading = (
+            f"Your weekly papers digest, the week to {day}"
+            if view.weekly
+            else (f"Your papers digest for {day}")
+        )
         topics = ", ".join(view.keywords[:3]) + (", ..." if len(view.keywords) > 3 else "")
-        subject = f"Papers digest {view.edition.strftime('%d %b %Y').lstrip('0')}: " + (
+        name = "Weekly papers digest" if view.weekly else "Papers digest"
+        subject = f"{name} {view.edition.strftime('%d %b %Y').lstrip('0')}: " + (
             f"{count} new paper{'s' if count != 1 else ''} on {topics}"
             if count
             else f"nothing new on {topics}"
@@ -144,6 +150,7 @@ class Renderer:
             "archive_url": view.archive_url,
             "feed_url": view.feed_url,
             "past": view.past,
+            "weekly": view.weekly,
         }
         return ascii_html(self.html.render(context)), plain_text(self.text.render(context))
 

@@ -85,6 +85,7 @@ class DigestView:
     feed_url: str | None = None  # the subscriber's Atom feed
     past: list[tuple[str, str]] = field(default_factory=list)  # (edition, url), on the web page
     grouped: bool = False  # papers under the interest that brought them
+    weekly: bool = False  # a week's papers: headed and worded as such
 
 
 @dataclass(frozen=True)

@@ -185,3 +185,47 @@ def test_a_digest_from_real_hf_and_arxiv_listings_links_and_reads_well(project: 
     assert "41 upvotes" in paper("Flow: Policy Distillation")
     assert "trending" not in paper("Flow: Policy Distillation")  # half the top's votes: not
     assert "cs.CV, cs.LG" in paper("Flow: Policy Distillation")  # arXiv's categories
+
+
+def test_a_weekly_digest_is_headed_and_worded_as_a_week(project: Project) -> None:
+    """A weekly reader's digest holds a week of papers: its subject and heading say so (a
+    daily reader's are unchanged), and so does its "also trending" box."""
+    from datetime import date
+
+    from digest.render import Renderer
+    from digest.views import DigestView, PaperView
+
+    project.ok("fetch", "--now", NOW)
+    for email, how in (("week@example.org", "weekly"), ("day@example.org", "daily")):
+        project.ok(
+            "subscribers",
+            "add",
+            email,
+            "--keywords",
+            "kv cache",
+            "--send-at",
+            "00:00",
+            "--frequency",
+            how,
+            "--weekly-day",
+            "sunday",
+        )  # 22 November 2026: a Sunday
+    project.ok("send", "--now", NOW)
+    sent = {m["To"]: m for m in project.mails()}
+    weekly, daily = sent["week@example.org"], sent["day@example.org"]
+    assert weekly["Subject"].startswith("Weekly papers digest 22 Nov 2026: ")
+    text = weekly.get_body(("plain",)).get_content()
+    assert text.startswith("Your weekly papers digest, the week to Sunday 22 November 2026")
+    assert daily["Subject"].startswith("Papers digest 22 Nov 2026: ")
+    assert (
+        daily.get_body(("plain",))
+        .get_content()
+        .startswith("Your papers digest for Sunday 22 November 2026")
+    )
+    box = [PaperView(title="Moshi", abstract="Real-time dialogue.", matched=[], upvotes=80)]
+    shown = Renderer().render(
+        DigestView(
+            "a@example.org", ["kv cache"], date(2026, 11, 22), box, "u", "p", box, weekly=True
+        )
+    )
+    assert "Also trending this week" in shown.text and "Also trending this week" in shown.html

@@ -40,6 +40,7 @@ class Recipient:
     token_version: int
     keywords: list[str]
     grouped: bool
+    frequency: str
 
 
 @dataclass(frozen=True, slots=True)
