@@ -105,7 +105,7 @@ class Renderer:
         heading = (
             f"Your weekly papers digest, the week to {day}"
             if view.weekly
-            else (f"Your papers digest for {day}")
+            else f"Your papers digest for {day}"
         )
         topics = ", ".join(view.keywords[:3]) + (", ..." if len(view.keywords) > 3 else "")
         name = "Weekly papers digest" if view.weekly else "Papers digest"
