@@ -70,6 +70,7 @@ class SendReport:
     retry: int = 0
     failed: int = 0
     released: int = 0
+    first_error: str = ""  # why the first delivery that failed or waits to retry did
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ def send_due(
             for result in results:
                 counter = _counter(result.status)
                 setattr(report, counter, getattr(report, counter) + 1)
+                if result.error and not report.first_error:
+                    report.first_error = result.error
             if progress is not None:
                 progress(len(results))
     return report

@@ -72,6 +72,8 @@ class Runner:
                 sent.failed,
                 sent.released,
             )
+        if sent.first_error:
+            log.warning("first error of the dispatch: %s", sent.first_error)
 
     def keep(self) -> None:
         """Delete what is older than `keep_days` (once a day), unless stopping."""

@@ -188,7 +188,11 @@ def test_a_server_refusing_our_mail_loses_no_digest_and_bounces_nobody(
     They wait instead, past the attempts a 4xx gets, until the setting is fixed."""
     setattr(server.script, where, reply.format(rcpt="reader01@example.org"))
 
-    assert "0 sent, 20 to retry, 0 failed" in send(shop, 0)
+    first = shop.cli("send", "--now", START.isoformat())
+    assert "0 sent, 20 to retry, 0 failed" in first.out
+    # what to set is on the operator's terminal, not only in `digest deliveries`
+    [told] = [line for line in first.err.splitlines() if line.startswith("first error: ")]
+    assert hint in told and told.endswith("(all of them: `digest deliveries`)")
     errors = shop.query("select last_error from delivery")
     assert len(errors) == 20 and all(hint in e for (e,) in errors)
     for hour in range(1, 10):  # more than max_attempts (6) tries, hourly

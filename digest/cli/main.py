@@ -286,6 +286,8 @@ def _dispatch(app_state: AppState, moment: datetime) -> bool:
         f"{report.skipped} skipped (nothing relevant); "
         f"{s.sent} sent, {s.retry} to retry, {s.failed} failed"
     )
+    if s.first_error:  # a relay that refuses everything says here what to set
+        say(f"first error: {s.first_error} (all of them: `digest deliveries`)", err=True)
     return not (s.failed or s.retry)
 
 
