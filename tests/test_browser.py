@@ -224,3 +224,8 @@ def test_the_preferences_page_previews_the_keywords_as_they_are_edited(
     field.send_keys("speculativ decoding")
     wait.until(ec.text_to_be_present_in_element((By.ID, "preview-list"), "did you mean"))
     assert "did you mean “speculative”?" in browser.find_element(By.ID, "preview-list").text
+    # a box to tick sits beside its words, not stretched over a line of its own above them
+    for box in browser.find_elements(By.CSS_SELECTOR, 'input[type="checkbox"]'):
+        label = box.find_element(By.XPATH, "./ancestor::label")
+        assert box.size["width"] < 40 and box.location["y"] >= label.location["y"] - 2
+        assert box.location["y"] + box.size["height"] > label.location["y"]
