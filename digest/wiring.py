@@ -173,7 +173,8 @@ class Services:
 
     @property
     def mailer(self) -> Mailer:
-        """What the signup flows need to send confirmation mail."""
+        """What the subscription flows need to send their mails (confirmations, moves,
+        notices)."""
         from digest.subscriptions.lifecycle import Mailer
 
         return Mailer(self.transport, self.renderer, self.links, self.settings.from_address)

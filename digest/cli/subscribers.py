@@ -144,14 +144,8 @@ def add(
     if not confirm:
         say(f"added {stored.email}: {_summary(stored)}")
         return
-    mailer = signup.Mailer(
-        transport=services.transport,
-        renderer=services.renderer,
-        links=services.links,
-        sender=services.settings.from_address,
-    )
     try:
-        signup.send_confirmation(services.store, mailer, stored, now)
+        signup.send_confirmation(services.store, services.mailer, stored, now)
     except TransportError as exc:
         services.store.subscribers.remove(stored.email)
         raise TransportError(f"{exc}; {stored.email} was not added") from None
