@@ -51,6 +51,7 @@ class Complaint:
 
     delivery_id: int | None  # from the signed bounce address, when the report came to it
     public_id: str | None = None  # whom the returned digest's signed List-Unsubscribe names
+    message_id: str | None = None  # of the returned digest
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,12 @@ def classify(raw: bytes, key: bytes) -> Event:
     report = message.get_param("report-type", "")
     original = _original_headers(message)
     listed = None if original is None else _listed_subscriber(original, key)
+    original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
     if isinstance(report, str) and report.lower() == "feedback-report":
-        return Complaint(delivery_id, listed)
+        return Complaint(delivery_id, listed, original_id)
     if isinstance(report, str) and report.lower() == "delivery-status":
         action, status = _delivery_status(message)
         permanent = action == "failed" and status.startswith("5")
-        original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
         return Bounce(delivery_id, original_id, permanent, status or action, listed)
     return Unknown(f"a report of type {report!r}")
 
@@ -247,19 +248,25 @@ def _reported(store: Store, event: Bounce | Complaint) -> Subscriber | None:
     or the signed List-Unsubscribe of the digest it returns. A Message-ID alone names nobody:
     ours are guessable (subscriber and day), and anyone may mail this inbox, so a report
     made up around one would suppress any reader; a bounce's counts only when the
-    List-Unsubscribe names the same subscriber."""
+    List-Unsubscribe names the same subscriber. A report on a digest sent to the address a
+    subscription moved from names nobody: the new address did not bounce or complain."""
     if event.delivery_id is not None:
-        subscriber = store.deliveries.subscriber_of(event.delivery_id)
-        if subscriber is not None:
-            return subscriber
+        found = store.deliveries.recipient_of(event.delivery_id)
+        if found is not None:
+            return _at_current_address(found)
     if event.public_id is None:
         return None
-    if isinstance(event, Complaint):  # the subscription the complained-of digest went to
+    found = store.deliveries.recipient_of(message_id=event.message_id)
+    if found is not None and found[0].public_id == event.public_id:
+        return _at_current_address(found)
+    if isinstance(event, Complaint):  # the digest is no longer held: its List-Unsubscribe
         return store.subscribers.by_public_id(event.public_id)
-    if not event.message_id:  # a bounce: of a delivery we hold, to that subscriber
-        return None
-    subscriber = store.deliveries.subscriber_of(message_id=event.message_id)
-    return subscriber if subscriber and subscriber.public_id == event.public_id else None
+    return None
+
+
+def _at_current_address(found: tuple[Subscriber, bool]) -> Subscriber | None:
+    subscriber, current = found
+    return subscriber if current else None
 
 
 def read_inbox(

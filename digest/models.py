@@ -157,6 +157,9 @@ class Subscriber(SubscriberSettings, table=True):
     confirmations_sent: int = 0  # confirmation mails in the day since the first one
     confirmed_at: datetime | None = None
     hard_bounces: int = 0
+    # when the subscription moved to this address (None: it has always had it); what comes
+    # back from digests sent before names the old address, not this one
+    address_since: datetime | None = None
     next_send_at: datetime | None = None  # UTC; None = not planned
     created_at: datetime
     updated_at: datetime

@@ -111,6 +111,7 @@ def test_add_with_every_option_is_active_at_once(project: Project) -> None:
         "weekly_day": 4,
         "status": "active",
         "hard_bounces": 0,
+        "address_since": None,
         "trending": 0.1,
         "trending_box": False,
         "grouped": True,
@@ -345,7 +346,8 @@ def test_edit_email_moves_the_subscription_with_its_votes_and_revokes_old_links(
     )
     after = shown(project, "alice@new.example.edu")
     changed = {k for k in before if before[k] != after[k]}
-    assert changed == {"email", "updated_at"}
+    assert changed == {"email", "updated_at", "address_since"}
+    assert after["address_since"] == after["updated_at"]  # reports on mail sent before: not theirs
     assert project.cli("subscribers", "show", "alice@example.org").code == 1
     assert "like" in project.ok("subscribers", "show", "alice@new.example.edu").out
     version = "select token_version from subscriber where email = 'alice@new.example.edu'"

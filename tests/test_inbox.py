@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import imaplib
 import mailbox
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -397,3 +397,53 @@ def test_a_complaint_about_a_digest_no_longer_held_stops_its_subscriber(
     }
     suppressed = dict(project.query("select email, reason from suppression"))
     assert suppressed == {"mailto@example.org": "complaint", "link@example.org": "complaint"}
+
+
+def test_what_comes_back_from_the_address_a_subscription_moved_from_stops_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers move their digest away from an address that is about to close: the digests
+    sent there before bounce days later, and a complaint may follow. Those reports name the
+    old address, not the new one: the subscription stays active and the new address is not
+    suppressed. What comes back from the new address counts."""
+    monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
+    project.ok(
+        "subscribers", "add", "old@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    project.ok("run", "--now", NOW)
+    [(before, message_id, public_id)] = project.query(
+        "select d.id, d.message_id, s.public_id from delivery d join subscriber s"
+        " on s.id = d.subscriber_id"
+    )
+    project.ok("subscribers", "edit", "old@example.org", "--email", "new@example.org")
+    key = load_settings(None).token_key()
+    listed = unsubscribe_address(key, "localhost", public_id)
+    box_path = project.root / "var" / "returned"
+    box = mailbox.Maildir(str(box_path), create=True)
+    box.add(dsn(bounce_address(key, "localhost", before), "5.1.1"))
+    box.add(report("delivery-status", original(message_id, listed)))
+    box.add(arf(message_id, listed))
+    box.add(
+        report(
+            "feedback-report",
+            original(message_id, listed),
+            bounce_address(key, "localhost", before),
+        )
+    )
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    out = project.ok("inbox", "--now", NOW).out
+    assert out.strip().startswith("0 bounces, 0 complaints, 0 unsubscribes; 4 naming nobody")
+    assert project.query("select email, status, hard_bounces from subscriber") == [
+        ("new@example.org", "active", 0)
+    ]
+    assert project.query("select count(*) from suppression") == [(0,)]
+
+    later = (datetime.now(UTC) + timedelta(days=2)).replace(hour=12, minute=0).isoformat()
+    project.ok("run", "--now", later)
+    [(after,)] = project.query(f"select id from delivery where id != {before}")
+    box.add(dsn(bounce_address(key, "localhost", after), "5.1.1"))
+    out = project.ok("inbox", "--now", later).out
+    assert out.strip().startswith("1 bounces, 0 complaints")
+    assert project.query("select email, status from subscriber") == [("new@example.org", "bounced")]
+    assert project.query("select email, reason from suppression") == [("new@example.org", "bounce")]

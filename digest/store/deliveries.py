@@ -244,19 +244,27 @@ class DeliveryQueries(Queries):
             )
             return {int(i): (int(n), as_utc(at)) for i, n, at in rows}
 
-    def subscriber_of(
+    def recipient_of(
         self, delivery_id: int | None = None, message_id: str | None = None
-    ) -> Subscriber | None:
-        """The subscriber a delivery (by id or by its Message-ID) went to."""
+    ) -> tuple[Subscriber, bool] | None:
+        """The subscriber a delivery (by id or by its Message-ID) went to, and whether it went
+        to the address they have now (False: to the one the subscription moved from)."""
         if delivery_id is None and not message_id:
             return None
         with self.read() as session:
-            query = select(Subscriber).join(Delivery, col(Delivery.subscriber_id) == Subscriber.id)
+            query = select(Subscriber, Delivery.sent_at).join(
+                Delivery, col(Delivery.subscriber_id) == Subscriber.id
+            )
             if delivery_id is not None:
                 query = query.where(col(Delivery.id) == delivery_id)
             else:
                 query = query.where(col(Delivery.message_id) == message_id)
-            return session.exec(query).first()
+            row = session.exec(query).first()
+        if row is None:
+            return None
+        subscriber, sent = row
+        since = subscriber.address_since
+        return subscriber, since is None or sent is None or sent >= since
 
     def claim(self, now: datetime, limit: int, owner: str, stale_after: timedelta) -> list[int]:
         """Take up to `limit` sendable deliveries for `owner`: queued, retry that is due, or

@@ -17,7 +17,8 @@ from digest.subscriptions.tokens import MoveToken
 
 def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) -> Subscriber:
     """Move a subscription to another address (settings, votes and history kept): links sent
-    to the old one are revoked (but unsubscribe), its bounces forgotten, and a subscription
+    to the old one are revoked (but unsubscribe), its bounces forgotten (and those still to
+    come of digests sent to it, see `Deliveries.subscriber_of`), and a subscription
     stopped by them starts again. Not to an address of another subscriber (a signup there
     not yet confirmed gives way), nor a suppressed one; the caller vouches for the new
     address (the operator: nothing is confirmed)."""
@@ -36,7 +37,7 @@ def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) 
         )
     if other is not None:  # a signup never confirmed, nobody's subscription: it gives way
         store.subscribers.remove(email)
-    subscriber.email, subscriber.updated_at = email, now
+    subscriber.email, subscriber.updated_at, subscriber.address_since = email, now, now
     subscriber.token_version += 1
     subscriber.hard_bounces = 0
     if subscriber.status == SubscriberStatus.BOUNCED:
