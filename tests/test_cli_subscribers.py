@@ -121,6 +121,9 @@ def test_add_with_every_option_is_active_at_once(project: Project) -> None:
     assert project.mails() == []
     text = project.ok("subscribers", "show", "alice@example.org").out
     assert "timezone: Europe/Berlin" in text and "keywords: rlhf, kv cache" in text
+    assert "weekly_day: friday" in text and "confirmed_at: -" in text
+    created = datetime.fromisoformat(data["created_at"])
+    assert f"created_at: {created:%Y-%m-%d %H:%M:%S} UTC" in text  # the JSON keeps ISO-8601
 
 
 def test_add_defaults(project: Project) -> None:

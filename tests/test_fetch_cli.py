@@ -292,7 +292,7 @@ def test_sources_show_last_fetch_status_failures_and_last_error(
 
     text = project.ok("sources").out.splitlines()
     [broken_line] = [line for line in text if line.startswith("broken  ")]
-    assert f"[arxiv-rss]  {broken}  failed  last fetch: 2026-05-09T08:00:00" in broken_line
+    assert f"[arxiv-rss]  {broken}  failed  last fetch: 2026-05-09 08:00:00 UTC" in broken_line
     assert "failures in a row: 2" in broken_line
     assert broken_line.endswith(f"last error: {error}")
     [never_line] = [line for line in text if line.startswith("never  ")]

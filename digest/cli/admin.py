@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import AppState, JsonOpt, echo_json, say, state
+from digest.cli.common import AppState, JsonOpt, echo_json, say, state, when
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
 
 if TYPE_CHECKING:
@@ -30,13 +30,13 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         say("last fetch:  never (run `digest fetch`)")
     else:
         say(
-            f"last fetch:  {fetch['at']} ({fetch['sources']} listings, "
+            f"last fetch:  {when(fetch['at'])} ({fetch['sources']} listings, "
             f"{fetch['failed']} failed last time)"
         )
-    say(f"last dispatch: {data['last_dispatch'] or 'never (run `digest send`)'}")
+    say(f"last dispatch: {when(data['last_dispatch'], 'never (run `digest send`)')}")
     if data["first_dispatch"] is not None:
         say(
-            f"oldest digest: {data['first_dispatch']} (`digest deliveries prune` removes old "
+            f"oldest digest: {when(data['first_dispatch'])} (`digest deliveries prune` removes old "
             "ones; the setting keep_days does it daily in `digest serve`)"
         )
     size, free = data["database"]["bytes"], data["database"]["free_bytes"]

@@ -111,6 +111,15 @@ def parse_now(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def when(iso: str | None, absent: str = "-") -> str:
+    """An ISO-8601 moment as a person reads it in a listing: 2026-12-07 08:29:04 UTC."""
+    if not iso:
+        return absent
+    moment = datetime.fromisoformat(iso)
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
 def cutoff(before: str | None, older_than: int | None, now: datetime) -> datetime:
     """The start (UTC) of the day a prune keeps from: --before DAY, or --older-than DAYS
     counted back from `now` (what a cron line can say); one of them, not both."""

@@ -19,6 +19,7 @@ from digest.cli.common import (
     parse_now,
     say,
     state,
+    when,
 )
 from digest.vocabulary import DeliveryStatus
 
@@ -110,15 +111,15 @@ def _delivery_dict(d: Delivery, emails: dict[int, str]) -> dict[str, Any]:
 
 def _delivery_line(row: dict[str, Any]) -> str:
     if row["sent_at"]:
-        when = f"sent {row['sent_at']}"
+        moment = f"sent {when(row['sent_at'])}"
     elif row["next_attempt_at"]:
-        when = f"next attempt {row['next_attempt_at']}"
+        moment = f"next attempt {when(row['next_attempt_at'])}"
     else:
-        when = f"created {row['created_at']}"
+        moment = f"created {when(row['created_at'])}"
     email = row["email"] or f"subscriber #{row['subscriber_id']}"
     line = (
         f"{row['id']}  {email}  {row['edition']}  {row['status']}  "
-        f"attempts: {row['attempts']}  smtp: {row['smtp_code'] or '-'}  {when}"
+        f"attempts: {row['attempts']}  smtp: {row['smtp_code'] or '-'}  {moment}"
     )
     error = " ".join(str(row["last_error"]).split()) if row["last_error"] else ""
     return line + (f"  error: {error}" if error else "")

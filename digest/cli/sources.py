@@ -17,6 +17,7 @@ from digest.cli.common import (
     parse_now,
     say,
     state,
+    when,
 )
 from digest.errors import NotFoundError
 from digest.vocabulary import FetchStatus, SourceKind
@@ -110,10 +111,10 @@ def sources(
     if not rows:
         say("no sources configured: add [[sources]] to the config file")
     for row in rows:
-        when = row["last_fetch_at"] or "never fetched"
+        fetched = when(row["last_fetch_at"], "never fetched")
         line = (
             f"{row['name']}  [{row['kind']}]  {row['url']}  {row['status'] or '-'}  "
-            f"last fetch: {when}  failures in a row: {row['consecutive_failures']}"
+            f"last fetch: {fetched}  failures in a row: {row['consecutive_failures']}"
         )
         say(line + (f"  last error: {row['last_error']}" if row["last_error"] else ""))
 

@@ -13,6 +13,7 @@ from digest.cli.common import (
     say,
     say_suggestions,
     state,
+    when,
 )
 from digest.cli.subscriber_files import export, import_cmd
 from digest.errors import NotFoundError, TransportError, ValidationError
@@ -81,6 +82,17 @@ def _summary(s: Subscriber) -> str:
 
 
 # `subscribers show`: what people ask about first, then the rest as stored
+# shown as moments a person reads (the JSON keeps ISO-8601)
+MOMENTS = frozenset(
+    (
+        "address_since",
+        "confirmation_sent_at",
+        "confirmed_at",
+        "created_at",
+        "next_send_at",
+        "updated_at",
+    )
+)
 SHOW_FIRST = ("email", "status", "keywords", "exclude", "frequency", "weekly_day", "send_at")
 
 
@@ -193,6 +205,10 @@ def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     for key in keys:
         value = data[key]
         shown = ", ".join(value) if isinstance(value, list) else value
+        if key in MOMENTS:
+            shown = when(shown)
+        elif key == "weekly_day":
+            shown = WEEKDAYS[value] if data["frequency"] == Frequency.WEEKLY else "-"
         say(f"{key}: {'-' if shown in (None, '') else clean(str(shown))}")
     say(f"votes: {len(votes) or 'none'}")
     for row in votes:
