@@ -441,8 +441,9 @@ def test_resubscribing_a_suppressed_address_says_why_instead_of_sending_nothing(
 def test_a_reader_deletes_their_data_from_the_preferences_page(project: Project, web: Any) -> None:
     """Unsubscribing keeps the address, topics, votes and past digests; a reader may ask for
     all of it to go. The box must be ticked (a slip of the button deletes nothing); then the
-    subscriber, votes and digests are gone, the old links open nothing, and the address is
-    told."""
+    address is mailed a link, for whoever a digest was forwarded to holds the preferences
+    page too. The link's page changes nothing (mail scanners open links); its button
+    deletes the subscriber, votes and digests, and the old links open nothing."""
     project.ok("fetch", "--now", FETCHED_AT)
     project.ok(
         "subscribers", "add", "gone@example.org", "--keywords", "kv cache", "--send-at", "00:00"
@@ -461,11 +462,22 @@ def test_a_reader_deletes_their_data_from_the_preferences_page(project: Project,
         assert 'id="forget"' in page.text
         slip = person.post(url, data={"action": "forget", "csrf": csrf_of(page)})
         assert slip.status_code == 400 and "tick the box" in slip.text
-        assert project.query("select count(*) from subscriber") == [(2,)]
-        done = person.post(
+        asked = person.post(
             url, data={"action": "forget", "confirm_forget": "on", "csrf": csrf_of(page)}
         )
-    assert done.status_code == 200 and 'id="forgotten"' in done.text
+        assert asked.status_code == 200 and "on its way to gone@example.org" in asked.text
+        assert project.query("select count(*) from subscriber") == [(2,)]
+        mail = project.mails()[-1]
+        assert mail["To"] == "gone@example.org" and "Delete" in mail["Subject"]
+        [link] = re.findall(r"http\S+/forget/\S+", mail.get_body(("plain",)).get_content())
+        confirm = person.get(link)
+        assert confirm.status_code == 200 and 'id="forget"' in confirm.text
+        assert project.query("select count(*) from subscriber") == [(2,)]  # a GET deletes nothing
+        assert person.post(link, data={}).status_code == 403  # without the page's CSRF token
+        done = person.post(link, data={"csrf": csrf_of(confirm)})
+        assert done.status_code == 200 and 'id="forgotten"' in done.text
+        again = person.post(link, data={"csrf": csrf_of(confirm)})
+        assert again.status_code == 410 and "deleted" in again.text
     assert project.query("select email from subscriber") == [("stays@example.org",)]
     assert project.query("select count(*) from vote") == [(0,)]
     assert project.query(
@@ -475,7 +487,45 @@ def test_a_reader_deletes_their_data_from_the_preferences_page(project: Project,
     assert project.query("select count(*) from delivery") == [(1,)]  # the other reader's
     assert httpx.get(url).status_code in (400, 410)
     assert httpx.get(unsubscribe).status_code in (400, 410)
-    # the address is told (whoever a digest was forwarded to holds that page too)
-    notice = project.mails()[-1]
-    assert notice["To"] == "gone@example.org" and "deleted" in notice["Subject"]
-    assert "subscribe again" in notice.get_body(("plain",)).get_content()
+
+
+def test_a_deletion_link_expires_dies_with_a_move_and_a_suppressed_address_goes_at_once(
+    project: Project, web: Any
+) -> None:
+    """The link works for two days and only for the address it was mailed to: a move (which
+    revokes the links of before) kills it. An address nothing may be mailed to (suppressed)
+    could never get the link: its data goes at once, and the suppression stays."""
+    for email in ("late@example.org", "moves@example.org", "blocked@example.org"):
+        project.ok("subscribers", "add", email, "--keywords", "kv cache")
+    store, links = web.services.store, web.services.links
+
+    def ask(email: str, client: httpx.Client) -> httpx.Response:
+        url = links.preferences_url(store.subscribers.get(email))
+        page = client.get(url)
+        form = {"action": "forget", "confirm_forget": "on", "csrf": csrf_of(page)}
+        return client.post(url, data=form)
+
+    def link_to(email: str) -> str:
+        [mail] = [m for m in project.mails() if m["To"] == email]
+        [link] = re.findall(r"http\S+/forget/\S+", mail.get_body(("plain",)).get_content())
+        return link
+
+    project.ok("suppression", "add", "blocked@example.org")
+    with httpx.Client(timeout=10) as person:
+        for email in ("late@example.org", "moves@example.org"):
+            assert ask(email, person).status_code == 200
+        late, moves = link_to("late@example.org"), link_to("moves@example.org")
+        csrf = csrf_of(person.get(late))
+        project.ok("subscribers", "edit", "moves@example.org", "--email", "moved@example.org")
+        assert person.get(moves).status_code in (400, 410)
+        web.clock.advance(days=3)
+        assert person.get(late).status_code == 410
+        assert person.post(late, data={"csrf": csrf}).status_code == 410
+        gone = ask("blocked@example.org", person)
+        assert gone.status_code == 200 and 'id="forgotten"' in gone.text
+    assert [m["To"] for m in project.mails()] == ["late@example.org", "moves@example.org"]
+    assert project.query("select email from subscriber order by email") == [
+        ("late@example.org",),
+        ("moved@example.org",),
+    ]
+    assert project.query("select email from suppression") == [("blocked@example.org",)]

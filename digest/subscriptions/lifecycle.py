@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from digest.errors import LinkError, TransportError, UsedLinkError, ValidationError
+from digest.errors import GoneError, LinkError, TransportError, UsedLinkError, ValidationError
 from digest.mail import Transport, build_message, outgoing
 from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.render import Renderer
 from digest.store import Store
-from digest.subscriptions.links import CONFIRM_MAX_AGE, Links
+from digest.subscriptions.links import CONFIRM_MAX_AGE, FORGET_MAX_AGE, Links
 from digest.subscriptions.preferences import new_subscriber
 
 log = logging.getLogger(__name__)
@@ -302,21 +302,43 @@ def way_back(links: Links, token: str, subscriber: Subscriber, now: datetime) ->
     return links.preferences_url(subscriber) if data.version == subscriber.token_version else None
 
 
-def forget(
+def request_forget(
     store: Store, mailer: Mailer, subscriber: Subscriber, confirmed: bool, now: datetime
-) -> None:
-    """Delete everything kept about a subscriber (address, topics, votes, past digests), as
-    they ask from their preferences page (`confirmed`: they ticked the box that says so), and
-    tell the address: whoever a digest was forwarded to holds that page too."""
+) -> bool:
+    """Mail the subscriber the link that deletes everything kept about them (address, topics,
+    votes, past digests), as they ask from their preferences page (`confirmed`: they ticked
+    the box that says so); True when mailed. Not at once: whoever a digest was forwarded to
+    holds that page too, and a deletion cannot be undone. An address nothing may be mailed
+    to (suppressed: its digests stopped for good) is deleted at once, as no link could reach
+    it; its suppression stays."""
     if not confirmed:
         raise ValidationError(
             "tick the box to confirm: deleting your data cannot be undone (to stop the "
             "digest only, unsubscribe)"
         )
-    email = subscriber.email
-    store.subscribers.remove(email)
-    context: dict[str, object] = {"email": email, "signup_url": f"{mailer.links.base_url}/"}
-    mailer.tell(store, email, "Your papers digest data is deleted", "email/forgotten", context, now)
+    if store.suppression.get(subscriber.email) is not None:
+        store.subscribers.remove(subscriber.email)
+        return False
+    context: dict[str, object] = {
+        "email": subscriber.email,
+        "forget_url": mailer.links.forget_url(subscriber, int(now.timestamp())),
+        "valid_days": FORGET_MAX_AGE // 86400,
+    }
+    subject = "Delete your papers digest data?"
+    error = mailer.mail(subscriber.email, subject, "email/forget", context, now)
+    if error is not None:
+        raise TransportError(f"could not send the mail to {subscriber.email}: {error}")
+    return True
+
+
+def forget(store: Store, links: Links, token: str, now: datetime) -> str:
+    """Delete everything kept about the subscriber a deletion link names; their address."""
+    data = links.read("forget", token, now.timestamp())
+    if store.subscribers.by_public_id(data.subscriber) is None:  # a genuine link, used
+        raise GoneError("nothing is kept about this address any more: it was deleted")
+    subscriber = subscriber_for(store, links, "forget", token, now)
+    store.subscribers.remove(subscriber.email)
+    return subscriber.email
 
 
 def update_preferences(

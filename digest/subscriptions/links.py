@@ -23,6 +23,8 @@ CONFIRM_MAX_AGE = 7 * 24 * 3600
 VOTE_MAX_AGE = 60 * 24 * 3600
 MOVE_MAX_AGE = 2 * 24 * 3600
 MOVE_BACK_MAX_AGE = 14 * 24 * 3600  # an undo link: the old mailbox may be read only weekly
+FORGET_MAX_AGE = 2 * 24 * 3600
+MAX_AGES = {"confirm": CONFIRM_MAX_AGE, "forget": FORGET_MAX_AGE}  # other tokens never expire
 VOTE_DIRECTIONS = {"more": 1, "less": -1}  # the last segment of a vote link
 
 
@@ -83,10 +85,13 @@ class Links:
         issued = int(sent.timestamp()) if sent else 0
         return f"{self.base_url}/confirm/{self.token('confirm', subscriber, issued)}"
 
+    def forget_url(self, subscriber: TokenHolder, issued: int) -> str:
+        """The link, mailed to the subscriber, that deletes everything about them (two days)."""
+        return f"{self.base_url}/forget/{self.token('forget', subscriber, issued)}"
+
     def read(self, purpose: str, token: str, now: float) -> Token:
-        """The content of a token for `purpose`; confirmation tokens expire."""
-        max_age = CONFIRM_MAX_AGE if purpose == "confirm" else None
-        return read_token(self.key, purpose, token, now=now, max_age=max_age)
+        """The content of a token for `purpose`; confirmation and deletion tokens expire."""
+        return read_token(self.key, purpose, token, now=now, max_age=MAX_AGES.get(purpose))
 
     def vote_urls(self, subscriber: TokenHolder, paper_id: str, issued: int) -> tuple[str, str]:
         """The "more like this" and "less like this" links of a paper, expiring after 60 days

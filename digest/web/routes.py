@@ -210,6 +210,8 @@ async def save_preferences(request: Request, token: str) -> HTMLResponse:
         return forbidden(request)
     if form.get("action") == "move":
         return await _request_move(request, token, form)
+    if form.get("action") == "forget":
+        return await _request_forget(request, token, form)
     return await run_in_threadpool(_save_preferences, request, token, form)
 
 
@@ -237,6 +239,31 @@ async def _request_move(request: Request, token: str, form: dict[str, str]) -> H
     return await _answer_after(started, preferences_page(request, subscriber, notice=notice))
 
 
+async def _request_forget(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
+    """Mail the subscriber the link that deletes their data (limited as mails to typed
+    addresses are: each press sends one)."""
+    web = ctx(request)
+    subscriber = await run_in_threadpool(
+        signup.subscriber_for, web.store, web.links, "preferences", token, web.clock()
+    )
+    if not web.guard.signup(client_of(request)):
+        return web.too_many(request, "deletion requests")
+    confirmed = form.get("confirm_forget") == "on"
+    try:
+        mailed = await run_in_threadpool(
+            signup.request_forget, web.store, web.mailer, subscriber, confirmed, web.clock()
+        )
+    except ValidationError as exc:
+        return preferences_page(request, subscriber, status=400, error=str(exc), values=form)
+    if not mailed:  # nothing may be mailed there: deleted at once
+        return web.page(request, "forgotten", email=subscriber.email)
+    notice = (
+        f"A link to delete your data is on its way to {subscriber.email}: open it from that "
+        "mailbox to confirm. Until then, nothing is deleted."
+    )
+    return preferences_page(request, subscriber, notice=notice)
+
+
 def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
     web = ctx(request)
     subscriber = signup.subscriber_for(web.store, web.links, "preferences", token, web.clock())
@@ -244,10 +271,6 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
     try:
         if action == "seed":
             return _seed_votes(request, web, subscriber, form.get("papers", ""))
-        if action == "forget":
-            confirmed = form.get("confirm_forget") == "on"
-            signup.forget(web.store, web.mailer, subscriber, confirmed, web.clock())
-            return web.page(request, "forgotten", email=subscriber.email)
         if action == "unvote":
             assert subscriber.id is not None
             web.store.votes.set(subscriber.id, {form.get("paper", ""): 0}, web.clock(), "web")
@@ -283,6 +306,23 @@ async def move(request: Request, token: str) -> HTMLResponse:
     return await _done_by_link(
         request, "moved", lambda web: moving.move(web.store, web.mailer, token, web.clock())
     )
+
+
+@router.get("/forget/{token}", response_class=HTMLResponse)
+def forget_page(request: Request, web: Web, token: str) -> HTMLResponse:
+    """A page whose form deletes the subscriber's data (a GET changes nothing)."""
+    subscriber = signup.subscriber_for(web.store, web.links, "forget", token, web.clock())
+    return web.page(request, "forget", subscriber=subscriber)
+
+
+@router.post("/forget/{token}", response_class=HTMLResponse)
+async def forget(request: Request, token: str) -> HTMLResponse:
+    """Delete everything kept about the subscriber the link names."""
+    web = ctx(request)
+    if not web.csrf_valid(request, await read_form(request)):
+        return forbidden(request)
+    email = await run_in_threadpool(signup.forget, web.store, web.links, token, web.clock())
+    return web.page(request, "forgotten", email=email)
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
