@@ -89,6 +89,22 @@ def test_a_taken_or_suppressed_address_gets_no_mail_and_the_same_answer(
     ]
 
 
+def test_nobody_floods_an_address_with_move_links(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    """Anyone can sign up and type any address as their digest's new one, again and again:
+    one address gets at most three such mails an hour, and the answer stays the same (it
+    must not tell whether a mail went)."""
+    reader(project)
+    url = preferences_url(web)
+    answers = [ask_move(client, url, "victim@example.org") for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert len({a.text for a in answers}) == 1
+    assert to(project) == ["victim@example.org"] * 3
+    ask_move(client, url, "other@example.org")
+    assert to(project)[-1] == "other@example.org"  # a limit per address, not per reader
+
+
 def test_forged_and_overtaken_move_links_change_nothing(
     project: Project, web: Any, client: httpx.Client
 ) -> None:

@@ -5,6 +5,7 @@ mailbox). Settings, votes and past digests move with it."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from digest.errors import AlreadyExistsError, LinkError, TransportError, ValidationError
 from digest.models import Subscriber, SubscriberStatus
@@ -46,19 +47,33 @@ def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) 
     return store.subscribers.save(subscriber)
 
 
+class MailLimit(Protocol):
+    """How many mails one address may be sent on request (web.limits.Guard)."""
+
+    def mail_to(self, address: str) -> bool: ...
+
+
 def request_move(
-    store: Store, mailer: Mailer, subscriber: Subscriber, new: str, now: datetime
+    store: Store,
+    mailer: Mailer,
+    subscriber: Subscriber,
+    new: str,
+    now: datetime,
+    limit: MailLimit | None = None,
 ) -> None:
     """Mail `new` the link that moves this subscription there (a signup of that address
     not yet confirmed gives way when the link is followed). An address that is another
-    subscriber's or suppressed gets nothing, and the reader is told the same either way:
-    anyone can sign up and so hold a preferences page, which must not tell who subscribes."""
+    subscriber's or suppressed gets nothing, nor one sent more such mails than `limit`
+    allows (anyone can sign up and type any address here), and the reader is told the same
+    either way: anyone can hold a preferences page, which must not tell who subscribes."""
     email = normalise_email(new)
     if email == subscriber.email:
         raise ValidationError(f"{email} is already the address of this digest")
     other = store.subscribers.find(email)
     taken = other is not None and other.status != SubscriberStatus.PENDING
     if taken or store.suppression.get(email) is not None:
+        return
+    if limit is not None and not limit.mail_to(email):
         return
     context: dict[str, object] = {
         "old": subscriber.email,

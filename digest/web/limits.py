@@ -36,6 +36,10 @@ class Limits:
     signups_per_client_hour: int = 10
     signups_per_hour: int = 300
     previews_per_client_minute: int = 120
+    # mails the pages send to one address on request (a move's link, a deletion's link):
+    # whoever types an address, or holds a forwarded digest, must not flood its mailbox
+    mails_per_address_hour: int = 3
+    mails_per_address_day: int = 6
 
 
 @dataclass
@@ -69,16 +73,24 @@ class Window:
 
 
 class Guard:
-    """The limits of one app: signups per client and overall, previews per client."""
+    """The limits of one app: signups per client and overall, previews per client, mails
+    asked for per address."""
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self.signup_client = Window(limits.signups_per_client_hour, 3600.0, clock)
         self.signup_total = Window(limits.signups_per_hour, 3600.0, clock)
         self.preview_client = Window(limits.previews_per_client_minute, 60.0, clock)
+        self.address_hour = Window(limits.mails_per_address_hour, 3600.0, clock)
+        self.address_day = Window(limits.mails_per_address_day, 86400.0, clock)
 
     def signup(self, client: str) -> bool:
         """Whether this client may sign up (an address) now."""
         return self.signup_client.allow(client) and self.signup_total.allow("all")
+
+    def mail_to(self, address: str) -> bool:
+        """Whether the pages may send one more mail to this address now."""
+        key = address.strip().lower()
+        return self.address_hour.allow(key) and self.address_day.allow(key)
 
     def preview(self, client: str) -> bool:
         """Whether this client may ask for another preview now."""

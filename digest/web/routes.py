@@ -228,7 +228,7 @@ async def _request_move(request: Request, token: str, form: dict[str, str]) -> H
     new = form.get("new_email", "")
     try:
         await run_in_threadpool(
-            moving.request_move, web.store, web.mailer, subscriber, new, web.clock()
+            moving.request_move, web.store, web.mailer, subscriber, new, web.clock(), web.guard
         )
     except ValidationError as exc:
         return preferences_page(request, subscriber, status=400, error=str(exc), values=form)
@@ -249,6 +249,8 @@ async def _request_forget(request: Request, token: str, form: dict[str, str]) ->
     if not web.guard.signup(client_of(request)):
         return web.too_many(request, "deletion requests")
     confirmed = form.get("confirm_forget") == "on"
+    if confirmed and not web.guard.mail_to(subscriber.email):
+        return web.too_many(request, "deletion requests")
     try:
         mailed = await run_in_threadpool(
             signup.request_forget, web.store, web.mailer, subscriber, confirmed, web.clock()
