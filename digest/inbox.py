@@ -2,7 +2,9 @@
 unsubscribe requests, read from a Maildir, IMAP or POP3 mailbox and acted on.
 
 `classify` is pure: bytes in, one event out. `apply` records the event: a permanent bounce
-counts against the subscriber (suppressed once they are `bounced`), a complaint unsubscribes
+counts against the subscriber (suppressed once they are `bounced`) when it faults the address,
+not the message (a spam filter's or a policy's refusal is logged for the operator), a
+complaint unsubscribes
 and suppresses at once, an unsubscribe request unsubscribes. Anyone can mail the inbox, so a
 report names a subscriber only by what we signed (the bounce address, the List-Unsubscribe).
 Every message understood is removed from the mailbox, so that a second run never counts it
@@ -32,6 +34,7 @@ from digest.models import Subscriber, SubscriberStatus
 from digest.safe_text import has_unsafe
 from digest.store import Store
 from digest.subscriptions.tokens import read_token
+from digest.vocabulary import faults_address
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class Bounce:
     permanent: bool
     status: str
     public_id: str | None = None  # whom the original's signed List-Unsubscribe names
+
+    @property
+    def faults_address(self) -> bool:
+        """Whether the failure is the address's (no such mailbox, domain, ...), which counts
+        against the reader: not a refusal of the message (vocabulary.faults_address)."""
+        return self.permanent and faults_address(self.status)
 
 
 @dataclass(frozen=True)
@@ -196,17 +205,32 @@ class InboxReport:
     unsubscribes: int = 0
     unknown: int = 0
     unmatched: int = 0  # understood, but naming no subscriber of ours
+    refused: int = 0  # digests refused for what they are (spam filters, policies), not counted
+    delayed: int = 0  # reports of mail still being tried, or of a failure to try again
 
     @property
     def understood(self) -> int:
         """How many messages were understood (acted on, or naming nobody of ours)."""
-        return self.bounces + self.complaints + self.unsubscribes + self.unmatched
+        return (
+            self.bounces
+            + self.complaints
+            + self.unsubscribes
+            + self.unmatched
+            + self.refused
+            + self.delayed
+        )
 
     def __str__(self) -> str:
+        refused = (
+            f"; {self.refused} digests refused for their content or a policy, not the address "
+            "(logged: check DKIM, SPF and DMARC)"
+            if self.refused
+            else ""
+        )
         return (
             f"{self.bounces} bounces, {self.complaints} complaints, "
             f"{self.unsubscribes} unsubscribes; {self.unmatched} naming nobody of ours, "
-            f"{self.unknown} not understood"
+            f"{self.unknown} not understood{refused}"
         )
 
 
@@ -233,7 +257,17 @@ def apply(
         store.suppression.add(
             subscriber.email, "complaint", "a feedback report (marked as spam)", now
         )
-    elif event.permanent:
+    elif not event.permanent:
+        report.delayed += 1
+    elif not event.faults_address:
+        report.refused += 1
+        log.warning(
+            "a digest to %s was refused (status %s) for what it is, not its address: the "
+            "reader is kept; if this repeats, check DKIM, SPF and DMARC of the sending domain",
+            subscriber.email,
+            event.status,
+        )
+    else:
         report.bounces += 1
         subscriber.hard_bounces += 1
         if subscriber.hard_bounces >= bounce_limit:

@@ -4,6 +4,7 @@ digest.models stores them."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Literal
 
@@ -87,3 +88,21 @@ SemanticSetting = Literal["auto", "on", "off"]
 # the longest window a digest looks back over (a weekly digest's week, and a week more for a
 # service that was down); planning reads that many days of digests to send no paper twice
 LONGEST_WINDOW_DAYS = 14
+
+
+# RFC 3463 enhanced status codes of permanent failures that refuse the message or its sender,
+# not the address: 5.6.x content, 5.7.x security or policy (spam filters, blocklists, DMARC),
+# a full mailbox (5.2.2), a message too big (5.2.3, 5.3.4). Such a refusal of a digest says
+# nothing against its reader, and must not count as a hard bounce: a blocklist listing our
+# server for a few days would otherwise suppress every reader behind it. Some servers give
+# 5.7.x to a recipient they refuse as such; their words say so.
+_NOT_THE_ADDRESS = re.compile(r"\s*5\.(?:[67]\.\d{1,3}|2\.[23]|3\.4)(?!\d)")
+_THE_RECIPIENT = re.compile(
+    r"recipient address rejected|to this recipient|user unknown|no such user", re.IGNORECASE
+)
+
+
+def faults_address(reply: str) -> bool:
+    """Whether a permanent failure, by the status code its reply or report starts with (and
+    its words), is the address's (no such mailbox or domain, ...), not the message's."""
+    return _NOT_THE_ADDRESS.match(reply) is None or _THE_RECIPIENT.search(reply) is not None

@@ -447,3 +447,39 @@ def test_what_comes_back_from_the_address_a_subscription_moved_from_stops_nothin
     assert out.strip().startswith("1 bounces, 0 complaints")
     assert project.query("select email, status from subscriber") == [("new@example.org", "bounced")]
     assert project.query("select email, reason from suppression") == [("new@example.org", "bounce")]
+
+
+def test_a_report_refusing_the_digest_for_what_it_is_keeps_its_reader(
+    project: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DSN saying a server refused the digest for its content or a policy (5.7.x: a spam
+    filter, DMARC), or that the mailbox is full (5.2.2), faults the message, not the
+    address: the reader is kept, and the operator is told to look at the sending domain.
+    No such mailbox (5.1.1) counts."""
+    monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
+    people = ("spam-filtered@example.org", "full@example.org", "gone@example.org")
+    for email in people:
+        project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+    project.ok("run", "--now", NOW)
+    ids = dict(
+        project.query(
+            "select s.email, d.id from delivery d join subscriber s on s.id = d.subscriber_id"
+        )
+    )
+    key = load_settings(None).token_key()
+    box_path = project.root / "var" / "returned"
+    box = mailbox.Maildir(str(box_path), create=True)
+    for email, status in zip(people, ("5.7.1", "5.2.2", "5.1.1"), strict=True):
+        box.add(dsn(bounce_address(key, "localhost", ids[email]), status))
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    out = project.ok("inbox", "--now", NOW).out
+    assert out.strip().startswith("1 bounces, 0 complaints")
+    assert "2 digests refused for their content or a policy" in out and "DMARC" in out
+    assert "spam-filtered@example.org was refused (status 5.7.1)" in caplog.text
+    assert dict(project.query("select email, status from subscriber")) == {
+        "spam-filtered@example.org": "active",
+        "full@example.org": "active",
+        "gone@example.org": "bounced",
+    }
+    assert len(mailbox.Maildir(str(box_path))) == 0  # understood, each of them

@@ -207,7 +207,23 @@ def test_a_server_refusing_our_mail_loses_no_digest_and_bounces_nobody(
     assert_settled(shop, server)
 
 
-US, RECIPIENT = "SenderRefusedError", "RecipientRefusedError"
+def test_a_blocklisted_server_fails_the_days_digests_and_bounces_no_reader(
+    shop: Project, server: FaultServer
+) -> None:
+    """A receiving server that refuses our mail for what it is (our IP on a blocklist, a
+    policy, 5.7.x) refuses every recipient: taken as their refusal, each reader counted a
+    hard bounce, and a listing of a few days bounced every reader behind that server for
+    good. The digests fail; the readers stay, and the next day's digests go out."""
+    server.script.rcpt_reply = (
+        "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org"
+    )
+    for day in range(3):
+        assert "0 sent, 0 to retry, 20 failed" in send(shop, 24 * day)
+    assert shop.query("select distinct status, hard_bounces from subscriber") == [("active", 0)]
+    assert shop.query("select count(*) from suppression") == [(0,)]
+
+
+US, RECIPIENT, MESSAGE = "SenderRefusedError", "RecipientRefusedError", "PermanentDeliveryError"
 
 
 @pytest.mark.parametrize(
@@ -221,10 +237,19 @@ US, RECIPIENT = "SenderRefusedError", "RecipientRefusedError"
         (554, "Message rejected: Email address is not verified.", US),  # Amazon SES
         (550, "5.7.60 SMTP; Client does not have permissions to send as this sender", US),
         (550, "5.1.1 <a@example.org>: Recipient address rejected: User unknown", RECIPIENT),
-        (552, "5.2.2 <a@example.org>: mailbox full", RECIPIENT),
         (550, "5.7.1 Recipient address rejected: Access denied", RECIPIENT),
         (550, "5.7.1 You are not authorized to send to this recipient", RECIPIENT),
-        (550, "5.7.1 Message rejected on behalf of the recipient's policy", RECIPIENT),
+        (550, "User unknown", RECIPIENT),  # no enhanced code
+        # refusals of the message, not the address: failed, and no bounce for the reader
+        (552, "5.2.2 <a@example.org>: mailbox full", MESSAGE),
+        (550, "5.7.1 Message rejected on behalf of the recipient's policy", MESSAGE),
+        (
+            554,
+            "5.7.1 Service unavailable; Client host [203.0.113.9] blocked using zen.spamhaus.org",
+            MESSAGE,
+        ),
+        (550, "5.7.26 This mail has been blocked because the sender is unauthenticated.", MESSAGE),
+        (554, "5.6.0 Message content rejected", MESSAGE),
         (451, "4.7.1 Relay access temporarily unavailable", "TemporaryDeliveryError"),
     ],
 )

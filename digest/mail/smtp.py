@@ -36,6 +36,7 @@ from digest.errors import (
 )
 from digest.mail import OnOutcome, Outcome, Outgoing
 from digest.mail.smtp_session import OK, Session
+from digest.vocabulary import faults_address
 
 IDLE_CHECK = 5.0  # seconds idle after which a pooled connection is checked with NOOP first
 IDLE_LIMIT = 60.0  # seconds idle after which a pooled connection is closed
@@ -361,14 +362,16 @@ async def greet(client: aiosmtplib.SMTP) -> None:
 def classify(exc: BaseException, where: str) -> TransportError:
     """4xx, disconnects and timeouts are temporary; 5xx replies are permanent, except those
     about us rather than the recipient (530, relaying denied, a From the server will not
-    send): every digest would fail, and a refused recipient would count as a bounce."""
+    send): every digest would fail, and a refused recipient would count as a bounce. A
+    recipient refused for the message (a blocklist, a policy: 5.7.x) is no bounce either."""
     code: int | None = getattr(exc, "code", None)
     message = f"{where}: {_describe(exc)}"
     hint = _about_us(code, str(getattr(exc, "message", "")))
     if hint is not None:
         return SenderRefusedError(f"{message} ({hint})", code)
     if code is not None and 500 <= code < 600:
-        if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        reply = str(getattr(exc, "message", ""))
+        if isinstance(exc, aiosmtplib.SMTPRecipientRefused) and faults_address(reply):
             return RecipientRefusedError(message, code)
         return PermanentDeliveryError(message, code)
     return TemporaryDeliveryError(message, code)
@@ -392,7 +395,11 @@ def _about_us(code: int | None, reply: str) -> str | None:
 
 # reply texts of the usual servers (Postfix, Exim, Sendmail, Exchange, Microsoft 365, Gmail,
 # Amazon SES) that refuse a message because of who sends it
-_NOT_LOGGED_IN = re.compile(r"authenticat|\b5\.7\.57\b", re.IGNORECASE)
+_NOT_LOGGED_IN = re.compile(
+    r"authentication required|requires authentication|must authenticate|not authenticated|"
+    r"\b5\.7\.57\b",
+    re.IGNORECASE,
+)
 _NO_RELAY = re.compile(r"\brelay", re.IGNORECASE)
 _NOT_AS_SENDER = re.compile(
     r"sender address rejected|send(ing)? as (this )?(sender|user)|\b5\.7\.60\b|"
