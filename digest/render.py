@@ -101,7 +101,8 @@ class Renderer:
     def render(self, view: DigestView) -> RenderedDigest:
         """The subject, HTML and plain-text versions of one digest."""
         count = len(view.papers)
-        day = view.edition.strftime("%A %d %B %Y")
+        edition = view.edition
+        day = f"{edition:%A} {edition.day} {edition:%B %Y}"  # Monday 7 December 2026
         heading = (
             f"Your weekly papers digest, the week to {day}"
             if view.weekly
@@ -109,7 +110,7 @@ class Renderer:
         )
         topics = ", ".join(view.keywords[:3]) + (", ..." if len(view.keywords) > 3 else "")
         name = "Weekly papers digest" if view.weekly else "Papers digest"
-        subject = f"{name} {view.edition.strftime('%d %b %Y').lstrip('0')}: " + (
+        subject = f"{name} {edition.day} {edition:%b %Y}: " + (
             f"{count} new paper{'s' if count != 1 else ''} on {topics}"
             if count
             else f"nothing new on {topics}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from datetime import UTC, date, datetime
@@ -221,6 +222,12 @@ def test_nothing_new_note_when_a_digest_has_no_papers() -> None:
     assert note in rendered.text and note in rendered.html
     assert "tomorrow" not in rendered.text and "today" not in rendered.text
     assert "Unsubscribe" in rendered.text
+
+
+def test_a_day_of_one_digit_is_written_without_a_zero() -> None:
+    rendered = Renderer().render(dataclasses.replace(view(), edition=date(2026, 12, 7)))
+    assert rendered.subject.startswith("Papers digest 7 Dec 2026: ")
+    assert rendered.text.startswith("Your papers digest for Monday 7 December 2026\n")
 
 
 def test_non_ascii_subject_and_sender_name_are_encoded_and_read_back() -> None:
