@@ -231,7 +231,7 @@ class Suppression(SQLModel, table=True):
     """An address nothing is sent to any more: it complained, bounced for good or asked."""
 
     email: str = Field(primary_key=True, max_length=320)
-    reason: str = Field(max_length=16)  # complaint | bounce | unsubscribe
+    reason: str = Field(max_length=16)  # complaint | bounce | manual | declined
     detail: str = ""
     created_at: datetime
 

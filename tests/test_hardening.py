@@ -313,6 +313,39 @@ def test_b6_confirmation_mails_back_off_and_stop_for_the_day(project: Project, w
     assert mails_after(hours=24) == 4  # a new day
 
 
+def test_b6_whoever_gets_unasked_confirmations_can_stop_all_mail_to_their_address(
+    project: Project, web: Any
+) -> None:
+    """A stranger may sign an address up every day; the backoff caps the mails, not their
+    end. The confirmation mail's second link stops all mail to its address: a GET (a mail
+    scanner's) changes nothing, the page's button suppresses the address and removes the
+    signup, and the signup form mails it nothing more. Only the operator lifts it."""
+    from test_web import csrf_of, link_in
+
+    assert signup(web.url, "target@example.org").status_code == 200
+    link = link_in(project.mails()[-1], "decline")
+    with httpx.Client(timeout=10) as person:
+        page = person.get(link)
+        assert page.status_code == 200 and 'id="decline"' in page.text
+        assert "target@example.org" in page.text
+        assert project.query("select count(*) from suppression") == [(0,)]
+        assert person.post(link, data={}).status_code == 403  # no CSRF field: nothing done
+        assert project.query("select status from subscriber") == [("pending",)]
+        done = person.post(link, data={"csrf": csrf_of(page)})
+        assert done.status_code == 200 and 'id="declined"' in done.text
+        again = person.post(link, data={"csrf": csrf_of(page)})
+        assert again.status_code == 410 and "stopped already" in again.text
+    assert project.query("select email, reason from suppression") == [
+        ("target@example.org", "declined")
+    ]
+    assert project.query("select count(*) from subscriber") == [(0,)]
+    web.clock.advance(days=2)
+    assert signup(web.url, "target@example.org").status_code == 200  # the same answer
+    assert len(project.mails()) == 1  # and no mail
+    refused = project.cli("subscribers", "add", "target@example.org", "--keywords", "rlhf")
+    assert refused.code == 1 and "suppression list (declined" in refused.err
+
+
 def test_b6_the_confirmation_quotes_little_of_what_a_stranger_typed(
     project: Project, web: Any
 ) -> None:

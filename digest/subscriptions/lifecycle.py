@@ -152,6 +152,7 @@ def send_confirmation(store: Store, mailer: Mailer, subscriber: Subscriber, now:
         CONFIRMATION,
         lambda sent_to: {
             "confirm_url": mailer.links.confirm_url(sent_to),
+            "decline_url": mailer.links.decline_url(sent_to),
             "valid_days": CONFIRM_MAX_AGE // 86400,
         },
     )
@@ -294,6 +295,24 @@ def unsubscribe(store: Store, links: Links, token: str, now: datetime) -> Subscr
     return subscriber
 
 
+def decline(store: Store, links: Links, token: str, now: datetime) -> str:
+    """Stop all mail to the address a confirmation mail went to, as whoever got it and did
+    not ask for it wants: the address is suppressed (the signup form mails it nothing more)
+    and its signup removed (a subscription it confirmed meanwhile is unsubscribed). Only the
+    operator can take it off the list. The address is returned."""
+    data = links.read("decline", token, now.timestamp())
+    if store.subscribers.by_public_id(data.subscriber) is None:  # a genuine link, used
+        raise GoneError("nothing more will be sent to this address: it was stopped already")
+    subscriber = subscriber_for(store, links, "decline", token, now)
+    store.suppression.add(subscriber.email, "declined", "from the link of a confirmation mail", now)
+    if subscriber.status == SubscriberStatus.PENDING:
+        store.subscribers.remove(subscriber.email)
+    elif subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+        subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, now
+        store.subscribers.save(subscriber)
+    return subscriber.email
+
+
 def way_back(links: Links, token: str, subscriber: Subscriber, now: datetime) -> str | None:
     """The preferences link (where Resubscribe keeps every setting) for someone who just
     unsubscribed with this link, unless the link is from before a revoke: such a link may
@@ -386,6 +405,7 @@ SUPPRESSED_BECAUSE = {
     "complaint": "a digest to it was marked as spam",
     "bounce": "mail to it bounced",
     "manual": "the operator stopped all mail to it",
+    "declined": "its owner asked, from a confirmation mail, never to be mailed",
 }
 
 

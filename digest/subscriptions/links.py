@@ -24,7 +24,8 @@ VOTE_MAX_AGE = 60 * 24 * 3600
 MOVE_MAX_AGE = 2 * 24 * 3600
 MOVE_BACK_MAX_AGE = 14 * 24 * 3600  # an undo link: the old mailbox may be read only weekly
 FORGET_MAX_AGE = 2 * 24 * 3600
-MAX_AGES = {"confirm": CONFIRM_MAX_AGE, "forget": FORGET_MAX_AGE}  # other tokens never expire
+# other tokens never expire ("decline": the "never mail me" link of a confirmation mail)
+MAX_AGES = {"confirm": CONFIRM_MAX_AGE, "decline": CONFIRM_MAX_AGE, "forget": FORGET_MAX_AGE}
 VOTE_DIRECTIONS = {"more": 1, "less": -1}  # the last segment of a vote link
 
 
@@ -84,6 +85,13 @@ class Links:
         sent = subscriber.confirmation_sent_at
         issued = int(sent.timestamp()) if sent else 0
         return f"{self.base_url}/confirm/{self.token('confirm', subscriber, issued)}"
+
+    def decline_url(self, subscriber: Subscriber) -> str:
+        """The link of a confirmation mail that stops all mail to its address, for whoever
+        did not ask for it; bound to that mail's moment, as the confirmation link."""
+        sent = subscriber.confirmation_sent_at
+        issued = int(sent.timestamp()) if sent else 0
+        return f"{self.base_url}/decline/{self.token('decline', subscriber, issued)}"
 
     def forget_url(self, subscriber: TokenHolder, issued: int) -> str:
         """The link, mailed to the subscriber, that deletes everything about them (two days)."""

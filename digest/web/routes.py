@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,8 +15,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber
 from digest.safe_text import has_unsafe
+from digest.store import Store
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions import moving
+from digest.subscriptions.links import Links
 from digest.subscriptions.votes import lookup_papers, not_found
 from digest.web.context import MAX_FORM_FIELD, WebContext
 from digest.web.limits import client_key
@@ -310,6 +313,20 @@ async def move(request: Request, token: str) -> HTMLResponse:
     )
 
 
+@router.get("/decline/{token}", response_class=HTMLResponse)
+def decline_page(request: Request, web: Web, token: str) -> HTMLResponse:
+    """A page whose form stops all mail to the address of a confirmation mail (a GET, as
+    mail scanners make, changes nothing)."""
+    subscriber = signup.subscriber_for(web.store, web.links, "decline", token, web.clock())
+    return web.page(request, "decline", subscriber=subscriber)
+
+
+@router.post("/decline/{token}", response_class=HTMLResponse)
+async def decline(request: Request, token: str) -> HTMLResponse:
+    """Suppress the address a confirmation mail went to, and remove its signup."""
+    return await _done_without_subscriber(request, "declined", signup.decline, token)
+
+
 @router.get("/forget/{token}", response_class=HTMLResponse)
 def forget_page(request: Request, web: Web, token: str) -> HTMLResponse:
     """A page whose form deletes the subscriber's data (a GET changes nothing)."""
@@ -320,11 +337,19 @@ def forget_page(request: Request, web: Web, token: str) -> HTMLResponse:
 @router.post("/forget/{token}", response_class=HTMLResponse)
 async def forget(request: Request, token: str) -> HTMLResponse:
     """Delete everything kept about the subscriber the link names."""
+    return await _done_without_subscriber(request, "forgotten", signup.forget, token)
+
+
+async def _done_without_subscriber(
+    request: Request, page: str, act: Callable[[Store, Links, str, datetime], str], token: str
+) -> HTMLResponse:
+    """A form posted from the page of an emailed link whose act leaves no subscription to
+    link to (deleted, or its address stopped): checked, done, answered with `page`."""
     web = ctx(request)
     if not web.csrf_valid(request, await read_form(request)):
         return forbidden(request)
-    email = await run_in_threadpool(signup.forget, web.store, web.links, token, web.clock())
-    return web.page(request, "forgotten", email=email)
+    email = await run_in_threadpool(act, web.store, web.links, token, web.clock())
+    return web.page(request, page, email=email)
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
