@@ -105,6 +105,29 @@ def test_nobody_floods_an_address_with_move_links(
     assert to(project)[-1] == "other@example.org"  # a limit per address, not per reader
 
 
+def test_whoever_gets_an_unasked_move_link_can_stop_all_mail_to_their_address(
+    project: Project, web: Any, client: httpx.Client
+) -> None:
+    reader(project)
+    url = preferences_url(web)
+    ask_move(client, url, "stranger@example.org")
+    link = link_in(project.mails()[-1], "move")
+    decline = f"{link}/decline"
+    assert decline in project.mails()[-1].get_body(("plain",)).get_content()
+    page = client.get(decline)
+    assert page.status_code == 200 and "stranger@example.org" in page.text
+    assert project.query("select count(*) from suppression") == [(0,)]  # a GET does nothing
+    done = client.post(decline, data={"csrf": csrf_of(page)})
+    assert done.status_code == 200 and 'id="declined"' in done.text
+    assert project.query("select email, reason from suppression") == [
+        ("stranger@example.org", "declined")
+    ]
+    ask_move(client, url, "stranger@example.org")
+    assert to(project) == ["stranger@example.org"]  # nothing more
+    moved = client.post(link, data={"csrf": csrf_of(client.get(link))})
+    assert moved.status_code == 400 and project.query("select email from subscriber") == [(OLD,)]
+
+
 def test_forged_and_overtaken_move_links_change_nothing(
     project: Project, web: Any, client: httpx.Client
 ) -> None:
@@ -183,6 +206,7 @@ def test_the_old_address_can_take_a_moved_digest_back(
 
     page = client.get(undo)  # a scanner's GET
     assert page.status_code == 200 and "Take your digest back" in page.text
+    assert client.get(f"{undo}/decline").status_code == 400  # it takes back, it stops nothing
     assert project.query("select email from subscriber") == [("taker@example.net",)]
     back = client.post(undo, data={"csrf": csrf_of(page)})
     assert back.status_code == 200

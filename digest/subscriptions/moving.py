@@ -75,10 +75,12 @@ def request_move(
         return
     if limit is not None and not limit.mail_to(email):
         return
+    move_url = mailer.links.move_url(subscriber, email, int(now.timestamp()))
     context: dict[str, object] = {
         "old": subscriber.email,
         "email": email,
-        "move_url": mailer.links.move_url(subscriber, email, int(now.timestamp())),
+        "move_url": move_url,
+        "decline_url": f"{move_url}/decline",
         "valid_days": MOVE_MAX_AGE // 86400,
     }
     error = mailer.mail(
@@ -98,6 +100,26 @@ def to_move(store: Store, links: Links, token: str, now: datetime) -> tuple[Subs
             "this link is no longer valid: it was used already, or newer links replaced it"
         )
     return subscriber, data
+
+
+def declining(links: Links, token: str, now: datetime) -> str:
+    """The address a move link was mailed to, for its owner to stop all mail to it (they
+    did not ask for it); not for an undo link, mailed to the digest's own old address."""
+    data = links.read_move(token, now.timestamp())
+    if data.back:
+        raise LinkError("this link takes a digest back; it does not stop mail")
+    return data.email
+
+
+def decline(store: Store, links: Links, token: str, now: datetime) -> str:
+    """Stop all mail to the address a move link was mailed to: suppressed, whoever asks
+    again (only the operator lifts it); a signup of it not yet confirmed goes too."""
+    email = declining(links, token, now)
+    store.suppression.add(email, "declined", "from the link of a move mail", now)
+    other = store.subscribers.find(email)
+    if other is not None and other.status == SubscriberStatus.PENDING:
+        store.subscribers.remove(email)
+    return email
 
 
 def move(store: Store, mailer: Mailer, token: str, now: datetime) -> Subscriber:

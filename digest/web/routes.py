@@ -318,7 +318,8 @@ def decline_page(request: Request, web: Web, token: str) -> HTMLResponse:
     """A page whose form stops all mail to the address of a confirmation mail (a GET, as
     mail scanners make, changes nothing)."""
     subscriber = signup.subscriber_for(web.store, web.links, "decline", token, web.clock())
-    return web.page(request, "decline", subscriber=subscriber)
+    asked = "Someone signed this address up for papers digest."
+    return web.page(request, "decline", email=subscriber.email, asked=asked)
 
 
 @router.post("/decline/{token}", response_class=HTMLResponse)
@@ -350,6 +351,20 @@ async def _done_without_subscriber(
         return forbidden(request)
     email = await run_in_threadpool(act, web.store, web.links, token, web.clock())
     return web.page(request, page, email=email)
+
+
+@router.get("/move/{token}/decline", response_class=HTMLResponse)
+def decline_move_page(request: Request, web: Web, token: str) -> HTMLResponse:
+    """A page whose form stops all mail to the address a move link was mailed to."""
+    email = moving.declining(web.links, token, web.clock())
+    asked = "Someone asked for their papers digest to be sent to this address."
+    return web.page(request, "decline", email=email, asked=asked)
+
+
+@router.post("/move/{token}/decline", response_class=HTMLResponse)
+async def decline_move(request: Request, token: str) -> HTMLResponse:
+    """Suppress the address a move link was mailed to."""
+    return await _done_without_subscriber(request, "declined", moving.decline, token)
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
