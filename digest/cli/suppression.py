@@ -10,7 +10,8 @@ from digest.cli.common import JsonOpt, echo_json, parse_now, say, state
 from digest.errors import NotFoundError
 
 suppression_app = typer.Typer(
-    help="The suppression list: addresses that complained or bounced for good get no mail.",
+    help="The suppression list: addresses that complained, bounced for good or asked never to be "
+    "mailed get no mail.",
     no_args_is_help=True,
 )
 EmailArg = Annotated[str, typer.Argument(help="The email address.", show_default=False)]
