@@ -19,7 +19,7 @@ from digest.subscriptions.tokens import MoveToken
 def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) -> Subscriber:
     """Move a subscription to another address (settings, votes and history kept): links sent
     to the old one are revoked (but unsubscribe), its bounces forgotten (and those still to
-    come of digests sent to it, see `Deliveries.subscriber_of`), and a subscription
+    come of digests sent to it, see `DeliveryQueries.recipient_of`), and a subscription
     stopped by them starts again. Not to an address of another subscriber (a signup there
     not yet confirmed gives way), nor a suppressed one; the caller vouches for the new
     address (the operator: nothing is confirmed)."""
