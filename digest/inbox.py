@@ -29,7 +29,11 @@ from email.utils import getaddresses
 from pathlib import Path
 
 from digest.errors import ConfigError, LinkError, TransportError
-from digest.mail.addresses import read_bounce_address, read_unsubscribe_address
+from digest.mail.addresses import (
+    read_bounce_address,
+    read_notice_bounce,
+    read_unsubscribe_address,
+)
 from digest.models import Subscriber, SubscriberStatus
 from digest.safe_text import has_unsafe
 from digest.store import Store
@@ -46,6 +50,9 @@ class Bounce:
     permanent: bool
     status: str
     public_id: str | None = None  # whom the original's signed List-Unsubscribe names
+    # a mail about a subscription (a confirmation, a reminder): the signed bounce address it
+    # came to names the subscription (public id) and its token version then
+    notice: tuple[str, int] | None = None
 
     @property
     def faults_address(self) -> bool:
@@ -97,6 +104,9 @@ def classify(raw: bytes, key: bytes) -> Event:
     delivery_id = next(
         (d for d in (read_bounce_address(key, a) for a in recipients) if d is not None), None
     )
+    notice = next(
+        (n for n in (read_notice_bounce(key, a) for a in recipients) if n is not None), None
+    )
     if message.get_content_type() != "multipart/report":
         return Unknown("not a delivery report or a feedback report")
     report = message.get_param("report-type", "")
@@ -108,7 +118,7 @@ def classify(raw: bytes, key: bytes) -> Event:
     if isinstance(report, str) and report.lower() == "delivery-status":
         action, status = _delivery_status(message)
         permanent = action == "failed" and status.startswith("5")
-        return Bounce(delivery_id, original_id, permanent, status or action, listed)
+        return Bounce(delivery_id, original_id, permanent, status or action, listed, notice)
     return Unknown(f"a report of type {report!r}")
 
 
@@ -205,6 +215,7 @@ class InboxReport:
     unsubscribes: int = 0
     unknown: int = 0
     unmatched: int = 0  # understood, but naming no subscriber of ours
+    dropped: int = 0  # signups whose confirmation bounced: removed
     refused: int = 0  # digests refused for what they are (spam filters, policies), not counted
     delayed: int = 0  # reports of mail still being tried, or of a failure to try again
 
@@ -213,6 +224,7 @@ class InboxReport:
         """How many messages were understood (acted on, or naming nobody of ours)."""
         return (
             self.bounces
+            + self.dropped
             + self.complaints
             + self.unsubscribes
             + self.unmatched
@@ -227,10 +239,13 @@ class InboxReport:
             if self.refused
             else ""
         )
+        dropped = (
+            f"; {self.dropped} signups removed (their confirmation bounced)" if self.dropped else ""
+        )
         return (
             f"{self.bounces} bounces, {self.complaints} complaints, "
             f"{self.unsubscribes} unsubscribes; {self.unmatched} naming nobody of ours, "
-            f"{self.unknown} not understood{refused}"
+            f"{self.unknown} not understood{refused}{dropped}"
         )
 
 
@@ -267,6 +282,9 @@ def apply(
             subscriber.email,
             event.status,
         )
+    elif event.notice is not None and subscriber.status == SubscriberStatus.PENDING:
+        report.dropped += 1  # a typed address that takes no mail: nothing more to try
+        store.subscribers.remove(subscriber.email)
     else:
         report.bounces += 1
         subscriber.hard_bounces += 1
@@ -283,7 +301,12 @@ def _reported(store: Store, event: Bounce | Complaint) -> Subscriber | None:
     ours are guessable (subscriber and day), and anyone may mail this inbox, so a report
     made up around one would suppress any reader; a bounce's counts only when the
     List-Unsubscribe names the same subscriber. A report on a digest sent to the address a
-    subscription moved from names nobody: the new address did not bounce or complain."""
+    subscription moved from names nobody: the new address did not bounce or complain; so
+    does a notice's bounce from before a move (its token version is older)."""
+    if isinstance(event, Bounce) and event.notice is not None:
+        public_id, version = event.notice
+        subscriber = store.subscribers.by_public_id(public_id)
+        return subscriber if subscriber and subscriber.token_version == version else None
     if event.delivery_id is not None:
         found = store.deliveries.recipient_of(event.delivery_id)
         if found is not None:

@@ -6,6 +6,7 @@ import imaplib
 import mailbox
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Project
@@ -483,3 +484,48 @@ def test_a_report_refusing_the_digest_for_what_it_is_keeps_its_reader(
         "gone@example.org": "bounced",
     }
     assert len(mailbox.Maildir(str(box_path))) == 0  # understood, each of them
+
+
+def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts(
+    project: Project, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mails about a subscription to its own address (a confirmation, a reminder of its
+    settings, a deletion link) go out with a signed bounce address naming it, not the From
+    address (nobody reads that for bounces). A confirmation that bounces removes its signup:
+    a mistyped address takes no mail. A bounce of such a mail to a subscriber counts as a
+    digest's does; one from before a move (an older token version) names nobody."""
+    from digest.mail.addresses import notice_bounce_address, read_notice_bounce
+
+    inbox, port = smtp_server
+    monkeypatch.setenv("DIGEST_TRANSPORT", "smtp")
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(port))
+    monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
+    project.ok("subscribers", "add", "tpyo@example.org", "--keywords", "kv cache", "--confirm")
+    project.ok("subscribers", "add", "reader@example.org", "--keywords", "kv cache")
+    project.ok("subscribers", "add", "moved@example.org", "--keywords", "kv cache")
+    key = load_settings(None).token_key()
+    [(mail_from, to, _)] = inbox.messages
+    ids = dict(project.query("select email, public_id from subscriber"))
+    assert to == ["tpyo@example.org"] and read_notice_bounce(key, mail_from) == (
+        ids["tpyo@example.org"],
+        1,
+    )
+    project.ok("subscribers", "edit", "moved@example.org", "--email", "new@example.org")
+    box_path = project.root / "var" / "returned"
+    box = mailbox.Maildir(str(box_path), create=True)
+    box.add(dsn(mail_from, "5.1.1"))
+    domain = mail_from.rpartition("@")[2]
+    box.add(dsn(notice_bounce_address(key, domain, ids["reader@example.org"], 1), "5.1.1"))
+    box.add(dsn(notice_bounce_address(key, domain, ids["moved@example.org"], 1), "5.1.1"))
+    box.add(dsn(notice_bounce_address(key, domain, ids["reader@example.org"], 9), "5.1.1"))
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    out = project.ok("inbox", "--now", NOW).out.strip()
+    assert out.startswith("1 bounces, 0 complaints, 0 unsubscribes; 2 naming nobody of ours")
+    assert out.endswith("1 signups removed (their confirmation bounced)")
+    assert dict(project.query("select email, status from subscriber")) == {
+        "reader@example.org": "bounced",
+        "new@example.org": "active",
+    }
+    assert project.query("select email from suppression") == [("reader@example.org",)]

@@ -2,6 +2,7 @@
 per-subscriber mailto: unsubscribe address, both signed so that mail to them is attributable.
 
     bounces+<delivery id>-<mac>@domain        envelope sender (Return-Path) of a digest
+    bounces+s<subscriber>-<version>-<mac>@domain   of a mail about a subscription (notice)
     unsubscribe+<subscriber>-<mac>@domain     List-Unsubscribe mailto: target
 
 Local parts are lower case only (some servers fold case): the subscriber's public id is
@@ -47,6 +48,23 @@ def read_bounce_address(key: bytes, address: str) -> int | None:
     """The delivery a bounce address names, or None when it is not a genuine one."""
     value = _read("bounces", key, address)
     return int(value) if value is not None and value.isdigit() else None
+
+
+def notice_bounce_address(key: bytes, domain: str, public_id: str, version: int) -> str:
+    """The envelope sender of a mail about one subscription sent to its own address (a
+    confirmation, a reminder of its settings): bounces to it name the subscription, as it
+    was at that token version (a move changes it)."""
+    return _tagged("bounces", key, f"s{_public_to_base32(public_id)}-{version}", domain)
+
+
+def read_notice_bounce(key: bytes, address: str) -> tuple[str, int] | None:
+    """(public id, token version) a notice's bounce address names, or None."""
+    value = _read("bounces", key, address)
+    if value is None or not value.startswith("s"):
+        return None
+    encoded, _, version = value[1:].rpartition("-")
+    public_id = _base32_to_public(encoded)
+    return None if public_id is None or not version.isdigit() else (public_id, int(version))
 
 
 def _public_to_base32(public_id: str) -> str:

@@ -67,10 +67,17 @@ class Mailer:
     sender: str
 
     def mail(
-        self, to: str, subject: str, template: str, context: dict[str, object], now: datetime
+        self,
+        to: str,
+        subject: str,
+        template: str,
+        context: dict[str, object],
+        now: datetime,
+        envelope: str | None = None,
     ) -> str | None:
         """Send one message rendered from `template` (.txt and .html) to one address; the
-        transport's error, if any. Its Message-ID names the template, the address, the time."""
+        transport's error, if any. Its Message-ID names the template, the address, the time;
+        its bounces go to `envelope` (else to the From address)."""
         text, html = self.renderer.render_pair(template, context)
         name = template.rsplit("/", 1)[-1]
         tag = hashlib.sha256(to.encode()).hexdigest()[:12]
@@ -84,7 +91,7 @@ class Mailer:
             date=now,
             message_id=message_id,
         )
-        [outcome] = self.transport.send([outgoing(0, message, self.sender, to)])
+        [outcome] = self.transport.send([outgoing(0, message, envelope or self.sender, to)])
         return None if outcome.error is None else str(outcome.error)
 
     def tell(
@@ -200,7 +207,8 @@ def _signup_mail(
         "topics": shown_topics(subscriber.keywords),
         **links(subscriber),
     }
-    error = mailer.mail(subscriber.email, kind.subject, kind.template, context, now)
+    envelope = mailer.links.notice_bounce_address(subscriber)
+    error = mailer.mail(subscriber.email, kind.subject, kind.template, context, now, envelope)
     if error is not None:
         subscriber.confirmation_sent_at, subscriber.confirmations_sent = previous
         raise TransportError(f"could not send the {kind.name}: {error}")
@@ -344,7 +352,8 @@ def request_forget(
         "valid_days": FORGET_MAX_AGE // 86400,
     }
     subject = "Delete your papers digest data?"
-    error = mailer.mail(subscriber.email, subject, "email/forget", context, now)
+    envelope = mailer.links.notice_bounce_address(subscriber)
+    error = mailer.mail(subscriber.email, subject, "email/forget", context, now, envelope)
     if error is not None:
         raise TransportError(f"could not send the mail to {subscriber.email}: {error}")
     return True

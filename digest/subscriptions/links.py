@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from digest.errors import ExpiredLinkError, LinkError
-from digest.mail.addresses import bounce_address, unsubscribe_address
+from digest.mail.addresses import bounce_address, notice_bounce_address, unsubscribe_address
 from digest.models import Subscriber
 from digest.subscriptions.tokens import (
     MoveToken,
@@ -59,6 +59,14 @@ class Links:
         if self.mail_domain is None:
             return None
         return bounce_address(self.key, self.mail_domain, delivery_id)
+
+    def notice_bounce_address(self, subscriber: TokenHolder) -> str | None:
+        """The envelope sender of a mail about a subscription to its own address (VERP)."""
+        if self.mail_domain is None:
+            return None
+        return notice_bounce_address(
+            self.key, self.mail_domain, subscriber.public_id, subscriber.token_version
+        )
 
     def token(self, purpose: str, subscriber: TokenHolder, issued: int = 0) -> str:
         """A token for this subscriber's current token version."""
