@@ -68,6 +68,7 @@ class Complaint:
     delivery_id: int | None  # from the signed bounce address, when the report came to it
     public_id: str | None = None  # whom the returned digest's signed List-Unsubscribe names
     message_id: str | None = None  # of the returned digest
+    notice: tuple[str, int] | None = None  # as Bounce.notice: a report on a confirmation, ...
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def classify(raw: bytes, key: bytes) -> Event:
     listed = None if original is None else _listed_subscriber(original, key)
     original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
     if isinstance(report, str) and report.lower() == "feedback-report":
-        return Complaint(delivery_id, listed, original_id)
+        return Complaint(delivery_id, listed, original_id, notice)
     if isinstance(report, str) and report.lower() == "delivery-status":
         action, status = _delivery_status(message)
         permanent = action == "failed" and status.startswith("5")
@@ -268,10 +269,13 @@ def apply(
         _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
     elif isinstance(event, Complaint):
         report.complaints += 1
-        _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
         store.suppression.add(
             subscriber.email, "complaint", "a feedback report (marked as spam)", now
         )
+        if subscriber.status == SubscriberStatus.PENDING:  # a confirmation marked as spam
+            store.subscribers.remove(subscriber.email)
+        else:
+            _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
     elif not event.permanent:
         report.delayed += 1
     elif not event.faults_address:
@@ -303,7 +307,7 @@ def _reported(store: Store, event: Bounce | Complaint) -> Subscriber | None:
     List-Unsubscribe names the same subscriber. A report on a digest sent to the address a
     subscription moved from names nobody: the new address did not bounce or complain; so
     does a notice's bounce from before a move (its token version is older)."""
-    if isinstance(event, Bounce) and event.notice is not None:
+    if event.notice is not None:
         public_id, version = event.notice
         subscriber = store.subscribers.by_public_id(public_id)
         return subscriber if subscriber and subscriber.token_version == version else None

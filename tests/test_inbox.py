@@ -492,8 +492,9 @@ def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts
     """Mails about a subscription to its own address (a confirmation, a reminder of its
     settings, a deletion link) go out with a signed bounce address naming it, not the From
     address (nobody reads that for bounces). A confirmation that bounces removes its signup:
-    a mistyped address takes no mail. A bounce of such a mail to a subscriber counts as a
-    digest's does; one from before a move (an older token version) names nobody."""
+    a mistyped address takes no mail; one marked as spam suppresses the address too. A
+    bounce of such a mail to a subscriber counts as a digest's does; one from before a move
+    (an older token version) names nobody."""
     from digest.mail.addresses import notice_bounce_address, read_notice_bounce
 
     inbox, port = smtp_server
@@ -502,10 +503,11 @@ def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts
     monkeypatch.setenv("DIGEST_SMTP_PORT", str(port))
     monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
     project.ok("subscribers", "add", "tpyo@example.org", "--keywords", "kv cache", "--confirm")
+    project.ok("subscribers", "add", "spam@example.org", "--keywords", "kv cache", "--confirm")
     project.ok("subscribers", "add", "reader@example.org", "--keywords", "kv cache")
     project.ok("subscribers", "add", "moved@example.org", "--keywords", "kv cache")
     key = load_settings(None).token_key()
-    [(mail_from, to, _)] = inbox.messages
+    [(mail_from, to, _), _] = inbox.messages
     ids = dict(project.query("select email, public_id from subscriber"))
     assert to == ["tpyo@example.org"] and read_notice_bounce(key, mail_from) == (
         ids["tpyo@example.org"],
@@ -519,13 +521,19 @@ def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts
     box.add(dsn(notice_bounce_address(key, domain, ids["reader@example.org"], 1), "5.1.1"))
     box.add(dsn(notice_bounce_address(key, domain, ids["moved@example.org"], 1), "5.1.1"))
     box.add(dsn(notice_bounce_address(key, domain, ids["reader@example.org"], 9), "5.1.1"))
+    # a confirmation marked as spam, reported to its bounce address: never mailed again
+    spam = notice_bounce_address(key, domain, ids["spam@example.org"], 1)
+    box.add(report("feedback-report", original("<confirm-x@papers-digest>"), spam))
     monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
     monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out.strip()
-    assert out.startswith("1 bounces, 0 complaints, 0 unsubscribes; 2 naming nobody of ours")
+    assert out.startswith("1 bounces, 1 complaints, 0 unsubscribes; 2 naming nobody of ours")
     assert out.endswith("1 signups removed (their confirmation bounced)")
     assert dict(project.query("select email, status from subscriber")) == {
         "reader@example.org": "bounced",
         "new@example.org": "active",
     }
-    assert project.query("select email from suppression") == [("reader@example.org",)]
+    assert dict(project.query("select email, reason from suppression")) == {
+        "reader@example.org": "bounce",
+        "spam@example.org": "complaint",
+    }
