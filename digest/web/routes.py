@@ -97,23 +97,25 @@ async def subscribe(request: Request) -> HTMLResponse:
     form = await read_form(request)
     if not web.csrf_valid(request, form):
         return forbidden(request)
+    typed = form.get("email", "").strip()
     if form.get(HONEYPOT):  # a field people never see: a bot filled it in
-        return await _answer_after(started, web.page(request, "check_inbox"))
+        return await _answer_after(started, web.page(request, "check_inbox", email=typed))
     if not web.guard.signup(client_of(request)):
         return web.too_many(request, "signups")
     try:
         # sending the confirmation mail blocks: keep it off the event loop
-        await run_in_threadpool(
+        signed_up = await run_in_threadpool(
             signup.subscribe,
             web.store,
             web.mailer,
-            form.get("email", ""),
+            typed,
             preferences_from(form),
             web.clock(),
         )
     except ValidationError as exc:
         return web.page(request, "index", status=400, error=str(exc), values=form)
-    return await _answer_after(started, web.page(request, "check_inbox"))
+    page = web.page(request, "check_inbox", email=signed_up.email)
+    return await _answer_after(started, page)
 
 
 async def _answer_after(started: float, response: HTMLResponse) -> HTMLResponse:
