@@ -112,6 +112,7 @@ def test_add_with_every_option_is_active_at_once(project: Project) -> None:
         "status": "active",
         "hard_bounces": 0,
         "address_since": None,
+        "suppressed": None,
         "trending": 0.1,
         "trending_box": False,
         "grouped": True,
@@ -355,6 +356,26 @@ def test_edit_email_moves_the_subscription_with_its_votes_and_revokes_old_links(
     assert "like" in project.ok("subscribers", "show", "alice@new.example.edu").out
     version = "select token_version from subscriber where email = 'alice@new.example.edu'"
     assert project.query(version) == [(2,)]
+
+
+def test_show_and_list_say_when_an_active_subscriber_is_suppressed(project: Project) -> None:
+    """An address suppressed by hand (or by a complaint about another mail) can belong to an
+    active subscriber, who then gets nothing: the operator asking why sees it."""
+    add_alice(project)
+    project.ok("subscribers", "add", "bob@example.org", "--keywords", "rlhf")
+    assert "suppressed" not in project.ok("subscribers", "show", "bob@example.org").out
+    project.ok("suppression", "add", "bob@example.org")
+    lines = project.ok("subscribers", "show", "bob@example.org").out.splitlines()
+    assert lines[1] == "status: active"
+    assert lines[2].startswith("suppressed: manual since ") and "nothing is sent" in lines[2]
+    listed = project.ok("subscribers", "list").out
+    assert "bob@example.org  [active, suppressed: manual]" in listed
+    assert "alice@example.org  [active]" in listed
+    rows = json.loads(project.ok("subscribers", "list", "--json").out)
+    assert {r["email"]: r["suppressed"] for r in rows} == {
+        "alice@example.org": None,
+        "bob@example.org": "manual",
+    }
 
 
 def test_edit_email_refuses_a_taken_suppressed_or_same_address_and_changes_nothing(

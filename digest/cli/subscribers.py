@@ -81,7 +81,6 @@ def _summary(s: Subscriber) -> str:
     return f"{', '.join(s.keywords)}{excluded}; {_schedule(s)}, up to {s.max_papers} papers"
 
 
-# `subscribers show`: what people ask about first, then the rest as stored
 # shown as moments a person reads (the JSON keeps ISO-8601)
 MOMENTS = frozenset(
     (
@@ -93,7 +92,17 @@ MOMENTS = frozenset(
         "updated_at",
     )
 )
-SHOW_FIRST = ("email", "status", "keywords", "exclude", "frequency", "weekly_day", "send_at")
+# `subscribers show`: what people ask about first, then the rest as stored
+SHOW_FIRST = (
+    "email",
+    "status",
+    "suppressed",
+    "keywords",
+    "exclude",
+    "frequency",
+    "weekly_day",
+    "send_at",
+)
 
 
 @subscribers_app.command("add")
@@ -177,14 +186,17 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """List subscribers by address."""
-    rows = state(ctx).services().store.subscribers.listed(status=status)
+    store = state(ctx).services().store
+    rows = store.subscribers.listed(status=status)
+    suppressed = {s.email: s.reason for s in store.suppression.listed()}
     if as_json:
-        echo_json([subscriber_dict(s) for s in rows])
+        echo_json([{**subscriber_dict(s), "suppressed": suppressed.get(s.email)} for s in rows])
         return
     if not rows:
         say("no subscribers: add one with `digest subscribers add EMAIL --keywords ...`")
     for s in rows:
-        say(f"{s.email}  [{s.status}]  {_schedule(s)}  {', '.join(s.keywords)}")
+        stopped = f", suppressed: {suppressed[s.email]}" if s.email in suppressed else ""
+        say(f"{s.email}  [{s.status}{stopped}]  {_schedule(s)}  {', '.join(s.keywords)}")
 
 
 @subscribers_app.command("show")
@@ -192,7 +204,8 @@ def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     """Show one subscriber."""
     store = state(ctx).services().store
     subscriber = find(store, email)
-    data = subscriber_dict(subscriber)
+    suppression = store.suppression.get(subscriber.email)
+    data = {**subscriber_dict(subscriber), "suppressed": suppression and suppression.reason}
     assert subscriber.id is not None
     votes = [
         {"id": paper.id, "title": paper.title, "vote": "like" if vote.value > 0 else "dislike"}
@@ -202,6 +215,8 @@ def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
         echo_json({**data, "votes": votes})
         return
     keys = [k for k in SHOW_FIRST if k in data] + sorted(k for k in data if k not in SHOW_FIRST)
+    if suppression is None:
+        keys.remove("suppressed")  # a line only when it explains why nothing goes out
     for key in keys:
         value = data[key]
         shown = ", ".join(value) if isinstance(value, list) else value
@@ -209,6 +224,9 @@ def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
             shown = when(shown)
         elif key == "weekly_day":
             shown = WEEKDAYS[value] if data["frequency"] == Frequency.WEEKLY else "-"
+        elif key == "suppressed" and suppression is not None:  # why nothing goes out
+            since = when(suppression.created_at.isoformat())
+            shown = f"{value} since {since}: nothing is sent (digest suppression remove)"
         say(f"{key}: {'-' if shown in (None, '') else clean(str(shown))}")
     say(f"votes: {len(votes) or 'none'}")
     for row in votes:
