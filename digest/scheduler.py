@@ -186,6 +186,7 @@ def serve(
                 host=host,
                 port=port,
                 log_level="info",
+                log_config=None,  # its lines in the service's format, with their time
                 lifespan="off",
             )
             _Server(config, runner.stop).run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,6 +129,9 @@ def test_serve_stops_cleanly_on_sigterm_mid_dispatch(
     assert process.returncode == 0, output
     assert stopped_after < 10
     assert "stopped" in output
+    # the web server's lines read as the scheduler's: with their time (operators sort by it)
+    started_line = next(line for line in output.splitlines() if "Uvicorn running" in line)
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO uvicorn", started_line)
     counts = statuses(project)
     assert counts.get("sending", 0) == 0, counts
     assert 30 <= counts["sent"] < 400, counts

@@ -249,7 +249,8 @@ def web(
 
     services = state(ctx).signing_services()
     say(f"serving on http://{host}:{port} (links in mail use {services.settings.base_url})")
-    uvicorn.run(services.web_app(), host=host, port=port, log_level="info")
+    log_with_time()
+    uvicorn.run(services.web_app(), host=host, port=port, log_level="info", log_config=None)
 
 
 @app.command()
@@ -262,14 +263,19 @@ def serve(
 ) -> None:
     """Run the scheduler (fetch each source on its interval, dispatch every tick) and the web
     app in one process until SIGTERM or SIGINT."""
-    import logging
-
     from digest.scheduler import serve as run_service
+
+    log_with_time()
+    run_service(state(ctx).signing_services(), host, port, tick_seconds=tick, web=not no_web)
+
+
+def log_with_time() -> None:
+    """Log lines (the service's and the web server's) with their time, level and source."""
+    import logging
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    run_service(state(ctx).signing_services(), host, port, tick_seconds=tick, web=not no_web)
 
 
 def _dispatch(app_state: AppState, moment: datetime) -> bool:
