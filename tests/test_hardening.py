@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -554,3 +558,46 @@ def test_b6_an_ipv6_client_is_its_network_not_each_of_its_addresses() -> None:
     assert guard.signup(client_of(from_host("::ffff:192.0.2.1")))  # IPv4 as IPv6 writes it
     assert guard.signup(client_of(from_host("192.0.2.1")))
     assert not guard.signup(client_of(from_host("192.0.2.1")))  # the same client: its two
+
+
+def test_time_zones_work_on_a_machine_without_the_systems_time_zone_files(
+    tmp_path: Path,
+) -> None:
+    """Slim container images (python:3.11-slim, which the Dockerfile builds on) hold no
+    /usr/share/zoneinfo: every zone, Europe/Berlin too, was refused as unknown, and a time
+    zone never planned. The tzdata package is the fallback zoneinfo reads then."""
+    digest = str(Path(sys.executable).parent / "digest")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env |= {"PYTHONTZPATH": str(tmp_path / "no-zoneinfo"), "DIGEST_SEMANTIC": "off"}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'digest.sqlite'}"
+    added = subprocess.run(
+        [
+            digest,
+            "subscribers",
+            "add",
+            "a@example.org",
+            "--keywords",
+            "kv cache",
+            "--timezone",
+            "Asia/Kolkata",
+            "--send-at",
+            "07:30",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "daily at 07:30 Asia/Kolkata" in added.stdout
+    sent = subprocess.run(  # planning reads the zone too
+        [digest, "send", "--now", "2026-11-22T12:00:00+00:00"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert "1 subscriber due" in sent.stdout
