@@ -570,34 +570,16 @@ def test_time_zones_work_on_a_machine_without_the_systems_time_zone_files(
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env |= {"PYTHONTZPATH": str(tmp_path / "no-zoneinfo"), "DIGEST_SEMANTIC": "off"}
     env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'digest.sqlite'}"
-    added = subprocess.run(
-        [
-            digest,
-            "subscribers",
-            "add",
-            "a@example.org",
-            "--keywords",
-            "kv cache",
-            "--timezone",
-            "Asia/Kolkata",
-            "--send-at",
-            "07:30",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert added.returncode == 0, added.stderr
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [digest, *args], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    zone = ("--timezone", "Asia/Kolkata", "--send-at", "07:30")
+    added = run("subscribers", "add", "a@example.org", "--keywords", "kv cache", *zone)
     assert "daily at 07:30 Asia/Kolkata" in added.stdout
-    sent = subprocess.run(  # planning reads the zone too
-        [digest, "send", "--now", "2026-11-22T12:00:00+00:00"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert sent.returncode == 0, sent.stderr
+    sent = run("send", "--now", "2026-11-22T12:00:00+00:00")  # planning reads the zone too
     assert "1 subscriber due" in sent.stdout
