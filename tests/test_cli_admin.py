@@ -197,6 +197,9 @@ def test_stats_counts_real_state(project: Project) -> None:
     add(project, "bob@example.org", keywords="diffusion models")
     project.ok("subscribers", "pause", "bob@example.org")
     project.ok("send", "--now", NOW)
+    for email in ("gone@example.org", "asked@example.org", "asked-too@example.org"):
+        project.ok("suppression", "add", email)
+    project.query("update suppression set reason = 'bounce' where email = 'gone@example.org'")
     # a listing that cannot be read counts as a failed source
     (project.root / "seeds" / "zz_broken.txt").write_bytes(b"\xff\xfe\x00 not a listing")
     project.cli("fetch", "--now", "2026-11-22T12:30:00+00:00")
@@ -213,7 +216,9 @@ def test_stats_counts_real_state(project: Project) -> None:
         "last_dispatch",
         "first_dispatch",
         "database",
+        "suppressed",
     }
+    assert data["suppressed"] == {"total": 3, "by_reason": {"bounce": 1, "manual": 2}}
     # what the file holds: its pages, none free until rows are deleted
     assert data["database"] == {"bytes": project.db.stat().st_size, "free_bytes": 0}
     assert data["subscribers"]["total"] == 2
@@ -254,6 +259,7 @@ def test_stats_counts_real_state(project: Project) -> None:
     assert "subscribers: 2 (1 active, 1 paused)" in out
     assert "deliveries:  1 (1 sent)" in out
     assert f"papers:      {papers}" in out
+    assert "suppressed:  3 addresses (1 bounce, 2 manual)" in out
     assert "last dispatch: 2026-11-22 12:00:00 UTC" in out
     assert f"database:    {data['database']['bytes'] / 1e6:.1f} MB\n" in out
     # pruning frees pages that new rows reuse: stats says how much of the file they are

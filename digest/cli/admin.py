@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import AppState, JsonOpt, echo_json, say, state, when
+from digest.cli.common import AppState, JsonOpt, counted, echo_json, say, state, when
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
 
 if TYPE_CHECKING:
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Summarise the service: subscribers and deliveries by status, papers, last fetch and send."""
+    """Summarise the service: subscribers and deliveries by status, papers, suppressed
+    addresses, last fetch and send."""
     data = collect_stats(_glance(state(ctx)))
     if as_json:
         echo_json(data)
@@ -26,6 +27,10 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     say(f"subscribers: {subs['total']} ({_counts(subs['by_status'])})")
     say(f"deliveries:  {outbox['total']} ({_counts(outbox['by_status'])})")
     say(f"papers:      {data['papers']}")
+    suppressed = data["suppressed"]
+    if suppressed["total"]:  # addresses nothing goes to, whoever subscribes them
+        addresses = counted(suppressed["total"], "address", "addresses")
+        say(f"suppressed:  {addresses} ({_counts(suppressed['by_reason'])})")
     if fetch["at"] is None:
         say("last fetch:  never (run `digest fetch`)")
     else:
@@ -113,6 +118,7 @@ def collect_stats(glance: Glance) -> dict[str, Any]:
         "last_dispatch": iso(glance.last_dispatch),
         "first_dispatch": iso(glance.first_dispatch),
         "database": {"bytes": glance.size, "free_bytes": glance.free},
+        "suppressed": {"total": sum(glance.suppressed.values()), "by_reason": glance.suppressed},
     }
 
 

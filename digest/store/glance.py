@@ -7,7 +7,7 @@ give the same numbers."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +43,7 @@ class Glance:
     first_dispatch: datetime | None
     size: int | None = None  # bytes the database takes, where it can say
     free: int | None = None  # of those, pages freed by deletes that new rows reuse (SQLite)
+    suppressed: dict[str, int] = field(default_factory=dict)  # addresses by reason
 
     @classmethod
     def of_store(cls, store: Store) -> Glance:
@@ -70,6 +71,7 @@ class Glance:
             first_dispatch=first,
             size=size,
             free=free,
+            suppressed=store.suppression.counts(),
         )
 
 
@@ -94,6 +96,7 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
                 "SELECT min(created_at), max(created_at) FROM delivery"
             ).fetchone()
             size, free = conn.execute(SQLITE_SIZE).fetchone()
+            suppressed = dict(conn.execute("SELECT reason, count(*) FROM suppression GROUP BY 1"))
     except (sqlite3.Error, TypeError):
         return None
     return Glance(
@@ -107,6 +110,7 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
         first_dispatch=_moment(first),
         size=size,
         free=free,
+        suppressed={str(k): int(v) for k, v in suppressed.items()},
     )
 
 

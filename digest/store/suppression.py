@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import col, delete, select
+from sqlmodel import col, delete, func, select
 
 from digest.models import Suppression
 from digest.store.engine import Queries
@@ -31,6 +31,14 @@ class SuppressionQueries(Queries):
         with self.read() as session:
             query = select(Suppression).order_by(col(Suppression.created_at).desc())
             return list(session.exec(query))
+
+    def counts(self) -> dict[str, int]:
+        """How many addresses are suppressed for each reason."""
+        with self.read() as session:
+            rows = session.exec(
+                select(Suppression.reason, func.count()).group_by(col(Suppression.reason))
+            )
+            return {reason: int(n) for reason, n in rows}
 
     def remove(self, email: str) -> bool:
         """Take an address off the list (the person asked to receive mail again)."""
