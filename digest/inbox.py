@@ -38,7 +38,7 @@ from digest.models import Subscriber, SubscriberStatus
 from digest.safe_text import has_unsafe
 from digest.store import Store
 from digest.subscriptions.tokens import read_token
-from digest.vocabulary import faults_address
+from digest.vocabulary import counted, faults_address
 
 
 @dataclass(frozen=True)
@@ -235,18 +235,20 @@ class InboxReport:
 
     def __str__(self) -> str:
         refused = (
-            f"; {self.refused} digests refused for their content or a policy, not the address "
-            "(logged: check DKIM, SPF and DMARC)"
+            f"; {counted(self.refused, 'digest')} refused for their content or a policy, not "
+            "the address (logged: check DKIM, SPF and DMARC)"
             if self.refused
             else ""
         )
         dropped = (
-            f"; {self.dropped} signups removed (their confirmation bounced)" if self.dropped else ""
+            f"; {counted(self.dropped, 'signup')} removed (their confirmation bounced)"
+            if self.dropped
+            else ""
         )
         return (
-            f"{self.bounces} bounces, {self.complaints} complaints, "
-            f"{self.unsubscribes} unsubscribes; {self.unmatched} naming nobody of ours, "
-            f"{self.unknown} not understood{refused}{dropped}"
+            f"{counted(self.bounces, 'bounce')}, {counted(self.complaints, 'complaint')}, "
+            f"{counted(self.unsubscribes, 'unsubscribe')}; {self.unmatched} naming nobody of "
+            f"ours, {self.unknown} not understood{refused}{dropped}"
         )
 
 

@@ -106,3 +106,8 @@ def faults_address(reply: str) -> bool:
     """Whether a permanent failure, by the status code its reply or report starts with (and
     its words), is the address's (no such mailbox or domain, ...), not the message's."""
     return _NOT_THE_ADDRESS.match(reply) is None or _THE_RECIPIENT.search(reply) is not None
+
+
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """`1 digest`, `2 digests`: a count with its noun in the right number."""
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"

@@ -104,7 +104,7 @@ def test_inbox_acts_on_bounces_complaints_and_unsubscribes_once(
 ) -> None:
     out = project.ok("inbox", "--now", NOW).out
     assert out.strip() == (
-        "1 bounces, 1 complaints, 1 unsubscribes; 1 naming nobody of ours, 1 not understood"
+        "1 bounce, 1 complaint, 1 unsubscribe; 1 naming nobody of ours, 1 not understood"
     )
     statuses = dict(project.query("select email, status from subscriber"))
     assert statuses == {
@@ -445,7 +445,7 @@ def test_what_comes_back_from_the_address_a_subscription_moved_from_stops_nothin
     [(after,)] = project.query(f"select id from delivery where id != {before}")
     box.add(dsn(bounce_address(key, "localhost", after), "5.1.1"))
     out = project.ok("inbox", "--now", later).out
-    assert out.strip().startswith("1 bounces, 0 complaints")
+    assert out.strip().startswith("1 bounce, 0 complaints")
     assert project.query("select email, status from subscriber") == [("new@example.org", "bounced")]
     assert project.query("select email, reason from suppression") == [("new@example.org", "bounce")]
 
@@ -475,7 +475,7 @@ def test_a_report_refusing_the_digest_for_what_it_is_keeps_its_reader(
     monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
     monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out
-    assert out.strip().startswith("1 bounces, 0 complaints")
+    assert out.strip().startswith("1 bounce, 0 complaints")
     assert "2 digests refused for their content or a policy" in out and "DMARC" in out
     assert "spam-filtered@example.org was refused (status 5.7.1)" in caplog.text
     assert dict(project.query("select email, status from subscriber")) == {
@@ -527,8 +527,8 @@ def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts
     monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
     monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out.strip()
-    assert out.startswith("1 bounces, 1 complaints, 0 unsubscribes; 2 naming nobody of ours")
-    assert out.endswith("1 signups removed (their confirmation bounced)")
+    assert out.startswith("1 bounce, 1 complaint, 0 unsubscribes; 2 naming nobody of ours")
+    assert out.endswith("1 signup removed (their confirmation bounced)")
     assert dict(project.query("select email, status from subscriber")) == {
         "reader@example.org": "bounced",
         "new@example.org": "active",

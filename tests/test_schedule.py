@@ -335,6 +335,6 @@ def test_serve_reads_the_returned_mail_when_an_inbox_is_set(
     assert len(mailbox.Maildir(str(box_path))) == 1  # the message nobody understood stays
     lines = [r.getMessage() for r in caplog.records if r.name == "digest.scheduler"]
     assert lines == [
-        "returned mail: 0 bounces, 0 complaints, 1 unsubscribes; 0 naming nobody of ours, "
+        "returned mail: 0 bounces, 0 complaints, 1 unsubscribe; 0 naming nobody of ours, "
         "1 not understood"
     ]

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import AppState, JsonOpt, counted, echo_json, say, state, when
-from digest.vocabulary import DeliveryStatus, SubscriberStatus
+from digest.cli.common import AppState, JsonOpt, echo_json, say, state, when
+from digest.vocabulary import DeliveryStatus, SubscriberStatus, counted
 
 if TYPE_CHECKING:
     from digest.store.glance import Glance

@@ -83,11 +83,6 @@ def _say_new_database(path: Path) -> None:
     )
 
 
-def counted(n: int, singular: str, plural: str | None = None) -> str:
-    """`1 digest`, `2 digests`: a count with its noun in the right number."""
-    return f"{n} {singular if n == 1 else plural or singular + 's'}"
-
-
 def state(ctx: typer.Context) -> AppState:
     """The AppState of the running command."""
     return ctx.find_root().ensure_object(AppState)

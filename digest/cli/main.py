@@ -15,7 +15,6 @@ from digest.cli.admin import copy_to, stats
 from digest.cli.common import (
     AppState,
     JsonOpt,
-    counted,
     echo_json,
     how_many,
     now_option,
@@ -33,6 +32,7 @@ from digest.cli.subscribers import subscribers_app
 from digest.cli.suppression import suppression_app
 from digest.errors import DigestError
 from digest.mail.mime import clean
+from digest.vocabulary import counted
 
 app = typer.Typer(
     name="digest",

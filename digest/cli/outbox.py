@@ -11,7 +11,6 @@ from digest.cli.common import (
     BeforeOpt,
     JsonOpt,
     OlderThanOpt,
-    counted,
     cutoff,
     echo_json,
     how_many,
@@ -21,7 +20,7 @@ from digest.cli.common import (
     state,
     when,
 )
-from digest.vocabulary import DeliveryStatus
+from digest.vocabulary import DeliveryStatus, counted
 
 if TYPE_CHECKING:
     from digest.models import Delivery

@@ -10,7 +10,6 @@ from digest.cli.common import (
     BeforeOpt,
     JsonOpt,
     OlderThanOpt,
-    counted,
     cutoff,
     echo_json,
     how_many,
@@ -21,6 +20,7 @@ from digest.cli.common import (
 )
 from digest.errors import NotFoundError
 from digest.mail.mime import clean
+from digest.vocabulary import counted
 
 papers_app = typer.Typer(
     help="List the papers in the history (newest first), remove some, or prune old ones.",

@@ -11,7 +11,6 @@ import typer
 from digest.cli.common import (
     AppState,
     JsonOpt,
-    counted,
     echo_json,
     now_option,
     parse_now,
@@ -20,7 +19,7 @@ from digest.cli.common import (
     when,
 )
 from digest.errors import NotFoundError
-from digest.vocabulary import FetchStatus, SourceKind
+from digest.vocabulary import FetchStatus, SourceKind, counted
 
 if TYPE_CHECKING:
     from digest.models import SourceState

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.common import counted, parse_now, say, state, write_file
+from digest.cli.common import parse_now, say, state, write_file
 from digest.vocabulary import CSV_COLUMNS as COLUMNS
+from digest.vocabulary import counted
 
 
 def import_cmd(

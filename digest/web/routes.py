@@ -20,6 +20,7 @@ from digest.subscriptions import lifecycle as signup
 from digest.subscriptions import moving
 from digest.subscriptions.links import Links
 from digest.subscriptions.votes import lookup_papers, not_found
+from digest.vocabulary import counted
 from digest.web.context import MAX_FORM_FIELD, WebContext
 from digest.web.limits import client_key
 
@@ -407,5 +408,5 @@ def _seed_votes(
     if not papers:
         return preferences_page(request, subscriber, status=404, error=error, values=left)
     web.store.votes.set(subscriber.id, {p.id: 1 for p in papers}, web.clock(), "seed")
-    notice = f"Added {len(papers)} paper{'s' if len(papers) != 1 else ''} you like."
+    notice = f"Added {counted(len(papers), 'paper')} you like."
     return preferences_page(request, subscriber, notice=notice, error=error, values=left)
