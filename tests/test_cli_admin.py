@@ -104,6 +104,13 @@ def test_deliveries_after_a_maildir_run(project: Project) -> None:
     [newest] = json.loads(project.ok("deliveries", "--limit", "1", "--json").out)
     assert newest["id"] == skipped["id"]
     assert "no deliveries with status failed" in project.ok("deliveries", "--status", "failed").out
+    # one subscriber's digests: "why did alice get nothing?"
+    [hers] = json.loads(project.ok("deliveries", "--email", "Alice@Example.org", "--json").out)
+    assert hers["id"] == sent["id"]
+    none = project.ok("deliveries", "--email", "alice@example.org", "--status", "failed").out
+    assert "no deliveries with status failed to alice@example.org" in none
+    unknown = project.cli("deliveries", "--email", "bob@example.org")
+    assert unknown.code == 1 and "no subscriber 'bob@example.org'" in unknown.err
 
 
 def test_deliveries_show_smtp_failures_and_retries(

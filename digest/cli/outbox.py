@@ -42,6 +42,10 @@ def deliveries(
             help="Only deliveries with this status.", case_sensitive=False, show_default=False
         ),
     ] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(help="Only the digests of this subscriber.", show_default=False),
+    ] = None,
     limit: Annotated[int, how_many("How many deliveries, newest first.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
@@ -49,8 +53,16 @@ def deliveries(
     (or: deliveries prune)."""
     if ctx.invoked_subcommand is not None:
         return
+    from digest.cli.subscribers import find
+
     store = state(ctx).services().store
-    rows = store.deliveries.listed(status=status, limit=limit, newest_first=True)
+    subscriber = None if email is None else find(store, email)
+    rows = store.deliveries.listed(
+        status=status,
+        limit=limit,
+        newest_first=True,
+        subscriber_id=None if subscriber is None else subscriber.id,
+    )
     emails = _emails(store, rows)
     data = [_delivery_dict(d, emails) for d in rows]
     if as_json:
@@ -58,7 +70,8 @@ def deliveries(
         return
     if not data:
         which = f"with status {status} " if status else ""
-        say(f"no deliveries {which}yet: `digest run` plans and sends the due digests")
+        whose = f"to {subscriber.email} " if subscriber is not None else ""
+        say(f"no deliveries {which}{whose}yet: `digest run` plans and sends the due digests")
     for row in data:
         say(_delivery_line(row))
 

@@ -199,13 +199,17 @@ class DeliveryQueries(Queries):
         status: DeliveryStatus | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        subscriber_id: int | None = None,
     ) -> list[Delivery]:
-        """Deliveries, oldest (or newest) first, optionally with one status, at most `limit`."""
+        """Deliveries, oldest (or newest) first, optionally with one status or of one
+        subscriber, at most `limit`."""
         with self.read() as session:
             order = col(Delivery.id).desc() if newest_first else col(Delivery.id)
             query = select(Delivery).order_by(order)
             if status is not None:
                 query = query.where(Delivery.status == status)
+            if subscriber_id is not None:
+                query = query.where(Delivery.subscriber_id == subscriber_id)
             if limit is not None:
                 query = query.limit(limit)
             return list(session.exec(query))
