@@ -4,11 +4,10 @@ unsubscribe requests, read from a Maildir, IMAP or POP3 mailbox and acted on.
 `classify` is pure: bytes in, one event out. `apply` records the event: a permanent bounce
 counts against the subscriber (suppressed once they are `bounced`) when it faults the address,
 not the message (a spam filter's or a policy's refusal is logged for the operator), a
-complaint unsubscribes
-and suppresses at once, an unsubscribe request unsubscribes. Anyone can mail the inbox, so a
-report names a subscriber only by what we signed (the bounce address, the List-Unsubscribe).
-Every message understood is removed from the mailbox, so that a second run never counts it
-twice; the rest stay for a person to read.
+complaint unsubscribes and suppresses at once, an unsubscribe request unsubscribes. Anyone can
+mail the inbox, so a report names a subscriber only by what we signed (the bounce address,
+the List-Unsubscribe). Every message understood is removed from the mailbox, so that a second
+run never counts it twice; the rest stay for a person to read.
 """
 
 from __future__ import annotations

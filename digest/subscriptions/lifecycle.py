@@ -279,14 +279,22 @@ def to_confirm(store: Store, links: Links, token: str, now: datetime) -> Subscri
 
 
 def subscriber_for(
-    store: Store, links: Links, purpose: str, token: str, now: datetime
+    store: Store,
+    links: Links,
+    purpose: str,
+    token: str,
+    now: datetime,
+    gone: str | None = None,
 ) -> Subscriber:
-    """The subscriber a preferences or unsubscribe link names, if the link is still valid.
+    """The subscriber a personal link names, if the link is still valid; `gone`: what to say
+    (GoneError) when the link is genuine but its subscriber no longer exists.
 
-    Revoking links (a new token version) kills preferences links; an unsubscribe link keeps
+    Revoking links (a new token version) kills every link but unsubscribe, which keeps
     working (RFC 8058: the mail already sent must stay able to unsubscribe)."""
-    data = links.read(purpose, token, now.timestamp())  # these never expire; the version can
+    data = links.read(purpose, token, now.timestamp())  # some expire (links.MAX_AGES)
     subscriber = store.subscribers.by_public_id(data.subscriber)
+    if subscriber is None and gone is not None:
+        raise GoneError(gone)
     if subscriber is None:
         raise LinkError("this link is no longer valid: use the link in your latest digest")
     if purpose != "unsubscribe" and subscriber.token_version != data.version:
@@ -308,17 +316,24 @@ def decline(store: Store, links: Links, token: str, now: datetime) -> str:
     not ask for it wants: the address is suppressed (the signup form mails it nothing more)
     and its signup removed (a subscription it confirmed meanwhile is unsubscribed). Only the
     operator can take it off the list. The address is returned."""
-    data = links.read("decline", token, now.timestamp())
-    if store.subscribers.by_public_id(data.subscriber) is None:  # a genuine link, used
-        raise GoneError("nothing more will be sent to this address: it was stopped already")
-    subscriber = subscriber_for(store, links, "decline", token, now)
-    store.suppression.add(subscriber.email, "declined", "from the link of a confirmation mail", now)
-    if subscriber.status == SubscriberStatus.PENDING:
-        store.subscribers.remove(subscriber.email)
-    elif subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-        subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, now
-        store.subscribers.save(subscriber)
+    used = "nothing more will be sent to this address: it was stopped already"
+    subscriber = subscriber_for(store, links, "decline", token, now, gone=used)
+    left = decline_address(store, subscriber.email, "from the link of a confirmation mail", now)
+    if left is not None and left.status != SubscriberStatus.UNSUBSCRIBED:
+        left.status, left.updated_at = SubscriberStatus.UNSUBSCRIBED, now
+        store.subscribers.save(left)
     return subscriber.email
+
+
+def decline_address(store: Store, email: str, detail: str, now: datetime) -> Subscriber | None:
+    """Suppress an address whose owner asked never to be mailed ("declined") and remove a
+    signup of it not yet confirmed; the subscriber left at that address, if any."""
+    store.suppression.add(email, "declined", detail, now)
+    subscriber = store.subscribers.find(email)
+    if subscriber is not None and subscriber.status == SubscriberStatus.PENDING:
+        store.subscribers.remove(email)
+        return None
+    return subscriber
 
 
 def way_back(links: Links, token: str, subscriber: Subscriber, now: datetime) -> str | None:
@@ -361,10 +376,8 @@ def request_forget(
 
 def forget(store: Store, links: Links, token: str, now: datetime) -> str:
     """Delete everything kept about the subscriber a deletion link names; their address."""
-    data = links.read("forget", token, now.timestamp())
-    if store.subscribers.by_public_id(data.subscriber) is None:  # a genuine link, used
-        raise GoneError("nothing is kept about this address any more: it was deleted")
-    subscriber = subscriber_for(store, links, "forget", token, now)
+    used = "nothing is kept about this address any more: it was deleted"
+    subscriber = subscriber_for(store, links, "forget", token, now, gone=used)
     store.subscribers.remove(subscriber.email)
     return subscriber.email
 

@@ -90,16 +90,17 @@ class Links:
 
     def confirm_url(self, subscriber: Subscriber) -> str:
         """The double opt-in link, bound to the moment the confirmation was requested."""
-        sent = subscriber.confirmation_sent_at
-        issued = int(sent.timestamp()) if sent else 0
-        return f"{self.base_url}/confirm/{self.token('confirm', subscriber, issued)}"
+        return self._of_confirmation("confirm", subscriber)
 
     def decline_url(self, subscriber: Subscriber) -> str:
         """The link of a confirmation mail that stops all mail to its address, for whoever
         did not ask for it; bound to that mail's moment, as the confirmation link."""
+        return self._of_confirmation("decline", subscriber)
+
+    def _of_confirmation(self, purpose: str, subscriber: Subscriber) -> str:
         sent = subscriber.confirmation_sent_at
         issued = int(sent.timestamp()) if sent else 0
-        return f"{self.base_url}/decline/{self.token('decline', subscriber, issued)}"
+        return f"{self.base_url}/{purpose}/{self.token(purpose, subscriber, issued)}"
 
     def forget_url(self, subscriber: TokenHolder, issued: int) -> str:
         """The link, mailed to the subscriber, that deletes everything about them (two days)."""

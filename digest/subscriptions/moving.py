@@ -10,7 +10,7 @@ from typing import Protocol
 from digest.errors import AlreadyExistsError, LinkError, TransportError, ValidationError
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import Store
-from digest.subscriptions.lifecycle import Mailer
+from digest.subscriptions.lifecycle import Mailer, decline_address
 from digest.subscriptions.links import MOVE_BACK_MAX_AGE, MOVE_MAX_AGE, Links
 from digest.subscriptions.preferences import normalise_email
 from digest.subscriptions.tokens import MoveToken
@@ -115,10 +115,7 @@ def decline(store: Store, links: Links, token: str, now: datetime) -> str:
     """Stop all mail to the address a move link was mailed to: suppressed, whoever asks
     again (only the operator lifts it); a signup of it not yet confirmed goes too."""
     email = declining(links, token, now)
-    store.suppression.add(email, "declined", "from the link of a move mail", now)
-    other = store.subscribers.find(email)
-    if other is not None and other.status == SubscriberStatus.PENDING:
-        store.subscribers.remove(email)
+    decline_address(store, email, "from the link of a move mail", now)
     return email
 
 
