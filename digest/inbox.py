@@ -33,7 +33,7 @@ from digest.mail.addresses import (
     read_notice_bounce,
     read_unsubscribe_address,
 )
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import Subscriber, SubscriberStatus, bounces_in_a_row
 from digest.safe_text import has_unsafe
 from digest.store import Store
 from digest.subscriptions.tokens import read_token
@@ -292,7 +292,10 @@ def apply(
         store.subscribers.remove(subscriber.email)
     else:
         report.bounces += 1
-        subscriber.hard_bounces += 1
+        subscriber.hard_bounces = bounces_in_a_row(
+            subscriber.hard_bounces, subscriber.last_bounce_at, now
+        )
+        subscriber.last_bounce_at = now
         if subscriber.hard_bounces >= bounce_limit:
             subscriber.status = SubscriberStatus.BOUNCED
             store.suppression.add(subscriber.email, "bounce", f"status {event.status}", now)

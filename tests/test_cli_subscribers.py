@@ -111,6 +111,7 @@ def test_add_with_every_option_is_active_at_once(project: Project) -> None:
         "weekly_day": 4,
         "status": "active",
         "hard_bounces": 0,
+        "last_bounce_at": None,
         "address_since": None,
         "suppressed": None,
         "trending": 0.1,

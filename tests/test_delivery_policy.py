@@ -32,6 +32,7 @@ from digest.sources.base import PaperRecord
 from digest.store import Store
 from digest.store.contents import PaperRow
 from digest.store.engine import as_utc
+from digest.store.outcomes import SendResult, write_outcomes
 from digest.subscriptions.links import Links
 from digest.subscriptions.preferences import new_subscriber
 
@@ -150,6 +151,35 @@ def test_only_a_refused_recipient_is_a_hard_bounce(store: Store) -> None:
     send(store, ScriptedTransport(RecipientRefusedError("550 no such user", 550)), NOW)
     assert {(d.status, d.smtp_code) for d in store.deliveries.listed()} == {("failed", 550)}
     assert {s.hard_bounces for s in store.subscribers.listed()} == {1}
+
+
+def test_hard_bounces_count_in_a_row_and_suppress_the_address_at_the_limit(
+    store: Store,
+) -> None:
+    """A refused recipient counts toward the limit while each refusal comes within a month
+    of the one before: an address that took mail for a month works. At the limit the reader
+    is bounced and the address suppressed, as a bounce report does."""
+    delivery = next(d for d in store.deliveries.listed() if d.subscriber_id == 1)
+    refused = SendResult(
+        delivery.id or 0, DeliveryStatus.FAILED, "550 no such user", 550, bounce=True
+    )
+
+    def bounce_at(moment: datetime) -> tuple[str, int]:
+        with store.engine.begin() as conn:
+            write_outcomes(conn, [refused], moment, 3)
+        subscriber = next(s for s in store.subscribers.listed() if s.id == 1)
+        return subscriber.status, subscriber.hard_bounces
+
+    assert bounce_at(NOW) == ("active", 1)
+    assert bounce_at(NOW + timedelta(days=20)) == ("active", 2)
+    assert bounce_at(NOW + timedelta(days=60)) == ("active", 1)  # 40 days without one
+    assert bounce_at(NOW + timedelta(days=61)) == ("active", 2)
+    assert store.suppression.get("one@example.org") is None
+    assert bounce_at(NOW + timedelta(days=68)) == ("bounced", 3)
+    suppressed = store.suppression.get("one@example.org")
+    assert suppressed is not None and suppressed.reason == "bounce"
+    assert "550 no such user" in suppressed.detail
+    assert {s.email: s.hard_bounces for s in store.subscribers.listed()}["two@example.org"] == 0
 
 
 def test_a_permanent_refusal_that_is_not_about_the_recipient_is_no_bounce(store: Store) -> None:
@@ -413,7 +443,6 @@ def test_outcomes_recorded_through_sqlites_driver_read_as_through_sqlalchemy(
 ) -> None:
     """Sent, retry and failed results (the outbox's group commits) go straight through
     SQLite's driver; released and bouncing ones through SQLAlchemy. The rows are the same."""
-    from digest.store.outcomes import SendResult, write_outcomes
 
     fast, slow = (planned_store(tmp_path / name, ["a", "b", "c"]) for name in ("fast", "slow"))
     results = [

@@ -486,6 +486,31 @@ def test_a_report_refusing_the_digest_for_what_it_is_keeps_its_reader(
     assert len(mailbox.Maildir(str(box_path))) == 0  # understood, each of them
 
 
+def test_bounce_reports_count_toward_the_limit_only_in_a_row(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader two bounces from the limit whose last bounce is forty days old starts the
+    count again: the address took a month of digests since. Within a month, it counts."""
+    project.ok(
+        "subscribers", "add", "a@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    project.ok("run", "--now", NOW)
+    [(delivery,)] = project.query("select id from delivery")
+    key = load_settings(None).token_key()
+    box_path = project.root / "var" / "returned"
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    now = datetime.fromisoformat(NOW)
+    for days_ago, after in ((40, ("active", 1)), (10, ("bounced", 3))):
+        last = (now - timedelta(days=days_ago)).replace(tzinfo=None)
+        project.query(f"update subscriber set hard_bounces = 2, last_bounce_at = '{last}'")
+        box = mailbox.Maildir(str(box_path), create=True)
+        box.add(dsn(bounce_address(key, "localhost", delivery), "5.1.1"))
+        assert project.ok("inbox", "--now", NOW).out.startswith("1 bounce,")
+        assert project.query("select status, hard_bounces from subscriber") == [after]
+    assert project.query("select reason from suppression") == [("bounce",)]
+
+
 def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts(
     project: Project, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

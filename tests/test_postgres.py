@@ -18,6 +18,7 @@ from test_cli_admin import every_row, used_service
 
 from digest.ingest import store_records
 from digest.mail import MaildirTransport
+from digest.models import DeliveryStatus
 from digest.outbox import Outbox, send_due
 from digest.pipeline import Policy, plan
 from digest.render import Renderer
@@ -25,6 +26,7 @@ from digest.sources.base import PaperRecord
 from digest.sources.hf import parse_hf_api
 from digest.store import Store
 from digest.store import deliveries as deliveries_module
+from digest.store.outcomes import SendResult, write_outcomes
 from digest.subscriptions.links import Links
 from digest.subscriptions.preferences import new_subscriber
 
@@ -219,3 +221,21 @@ def test_copy_to_moves_a_sqlite_service_to_postgresql_and_back(
     back = f"sqlite:///{project.root / 'back.sqlite'}"
     project.ok("copy-to", back)
     assert every_row(back) == every_row(pg_url)
+
+
+def test_refused_recipients_count_in_a_row_and_suppress_on_postgres(pg_url: str) -> None:
+    """The bounce count's row lock and the suppression it adds at the limit, on PostgreSQL."""
+    store = planned_store(pg_url, 1, "diffusion", Policy(min_score=0.0))
+    [delivery] = store.deliveries.listed()
+    refused = SendResult(
+        delivery.id or 0, DeliveryStatus.FAILED, "550 5.1.1 gone", 550, bounce=True
+    )
+    for days in (0, 45, 50, 55):
+        with store.engine.begin() as conn:
+            write_outcomes(conn, [refused], NOW + timedelta(days=days), 3)
+    [reader] = store.subscribers.listed()
+    assert (reader.status, reader.hard_bounces) == ("bounced", 3)
+    assert reader.last_bounce_at == NOW + timedelta(days=55)
+    suppressed = store.suppression.get("r0@example.org")
+    assert suppressed is not None and suppressed.reason == "bounce"
+    store.close()

@@ -191,6 +191,27 @@ def test_upgrading_from_the_first_schema_keeps_subscribers_and_papers(tmp_path: 
     assert (old.frequency, old.weekly_day, old.hard_bounces) == ("daily", 0, 0)
 
 
+def test_bounces_counted_before_their_moments_were_kept_still_count(tmp_path: Path) -> None:
+    """A database at 0011 holds bounce counts without the moment of the last bounce (0012
+    adds it): the upgrade takes the row's last change for it, so the count goes on."""
+    url = old_database(
+        tmp_path / "old.sqlite",
+        "0011",
+        "insert into subscriber (email, keywords, exclude, timezone, send_at, max_papers, "
+        "status, token_version, created_at, updated_at, frequency, weekly_day, "
+        "hard_bounces, public_id, grouped, trending, trending_box) values "
+        "('two@example.org', '[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, "
+        "'2026-11-01', '2026-11-20 06:00:00.000000', 'daily', 0, 2, 'p2', 0, 0.1, 0), "
+        "('none@example.org', '[\"rlhf\"]', '[]', 'UTC', '08:00', 5, 'active', 1, "
+        "'2026-11-01', '2026-11-20 06:00:00.000000', 'daily', 0, 0, 'p0', 0, 0.1, 0)",
+    )
+    found = {s.email: s.last_bounce_at for s in Store(url).subscribers.listed()}
+    assert found == {
+        "two@example.org": datetime(2026, 11, 20, 6, tzinfo=UTC),
+        "none@example.org": None,
+    }
+
+
 def test_items_planned_before_related_keywords_existed_read_as_none_related(
     tmp_path: Path,
 ) -> None:

@@ -88,6 +88,7 @@ MOMENTS = frozenset(
         "confirmation_sent_at",
         "confirmed_at",
         "created_at",
+        "last_bounce_at",
         "next_send_at",
         "updated_at",
     )

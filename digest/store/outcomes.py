@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, update
+from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 
+from digest.models import bounces_in_a_row
 from digest.store.engine import as_sqlalchemy_error, sqlite_datetime
-from digest.store.tables import DELIVERY, SUBSCRIBER
+from digest.store.tables import DELIVERY, SUBSCRIBER, SUPPRESSION
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
 
 
@@ -82,8 +83,9 @@ def write_outcomes(
                 for o in tried
             ],
         )
-    for delivery_id in (o.delivery_id for o in outcomes if o.bounce):
-        _count_bounce(conn, delivery_id, bounce_limit)
+    for outcome in outcomes:
+        if outcome.bounce:
+            _count_bounce(conn, outcome, now, bounce_limit)
 
 
 def _sqlite_rows(tried: Sequence[SendResult], now: datetime) -> list[tuple[object, ...]]:
@@ -122,17 +124,30 @@ def write_plain_sqlite(
         raw.execute("COMMIT")
 
 
-def _count_bounce(conn: Connection, delivery_id: int, bounce_limit: int) -> None:
-    """One more hard bounce for the delivery's subscriber, who is `bounced` at the limit."""
-    subscriber_id = conn.execute(
-        sa_select(DELIVERY.c.subscriber_id).where(DELIVERY.c.id == delivery_id)
-    ).scalar_one()
-    bounces = SUBSCRIBER.c.hard_bounces
-    conn.execute(
-        update(SUBSCRIBER).where(SUBSCRIBER.c.id == subscriber_id).values(hard_bounces=bounces + 1)
-    )
-    conn.execute(
-        update(SUBSCRIBER)
-        .where(SUBSCRIBER.c.id == subscriber_id, bounces >= bounce_limit)
-        .values(status=SubscriberStatus.BOUNCED)
-    )
+def _count_bounce(conn: Connection, outcome: SendResult, now: datetime, bounce_limit: int) -> None:
+    """One more hard bounce for the delivery's subscriber (bounces_in_a_row), who at the
+    limit is `bounced` and their address suppressed, as a bounce report does (inbox.py)."""
+    row = conn.execute(
+        sa_select(
+            SUBSCRIBER.c.id,
+            SUBSCRIBER.c.email,
+            SUBSCRIBER.c.hard_bounces,
+            SUBSCRIBER.c.last_bounce_at,
+        )
+        .join(DELIVERY, DELIVERY.c.subscriber_id == SUBSCRIBER.c.id)
+        .where(DELIVERY.c.id == outcome.delivery_id)
+        .with_for_update(of=SUBSCRIBER)
+    ).one()
+    bounces = bounces_in_a_row(row.hard_bounces, row.last_bounce_at, now)
+    values: dict[str, object] = {"hard_bounces": bounces, "last_bounce_at": now}
+    if bounces >= bounce_limit:
+        values["status"] = SubscriberStatus.BOUNCED
+        listed = sa_select(SUPPRESSION.c.email).where(SUPPRESSION.c.email == row.email)
+        if conn.execute(listed).first() is None:
+            detail = f"refused when sent: {outcome.error or outcome.code}"
+            conn.execute(
+                insert(SUPPRESSION).values(
+                    email=row.email, reason="bounce", detail=detail[:300], created_at=now
+                )
+            )
+    conn.execute(update(SUBSCRIBER).where(SUBSCRIBER.c.id == row.id).values(**values))

@@ -40,7 +40,7 @@ def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) 
         store.subscribers.remove(email)
     subscriber.email, subscriber.updated_at, subscriber.address_since = email, now, now
     subscriber.token_version += 1
-    subscriber.hard_bounces = 0
+    subscriber.hard_bounces, subscriber.last_bounce_at = 0, None
     if subscriber.status == SubscriberStatus.BOUNCED:
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.next_send_at = None  # planned afresh from today
