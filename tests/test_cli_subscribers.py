@@ -411,6 +411,31 @@ def test_edit_email_starts_a_subscription_stopped_by_bounces_again(project: Proj
     assert (after["status"], after["hard_bounces"]) == ("active", 0)
 
 
+def test_resume_starts_a_bounced_subscription_once_its_address_may_be_mailed(
+    project: Project,
+) -> None:
+    """The owner of a bounced address says it takes mail again: the operator takes it off
+    the suppression list and resumes it, and bounces count afresh; while it is suppressed,
+    resume says what to do first."""
+    add_alice(project)
+    project.query(
+        "update subscriber set status = 'bounced', hard_bounces = 3, "
+        "last_bounce_at = '2026-12-01 08:00:00.000000' where email = 'alice@example.org'"
+    )
+    project.ok("suppression", "add", "alice@example.org")
+    refused = project.cli("subscribers", "resume", "alice@example.org")
+    assert refused.code == 1
+    one_error_line(refused, "digest suppression remove")
+    assert shown(project, "alice@example.org")["status"] == "bounced"
+    project.ok("suppression", "remove", "alice@example.org")
+    assert (
+        "resumed alice@example.org" in project.ok("subscribers", "resume", "alice@example.org").out
+    )
+    after = shown(project, "alice@example.org")
+    assert (after["status"], after["hard_bounces"], after["last_bounce_at"]) == ("active", 0, None)
+    assert after["keywords"] == ["rlhf", "kv cache"]  # the same subscription, kept
+
+
 def test_edit_email_to_an_address_whose_signup_was_never_confirmed(project: Project) -> None:
     add_alice(project)
     project.ok("subscribers", "add", "alice@example.net", "--keywords", "rlhf", "--confirm")

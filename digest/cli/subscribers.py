@@ -326,11 +326,16 @@ def pause(ctx: typer.Context, email: EmailArg) -> None:
 
 @subscribers_app.command("resume")
 def resume(ctx: typer.Context, email: EmailArg) -> None:
-    """Start a paused subscriber's digests again."""
+    """Start a paused subscriber's digests again, or a bounced one's when its owner says the
+    address takes mail again (after `digest suppression remove`)."""
     from digest.subscriptions import lifecycle as signup
 
     store = state(ctx).services().store
-    saved = signup.set_paused(store, find(store, email), False, parse_now(None))
+    subscriber, now = find(store, email), parse_now(None)
+    if subscriber.status == SubscriberStatus.BOUNCED:
+        saved = signup.restart_bounced(store, subscriber, now)
+    else:
+        saved = signup.set_paused(store, subscriber, False, now)
     say(f"resumed {saved.email}")
 
 

@@ -423,6 +423,18 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
     return store.subscribers.save(subscriber)
 
 
+def restart_bounced(store: Store, subscriber: Subscriber, now: datetime) -> Subscriber:
+    """Start the digests of a subscriber stopped by bounces again, counting afresh (the
+    operator heard from its owner that the address takes mail)."""
+    if subscriber.status != SubscriberStatus.BOUNCED:
+        raise ValidationError(f"{subscriber.email} is {subscriber.status}, not bounced")
+    _may_mail(store, subscriber)
+    subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, now
+    subscriber.hard_bounces, subscriber.last_bounce_at = 0, None
+    subscriber.next_send_at = None  # planned afresh from today
+    return store.subscribers.save(subscriber)
+
+
 SUPPRESSED_BECAUSE = {
     "complaint": "a digest to it was marked as spam",
     "bounce": "mail to it bounced",
