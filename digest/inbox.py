@@ -26,6 +26,7 @@ from email import message_from_bytes, policy
 from email.message import Message
 from email.utils import getaddresses
 from pathlib import Path
+from typing import TypeVar
 
 from digest.errors import ConfigError, LinkError, TransportError
 from digest.mail.addresses import (
@@ -64,7 +65,7 @@ class Bounce:
 class Complaint:
     """A feedback report: someone marked a digest as spam."""
 
-    delivery_id: int | None  # from the signed bounce address, when the report came to it
+    delivery_id: int | None  # the signed bounce address it came to, or the original's
     public_id: str | None = None  # whom the returned digest's signed List-Unsubscribe names
     message_id: str | None = None  # of the returned digest
     notice: tuple[str, int] | None = None  # as Bounce.notice: a report on a confirmation, ...
@@ -87,6 +88,7 @@ class Unknown:
 Event = Bounce | Complaint | Unsubscribe | Unknown
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_MESSAGE_ID = 250
 _DSN_ACTION = re.compile(r"[a-z]{1,20}")  # RFC 3464: failed, delayed, delivered, ...
 _DSN_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")  # RFC 3463: class.subject.detail
@@ -101,16 +103,16 @@ def classify(raw: bytes, key: bytes) -> Event:
         public_id = read_unsubscribe_address(key, address)
         if public_id is not None:
             return Unsubscribe(public_id)
-    delivery_id = next(
-        (d for d in (read_bounce_address(key, a) for a in recipients) if d is not None), None
-    )
-    notice = next(
-        (n for n in (read_notice_bounce(key, a) for a in recipients) if n is not None), None
-    )
     if message.get_content_type() != "multipart/report":
         return Unknown("not a delivery report or a feedback report")
     report = message.get_param("report-type", "")
     original = _original_headers(message)
+    # the signed bounce address the report came to, else the one the returned original was
+    # sent from: a feedback loop reports to its own address, with the original's Return-Path
+    returned_from = [] if original is None else _all(original, ("Return-Path",))
+    addresses = recipients + [a for _, a in getaddresses(returned_from) if a]
+    delivery_id = _first_signed(read_bounce_address, key, addresses)
+    notice = _first_signed(read_notice_bounce, key, addresses)
     listed = None if original is None else _listed_subscriber(original, key)
     original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
     if isinstance(report, str) and report.lower() == "feedback-report":
@@ -120,6 +122,13 @@ def classify(raw: bytes, key: bytes) -> Event:
         permanent = action == "failed" and status.startswith("5")
         return Bounce(delivery_id, original_id, permanent, status or action, listed, notice)
     return Unknown(f"a report of type {report!r}")
+
+
+def _first_signed(
+    read: Callable[[bytes, str], T | None], key: bytes, addresses: list[str]
+) -> T | None:
+    """What the first of `addresses` that `read` accepts (signed by us) names."""
+    return next((found for found in (read(key, a) for a in addresses) if found is not None), None)
 
 
 def read_event(raw: bytes, key: bytes) -> Event:
@@ -304,8 +313,8 @@ def apply(
 
 
 def _reported(store: Store, event: Bounce | Complaint) -> Subscriber | None:
-    """Whom a report names, by what nobody can forge: the signed bounce address it came to,
-    or the signed List-Unsubscribe of the digest it returns. A Message-ID alone names nobody:
+    """Whom a report names, by what nobody can forge: the signed bounce address it came to
+    or the original was sent from, or the signed List-Unsubscribe of the digest it returns. A Message-ID alone names nobody:
     ours are guessable (subscriber and day), and anyone may mail this inbox, so a report
     made up around one would suppress any reader; a bounce's counts only when the
     List-Unsubscribe names the same subscriber. A report on a digest sent to the address a

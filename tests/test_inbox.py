@@ -51,11 +51,15 @@ def report(kind: str, original: str, to: str = "abuse-reports@example.org") -> b
     ).encode()
 
 
-def original(message_id: str, listed: str = "") -> str:
+def original(message_id: str, listed: str = "", sent_from: str = "") -> str:
     """The headers of a digest as a report returns them: its Message-ID and, when given, its
-    List-Unsubscribe (`listed`: the mailto: address)."""
+    List-Unsubscribe (`listed`: the mailto: address) and Return-Path (`sent_from`)."""
     unsubscribe = f"List-Unsubscribe: <mailto:{listed}>\r\n" if listed else ""
-    return f"From: digest@localhost\r\nMessage-ID: {message_id}\r\n{unsubscribe}Subject: Papers\r\n"
+    returned = f"Return-Path: <{sent_from}>\r\n" if sent_from else ""
+    return (
+        f"{returned}From: digest@localhost\r\nMessage-ID: {message_id}\r\n{unsubscribe}"
+        "Subject: Papers\r\n"
+    )
 
 
 def arf(message_id: str, listed: str = "") -> bytes:
@@ -561,4 +565,51 @@ def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts
     assert dict(project.query("select email, reason from suppression")) == {
         "reader@example.org": "bounce",
         "spam@example.org": "complaint",
+    }
+
+
+def test_a_feedback_loop_report_names_the_mail_by_the_originals_return_path(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feedback loop sends its reports to its own address, not to the bounce address the
+    mail came from, and a confirmation carries no List-Unsubscribe: the signed bounce address
+    in the returned original's Return-Path names it. A confirmation marked as spam removes
+    its signup and suppresses the address; a digest's report without its List-Unsubscribe
+    stops its reader; a Return-Path we did not sign names nobody."""
+    from digest.mail.addresses import notice_bounce_address
+
+    monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
+    project.ok("subscribers", "add", "typed@example.org", "--keywords", "kv cache", "--confirm")
+    project.ok("subscribers", "add", "reader@example.org", "--keywords", "kv cache")
+    project.ok("subscribers", "add", "other@example.org", "--keywords", "kv cache")
+    project.ok("run", "--now", NOW)
+    ids = dict(project.query("select email, public_id from subscriber"))
+    [(delivery, message_id)] = project.query(
+        "select d.id, d.message_id from delivery d join subscriber s on s.id = d.subscriber_id"
+        " where s.email = 'reader@example.org'"
+    )
+    key = load_settings(None).token_key()
+    confirmation = notice_bounce_address(key, "localhost", ids["typed@example.org"], 1)
+    forged = notice_bounce_address(b"k" * 32, "localhost", ids["other@example.org"], 1)
+    box_path = project.root / "var" / "returned"
+    box = mailbox.Maildir(str(box_path), create=True)
+    box.add(report("feedback-report", original("<c@x>", sent_from=confirmation)))
+    box.add(
+        report(
+            "feedback-report",
+            original(message_id, sent_from=bounce_address(key, "localhost", delivery)),
+        )
+    )
+    box.add(report("feedback-report", original("<o@x>", sent_from=forged)))
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    out = project.ok("inbox", "--now", NOW).out
+    assert out.startswith("0 bounces, 2 complaints, 0 unsubscribes; 1 naming nobody")
+    assert dict(project.query("select email, status from subscriber")) == {
+        "reader@example.org": "unsubscribed",
+        "other@example.org": "active",
+    }
+    assert dict(project.query("select email, reason from suppression")) == {
+        "typed@example.org": "complaint",
+        "reader@example.org": "complaint",
     }
