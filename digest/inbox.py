@@ -314,12 +314,13 @@ def apply(
 
 def _reported(store: Store, event: Bounce | Complaint) -> Subscriber | None:
     """Whom a report names, by what nobody can forge: the signed bounce address it came to
-    or the original was sent from, or the signed List-Unsubscribe of the digest it returns. A Message-ID alone names nobody:
-    ours are guessable (subscriber and day), and anyone may mail this inbox, so a report
-    made up around one would suppress any reader; a bounce's counts only when the
-    List-Unsubscribe names the same subscriber. A report on a digest sent to the address a
-    subscription moved from names nobody: the new address did not bounce or complain; so
-    does a notice's bounce from before a move (its token version is older)."""
+    or the original was sent from, or the signed List-Unsubscribe of the digest it returns.
+    A Message-ID alone names nobody: ours are guessable (subscriber and day), and anyone may
+    mail this inbox, so a report made up around one would suppress any reader; a bounce's
+    counts only when the List-Unsubscribe names the same subscriber. A report on a digest
+    sent to the address a subscription moved from names nobody: the new address did not
+    bounce or complain; so does a notice's bounce from before a move (its token version is
+    older)."""
     if event.notice is not None:
         public_id, version = event.notice
         subscriber = store.subscribers.by_public_id(public_id)

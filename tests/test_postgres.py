@@ -65,7 +65,7 @@ def test_same_code_and_migrations_on_postgres(pg_url: str) -> None:
     assert paper.first_seen_at == NOW
     from digest.store.glance import Glance
 
-    glance = Glance.of_store(store)  # digest stats on PostgreSQL: its size, no free pages
+    glance = Glance.of_store(store, NOW)  # digest stats on PostgreSQL: its size, no free pages
     assert (glance.papers, glance.free) == (1, None) and glance.size and glance.size > 10**6
     store.close()
     assert Store(pg_url).papers.count() == 1  # migrating again keeps the data

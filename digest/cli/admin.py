@@ -9,17 +9,30 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import AppState, JsonOpt, echo_json, say, state, when
+from digest.cli.common import (
+    AppState,
+    JsonOpt,
+    echo_json,
+    now_option,
+    parse_now,
+    say,
+    state,
+    when,
+)
 from digest.vocabulary import DeliveryStatus, SubscriberStatus, counted
 
 if TYPE_CHECKING:
     from digest.store.glance import Glance
 
 
-def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def stats(
+    ctx: typer.Context,
+    as_json: JsonOpt = False,
+    now: Annotated[str | None, now_option] = None,
+) -> None:
     """Summarise the service: subscribers and deliveries by status, papers, suppressed
-    addresses, last fetch and send."""
-    data = collect_stats(_glance(state(ctx)))
+    addresses, the last 30 days' complaint and bounce rates, last fetch and send."""
+    data = collect_stats(_glance(state(ctx), parse_now(now)))
     if as_json:
         echo_json(data)
         return
@@ -31,6 +44,9 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if suppressed["total"]:  # addresses nothing goes to, whoever subscribes them
         addresses = counted(suppressed["total"], "address", "addresses")
         say(f"suppressed:  {addresses} ({_counts(suppressed['by_reason'])})")
+    recent = data["last_30_days"]
+    if recent["sent"]:
+        say(_rates(recent))
     if fetch["at"] is None:
         say("last fetch:  never (run `digest fetch`)")
     else:
@@ -86,16 +102,16 @@ def copy_to(
     say(f"now set DIGEST_DATABASE_URL={shown}" + (" (with its password)" if shown != url else ""))
 
 
-def _glance(app_state: AppState) -> Glance:
+def _glance(app_state: AppState, now: datetime) -> Glance:
     """The numbers: straight from a current SQLite file, else through the store."""
     from digest.config import load_settings, sqlite_file
     from digest.store.glance import Glance, sqlite_glance
     from digest.vocabulary import SCHEMA_HEAD
 
     database = sqlite_file(load_settings(app_state.config_path).database_url)
-    if database is not None and (found := sqlite_glance(database, SCHEMA_HEAD)) is not None:
+    if database is not None and (found := sqlite_glance(database, SCHEMA_HEAD, now)) is not None:
         return found
-    return Glance.of_store(app_state.services().store)
+    return Glance.of_store(app_state.services().store, now)
 
 
 def collect_stats(glance: Glance) -> dict[str, Any]:
@@ -119,7 +135,41 @@ def collect_stats(glance: Glance) -> dict[str, Any]:
         "first_dispatch": iso(glance.first_dispatch),
         "database": {"bytes": glance.size, "free_bytes": glance.free},
         "suppressed": {"total": sum(glance.suppressed.values()), "by_reason": glance.suppressed},
+        "last_30_days": {
+            "sent": glance.recent.sent,
+            "complaints": glance.recent.complaints,
+            "bounced": glance.recent.bounced,
+            "complaint_rate": _share(glance.recent.complaints, glance.recent.sent),
+            "bounce_rate": _share(glance.recent.bounced, glance.recent.sent),
+        },
     }
+
+
+# Gmail and Yahoo ask bulk senders to keep reported spam under 0.1 % and filter them above
+# 0.3 %; a hard bounce rate over 2 % is what providers read as a list never cleaned
+COMPLAINTS_WATCH, BOUNCES_WATCH = 0.001, 0.02
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _rates(recent: dict[str, Any]) -> str:
+    """The last 30 days' line of `digest stats`, with what to do when a rate is high."""
+    complaints, bounced = recent["complaint_rate"], recent["bounce_rate"]
+    line = (
+        f"last 30 days: {counted(recent['sent'], 'digest')} sent; "
+        f"{counted(recent['complaints'], 'complaint')} ({complaints:.2%}), "
+        f"{counted(recent['bounced'], 'address', 'addresses')} bounced ({bounced:.2%})"
+    )
+    if complaints > COMPLAINTS_WATCH:
+        line += (
+            "\n  complaints over 0.1 %: Gmail and Yahoo filter senders above 0.3 %; mail only"
+            " confirmed signups and keep the unsubscribe link easy to find"
+        )
+    if bounced > BOUNCES_WATCH:
+        line += "\n  bounces over 2 %: stale addresses (an old imported list?) hurt what you send"
+    return line
 
 
 def _with_zeros(known: Iterable[str], counts: dict[str, int]) -> dict[str, int]:

@@ -222,6 +222,15 @@ class DeliveryQueries(Queries):
         first, last = row if row is not None else (None, None)
         return (None if first is None else as_utc(first)), (None if last is None else as_utc(last))
 
+    def sent_between(self, start: datetime, end: datetime) -> int:
+        """How many digests were sent from `start` to `end`."""
+        with self.read() as session:
+            query = select(func.count()).where(
+                col(Delivery.status) == DeliveryStatus.SENT,
+                col(Delivery.sent_at).between(start, end),
+            )
+            return int(session.exec(query).one())
+
     def counts(self) -> dict[str, int]:
         """How many deliveries have each status."""
         with self.read() as session:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,19 @@ SQLITE_SIZE = (
 POSTGRES_SIZE = "SELECT pg_database_size(current_database())"
 
 
+RECENT = timedelta(days=30)  # the window of the rates mailbox providers judge senders by
+
+
+@dataclass(frozen=True)
+class Recent:
+    """The mail of the last RECENT: digests sent, and addresses suppressed after a complaint
+    or after bounces (each address once)."""
+
+    sent: int = 0
+    complaints: int = 0
+    bounced: int = 0
+
+
 @dataclass(frozen=True)
 class Glance:
     """Counts by status, the history's size, the last fetch and the first and last dispatch
@@ -44,9 +57,10 @@ class Glance:
     size: int | None = None  # bytes the database takes, where it can say
     free: int | None = None  # of those, pages freed by deletes that new rows reuse (SQLite)
     suppressed: dict[str, int] = field(default_factory=dict)  # addresses by reason
+    recent: Recent = field(default_factory=Recent)
 
     @classmethod
-    def of_store(cls, store: Store) -> Glance:
+    def of_store(cls, store: Store, now: datetime) -> Glance:
         """The numbers, through the store's queries (any database)."""
         from digest.vocabulary import FetchStatus
 
@@ -72,10 +86,14 @@ class Glance:
             size=size,
             free=free,
             suppressed=store.suppression.counts(),
+            recent=_recent(
+                store.deliveries.sent_between(now - RECENT, now),
+                store.suppression.counts(between=(now - RECENT, now)),
+            ),
         )
 
 
-def sqlite_glance(path: Path, schema: str) -> Glance | None:
+def sqlite_glance(path: Path, schema: str, now: datetime) -> Glance | None:
     """The numbers, read with sqlite3 from a database file at revision `schema`; None when
     the file is missing or at another revision (the store then opens and migrates it)."""
     if not path.is_file():
@@ -97,6 +115,21 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
             ).fetchone()
             size, free = conn.execute(SQLITE_SIZE).fetchone()
             suppressed = dict(conn.execute("SELECT reason, count(*) FROM suppression GROUP BY 1"))
+            # stored as SQLAlchemy writes them in SQLite: naive UTC text, which sorts by time
+            window = tuple(
+                t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") for t in (now - RECENT, now)
+            )
+            (sent,) = conn.execute(
+                "SELECT count(*) FROM delivery WHERE status = 'sent' AND sent_at BETWEEN ? AND ?",
+                window,
+            ).fetchone()
+            lately = dict(
+                conn.execute(
+                    "SELECT reason, count(*) FROM suppression WHERE created_at BETWEEN ? AND ?"
+                    " GROUP BY 1",
+                    window,
+                )
+            )
     except (sqlite3.Error, TypeError):
         return None
     return Glance(
@@ -111,7 +144,12 @@ def sqlite_glance(path: Path, schema: str) -> Glance | None:
         size=size,
         free=free,
         suppressed={str(k): int(v) for k, v in suppressed.items()},
+        recent=_recent(int(sent), {str(k): int(v) for k, v in lately.items()}),
     )
+
+
+def _recent(sent: int, suppressed: dict[str, int]) -> Recent:
+    return Recent(sent, suppressed.get("complaint", 0), suppressed.get("bounce", 0))
 
 
 def _moment(text: str | None) -> datetime | None:

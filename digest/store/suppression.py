@@ -32,13 +32,13 @@ class SuppressionQueries(Queries):
             query = select(Suppression).order_by(col(Suppression.created_at).desc())
             return list(session.exec(query))
 
-    def counts(self) -> dict[str, int]:
-        """How many addresses are suppressed for each reason."""
+    def counts(self, between: tuple[datetime, datetime] | None = None) -> dict[str, int]:
+        """How many addresses are suppressed for each reason (in a span of time, if given)."""
         with self.read() as session:
-            rows = session.exec(
-                select(Suppression.reason, func.count()).group_by(col(Suppression.reason))
-            )
-            return {reason: int(n) for reason, n in rows}
+            query = select(Suppression.reason, func.count()).group_by(col(Suppression.reason))
+            if between is not None:
+                query = query.where(col(Suppression.created_at).between(*between))
+            return {reason: int(n) for reason, n in session.exec(query)}
 
     def remove(self, email: str) -> bool:
         """Take an address off the list (the person asked to receive mail again)."""
