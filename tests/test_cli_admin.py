@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -424,3 +425,45 @@ def test_stats_gives_the_last_30_days_complaint_and_bounce_rates(project: Projec
     store.close()
     later = project.ok("stats", "--now", "2027-02-01T00:00:00+00:00").out
     assert "last 30 days" not in later  # nothing sent in them
+
+
+def test_backup_copies_the_database_while_a_writer_holds_it(project: Project) -> None:
+    """`digest backup` is safe while the service runs: the copy holds what was committed
+    (one moment's state), opens as a database of the service, and never overwrites a file."""
+    project.ok("fetch", "--now", "2026-11-22T05:00:00+00:00")
+    add(project, "alice@example.org")
+    project.ok("send", "--now", NOW)
+    writer = sqlite3.connect(project.db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the service in the middle of a write
+    writer.execute("DELETE FROM paper")
+    target = project.root / "backups" / "digest.sqlite"
+    target.parent.mkdir()
+    out = project.ok("backup", str(target)).out
+    writer.execute("ROLLBACK")
+    writer.close()
+    assert out.startswith("backed up ") and f"digest.sqlite to {target} (" in out
+    assert os.listdir(target.parent) == ["digest.sqlite"]  # no partial file left
+    made = target.stat().st_mtime_ns
+    with sqlite3.connect(target) as copy:
+        papers = copy.execute("SELECT count(*) FROM paper").fetchone()[0]
+        assert papers == project.query("SELECT count(*) FROM paper")[0][0] > 0
+    again = project.cli("backup", str(target))
+    assert again.code == 1 and "exists: name a new file" in again.err
+    missing = project.cli("backup", str(project.root / "nowhere" / "b.sqlite"))
+    assert missing.code == 1 and "no directory" in missing.err
+    assert target.stat().st_mtime_ns == made  # untouched by the refusals
+    from digest.store import Store
+
+    store = Store(f"sqlite:///{target}")  # a database of the service, at its schema
+    assert [s.email for s in store.subscribers.listed()] == ["alice@example.org"]
+    assert store.deliveries.counts() == {"sent": 1}
+    store.close()
+
+
+def test_backup_of_postgresql_points_to_pg_dump(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql+psycopg://digest@db.example.org/digest")
+    result = project.cli("backup", str(project.root / "b.sqlite"))
+    assert result.code == 1 and "pg_dump" in result.err
+    assert not (project.root / "b.sqlite").exists()

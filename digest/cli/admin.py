@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -64,6 +65,32 @@ def stats(
     if size is not None:
         reused = f" ({_mb(free)} of it free, reused by new rows)" if free else ""
         say(f"database:    {_mb(size)}{reused}")
+
+
+def backup(
+    ctx: typer.Context,
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="The new file to write the copy to, e.g. backups/digest-2026-12-07.sqlite.",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Copy the SQLite database to a new file, safely while `digest serve` runs (SQLite's
+    online backup: the copy is one moment's state). On PostgreSQL, use pg_dump."""
+    from digest.config import load_settings, sqlite_file
+    from digest.errors import ConfigError
+    from digest.store.copy import backup_sqlite
+
+    database = sqlite_file(load_settings(state(ctx).config_path).database_url)
+    if database is None:
+        raise ConfigError(
+            "digest backup copies a SQLite database; back up PostgreSQL with pg_dump "
+            "(docs/deploy.md)"
+        )
+    size = backup_sqlite(database, target)
+    say(f"backed up {database} to {target} ({_mb(size)})")
 
 
 def copy_to(

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.cli.admin import copy_to, stats
+from digest.cli.admin import backup, copy_to, stats
 from digest.cli.common import (
     AppState,
     JsonOpt,
@@ -50,6 +50,7 @@ app.command()(fetch)
 app.command()(sources)
 app.command()(stats)
 app.command("copy-to")(copy_to)
+app.command()(backup)
 
 
 @app.callback()

@@ -1,5 +1,5 @@
 """Copying a whole database into another, empty one: moving from SQLite to PostgreSQL (or
-back) keeps everything the service knows.
+back) keeps everything the service knows; and a backup of a SQLite file while it is in use.
 
 Subscribers alone (`subscribers export` / `import`) would leave behind the suppression list
 (addresses that complained or bounced would be mailed again), the votes, the history of
@@ -10,7 +10,9 @@ ids kept; on PostgreSQL the id sequences then continue after the copied ids.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from itertools import islice
 from pathlib import Path
 
@@ -53,6 +55,32 @@ def copy_database(
             f"the copy failed and was undone: {exc.__class__.__name__}: {first_line(exc)}"
         ) from exc
     return counts
+
+
+def backup_sqlite(database: Path, target: Path) -> int:
+    """A consistent copy of a SQLite database at `target` (a new file), taken with SQLite's
+    online backup while the service may be writing; the copy's size in bytes. StoreError
+    says what stops it; a copy that fails or breaks off leaves no file behind."""
+    if not database.is_file():
+        raise StoreError(f"no database at {database}: nothing to back up")
+    if target.exists() or target.is_symlink():
+        raise StoreError(f"{target} exists: name a new file (a backup never overwrites one)")
+    if not target.parent.is_dir():
+        raise StoreError(f"no directory {target.parent}: create it first")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        source = sqlite3.connect(database)
+        with closing(source), closing(sqlite3.connect(partial)) as copy:
+            source.backup(copy)  # at once, in one read transaction: one moment's state
+            (check,) = copy.execute("PRAGMA quick_check").fetchone()
+        if check != "ok":
+            raise StoreError(f"the copy of {database} does not check out ({check}): try again")
+        partial.rename(target)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"the backup of {database} failed: {exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return target.stat().st_size
 
 
 def _same_database(source: Store, target: Store) -> bool:
