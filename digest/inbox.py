@@ -28,13 +28,14 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import TypeVar
 
+from digest.bounces import bounces_in_a_row, mailbox_full
 from digest.errors import ConfigError, LinkError, TransportError
 from digest.mail.addresses import (
     read_bounce_address,
     read_notice_bounce,
     read_unsubscribe_address,
 )
-from digest.models import Subscriber, SubscriberStatus, bounces_in_a_row
+from digest.models import Subscriber, SubscriberStatus
 from digest.safe_text import has_unsafe
 from digest.store import Store
 from digest.subscriptions.tokens import read_token
@@ -227,6 +228,8 @@ class InboxReport:
     dropped: int = 0  # signups whose confirmation bounced: removed
     refused: int = 0  # digests refused for what they are (spam filters, policies), not counted
     delayed: int = 0  # reports of mail still being tried, or of a failure to try again
+    full: int = 0  # digests refused for a full mailbox
+    abandoned: int = 0  # of their readers, those stopped: full for bounces.FULL_FOR
 
     @property
     def understood(self) -> int:
@@ -239,6 +242,7 @@ class InboxReport:
             + self.unmatched
             + self.refused
             + self.delayed
+            + self.full
         )
 
     def __str__(self) -> str:
@@ -253,10 +257,16 @@ class InboxReport:
             if self.dropped
             else ""
         )
+        full = (
+            f"; {counted(self.full, 'digest')} to a full mailbox ({self.abandoned} of their "
+            "readers stopped: full for two weeks)"
+            if self.full
+            else ""
+        )
         return (
             f"{counted(self.bounces, 'bounce')}, {counted(self.complaints, 'complaint')}, "
             f"{counted(self.unsubscribes, 'unsubscribe')}; {self.unmatched} naming nobody of "
-            f"ours, {self.unknown} not understood{refused}{dropped}"
+            f"ours, {self.unknown} not understood{refused}{full}{dropped}"
         )
 
 
@@ -267,6 +277,8 @@ def apply(
     if isinstance(event, Unknown):
         report.unknown += 1
         return
+    if isinstance(event, Bounce) and event.permanent and event.delivery_id is not None:
+        store.deliveries.mark_returned(event.delivery_id, event.status)  # whoever it names
     if isinstance(event, Unsubscribe):
         subscriber = store.subscribers.by_public_id(event.public_id)
     else:
@@ -288,6 +300,13 @@ def apply(
             _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
     elif not event.permanent:
         report.delayed += 1
+    elif not event.faults_address and mailbox_full(event.status):
+        report.full += 1
+        stoppable = subscriber.status == SubscriberStatus.ACTIVE and subscriber.id is not None
+        if stoppable and store.deliveries.stop_if_full_too_long(
+            subscriber.id or 0, subscriber.email, now
+        ):
+            report.abandoned += 1
     elif not event.faults_address:
         report.refused += 1
         log.warning(

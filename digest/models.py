@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -23,15 +23,6 @@ from digest.vocabulary import FetchStatus as FetchStatus
 from digest.vocabulary import Frequency as Frequency
 from digest.vocabulary import SourceKind as SourceKind
 from digest.vocabulary import SubscriberStatus as SubscriberStatus
-
-# a bounce this long after the one before starts the count again: an address that took mail
-# for a month works (a mail migration that said "user unknown" for a day, three times a year)
-BOUNCE_MEMORY = timedelta(days=30)
-
-
-def bounces_in_a_row(count: int, last: datetime | None, now: datetime) -> int:
-    """The hard bounce count once one more bounce comes at `now`."""
-    return count + 1 if last is not None and now - last < BOUNCE_MEMORY else 1
 
 
 class EnumText(TypeDecorator[StrEnum]):
@@ -165,7 +156,7 @@ class Subscriber(SubscriberSettings, table=True):
     confirmation_sent_at: datetime | None = None
     confirmations_sent: int = 0  # confirmation mails in the day since the first one
     confirmed_at: datetime | None = None
-    hard_bounces: int = 0  # in a row: each within BOUNCE_MEMORY of the one before
+    hard_bounces: int = 0  # in a row: each within bounces.BOUNCE_MEMORY of the one before
     last_bounce_at: datetime | None = None
     # when the subscription moved to this address (None: it has always had it); what comes
     # back from digests sent before names the old address, not this one

@@ -92,9 +92,10 @@ LONGEST_WINDOW_DAYS = 14
 
 # RFC 3463 enhanced status codes of permanent failures that refuse the message or its sender,
 # not the address: 5.6.x content, 5.7.x security or policy (spam filters, blocklists, DMARC),
-# a full mailbox (5.2.2), a message too big (5.2.3, 5.3.4). Such a refusal of a digest says
-# nothing against its reader, and must not count as a hard bounce: a blocklist listing our
-# server for a few days would otherwise suppress every reader behind it. Some servers give
+# a full mailbox (5.2.2: it counts once it lasts, bounces.py), a message too big (5.2.3,
+# 5.3.4). Such a refusal of a digest says nothing against its reader, and must not count as a
+# hard bounce: a blocklist listing our server for a few days would otherwise suppress every
+# reader behind it. Some servers give
 # 5.7.x to a recipient they refuse as such; their words say so.
 _NOT_THE_ADDRESS = re.compile(r"\s*5\.(?:[67]\.\d{1,3}|2\.[23]|3\.4)(?!\d)")
 _THE_RECIPIENT = re.compile(

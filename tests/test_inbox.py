@@ -480,7 +480,8 @@ def test_a_report_refusing_the_digest_for_what_it_is_keeps_its_reader(
     monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out
     assert out.strip().startswith("1 bounce, 0 complaints")
-    assert "2 digests refused for their content or a policy" in out and "DMARC" in out
+    assert "1 digest refused for their content or a policy" in out and "DMARC" in out
+    assert "1 digest to a full mailbox (0 of their readers stopped" in out
     assert "spam-filtered@example.org was refused (status 5.7.1)" in caplog.text
     assert dict(project.query("select email, status from subscriber")) == {
         "spam-filtered@example.org": "active",
@@ -613,3 +614,49 @@ def test_a_feedback_loop_report_names_the_mail_by_the_originals_return_path(
         "typed@example.org": "complaint",
         "reader@example.org": "complaint",
     }
+
+
+def test_reports_of_a_full_mailbox_stop_its_reader_once_it_lasts_two_weeks(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report that a digest was refused marks it failed (it went nowhere); reports of a
+    full mailbox say nothing against the reader at first, but a mailbox whose digests have
+    come back full for two weeks, none delivered since, is abandoned: the reader is stopped
+    and the address suppressed."""
+    for email in ("holiday@example.org", "abandoned@example.org"):
+        project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+    project.ok("run", "--now", NOW)
+    ids = dict(
+        project.query(
+            "select s.email, d.id from delivery d join subscriber s on s.id = d.subscriber_id"
+        )
+    )
+    people = dict(project.query("select email, id from subscriber"))
+    for email, days in (("holiday@example.org", 10), ("abandoned@example.org", 14)):
+        earlier = (datetime.fromisoformat(NOW) - timedelta(days=days)).date()
+        project.query(
+            "insert into delivery (subscriber_id, edition, status, message_id, attempts, "
+            f"created_at, last_error) values ({people[email]}, '{earlier}', 'failed', "
+            f"'<old-{days}@x>', 1, '{earlier} 00:00:00.000000', 'returned: status 5.2.2')"
+        )
+    key = load_settings(None).token_key()
+    box_path = project.root / "var" / "returned"
+    box = mailbox.Maildir(str(box_path), create=True)
+    for delivery in ids.values():
+        box.add(dsn(bounce_address(key, "localhost", delivery), "5.2.2"))
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    out = project.ok("inbox", "--now", NOW).out
+    assert "2 digests to a full mailbox (1 of their readers stopped" in out
+    assert "DKIM" not in out  # not a refusal of what we send
+    assert dict(project.query("select email, status from subscriber")) == {
+        "holiday@example.org": "active",
+        "abandoned@example.org": "bounced",
+    }
+    assert project.query("select email, reason from suppression") == [
+        ("abandoned@example.org", "bounce")
+    ]
+    returned = project.query(
+        f"select status, last_error from delivery where id in ({', '.join(map(str, ids.values()))})"
+    )
+    assert set(returned) == {("failed", "returned: status 5.2.2")}

@@ -14,8 +14,9 @@ ALLOWED = {
     "digest.safe_text": set(),
     "digest.models": {"digest.vocabulary"},
     "digest.errors": set(),
+    "digest.bounces": set(),  # pure rules over what came back, which the store applies
     "digest.local_files": {"digest.errors"},
-    "digest.store": {"digest.models", "digest.errors", "digest.vocabulary"},
+    "digest.store": {"digest.models", "digest.errors", "digest.vocabulary", "digest.bounces"},
     "digest.sources": {
         "digest.models",
         "digest.errors",

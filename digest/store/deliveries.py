@@ -12,6 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from digest.bounces import full_too_long
 from digest.models import (
     Delivery,
     DeliveryStatus,
@@ -30,7 +31,15 @@ from digest.store.engine import (
     bulk_update_rows,
     keep_pages,
 )
-from digest.store.outcomes import SendResult, plain, write_outcomes, write_plain_sqlite
+from digest.store.outcomes import (
+    FULL_DETAIL,
+    SendResult,
+    latest_outcomes,
+    plain,
+    stop_bounced,
+    write_outcomes,
+    write_plain_sqlite,
+)
 from digest.store.tables import DELIVERY, ITEM, SUBSCRIBER
 
 LIVE = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.RETRY)
@@ -316,6 +325,24 @@ class DeliveryQueries(Queries):
                         .values(status=DeliveryStatus.SENDING, claimed_by=owner, claimed_at=now)
                     )
                     return ids
+
+    def mark_returned(self, delivery_id: int, status: str) -> None:
+        """A sent digest a report says failed after all: failed, with the report's status."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(DELIVERY)
+                .where(DELIVERY.c.id == delivery_id, DELIVERY.c.status == DeliveryStatus.SENT)
+                .values(status=DeliveryStatus.FAILED, last_error=f"returned: status {status}")
+            )
+
+    def stop_if_full_too_long(self, subscriber_id: int, email: str, now: datetime) -> bool:
+        """Stop a subscriber as `bounced` (their address suppressed) whose mailbox has been
+        full for bounces.FULL_FOR; whether it was."""
+        with self.engine.begin() as conn:
+            if not full_too_long(latest_outcomes(conn, subscriber_id)):
+                return False
+            stop_bounced(conn, subscriber_id, email, FULL_DETAIL, now)
+            return True
 
     def record_outcomes(
         self, outcomes: Sequence[SendResult], now: datetime, bounce_limit: int

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 
-from digest.models import bounces_in_a_row
+from digest.bounces import bounces_in_a_row, full_too_long, mailbox_full
 from digest.store.engine import as_sqlalchemy_error, sqlite_datetime
 from digest.store.tables import DELIVERY, SUBSCRIBER, SUPPRESSION
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
@@ -28,6 +28,11 @@ class SendResult:
     code: int | None = None
     retry_at: datetime | None = None
     bounce: bool = False
+
+    @property
+    def full(self) -> bool:
+        """Whether it failed for a full mailbox (which counts once it lasts: bounces.py)."""
+        return self.status == DeliveryStatus.FAILED and mailbox_full(self.error)
 
 
 # built once: this runs for every few messages sent
@@ -86,6 +91,8 @@ def write_outcomes(
     for outcome in outcomes:
         if outcome.bounce:
             _count_bounce(conn, outcome, now, bounce_limit)
+        elif outcome.full:
+            _check_full(conn, outcome, now)
 
 
 def _sqlite_rows(tried: Sequence[SendResult], now: datetime) -> list[tuple[object, ...]]:
@@ -104,8 +111,9 @@ def _sqlite_rows(tried: Sequence[SendResult], now: datetime) -> list[tuple[objec
 
 
 def plain(outcome: SendResult) -> bool:
-    """Whether recording this result touches its delivery only (not released, no bounce)."""
-    return outcome.status != DeliveryStatus.QUEUED and not outcome.bounce
+    """Whether recording this result touches its delivery only (not released, no bounce,
+    no full mailbox)."""
+    return outcome.status != DeliveryStatus.QUEUED and not outcome.bounce and not outcome.full
 
 
 def write_plain_sqlite(
@@ -139,15 +147,55 @@ def _count_bounce(conn: Connection, outcome: SendResult, now: datetime, bounce_l
         .with_for_update(of=SUBSCRIBER)
     ).one()
     bounces = bounces_in_a_row(row.hard_bounces, row.last_bounce_at, now)
-    values: dict[str, object] = {"hard_bounces": bounces, "last_bounce_at": now}
+    conn.execute(
+        update(SUBSCRIBER)
+        .where(SUBSCRIBER.c.id == row.id)
+        .values(hard_bounces=bounces, last_bounce_at=now)
+    )
     if bounces >= bounce_limit:
-        values["status"] = SubscriberStatus.BOUNCED
-        listed = sa_select(SUPPRESSION.c.email).where(SUPPRESSION.c.email == row.email)
-        if conn.execute(listed).first() is None:
-            detail = f"refused when sent: {outcome.error or outcome.code}"
-            conn.execute(
-                insert(SUPPRESSION).values(
-                    email=row.email, reason="bounce", detail=detail[:300], created_at=now
-                )
+        stop_bounced(conn, row.id, row.email, f"refused when sent: {outcome.error}", now)
+
+
+def _check_full(conn: Connection, outcome: SendResult, now: datetime) -> None:
+    """A digest refused for a full mailbox: its subscriber is `bounced` and the address
+    suppressed once the mailbox has been full for bounces.FULL_FOR (full_too_long)."""
+    row = conn.execute(
+        sa_select(SUBSCRIBER.c.id, SUBSCRIBER.c.email)
+        .join(DELIVERY, DELIVERY.c.subscriber_id == SUBSCRIBER.c.id)
+        .where(DELIVERY.c.id == outcome.delivery_id)
+    ).one()
+    if full_too_long(latest_outcomes(conn, row.id)):
+        stop_bounced(conn, row.id, row.email, FULL_DETAIL, now)
+
+
+FULL_DETAIL = "its mailbox stayed full for two weeks"
+_CONCLUDED = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
+
+
+def latest_outcomes(conn: Connection, subscriber_id: int) -> list[tuple[str, bool, str | None]]:
+    """A subscriber's newest concluded digests, newest first: (edition, delivered, error)."""
+    rows = conn.execute(
+        sa_select(DELIVERY.c.edition, DELIVERY.c.status, DELIVERY.c.last_error)
+        .where(DELIVERY.c.subscriber_id == subscriber_id, DELIVERY.c.status.in_(_CONCLUDED))
+        .order_by(DELIVERY.c.edition.desc())
+        .limit(60)
+    )
+    return [(edition, status == DeliveryStatus.SENT, error) for edition, status, error in rows]
+
+
+def stop_bounced(
+    conn: Connection, subscriber_id: int, email: str, detail: str, now: datetime
+) -> None:
+    """Mark a subscriber `bounced` and suppress their address (unless it already is)."""
+    conn.execute(
+        update(SUBSCRIBER)
+        .where(SUBSCRIBER.c.id == subscriber_id)
+        .values(status=SubscriberStatus.BOUNCED, updated_at=now)
+    )
+    listed = sa_select(SUPPRESSION.c.email).where(SUPPRESSION.c.email == email)
+    if conn.execute(listed).first() is None:
+        conn.execute(
+            insert(SUPPRESSION).values(
+                email=email, reason="bounce", detail=detail[:300], created_at=now
             )
-    conn.execute(update(SUBSCRIBER).where(SUBSCRIBER.c.id == row.id).values(**values))
+        )
