@@ -239,3 +239,23 @@ def test_refused_recipients_count_in_a_row_and_suppress_on_postgres(pg_url: str)
     suppressed = store.suppression.get("r0@example.org")
     assert suppressed is not None and suppressed.reason == "bounce"
     store.close()
+
+
+def test_a_mailbox_full_for_two_weeks_stops_its_reader_on_postgres(pg_url: str) -> None:
+    store = planned_store(pg_url, 1, "diffusion", Policy(min_score=0.0))
+    [delivery] = store.deliveries.listed()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO delivery (subscriber_id, edition, status, message_id, attempts, "
+            "created_at, last_error) VALUES (%s, '2026-11-08', 'failed', '<old@x>', 1, "
+            "'2026-11-08 00:00:00+00', '552 5.2.2 Mailbox full')",
+            (delivery.subscriber_id,),
+        )
+    full = SendResult(delivery.id or 0, DeliveryStatus.FAILED, "552 5.2.2 Mailbox full", 552)
+    with store.engine.begin() as conn:
+        write_outcomes(conn, [full], NOW, 3)
+    [reader] = store.subscribers.listed()
+    assert reader.status == "bounced"
+    suppressed = store.suppression.get(reader.email)
+    assert suppressed is not None and "full for two weeks" in suppressed.detail
+    store.close()
