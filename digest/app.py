@@ -122,7 +122,9 @@ class Digest:
             password=s.inbox_password.get_secret_value() if s.inbox_password else "",
             tls=s.inbox_tls,
         )
-        return read_inbox(self.services.store, where, s.token_key(), now, s.bounce_limit)
+        return read_inbox(
+            self.services.store, where, s.token_key(), now, s.bounce_limit, s.retired_token_keys()
+        )
 
     def preview(self, subscriber: Subscriber, now: datetime) -> tuple[RenderedDigest, list[Match]]:
         """The digest this subscriber would get next, neither stored nor sent."""

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     signups_per_hour: int = Field(default=300, ge=1)  # web signups from everybody together
     previews_per_client_minute: int = Field(default=120, ge=1)
     secret_key: SecretStr | None = None
+    # the key before the last rotation: mail already sent keeps what must keep working
+    # (unsubscribe, feeds, its bounces) until it is removed (docs/deploy.md)
+    retired_secret_key: SecretStr | None = None
     max_papers: int = Field(default=10, ge=1, le=100)
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)
     # sentence embeddings added to keyword scores (the [semantic] extra)
@@ -212,6 +215,11 @@ class Settings(BaseSettings):
             return DEV_SECRET_KEY.encode()
         return self.secret_key.get_secret_value().encode()
 
+    def retired_token_keys(self) -> tuple[bytes, ...]:
+        """The keys of earlier rotations, for what links and addresses in old mail may do."""
+        old = self.retired_secret_key
+        return () if old is None else (old.get_secret_value().encode(),)
+
     def check_signing_key(self) -> None:
         """ConfigError unless links are signed with a real key: the development key is
         accepted only while base_url is this machine, and any key needs MIN_KEY_BYTES."""
@@ -233,7 +241,7 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """The settings as plain values with every secret replaced by asterisks."""
         data = self.model_dump(mode="json", by_alias=False)
-        for name in ("smtp_password", "secret_key", "inbox_password"):
+        for name in ("smtp_password", "secret_key", "retired_secret_key", "inbox_password"):
             data[name] = None if data[name] is None else "********"
         data["database_url"] = mask_url_password(self.database_url)
         return data

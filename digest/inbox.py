@@ -19,7 +19,7 @@ import logging
 import mailbox
 import poplib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -96,14 +96,15 @@ _DSN_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")  # RFC 3463: class.subject.
 _LIST_TARGET = re.compile(r"<([^<>\s]{1,2000})>")  # RFC 2369: URLs in angle brackets
 
 
-def classify(raw: bytes, key: bytes) -> Event:
-    """What one message in the inbox is."""
+def classify(raw: bytes, key: bytes, retired: Sequence[bytes] = ()) -> Event:
+    """What one message in the inbox is; `retired`: keys of earlier rotations, whose
+    addresses and links in mail already sent still name their subscriber."""
+    keys = (key, *retired)
     message = message_from_bytes(raw, policy=policy.compat32)
     recipients = [a for _, a in getaddresses(_all(message, RECIPIENT_HEADERS)) if a]
-    for address in recipients:
-        public_id = read_unsubscribe_address(key, address)
-        if public_id is not None:
-            return Unsubscribe(public_id)
+    public_id = _first_signed(read_unsubscribe_address, keys, recipients)
+    if public_id is not None:
+        return Unsubscribe(public_id)
     if message.get_content_type() != "multipart/report":
         return Unknown("not a delivery report or a feedback report")
     report = message.get_param("report-type", "")
@@ -112,9 +113,9 @@ def classify(raw: bytes, key: bytes) -> Event:
     # sent from: a feedback loop reports to its own address, with the original's Return-Path
     returned_from = [] if original is None else _all(original, ("Return-Path",))
     addresses = recipients + [a for _, a in getaddresses(returned_from) if a]
-    delivery_id = _first_signed(read_bounce_address, key, addresses)
-    notice = _first_signed(read_notice_bounce, key, addresses)
-    listed = None if original is None else _listed_subscriber(original, key)
+    delivery_id = _first_signed(read_bounce_address, keys, addresses)
+    notice = _first_signed(read_notice_bounce, keys, addresses)
+    listed = None if original is None else _listed_subscriber(original, keys)
     original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
     if isinstance(report, str) and report.lower() == "feedback-report":
         return Complaint(delivery_id, listed, original_id, notice)
@@ -126,17 +127,18 @@ def classify(raw: bytes, key: bytes) -> Event:
 
 
 def _first_signed(
-    read: Callable[[bytes, str], T | None], key: bytes, addresses: list[str]
+    read: Callable[[bytes, str], T | None], keys: Sequence[bytes], addresses: list[str]
 ) -> T | None:
-    """What the first of `addresses` that `read` accepts (signed by us) names."""
-    return next((found for found in (read(key, a) for a in addresses) if found is not None), None)
+    """What the first of `addresses` that `read` accepts (signed with one of `keys`) names."""
+    found = (read(key, address) for address in addresses for key in keys)
+    return next((named for named in found if named is not None), None)
 
 
-def read_event(raw: bytes, key: bytes) -> Event:
+def read_event(raw: bytes, key: bytes, retired: Sequence[bytes] = ()) -> Event:
     """`classify`, or Unknown for a message it fails on (a bug, logged with its traceback):
     that message stays in the inbox for a person, and the pass goes on to the others."""
     try:
-        return classify(raw, key)
+        return classify(raw, key, retired)
     except Exception as exc:
         log.exception("reading a returned message failed on a bug")
         return Unknown(f"unreadable ({type(exc).__name__}): please report it with the log")
@@ -183,14 +185,18 @@ def _original_headers(message: Message) -> Message | None:
     return None
 
 
-def _listed_subscriber(original: Message, key: bytes) -> str | None:
+def _listed_subscriber(original: Message, keys: Sequence[bytes]) -> str | None:
     """The public id the original's List-Unsubscribe names, if one of its targets is ours
     (signed: the mailto: address, or the one-click link's token)."""
     for target in _LIST_TARGET.findall(" ".join(_all(original, ("List-Unsubscribe",)))):
         if target.lower().startswith("mailto:"):
-            public_id = read_unsubscribe_address(key, target[7:].partition("?")[0])
+            public_id = _first_signed(
+                read_unsubscribe_address, keys, [target[7:].partition("?")[0]]
+            )
         else:
-            public_id = _unsubscribe_token(key, target.rstrip("/").rpartition("/")[2])
+            public_id = _first_signed(
+                _unsubscribe_token, keys, [target.rstrip("/").rpartition("/")[2]]
+            )
         if public_id is not None:
             return public_id
     return None
@@ -364,12 +370,18 @@ def _at_current_address(found: tuple[Subscriber, bool]) -> Subscriber | None:
 
 
 def read_inbox(
-    store: Store, where: InboxSettings, key: bytes, now: datetime, bounce_limit: int
+    store: Store,
+    where: InboxSettings,
+    key: bytes,
+    now: datetime,
+    bounce_limit: int,
+    retired: Sequence[bytes] = (),
 ) -> InboxReport:
-    """One pass over the inbox: every message read and acted on; those understood removed."""
+    """One pass over the inbox: every message read and acted on; those understood removed
+    (`retired`: keys of earlier rotations, as `classify` takes them)."""
     report = InboxReport()
     for raw, remove in messages(where):
-        event = read_event(raw, key)
+        event = read_event(raw, key, retired)
         apply(store, event, now, bounce_limit, report)
         if not isinstance(event, Unknown):
             remove()

@@ -169,7 +169,9 @@ class Services:
         from digest.subscriptions.links import Links
 
         s = self.settings
-        return Links(s.token_key(), s.base_url, sender_domain(s.from_address))
+        return Links(
+            s.token_key(), s.base_url, sender_domain(s.from_address), s.retired_token_keys()
+        )
 
     @property
     def mailer(self) -> Mailer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import suppress
 from typing import Protocol
 
 from digest.errors import ExpiredLinkError, LinkError
@@ -27,6 +29,10 @@ FORGET_MAX_AGE = 2 * 24 * 3600
 # other tokens never expire ("decline": the "never mail me" link of a confirmation mail)
 MAX_AGES = {"confirm": CONFIRM_MAX_AGE, "decline": CONFIRM_MAX_AGE, "forget": FORGET_MAX_AGE}
 VOTE_DIRECTIONS = {"more": 1, "less": -1}  # the last segment of a vote link
+# what a link signed with a retired key (before a key rotation) may still do: what mail
+# already sent must keep doing (leave the list, read the feed a reader subscribed to), none of
+# what changes a subscription, which a leaked key must no longer allow
+RETIRED_KEY_PURPOSES = frozenset({"unsubscribe", "archive", "feed"})
 
 
 class TokenHolder(Protocol):
@@ -42,8 +48,15 @@ class TokenHolder(Protocol):
 class Links:
     """Builds and reads the signed links of one deployment."""
 
-    def __init__(self, key: bytes, base_url: str, mail_domain: str | None = None) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        base_url: str,
+        mail_domain: str | None = None,
+        retired: Sequence[bytes] = (),
+    ) -> None:
         self.key = key
+        self.retired = tuple(retired)  # keys of earlier rotations: RETIRED_KEY_PURPOSES
         self.base_url = base_url.rstrip("/")
         self.mail_domain = mail_domain  # where bounces and mailto: unsubscribes arrive
 
@@ -107,8 +120,14 @@ class Links:
         return f"{self.base_url}/forget/{self.token('forget', subscriber, issued)}"
 
     def read(self, purpose: str, token: str, now: float) -> Token:
-        """The content of a token for `purpose`; confirmation and deletion tokens expire."""
-        return read_token(self.key, purpose, token, now=now, max_age=MAX_AGES.get(purpose))
+        """The content of a token for `purpose`; confirmation and deletion tokens expire. A
+        token of a retired key is read for RETIRED_KEY_PURPOSES only."""
+        max_age = MAX_AGES.get(purpose)
+        retired = self.retired if purpose in RETIRED_KEY_PURPOSES else ()
+        for key in retired:
+            with suppress(LinkError):
+                return read_token(key, purpose, token, now=now, max_age=max_age)
+        return read_token(self.key, purpose, token, now=now, max_age=max_age)
 
     def vote_urls(self, subscriber: TokenHolder, paper_id: str, issued: int) -> tuple[str, str]:
         """The "more like this" and "less like this" links of a paper, expiring after 60 days
