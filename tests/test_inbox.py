@@ -5,7 +5,6 @@ from __future__ import annotations
 import imaplib
 import mailbox
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,8 +70,16 @@ def plain(to: str) -> bytes:
     return f"From: a@b.example\r\nTo: {to}\r\nSubject: hello\r\n\r\nJust saying hi.\r\n".encode()
 
 
+def returned_mail(project: Project, monkeypatch: pytest.MonkeyPatch) -> mailbox.Maildir:
+    """The Maildir that `digest inbox` of `project` reads returned mail from."""
+    path = project.root / "var" / "returned"
+    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
+    monkeypatch.setenv("DIGEST_INBOX_PATH", str(path))
+    return mailbox.Maildir(str(path), create=True)
+
+
 @pytest.fixture
-def returned(project: Project, monkeypatch: pytest.MonkeyPatch) -> Path:
+def returned(project: Project, monkeypatch: pytest.MonkeyPatch) -> mailbox.Maildir:
     """A project that sent four digests, and a Maildir of what came back."""
     monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
     for email in PEOPLE:
@@ -90,21 +97,18 @@ def returned(project: Project, monkeypatch: pytest.MonkeyPatch) -> Path:
     def listed(email: str) -> str:
         return unsubscribe_address(key, domain, ids[email][2])
 
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     box.add(dsn(bounce_address(key, domain, int(ids["bounces@example.org"][0])), "5.1.1"))
     box.add(dsn(bounce_address(key, domain, int(ids["stays@example.org"][0])), "4.2.2", "delayed"))
     box.add(dsn(f"bounces+{ids['stays@example.org'][0]}-0000000000@localhost", "5.1.1"))
     box.add(arf(ids["complains@example.org"][1], listed("complains@example.org")))
     box.add(plain(unsubscribe_address(key, domain, ids["leaves@example.org"][2])))
     box.add(plain("digest@localhost"))
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
-    return box_path
+    return box
 
 
 def test_inbox_acts_on_bounces_complaints_and_unsubscribes_once(
-    project: Project, returned: Path
+    project: Project, returned: mailbox.Maildir
 ) -> None:
     out = project.ok("inbox", "--now", NOW).out
     assert out.strip() == (
@@ -119,13 +123,13 @@ def test_inbox_acts_on_bounces_complaints_and_unsubscribes_once(
     }
     suppressed = dict(project.query("select email, reason from suppression"))
     assert suppressed == {"bounces@example.org": "bounce", "complains@example.org": "complaint"}
-    assert len(mailbox.Maildir(str(returned))) == 1  # the message nobody understood stays
+    assert len(returned) == 1  # the message nobody understood stays
     again = project.ok("inbox", "--now", NOW).out
     assert again.startswith("0 bounces, 0 complaints, 0 unsubscribes")
 
 
 def test_suppressed_addresses_cannot_be_added_again_until_removed(
-    project: Project, returned: Path
+    project: Project, returned: mailbox.Maildir
 ) -> None:
     project.ok("inbox", "--now", NOW)
     refused = project.cli("subscribers", "add", "complains@example.org", "--keywords", "x")
@@ -344,7 +348,7 @@ def test_a_message_the_reader_fails_on_is_left_for_a_person(
 ) -> None:
     import digest.inbox as inbox
 
-    def broken(raw: bytes, key: bytes) -> inbox.Event:
+    def broken(raw: bytes, key: bytes, retired: object = ()) -> inbox.Event:
         raise LookupError("a bug")
 
     monkeypatch.setattr(inbox, "classify", broken)
@@ -385,13 +389,10 @@ def test_a_complaint_about_a_digest_no_longer_held_stops_its_subscriber(
     assert link.startswith("<https://") and mailto.startswith("<mailto:unsubscribe+")
     one_click = str(sent["link@example.org"]["List-Unsubscribe"]).split(",")[0]
     forged = mailto.replace("unsubscribe+", "unsubscribe+a")  # another id under the same mac
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     box.add(complaint_about(headers("mailto@example.org", mailto)))
     box.add(complaint_about(headers("link@example.org", one_click)))
     box.add(complaint_about(headers("forged@example.org", f"<https://x.example/a>, {forged}")))
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", "2027-01-30T00:00:00").out
     assert out.strip().startswith("0 bounces, 2 complaints, 0 unsubscribes; 1 naming nobody")
     statuses = dict(project.query("select email, status from subscriber"))
@@ -423,8 +424,7 @@ def test_what_comes_back_from_the_address_a_subscription_moved_from_stops_nothin
     project.ok("subscribers", "edit", "old@example.org", "--email", "new@example.org")
     key = load_settings(None).token_key()
     listed = unsubscribe_address(key, "localhost", public_id)
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     box.add(dsn(bounce_address(key, "localhost", before), "5.1.1"))
     box.add(report("delivery-status", original(message_id, listed)))
     box.add(arf(message_id, listed))
@@ -435,8 +435,6 @@ def test_what_comes_back_from_the_address_a_subscription_moved_from_stops_nothin
             bounce_address(key, "localhost", before),
         )
     )
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out
     assert out.strip().startswith("0 bounces, 0 complaints, 0 unsubscribes; 4 naming nobody")
     assert project.query("select email, status, hard_bounces from subscriber") == [
@@ -472,12 +470,9 @@ def test_a_report_refusing_the_digest_for_what_it_is_keeps_its_reader(
         )
     )
     key = load_settings(None).token_key()
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     for email, status in zip(people, ("5.7.1", "5.2.2", "5.1.1"), strict=True):
         box.add(dsn(bounce_address(key, "localhost", ids[email]), status))
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out
     assert out.strip().startswith("1 bounce, 0 complaints")
     assert "1 digest refused for their content or a policy" in out and "DMARC" in out
@@ -488,7 +483,7 @@ def test_a_report_refusing_the_digest_for_what_it_is_keeps_its_reader(
         "full@example.org": "active",
         "gone@example.org": "bounced",
     }
-    assert len(mailbox.Maildir(str(box_path))) == 0  # understood, each of them
+    assert len(box) == 0  # understood, each of them
 
 
 def test_bounce_reports_count_toward_the_limit_only_in_a_row(
@@ -502,14 +497,11 @@ def test_bounce_reports_count_toward_the_limit_only_in_a_row(
     project.ok("run", "--now", NOW)
     [(delivery,)] = project.query("select id from delivery")
     key = load_settings(None).token_key()
-    box_path = project.root / "var" / "returned"
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
+    box = returned_mail(project, monkeypatch)
     now = datetime.fromisoformat(NOW)
     for days_ago, after in ((40, ("active", 1)), (10, ("bounced", 3))):
         last = (now - timedelta(days=days_ago)).replace(tzinfo=None)
         project.query(f"update subscriber set hard_bounces = 2, last_bounce_at = '{last}'")
-        box = mailbox.Maildir(str(box_path), create=True)
         box.add(dsn(bounce_address(key, "localhost", delivery), "5.1.1"))
         assert project.ok("inbox", "--now", NOW).out.startswith("1 bounce,")
         assert project.query("select status, hard_bounces from subscriber") == [after]
@@ -544,8 +536,7 @@ def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts
         1,
     )
     project.ok("subscribers", "edit", "moved@example.org", "--email", "new@example.org")
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     box.add(dsn(mail_from, "5.1.1"))
     domain = mail_from.rpartition("@")[2]
     box.add(dsn(notice_bounce_address(key, domain, ids["reader@example.org"], 1), "5.1.1"))
@@ -554,8 +545,6 @@ def test_a_bounced_confirmation_removes_its_signup_and_a_bounced_reminder_counts
     # a confirmation marked as spam, reported to its bounce address: never mailed again
     spam = notice_bounce_address(key, domain, ids["spam@example.org"], 1)
     box.add(report("feedback-report", original("<confirm-x@papers-digest>"), spam))
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out.strip()
     assert out.startswith("1 bounce, 1 complaint, 0 unsubscribes; 2 naming nobody of ours")
     assert out.endswith("1 signup removed (their confirmation bounced)")
@@ -592,8 +581,7 @@ def test_a_feedback_loop_report_names_the_mail_by_the_originals_return_path(
     key = load_settings(None).token_key()
     confirmation = notice_bounce_address(key, "localhost", ids["typed@example.org"], 1)
     forged = notice_bounce_address(b"k" * 32, "localhost", ids["other@example.org"], 1)
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     box.add(report("feedback-report", original("<c@x>", sent_from=confirmation)))
     box.add(
         report(
@@ -602,8 +590,6 @@ def test_a_feedback_loop_report_names_the_mail_by_the_originals_return_path(
         )
     )
     box.add(report("feedback-report", original("<o@x>", sent_from=forged)))
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out
     assert out.startswith("0 bounces, 2 complaints, 0 unsubscribes; 1 naming nobody")
     assert dict(project.query("select email, status from subscriber")) == {
@@ -640,12 +626,9 @@ def test_reports_of_a_full_mailbox_stop_its_reader_once_it_lasts_two_weeks(
             f"'<old-{days}@x>', 1, '{earlier} 00:00:00.000000', 'returned: status 5.2.2')"
         )
     key = load_settings(None).token_key()
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     for delivery in ids.values():
         box.add(dsn(bounce_address(key, "localhost", delivery), "5.2.2"))
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     out = project.ok("inbox", "--now", NOW).out
     assert "2 digests to a full mailbox (1 of their readers stopped" in out
     assert "DKIM" not in out  # not a refusal of what we send

@@ -4,7 +4,6 @@ archive; its bounces), and nothing that changes a subscription."""
 
 from __future__ import annotations
 
-import mailbox
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from conftest import TEST_KEY, Project, free_port
 from test_archive import link
 from test_feedback import send_first_digest, vote_links
-from test_inbox import dsn
+from test_inbox import dsn, returned_mail
 from web_server import serve
 
 from digest.errors import LinkError
@@ -76,13 +75,10 @@ def test_the_inbox_reads_addresses_of_the_retired_key(
         "select d.id from delivery d join subscriber s on s.id = d.subscriber_id"
         " where s.email = 'gone@example.org'"
     )
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     to = unsubscribe_address(OLD, "localhost", ids["leaves@example.org"])
     box.add(f"From: a@b.example\r\nTo: {to}\r\nSubject: unsubscribe\r\n\r\n".encode())
     box.add(dsn(bounce_address(OLD, "localhost", delivery), "5.1.1"))
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     monkeypatch.setenv("DIGEST_SECRET_KEY", NEW_KEY)
     unrotated = project.ok("inbox").out
     assert unrotated.startswith("0 bounces, 0 complaints, 0 unsubscribes; 1 naming nobody")

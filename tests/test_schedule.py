@@ -299,7 +299,8 @@ def test_serve_reads_the_returned_mail_when_an_inbox_is_set(
     """With DIGEST_INBOX_* set, `digest serve` acts on bounces, complaints and mailto:
     unsubscribes every inbox_minutes (5): a deployment without cron acts on them too."""
     import logging
-    import mailbox
+
+    from test_inbox import returned_mail
 
     from digest.config import load_settings
     from digest.mail.addresses import unsubscribe_address
@@ -311,16 +312,13 @@ def test_serve_reads_the_returned_mail_when_an_inbox_is_set(
     assert build_scheduler(Runner(off), 60).get_job("inbox") is None  # no inbox: no job
     off.close()
     [(public_id,)] = project.query("select public_id from subscriber")
-    box_path = project.root / "var" / "returned"
-    box = mailbox.Maildir(str(box_path), create=True)
+    box = returned_mail(project, monkeypatch)
     key = load_settings().token_key()
     box.add(
         f"From: leaves@example.org\r\nTo: {unsubscribe_address(key, 'localhost', public_id)}\r\n"
         "Subject: unsubscribe\r\n\r\n".encode()
     )
     box.add(b"From: a@b.example\r\nTo: digest@localhost\r\nSubject: hello\r\n\r\nHi.\r\n")
-    monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
-    monkeypatch.setenv("DIGEST_INBOX_PATH", str(box_path))
     monkeypatch.setenv("DIGEST_INBOX_MINUTES", "2")
     services = Services(load_settings())
     caplog.set_level(logging.INFO)
@@ -332,7 +330,7 @@ def test_serve_reads_the_returned_mail_when_an_inbox_is_set(
     finally:
         services.close()
     assert project.query("select status from subscriber") == [("unsubscribed",)]
-    assert len(mailbox.Maildir(str(box_path))) == 1  # the message nobody understood stays
+    assert len(box) == 1  # the message nobody understood stays
     lines = [r.getMessage() for r in caplog.records if r.name == "digest.scheduler"]
     assert lines == [
         "returned mail: 0 bounces, 0 complaints, 1 unsubscribe; 0 naming nobody of ours, "
