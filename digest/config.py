@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     previews_per_client_minute: int = Field(default=120, ge=1)
     secret_key: SecretStr | None = None
     # the key before the last rotation: mail already sent keeps what must keep working
-    # (unsubscribe, feeds, its bounces) until it is removed (docs/deploy.md)
+    # (unsubscribe, feeds) until it is removed (docs/deploy.md)
     retired_secret_key: SecretStr | None = None
     max_papers: int = Field(default=10, ge=1, le=100)
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)

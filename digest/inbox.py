@@ -98,7 +98,9 @@ _LIST_TARGET = re.compile(r"<([^<>\s]{1,2000})>")  # RFC 2369: URLs in angle bra
 
 def classify(raw: bytes, key: bytes, retired: Sequence[bytes] = ()) -> Event:
     """What one message in the inbox is; `retired`: keys of earlier rotations, whose
-    addresses and links in mail already sent still name their subscriber."""
+    unsubscribe addresses and links in mail already sent still name their subscriber. Not
+    their bounce addresses: those name a delivery by its id, which anyone can guess, so a
+    leaked key would let whoever holds it bounce every reader."""
     keys = (key, *retired)
     message = message_from_bytes(raw, policy=policy.compat32)
     recipients = [a for _, a in getaddresses(_all(message, RECIPIENT_HEADERS)) if a]
@@ -113,8 +115,8 @@ def classify(raw: bytes, key: bytes, retired: Sequence[bytes] = ()) -> Event:
     # sent from: a feedback loop reports to its own address, with the original's Return-Path
     returned_from = [] if original is None else _all(original, ("Return-Path",))
     addresses = recipients + [a for _, a in getaddresses(returned_from) if a]
-    delivery_id = _first_signed(read_bounce_address, keys, addresses)
-    notice = _first_signed(read_notice_bounce, keys, addresses)
+    delivery_id = _first_signed(read_bounce_address, keys[:1], addresses)
+    notice = _first_signed(read_notice_bounce, keys[:1], addresses)
     listed = None if original is None else _listed_subscriber(original, keys)
     original_id = None if original is None else _message_id(str(original.get("Message-ID", "")))
     if isinstance(report, str) and report.lower() == "feedback-report":
