@@ -94,6 +94,21 @@ class Mailer:
         [outcome] = self.transport.send([outgoing(0, message, envelope or self.sender, to)])
         return None if outcome.error is None else str(outcome.error)
 
+    def ask(
+        self,
+        subscriber: Subscriber,
+        subject: str,
+        template: str,
+        context: dict[str, object],
+        now: datetime,
+    ) -> None:
+        """A mail carrying a link the subscriber asked for (deletion, a restart), its bounces
+        naming them; TransportError when it could not be sent."""
+        envelope = self.links.notice_bounce_address(subscriber)
+        error = self.mail(subscriber.email, subject, template, context, now, envelope)
+        if error is not None:
+            raise TransportError(f"could not send the mail to {subscriber.email}: {error}")
+
     def tell(
         self,
         store: Store,
@@ -366,11 +381,7 @@ def request_forget(
         "forget_url": mailer.links.forget_url(subscriber, int(now.timestamp())),
         "valid_days": FORGET_MAX_AGE // 86400,
     }
-    subject = "Delete your papers digest data?"
-    envelope = mailer.links.notice_bounce_address(subscriber)
-    error = mailer.mail(subscriber.email, subject, "email/forget", context, now, envelope)
-    if error is not None:
-        raise TransportError(f"could not send the mail to {subscriber.email}: {error}")
+    mailer.ask(subscriber, "Delete your papers digest data?", "email/forget", context, now)
     return True
 
 

@@ -26,8 +26,14 @@ VOTE_MAX_AGE = 60 * 24 * 3600
 MOVE_MAX_AGE = 2 * 24 * 3600
 MOVE_BACK_MAX_AGE = 14 * 24 * 3600  # an undo link: the old mailbox may be read only weekly
 FORGET_MAX_AGE = 2 * 24 * 3600
+RESTART_MAX_AGE = 2 * 24 * 3600
 # other tokens never expire ("decline": the "never mail me" link of a confirmation mail)
-MAX_AGES = {"confirm": CONFIRM_MAX_AGE, "decline": CONFIRM_MAX_AGE, "forget": FORGET_MAX_AGE}
+MAX_AGES = {
+    "confirm": CONFIRM_MAX_AGE,
+    "decline": CONFIRM_MAX_AGE,
+    "forget": FORGET_MAX_AGE,
+    "restart": RESTART_MAX_AGE,
+}
 VOTE_DIRECTIONS = {"more": 1, "less": -1}  # the last segment of a vote link
 # what a link signed with a retired key (before a key rotation) may still do: what mail
 # already sent must keep doing (leave the list, read the feed a reader subscribed to), none of
@@ -112,12 +118,20 @@ class Links:
 
     def _of_confirmation(self, purpose: str, subscriber: Subscriber) -> str:
         sent = subscriber.confirmation_sent_at
-        issued = int(sent.timestamp()) if sent else 0
+        return self._issued(purpose, subscriber, int(sent.timestamp()) if sent else 0)
+
+    def _issued(self, purpose: str, subscriber: TokenHolder, issued: int) -> str:
+        """The link for `purpose` bound to the moment it was issued (MAX_AGES)."""
         return f"{self.base_url}/{purpose}/{self.token(purpose, subscriber, issued)}"
 
     def forget_url(self, subscriber: TokenHolder, issued: int) -> str:
         """The link, mailed to the subscriber, that deletes everything about them (two days)."""
-        return f"{self.base_url}/forget/{self.token('forget', subscriber, issued)}"
+        return self._issued("forget", subscriber, issued)
+
+    def restart_url(self, subscriber: TokenHolder, issued: int) -> str:
+        """The link, mailed to a bounced subscriber, that starts their digests again when
+        followed from that mailbox (two days)."""
+        return self._issued("restart", subscriber, issued)
 
     def read(self, purpose: str, token: str, now: float) -> Token:
         """The content of a token for `purpose`; confirmation and deletion tokens expire. A

@@ -20,6 +20,7 @@ from digest.web.archive import router as archive_router
 from digest.web.context import WebContext
 from digest.web.feedback import router as feedback_router
 from digest.web.limits import Guard, Limits
+from digest.web.mailed import router as mailed_router
 from digest.web.routes import router
 from digest.web.security import BodyLimit, SecurityHeaders, redact_access_log
 
@@ -59,6 +60,7 @@ def create_app(
         guard=Guard(limits or Limits()),
     )
     app.include_router(router)
+    app.include_router(mailed_router)
     app.include_router(feedback_router)
     app.include_router(archive_router)
 
