@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from digest.models import Subscriber
+from digest.models import Subscriber, SubscriberStatus
 from digest.store import Store
 from digest.subscriptions import lifecycle as signup
-from digest.subscriptions import moving
+from digest.subscriptions import moving, restart
 from digest.subscriptions.links import Links
 from digest.web.context import WebContext
 from digest.web.routes import Web, ctx, forbidden, read_form
@@ -38,7 +39,7 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
 
 
 async def _done_by_link(
-    request: Request, page: str, act: Callable[[WebContext], Subscriber]
+    request: Request, page: str, act: Callable[[WebContext], Subscriber], **extra: Any
 ) -> HTMLResponse:
     """A form posted from the page of an emailed link: checked, done (off the event loop),
     answered with `page`, which links the (new) preferences page."""
@@ -47,7 +48,11 @@ async def _done_by_link(
         return forbidden(request)
     subscriber = await run_in_threadpool(act, web)
     return web.page(
-        request, page, subscriber=subscriber, preferences_url=web.links.preferences_url(subscriber)
+        request,
+        page,
+        subscriber=subscriber,
+        preferences_url=web.links.preferences_url(subscriber),
+        **extra,
     )
 
 
@@ -118,3 +123,27 @@ def decline_move_page(request: Request, web: Web, token: str) -> HTMLResponse:
 async def decline_move(request: Request, token: str) -> HTMLResponse:
     """Suppress the address a move link was mailed to."""
     return await _done_without_subscriber(request, "declined", moving.decline, token)
+
+
+@router.get("/restart/{token}", response_class=HTMLResponse)
+def restart_page(request: Request, web: Web, token: str) -> HTMLResponse:
+    """A page whose form starts a bounced digest again (a GET changes nothing)."""
+    subscriber = restart.to_restart(web.store, web.links, token, web.clock())
+    return web.page(
+        request,
+        "restart",
+        subscriber=subscriber,
+        restarted=subscriber.status == SubscriberStatus.ACTIVE,  # the link was used already
+        preferences_url=web.links.preferences_url(subscriber),
+    )
+
+
+@router.post("/restart/{token}", response_class=HTMLResponse)
+async def restart_digest(request: Request, token: str) -> HTMLResponse:
+    """Start the digest the link names again: it was followed from its mailbox."""
+    return await _done_by_link(
+        request,
+        "restart",
+        lambda web: restart.restart(web.store, web.links, token, web.clock()),
+        restarted=True,
+    )

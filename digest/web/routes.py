@@ -11,10 +11,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from digest.errors import ValidationError
-from digest.models import Frequency, Subscriber
+from digest.models import Frequency, Subscriber, SubscriberStatus
 from digest.safe_text import has_unsafe
+from digest.store import Store
 from digest.subscriptions import lifecycle as signup
-from digest.subscriptions import moving
+from digest.subscriptions import moving, restart
 from digest.subscriptions.votes import lookup_papers, not_found
 from digest.vocabulary import counted
 from digest.web.context import MAX_FORM_FIELD, WebContext
@@ -163,7 +164,26 @@ def preferences_page(
         subscriber=subscriber,
         values=values,
         votes=votes,
+        stopped=_why_stopped(web.store, subscriber),
+        restartable=restart.restartable(web.store, subscriber),
         **extra,
+    )
+
+
+def _why_stopped(store: Store, subscriber: Subscriber) -> str | None:
+    """Why nothing is sent to the subscriber although their page may say otherwise."""
+    suppressed = store.suppression.get(subscriber.email)
+    if suppressed is not None and suppressed.reason != "bounce":
+        why = signup.SUPPRESSED_BECAUSE.get(suppressed.reason, "all mail to it was stopped")
+        return (
+            f"Nothing is sent to this address: {why}. Only the operator of this service can "
+            "lift that."
+        )
+    if suppressed is None and subscriber.status != SubscriberStatus.BOUNCED:
+        return None
+    return (
+        "Mail to this address bounced, so your digest stopped. If your mailbox takes mail "
+        "again, ask for a link there to start it again."
     )
 
 
@@ -185,6 +205,8 @@ async def save_preferences(request: Request, token: str) -> HTMLResponse:
         return await _request_move(request, token, form)
     if form.get("action") == "forget":
         return await _request_forget(request, token, form)
+    if form.get("action") == "restart":
+        return await _request_restart(request, token)
     return await run_in_threadpool(_save_preferences, request, token, form)
 
 
@@ -235,6 +257,28 @@ async def _request_forget(request: Request, token: str, form: dict[str, str]) ->
     notice = (
         f"A link to delete your data is on its way to {subscriber.email}: open it from that "
         "mailbox to confirm. Until then, nothing is deleted."
+    )
+    return preferences_page(request, subscriber, notice=notice)
+
+
+async def _request_restart(request: Request, token: str) -> HTMLResponse:
+    """Mail a bounced subscriber the link that starts their digest again, when followed from
+    that mailbox (limited as mails to typed addresses are)."""
+    web = ctx(request)
+    subscriber = await run_in_threadpool(
+        signup.subscriber_for, web.store, web.links, "preferences", token, web.clock()
+    )
+    if not web.guard.signup(client_of(request)) or not web.guard.mail_to(subscriber.email):
+        return web.too_many(request, "restart requests")
+    try:
+        await run_in_threadpool(
+            restart.request_restart, web.store, web.mailer, subscriber, web.clock()
+        )
+    except ValidationError as exc:
+        return preferences_page(request, subscriber, status=400, error=str(exc))
+    notice = (
+        f"A link to start your digest again is on its way to {subscriber.email}: open it from "
+        "that mailbox. If nothing comes, the address still takes no mail."
     )
     return preferences_page(request, subscriber, notice=notice)
 
