@@ -51,7 +51,9 @@ class InliningLoader(BaseLoader):
         self, environment: Environment, template: str
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
         source, filename, uptodate = self.inner.get_source(environment, template)
-        if template.startswith(self.prefix) and template.endswith(".html"):
+        # a page that extends another is inlined as its parent is: its blocks are not a fragment
+        child = source.lstrip().startswith("{% extends")
+        if template.startswith(self.prefix) and template.endswith(".html") and not child:
 
             def sheet() -> str:
                 return style_sheet(self.inner.get_source(environment, self.sheet)[0])

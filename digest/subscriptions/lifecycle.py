@@ -78,7 +78,7 @@ class Mailer:
         """Send one message rendered from `template` (.txt and .html) to one address; the
         transport's error, if any. Its Message-ID names the template, the address, the time;
         its bounces go to `envelope` (else to the From address)."""
-        text, html = self.renderer.render_pair(template, context)
+        text, html = self.renderer.render_pair(template, {"subject": subject, **context})
         name = template.rsplit("/", 1)[-1]
         tag = hashlib.sha256(to.encode()).hexdigest()[:12]
         message_id = f"<{name}-{tag}-{int(now.timestamp())}@papers-digest>"
