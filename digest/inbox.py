@@ -28,7 +28,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import TypeVar
 
-from digest.bounces import bounces_in_a_row, mailbox_full
+from digest.bounces import FULL_FOR, bounces_in_a_row, mailbox_full
 from digest.errors import ConfigError, LinkError, TransportError
 from digest.mail.addresses import (
     read_bounce_address,
@@ -267,7 +267,7 @@ class InboxReport:
         )
         full = (
             f"; {counted(self.full, 'digest')} to a full mailbox ({self.abandoned} of their "
-            "readers stopped: full for two weeks)"
+            f"readers stopped: full for {FULL_FOR.days} days)"
             if self.full
             else ""
         )

@@ -85,7 +85,7 @@ def test_a_mailbox_full_for_two_weeks_stops_its_reader(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
     suppressed = store.suppression.get("reader@example.org")
     assert suppressed is not None and suppressed.reason == "bounce"
-    assert "full for two weeks" in suppressed.detail
+    assert "full for 14 days" in suppressed.detail
 
 
 def test_a_digest_delivered_between_full_days_keeps_the_reader(tmp_path: Path) -> None:

@@ -257,5 +257,5 @@ def test_a_mailbox_full_for_two_weeks_stops_its_reader_on_postgres(pg_url: str) 
     [reader] = store.subscribers.listed()
     assert reader.status == "bounced"
     suppressed = store.suppression.get(reader.email)
-    assert suppressed is not None and "full for two weeks" in suppressed.detail
+    assert suppressed is not None and "full for 14 days" in suppressed.detail
     store.close()

@@ -12,7 +12,6 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.bounces import full_too_long
 from digest.models import (
     Delivery,
     DeliveryStatus,
@@ -32,11 +31,9 @@ from digest.store.engine import (
     keep_pages,
 )
 from digest.store.outcomes import (
-    FULL_DETAIL,
     SendResult,
-    latest_outcomes,
     plain,
-    stop_bounced,
+    stop_if_full_too_long,
     write_outcomes,
     write_plain_sqlite,
 )
@@ -336,13 +333,9 @@ class DeliveryQueries(Queries):
             )
 
     def stop_if_full_too_long(self, subscriber_id: int, email: str, now: datetime) -> bool:
-        """Stop a subscriber as `bounced` (their address suppressed) whose mailbox has been
-        full for bounces.FULL_FOR; whether it was."""
+        """outcomes.stop_if_full_too_long in a transaction of its own."""
         with self.engine.begin() as conn:
-            if not full_too_long(latest_outcomes(conn, subscriber_id)):
-                return False
-            stop_bounced(conn, subscriber_id, email, FULL_DETAIL, now)
-            return True
+            return stop_if_full_too_long(conn, subscriber_id, email, now)
 
     def record_outcomes(
         self, outcomes: Sequence[SendResult], now: datetime, bounce_limit: int

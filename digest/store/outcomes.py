@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 
-from digest.bounces import bounces_in_a_row, full_too_long, mailbox_full
+from digest.bounces import FULL_FOR, bounces_in_a_row, full_too_long, mailbox_full
 from digest.store.engine import as_sqlalchemy_error, sqlite_datetime
 from digest.store.tables import DELIVERY, SUBSCRIBER, SUPPRESSION
 from digest.vocabulary import DeliveryStatus, SubscriberStatus
@@ -157,18 +157,26 @@ def _count_bounce(conn: Connection, outcome: SendResult, now: datetime, bounce_l
 
 
 def _check_full(conn: Connection, outcome: SendResult, now: datetime) -> None:
-    """A digest refused for a full mailbox: its subscriber is `bounced` and the address
-    suppressed once the mailbox has been full for bounces.FULL_FOR (full_too_long)."""
+    """A digest refused for a full mailbox: perhaps the one that makes it too long."""
     row = conn.execute(
         sa_select(SUBSCRIBER.c.id, SUBSCRIBER.c.email)
         .join(DELIVERY, DELIVERY.c.subscriber_id == SUBSCRIBER.c.id)
         .where(DELIVERY.c.id == outcome.delivery_id)
     ).one()
-    if full_too_long(latest_outcomes(conn, row.id)):
-        stop_bounced(conn, row.id, row.email, FULL_DETAIL, now)
+    stop_if_full_too_long(conn, row.id, row.email, now)
 
 
-FULL_DETAIL = "its mailbox stayed full for two weeks"
+def stop_if_full_too_long(conn: Connection, subscriber_id: int, email: str, now: datetime) -> bool:
+    """Stop a subscriber as `bounced` (their address suppressed) whose mailbox has been full
+    for bounces.FULL_FOR (full_too_long); whether it was."""
+    if not full_too_long(latest_outcomes(conn, subscriber_id)):
+        return False
+    stop_bounced(
+        conn, subscriber_id, email, f"its mailbox stayed full for {FULL_FOR.days} days", now
+    )
+    return True
+
+
 _CONCLUDED = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
 
 
