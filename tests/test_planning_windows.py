@@ -82,3 +82,25 @@ def test_a_daily_readers_digest_does_not_depend_on_a_new_subscriber_planned_besi
     assert [titles[pid] for pid, _ in alone] == [near[0]]  # the best the day has
     assert together == alone
     assert sorted(titles[pid] for pid, _ in newcomer) == sorted(t for t, _ in protein)
+
+
+def test_a_digest_planned_before_its_papers_were_fetched_is_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    """An operator replaying a day (`--now` earlier than the fetch), or a clock stepped back:
+    the digest holds papers first seen after it was planned, inside the next window, which
+    starts at that digest's time. Its papers count as received: nothing is sent twice."""
+    store = Store(f"sqlite:///{tmp_path / 'digest.sqlite'}")
+    store.subscribers.add(
+        new_subscriber(email="daily@example.org", keywords="speculative decoding", now=NOW - DAY)
+    )
+    papers = [
+        (f"Speculative Decoding {i}", f"Draft tokens {i} for faster decoding.") for i in range(3)
+    ]
+    store_papers(store, papers, NOW)  # fetched now...
+    assert plan(store, NOW - timedelta(minutes=20), POLICY).planned == 1  # ...planned before
+    [first] = store.deliveries.listed()
+    reader = store.subscribers.get("daily@example.org")
+    assert reader is not None
+    plans, _ = choose_for(store, [(reader, local_edition(reader, NOW + DAY))], NOW + DAY, POLICY)
+    assert first.status == "queued" and [p.items for p in plans] == [[]]
