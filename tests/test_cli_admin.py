@@ -390,11 +390,13 @@ def test_copy_to_moves_everything_and_the_moved_service_sends_nothing_twice(
 def test_stats_gives_the_last_30_days_complaint_and_bounce_rates(project: Project) -> None:
     """Mailbox providers judge a sender by the share of its mail reported as spam (Gmail and
     Yahoo: under 0.1 %, filtered from 0.3 %) and by its bounces: stats gives both over the
-    last 30 days, and says what to look at when one is high."""
+    last 30 days, with the digests that failed, and says what to look at when one is high."""
     project.ok("fetch", "--now", "2026-11-22T05:00:00+00:00")
     for n in range(4):
         add(project, f"r{n}@example.org")
     project.ok("send", "--now", NOW)
+    # one of the four came back refused: failed, and not counted as sent
+    project.query("update delivery set status = 'failed' where id = (select min(id) from delivery)")
     for email, reason, day in (
         ("r0@example.org", "complaint", "2026-12-01"),
         ("r1@example.org", "bounce", "2026-12-02"),
@@ -408,20 +410,25 @@ def test_stats_gives_the_last_30_days_complaint_and_bounce_rates(project: Projec
     now = "2026-12-10T00:00:00+00:00"
     recent = json.loads(project.ok("stats", "--json", "--now", now).out)["last_30_days"]
     assert recent == {
-        "sent": 4,
+        "sent": 3,
+        "failed": 1,
         "complaints": 1,
         "bounced": 1,
-        "complaint_rate": 0.25,
-        "bounce_rate": 0.25,
+        "complaint_rate": 1 / 3,
+        "bounce_rate": 1 / 3,
     }
     out = project.ok("stats", "--now", now).out
-    assert "last 30 days: 4 digests sent; 1 complaint (25.00%), 1 address bounced (25.00%)" in out
+    assert (
+        "last 30 days: 3 digests sent, 1 failed; 1 complaint (33.33%), 1 address bounced (33.33%)"
+        in out
+    )
     assert "Gmail and Yahoo filter senders above 0.3 %" in out and "stale addresses" in out
+    assert "digest deliveries --status failed" in out
     from digest.store import Store
     from digest.store.glance import Glance, Recent
 
     store = Store(f"sqlite:///{project.db}")
-    assert Glance.of_store(store, datetime.fromisoformat(now)).recent == Recent(4, 1, 1)
+    assert Glance.of_store(store, datetime.fromisoformat(now)).recent == Recent(3, 1, 1, 1)
     store.close()
     later = project.ok("stats", "--now", "2027-02-01T00:00:00+00:00").out
     assert "last 30 days" not in later  # nothing sent in them

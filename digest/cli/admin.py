@@ -46,7 +46,7 @@ def stats(
         addresses = counted(suppressed["total"], "address", "addresses")
         say(f"suppressed:  {addresses} ({_counts(suppressed['by_reason'])})")
     recent = data["last_30_days"]
-    if recent["sent"]:
+    if recent["sent"] or recent["failed"]:
         say(_rates(recent))
     if fetch["at"] is None:
         say("last fetch:  never (run `digest fetch`)")
@@ -164,6 +164,7 @@ def collect_stats(glance: Glance) -> dict[str, Any]:
         "suppressed": {"total": sum(glance.suppressed.values()), "by_reason": glance.suppressed},
         "last_30_days": {
             "sent": glance.recent.sent,
+            "failed": glance.recent.failed,
             "complaints": glance.recent.complaints,
             "bounced": glance.recent.bounced,
             "complaint_rate": _share(glance.recent.complaints, glance.recent.sent),
@@ -175,6 +176,7 @@ def collect_stats(glance: Glance) -> dict[str, Any]:
 # Gmail and Yahoo ask bulk senders to keep reported spam under 0.1 % and filter them above
 # 0.3 %; a hard bounce rate over 2 % is what providers read as a list never cleaned
 COMPLAINTS_WATCH, BOUNCES_WATCH = 0.001, 0.02
+FAILED_WATCH = 0.05  # of the digests sent: more failing is the setup's or a provider's doing
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -183,12 +185,14 @@ def _share(part: int, whole: int) -> float | None:
 
 def _rates(recent: dict[str, Any]) -> str:
     """The last 30 days' line of `digest stats`, with what to do when a rate is high."""
-    complaints, bounced = recent["complaint_rate"], recent["bounce_rate"]
+    complaints, bounced = recent["complaint_rate"] or 0.0, recent["bounce_rate"] or 0.0
     line = (
-        f"last 30 days: {counted(recent['sent'], 'digest')} sent; "
+        f"last 30 days: {counted(recent['sent'], 'digest')} sent, {recent['failed']} failed; "
         f"{counted(recent['complaints'], 'complaint')} ({complaints:.2%}), "
         f"{counted(recent['bounced'], 'address', 'addresses')} bounced ({bounced:.2%})"
     )
+    if recent["failed"] > recent["sent"] * FAILED_WATCH:
+        line += "\n  many failed: `digest deliveries --status failed` shows what the servers said"
     if complaints > COMPLAINTS_WATCH:
         line += (
             "\n  complaints over 0.1 %: Gmail and Yahoo filter senders above 0.3 %; mail only"

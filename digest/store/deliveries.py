@@ -228,14 +228,19 @@ class DeliveryQueries(Queries):
         first, last = row if row is not None else (None, None)
         return (None if first is None else as_utc(first)), (None if last is None else as_utc(last))
 
-    def sent_between(self, start: datetime, end: datetime) -> int:
-        """How many digests were sent from `start` to `end`."""
+    def concluded_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Of the digests planned from `start` to `end`, how many were sent and how many
+        failed."""
         with self.read() as session:
-            query = select(func.count()).where(
-                col(Delivery.status) == DeliveryStatus.SENT,
-                col(Delivery.sent_at).between(start, end),
+            rows = session.exec(
+                select(Delivery.status, func.count())
+                .where(
+                    col(Delivery.status).in_((DeliveryStatus.SENT, DeliveryStatus.FAILED)),
+                    col(Delivery.created_at).between(start, end),
+                )
+                .group_by(col(Delivery.status))
             )
-            return int(session.exec(query).one())
+            return {str(status): int(n) for status, n in rows}
 
     def counts(self) -> dict[str, int]:
         """How many deliveries have each status."""

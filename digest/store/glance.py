@@ -33,12 +33,13 @@ RECENT = timedelta(days=30)  # the window of the rates mailbox providers judge s
 
 @dataclass(frozen=True)
 class Recent:
-    """The mail of the last RECENT: digests sent, and addresses suppressed after a complaint
-    or after bounces (each address once)."""
+    """The mail of the last RECENT: digests planned then sent or failed, and addresses
+    suppressed after a complaint or after bounces (each address once)."""
 
     sent: int = 0
     complaints: int = 0
     bounced: int = 0
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Glance:
             free=free,
             suppressed=store.suppression.counts(),
             recent=_recent(
-                store.deliveries.sent_between(now - RECENT, now),
+                store.deliveries.concluded_between(now - RECENT, now),
                 store.suppression.counts(between=(now - RECENT, now)),
             ),
         )
@@ -119,10 +120,13 @@ def sqlite_glance(path: Path, schema: str, now: datetime) -> Glance | None:
             window = tuple(
                 t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") for t in (now - RECENT, now)
             )
-            (sent,) = conn.execute(
-                "SELECT count(*) FROM delivery WHERE status = 'sent' AND sent_at BETWEEN ? AND ?",
-                window,
-            ).fetchone()
+            concluded = dict(
+                conn.execute(
+                    "SELECT status, count(*) FROM delivery WHERE status IN ('sent', 'failed')"
+                    " AND created_at BETWEEN ? AND ? GROUP BY 1",
+                    window,
+                )
+            )
             lately = dict(
                 conn.execute(
                     "SELECT reason, count(*) FROM suppression WHERE created_at BETWEEN ? AND ?"
@@ -144,12 +148,20 @@ def sqlite_glance(path: Path, schema: str, now: datetime) -> Glance | None:
         size=size,
         free=free,
         suppressed={str(k): int(v) for k, v in suppressed.items()},
-        recent=_recent(int(sent), {str(k): int(v) for k, v in lately.items()}),
+        recent=_recent(
+            {str(k): int(v) for k, v in concluded.items()},
+            {str(k): int(v) for k, v in lately.items()},
+        ),
     )
 
 
-def _recent(sent: int, suppressed: dict[str, int]) -> Recent:
-    return Recent(sent, suppressed.get("complaint", 0), suppressed.get("bounce", 0))
+def _recent(concluded: dict[str, int], suppressed: dict[str, int]) -> Recent:
+    return Recent(
+        concluded.get("sent", 0),
+        suppressed.get("complaint", 0),
+        suppressed.get("bounce", 0),
+        concluded.get("failed", 0),
+    )
 
 
 def _moment(text: str | None) -> datetime | None:
