@@ -436,6 +436,7 @@ def test_list_headers_verp_bounce_address_and_an_attributable_mailto(
     )
     assert mail_from.endswith("@example.org") and read_bounce_address(key, mail_from) == delivery_id
     assert message["List-Id"] == "papers digest <digest.example.org>"
+    assert message["Feedback-ID"] == "digest:example.org"  # Gmail's feedback loop
     mailto = re.search(r"<mailto:([^?>]+)", message["List-Unsubscribe"])
     assert mailto and read_unsubscribe_address(key, mailto.group(1)) == public_id
 
@@ -457,7 +458,8 @@ def test_dkim_signs_the_list_headers_and_a_receiver_verifies_it(
 
     assert dkim.verify(raw, dnsfunc=dns)
     signature = message["DKIM-Signature"].replace(" ", "").replace("\n", "")
-    for header in ("list-unsubscribe", "list-unsubscribe-post", "from", "subject", "message-id"):
+    signed = ("list-unsubscribe", "list-unsubscribe-post", "feedback-id", "from", "subject")
+    for header in (*signed, "message-id"):
         assert header in signature.split("h=")[1].split(";")[0].split(":")
     tampered = raw.replace(b"Subject: ", b"Subject: FREE CRYPTO ", 1)
     assert not dkim.verify(tampered, dnsfunc=dns)

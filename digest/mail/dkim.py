@@ -34,6 +34,7 @@ SIGNED_HEADERS = (
     b"list-unsubscribe",
     b"list-unsubscribe-post",
     b"list-id",
+    b"feedback-id",
 )
 _WSP_RUN = re.compile(rb"[ \t]+")
 _UNFOLD = re.compile(rb"\r\n(?=[ \t])")

@@ -102,7 +102,11 @@ def build_message(
             targets.append(f"<{clean(unsubscribe_mailto)}>")
         headers.append(("List-Unsubscribe", ", ".join(targets)))
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-        headers.append(("List-Id", f"papers digest <digest.{sender_domain(sender)}>"))
+        domain = sender_domain(sender)
+        headers.append(("List-Id", f"papers digest <digest.{domain}>"))
+        # Gmail's feedback loop: Postmaster Tools counts spam reports per identifier (the last
+        # field names the sender; the header must be DKIM-signed, dkim.SIGNED_HEADERS)
+        headers.append(("Feedback-ID", f"digest:{domain}"))
     headers.append(("Auto-Submitted", "auto-generated"))
     return multipart_alternative(headers, text, html, text_pieces)
 
