@@ -450,6 +450,7 @@ def test_backup_copies_the_database_while_a_writer_holds_it(project: Project) ->
     writer.close()
     assert out.startswith("backed up ") and f"digest.sqlite to {target} (" in out
     assert os.listdir(target.parent) == ["digest.sqlite"]  # no partial file left
+    assert target.stat().st_mode & 0o777 == 0o600  # every address: for the owner alone
     made = target.stat().st_mtime_ns
     with sqlite3.connect(target) as copy:
         papers = copy.execute("SELECT count(*) FROM paper").fetchone()[0]
@@ -458,6 +459,12 @@ def test_backup_copies_the_database_while_a_writer_holds_it(project: Project) ->
     assert again.code == 1 and "exists: name a new file" in again.err
     missing = project.cli("backup", str(project.root / "nowhere" / "b.sqlite"))
     assert missing.code == 1 and "no directory" in missing.err
+    planted = target.parent / ".other.sqlite.partial"
+    planted.symlink_to(project.root / "elsewhere.sqlite")  # a link left where the copy is made
+    refused = project.cli("backup", str(target.parent / "other.sqlite"))
+    assert refused.code == 1 and "exists" in refused.err
+    assert not (project.root / "elsewhere.sqlite").exists()
+    planted.unlink()
     assert target.stat().st_mtime_ns == made  # untouched by the refusals
     from digest.store import Store
 

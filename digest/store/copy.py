@@ -10,6 +10,7 @@ ids kept; on PostgreSQL the id sequences then continue after the copied ids.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -69,12 +70,24 @@ def backup_sqlite(database: Path, target: Path) -> int:
         raise StoreError(f"no directory {target.parent}: create it first")
     partial = target.with_name(f".{target.name}.partial")
     try:
+        # made here, new (never through a link someone left there) and for the owner alone:
+        # a backup holds every subscriber's address
+        os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        raise StoreError(
+            f"{partial} exists (a backup running, or one cut off): remove it"
+        ) from None
+    except OSError as exc:
+        raise StoreError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
+    try:
         source = sqlite3.connect(database)
         with closing(source), closing(sqlite3.connect(partial)) as copy:
             source.backup(copy)  # at once, in one read transaction: one moment's state
             (check,) = copy.execute("PRAGMA quick_check").fetchone()
         if check != "ok":
             raise StoreError(f"the copy of {database} does not check out ({check}): try again")
+        if target.exists():
+            raise StoreError(f"{target} appeared meanwhile: name a new file")
         partial.rename(target)
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"the backup of {database} failed: {exc}") from None
