@@ -655,3 +655,17 @@ def test_due_pages_list_every_due_subscriber_once_in_order_through_the_index(
         for statement, parameters in queries:
             plan = str(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all())
             assert "ix_subscriber_due" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_new_database_file_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    """It holds every subscriber's address; a file that exists keeps its mode."""
+    store = Store(f"sqlite:///{tmp_path / 'new' / 'digest.sqlite'}")
+    assert store.subscribers.counts() == {}
+    store.close()
+    made = tmp_path / "new" / "digest.sqlite"
+    assert made.stat().st_mode & 0o777 == 0o600
+    shared = tmp_path / "shared.sqlite"
+    Store(f"sqlite:///{shared}").close()
+    shared.chmod(0o640)  # the operator's choice, for a group that reads it
+    Store(f"sqlite:///{shared}").close()
+    assert shared.stat().st_mode & 0o777 == 0o640
