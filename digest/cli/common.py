@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -146,11 +147,17 @@ OlderThanOpt = Annotated[
 ]
 
 
-def write_file(path: Path, text: str, newline: str | None = None) -> None:
-    """Write text to a file (its folder made if need be); a failure is one DigestError."""
+def write_file(
+    path: Path, text: str, newline: str | None = None, *, private: bool = False
+) -> None:
+    """Write text to a file (its folder made if need be; `private`: a new file is readable by
+    its owner alone); a failure is one DigestError."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline=newline)
+        mode = 0o600 if private else 0o666  # before the umask, for a file made here
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with open(descriptor, "w", encoding="utf-8", newline=newline) as file:
+            file.write(text)
     except OSError as exc:
         raise DigestError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -73,5 +73,5 @@ def export(
     if file is None:
         typer.echo(text, nl=False)  # data, not a message: cleaned by subscribers_csv
         return
-    write_file(file, text, newline="")
+    write_file(file, text, newline="", private=True)  # every subscriber's address
     say(f"{len(rows)} subscribers exported to {file}")
