@@ -535,3 +535,21 @@ def test_a_deletion_link_expires_dies_with_a_move_and_a_suppressed_address_goes_
         ("moved@example.org",),
     ]
     assert project.query("select email from suppression") == [("blocked@example.org",)]
+
+
+def test_health_says_whether_the_database_answers(web: Any, client: httpx.Client) -> None:
+    """Container health checks ask /healthz: it is healthy while the database answers, and
+    says so without saying why not (it is public)."""
+    from digest.store import make_engine
+
+    assert client.get("/healthz").json() == {"ok": True}
+    store = web.services.store
+    working = store.engine
+    store.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # refused
+    try:
+        answer = client.get("/healthz")
+    finally:
+        store.engine.dispose()
+        store.engine = working
+    assert answer.status_code == 503 and answer.json() == {"ok": False}
+    assert client.get("/healthz").status_code == 200

@@ -147,9 +147,7 @@ OlderThanOpt = Annotated[
 ]
 
 
-def write_file(
-    path: Path, text: str, newline: str | None = None, *, private: bool = False
-) -> None:
+def write_file(path: Path, text: str, newline: str | None = None, *, private: bool = False) -> None:
     """Write text to a file (its folder made if need be; `private`: a new file is readable by
     its owner alone); a failure is one DigestError."""
     try:

@@ -29,6 +29,11 @@ class Store:
         self.state = StateQueries(self.engine)
         self.vectors = VectorQueries(self.engine)
 
+    def ping(self) -> None:
+        """Ask the database for nothing; whatever stops it answering is raised."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()

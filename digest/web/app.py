@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -15,6 +17,7 @@ from digest.errors import DigestError
 from digest.pipeline import Policy
 from digest.render import TEMPLATES
 from digest.store import Store
+from digest.store.engine import first_line
 from digest.subscriptions.lifecycle import Mailer
 from digest.web.archive import router as archive_router
 from digest.web.context import WebContext
@@ -23,6 +26,8 @@ from digest.web.limits import Guard, Limits
 from digest.web.mailed import router as mailed_router
 from digest.web.routes import router
 from digest.web.security import BodyLimit, SecurityHeaders, redact_access_log
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -70,6 +75,12 @@ def create_app(
 
     @app.get("/healthz", include_in_schema=False)
     async def _health() -> JSONResponse:
+        """Healthy while the database answers (container health checks ask this)."""
+        try:
+            await run_in_threadpool(store.ping)
+        except Exception as exc:  # whatever it is, the service cannot work: say so, not why
+            log.warning("health check: the database does not answer: %s", first_line(exc))
+            return JSONResponse({"ok": False}, status_code=503)
         return JSONResponse({"ok": True})
 
     return app
