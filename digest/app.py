@@ -18,7 +18,7 @@ from digest.errors import ValidationError
 from digest.inbox import InboxReport, InboxSettings, read_inbox
 from digest.ingest import SourceReport
 from digest.models import Subscriber
-from digest.outbox import Outbox
+from digest.outbox import Outbox, SendReport, send_due
 from digest.planning import days_back, kept_digests_from
 from digest.ranking import Match
 from digest.sources.base import SourceConfig
@@ -80,6 +80,12 @@ class Digest:
             should_stop=should_stop,
             progress=progress,
         )
+
+    def send_ready(
+        self, now: datetime, should_stop: Callable[[], bool] = lambda: False
+    ) -> SendReport:
+        """Send every delivery that is ready, planning nothing (`digest worker`)."""
+        return send_due(self.services.store, self.outbox, now=now, should_stop=should_stop)
 
     def run(self, now: datetime) -> RunReport:
         """The job cron calls: fetch every configured source, then dispatch."""

@@ -23,6 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.app import Digest
 from digest.errors import DigestError
+from digest.outbox import SendReport
 from digest.sources.base import SourceConfig
 from digest.wiring import Services
 
@@ -59,21 +60,16 @@ class Runner:
         )
         if report is None:
             return
-        sent = report.send
-        if report.due or sent.sent or sent.retry or sent.failed or sent.released:
-            log.info(
-                "dispatch: %d due, %d planned, %d skipped; %d sent, %d retry, %d failed, "
-                "%d released",
-                report.due,
-                report.planned,
-                report.skipped,
-                sent.sent,
-                sent.retry,
-                sent.failed,
-                sent.released,
-            )
-        if sent.first_error:
-            log.warning("first error of the dispatch: %s", sent.first_error)
+        planned = f"{report.due} due, {report.planned} planned, {report.skipped} skipped; "
+        _log_sent("dispatch", report.send, planned if report.due else "")
+
+    def send_ready(self) -> bool:
+        """Send what is ready (planned by another process), unless stopping; whether there
+        was anything."""
+        sent = self._unless_stopping(
+            "sending", lambda now: self.digest.send_ready(now, self.stop.is_set)
+        )
+        return sent is not None and _log_sent("send", sent)
 
     def keep(self) -> None:
         """Delete what is older than `keep_days` (once a day), unless stopping."""
@@ -99,6 +95,24 @@ class Runner:
                 log.info("fetch %s: %d new, %d known, %d bad", r.url, r.new, r.known, r.bad)
             else:
                 log.error("fetch %s failed: %s", r.url, r.error)
+
+
+def _log_sent(what: str, sent: SendReport, before: str = "") -> bool:
+    """One line for a pass that did something (and its first error); whether it did."""
+    busy = bool(before or sent.sent or sent.retry or sent.failed or sent.released)
+    if busy:
+        log.info(
+            "%s: %s%d sent, %d retry, %d failed, %d released",
+            what,
+            before,
+            sent.sent,
+            sent.retry,
+            sent.failed,
+            sent.released,
+        )
+    if sent.first_error:
+        log.warning("first error of the %s: %s", what, sent.first_error)
+    return busy
 
 
 def _still_running(record: logging.LogRecord) -> bool:
@@ -166,12 +180,7 @@ def serve(
 ) -> None:
     """Run the scheduler (and the web app) until SIGTERM or SIGINT; leave nothing `sending`."""
     runner = Runner(services)
-
-    def on_signal(sig: int, frame: FrameType | None) -> None:
-        runner.stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    _stop_on_signals(runner.stop)
     scheduler = build_scheduler(runner, tick_seconds)
     scheduler.start()
     log.info(
@@ -197,3 +206,28 @@ def serve(
         scheduler.shutdown(wait=True)  # the running batch finishes or goes back to the queue
         services.close()
         log.info("stopped")
+
+
+def work(services: Services, idle_seconds: float = 5.0) -> None:
+    """`digest worker`: send what another process plans, until SIGTERM or SIGINT: every
+    ready delivery, then a wait of `idle_seconds` when none was; nothing left `sending`."""
+    runner = Runner(services)
+    _stop_on_signals(runner.stop)
+    log.info("worker started: sending what is planned (looking every %gs when idle)", idle_seconds)
+    try:
+        while not runner.stop.is_set():
+            if not runner.send_ready():
+                runner.stop.wait(idle_seconds)
+    finally:
+        services.close()
+        log.info("stopped")
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set `stop`: claiming ends, the batch in hand finishes or goes back."""
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)

@@ -246,3 +246,43 @@ def test_two_senders_on_one_database_never_double_send(
     assert sorted(received) == emails and set(received.values()) == {1}
     assert statuses(project) == {"sent": 300}
     assert project.query("select count(*) from delivery") == [(300,)]
+
+
+def test_a_worker_sends_what_is_planned_until_sigterm(
+    project: Project, sink: tuple[SlowSink, int]
+) -> None:
+    """`digest worker` sends what another process planned (it plans nothing itself: the
+    digests of readers not yet planned stay unplanned), keeps looking while idle, and stops
+    cleanly on SIGTERM with nothing left `sending`."""
+    handler, port = sink
+    emails = add_many(project, 40)
+    env = environment(project, port, DIGEST_SEND_BATCH="10")
+    from digest.pipeline import Policy, plan
+    from digest.store import Store
+
+    store = Store(f"sqlite:///{project.db}")
+    planned = plan(store, datetime.fromisoformat(NOW), Policy(min_score=0.0)).planned
+    store.close()
+    assert planned == 40 and statuses(project) == {"queued": 40}
+    project.ok("subscribers", "add", "later@example.org", "--keywords", "diffusion models")
+    process = subprocess.Popen(
+        [DIGEST, "worker", "--idle", "0.2"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: statuses(project) == {"sent": 40}, 60, "the worker to send all 40")
+        time.sleep(0.5)  # idle: it keeps looking, and finds nothing of its own to plan
+        assert project.query("select count(*) from delivery") == [(40,)]
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "worker started" in err and err.rstrip().endswith("stopped")
+    assert sum(int(n) for n in re.findall(r"send: (\d+) sent", err)) == 40
+    assert sorted(rcpt for rcpt, _ in handler.received) == emails

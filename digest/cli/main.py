@@ -270,6 +270,23 @@ def serve(
     run_service(state(ctx).signing_services(), host, port, tick_seconds=tick, web=not no_web)
 
 
+@app.command()
+def worker(
+    ctx: typer.Context,
+    idle: Annotated[
+        float,
+        typer.Option(help="Seconds to wait before looking again when nothing is ready.", min=0.1),
+    ] = 5.0,
+) -> None:
+    """Send the digests `digest serve` plans, until SIGTERM or SIGINT: run one on each extra
+    host sharing its PostgreSQL database to send more at once. It plans and fetches nothing;
+    claims never overlap."""
+    from digest.scheduler import work
+
+    log_with_time()
+    work(state(ctx).signing_services(), idle)
+
+
 def log_with_time() -> None:
     """Log lines (the service's and the web server's) with their time, level and source."""
     import logging
