@@ -156,6 +156,7 @@ class Subscriber(SubscriberSettings, table=True):
     confirmation_sent_at: datetime | None = None
     confirmations_sent: int = 0  # confirmation mails in the day since the first one
     confirmed_at: datetime | None = None
+    paused_until: datetime | None = None  # a pause that ends by itself (planning resumes it)
     hard_bounces: int = 0  # in a row: each within bounces.BOUNCE_MEMORY of the one before
     last_bounce_at: datetime | None = None
     # when the subscription moved to this address (None: it has always had it); what comes

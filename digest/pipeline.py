@@ -87,6 +87,7 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
         report.locked = True
         return report
     try:
+        store.subscribers.resume_paused(now)  # a holiday's pause over: due from today
         with PlanWorkers(store, now, policy) as workers:
             # their send times are computed on the way, and written once
             fresh = 0

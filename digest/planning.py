@@ -37,6 +37,11 @@ def _local_date(zone: str, now: datetime) -> date:
     return now.astimezone(ZoneInfo(zone)).date()
 
 
+def day_starts(timezone: str, day: date) -> datetime:
+    """When a local day begins in a time zone, in UTC."""
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
 def sends_on(subscriber: Someone, weekday: int) -> bool:
     """Whether the subscriber's frequency includes this local weekday (0 = Monday)."""
     return _sends_on(subscriber.frequency, subscriber.weekly_day, weekday)

@@ -15,6 +15,7 @@ from digest.inline_css import InliningLoader
 from digest.paper_links import best_url, paper_links, summary_and_rest
 from digest.skeleton import Pieces, ascii_html, cut, fill, fill_html, fill_text, html_text, slot
 from digest.views import BYLINE_JOIN, DigestView, PaperView, RenderedDigest
+from digest.vocabulary import long_day
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _SLOTS = ("subject", "heading", "email", "unsubscribe_url", "preferences_url")
@@ -102,7 +103,7 @@ class Renderer:
         """The subject, HTML and plain-text versions of one digest."""
         count = len(view.papers)
         edition = view.edition
-        day = f"{edition:%A} {edition.day} {edition:%B %Y}"  # Monday 7 December 2026
+        day = long_day(edition)
         heading = (
             f"Your weekly papers digest, the week to {day}"
             if view.weekly

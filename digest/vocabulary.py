@@ -5,6 +5,7 @@ digest.models stores them."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from enum import StrEnum
 from typing import Literal
 
@@ -79,7 +80,7 @@ CSV_COLUMNS = (
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-SCHEMA_HEAD = "0012"  # the newest migration (a test checks it is Alembic's head)
+SCHEMA_HEAD = "0013"  # the newest migration (a test checks it is Alembic's head)
 
 # the semantic extra: "auto" uses it when installed, "on" insists on it, "off" never loads it
 SemanticSetting = Literal["auto", "on", "off"]
@@ -107,6 +108,11 @@ def faults_address(reply: str) -> bool:
     """Whether a permanent failure, by the status code its reply or report starts with (and
     its words), is the address's (no such mailbox or domain, ...), not the message's."""
     return _NOT_THE_ADDRESS.match(reply) is None or _THE_RECIPIENT.search(reply) is not None
+
+
+def long_day(day: date) -> str:
+    """A day as people write it: Monday 7 December 2026."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def counted(n: int, singular: str, plural: str | None = None) -> str:

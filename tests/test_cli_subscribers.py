@@ -8,9 +8,10 @@ import json
 import os
 import re
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Project, free_port, named_pipe
@@ -1012,3 +1013,44 @@ def test_grouped_is_the_default_and_flat_is_a_choice_that_reaches_the_digest(
     out = project.ok("subscribers", "edit", "alice@example.org", "--flat").out
     assert out.strip() == "updated alice@example.org: changed grouped"
     assert shown(project, "alice@example.org")["grouped"] is False
+
+
+def test_a_pause_until_a_day_ends_by_itself_that_day(project: Project) -> None:
+    """A holiday: paused until a day (the subscriber's own), the digests start again by
+    themselves on that day's first dispatch, not before; a day gone by or more than a year
+    ahead is refused in one line, nothing changed."""
+    project.ok("fetch", "--now", "2026-11-20T05:00:00+00:00")
+    project.ok(
+        "subscribers",
+        "add",
+        "away@example.org",
+        "--keywords",
+        "kv cache",
+        "--timezone",
+        "Asia/Kolkata",
+        "--send-at",
+        "06:00",
+    )
+    for day, why in (("2020-01-01", "after today"), ("2030-01-01", "within a year")):
+        refused = project.cli("subscribers", "pause", "away@example.org", "--until", day)
+        assert refused.code == 1
+        one_error_line(refused, why)
+    bad = project.cli("subscribers", "pause", "away@example.org", "--until", "next week")
+    assert bad.code == 1 and "invalid --until 'next week'" in bad.err
+    assert shown(project, "away@example.org")["status"] == "active"
+    # today (real time) plus a few days: the pause is checked against the clock
+    back = (datetime.now(UTC) + timedelta(days=3)).date()
+    out = project.ok("subscribers", "pause", "away@example.org", "--until", back.isoformat()).out
+    assert out.strip().endswith(f"digests start again on {back:%A} {back.day} {back:%B %Y}")
+    data = shown(project, "away@example.org")
+    ends = datetime.fromisoformat(data["paused_until"])
+    assert data["status"] == "paused"
+    assert ends == datetime.combine(back, datetime.min.time(), ZoneInfo("Asia/Kolkata"))
+    before = (ends - timedelta(minutes=1)).isoformat()
+    project.ok("send", "--now", before)
+    assert shown(project, "away@example.org")["status"] == "paused"
+    assert project.query("select count(*) from delivery") == [(0,)]
+    project.ok("send", "--now", (ends + timedelta(hours=7)).isoformat())  # past 06:00 there
+    after = shown(project, "away@example.org")
+    assert (after["status"], after["paused_until"]) == ("active", None)
+    assert project.query("select count(*) from delivery") == [(1,)]  # that day's digest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -553,3 +554,22 @@ def test_health_says_whether_the_database_answers(web: Any, client: httpx.Client
         store.engine = working
     assert answer.status_code == 503 and answer.json() == {"ok": False}
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_reader_pauses_until_a_day_from_the_preferences_page(project: Project, web: Any) -> None:
+    """The Pause button takes an optional day: the page then says when the digest starts
+    again by itself; a day gone by, or one that is not a day, is refused, nothing changed."""
+    project.ok("subscribers", "add", "h@example.org", "--keywords", "rlhf")
+    store, links = web.services.store, web.services.links
+    url = links.preferences_url(store.subscribers.get("h@example.org"))
+    with httpx.Client(timeout=10) as c:
+        token = csrf_of(c.get(url))
+        for typed in ("2026-11-01", "soon"):
+            refused = c.post(url, data={"action": "pause", "pause_until": typed, "csrf": token})
+            assert refused.status_code == 400 and 'id="status">active' in refused.text
+        paused = c.post(url, data={"action": "pause", "pause_until": "2026-12-24", "csrf": token})
+        assert paused.status_code == 200
+        assert "paused until Thursday 24 December 2026" in paused.text
+        assert 'id="resumes"> until Thursday 24 December 2026' in c.get(url).text
+    reader = store.subscribers.get("h@example.org")
+    assert reader.status == "paused" and reader.paused_until == datetime(2026, 12, 24, tzinfo=UTC)

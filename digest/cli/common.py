@@ -124,12 +124,15 @@ def cutoff(before: str | None, older_than: int | None, now: datetime) -> datetim
     if older_than is not None:  # as planning.days_back, which would load the ranker here
         return datetime.combine((now - timedelta(days=older_than)).date(), time(), tzinfo=UTC)
     assert before is not None
+    return datetime.combine(parse_day(before, "--before"), time(), tzinfo=UTC)
+
+
+def parse_day(text: str, option: str) -> date:
+    """A day typed as YYYY-MM-DD; a ValidationError naming `option` otherwise."""
     try:
-        return datetime.combine(date.fromisoformat(before), time(), tzinfo=UTC)
+        return date.fromisoformat(text.strip())
     except ValueError:
-        raise ValidationError(
-            f"invalid --before {before!r}: use a day such as 2026-01-31"
-        ) from None
+        raise ValidationError(f"invalid {option} {text!r}: use a day such as 2026-01-31") from None
 
 
 BeforeOpt = Annotated[

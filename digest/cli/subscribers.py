@@ -9,6 +9,7 @@ import typer
 from digest.cli.common import (
     JsonOpt,
     echo_json,
+    parse_day,
     parse_now,
     say,
     say_suggestions,
@@ -18,7 +19,7 @@ from digest.cli.common import (
 from digest.cli.subscriber_files import export, import_cmd
 from digest.errors import NotFoundError, TransportError, ValidationError
 from digest.mail.mime import clean
-from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus
+from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus, long_day
 
 if TYPE_CHECKING:  # the ORM and the library load when a command runs, not for --help
     from digest.models import Subscriber
@@ -90,6 +91,7 @@ MOMENTS = frozenset(
         "created_at",
         "last_bounce_at",
         "next_send_at",
+        "paused_until",
         "updated_at",
     )
 )
@@ -315,13 +317,28 @@ def edit(
 
 
 @subscribers_app.command("pause")
-def pause(ctx: typer.Context, email: EmailArg) -> None:
-    """Stop an active subscriber's digests until `resume`."""
+def pause(
+    ctx: typer.Context,
+    email: EmailArg,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="The day (YYYY-MM-DD, the subscriber's own) their digests start again by "
+            "themselves; without it, until `resume`.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Stop an active subscriber's digests until `resume`, or until a day (a holiday)."""
     from digest.subscriptions import lifecycle as signup
 
     store = state(ctx).services().store
-    saved = signup.set_paused(store, find(store, email), True, parse_now(None))
-    say(f"paused {saved.email}: no digests until `digest subscribers resume {saved.email}`")
+    day = None if until is None else parse_day(until, "--until")
+    saved = signup.set_paused(store, find(store, email), True, parse_now(None), day)
+    if day is None:
+        say(f"paused {saved.email}: no digests until `digest subscribers resume {saved.email}`")
+    else:
+        say(f"paused {saved.email}: digests start again on {long_day(day)}")
 
 
 @subscribers_app.command("resume")

@@ -8,7 +8,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Select, insert
+from sqlalchemy import Select, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select
@@ -192,6 +192,23 @@ class SubscriberQueries(Queries):
                     session.execute(insert(SUBSCRIBER), rows)
                 counts.added += len(rows)
         return counts
+
+    def resume_paused(self, now: datetime) -> int:
+        """Start again the subscriptions paused until now or before (their next send time is
+        then computed afresh); how many."""
+        c = SUBSCRIBER.c
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(SUBSCRIBER)
+                .where(c.status == SubscriberStatus.PAUSED, c.paused_until <= now)
+                .values(
+                    status=SubscriberStatus.ACTIVE,
+                    paused_until=None,
+                    next_send_at=None,
+                    updated_at=now,
+                )
+            )
+            return int(done.rowcount)
 
     def unscheduled(self, limit: int = 5000, after: int = 0) -> list[int]:
         """Ids of active subscribers whose next send time has to be (re)computed, in order,

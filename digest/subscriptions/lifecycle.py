@@ -9,12 +9,13 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from digest.errors import GoneError, LinkError, TransportError, UsedLinkError, ValidationError
 from digest.mail import Transport, build_message, outgoing
 from digest.models import Frequency, Subscriber, SubscriberStatus
+from digest.planning import day_starts
 from digest.render import Renderer
 from digest.store import Store
 from digest.subscriptions.links import CONFIRM_MAX_AGE, FORGET_MAX_AGE, Links
@@ -23,6 +24,7 @@ from digest.subscriptions.preferences import new_subscriber
 log = logging.getLogger(__name__)
 CONFIRM_EVERY = timedelta(hours=1)
 CONFIRMATIONS_PER_DAY = 3
+MAX_PAUSE = timedelta(days=366)  # a pause with an end: a holiday, a sabbatical
 TOPICS_SHOWN = 5
 TOPIC_CHARS = 40
 PREFERENCE_FIELDS = (
@@ -415,8 +417,17 @@ def resubscribe(store: Store, subscriber: Subscriber, now: datetime) -> Subscrib
     return store.subscribers.save(subscriber)
 
 
-def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime) -> Subscriber:
-    """Pause an active subscriber or resume a paused one."""
+def set_paused(
+    store: Store, subscriber: Subscriber, paused: bool, now: datetime, until: date | None = None
+) -> Subscriber:
+    """Pause an active subscriber (`until`: the day their digests start again by themselves,
+    in their time zone) or resume a paused one."""
+    ends = None if until is None or not paused else day_starts(subscriber.timezone, until)
+    if ends is not None and not now < ends <= now + MAX_PAUSE:
+        raise ValidationError(
+            f"the day to start again must come after today and within a year, not {until}; "
+            "or pause without one (until you resume)"
+        )
     wanted, current = (
         (SubscriberStatus.PAUSED, SubscriberStatus.ACTIVE)
         if paused
@@ -430,7 +441,7 @@ def set_paused(store: Store, subscriber: Subscriber, paused: bool, now: datetime
         )
     if not paused:
         _may_mail(store, subscriber)
-    subscriber.status, subscriber.updated_at = wanted, now
+    subscriber.status, subscriber.updated_at, subscriber.paused_until = wanted, now, ends
     return store.subscribers.save(subscriber)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,7 +19,7 @@ from digest.store import Store
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions import moving, restart
 from digest.subscriptions.votes import lookup_papers, not_found
-from digest.vocabulary import counted
+from digest.vocabulary import counted, long_day
 from digest.web.context import MAX_FORM_FIELD, WebContext
 from digest.web.limits import client_key
 
@@ -165,9 +167,32 @@ def preferences_page(
         values=values,
         votes=votes,
         stopped=_why_stopped(web.store, subscriber),
+        resumes=_until(_resume_day(subscriber)),
         restartable=restart.restartable(web.store, subscriber),
         **extra,
     )
+
+
+def _resume_day(subscriber: Subscriber) -> date | None:
+    """The local day a paused subscription starts again by itself, if it does."""
+    ends = subscriber.paused_until
+    if subscriber.status != SubscriberStatus.PAUSED or ends is None:
+        return None
+    return ends.astimezone(ZoneInfo(subscriber.timezone)).date()
+
+
+def _day(typed: str) -> date | None:
+    """The day typed into a date field (empty: none)."""
+    if not typed.strip():
+        return None
+    try:
+        return date.fromisoformat(typed.strip())
+    except ValueError:
+        raise ValidationError(f"{typed[:20]!r} is not a day: pick one such as 2026-12-31") from None
+
+
+def _until(day: date | None) -> str:
+    return "" if day is None else f" until {long_day(day)}, when it starts again by itself"
 
 
 def _why_stopped(store: Store, subscriber: Subscriber) -> str | None:
@@ -295,8 +320,13 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
             web.store.votes.set(subscriber.id, {form.get("paper", ""): 0}, web.clock(), "web")
             notice = "Vote removed."
         elif action in ("pause", "resume"):
-            subscriber = signup.set_paused(web.store, subscriber, action == "pause", web.clock())
-            notice = "Your digest is paused." if action == "pause" else "Your digest is back on."
+            until = _day(form.get("pause_until", "")) if action == "pause" else None
+            subscriber = signup.set_paused(
+                web.store, subscriber, action == "pause", web.clock(), until
+            )
+            notice = "Your digest is back on."
+            if action == "pause":
+                notice = f"Your digest is paused{_until(until)}."
         elif action == "resubscribe":
             subscriber = signup.resubscribe(web.store, subscriber, web.clock())
             notice = "Welcome back: your digests start again at your next send time."
