@@ -113,6 +113,7 @@ def test_add_with_every_option_is_active_at_once(project: Project) -> None:
         "status": "active",
         "hard_bounces": 0,
         "last_bounce_at": None,
+        "paused_until": None,
         "address_since": None,
         "suppressed": None,
         "trending": 0.1,
