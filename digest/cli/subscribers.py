@@ -199,6 +199,8 @@ def list_cmd(
         say("no subscribers: add one with `digest subscribers add EMAIL --keywords ...`")
     for s in rows:
         stopped = f", suppressed: {suppressed[s.email]}" if s.email in suppressed else ""
+        if s.status == SubscriberStatus.PAUSED and s.paused_until is not None:
+            stopped += f" until {when(s.paused_until.isoformat())}"
         say(f"{s.email}  [{s.status}{stopped}]  {_schedule(s)}  {', '.join(s.keywords)}")
 
 
