@@ -28,7 +28,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import TypeVar
 
-from digest.bounces import FULL_FOR, bounces_in_a_row, mailbox_full
+from digest.bounces import FULL_FOR, mailbox_full
 from digest.errors import ConfigError, LinkError, TransportError
 from digest.mail.addresses import (
     read_bounce_address,
@@ -311,9 +311,7 @@ def apply(
     elif not event.faults_address and mailbox_full(event.status):
         report.full += 1
         stoppable = subscriber.status == SubscriberStatus.ACTIVE and subscriber.id is not None
-        if stoppable and store.deliveries.stop_if_full_too_long(
-            subscriber.id or 0, subscriber.email, now
-        ):
+        if stoppable and store.deliveries.stop_if_full_too_long(subscriber.id or 0, now):
             report.abandoned += 1
     elif not event.faults_address:
         report.refused += 1
@@ -328,15 +326,9 @@ def apply(
         store.subscribers.remove(subscriber.email)
     else:
         report.bounces += 1
-        subscriber.hard_bounces = bounces_in_a_row(
-            subscriber.hard_bounces, subscriber.last_bounce_at, now
-        )
-        subscriber.last_bounce_at = now
-        if subscriber.hard_bounces >= bounce_limit:
-            subscriber.status = SubscriberStatus.BOUNCED
-            store.suppression.add(subscriber.email, "bounce", f"status {event.status}", now)
-        subscriber.updated_at = now
-        store.subscribers.save(subscriber)
+        assert subscriber.id is not None  # a stored subscriber: _reported looked it up
+        detail = f"status {event.status}"
+        store.deliveries.count_bounce(subscriber.id, now, bounce_limit, detail)
 
 
 def _reported(store: Store, event: Bounce | Complaint) -> Subscriber | None:

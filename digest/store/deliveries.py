@@ -32,6 +32,7 @@ from digest.store.engine import (
 )
 from digest.store.outcomes import (
     SendResult,
+    count_bounce,
     plain,
     stop_if_full_too_long,
     write_outcomes,
@@ -337,10 +338,17 @@ class DeliveryQueries(Queries):
                 .values(status=DeliveryStatus.FAILED, last_error=f"returned: status {status}")
             )
 
-    def stop_if_full_too_long(self, subscriber_id: int, email: str, now: datetime) -> bool:
+    def stop_if_full_too_long(self, subscriber_id: int, now: datetime) -> bool:
         """outcomes.stop_if_full_too_long in a transaction of its own."""
         with self.engine.begin() as conn:
-            return stop_if_full_too_long(conn, subscriber_id, email, now)
+            return stop_if_full_too_long(conn, subscriber_id, now)
+
+    def count_bounce(
+        self, subscriber_id: int, now: datetime, bounce_limit: int, detail: str
+    ) -> None:
+        """outcomes.count_bounce (a bounce report's) in a transaction of its own."""
+        with self.engine.begin() as conn:
+            count_bounce(conn, subscriber_id, now, bounce_limit, detail)
 
     def record_outcomes(
         self, outcomes: Sequence[SendResult], now: datetime, bounce_limit: int

@@ -132,48 +132,49 @@ def write_plain_sqlite(
         raw.execute("COMMIT")
 
 
+def _recipient(conn: Connection, delivery_id: int) -> int:
+    """The subscriber a delivery went to."""
+    query = sa_select(DELIVERY.c.subscriber_id).where(DELIVERY.c.id == delivery_id)
+    return int(conn.execute(query).scalar_one())
+
+
 def _count_bounce(conn: Connection, outcome: SendResult, now: datetime, bounce_limit: int) -> None:
-    """One more hard bounce for the delivery's subscriber (bounces_in_a_row), who at the
-    limit is `bounced` and their address suppressed, as a bounce report does (inbox.py)."""
-    row = conn.execute(
-        sa_select(
-            SUBSCRIBER.c.id,
-            SUBSCRIBER.c.email,
-            SUBSCRIBER.c.hard_bounces,
-            SUBSCRIBER.c.last_bounce_at,
-        )
-        .join(DELIVERY, DELIVERY.c.subscriber_id == SUBSCRIBER.c.id)
-        .where(DELIVERY.c.id == outcome.delivery_id)
-        .with_for_update(of=SUBSCRIBER)
-    ).one()
-    bounces = bounces_in_a_row(row.hard_bounces, row.last_bounce_at, now)
-    conn.execute(
-        update(SUBSCRIBER)
-        .where(SUBSCRIBER.c.id == row.id)
-        .values(hard_bounces=bounces, last_bounce_at=now)
-    )
-    if bounces >= bounce_limit:
-        stop_bounced(conn, row.id, row.email, f"refused when sent: {outcome.error}", now)
+    detail = f"refused when sent: {outcome.error}"
+    count_bounce(conn, _recipient(conn, outcome.delivery_id), now, bounce_limit, detail)
 
 
 def _check_full(conn: Connection, outcome: SendResult, now: datetime) -> None:
     """A digest refused for a full mailbox: perhaps the one that makes it too long."""
+    stop_if_full_too_long(conn, _recipient(conn, outcome.delivery_id), now)
+
+
+def count_bounce(
+    conn: Connection, subscriber_id: int, now: datetime, bounce_limit: int, detail: str
+) -> None:
+    """One more hard bounce for a subscriber (bounces_in_a_row), who at the limit is
+    `bounced` and their address suppressed (`detail`: what said so); at sending and from
+    bounce reports alike."""
     row = conn.execute(
-        sa_select(SUBSCRIBER.c.id, SUBSCRIBER.c.email)
-        .join(DELIVERY, DELIVERY.c.subscriber_id == SUBSCRIBER.c.id)
-        .where(DELIVERY.c.id == outcome.delivery_id)
+        sa_select(SUBSCRIBER.c.hard_bounces, SUBSCRIBER.c.last_bounce_at)
+        .where(SUBSCRIBER.c.id == subscriber_id)
+        .with_for_update()
     ).one()
-    stop_if_full_too_long(conn, row.id, row.email, now)
+    bounces = bounces_in_a_row(row.hard_bounces, row.last_bounce_at, now)
+    conn.execute(
+        update(SUBSCRIBER)
+        .where(SUBSCRIBER.c.id == subscriber_id)
+        .values(hard_bounces=bounces, last_bounce_at=now, updated_at=now)
+    )
+    if bounces >= bounce_limit:
+        stop_bounced(conn, subscriber_id, detail, now)
 
 
-def stop_if_full_too_long(conn: Connection, subscriber_id: int, email: str, now: datetime) -> bool:
+def stop_if_full_too_long(conn: Connection, subscriber_id: int, now: datetime) -> bool:
     """Stop a subscriber as `bounced` (their address suppressed) whose mailbox has been full
     for bounces.FULL_FOR (full_too_long); whether it was."""
     if not full_too_long(latest_outcomes(conn, subscriber_id)):
         return False
-    stop_bounced(
-        conn, subscriber_id, email, f"its mailbox stayed full for {FULL_FOR.days} days", now
-    )
+    stop_bounced(conn, subscriber_id, f"its mailbox stayed full for {FULL_FOR.days} days", now)
     return True
 
 
@@ -191,15 +192,16 @@ def latest_outcomes(conn: Connection, subscriber_id: int) -> list[tuple[str, boo
     return [(edition, status == DeliveryStatus.SENT, error) for edition, status, error in rows]
 
 
-def stop_bounced(
-    conn: Connection, subscriber_id: int, email: str, detail: str, now: datetime
-) -> None:
+def stop_bounced(conn: Connection, subscriber_id: int, detail: str, now: datetime) -> None:
     """Mark a subscriber `bounced` and suppress their address (unless it already is)."""
     conn.execute(
         update(SUBSCRIBER)
         .where(SUBSCRIBER.c.id == subscriber_id)
         .values(status=SubscriberStatus.BOUNCED, updated_at=now)
     )
+    email = conn.execute(
+        sa_select(SUBSCRIBER.c.email).where(SUBSCRIBER.c.id == subscriber_id)
+    ).scalar_one()
     listed = sa_select(SUPPRESSION.c.email).where(SUPPRESSION.c.email == email)
     if conn.execute(listed).first() is None:
         conn.execute(
