@@ -38,6 +38,7 @@ from digest.mail.addresses import (
 from digest.models import Subscriber, SubscriberStatus
 from digest.safe_text import has_unsafe
 from digest.store import Store
+from digest.subscriptions.lifecycle import leave
 from digest.subscriptions.tokens import read_token
 from digest.vocabulary import counted, faults_address
 
@@ -296,7 +297,7 @@ def apply(
         return
     if isinstance(event, Unsubscribe):
         report.unsubscribes += 1
-        _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
+        leave(store, subscriber, now)
     elif isinstance(event, Complaint):
         report.complaints += 1
         store.suppression.add(
@@ -305,7 +306,7 @@ def apply(
         if subscriber.status == SubscriberStatus.PENDING:  # a confirmation marked as spam
             store.subscribers.remove(subscriber.email)
         else:
-            _stop(store, subscriber, SubscriberStatus.UNSUBSCRIBED, now)
+            leave(store, subscriber, now)
     elif not event.permanent:
         report.delayed += 1
     elif not event.faults_address and mailbox_full(event.status):
@@ -380,12 +381,6 @@ def read_inbox(
         if not isinstance(event, Unknown):
             remove()
     return report
-
-
-def _stop(store: Store, subscriber: Subscriber, status: SubscriberStatus, now: datetime) -> None:
-    if subscriber.status != status:
-        subscriber.status, subscriber.updated_at = status, now
-        store.subscribers.save(subscriber)
 
 
 @dataclass(frozen=True)

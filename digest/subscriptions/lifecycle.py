@@ -321,11 +321,15 @@ def subscriber_for(
 
 def unsubscribe(store: Store, links: Links, token: str, now: datetime) -> Subscriber:
     """Stop every digest at once; doing it again changes nothing."""
-    subscriber = subscriber_for(store, links, "unsubscribe", token, now)
-    if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-        subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, now
-        subscriber = store.subscribers.save(subscriber)
-    return subscriber
+    return leave(store, subscriber_for(store, links, "unsubscribe", token, now), now)
+
+
+def leave(store: Store, subscriber: Subscriber, now: datetime) -> Subscriber:
+    """The subscriber unsubscribed (no change when they are already)."""
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        return subscriber
+    subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, now
+    return store.subscribers.save(subscriber)
 
 
 def decline(store: Store, links: Links, token: str, now: datetime) -> str:
@@ -336,9 +340,8 @@ def decline(store: Store, links: Links, token: str, now: datetime) -> str:
     used = "nothing more will be sent to this address: it was stopped already"
     subscriber = subscriber_for(store, links, "decline", token, now, gone=used)
     left = decline_address(store, subscriber.email, "from the link of a confirmation mail", now)
-    if left is not None and left.status != SubscriberStatus.UNSUBSCRIBED:
-        left.status, left.updated_at = SubscriberStatus.UNSUBSCRIBED, now
-        store.subscribers.save(left)
+    if left is not None:
+        leave(store, left, now)
     return subscriber.email
 
 
