@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from digest.errors import ValidationError
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import Subscriber, SubscriberStatus, Suppression
 from digest.store import Store
 from digest.subscriptions.lifecycle import Mailer, restart_bounced, subscriber_for
 from digest.subscriptions.links import RESTART_MAX_AGE, Links
@@ -19,17 +19,17 @@ NOT_BOUNCED = (
 )
 
 
-def restartable(store: Store, subscriber: Subscriber) -> bool:
-    """Whether bounces alone stopped the subscription (a mailed link may start it again)."""
-    if subscriber.status != SubscriberStatus.BOUNCED:
-        return False
-    suppressed = store.suppression.get(subscriber.email)
-    return suppressed is None or suppressed.reason == "bounce"
+def restartable(subscriber: Subscriber, suppressed: Suppression | None) -> bool:
+    """Whether bounces alone stopped the subscription (a mailed link may start it again),
+    given why its address is suppressed, if it is."""
+    return subscriber.status == SubscriberStatus.BOUNCED and (
+        suppressed is None or suppressed.reason == "bounce"
+    )
 
 
 def request_restart(store: Store, mailer: Mailer, subscriber: Subscriber, now: datetime) -> None:
     """Mail a bounced subscriber the link that starts their digests again (two days)."""
-    if not restartable(store, subscriber):
+    if not restartable(subscriber, store.suppression.get(subscriber.email)):
         raise ValidationError(NOT_BOUNCED)
     context: dict[str, object] = {
         "email": subscriber.email,
@@ -50,7 +50,7 @@ def restart(store: Store, links: Links, token: str, now: datetime) -> Subscriber
     subscriber = to_restart(store, links, token, now)
     if subscriber.status == SubscriberStatus.ACTIVE:
         return subscriber
-    if not restartable(store, subscriber):
+    if not restartable(subscriber, store.suppression.get(subscriber.email)):
         raise ValidationError(NOT_BOUNCED)
     store.suppression.remove(subscriber.email)  # for bounces, which this link disproves
     return restart_bounced(store, subscriber, now)

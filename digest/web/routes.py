@@ -13,9 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from digest.errors import ValidationError
-from digest.models import Frequency, Subscriber, SubscriberStatus
+from digest.models import Frequency, Subscriber, SubscriberStatus, Suppression
 from digest.safe_text import has_unsafe
-from digest.store import Store
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions import moving, restart
 from digest.subscriptions.votes import lookup_papers, not_found
@@ -159,6 +158,7 @@ def preferences_page(
     values.update(extra.pop("values", {}))
     web = ctx(request)
     votes = web.store.votes.of(subscriber.id) if subscriber.id is not None else []
+    suppressed = web.store.suppression.get(subscriber.email)
     return web.page(
         request,
         "preferences",
@@ -166,9 +166,9 @@ def preferences_page(
         subscriber=subscriber,
         values=values,
         votes=votes,
-        stopped=_why_stopped(web.store, subscriber),
+        stopped=_why_stopped(subscriber, suppressed),
         resumes=_until(_resume_day(subscriber)),
-        restartable=restart.restartable(web.store, subscriber),
+        restartable=restart.restartable(subscriber, suppressed),
         **extra,
     )
 
@@ -195,9 +195,9 @@ def _until(day: date | None) -> str:
     return "" if day is None else f" until {long_day(day)}, when it starts again by itself"
 
 
-def _why_stopped(store: Store, subscriber: Subscriber) -> str | None:
-    """Why nothing is sent to the subscriber although their page may say otherwise."""
-    suppressed = store.suppression.get(subscriber.email)
+def _why_stopped(subscriber: Subscriber, suppressed: Suppression | None) -> str | None:
+    """Why nothing is sent to the subscriber although their page may say otherwise, given
+    why their address is suppressed, if it is."""
     if suppressed is not None and suppressed.reason != "bounce":
         why = signup.SUPPRESSED_BECAUSE.get(suppressed.reason, "all mail to it was stopped")
         return (
