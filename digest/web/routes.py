@@ -212,12 +212,15 @@ def _why_stopped(subscriber: Subscriber, suppressed: Suppression | None) -> str 
     )
 
 
+def _page_owner(web: WebContext, token: str) -> Subscriber:
+    """The subscriber whose preferences page a link opens (signup.subscriber_for)."""
+    return signup.subscriber_for(web.store, web.links, "preferences", token, web.clock())
+
+
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences(request: Request, web: Web, token: str) -> HTMLResponse:
     """The subscriber's settings."""
-    return preferences_page(
-        request, signup.subscriber_for(web.store, web.links, "preferences", token, web.clock())
-    )
+    return preferences_page(request, _page_owner(web, token))
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
@@ -240,9 +243,7 @@ async def _request_move(request: Request, token: str, form: dict[str, str]) -> H
     same time, whether or not that address could take it (it may be someone's already)."""
     web = ctx(request)
     started = time.monotonic()
-    subscriber = await run_in_threadpool(
-        signup.subscriber_for, web.store, web.links, "preferences", token, web.clock()
-    )
+    subscriber = await run_in_threadpool(_page_owner, web, token)
     if not web.guard.signup(client_of(request)):  # a mail to an address typed in: as signups
         return web.too_many(request, "address changes")
     new = form.get("new_email", "")
@@ -263,9 +264,7 @@ async def _request_forget(request: Request, token: str, form: dict[str, str]) ->
     """Mail the subscriber the link that deletes their data (limited as mails to typed
     addresses are: each press sends one)."""
     web = ctx(request)
-    subscriber = await run_in_threadpool(
-        signup.subscriber_for, web.store, web.links, "preferences", token, web.clock()
-    )
+    subscriber = await run_in_threadpool(_page_owner, web, token)
     if not web.guard.signup(client_of(request)):
         return web.too_many(request, "deletion requests")
     confirmed = form.get("confirm_forget") == "on"
@@ -290,9 +289,7 @@ async def _request_restart(request: Request, token: str) -> HTMLResponse:
     """Mail a bounced subscriber the link that starts their digest again, when followed from
     that mailbox (limited as mails to typed addresses are)."""
     web = ctx(request)
-    subscriber = await run_in_threadpool(
-        signup.subscriber_for, web.store, web.links, "preferences", token, web.clock()
-    )
+    subscriber = await run_in_threadpool(_page_owner, web, token)
     if not web.guard.signup(client_of(request)) or not web.guard.mail_to(subscriber.email):
         return web.too_many(request, "restart requests")
     try:
@@ -310,7 +307,7 @@ async def _request_restart(request: Request, token: str) -> HTMLResponse:
 
 def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
     web = ctx(request)
-    subscriber = signup.subscriber_for(web.store, web.links, "preferences", token, web.clock())
+    subscriber = _page_owner(web, token)
     action = form.get("action", "save")
     try:
         if action == "seed":
