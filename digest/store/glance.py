@@ -104,8 +104,8 @@ def sqlite_glance(path: Path, schema: str, now: datetime) -> Glance | None:
             (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             if version != schema:
                 return None
-            subscribers = dict(conn.execute("SELECT status, count(*) FROM subscriber GROUP BY 1"))
-            deliveries = dict(conn.execute("SELECT status, count(*) FROM delivery GROUP BY 1"))
+            subscribers = _grouped(conn, "SELECT status, count(*) FROM subscriber GROUP BY 1")
+            deliveries = _grouped(conn, "SELECT status, count(*) FROM delivery GROUP BY 1")
             (papers,) = conn.execute("SELECT count(*) FROM paper").fetchone()
             sources, failed, fetched = conn.execute(
                 "SELECT count(*), coalesce(sum(last_status = 'failed'), 0), max(last_fetch_at)"
@@ -115,30 +115,28 @@ def sqlite_glance(path: Path, schema: str, now: datetime) -> Glance | None:
                 "SELECT min(created_at), max(created_at) FROM delivery"
             ).fetchone()
             size, free = conn.execute(SQLITE_SIZE).fetchone()
-            suppressed = dict(conn.execute("SELECT reason, count(*) FROM suppression GROUP BY 1"))
+            suppressed = _grouped(conn, "SELECT reason, count(*) FROM suppression GROUP BY 1")
             # stored as SQLAlchemy writes them in SQLite: naive UTC text, which sorts by time
             window = tuple(
                 t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") for t in (now - RECENT, now)
             )
-            concluded = dict(
-                conn.execute(
-                    "SELECT status, count(*) FROM delivery WHERE status IN ('sent', 'failed')"
-                    " AND created_at BETWEEN ? AND ? GROUP BY 1",
-                    window,
-                )
+            concluded = _grouped(
+                conn,
+                "SELECT status, count(*) FROM delivery WHERE status IN ('sent', 'failed')"
+                " AND created_at BETWEEN ? AND ? GROUP BY 1",
+                window,
             )
-            lately = dict(
-                conn.execute(
-                    "SELECT reason, count(*) FROM suppression WHERE created_at BETWEEN ? AND ?"
-                    " GROUP BY 1",
-                    window,
-                )
+            lately = _grouped(
+                conn,
+                "SELECT reason, count(*) FROM suppression WHERE created_at BETWEEN ? AND ?"
+                " GROUP BY 1",
+                window,
             )
     except (sqlite3.Error, TypeError):
         return None
     return Glance(
-        subscribers={str(k): int(v) for k, v in subscribers.items()},
-        deliveries={str(k): int(v) for k, v in deliveries.items()},
+        subscribers=subscribers,
+        deliveries=deliveries,
         papers=int(papers),
         sources=int(sources),
         failed_sources=int(failed),
@@ -147,12 +145,14 @@ def sqlite_glance(path: Path, schema: str, now: datetime) -> Glance | None:
         first_dispatch=_moment(first),
         size=size,
         free=free,
-        suppressed={str(k): int(v) for k, v in suppressed.items()},
-        recent=_recent(
-            {str(k): int(v) for k, v in concluded.items()},
-            {str(k): int(v) for k, v in lately.items()},
-        ),
+        suppressed=suppressed,
+        recent=_recent(concluded, lately),
     )
+
+
+def _grouped(conn: sqlite3.Connection, sql: str, params: tuple[str, ...] = ()) -> dict[str, int]:
+    """A `SELECT key, count(*) ... GROUP BY 1` as a dict."""
+    return {str(key): int(n) for key, n in conn.execute(sql, params)}
 
 
 def _recent(concluded: dict[str, int], suppressed: dict[str, int]) -> Recent:
