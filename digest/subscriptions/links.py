@@ -137,11 +137,16 @@ class Links:
         """The content of a token for `purpose`; confirmation and deletion tokens expire. A
         token of a retired key is read for RETIRED_KEY_PURPOSES only."""
         max_age = MAX_AGES.get(purpose)
-        retired = self.retired if purpose in RETIRED_KEY_PURPOSES else ()
-        for key in retired:
-            with suppress(LinkError):
-                return read_token(key, purpose, token, now=now, max_age=max_age)
-        return read_token(self.key, purpose, token, now=now, max_age=max_age)
+        try:
+            return read_token(self.key, purpose, token, now=now, max_age=max_age)
+        except ExpiredLinkError:
+            raise
+        except LinkError:
+            retired = self.retired if purpose in RETIRED_KEY_PURPOSES else ()
+            for key in retired:  # only once the current key has refused it: the usual case
+                with suppress(LinkError):
+                    return read_token(key, purpose, token, now=now, max_age=max_age)
+            raise
 
     def vote_urls(self, subscriber: TokenHolder, paper_id: str, issued: int) -> tuple[str, str]:
         """The "more like this" and "less like this" links of a paper, expiring after 60 days
