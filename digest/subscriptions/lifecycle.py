@@ -454,10 +454,17 @@ def restart_bounced(store: Store, subscriber: Subscriber, now: datetime) -> Subs
     if subscriber.status != SubscriberStatus.BOUNCED:
         raise ValidationError(f"{subscriber.email} is {subscriber.status}, not bounced")
     _may_mail(store, subscriber)
-    subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, now
-    subscriber.hard_bounces, subscriber.last_bounce_at = 0, None
-    subscriber.next_send_at = None  # planned afresh from today
+    forget_bounces(subscriber)
+    subscriber.updated_at = now
     return store.subscribers.save(subscriber)
+
+
+def forget_bounces(subscriber: Subscriber) -> None:
+    """Count the subscriber's bounces afresh, and start a subscription they stopped again
+    (planned afresh from today)."""
+    subscriber.hard_bounces, subscriber.last_bounce_at = 0, None
+    if subscriber.status == SubscriberStatus.BOUNCED:
+        subscriber.status, subscriber.next_send_at = SubscriberStatus.ACTIVE, None
 
 
 SUPPRESSED_BECAUSE = {

@@ -10,7 +10,7 @@ from typing import Protocol
 from digest.errors import AlreadyExistsError, LinkError, TransportError, ValidationError
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import Store
-from digest.subscriptions.lifecycle import Mailer, decline_address
+from digest.subscriptions.lifecycle import Mailer, decline_address, forget_bounces
 from digest.subscriptions.links import MOVE_BACK_MAX_AGE, MOVE_MAX_AGE, Links
 from digest.subscriptions.preferences import normalise_email
 from digest.subscriptions.tokens import MoveToken
@@ -40,10 +40,7 @@ def change_email(store: Store, subscriber: Subscriber, new: str, now: datetime) 
         store.subscribers.remove(email)
     subscriber.email, subscriber.updated_at, subscriber.address_since = email, now, now
     subscriber.token_version += 1
-    subscriber.hard_bounces, subscriber.last_bounce_at = 0, None
-    if subscriber.status == SubscriberStatus.BOUNCED:
-        subscriber.status = SubscriberStatus.ACTIVE
-        subscriber.next_send_at = None  # planned afresh from today
+    forget_bounces(subscriber)  # the new address has not bounced
     return store.subscribers.save(subscriber)
 
 
