@@ -346,14 +346,14 @@ def test_a_made_up_report_around_a_guessed_message_id_names_nobody(project: Proj
 def test_a_message_the_reader_fails_on_is_left_for_a_person(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import digest.inbox as inbox
+    import digest.inbox.events as events
 
-    def broken(raw: bytes, key: bytes, retired: object = ()) -> inbox.Event:
+    def broken(raw: bytes, key: bytes, retired: object = ()) -> events.Event:
         raise LookupError("a bug")
 
-    monkeypatch.setattr(inbox, "classify", broken)
-    event = inbox.read_event(arf("<digest-1-2026-11-22@x>"), KEY)
-    assert event == inbox.Unknown("unreadable (LookupError): please report it with the log")
+    monkeypatch.setattr(events, "classify", broken)
+    event = events.read_event(arf("<digest-1-2026-11-22@x>"), KEY)
+    assert event == events.Unknown("unreadable (LookupError): please report it with the log")
     assert "failed on a bug" in caplog.text
 
 
