@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # each part loads its modules when first built: a command pay
     from digest.render import Renderer
     from digest.sources.http import Fetcher
     from digest.store import Store
-    from digest.subscriptions.lifecycle import Mailer
     from digest.subscriptions.links import Links
+    from digest.subscriptions.mailer import Mailer
 
 
 def new_sqlite_file(url: str) -> Path | None:
@@ -177,7 +177,7 @@ class Services:
     def mailer(self) -> Mailer:
         """What the subscription flows need to send their mails (confirmations, moves,
         notices)."""
-        from digest.subscriptions.lifecycle import Mailer
+        from digest.subscriptions.mailer import Mailer
 
         return Mailer(self.transport, self.renderer, self.links, self.settings.from_address)
 

@@ -136,7 +136,7 @@ def add(
     ] = False,
 ) -> None:
     """Add a subscriber: active at once (the operator vouches), or pending with --confirm."""
-    from digest.subscriptions import lifecycle as signup
+    from digest.subscriptions.mailer import send_confirmation
     from digest.subscriptions.preferences import new_subscriber
 
     now = parse_now(None)
@@ -169,7 +169,7 @@ def add(
         say(f"added {stored.email}: {_summary(stored)}")
         return
     try:
-        signup.send_confirmation(services.store, services.mailer, stored, now)
+        send_confirmation(services.store, services.mailer, stored, now)
     except TransportError as exc:
         services.store.subscribers.remove(stored.email)
         raise TransportError(f"{exc}; {stored.email} was not added") from None

@@ -10,8 +10,9 @@ from typing import Protocol
 from digest.errors import AlreadyExistsError, LinkError, TransportError, ValidationError
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import Store
-from digest.subscriptions.lifecycle import Mailer, decline_address, forget_bounces
+from digest.subscriptions.lifecycle import decline_address, forget_bounces
 from digest.subscriptions.links import MOVE_BACK_MAX_AGE, MOVE_MAX_AGE, Links
+from digest.subscriptions.mailer import Mailer
 from digest.subscriptions.preferences import normalise_email
 from digest.subscriptions.tokens import MoveToken
 

@@ -11,8 +11,9 @@ from datetime import datetime
 from digest.errors import ValidationError
 from digest.models import Subscriber, SubscriberStatus, Suppression
 from digest.store import Store
-from digest.subscriptions.lifecycle import Mailer, restart_bounced, subscriber_for
+from digest.subscriptions.lifecycle import restart_bounced, subscriber_for
 from digest.subscriptions.links import RESTART_MAX_AGE, Links
+from digest.subscriptions.mailer import Mailer
 
 NOT_BOUNCED = (
     "only a digest stopped because mail to its address bounced can be started again this way"

@@ -18,7 +18,7 @@ from digest.pipeline import Policy
 from digest.render import TEMPLATES
 from digest.store import Store
 from digest.store.engine import first_line
-from digest.subscriptions.lifecycle import Mailer
+from digest.subscriptions.mailer import Mailer
 from digest.web.archive import router as archive_router
 from digest.web.context import WebContext
 from digest.web.feedback import router as feedback_router

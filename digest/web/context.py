@@ -28,8 +28,8 @@ from digest.pipeline import Policy, build_corpus, semantic_index, stored_space
 from digest.ranking import Corpus, Profile, keyword_hits, rank
 from digest.ranking.suggest import suggestions
 from digest.store import Store
-from digest.subscriptions.lifecycle import Mailer
 from digest.subscriptions.links import Links
+from digest.subscriptions.mailer import Mailer
 from digest.subscriptions.preferences import FREQUENCIES, WEEKDAYS, check_topics
 from digest.web.limits import Guard, Limits
 from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cookie
