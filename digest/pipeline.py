@@ -83,7 +83,7 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
     """
     owner = owner or process_name()
     report = DispatchReport()
-    if not store.deliveries.acquire_lease("planner", owner, now, policy.lease):
+    if not store.leases.acquire("planner", owner, now, policy.lease):
         report.locked = True
         return report
     try:
@@ -103,7 +103,7 @@ def plan(store: Store, now: datetime, policy: Policy, owner: str | None = None) 
         if report.planned or report.skipped:
             store.deliveries.refresh_statistics()
     finally:
-        store.deliveries.release_lease("planner", owner)
+        store.leases.release("planner", owner)
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from digest.store.archive import ArchiveQueries
 from digest.store.deliveries import DeliveryQueries
 from digest.store.engine import make_engine, migrate, open_engine
+from digest.store.leases import LeaseQueries
 from digest.store.papers import PaperQueries, UpsertResult
 from digest.store.state import StateQueries
 from digest.store.subscribers import SubscriberQueries
@@ -28,6 +29,7 @@ class Store:
         self.suppression = SuppressionQueries(self.engine)
         self.state = StateQueries(self.engine)
         self.vectors = VectorQueries(self.engine)
+        self.leases = LeaseQueries(self.engine)
 
     def ping(self) -> None:
         """Ask the database for nothing; whatever stops it answering is raised."""

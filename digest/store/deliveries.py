@@ -1,4 +1,4 @@
-"""Queries on the outbox: deliveries and their items, claims, and the planner's lease."""
+"""Queries on the outbox: deliveries and their items, and claims."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, String, func, type_coerce, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from digest.models import (
     Delivery,
     DeliveryStatus,
-    Lease,
     Subscriber,
-    SubscriberStatus,
-    Suppression,
 )
 from digest.store.contents import Contents, ItemRow, PaperRow, read_contents
 from digest.store.engine import (
@@ -32,6 +29,7 @@ from digest.store.engine import (
 )
 from digest.store.outcomes import (
     SendResult,
+    cancel_waiting,
     count_bounce,
     plain,
     stop_if_full_too_long,
@@ -319,7 +317,7 @@ class DeliveryQueries(Queries):
                 if not found:
                     return []
                 candidates = sorted(found)[:limit]
-                stopped = cancel_waiting(session, now, delivery_ids=candidates)
+                stopped = cancel_waiting(session.connection(), now, delivery_ids=candidates)
                 ids = [i for i in candidates if i not in stopped]
                 if ids:
                     session.exec(
@@ -376,67 +374,3 @@ class DeliveryQueries(Queries):
                         write_outcomes(conn, outcomes, now, bounce_limit)
 
             yield record
-
-    def acquire_lease(self, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
-        """Take or renew the named lease unless another owner holds an unexpired one."""
-        try:
-            with self.session() as session:
-                lease = session.get(Lease, name)
-                if lease is None:
-                    session.add(Lease(name=name, owner=owner, expires_at=now + ttl))
-                    return True
-                if lease.owner != owner and as_utc(lease.expires_at) > now:
-                    return False
-                lease.owner, lease.expires_at = owner, now + ttl
-                session.add(lease)
-                return True
-        except IntegrityError:
-            return False  # another process created it at the same moment
-
-    def release_lease(self, name: str, owner: str) -> None:
-        """Give up the named lease if this owner holds it."""
-        with self.session() as session:
-            lease = session.get(Lease, name)
-            if lease is not None and lease.owner == owner:
-                session.delete(lease)
-
-
-STOPPED = "not sent: the subscriber unsubscribed, paused, bounced or is suppressed"
-
-
-def cancel_waiting(
-    session: Session,
-    now: datetime,
-    *,
-    subscriber_id: int | None = None,
-    delivery_ids: Sequence[int] | None = None,
-) -> set[int]:
-    """Cancel the waiting digests (queued or retry) of this subscriber, or among these
-    deliveries, whose subscriber is not active or is suppressed: nothing goes out after an
-    unsubscribe or a pause. Returns the ids cancelled."""
-    stopped = (col(Subscriber.status) != SubscriberStatus.ACTIVE) | col(Subscriber.email).in_(
-        select(Suppression.email)
-    )
-    query = (
-        select(Delivery.id)
-        .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-        .where(col(Delivery.status).in_((DeliveryStatus.QUEUED, DeliveryStatus.RETRY)))
-        .where(stopped)
-    )
-    if subscriber_id is not None:
-        query = query.where(col(Delivery.subscriber_id) == subscriber_id)
-    if delivery_ids is not None:
-        query = query.where(col(Delivery.id).in_(list(delivery_ids)))
-    ids = {int(i) for i in session.exec(query) if i is not None}
-    if ids:
-        session.exec(
-            update(Delivery)
-            .where(col(Delivery.id).in_(ids))
-            .values(
-                status=DeliveryStatus.CANCELLED,
-                last_error=STOPPED,
-                next_attempt_at=None,
-                claimed_at=now,
-            )
-        )
-    return ids

@@ -1,6 +1,7 @@
 """Recording what happened to each message sent: the statements behind the outbox's group
 commits, which run once per one to four messages and so skip the ORM (and, on SQLite, even
-SQLAlchemy's execution of a statement, which costs twice the statement itself)."""
+SQLAlchemy's execution of a statement, which costs twice the statement itself); and the
+digests cancelled unsent, for their subscriber stopped."""
 
 from __future__ import annotations
 
@@ -209,3 +210,44 @@ def stop_bounced(conn: Connection, subscriber_id: int, detail: str, now: datetim
                 email=email, reason="bounce", detail=detail[:300], created_at=now
             )
         )
+
+
+STOPPED = "not sent: the subscriber unsubscribed, paused, bounced or is suppressed"
+
+
+def cancel_waiting(
+    conn: Connection,
+    now: datetime,
+    *,
+    subscriber_id: int | None = None,
+    delivery_ids: Sequence[int] | None = None,
+) -> set[int]:
+    """Cancel the waiting digests (queued or retry) of this subscriber, or among these
+    deliveries, whose subscriber is not active or is suppressed: nothing goes out after an
+    unsubscribe or a pause. Returns the ids cancelled."""
+    stopped = (SUBSCRIBER.c.status != SubscriberStatus.ACTIVE) | SUBSCRIBER.c.email.in_(
+        sa_select(SUPPRESSION.c.email)
+    )
+    query = (
+        sa_select(DELIVERY.c.id)
+        .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id)
+        .where(DELIVERY.c.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.RETRY)))
+        .where(stopped)
+    )
+    if subscriber_id is not None:
+        query = query.where(DELIVERY.c.subscriber_id == subscriber_id)
+    if delivery_ids is not None:
+        query = query.where(DELIVERY.c.id.in_(list(delivery_ids)))
+    ids = {int(i) for i in conn.execute(query).scalars()}
+    if ids:
+        conn.execute(
+            update(DELIVERY)
+            .where(DELIVERY.c.id.in_(ids))
+            .values(
+                status=DeliveryStatus.CANCELLED,
+                last_error=STOPPED,
+                next_attempt_at=None,
+                claimed_at=now,
+            )
+        )
+    return ids

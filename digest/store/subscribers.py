@@ -24,8 +24,8 @@ from digest.models import (
     Vote,
     new_public_id,
 )
-from digest.store.deliveries import cancel_waiting
 from digest.store.engine import Queries, as_utc, bulk_update_rows
+from digest.store.outcomes import cancel_waiting
 from digest.store.tables import SUBSCRIBER
 
 IMPORT_CHUNK = 2000
@@ -150,7 +150,7 @@ class SubscriberQueries(Queries):
             session.flush()
             session.refresh(merged)
             if merged.status != SubscriberStatus.ACTIVE and merged.id is not None:
-                cancel_waiting(session, merged.updated_at, subscriber_id=merged.id)
+                cancel_waiting(session.connection(), merged.updated_at, subscriber_id=merged.id)
             return merged
 
     def import_many(self, subscribers: Iterable[Subscriber]) -> Imported:
