@@ -258,7 +258,7 @@ def test_a_refusal_about_us_is_told_from_one_about_the_recipient(
 ) -> None:
     import aiosmtplib
 
-    from digest.mail.smtp import classify
+    from digest.mail.smtp_replies import classify
 
     error = classify(aiosmtplib.SMTPRecipientRefused(code, text, "a@example.org"), "SMTP x")
     assert type(error).__name__ == kind
