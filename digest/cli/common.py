@@ -13,14 +13,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 
-from digest.errors import DigestError, ValidationError
+from digest.errors import DigestError, NotFoundError, ValidationError
 from digest.safe_text import json_escaped, without_unsafe
 
 if TYPE_CHECKING:  # loaded when a command needs them: `digest --help` stays fast
     from digest.app import Digest
+    from digest.models import Subscriber
+    from digest.store import Store
     from digest.wiring import Services
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+EmailArg = Annotated[
+    str, typer.Argument(help="The subscriber's email address.", show_default=False)
+]
 MOST = 1_000_000  # the largest count an option takes: more means as many as there are
 
 
@@ -197,3 +202,20 @@ def echo_json(data: Any) -> None:
     written as \\u escapes, so the JSON reads back the same."""
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     typer.echo(json_escaped(text))
+
+
+def find_subscriber(store: Store, email: str) -> Subscriber:
+    """The subscriber with this address, however it was typed; NotFoundError if none."""
+    from digest.subscriptions.preferences import normalise_email
+
+    if any(ch in email for ch in "\r\n\x00"):
+        raise ValidationError("invalid email address: it contains a line break")
+    found = store.subscribers.find(email)
+    if found is None:
+        try:
+            found = store.subscribers.find(normalise_email(email))
+        except ValidationError:
+            found = None
+    if found is None:
+        raise NotFoundError(f"no subscriber {email.strip()!r}: see `digest subscribers list`")
+    return found

@@ -53,10 +53,10 @@ def deliveries(
     (or: deliveries prune)."""
     if ctx.invoked_subcommand is not None:
         return
-    from digest.cli.subscribers import find
+    from digest.cli.common import find_subscriber
 
     store = state(ctx).services().store
-    subscriber = None if email is None else find(store, email)
+    subscriber = None if email is None else find_subscriber(store, email)
     rows = store.deliveries.listed(
         status=status,
         limit=limit,

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from digest.cli.common import (
+    EmailArg,
     JsonOpt,
     echo_json,
-    parse_day,
+    find_subscriber,
     parse_now,
     say,
     say_suggestions,
@@ -17,9 +18,10 @@ from digest.cli.common import (
     when,
 )
 from digest.cli.subscriber_files import export, import_cmd
-from digest.errors import NotFoundError, TransportError, ValidationError
+from digest.cli.subscriber_status import pause, remove, resume
+from digest.errors import TransportError, ValidationError
 from digest.mail.mime import clean
-from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus, long_day
+from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus
 
 if TYPE_CHECKING:  # the ORM and the library load when a command runs, not for --help
     from digest.models import Subscriber
@@ -31,9 +33,6 @@ subscribers_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-EmailArg = Annotated[
-    str, typer.Argument(help="The subscriber's email address.", show_default=False)
-]
 KEYWORDS_HELP = 'Comma-separated topics, e.g. "kv cache, rlhf".'
 EXCLUDE_HELP = "Comma-separated topics to leave out."
 TIMEZONE_HELP = "IANA time zone, e.g. Europe/Berlin (any case; a city alone when unambiguous)."
@@ -49,23 +48,6 @@ GROUPED_HELP = "Group a digest's papers under the interest that brought them, or
 def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
     """A subscriber as plain JSON-ready values."""
     return subscriber.model_dump(mode="json", exclude={"token_version", "confirmations_sent"})
-
-
-def find(store: Store, email: str) -> Subscriber:
-    """The subscriber with this address, however it was typed; NotFoundError if none."""
-    from digest.subscriptions.preferences import normalise_email
-
-    if any(ch in email for ch in "\r\n\x00"):
-        raise ValidationError("invalid email address: it contains a line break")
-    found = store.subscribers.find(email)
-    if found is None:
-        try:
-            found = store.subscribers.find(normalise_email(email))
-        except ValidationError:
-            found = None
-    if found is None:
-        raise NotFoundError(f"no subscriber {email.strip()!r}: see `digest subscribers list`")
-    return found
 
 
 def _schedule(s: Subscriber) -> str:
@@ -208,7 +190,7 @@ def list_cmd(
 def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     """Show one subscriber."""
     store = state(ctx).services().store
-    subscriber = find(store, email)
+    subscriber = find_subscriber(store, email)
     suppression = store.suppression.get(subscriber.email)
     data = {**subscriber_dict(subscriber), "suppressed": suppression and suppression.reason}
     assert subscriber.id is not None
@@ -283,7 +265,7 @@ def edit(
     from digest.subscriptions.preferences import checked_changes
 
     store = state(ctx).services().store
-    subscriber = find(store, email)
+    subscriber = find_subscriber(store, email)
     given = {
         "keywords": keywords,
         "exclude": exclude,
@@ -318,55 +300,9 @@ def edit(
     say(f"updated {saved.email}: {'; '.join(done)}")
 
 
-@subscribers_app.command("pause")
-def pause(
-    ctx: typer.Context,
-    email: EmailArg,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            help="The day (YYYY-MM-DD, the subscriber's own) their digests start again by "
-            "themselves; without it, until `resume`.",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
-    """Stop an active subscriber's digests until `resume`, or until a day (a holiday)."""
-    from digest.subscriptions import lifecycle as signup
-
-    store = state(ctx).services().store
-    day = None if until is None else parse_day(until, "--until")
-    saved = signup.set_paused(store, find(store, email), True, parse_now(None), day)
-    if day is None:
-        say(f"paused {saved.email}: no digests until `digest subscribers resume {saved.email}`")
-    else:
-        say(f"paused {saved.email}: digests start again on {long_day(day)}")
-
-
-@subscribers_app.command("resume")
-def resume(ctx: typer.Context, email: EmailArg) -> None:
-    """Start a paused subscriber's digests again, or a bounced one's when its owner says the
-    address takes mail again (after `digest suppression remove`)."""
-    from digest.subscriptions import lifecycle as signup
-
-    store = state(ctx).services().store
-    subscriber, now = find(store, email), parse_now(None)
-    if subscriber.status == SubscriberStatus.BOUNCED:
-        saved = signup.restart_bounced(store, subscriber, now)
-    else:
-        saved = signup.set_paused(store, subscriber, False, now)
-    say(f"resumed {saved.email}")
-
-
-@subscribers_app.command("remove")
-def remove(ctx: typer.Context, email: EmailArg) -> None:
-    """Remove a subscriber and their delivery history."""
-    store = state(ctx).services().store
-    subscriber = find(store, email)
-    store.subscribers.remove(subscriber.email)
-    say(f"removed {subscriber.email}")
-
-
+subscribers_app.command("pause")(pause)
+subscribers_app.command("resume")(resume)
+subscribers_app.command("remove")(remove)
 subscribers_app.command("import")(import_cmd)
 subscribers_app.command("export")(export)
 
@@ -388,7 +324,7 @@ def feedback(
     from digest.subscriptions.votes import resolve_papers
 
     store = state(ctx).services().store
-    subscriber = find(store, email)
+    subscriber = find_subscriber(store, email)
     assert subscriber.id is not None
     wanted = {1: like or [], -1: dislike or [], 0: clear or []}
     if not any(wanted.values()):
