@@ -25,6 +25,7 @@ from digest.cli.common import (
     terminal_safe,
     write_file,
 )
+from digest.cli.dns import dns
 from digest.cli.outbox import deliveries_app
 from digest.cli.papers import papers_app
 from digest.cli.sources import fetch, fetch_and_report, sources
@@ -90,6 +91,9 @@ def config_cmd(
         return
     for key, value in data.items():
         say(f"{key} = {json.dumps(value, default=str)}")
+
+
+app.command()(dns)
 
 
 @app.command("rank")
