@@ -206,3 +206,9 @@ def test_without_a_dkim_key(project: Project, monkeypatch: pytest.MonkeyPatch) -
         result = project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}")
     assert result.code == 1
     assert f"DKIM  {HOST}: to fix: DKIM is off: set DIGEST_DKIM_KEY_FILE" in result.out
+
+
+def test_the_default_from_address_is_not_checked(project: Project) -> None:
+    result = project.cli("dns", "--nameserver", "127.0.0.1:9")
+    assert result.code != 0 and "DIGEST_FROM is 'papers digest <digest@localhost>'" in result.err
+    assert result.out == ""

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from digest.cli.common import JsonOpt, echo_json, say, state
+from digest.errors import ConfigError
 
 
 def dns(
@@ -33,6 +34,11 @@ def dns(
     services = state(ctx).services()
     settings, signer = services.settings, services.dkim
     from_domain = sender_domain(settings.from_address)
+    if "." not in from_domain:
+        raise ConfigError(
+            f"DIGEST_FROM is {settings.from_address!r}: set it to the address digests come "
+            "from, at a domain of yours, before checking that domain's records"
+        )
     lookup = txt_lookup(nameserver, timeout)
     public = None if signer is None else public_der(signer.private)
     dkim_domain = settings.dkim_domain or from_domain
