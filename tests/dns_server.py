@@ -1,8 +1,9 @@
-"""A real DNS server on 127.0.0.1 (UDP) for tests: it answers TXT questions from a table of
-records and NXDOMAIN for any other name; every question asked is recorded.
+"""A real DNS server on 127.0.0.1 (UDP) for tests: it answers TXT, MX and A questions from
+tables of records, no answer for a type a known name lacks, and NXDOMAIN for any other name;
+every question asked is recorded.
 
-    with serve({"example.org": ["v=spf1 -all"]}) as server:
-        lookup = txt_lookup(f"127.0.0.1:{server.port}")
+    with serve({"example.org": ["v=spf1 -all"]}, mx={"example.org": ["10 mx.example.org."]}) as s:
+        lookup = dns_lookup(f"127.0.0.1:{s.port}")
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ HOST = "127.0.0.1"
 
 @dataclass
 class DnsServer:
-    """The records served (name -> TXT values, each split into 255-character strings as a
-    zone would hold it), and the names asked for."""
+    """The records served ((name, type) -> values; a TXT value is split into 255-character
+    strings as a zone would hold it), and the names asked for."""
 
-    records: dict[str, list[str]]
+    records: dict[tuple[str, str], list[str]]
     port: int = 0
     asked: list[str] = field(default_factory=list)
 
@@ -38,15 +39,14 @@ class DnsServer:
         question = query.question[0]
         name = question.name.to_text(omit_final_dot=True).lower()
         self.asked.append(name)
-        values = self.records.get(name)
-        if values is None:
+        kind = dns.rdatatype.to_text(question.rdtype)
+        values = self.records.get((name, kind), [])
+        if not any(known == name for known, _ in self.records):
             reply.set_rcode(dns.rcode.NXDOMAIN)
-        elif question.rdtype == dns.rdatatype.TXT and values:
-            texts = [_quoted(value) for value in values]
+        elif values:
+            texts = [_quoted(value) if kind == "TXT" else value for value in values]
             reply.answer.append(
-                dns.rrset.from_text(
-                    question.name, 300, dns.rdataclass.IN, dns.rdatatype.TXT, *texts
-                )
+                dns.rrset.from_text(question.name, 300, dns.rdataclass.IN, question.rdtype, *texts)
             )
         return reply.to_wire()
 
@@ -57,9 +57,20 @@ def _quoted(value: str) -> str:
 
 
 @contextmanager
-def serve(records: Mapping[str, Sequence[str]]) -> Iterator[DnsServer]:
+def serve(
+    txt: Mapping[str, Sequence[str]],
+    mx: Mapping[str, Sequence[str]] | None = None,
+    a: Mapping[str, Sequence[str]] | None = None,
+) -> Iterator[DnsServer]:
     """A DnsServer answering on a free UDP port of 127.0.0.1 until the block ends."""
-    server = DnsServer({name.lower(): list(values) for name, values in records.items()})
+    tables = {"TXT": txt, "MX": mx or {}, "A": a or {}}
+    server = DnsServer(
+        {
+            (name.lower(), kind): list(values)
+            for kind, table in tables.items()
+            for name, values in table.items()
+        }
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((HOST, 0))
     sock.settimeout(0.1)

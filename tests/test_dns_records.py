@@ -21,9 +21,10 @@ from digest.mail.dns_records import (
     Lookup,
     check_dkim,
     check_dmarc,
+    check_mx,
     check_spf,
+    dns_lookup,
     public_der,
-    txt_lookup,
     zone_line,
 )
 
@@ -41,8 +42,13 @@ def ours() -> bytes:
     return public_der(key)
 
 
-def table(records: dict[str, list[str]]) -> Lookup:
-    return lambda name: records.get(name, [])
+def table(records: dict[str, list[str]], mx: dict[str, list[str]] | None = None) -> Lookup:
+    """A Lookup over TXT records and MX records."""
+    kinds = {"TXT": records, "MX": mx or {}, "A": {}, "AAAA": {}}
+    return lambda name, kind: kinds[kind].get(name, [])
+
+
+MX = {"example.org": ["10 mx.example.org."]}
 
 
 def good() -> dict[str, list[str]]:
@@ -115,6 +121,16 @@ def test_dmarc() -> None:
     assert not two.ok
 
 
+def test_mx() -> None:
+    assert check_mx("example.org", table({}, MX)).ok
+    null = check_mx("example.org", table({}, {"example.org": ["0 ."]}))
+    assert not null.ok and "null MX" in null.says
+    nothing = check_mx("example.org", table({}))
+    assert not nothing.ok and nothing.publish == "example.org.  MX  10 <your mail server>."
+    implicit: Lookup = lambda name, kind: ["203.0.113.7"] if kind == "A" else []  # noqa: E731
+    assert check_mx("example.org", implicit).ok
+
+
 def test_a_long_record_is_split_into_strings_of_255() -> None:
     line = zone_line("h.example.org", "x" * 600)
     strings = re.findall(r'"([^"]*)"', line)
@@ -125,8 +141,8 @@ def test_a_long_record_is_split_into_strings_of_255() -> None:
 def test_nameserver_must_be_an_address() -> None:
     for bad in ("ns1.example.org", "127.0.0.1:99999", "1.2.3.4:x"):
         with pytest.raises(ValidationError, match="IP address"):
-            txt_lookup(bad)
-    txt_lookup("[::1]:5353")  # IPv6 with a port is taken
+            dns_lookup(bad)
+    dns_lookup("[::1]:5353")  # IPv6 with a port is taken
 
 
 def configure(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,13 +152,14 @@ def configure(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_all_published_passes(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     configure(project, monkeypatch)
-    with serve(good()) as server:
+    with serve(good(), MX) as server:
         result = project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}")
     assert result.code == 0, result.err + result.out
     lines = result.out.splitlines()
     assert lines[0].startswith("SPF   example.org: ok") and SPF in result.out
     assert any(line.startswith(f"DKIM  {HOST}: ok") for line in lines)
     assert any(line.startswith("DMARC _dmarc.example.org: ok") for line in lines)
+    assert any(line.startswith("MX    example.org: ok") for line in lines)
     assert {"example.org", HOST, "_dmarc.example.org"} <= set(server.asked)
 
 
@@ -152,7 +169,7 @@ def test_what_it_says_to_publish_makes_it_pass(
     """Nothing published but SPF: DKIM and DMARC are to fix, each with a zone-file line;
     once those lines are served, the check passes."""
     configure(project, monkeypatch)
-    with serve({"example.org": [SPF]}) as server:
+    with serve({"example.org": [SPF]}, MX) as server:
         result = project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}", "--json")
     assert result.code == 1
     checks = {c["kind"]: c for c in json.loads(result.out)}
@@ -161,7 +178,7 @@ def test_what_it_says_to_publish_makes_it_pass(
     for kind in ("DKIM", "DMARC"):
         host, _, strings = checks[kind]["publish"].partition(".  TXT  ")
         published[host] = ["".join(re.findall(r'"([^"]*)"', strings))]
-    with serve(published) as server:
+    with serve(published, MX) as server:
         again = project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}")
     assert again.code == 0, again.out
 
@@ -170,7 +187,7 @@ def test_a_key_that_is_not_ours_is_named(project: Project, monkeypatch: pytest.M
     configure(project, monkeypatch)
     other = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     records = good() | {HOST: [f"v=DKIM1; p={base64.b64encode(public_der(other)).decode()}"]}
-    with serve(records) as server:
+    with serve(records, MX) as server:
         result = project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}")
     assert result.code == 1
     assert "is not the one in DIGEST_DKIM_KEY_FILE" in result.out
@@ -185,7 +202,7 @@ def test_a_server_that_does_not_answer(project: Project, monkeypatch: pytest.Mon
         where = f"127.0.0.1:{silent.getsockname()[1]}"
         result = project.cli("dns", "--nameserver", where, "--timeout", "0.3")
     assert result.code == 1
-    assert result.out.count("no answer from " + where + " within 0.3 s") == 3
+    assert result.out.count("no answer from " + where + " within 0.3 s") == 3 + 1  # MX
     assert "Traceback" not in result.err
 
 
@@ -194,7 +211,7 @@ def test_what_dns_says_is_cleaned_for_the_terminal(
 ) -> None:
     configure(project, monkeypatch)
     records = good() | {"example.org": ["v=spf1 \x1b]0;owned\x07 +all"]}
-    with serve(records) as server:
+    with serve(records, MX) as server:
         result = project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}")
     assert result.code == 1 and "+all" in result.out
     assert "\x1b" not in result.out and "\x07" not in result.out
@@ -202,7 +219,7 @@ def test_what_dns_says_is_cleaned_for_the_terminal(
 
 def test_without_a_dkim_key(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_FROM", "digest@example.org")
-    with serve(good()) as server:
+    with serve(good(), MX) as server:
         result = project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}")
     assert result.code == 1
     assert f"DKIM  {HOST}: to fix: DKIM is off: set DIGEST_DKIM_KEY_FILE" in result.out
@@ -212,3 +229,15 @@ def test_the_default_from_address_is_not_checked(project: Project) -> None:
     result = project.cli("dns", "--nameserver", "127.0.0.1:9")
     assert result.code != 0 and "DIGEST_FROM is 'papers digest <digest@localhost>'" in result.err
     assert result.out == ""
+
+
+def test_dns_lookup_reads_each_type_from_a_real_server() -> None:
+    long = "v=DKIM1; k=rsa; p=" + "A" * 400  # two strings in one TXT record
+    with serve({"example.org": [long]}, MX, {"mail.example.org": ["203.0.113.7"]}) as server:
+        lookup = dns_lookup(f"127.0.0.1:{server.port}", 2.0)
+        assert lookup("example.org", "TXT") == [long]
+        assert lookup("example.org", "MX") == ["10 mx.example.org."]
+        assert lookup("mail.example.org", "A") == ["203.0.113.7"]
+        assert lookup("example.org", "A") == []  # a name without that type
+        assert lookup("nowhere.example.org", "TXT") == []  # NXDOMAIN
+        assert check_mx("mail.example.org", lookup).ok  # no MX, an address: implicit MX

@@ -1,4 +1,4 @@
-"""`digest dns`: whether the DNS records mail from DIGEST_FROM needs are published."""
+"""`digest dns`: whether the DNS records that mail from DIGEST_FROM needs are published."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ def dns(
     ] = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the SPF, DKIM and DMARC records of the From domain, the DKIM one against
+    """Check the SPF, DKIM, DMARC and MX records of the From domain, the DKIM one against
     DIGEST_DKIM_KEY_FILE; print the records to publish. Exit status 1 if one needs fixing."""
-    from digest.mail.dns_records import check_records, public_der, txt_lookup
+    from digest.mail.dns_records import check_records, dns_lookup, public_der
     from digest.mail.message import sender_domain
 
     services = state(ctx).services()
@@ -39,7 +39,7 @@ def dns(
             f"DIGEST_FROM is {settings.from_address!r}: set it to the address digests come "
             "from, at a domain of yours, before checking that domain's records"
         )
-    lookup = txt_lookup(nameserver, timeout)
+    lookup = dns_lookup(nameserver, timeout)
     public = None if signer is None else public_der(signer.private)
     dkim_domain = settings.dkim_domain or from_domain
     checks = check_records(from_domain, dkim_domain, settings.dkim_selector, public, lookup)

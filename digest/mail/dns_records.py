@@ -1,7 +1,7 @@
-"""The DNS records that mail from this service needs (SPF, DKIM, DMARC): what is published,
-checked against the settings and the DKIM key, with the record to publish when one is
-missing or wrong. The checks are pure over a `Lookup` (a name's TXT records); `txt_lookup`
-is the one that asks DNS."""
+"""The DNS records that mail from this service needs (SPF, DKIM, DMARC, and an MX for the
+bounces and mailto: unsubscribes to arrive): what is published, checked against the settings
+and the DKIM key, with the record to publish when one is missing or wrong. The checks are
+pure over a `Lookup` (a name's records of one type); `dns_lookup` is the one that asks DNS."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from digest.errors import TransportError, ValidationError
 
-Lookup = Callable[[str], list[str]]  # a name's TXT records (strings joined); [] when none
+# a name's records of one type (TXT: its strings joined; MX: 'preference host'); [] when none
+Lookup = Callable[[str, str], list[str]]
 TXT_STRING = 255  # the longest string in one TXT record (RFC 1035); longer ones are split
 DMARC_POLICIES = ("none", "quarantine", "reject")
 
@@ -37,7 +38,7 @@ class RecordCheck:
 def check_records(
     from_domain: str, dkim_domain: str, selector: str, public_key: bytes | None, lookup: Lookup
 ) -> list[RecordCheck]:
-    """SPF, DKIM and DMARC for mail from `from_domain`; a record DNS did not answer for is a
+    """SPF, DKIM, DMARC and MX for mail from `from_domain`; a record DNS did not answer for is a
     failed check saying so, and the others are still checked."""
     checks: list[tuple[str, str, Callable[[], RecordCheck]]] = [
         ("SPF", from_domain, lambda: check_spf(from_domain, lookup)),
@@ -47,6 +48,7 @@ def check_records(
             lambda: check_dkim(dkim_domain, selector, public_key, from_domain, lookup),
         ),
         ("DMARC", f"_dmarc.{from_domain}", lambda: check_dmarc(from_domain, lookup)),
+        ("MX", from_domain, lambda: check_mx(from_domain, lookup)),
     ]
     done = []
     for kind, host, check in checks:
@@ -59,7 +61,7 @@ def check_records(
 
 def check_spf(domain: str, lookup: Lookup) -> RecordCheck:
     """The domain's SPF record: one, and not letting anyone send as the domain."""
-    found = tuple(r for r in lookup(domain) if r.lower().startswith("v=spf1"))
+    found = tuple(r for r in lookup(domain, "TXT") if r.lower().startswith("v=spf1"))
     template = zone_line(domain, "v=spf1 ip4:<your server's address> include:<your relay's> -all")
     if not found:
         return RecordCheck(
@@ -106,7 +108,7 @@ def check_dkim(
             f"signing as {domain} does not align with the From domain {from_domain}: DMARC "
             "needs the same domain or a parent of it (set DIGEST_DKIM_DOMAIN)",
         )
-    found = tuple(r for r in lookup(host) if "p=" in r)
+    found = tuple(r for r in lookup(host, "TXT") if "p=" in r)
     if not found:
         return RecordCheck("DKIM", host, False, "no key record: publish", found, publish)
     if len(found) > 1:
@@ -137,10 +139,10 @@ def check_dkim(
 def check_dmarc(domain: str, lookup: Lookup) -> RecordCheck:
     """The DMARC policy for the domain (or, if it has none, for its parent domain)."""
     host = f"_dmarc.{domain}"
-    found = _dmarc_records(lookup(host))
+    found = _dmarc_records(lookup(host, "TXT"))
     parent = domain.partition(".")[2]
     if not found and parent.count(".") >= 1:  # a subdomain falls back on its parent's
-        parent_found = _dmarc_records(lookup(f"_dmarc.{parent}"))
+        parent_found = _dmarc_records(lookup(f"_dmarc.{parent}", "TXT"))
         if parent_found:
             host, found = f"_dmarc.{parent}", parent_found
     if not found:
@@ -167,6 +169,32 @@ def check_dmarc(domain: str, lookup: Lookup) -> RecordCheck:
         else ""
     )
     return RecordCheck("DMARC", host, True, f"published, policy {policy}{advice}", found)
+
+
+def check_mx(domain: str, lookup: Lookup) -> RecordCheck:
+    """Where mail to the domain goes: the bounces (to `bounces+...@domain`) and the mailto:
+    unsubscribes come back there, and receivers distrust a From domain that takes no mail."""
+    found = tuple(lookup(domain, "MX"))
+    lost = "bounces and mailto: unsubscribes to it are lost, and receivers distrust mail from it"
+    if any(record.split()[-1] == "." for record in found):
+        return RecordCheck(
+            "MX", domain, False, f"a null MX: the domain takes no mail; {lost}", found
+        )
+    if found:
+        return RecordCheck("MX", domain, True, "mail to the domain is received", found)
+    if lookup(domain, "A") or lookup(domain, "AAAA"):
+        return RecordCheck(
+            "MX", domain, True, "no MX: mail to the domain goes to its own address (implicit MX)"
+        )
+    return RecordCheck(
+        "MX",
+        domain,
+        False,
+        f"no MX and no address: the domain takes no mail; {lost}. Publish the server that "
+        "receives it (the one DIGEST_INBOX_* reads)",
+        found,
+        f"{domain}.  MX  10 <your mail server>.",
+    )
 
 
 def _dmarc_records(records: list[str]) -> tuple[str, ...]:
@@ -232,7 +260,7 @@ def aligned(dkim_domain: str, from_domain: str) -> bool:
     return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
-def txt_lookup(nameserver: str | None = None, timeout: float = 5.0) -> Lookup:
+def dns_lookup(nameserver: str | None = None, timeout: float = 5.0) -> Lookup:
     """A Lookup that asks DNS: the system's resolvers, or `nameserver` (HOST or HOST:PORT,
     an address: ask the domain's own server to see what is published before caches do)."""
     import dns.exception
@@ -245,9 +273,9 @@ def txt_lookup(nameserver: str | None = None, timeout: float = 5.0) -> Lookup:
     resolver.lifetime = timeout
     where = nameserver or "the system's DNS servers"
 
-    def lookup(name: str) -> list[str]:
+    def lookup(name: str, kind: str) -> list[str]:
         try:
-            answer = resolver.resolve(name, "TXT")
+            answer = resolver.resolve(name, kind)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         except dns.exception.Timeout:
@@ -260,7 +288,11 @@ def txt_lookup(nameserver: str | None = None, timeout: float = 5.0) -> Lookup:
                 f"cannot look up {name} at {where}: {exc.__class__.__name__} (the server "
                 "failed or refused: try another with --nameserver)"
             ) from None
-        return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]
+        if kind == "TXT":
+            return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]
+        if kind == "MX":
+            return [f"{rdata.preference} {rdata.exchange}" for rdata in answer]
+        return [rdata.to_text() for rdata in answer]
 
     return lookup
 
