@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from html import unescape
@@ -204,6 +205,33 @@ def test_maildir_transport_writes_readable_messages(tmp_path: Path) -> None:
     parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert parsed["Subject"] == rendered.subject
     assert transport.count() == 1
+
+
+def test_a_maildir_made_here_is_its_owners_alone(tmp_path: Path) -> None:
+    """Digests carry their readers' signed links: a new Maildir is 0700 and its messages
+    0600 whatever the umask; a Maildir the operator shares with a group (0750) gets 0640."""
+    old = os.umask(0o022)
+    try:
+        transport = MaildirTransport(tmp_path / "var" / "mail")
+        raw = message_of(Renderer().render(view()), message_id="<m@x>", unsubscribe_url="https://u")
+        transport.send([outgoing(1, raw, "d@example.org", "a@example.org")])
+        modes = {
+            p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "var" / "mail").iterdir()
+        }
+        assert modes == {"tmp": 0o700, "new": 0o700, "cur": 0o700}
+        assert stat.S_IMODE((tmp_path / "var" / "mail").stat().st_mode) == 0o700
+        [message] = (tmp_path / "var" / "mail" / "new").iterdir()
+        assert stat.S_IMODE(message.stat().st_mode) == 0o600
+        shared = tmp_path / "shared"
+        for folder in ("tmp", "new", "cur"):
+            (shared / folder).mkdir(parents=True)
+            (shared / folder).chmod(0o750)
+        MaildirTransport(shared).send([outgoing(2, raw, "d@example.org", "a@example.org")])
+        [message] = (shared / "new").iterdir()
+        assert stat.S_IMODE(message.stat().st_mode) == 0o640
+        assert stat.S_IMODE((shared / "new").stat().st_mode) == 0o750  # left as it was
+    finally:
+        os.umask(old)
 
 
 def test_maildir_in_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -130,13 +131,20 @@ def sender_domain(sender: str) -> str:
 
 
 class MaildirTransport:
-    """Writes each message into a Maildir that any mail client can open."""
+    """Writes each message into a Maildir that any mail client can open.
+
+    A digest carries its reader's signed links, so a Maildir made here is its owner's alone
+    (0700), and each message takes the mode of its folder without execute bits (0600 there),
+    as Dovecot does: a Maildir the operator shares with a group (0750) shares its mail."""
 
     def __init__(self, path: Path) -> None:
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, exist_ok=True)
             for folder in ("tmp", "new", "cur"):  # also in an existing, empty directory
-                (path / folder).mkdir(parents=True, exist_ok=True)
+                (path / folder).mkdir(mode=0o700, exist_ok=True)
             self.box = mailbox.Maildir(str(path), create=False)
+            self.mode = (path / "new").stat().st_mode & 0o666
         except OSError as exc:
             raise TransportError(
                 f"cannot open Maildir {path}: {exc.strerror or exc} (check DIGEST_MAILDIR)"
@@ -156,7 +164,8 @@ class MaildirTransport:
                 outcome = Outcome(item.delivery_id, attempted=False)
             else:
                 try:
-                    self.box.add(item.raw.replace(b"\r\n", b"\n"))  # Maildir files use LF
+                    key = self.box.add(item.raw.replace(b"\r\n", b"\n"))  # Maildir files use LF
+                    os.chmod(self.path / "new" / key, self.mode)
                     outcome = Outcome(item.delivery_id)
                 except OSError as exc:
                     error = TemporaryDeliveryError(f"cannot write to {self.path}: {exc}")
