@@ -6,10 +6,12 @@ import difflib
 import os
 import tomllib
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import idna
 from pydantic import (
     AliasChoices,
     Field,
@@ -163,6 +165,19 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("from_address")
+    @classmethod
+    def _from_domain(cls, value: str) -> str:
+        domain = parseaddr(value)[1].rpartition("@")[2]
+        if not domain.isascii():
+            _idna(domain)
+        return value
+
+    @field_validator("dkim_domain")
+    @classmethod
+    def _dkim_domain(cls, value: str | None) -> str | None:
+        return value if value is None or value.isascii() else _idna(value)
+
     @field_validator("base_url")
     @classmethod
     def _web_address(cls, value: str) -> str:
@@ -245,6 +260,16 @@ class Settings(BaseSettings):
             data[name] = None if data[name] is None else "********"
         data["database_url"] = mask_url_password(self.database_url)
         return data
+
+
+def _idna(domain: str) -> str:
+    """An internationalised domain in its ASCII form; ValueError saying why it has none."""
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(
+            f"{domain!r} is not a valid internationalised domain name ({exc})"
+        ) from None
 
 
 def check_config_keys(path: Path) -> None:
@@ -335,8 +360,11 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
+        # a setting with aliases is named by the one that held it (DIGEST_FROM)
+        variable = where if where.startswith("DIGEST_") else f"DIGEST_{where.upper()}"
+        message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(
-            f"invalid setting {where}: {first['msg']} (check DIGEST_{where.upper()} or {path})"
+            f"invalid setting {where}: {message} (check {variable} or {path})"
         ) from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None

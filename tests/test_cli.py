@@ -336,6 +336,7 @@ def test_missing_config_file_is_a_clear_error(project: Project) -> None:
         ("DIGEST_SMTP_TIMEOUT", "nan"),
         ("DIGEST_BASE_URL", "javascript:alert(1)"),  # every link of every email starts with it
         ("DIGEST_BASE_URL", "https://"),
+        ("DIGEST_DKIM_DOMAIN", "bad_ü.example"),  # no ASCII form for DKIM's d=
     ],
 )
 def test_invalid_setting_names_the_variable(
@@ -346,6 +347,20 @@ def test_invalid_setting_names_the_variable(
     setting = variable.removeprefix("DIGEST_").lower()
     assert result.code == 1 and f"invalid setting {setting}" in result.err
     assert variable in result.err and "Traceback" not in result.err
+
+
+def test_a_from_domain_without_an_ascii_form_is_refused_by_its_variable(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headers, Message-IDs and DKIM need the From domain in its IDNA form: one that has none
+    is named by the variable that held it (an alias of the setting: not DIGEST_DIGEST_FROM)."""
+    monkeypatch.setenv("DIGEST_FROM", "Papers <digest@bü_ch.example>")
+    result = project.cli("config")
+    assert result.code == 1
+    assert "invalid setting DIGEST_FROM: 'bü_ch.example' is not a valid internationalised" in (
+        result.err
+    )
+    assert "(check DIGEST_FROM or" in result.err and "Value error" not in result.err
 
 
 @pytest.mark.parametrize(

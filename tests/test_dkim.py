@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import dkim
 import pytest
+from conftest import Project
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from test_delivery_policy import NOW, ScriptedTransport, planned_store
@@ -138,3 +140,31 @@ def test_any_header_spacing_folding_case_and_repeat_verifies() -> None:
             rng.choice([b"x", b" y", b"z ", b"a  b", b"", b".d"]) + b"\r\n" for _ in range(5)
         )
         assert verified(sign(b"\r\n".join(lines) + b"\r\n\r\n" + body))
+
+
+def test_an_internationalised_from_domain_is_written_and_signed_in_its_ascii_form(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A From domain such as bücher.example reaches every header in its IDNA form
+    (Message-ID, List-Id, Feedback-ID, the unsubscribe address), and DKIM signs as that form
+    (d=): raw UTF-8 there is invalid without SMTPUTF8, and signing it failed outright."""
+    monkeypatch.setenv("DIGEST_FROM", "Papers <digest@bücher.example>")
+    monkeypatch.setenv("DIGEST_DKIM_KEY_FILE", str(FIXTURES / "test-only-private.pem"))
+    project.ok("subscribers", "add", "a@example.org", "--keywords", "kv cache")
+    project.ok("run", "--now", "2026-11-22T09:00:00Z")
+    [path] = (project.maildir / "new").iterdir()
+    raw = path.read_bytes().replace(b"\n", b"\r\n")
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert head.isascii()
+    ascii_domain = "xn--bcher-kva.example"
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert str(parsed["Message-ID"]).endswith(f"@{ascii_domain}>")
+    assert parsed["List-Id"] == f"papers digest <digest.{ascii_domain}>"
+    assert parsed["Feedback-ID"] == f"digest:{ascii_domain}"
+    assert f"@{ascii_domain}?subject=unsubscribe>" in str(parsed["List-Unsubscribe"])
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == f"digest._domainkey.{ascii_domain}.".encode()
+        return f"v=DKIM1; k=rsa; p={PUBLIC}".encode()
+
+    assert dkim.verify(raw, dnsfunc=dns)

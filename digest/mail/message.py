@@ -16,6 +16,7 @@ from typing import Protocol
 from digest.errors import TemporaryDeliveryError, TransportError
 from digest.mail.mime import (
     address_value,
+    ascii_domain,
     clean,
     envelope_address,
     header_value,
@@ -125,9 +126,11 @@ def outgoing(delivery_id: int, raw: bytes, sender: str, to: str) -> Outgoing:
 
 @lru_cache(maxsize=64)
 def sender_domain(sender: str) -> str:
-    """The domain of the From address ("localhost" when it has none)."""
+    """The domain of the From address in its ASCII (IDNA) form, as Message-IDs, List-Id,
+    the bounce and unsubscribe addresses and DKIM's d= need it ("localhost" when it has
+    none). The settings refuse a From domain with no such form."""
     address = parseaddr(sender)[1]
-    return address.rsplit("@", 1)[1].lower() if "@" in address else "localhost"
+    return ascii_domain(address).rsplit("@", 1)[1].lower() if "@" in address else "localhost"
 
 
 class MaildirTransport:
