@@ -186,7 +186,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be an http:// or https:// address, e.g. https://digest.example.org"
             )
-        return value.rstrip("/")
+        value = value.rstrip("/")
+        parts = urlsplit(value)
+        name = parts.hostname or ""
+        if name.isascii():
+            return value
+        # every link of every mail starts with it, and List-Unsubscribe is a header: ASCII
+        port = f":{parts.port}" if parts.port else ""
+        return parts._replace(netloc=f"{_idna(name)}{port}").geturl()
 
     @classmethod
     def settings_customise_sources(

@@ -142,13 +142,15 @@ def test_any_header_spacing_folding_case_and_repeat_verifies() -> None:
         assert verified(sign(b"\r\n".join(lines) + b"\r\n\r\n" + body))
 
 
-def test_an_internationalised_from_domain_is_written_and_signed_in_its_ascii_form(
+def test_internationalised_domains_are_written_and_signed_in_their_ascii_form(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A From domain such as bücher.example reaches every header in its IDNA form
     (Message-ID, List-Id, Feedback-ID, the unsubscribe address), and DKIM signs as that form
-    (d=): raw UTF-8 there is invalid without SMTPUTF8, and signing it failed outright."""
+    (d=): raw UTF-8 there is invalid without SMTPUTF8, and signing it failed outright. So does
+    the web address every link starts with (List-Unsubscribe's one-click link)."""
     monkeypatch.setenv("DIGEST_FROM", "Papers <digest@bücher.example>")
+    monkeypatch.setenv("DIGEST_BASE_URL", "https://Bücher.example/digest/")
     monkeypatch.setenv("DIGEST_DKIM_KEY_FILE", str(FIXTURES / "test-only-private.pem"))
     project.ok("subscribers", "add", "a@example.org", "--keywords", "kv cache")
     project.ok("run", "--now", "2026-11-22T09:00:00Z")
@@ -162,6 +164,7 @@ def test_an_internationalised_from_domain_is_written_and_signed_in_its_ascii_for
     assert parsed["List-Id"] == f"papers digest <digest.{ascii_domain}>"
     assert parsed["Feedback-ID"] == f"digest:{ascii_domain}"
     assert f"@{ascii_domain}?subject=unsubscribe>" in str(parsed["List-Unsubscribe"])
+    assert str(parsed["List-Unsubscribe"]).startswith(f"<https://{ascii_domain}/digest/unsub")
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
         assert name == f"digest._domainkey.{ascii_domain}.".encode()
