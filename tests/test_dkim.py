@@ -76,6 +76,29 @@ def test_the_signer_travels_to_a_worker_process_as_its_key() -> None:
     assert again.sign(message()) == signer().sign(message())  # rsa-sha256 is deterministic
 
 
+# a 512-bit RSA key, made for this test only (cryptography refuses to make one under 1,024)
+SHORT_KEY = b"""-----BEGIN PRIVATE KEY-----
+MIIBVAIBADANBgkqhkiG9w0BAQEFAASCAT4wggE6AgEAAkEA7FF2iDg/5/j0X7kJ
+NxegyFysB959RXcBJAT8go4KIeMSvaDCr7iGu531PHIeclI5zAOwnEISWGSFAY/c
+t/PgEwIDAQABAkEA4fzFLV8dPeiFSUTZ2yVtTC3TFXNeuJ8lKBzcnLzYU63MADbU
+g7McdwV9ozGlzIetcz0BUtoVZPpPEYl3dLAhgQIhAP4nstmAhzl9gM4SbETwVLXi
+R5Wwrvp+8EYBl7vDq3GHAiEA7gieKDXDLQvIGwmsqskbq0c3epoo2xJyI18HDv0j
+8BUCIBJ5mEqvSSUotmBEfpJUVhQSqtl6yn1zFMxB+WGwy5mpAiAIi9Sp2uxMBL1F
+gz5oz1mn96GdTEWlP+9LJ9FID3yn1QIgboOA4mwnKVIAZzSzlpeXFgqATG5h2Ang
+gFKyNjYGr8E=
+-----END PRIVATE KEY-----
+"""
+
+
+def test_a_key_receivers_would_ignore_is_refused(tmp_path: Path) -> None:
+    """RFC 8301: verifiers ignore signatures of RSA keys under 1,024 bits, so every digest
+    would go out as if unsigned (and lose one-click unsubscribe): refused, saying what to do."""
+    (tmp_path / "short.pem").write_bytes(SHORT_KEY)
+    with pytest.raises(ConfigError, match="has 512 bits") as error:
+        DkimSigner.from_file(tmp_path / "short.pem", "digest", "example.org")
+    assert "openssl genrsa -out dkim.pem 2048" in str(error.value)
+
+
 def test_a_key_that_cannot_sign_is_one_clear_error(tmp_path: Path) -> None:
     ed = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,

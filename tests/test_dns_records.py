@@ -23,6 +23,7 @@ from digest.mail.dns_records import (
     check_dmarc,
     check_mx,
     check_spf,
+    dkim_value,
     dns_lookup,
     public_der,
     zone_line,
@@ -96,6 +97,12 @@ def test_dkim() -> None:
     b64 = base64.b64encode(bare).decode()
     split = {HOST: [f"k=rsa; p={b64[:100]} {b64[100:]}"]}
     assert check_dkim("example.org", "digest", key, "example.org", table(split)).ok
+    assert "bits" not in check_dkim("example.org", "digest", key, "example.org", table(good())).says
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak_key = public_der(weak)
+    weak_record = {HOST: [dkim_value(weak_key)]}
+    noted = check_dkim("example.org", "digest", weak_key, "example.org", table(weak_record))
+    assert noted.ok and "1,024 bits: accepted, but Gmail and Yahoo ask for 2,048" in noted.says
     testing = {HOST: [good()[HOST][0] + "; t=y"]}
     flagged = check_dkim("example.org", "digest", key, "example.org", table(testing))
     assert flagged.ok and "t=y" in flagged.says

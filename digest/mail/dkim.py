@@ -24,6 +24,7 @@ from digest.local_files import read_capped
 from digest.mail import OnOutcome, Outcome, Outgoing, Transport
 
 MAX_KEY_BYTES = 64 * 1024  # a PEM RSA key of 4,096 bits is about 3 KB
+MIN_KEY_BITS = 1024  # RFC 8301: verifiers do not accept signatures of smaller RSA keys
 
 SIGNED_HEADERS = (
     b"from",
@@ -58,6 +59,12 @@ class DkimSigner:
             ) from None
         if not isinstance(private, rsa.RSAPrivateKey):
             raise ConfigError(f"{where} is not an RSA key: DKIM signs with rsa-sha256")
+        if private.key_size < MIN_KEY_BITS:
+            raise ConfigError(
+                f"{where} has {private.key_size} bits: receivers ignore DKIM signatures of RSA "
+                "keys under 1,024 bits (RFC 8301); make a 2,048-bit one: "
+                "openssl genrsa -out dkim.pem 2048"
+            )
         self.key, self.private = key, private
         self.selector, self.domain = selector.encode("ascii"), domain.encode("ascii")
 

@@ -21,6 +21,7 @@ from digest.errors import TransportError, ValidationError
 Lookup = Callable[[str, str], list[str]]
 TXT_STRING = 255  # the longest string in one TXT record (RFC 1035); longer ones are split
 DMARC_POLICIES = ("none", "quarantine", "reject")
+STRONG_KEY_BITS = 2048  # what Gmail and Yahoo ask of DKIM keys (RFC 8301: at least 1,024)
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,13 @@ def check_dkim(
             found,
             publish,
         )
-    testing = "y" in tags.get("t", "").lower().split(":")
-    note = " (t=y: receivers may treat signed mail as unsigned; drop it)" if testing else ""
+    notes = []
+    if "y" in tags.get("t", "").lower().split(":"):
+        notes.append("t=y: receivers may treat signed mail as unsigned; drop it")
+    bits = _bits(public_key)
+    if bits < STRONG_KEY_BITS:
+        notes.append(f"{bits:,} bits: accepted, but Gmail and Yahoo ask for 2,048")
+    note = f" ({'; '.join(notes)})" if notes else ""
     return RecordCheck("DKIM", host, True, f"published, the key signing{note}", found)
 
 
@@ -218,6 +224,11 @@ def _der(text: str) -> bytes | None:
         return base64.b64decode(text, validate=True) or None
     except (binascii.Error, ValueError):
         return None
+
+
+def _bits(public_key: bytes) -> int:
+    key = serialization.load_der_public_key(public_key)
+    return key.key_size if isinstance(key, rsa.RSAPublicKey) else 0
 
 
 def same_key(published: bytes, ours: bytes) -> bool:
