@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from email.utils import parseaddr
@@ -173,6 +174,16 @@ class Settings(BaseSettings):
             _idna(domain)
         return value
 
+    @field_validator("dkim_selector")
+    @classmethod
+    def _dkim_selector(cls, value: str) -> str:
+        if not _SELECTOR.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a DKIM selector: one or more DNS labels (letters, digits, "
+                "hyphens; dots between), e.g. digest or s2026"
+            )
+        return value
+
     @field_validator("dkim_domain")
     @classmethod
     def _dkim_domain(cls, value: str | None) -> str | None:
@@ -267,6 +278,10 @@ class Settings(BaseSettings):
             data[name] = None if data[name] is None else "********"
         data["database_url"] = mask_url_password(self.database_url)
         return data
+
+
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+_SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")  # RFC 6376 3.1 (and the _ DNS allows)
 
 
 def _idna(domain: str) -> str:

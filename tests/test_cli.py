@@ -338,6 +338,8 @@ def test_missing_config_file_is_a_clear_error(project: Project) -> None:
         ("DIGEST_BASE_URL", "https://"),
         ("DIGEST_DKIM_DOMAIN", "bad_ü.example"),  # no ASCII form for DKIM's d=
         ("DIGEST_BASE_URL", "https://bad_ü.example"),  # nor for a header's link
+        ("DIGEST_DKIM_SELECTOR", "sél"),  # a DNS label, written into every signature
+        ("DIGEST_DKIM_SELECTOR", "a b;c"),
     ],
 )
 def test_invalid_setting_names_the_variable(
