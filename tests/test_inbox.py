@@ -643,3 +643,15 @@ def test_reports_of_a_full_mailbox_stop_its_reader_once_it_lasts_two_weeks(
         f"select status, last_error from delivery where id in ({', '.join(map(str, ids.values()))})"
     )
     assert set(returned) == {("failed", "returned: status 5.2.2")}
+
+
+@pytest.mark.parametrize("kind", ["imap", "pop3"])
+def test_a_mail_server_inbox_without_a_host_names_the_setting(
+    project: Project, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Not a connection refused by whatever listens on this machine: the setting to fill."""
+    monkeypatch.setenv("DIGEST_INBOX_KIND", kind)
+    result = project.cli("inbox")
+    assert result.code == 1
+    assert f"DIGEST_INBOX_HOST is not set: name the {kind.upper()} server" in result.err
+    assert "Traceback" not in result.err

@@ -37,6 +37,11 @@ def messages(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
         if s.path is None:
             raise ConfigError("DIGEST_INBOX_PATH is not set: name the Maildir to read")
         yield from _maildir(s.path)
+    elif s.kind in ("imap", "pop3") and not s.host.strip():
+        raise ConfigError(
+            f"DIGEST_INBOX_HOST is not set: name the {s.kind.upper()} server to read returned "
+            "mail from"
+        )
     elif s.kind == "imap":
         yield from _imap(s)
     elif s.kind == "pop3":
