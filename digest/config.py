@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import idna
@@ -70,6 +70,9 @@ def worker_cores(limit: int = 4) -> int:
     return min(cores, limit) if cores > 1 else 0
 
 
+DAY = 86_400  # seconds
+
+
 class Settings(BaseSettings):
     """The effective configuration of one process."""
 
@@ -94,15 +97,17 @@ class Settings(BaseSettings):
     smtp_tls: bool = False  # implicit TLS (port 465); smtp_starttls upgrades a plain connection
     smtp_connections: int = Field(default=4, ge=1, le=64)
     smtp_rate: float = Field(
-        default=0.0, ge=0
+        default=0.0, ge=0, le=100_000
     )  # messages per second over all connections; 0 = no limit
-    retry_backoff_seconds: float = Field(default=60.0, ge=0)
-    retry_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    # durations are bounded: beyond what a service waits they are mistakes (or inf), and
+    # Python's timedelta overflows a little above 10**14 seconds
+    retry_backoff_seconds: float = Field(default=60.0, ge=0, le=DAY)
+    retry_backoff_max_seconds: float = Field(default=3600.0, ge=0, le=7 * DAY)
     retry_max_attempts: int = Field(default=6, ge=1)  # when the server keeps answering 4xx
-    retry_give_up_hours: float = Field(default=48.0, gt=0)  # when it cannot be reached at all
+    retry_give_up_hours: float = Field(default=48.0, gt=0, le=30 * 24)  # when unreachable
     bounce_limit: int = Field(default=3, ge=1)
-    claim_timeout_seconds: float = Field(default=600.0, gt=0)
-    send_batch: int = Field(default=200, ge=1)
+    claim_timeout_seconds: float = Field(default=600.0, gt=0, le=DAY)
+    send_batch: int = Field(default=200, ge=1, le=100_000)
     # worker processes composing digests while the main process sends; they start only when
     # a send run has more than one batch of work
     render_processes: int = Field(default_factory=worker_cores, ge=0, le=32)
@@ -137,19 +142,21 @@ class Settings(BaseSettings):
     min_score: float = Field(default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0)
     # sentence embeddings added to keyword scores (the [semantic] extra)
     semantic: SemanticSetting = "auto"
-    first_window_days: int = Field(default=7, ge=1)
+    first_window_days: int = Field(default=7, ge=1, le=366)
     # `digest serve` deletes, once a day, the finished digests and the papers nobody names
     # any more that are older than this many days; 0 keeps everything
     keep_days: int = Field(default=0, ge=0, le=36_500)
     sources: list[SourceConfig] = Field(default_factory=list)
     contact_url: str = "https://github.com/papers-digest/papers-digest"
     user_agent: str | None = None
-    http_timeout: float = Field(default=20.0, gt=0)
+    http_timeout: float = Field(default=20.0, gt=0, le=3600)
     http_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     http_attempts: int = Field(default=4, ge=1, le=10)
-    http_backoff_seconds: float = Field(default=2.0, ge=0)
-    http_backoff_max_seconds: float = Field(default=120.0, ge=0)
-    host_intervals: dict[str, float] = Field(default_factory=lambda: {"arxiv.org": 3.0})
+    http_backoff_seconds: float = Field(default=2.0, ge=0, le=3600)
+    http_backoff_max_seconds: float = Field(default=120.0, ge=0, le=DAY)
+    host_intervals: dict[str, Annotated[float, Field(ge=0, le=3600)]] = Field(
+        default_factory=lambda: {"arxiv.org": 3.0}
+    )
 
     def effective_user_agent(self) -> str:
         """The User-Agent sent with every request, naming a contact URL."""
@@ -383,7 +390,8 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
         # a setting with aliases is named by the one that held it (DIGEST_FROM)
-        variable = where if where.startswith("DIGEST_") else f"DIGEST_{where.upper()}"
+        top = str(first["loc"][0]) if first["loc"] else "settings"
+        variable = top if top.startswith("DIGEST_") else f"DIGEST_{top.upper()}"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(
             f"invalid setting {where}: {message} (check {variable} or {path})"

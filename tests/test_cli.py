@@ -340,6 +340,10 @@ def test_missing_config_file_is_a_clear_error(project: Project) -> None:
         ("DIGEST_BASE_URL", "https://bad_ü.example"),  # nor for a header's link
         ("DIGEST_DKIM_SELECTOR", "sél"),  # a DNS label, written into every signature
         ("DIGEST_DKIM_SELECTOR", "a b;c"),
+        # durations past what a service waits: a traceback (timedelta overflow) at the send
+        ("DIGEST_CLAIM_TIMEOUT_SECONDS", "inf"),
+        ("DIGEST_RETRY_GIVE_UP_HOURS", "1e300"),
+        ("DIGEST_FIRST_WINDOW_DAYS", "1000000000"),
     ],
 )
 def test_invalid_setting_names_the_variable(
@@ -350,6 +354,15 @@ def test_invalid_setting_names_the_variable(
     setting = variable.removeprefix("DIGEST_").lower()
     assert result.code == 1 and f"invalid setting {setting}" in result.err
     assert variable in result.err and "Traceback" not in result.err
+
+
+def test_a_nested_setting_names_its_variable_and_where_it_is(project: Project) -> None:
+    config = project.root / "config" / "digest.toml"
+    config.write_text(config.read_text() + '[host_intervals]\n"arxiv.org" = inf\n')
+    result = project.cli("config")
+    assert result.code == 1
+    assert "invalid setting host_intervals.arxiv.org: Input should be less than" in result.err
+    assert "(check DIGEST_HOST_INTERVALS or " in result.err
 
 
 def test_a_from_domain_without_an_ascii_form_is_refused_by_its_variable(
