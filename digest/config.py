@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from digest.errors import ConfigError
+from digest.safe_text import without_password
 from digest.sources.config import SourceConfig
 from digest.vocabulary import LONGEST_WINDOW_DAYS, SemanticSetting
 
@@ -283,7 +284,9 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json", by_alias=False)
         for name in ("smtp_password", "secret_key", "retired_secret_key", "inbox_password"):
             data[name] = None if data[name] is None else "********"
-        data["database_url"] = mask_url_password(self.database_url)
+        data["database_url"] = without_password(self.database_url)
+        for source in data["sources"]:
+            source["url"] = without_password(source["url"])
         return data
 
 
@@ -361,16 +364,6 @@ def _check_names(table: dict[str, Any], known: set[str], what: str) -> None:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{what} {key!r}{hint}: fix or remove it")
-
-
-def mask_url_password(url: str) -> str:
-    """The URL with the password of its user info replaced by asterisks."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:********@{host}"
 
 
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:

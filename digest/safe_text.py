@@ -40,3 +40,14 @@ def without_unsafe(text: str, replacement: str = " ") -> str:
 def json_escaped(text: str) -> str:
     """JSON text with each such character written as a \\u escape (it reads back the same)."""
     return _UNSAFE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
+
+
+def without_password(url: str) -> str:
+    """The URL with the password of its user info replaced by asterisks, as it may be shown
+    (a listing's or a database's address, in output, logs and errors)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo or "/" in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:********@{host}"

@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import Digest
 from digest.errors import DigestError
 from digest.outbox import SendReport
+from digest.safe_text import without_password
 from digest.sources.base import SourceConfig
 from digest.wiring import Services
 
@@ -92,9 +93,15 @@ class Runner:
             if r.unchanged:
                 log.debug("fetch %s: unchanged", r.url)
             elif r.ok:
-                log.info("fetch %s: %d new, %d known, %d bad", r.url, r.new, r.known, r.bad)
+                log.info(
+                    "fetch %s: %d new, %d known, %d bad",
+                    without_password(r.url),
+                    r.new,
+                    r.known,
+                    r.bad,
+                )
             else:
-                log.error("fetch %s failed: %s", r.url, r.error)
+                log.error("fetch %s failed: %s", without_password(r.url), r.error)
 
 
 def _log_sent(what: str, sent: SendReport, before: str = "") -> bool:

@@ -524,3 +524,34 @@ def test_a_bug_reading_one_listing_fails_it_alone_and_the_run_goes_on(
     assert "Traceback" not in result.err
     assert f"{good}: 2 new, 0 already known, 0 bad records" in result.out
     assert project.query("select count(*) from delivery") == [(1,)]  # the day's digest planned
+
+
+def test_a_password_in_a_source_url_is_never_shown(
+    project: Project, http_server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A private listing's address may carry a login (https://user:password@host/...): the
+    fetch's lines, the stored error, `digest sources` and `digest config` show it masked."""
+    url = http_server.route("/private.xml", Reply(404))
+    secret = url.replace("http://", "http://reader:s3cret-token@")
+    configure(project, [("private", secret, "arxiv-rss")])
+    shown = url.replace("http://", "http://reader:********@")
+    result = project.cli("fetch", "--now", NOW)
+    assert result.code == 1
+    assert f"{shown}: failed: HTTP 404" in result.err
+    outputs = [
+        result.out + result.err,
+        project.ok("sources").out,
+        project.ok("sources", "--json").out,
+        project.ok("config").out,
+        caplog.text,
+        repr(project.query("select last_error from source_state")),  # url: the key, as typed
+    ]
+    for output in outputs:
+        assert "s3cret-token" not in output
+    assert shown in project.ok("sources").out and shown in project.ok("config").out
+    assert http_server.requests("/private.xml")  # the address itself is used as it is
+    # a URL whose path or query holds an @ has no password to hide
+    from digest.safe_text import without_password
+
+    for plain in ("https://h.example/a@b:c", "https://h.example/x?to=a:b@c", "postgresql://u@h/db"):
+        assert without_password(plain) == plain

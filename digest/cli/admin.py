@@ -110,7 +110,7 @@ def copy_to(
     Stop `digest serve` and any cron job first: what they write during the copy is not
     copied. The copy is one transaction: it is whole, or nothing was written.
     """
-    from digest.config import mask_url_password
+    from digest.safe_text import without_password
     from digest.store import Store
     from digest.store.copy import copy_database
 
@@ -124,7 +124,7 @@ def copy_to(
         target.close()
     main = ("paper", "subscriber", "vote", "suppression", "delivery")
     summary = ", ".join(f"{counts.get(t, 0)} {t} rows" for t in main)
-    shown = mask_url_password(url)
+    shown = without_password(url)
     say(f"copied {sum(counts.values())} rows ({summary}) to {shown}")
     say(f"now set DIGEST_DATABASE_URL={shown}" + (" (with its password)" if shown != url else ""))
 

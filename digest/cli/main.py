@@ -298,6 +298,9 @@ def log_with_time() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request with its URL as given, user info and password included; the
+    # fetches are logged by the service, the address masked
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _dispatch(app_state: AppState, moment: datetime) -> bool:

@@ -19,6 +19,7 @@ from digest.cli.common import (
     when,
 )
 from digest.errors import NotFoundError
+from digest.safe_text import without_password
 from digest.vocabulary import FetchStatus, SourceKind, counted
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def fetch_and_report(
     failed = 0
     for r in reports:
         if r.unchanged:
-            say(f"{r.url}: unchanged since the last fetch")
+            say(f"{without_password(r.url)}: unchanged since the last fetch")
         elif r.ok:
             skipped = (
                 f", {counted(r.ignored, 'replacement')} of unknown papers skipped"
@@ -71,10 +72,10 @@ def fetch_and_report(
                 else ""
             )
             bad = counted(r.bad, "bad record")
-            say(f"{r.url}: {r.new} new, {r.known} already known, {bad}" + skipped)
+            say(f"{without_password(r.url)}: {r.new} new, {r.known} already known, {bad}" + skipped)
         else:
             failed += 1
-            say(f"{r.url}: failed: {r.error}", err=True)
+            say(f"{without_password(r.url)}: failed: {r.error}", err=True)
     total_new = sum(r.new for r in reports)
     say(
         f"{counted(len(reports), 'listing')} read, {counted(total_new, 'new paper')}"
@@ -133,7 +134,7 @@ def _summary(source: SourceConfig, states: list[SourceState]) -> dict[str, Any]:
     return {
         "name": source.name,
         "kind": source.kind,
-        "url": source.url,
+        "url": without_password(source.url),
         "interval_minutes": source.interval_minutes,
         "last_fetch_at": latest.isoformat() if latest else None,
         "status": FetchStatus.FAILED if failing else (mine[0].last_status if mine else None),

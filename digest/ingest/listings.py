@@ -13,6 +13,7 @@ from typing import TypeVar
 from digest.errors import DigestError
 from digest.ingest.identity import dedupe, lookup_keys, plan_writes
 from digest.models import FetchStatus
+from digest.safe_text import without_password
 from digest.sources.base import Listing, PaperRecord, SourceConfig, collapse_whitespace
 from digest.sources.detect import detect_kind
 from digest.sources.files import expand, read_bytes
@@ -122,7 +123,7 @@ def _guarded(
     except DigestError as exc:
         return _failed(store, source, url, now, exc)
     except Exception as exc:
-        log.exception("reading %s failed on a bug", url)
+        log.exception("reading %s failed on a bug", without_password(url))
         error = f"internal error ({type(exc).__name__}): please report it with the log"
         return _failed(store, source, url, now, DigestError(error))
 
@@ -132,7 +133,8 @@ def _failed(
 ) -> SourceReport:
     # the error is shown beside its URL: a parser's own "URL: " in front would say it twice;
     # it may quote the listing, and it is stored: cleaned as the listing's text is
-    message = collapse_whitespace(str(exc)).removeprefix(f"{url}: ")
+    shown = without_password(url)
+    message = collapse_whitespace(str(exc)).replace(url, shown).removeprefix(f"{shown}: ")
     store.papers.record_fetch(url, now, status=FetchStatus.FAILED, error=message)
     return SourceReport(source=source.name, url=url, error=message)
 

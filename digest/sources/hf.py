@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from digest.errors import FetchError, ParseError, ValidationError
+from digest.safe_text import without_password
 from digest.sources.base import (
     Listing,
     PaperRecord,
@@ -189,7 +190,9 @@ def hf_following_pages(first: Listing, url: str, fetcher: Fetcher) -> Listing:
         limit = int(query.get("limit", [str(DEFAULT_LIMIT)])[0])
         page = int(query.get("p", ["0"])[0])
     except ValueError:
-        raise FetchError(f"{url}: `limit` and `p` must be whole numbers") from None
+        raise FetchError(
+            f"{without_password(url)}: `limit` and `p` must be whole numbers"
+        ) from None
     listing = current = first
     seen = {_record_key(r) for r in first.records}
     for _ in range(MAX_PAGES):

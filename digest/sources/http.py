@@ -14,6 +14,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from digest.errors import FetchError
+from digest.safe_text import without_password
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ class Fetcher:
         except (ValueError, httpx.InvalidURL):
             host = None
         if not host:
-            raise FetchError(f"{url}: not a valid http(s) URL; check the source's url")
+            raise FetchError(
+                f"{without_password(url)}: not a valid http(s) URL; check the source's url"
+            )
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts),
             wait=self._wait,
@@ -120,22 +123,25 @@ class Fetcher:
             before_sleep=self._say_retry,
             reraise=True,
         )
+        shown = without_password(url)
         try:
             return retrying(self._get_once, url, headers)
         except RetryableStatus as exc:
             raise FetchError(
-                f"{url}: HTTP {exc.status} after {self.policy.attempts} attempts; "
+                f"{shown}: HTTP {exc.status} after {self.policy.attempts} attempts; "
                 "the server is failing or rate-limiting: try again later"
             ) from None
         except httpx.TimeoutException:
             raise FetchError(
-                f"{url}: timed out after {self.policy.timeout:g} s "
+                f"{shown}: timed out after {self.policy.timeout:g} s "
                 f"({self.policy.attempts} attempts); check the URL or raise the timeout"
             ) from None
         except RETRYABLE as exc:
-            raise FetchError(f"{url}: {_describe(exc)} ({self.policy.attempts} attempts)") from None
+            raise FetchError(
+                f"{shown}: {_describe(exc)} ({self.policy.attempts} attempts)"
+            ) from None
         except httpx.HTTPError as exc:  # redirect loops, bad encodings, unsupported schemes
-            raise FetchError(f"{url}: {_describe(exc)}") from None
+            raise FetchError(f"{shown}: {_describe(exc)}") from None
 
     def _get_once(self, url: str, headers: dict[str, str]) -> Fetched:
         lock, last = self._host(url)
@@ -161,12 +167,16 @@ class Fetcher:
             if status in RETRY_STATUSES:
                 raise RetryableStatus(status, _retry_after(response.headers.get("retry-after")))
             if status >= 400:
-                raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}; check the URL")
+                raise FetchError(
+                    f"{without_password(url)}: HTTP {status} {response.reason_phrase}; "
+                    "check the URL"
+                )
             try:
                 body = self._read_capped(response)
             except _TooLarge:
                 raise FetchError(
-                    f"{url}: body is over the {self.policy.max_bytes} byte limit; "
+                    f"{without_password(url)}: body is over the {self.policy.max_bytes} byte "
+                    "limit; "
                     "raise DIGEST_HTTP_MAX_BYTES if this listing is really that large"
                 ) from None
             return Fetched(
@@ -203,7 +213,7 @@ class Fetcher:
     def _say_retry(self, state: RetryCallState) -> None:
         """One line before each wait, so that a slow or unreachable source is never silent."""
         exc = state.outcome.exception() if state.outcome else None
-        url = state.args[0] if state.args else "?"
+        url = without_password(str(state.args[0])) if state.args else "?"
         wait = state.next_action.sleep if state.next_action else 0.0
         if isinstance(exc, RetryableStatus):
             reason = f"HTTP {exc.status}"
