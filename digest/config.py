@@ -47,6 +47,22 @@ KEY_HINT = (
 
 
 SQLITE_PREFIX = "sqlite:///"
+# the drivers installed with the service (SQLAlchemy's postgresql:// is psycopg's)
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+
+
+def database_url(value: str) -> str:
+    """A database URL the service can open (postgres:// written as SQLAlchemy wants it);
+    ValueError saying what to give instead."""
+    scheme, sep, rest = value.strip().partition("://")
+    if scheme == "postgres":  # as hosting services give it
+        scheme = "postgresql"
+    if not sep or scheme not in DATABASE_SCHEMES:
+        raise ValueError(
+            f"{without_password(value)!r} is not a database this service uses: give "
+            "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DATABASE"
+        )
+    return f"{scheme}://{rest}"
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -173,6 +189,11 @@ class Settings(BaseSettings):
                 f"digests of the last {least - 1} days to send no paper twice"
             )
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        return database_url(value)
 
     @field_validator("from_address")
     @classmethod

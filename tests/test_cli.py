@@ -356,6 +356,23 @@ def test_invalid_setting_names_the_variable(
     assert variable in result.err and "Traceback" not in result.err
 
 
+@pytest.mark.parametrize(
+    "url", ["mysql://app:hunter2@db/x", "postgresql+asyncpg://app:hunter2@db/x"]
+)
+def test_a_database_the_service_cannot_open_is_one_line_without_its_password(
+    project: Project, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """Not a traceback from a missing driver, in the settings or for copy-to."""
+    monkeypatch.setenv("DIGEST_DATABASE_URL", url)
+    result = project.cli("stats")
+    assert result.code == 1 and "invalid setting database_url:" in result.err
+    assert "give sqlite:///PATH or postgresql://" in result.err and "hunter2" not in result.err
+    monkeypatch.delenv("DIGEST_DATABASE_URL")
+    copied = project.cli("copy-to", url)
+    assert copied.code != 0 and "is not a database this service uses" in copied.err
+    assert "hunter2" not in copied.err and "Traceback" not in copied.err
+
+
 def test_a_nested_setting_names_its_variable_and_where_it_is(project: Project) -> None:
     config = project.root / "config" / "digest.toml"
     config.write_text(config.read_text() + '[host_intervals]\n"arxiv.org" = inf\n')

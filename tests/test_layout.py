@@ -16,7 +16,13 @@ ALLOWED = {
     "digest.errors": set(),
     "digest.bounces": set(),  # pure rules over what came back, which the store applies
     "digest.local_files": {"digest.errors"},
-    "digest.store": {"digest.models", "digest.errors", "digest.vocabulary", "digest.bounces"},
+    "digest.store": {
+        "digest.models",
+        "digest.errors",
+        "digest.vocabulary",
+        "digest.bounces",
+        "digest.safe_text",  # an address shown in an error, its password masked
+    },
     "digest.sources": {
         "digest.models",
         "digest.errors",

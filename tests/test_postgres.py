@@ -259,3 +259,15 @@ def test_a_mailbox_full_for_two_weeks_stops_its_reader_on_postgres(pg_url: str) 
     suppressed = store.suppression.get(reader.email)
     assert suppressed is not None and "full for 14 days" in suppressed.detail
     store.close()
+
+
+def test_a_postgres_url_as_hosting_services_write_it_opens_the_database(
+    project: Project, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """postgres://... (Heroku, Render, Fly give that form, which SQLAlchemy no longer reads)
+    is taken as postgresql://, in the settings and by copy-to."""
+    hosted = pg_url.replace("postgresql+psycopg://", "postgres://")
+    project.ok("copy-to", hosted)
+    monkeypatch.setenv("DIGEST_DATABASE_URL", hosted)
+    project.ok("subscribers", "add", "ben@example.org", "--keywords", "moe")
+    assert [s.email for s in Store(pg_url).subscribers.listed()] == ["ben@example.org"]

@@ -20,6 +20,7 @@ from digest.cli.common import (
     state,
     when,
 )
+from digest.errors import ValidationError
 from digest.vocabulary import DeliveryStatus, SubscriberStatus, counted
 
 if TYPE_CHECKING:
@@ -110,10 +111,15 @@ def copy_to(
     Stop `digest serve` and any cron job first: what they write during the copy is not
     copied. The copy is one transaction: it is whole, or nothing was written.
     """
+    from digest.config import database_url
     from digest.safe_text import without_password
     from digest.store import Store
     from digest.store.copy import copy_database
 
+    try:
+        url = database_url(url)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
     source = state(ctx).services().store
     target = Store(url)
     try:

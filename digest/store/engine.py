@@ -31,6 +31,7 @@ from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, create_engine
 
 from digest.errors import StoreError
+from digest.safe_text import without_password
 from digest.store.glance import as_utc as as_utc  # stdlib only, so that stats can use it
 from digest.vocabulary import SCHEMA_HEAD
 
@@ -132,7 +133,7 @@ def open_engine(url: str, *, auto_migrate: bool = True) -> Engine:
         return engine
     except (OSError, OperationalError) as exc:
         raise StoreError(
-            f"cannot open the database {url}: {first_line(exc)} "
+            f"cannot open the database {without_password(url)}: {first_line(exc)} "
             "(check DIGEST_DATABASE_URL and that its directory is writable)"
         ) from exc
 
