@@ -28,7 +28,7 @@ STRONG_KEY_BITS = 2048  # what Gmail and Yahoo ask of DKIM keys (RFC 8301: at le
 class RecordCheck:
     """One record checked: where it lives, what was found, what it means or what to fix."""
 
-    kind: str  # SPF, DKIM, DMARC
+    kind: str  # SPF, DKIM, DMARC, MX
     host: str
     ok: bool
     says: str
