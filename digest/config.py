@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from digest.errors import ConfigError
+from digest.mail.mime import idna_ascii
 from digest.safe_text import without_password
 from digest.sources.config import SourceConfig
 from digest.vocabulary import LONGEST_WINDOW_DAYS, SemanticSetting
@@ -318,7 +319,7 @@ _SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")  # RFC 6376 3.1 (and the _ D
 def _idna(domain: str) -> str:
     """An internationalised domain in its ASCII form; ValueError saying why it has none."""
     try:
-        return idna.encode(domain, uts46=True).decode("ascii")
+        return idna_ascii(domain)
     except idna.IDNAError as exc:
         raise ValueError(
             f"{domain!r} is not a valid internationalised domain name ({exc})"

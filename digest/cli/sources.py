@@ -63,8 +63,9 @@ def fetch_and_report(
         reports = app_state.digest(signing=False).fetch(moment, chosen, line.advance)
     failed = 0
     for r in reports:
+        shown = without_password(r.url)
         if r.unchanged:
-            say(f"{without_password(r.url)}: unchanged since the last fetch")
+            say(f"{shown}: unchanged since the last fetch")
         elif r.ok:
             skipped = (
                 f", {counted(r.ignored, 'replacement')} of unknown papers skipped"
@@ -72,10 +73,10 @@ def fetch_and_report(
                 else ""
             )
             bad = counted(r.bad, "bad record")
-            say(f"{without_password(r.url)}: {r.new} new, {r.known} already known, {bad}" + skipped)
+            say(f"{shown}: {r.new} new, {r.known} already known, {bad}" + skipped)
         else:
             failed += 1
-            say(f"{without_password(r.url)}: failed: {r.error}", err=True)
+            say(f"{shown}: failed: {r.error}", err=True)
     total_new = sum(r.new for r in reports)
     say(
         f"{counted(len(reports), 'listing')} read, {counted(total_new, 'new paper')}"

@@ -41,13 +41,19 @@ class AddressError(ValueError):
     """An address that cannot be written into a message (its domain is not a valid IDN)."""
 
 
+def idna_ascii(domain: str) -> str:
+    """The ASCII (IDNA, UTS 46 mapped) form of an internationalised domain; idna.IDNAError
+    when it has none. The one rule for mail and for the settings that check domains."""
+    return idna.encode(domain, uts46=True).decode("ascii")
+
+
 def ascii_domain(address: str) -> str:
     """The address with an internationalised domain in its ASCII (IDNA) form."""
     local, at, domain = address.rpartition("@")
     if not at or domain.isascii():
         return address
     try:
-        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+        return f"{local}@{idna_ascii(domain)}"
     except idna.IDNAError as exc:
         raise AddressError(f"cannot write the domain of {address!r}: {exc}") from None
 

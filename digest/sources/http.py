@@ -106,15 +106,14 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        shown = without_password(url)
         try:
             host = urlsplit(url).hostname
             httpx.URL(url)
         except (ValueError, httpx.InvalidURL):
             host = None
         if not host:
-            raise FetchError(
-                f"{without_password(url)}: not a valid http(s) URL; check the source's url"
-            )
+            raise FetchError(f"{shown}: not a valid http(s) URL; check the source's url")
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts),
             wait=self._wait,
@@ -123,7 +122,6 @@ class Fetcher:
             before_sleep=self._say_retry,
             reraise=True,
         )
-        shown = without_password(url)
         try:
             return retrying(self._get_once, url, headers)
         except RetryableStatus as exc:
