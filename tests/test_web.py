@@ -573,3 +573,27 @@ def test_a_reader_pauses_until_a_day_from_the_preferences_page(project: Project,
         assert 'id="resumes"> until Thursday 24 December 2026' in c.get(url).text
     reader = store.subscribers.get("h@example.org")
     assert reader.status == "paused" and reader.paused_until == datetime(2026, 12, 24, tzinfo=UTC)
+
+
+def test_unknown_addresses_get_a_page_and_head_is_answered_without_a_body(
+    client: httpx.Client,
+) -> None:
+    """A cut or mistyped link gets the site's error page (HTML), not a JSON body; a wrong
+    method says which it allows; HEAD (uptime monitors, link checkers) is the GET's status and
+    headers with no body, and changes nothing since no GET does."""
+    for path in ("/nothing", "/preferences/abc/extra", "/static/missing.js"):
+        missing = client.get(path)
+        assert missing.status_code == 404, path
+        assert missing.headers["content-type"].startswith("text/html")
+        assert "there is no page at this address" in missing.text
+        assert "detail" not in missing.text
+    wrong = client.delete("/subscribe")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert "cannot be opened this way" in wrong.text
+    page = client.get("/")
+    head = client.head("/")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == page.headers["content-type"]
+    assert head.headers["content-length"] == page.headers["content-length"]
+    assert client.head("/nothing").status_code == 404
+    assert client.head("/static/style.css").status_code == 200

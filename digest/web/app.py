@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException
 
 from digest.errors import DigestError
 from digest.pipeline import Policy
@@ -25,9 +26,16 @@ from digest.web.feedback import router as feedback_router
 from digest.web.limits import Guard, Limits
 from digest.web.mailed import router as mailed_router
 from digest.web.routes import router
-from digest.web.security import BodyLimit, SecurityHeaders, redact_access_log
+from digest.web.security import BodyLimit, HeadAsGet, SecurityHeaders, redact_access_log
 
 log = logging.getLogger(__name__)
+
+FRAMEWORK_ERRORS = {
+    404: "there is no page at this address: if a link in an email brought you here, "
+    "copy the whole link from the email",
+    405: "this page cannot be opened this way: follow the link from the email, "
+    "or start at the signup page",
+}
 
 
 def create_app(
@@ -50,6 +58,7 @@ def create_app(
     )
     redact_access_log()
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)  # outermost: nothing reads a body it refuses
     app.mount("/static", StaticFiles(directory=templates / "web" / "static"), name="static")
     app.state.web = WebContext(
@@ -72,6 +81,15 @@ def create_app(
     @app.exception_handler(DigestError)
     async def _expected(request: Request, exc: DigestError) -> HTMLResponse:
         return app.state.web.error(request, exc)  # type: ignore[no-any-return]
+
+    @app.exception_handler(HTTPException)
+    async def _framework(request: Request, exc: HTTPException) -> HTMLResponse:
+        """A mistyped or cut link gets the site's page saying so, not a bare JSON body."""
+        web: WebContext = app.state.web
+        message = FRAMEWORK_ERRORS.get(exc.status_code, "this request cannot be answered")
+        response = web.page(request, "error", status=exc.status_code, message=message)
+        response.headers.update(exc.headers or {})  # a 405 names the methods it allows
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     async def _health() -> JSONResponse:
