@@ -27,7 +27,7 @@ papers_app = typer.Typer(
     invoke_without_command=True,
     rich_markup_mode=None,
 )
-KEPT = "a digest or a vote names it (digests and profiles keep their papers)"
+KEPT = "a digest or a vote names it: digests and profiles keep their papers"
 
 
 @papers_app.callback()
@@ -87,6 +87,6 @@ def prune(
     store = state(ctx).services().store
     removal = store.papers.prune(moment)
     say(
-        f"{counted(len(removal.removed), 'paper')} first seen before {day.isoformat()} removed, "
-        f"{len(removal.kept)} kept ({KEPT})"
+        f"{counted(len(removal.removed), 'paper')} first seen before {day.isoformat()} removed"
+        + (f", {len(removal.kept)} kept: {KEPT}" if removal.kept else "")
     )
