@@ -12,8 +12,6 @@ from digest.mail import build_message
 from digest.views import DigestView, PaperView, RenderedDigest
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
-
-
 NASTY = '<script>alert("x")</script> Tom & Jerry\'s "quoted" <b>bold</b>'
 
 

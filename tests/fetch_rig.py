@@ -24,36 +24,16 @@ from digest.sources.http import Fetcher, FetchPolicy
 from digest.store import Store
 
 NOW = datetime(2026, 5, 8, 12, 0, tzinfo=UTC)
-
-
 CONTACT = "https://digest.example.org/contact"
-
-
 USER_AGENT = f"papers-digest-tests/1.0 (+{CONTACT})"
-
-
 JSON = "application/json; charset=utf-8"
-
-
 HTML = "text/html; charset=utf-8"
-
-
 RSS = "application/rss+xml; charset=utf-8"
-
-
 ATOM = "application/atom+xml; charset=utf-8"
-
-
 TEXT = "text/plain; charset=utf-8"
-
-
 HF_IDS = ["2605.05242", "2605.04871", "2605.05013", "2605.04110", "2605.03377"]
-
-
 # The RSS fixture: three announcements and two replacements of papers nobody has seen.
 RSS_NEW_IDS = ["2605.05242", "2605.05107", "2605.04871"]
-
-
 ATOM_NEW_IDS = ["2605.05242", "2605.05188"]
 
 

@@ -9,11 +9,7 @@ import pytest
 from conftest import Project
 
 NOW = "2026-11-22T12:00:00+00:00"
-
-
 PEOPLE = ("bounces@example.org", "complains@example.org", "leaves@example.org", "stays@example.org")
-
-
 KEY = b"k" * 32
 
 

@@ -9,8 +9,6 @@ from typing import Any
 from conftest import Project
 
 HEADER = "email,keywords,exclude,timezone,send_at,max_papers,frequency,weekly_day,status\n"
-
-
 VOLATILE = {
     "public_id",
     "next_send_at",

@@ -18,8 +18,6 @@ from conftest import FIXTURES, Inbox, Project, free_port, named_pipe, smtp_sink
 from web_forms import signup_at
 
 NOW = "2026-11-22T12:00:00+00:00"
-
-
 PEOPLE = ("zoë@example.com", "anna@bücher.example", "plain@example.org")
 
 

@@ -9,8 +9,6 @@ from typing import Any
 import httpx
 
 FETCHED_AT = "2026-11-22T11:00:00+00:00"
-
-
 FORM = {
     "email": "Researcher@Example.org",
     "keywords": "kv cache, quantization",
