@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,12 +10,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import Inbox, Project, free_port
-from sqlalchemy import select
-
-from digest.store import Store
-from digest.store.copy import tables
 
 NOW = "2026-11-22T12:00:00+00:00"
+
+
 DELIVERY_KEYS = {
     "id",
     "subscriber_id",
@@ -336,57 +332,6 @@ def test_help_texts(project: Project) -> None:
     assert "--before" in out and "never removed" in out
 
 
-def every_row(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of a database, in primary key order."""
-    store = Store(url, auto_migrate=False)
-    try:
-        with store.engine.connect() as conn:
-            return {
-                t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key))]
-                for t in tables()
-            }
-    finally:
-        store.close()
-
-
-def used_service(project: Project) -> None:
-    """A history, a subscriber with votes, a suppressed address and a sent digest."""
-    project.ok("fetch", "--now", NOW)
-    project.ok(
-        "subscribers", "add", "ann@example.org", "--keywords", "kv cache", "--send-at", "00:00"
-    )
-    ids = [row[0] for row in project.query("select id from paper order by id limit 2")]
-    project.ok("subscribers", "feedback", "ann@example.org", "--like", ids[0], "--dislike", ids[1])
-    project.ok("suppression", "add", "gone@example.org")
-    project.ok("send", "--now", NOW)
-
-
-def test_copy_to_moves_everything_and_the_moved_service_sends_nothing_twice(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    used_service(project)
-    source, target = f"sqlite:///{project.db}", f"sqlite:///{project.root / 'moved.sqlite'}"
-    copied = project.ok("copy-to", target)
-    assert copied.out.startswith("copied ") and "1 subscriber rows, 2 vote rows" in copied.out
-    before = every_row(source)
-    assert all(before[t] for t in ("paper", "subscriber", "vote", "suppression", "delivery"))
-    assert every_row(target) == before
-    again = project.cli("copy-to", target)
-    assert again.code == 1 and "the target database already holds" in again.err
-    same = project.cli("copy-to", source)
-    assert same.code == 1 and "the same database" in same.err
-    mails = len(project.mails())
-    monkeypatch.setenv("DIGEST_DATABASE_URL", target)
-    project.ok("send", "--now", NOW)
-    project.ok("subscribers", "add", "ben@example.org", "--keywords", "moe")
-    assert len(project.mails()) == mails  # the digest already sent is not sent again
-    with sqlite3.connect(project.root / "moved.sqlite") as moved:
-        assert moved.execute("select id, email from subscriber order by id").fetchall() == [
-            (1, "ann@example.org"),
-            (2, "ben@example.org"),
-        ]
-
-
 def test_stats_gives_the_last_30_days_complaint_and_bounce_rates(project: Project) -> None:
     """Mailbox providers judge a sender by the share of its mail reported as spam (Gmail and
     Yahoo: under 0.1 %, filtered from 0.3 %) and by its bounces: stats gives both over the
@@ -432,52 +377,3 @@ def test_stats_gives_the_last_30_days_complaint_and_bounce_rates(project: Projec
     store.close()
     later = project.ok("stats", "--now", "2027-02-01T00:00:00+00:00").out
     assert "last 30 days" not in later  # nothing sent in them
-
-
-def test_backup_copies_the_database_while_a_writer_holds_it(project: Project) -> None:
-    """`digest backup` is safe while the service runs: the copy holds what was committed
-    (one moment's state), opens as a database of the service, and never overwrites a file."""
-    project.ok("fetch", "--now", "2026-11-22T05:00:00+00:00")
-    add(project, "alice@example.org")
-    project.ok("send", "--now", NOW)
-    writer = sqlite3.connect(project.db, isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")  # the service in the middle of a write
-    writer.execute("DELETE FROM paper")
-    target = project.root / "backups" / "digest.sqlite"
-    target.parent.mkdir()
-    out = project.ok("backup", str(target)).out
-    writer.execute("ROLLBACK")
-    writer.close()
-    assert out.startswith("backed up ") and f"digest.sqlite to {target} (" in out
-    assert os.listdir(target.parent) == ["digest.sqlite"]  # no partial file left
-    assert target.stat().st_mode & 0o777 == 0o600  # every address: for the owner alone
-    made = target.stat().st_mtime_ns
-    with sqlite3.connect(target) as copy:
-        papers = copy.execute("SELECT count(*) FROM paper").fetchone()[0]
-        assert papers == project.query("SELECT count(*) FROM paper")[0][0] > 0
-    again = project.cli("backup", str(target))
-    assert again.code == 1 and "exists: name a new file" in again.err
-    missing = project.cli("backup", str(project.root / "nowhere" / "b.sqlite"))
-    assert missing.code == 1 and "no directory" in missing.err
-    planted = target.parent / ".other.sqlite.partial"
-    planted.symlink_to(project.root / "elsewhere.sqlite")  # a link left where the copy is made
-    refused = project.cli("backup", str(target.parent / "other.sqlite"))
-    assert refused.code == 1 and "exists" in refused.err
-    assert not (project.root / "elsewhere.sqlite").exists()
-    planted.unlink()
-    assert target.stat().st_mtime_ns == made  # untouched by the refusals
-    from digest.store import Store
-
-    store = Store(f"sqlite:///{target}")  # a database of the service, at its schema
-    assert [s.email for s in store.subscribers.listed()] == ["alice@example.org"]
-    assert store.deliveries.counts() == {"sent": 1}
-    store.close()
-
-
-def test_backup_of_postgresql_points_to_pg_dump(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql+psycopg://digest@db.example.org/digest")
-    result = project.cli("backup", str(project.root / "b.sqlite"))
-    assert result.code == 1 and "pg_dump" in result.err
-    assert not (project.root / "b.sqlite").exists()
