@@ -1,4 +1,4 @@
-"""Ranking, the words: how keywords are split, stemmed, spelled, abbreviated and matched."""
+"""Ranking, the words: how keywords are split, stemmed, abbreviated and matched."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from digest.ranking import Corpus, FeatureStats, Profile, rank, split_keywords, 
 from digest.ranking.acronyms import Acronyms, definitions, known
 from digest.ranking.keywords import keyword_forms
 from digest.ranking.known_acronyms import KNOWN
-from digest.ranking.spelling import american
 from digest.ranking.text import compound_forms, split_profile
 
 
@@ -174,48 +173,6 @@ def test_a_hyphenated_keyword_matches_papers_that_split_or_join_the_compound() -
     # an excluded compound removes the papers that write it any way
     kept = top_ids(c, Profile(["optimization"], ["bi-level"]), min_score=0.0)
     assert kept == ["other"]
-
-
-@pytest.mark.parametrize(
-    ("british", "american"),
-    [
-        ("optimisation", "optimization"),
-        ("regularised", "regularized"),
-        ("tokenisers", "tokenizers"),
-        ("amortised", "amortized"),
-        ("behaviour", "behavior"),
-        ("nearest neighbours", "nearest neighbors"),
-        ("analysed", "analyzed"),
-        ("centre", "center"),
-        ("catalogue", "catalog"),
-        ("adversarial defence", "adversarial defense"),
-        ("artefacts", "artifacts"),
-    ],
-)
-def test_british_and_american_spellings_meet(british: str, american: str) -> None:
-    assert stems(british) == stems(american)
-
-
-def test_words_spelled_alike_on_both_sides_keep_their_kin() -> None:
-    """Their -ise is the only spelling: folding it would part "supervised" from
-    "supervision", "precise" from "precisely"."""
-    alike = "supervised precise exercise pairwise noise promise comprise otherwise hour genre"
-    for word in [*alike.split(), "crises", "disable"]:
-        assert american(word) == word
-    assert stems("supervised")[0] == stems("supervision")[0]
-    assert stems("self-supervised")[-1] == stems("selfsupervision")[0]
-    assert stems("precise") == stems("precisely")
-
-
-def test_a_keyword_finds_papers_spelled_on_the_other_side() -> None:
-    papers = [
-        ("Regularisation of Tokenisers", "We analyse the behaviour of optimised tokenisers."),
-        ("Regularization of Tokenizers", "We analyze the behavior of optimized tokenizers."),
-        ("Galaxy Surveys", "Dwarf galaxies in deep fields."),
-    ]
-    c = Corpus(["uk", "us", "gal"], *zip(*papers, strict=True), stats=FeatureStats.of(papers))
-    for keyword in ("tokenizer regularization", "tokeniser regularisation"):
-        assert sorted(top_ids(c, Profile([keyword]), min_score=0.3)) == ["uk", "us"]
 
 
 def test_acronyms_are_learned_from_abstracts_and_work_both_ways() -> None:
@@ -410,68 +367,3 @@ def test_languages_named_with_a_symbol_are_words() -> None:
     }
     assert top_ids(corpus_of(papers), Profile(["c++"])) == ["cpp"]
     assert top_ids(corpus_of(papers), Profile(["c#"])) == ["cs"]
-
-
-def _df(*texts: str) -> dict[str, int]:
-    return dict(FeatureStats.of((t, "") for t in texts).df)
-
-
-TYPO_HISTORY = _df(
-    *["Speculative decoding for faster LLM inference"] * 3,
-    *["Retrieval-augmented generation with dense retrieval"] * 4,
-    *["Knowledge distillation of diffusion models"] * 5,
-    "Tokamak plasma control",
-)
-
-
-@pytest.mark.parametrize(
-    ("typed", "meant"),
-    [
-        ("speculativ decoding", {"speculativ": "speculative"}),  # a letter dropped
-        ("retreival augmented generation", {"retreival": "retrieval"}),  # two swapped
-        (
-            "knowlege distillation, difusion models",
-            {"knowlege": "knowledge", "difusion": "diffusion"},
-        ),
-        ("dense retrival", {"retrival": "retrieval"}),
-        ("speculatove decoding", {"speculatove": "speculative"}),  # one changed
-    ],
-)
-def test_a_typed_word_no_paper_holds_gets_the_common_word_one_edit_away(
-    typed: str, meant: dict[str, str]
-) -> None:
-    from digest.ranking.suggest import suggestions
-
-    assert suggestions(split_keywords(typed), TYPO_HISTORY) == meant
-
-
-@pytest.mark.parametrize(
-    "typed",
-    [
-        "speculative decodings, knowledge distilled",  # known words, in other forms
-        "optimisation of tokamak plasmas",  # British spelling; a rare word the history holds
-        "RLHF, LLMs, ddpm",  # acronyms and short words are never corrected
-        "specul4tive decoding",  # nor words with digits
-        "zebrafish husbandry",  # unknown, and nothing common is one edit away
-        "tokamaks",  # known
-        "tokamac",  # one paper holds "tokamak": too rare to be what was meant
-        "distilation",  # stemmed as "distillation" is: it matches, nothing to suggest
-    ],
-)
-def test_known_words_short_words_and_words_far_from_any_common_one_get_no_suggestion(
-    typed: str,
-) -> None:
-    from digest.ranking.suggest import suggestions
-
-    assert suggestions(split_keywords(typed), TYPO_HISTORY) == {}
-
-
-def test_only_the_first_few_unknown_words_are_looked_at() -> None:
-    """A form full of junk must not cost seconds: each unknown word costs ~500 stems."""
-    from digest.ranking.suggest import MAX_CHECKED, suggestions
-
-    junk = [f"zqx{chr(97 + i)}vw" for i in range(MAX_CHECKED)]
-    assert suggestions([*junk[1:], "speculativ decoding"], TYPO_HISTORY) == {
-        "speculativ": "speculative"
-    }
-    assert suggestions([*junk, "speculativ decoding"], TYPO_HISTORY) == {}
