@@ -10,17 +10,10 @@ from typing import Any
 
 import httpx
 from conftest import Project
-from test_feedback import send_first_digest
+from sent_digest import link, send_first_digest
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 LATER = "2026-11-23T12:00:00+00:00"
-
-
-def link(mail: Any, label: str) -> str:
-    text = mail.get_body(("plain",)).get_content()
-    match = re.search(rf"^{re.escape(label)}: (http://127\.0\.0\.1:\d+/\S+)$", text, re.M)
-    assert match, f"the text part has a '{label}' link"
-    return match.group(1)
 
 
 def test_view_in_browser_shows_the_digest_as_emailed_and_lists_past_digests(

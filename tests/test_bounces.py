@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from test_delivery_policy import NOW, ScriptedTransport, planned_store, send
+from scripted_outbox import NOW, ScriptedTransport, planned_store, send
 
 from digest.bounces import FULL_FOR, bounces_in_a_row, full_too_long, mailbox_full
 from digest.errors import PermanentDeliveryError, TransportError

@@ -5,45 +5,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any
 
 import pytest
 from conftest import Project
-from sqlalchemy import select
+from service_rows import every_row, used_service
 
 from digest.store import Store
-from digest.store.copy import tables
 
 NOW = "2026-11-22T12:00:00+00:00"
 
 
 def add(project: Project, email: str, keywords: str = "kv cache, quantization") -> None:
     project.ok("subscribers", "add", email, "--keywords", keywords, "--send-at", "06:00")
-
-
-def every_row(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of a database, in primary key order."""
-    store = Store(url, auto_migrate=False)
-    try:
-        with store.engine.connect() as conn:
-            return {
-                t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key))]
-                for t in tables()
-            }
-    finally:
-        store.close()
-
-
-def used_service(project: Project) -> None:
-    """A history, a subscriber with votes, a suppressed address and a sent digest."""
-    project.ok("fetch", "--now", NOW)
-    project.ok(
-        "subscribers", "add", "ann@example.org", "--keywords", "kv cache", "--send-at", "00:00"
-    )
-    ids = [row[0] for row in project.query("select id from paper order by id limit 2")]
-    project.ok("subscribers", "feedback", "ann@example.org", "--like", ids[0], "--dislike", ids[1])
-    project.ok("suppression", "add", "gone@example.org")
-    project.ok("send", "--now", NOW)
 
 
 def test_copy_to_moves_everything_and_the_moved_service_sends_nothing_twice(
@@ -104,7 +77,6 @@ def test_backup_copies_the_database_while_a_writer_holds_it(project: Project) ->
     assert not (project.root / "elsewhere.sqlite").exists()
     planted.unlink()
     assert target.stat().st_mtime_ns == made  # untouched by the refusals
-    from digest.store import Store
 
     store = Store(f"sqlite:///{target}")  # a database of the service, at its schema
     assert [s.email for s in store.subscribers.listed()] == ["alice@example.org"]

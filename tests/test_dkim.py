@@ -12,7 +12,7 @@ import pytest
 from conftest import Project
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from test_delivery_policy import NOW, ScriptedTransport, planned_store
+from scripted_outbox import NOW, ScriptedTransport, planned_store
 
 from digest.errors import ConfigError
 from digest.mail import Outgoing, build_message

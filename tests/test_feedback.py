@@ -11,38 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import Project, load_source
-
-NOW = "2026-11-22T12:00:00+00:00"
-PERSON = "reader@example.org"
-
-
-def send_first_digest(project: Project) -> Any:
-    project.ok("fetch", "--now", NOW)
-    project.ok(
-        "subscribers",
-        "add",
-        PERSON,
-        "--keywords",
-        "kv cache, long context",
-        "--send-at",
-        "00:00",
-        "--max-papers",
-        "5",
-    )
-    project.ok("send", "--now", NOW)
-    [mail] = project.mails()
-    return mail
-
-
-def vote_links(mail: Any) -> list[str]:
-    text = mail.get_body(("plain",)).get_content()
-    return re.findall(r"(?:More|Less) like this: (http://127\.0\.0\.1:\d+/vote/\S+)", text)
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
-    assert match, "the page carries a form with a CSRF token"
-    return match.group(1)
+from sent_digest import NOW, PERSON, send_first_digest, vote_links
+from web_forms import csrf_of
 
 
 def votes(project: Project) -> list[tuple[Any, ...]]:

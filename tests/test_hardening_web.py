@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import Project
-from web_forms import signup_at
+from web_forms import csrf_of, link_in, signup_at
 
 
 @pytest.fixture
@@ -143,7 +143,6 @@ def test_b6_whoever_gets_unasked_confirmations_can_stop_all_mail_to_their_addres
     end. The confirmation mail's second link stops all mail to its address: a GET (a mail
     scanner's) changes nothing, the page's button suppresses the address and removes the
     signup, and the signup form mails it nothing more. Only the operator lifts it."""
-    from test_web import csrf_of, link_in
 
     assert signup_at(web.url, "target@example.org").status_code == 200
     link = link_in(project.mails()[-1], "decline")

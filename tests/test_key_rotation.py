@@ -9,9 +9,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import TEST_KEY, Project, free_port
-from test_archive import link
-from test_feedback import send_first_digest, vote_links
-from test_inbox import dsn, returned_mail
+from returned_mail import dsn, returned_mail
+from sent_digest import link, send_first_digest, vote_links
 from web_server import serve
 
 from digest.errors import LinkError

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from conftest import Project
-from test_web import csrf_of, link_in
+from web_forms import csrf_of, link_in
 
 OLD, NEW = "reader@example.org", "reader@new.example.edu"
 

@@ -14,7 +14,7 @@ import numpy as np
 import psycopg
 import pytest
 from conftest import PG_ADMIN, Project, claim_plan
-from test_cli_admin import every_row, used_service
+from service_rows import every_row, used_service
 
 from digest.ingest import store_records
 from digest.mail import MaildirTransport

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from conftest import Project
-from test_web import csrf_of
+from web_forms import csrf_of
 
 
 def bounced(project: Project, email: str, reason: str = "bounce") -> None:

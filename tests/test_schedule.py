@@ -300,7 +300,7 @@ def test_serve_reads_the_returned_mail_when_an_inbox_is_set(
     unsubscribes every inbox_minutes (5): a deployment without cron acts on them too."""
     import logging
 
-    from test_inbox import returned_mail
+    from returned_mail import returned_mail
 
     from digest.config import load_settings
     from digest.mail.addresses import unsubscribe_address

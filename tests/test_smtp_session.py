@@ -10,8 +10,8 @@ from typing import Any
 
 import aiosmtplib
 import pytest
+from smtp_batches import address, batch, by_kind, settings
 from smtp_faults import FaultServer
-from test_smtp_pool import address, batch, by_kind, settings
 
 from digest.mail.smtp import SmtpTransport
 from digest.mail.smtp_session import Session
