@@ -163,11 +163,16 @@ def _titled_alone(following: list[str], after: list[list[str]]) -> bool:
     next block is too short for an abstract, or it reads like a title (short, no full stop
     at its end) and the block after it is too long for one (an abstract missing)."""
     text = " ".join(following)
-    if len(text) < MIN_ABSTRACT or len(text.split()) < MIN_ABSTRACT_WORDS:
+    if len(text) < MIN_ABSTRACT or _too_few_words(text):
         return True
     if len(text) > TITLE_LINE_MAX or text.endswith(".") or not after:
         return False
     return len(" ".join(after[0])) > TITLE_LINE_MAX
+
+
+def _too_few_words(text: str) -> bool:
+    """Fewer than MIN_ABSTRACT_WORDS words (split no further than that: abstracts are long)."""
+    return len(text.split(None, MIN_ABSTRACT_WORDS - 1)) < MIN_ABSTRACT_WORDS
 
 
 def _split_blocks(lines: list[str]) -> list[list[str]]:
@@ -233,7 +238,7 @@ def _add(listing: Listing, title: str, abstract: str, record: PaperRecord) -> No
         not title
         or len(title) > TITLE_LINE_MAX
         or len(abstract) < MIN_ABSTRACT
-        or len(abstract.split()) < MIN_ABSTRACT_WORDS
+        or _too_few_words(abstract)
         or _NOT_PROSE.match(title)
         or _NOT_PROSE.match(abstract)
     ):

@@ -39,6 +39,10 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "digest_read_only"  # execution option: this transaction only reads
 PLANNING_CACHE_KB = 65_536  # SQLite page cache of a connection that stores planned digests
+# WAL pages between checkpoints (SQLite's default: 1,000, 4 MB). Each checkpoint syncs the
+# database file: in bulk writes (a fetch of many listings, planning 100,000 digests, the
+# outbox's outcomes) one every 4 MB was a third of the time spent storing papers
+CHECKPOINT_PAGES = 10_000
 
 
 def make_engine(url: str) -> Engine:
@@ -62,6 +66,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
