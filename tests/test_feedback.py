@@ -152,8 +152,11 @@ def test_preferences_list_remove_and_seed_votes(
     title = project.query(f"select title from paper where id = '{liked}'")[0][0]
     assert "liked" in page.text and title[:30] in page.text
     token = csrf_of(page)
-    client.post(prefs, data={"csrf": token, "action": "unvote", "paper": liked})
-    assert votes(project) == []
+    removed = client.post(prefs, data={"csrf": token, "action": "unvote", "paper": liked})
+    assert "Vote removed." in removed.text and votes(project) == []
+    # pressed twice (a second tab, a double click): nothing to remove, and it says so
+    again = client.post(prefs, data={"csrf": token, "action": "unvote", "paper": liked})
+    assert "That paper had no vote: nothing changed." in again.text and votes(project) == []
     other = project.query("select id, title from paper order by id limit 1")[0]
     typed = "No Such Paper Title\narXiv:1111.11111"
     bad = client.post(prefs, data={"csrf": token, "action": "seed", "papers": typed})

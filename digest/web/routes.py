@@ -314,8 +314,11 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
             return _seed_votes(request, web, subscriber, form.get("papers", ""))
         if action == "unvote":
             assert subscriber.id is not None
-            web.store.votes.set(subscriber.id, {form.get("paper", ""): 0}, web.clock(), "web")
-            notice = "Vote removed."
+            paper = form.get("paper", "")
+            before = web.store.votes.set(subscriber.id, {paper: 0}, web.clock(), "web")
+            notice = (
+                "Vote removed." if before[paper] else "That paper had no vote: nothing changed."
+            )
         elif action in ("pause", "resume"):
             until = _day(form.get("pause_until", "")) if action == "pause" else None
             subscriber = signup.set_paused(
