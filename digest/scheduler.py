@@ -26,6 +26,7 @@ from digest.errors import DigestError
 from digest.outbox import SendReport
 from digest.safe_text import without_password
 from digest.sources.base import SourceConfig
+from digest.web.listen import address, listening_socket
 from digest.wiring import Services
 
 log = logging.getLogger("digest.scheduler")
@@ -186,6 +187,7 @@ def serve(
     services: Services, host: str, port: int, *, tick_seconds: float = 60.0, web: bool = True
 ) -> None:
     """Run the scheduler (and the web app) until SIGTERM or SIGINT; leave nothing `sending`."""
+    sock = listening_socket(host, port) if web else None  # before anything is fetched or sent
     runner = Runner(services)
     _stop_on_signals(runner.stop)
     scheduler = build_scheduler(runner, tick_seconds)
@@ -196,7 +198,8 @@ def serve(
         len(services.settings.sources),
     )
     try:
-        if web:
+        if sock is not None:
+            log.info("web app on http://%s", address(host, port))
             config = uvicorn.Config(
                 services.web_app(runner.clock),
                 host=host,
@@ -205,7 +208,7 @@ def serve(
                 log_config=None,  # its lines in the service's format, with their time
                 lifespan="off",
             )
-            _Server(config, runner.stop).run()
+            _Server(config, runner.stop).run(sockets=[sock])
         else:
             runner.stop.wait()
     finally:

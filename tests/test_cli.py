@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -336,3 +337,28 @@ def test_papers_remove_and_prune_keep_what_digests_and_votes_name(project: Proje
     assert json.loads(preview.out)
     bad = project.cli("papers", "prune", "--before", "yesterday")
     assert bad.code == 1 and "invalid --before" in bad.err
+
+
+def test_a_port_in_use_is_one_line_and_serve_then_fetches_and_sends_nothing(
+    project: Project,
+) -> None:
+    """uvicorn logged a bind failure and exited 3, and `serve` had fetched and sent by then:
+    the address is taken first, and what to change is said in one line."""
+    project.ok(
+        "subscribers", "add", "ann@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in ("web", "serve"):
+            result = project.cli(command, "--port", port)
+            assert result.code == 1, command
+            assert result.err.strip() == (
+                f"error: cannot listen on 127.0.0.1:{port}: the port is in use (another digest "
+                "web or serve?): stop it, or choose another --port"
+            )
+    assert project.query("select count(*) from paper") == [(0,)]
+    assert project.mails() == []
+    elsewhere = project.cli("web", "--host", "192.0.2.1", "--port", port)  # TEST-NET: not ours
+    assert elsewhere.code == 1 and "give --host an address of this machine" in elsewhere.err

@@ -252,10 +252,16 @@ def web(
     """Serve the subscription web pages (signup, confirm, preferences, unsubscribe)."""
     import uvicorn
 
+    from digest.web.listen import address, listening_socket
+
     services = state(ctx).signing_services()
-    say(f"serving on http://{host}:{port} (links in mail use {services.settings.base_url})")
+    sock = listening_socket(host, port)
+    say(f"serving on http://{address(host, port)} (links in mail use {services.settings.base_url})")
     log_with_time()
-    uvicorn.run(services.web_app(), host=host, port=port, log_level="info", log_config=None)
+    config = uvicorn.Config(
+        services.web_app(), host=host, port=port, log_level="info", log_config=None
+    )
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @app.command()
