@@ -129,6 +129,8 @@ def test_preview_renders_without_sending(project: Project) -> None:
     assert "HTML written to" in result.out
     html = out.read_text()
     assert "Why you got this" in html and "kv cache" in html.lower()
+    # it holds the reader's own preferences, unsubscribe and vote links: the owner's alone
+    assert "/preferences/" in html and out.stat().st_mode & 0o777 == 0o600
     assert project.mails() == []
     assert project.query("select count(*) from delivery") == [(0,)]
 

@@ -202,7 +202,7 @@ def preview(
     subscriber = digest.services.store.subscribers.get(email)
     rendered, items = digest.preview(subscriber, parse_now(now))
     if out is not None:
-        write_file(out, rendered.html)
+        write_file(out, rendered.html, private=True)  # the reader's own signed links
         say(f"{len(items)} papers; HTML written to {out}")
     else:
         say(f"Subject: {rendered.subject}\n")
