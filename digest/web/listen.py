@@ -19,7 +19,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {address(host, port)}: {_advice(exc)}") from None
-    sock.set_inheritable(True)
     return sock
 
 
