@@ -91,18 +91,13 @@ class Runner:
         if self.stop.is_set():
             return
         for r in self.digest.fetch(self.clock(), [source]):
+            shown = without_password(r.url)
             if r.unchanged:
-                log.debug("fetch %s: unchanged", r.url)
+                log.debug("fetch %s: unchanged", shown)
             elif r.ok:
-                log.info(
-                    "fetch %s: %d new, %d known, %d bad",
-                    without_password(r.url),
-                    r.new,
-                    r.known,
-                    r.bad,
-                )
+                log.info("fetch %s: %d new, %d known, %d bad", shown, r.new, r.known, r.bad)
             else:
-                log.error("fetch %s failed: %s", without_password(r.url), r.error)
+                log.error("fetch %s failed: %s", shown, r.error)
 
 
 def _log_sent(what: str, sent: SendReport, before: str = "") -> bool:
