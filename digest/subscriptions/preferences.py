@@ -17,7 +17,7 @@ from pydantic import field_validator, model_validator
 from digest.errors import ValidationError
 from digest.models import Frequency, Subscriber, SubscriberSettings, SubscriberStatus
 from digest.ranking import split_keywords
-from digest.ranking.text import split_profile
+from digest.ranking.text import split_profile, stems
 from digest.safe_text import has_unsafe
 from digest.vocabulary import WEEKDAYS as WEEKDAYS  # re-exported: forms and CSV read it here
 
@@ -161,7 +161,21 @@ def check_topics(keywords: str, exclude: str) -> tuple[list[str], list[str]]:
     checked_keywords = check_keywords(keywords if not unwanted else "; ".join(wanted))
     if unwanted:
         check_keywords("; ".join(unwanted), what="excluded keywords")  # the same limits
-    return checked_keywords, list(dict.fromkeys([*excluded, *unwanted]))
+    all_excluded = list(dict.fromkeys([*excluded, *unwanted]))
+    _no_keyword_excluded(checked_keywords, all_excluded)
+    return checked_keywords, all_excluded
+
+
+def _no_keyword_excluded(keywords: list[str], excluded: list[str]) -> None:
+    """ValidationError when a keyword is also excluded, in any spelling ("Galaxies" and
+    "galaxy"): every paper that matches it whole would be removed again."""
+    unwanted = {tuple(stems(keyword)) for keyword in excluded}
+    for keyword in keywords:
+        if stems(keyword) and tuple(stems(keyword)) in unwanted:
+            raise ValidationError(
+                f"{keyword[:60]!r} is both a keyword and excluded: no paper it matches "
+                "would be sent; remove it from one of them"
+            )
 
 
 def choose(vocabulary: type[E], text: str, what: str) -> E:
@@ -266,7 +280,10 @@ def checked(data: dict[str, Any]) -> CheckedSettings:
 
 def checked_changes(changes: dict[str, Any], current: SubscriberSettings) -> dict[str, Any]:
     """The given settings of a partial update, checked against the subscriber's others."""
-    settings = checked({**current.model_dump(), **changes})
+    topics = {"keywords", "exclude"}
+    # topics stored before a check existed are checked again only when they change
+    kept = current.model_dump(exclude=None if topics & changes.keys() else topics)
+    settings = checked({**kept, **changes})
     # exclusions typed among new keywords ("-medical") change the excluded keywords too
     changed = [*changes, "exclude"] if "keywords" in changes else list(changes)
     return {name: getattr(settings, name) for name in changed}
