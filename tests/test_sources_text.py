@@ -173,6 +173,13 @@ def test_garbage_is_a_parse_error_that_names_the_file(garbage: str) -> None:
         parse_text(garbage, "junk.txt", TODAY)
 
 
+@pytest.mark.parametrize("blank", ["", "\n\n", " \r\n\t "])
+def test_an_empty_file_is_called_empty(blank: str) -> None:
+    """Not "1 blank lines in 1" (a page saved into a file that stayed empty)."""
+    with pytest.raises(ParseError, match=r"^empty.txt: the file is empty: save the listing"):
+        parse_text(blank, "empty.txt", TODAY)
+
+
 @pytest.mark.parametrize("line", ["Feb 30", "Apr 31", "Jan 0", "Foo 12", "Feb 30, 2025 7"])
 def test_a_date_no_calendar_has_leaves_the_record_undated(line: str) -> None:
     """A metadata date that is no day ("Feb 30", an unknown month): the record is kept

@@ -47,6 +47,10 @@ def parse_text(text: str, source: str, today: date) -> Listing:
     stored, its lines would become papers that outrank real ones."""
     if "\x00" in text:
         raise ParseError(f"{source}: binary data, not a text listing (remove the file)")
+    if not text.strip():
+        raise ParseError(
+            f"{source}: the file is empty: save the listing into it again, or remove it"
+        )
     start = text.lstrip()[:64]
     if start.startswith("<") or looks_like_json(start.encode("utf-8", "replace")):
         what = "HTML or XML" if start.startswith("<") else "JSON"
