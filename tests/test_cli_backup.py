@@ -68,6 +68,12 @@ def test_backup_copies_the_database_while_a_writer_holds_it(project: Project) ->
         assert papers == project.query("SELECT count(*) FROM paper")[0][0] > 0
     again = project.cli("backup", str(target))
     assert again.code == 1 and "exists: name a new file" in again.err
+    folder = project.cli("backup", str(target.parent))  # a directory (or "", read as ".")
+    suggested = target.parent / f"{project.db.stem}-backup.sqlite"
+    assert (
+        folder.code == 1
+        and f"is a directory: name a new file in it, e.g. {suggested}" in folder.err
+    )
     missing = project.cli("backup", str(project.root / "nowhere" / "b.sqlite"))
     assert missing.code == 1 and "no directory" in missing.err
     planted = target.parent / ".other.sqlite.partial"

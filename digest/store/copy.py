@@ -64,6 +64,9 @@ def backup_sqlite(database: Path, target: Path) -> int:
     says what stops it; a copy that fails or breaks off leaves no file behind."""
     if not database.is_file():
         raise StoreError(f"no database at {database}: nothing to back up")
+    if target.is_dir():
+        example = target / f"{database.stem}-backup{database.suffix}"
+        raise StoreError(f"{target} is a directory: name a new file in it, e.g. {example}")
     if target.exists() or target.is_symlink():
         raise StoreError(f"{target} exists: name a new file (a backup never overwrites one)")
     if not target.parent.is_dir():
