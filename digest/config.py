@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import tomllib
-from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +28,7 @@ from pydantic_settings import (
 from digest.errors import ConfigError
 from digest.mail.mime import idna_ascii
 from digest.safe_text import without_password
+from digest.setting_names import check_config_keys, dotenv_keys, field_names, unknown_variables
 from digest.sources.config import SourceConfig
 from digest.vocabulary import LONGEST_WINDOW_DAYS, SemanticSetting
 
@@ -326,66 +324,20 @@ def _idna(domain: str) -> str:
         ) from None
 
 
-def check_config_keys(path: Path) -> None:
-    """ConfigError naming the first key of the config file that no setting has: a typo
-    ("max_paper") would otherwise be ignored and its default used without a word."""
-    if not path.is_file():
-        return
-    with path.open("rb") as file:
-        data = tomllib.load(file)
-    _check_names(data, _setting_names(), f"{path}: unknown setting")
-    sources = data.get("sources")
-    for number, source in enumerate(sources if isinstance(sources, list) else [], start=1):
-        if isinstance(source, dict):
-            where = f"{path}: [[sources]] number {number} has an unknown key"
-            _check_names(source, set(SourceConfig.model_fields), where)
+def setting_names() -> set[str]:
+    """The names a setting is read by in the config file: each field's own and its aliases."""
+    return field_names(Settings) - {"config"}
 
 
-def dotenv_keys() -> dict[str, str]:
-    """The variables the home's .env file sets (none when it has no such file)."""
-    from dotenv import dotenv_values
-
-    path = home() / ".env"
-    try:
-        return {key: value or "" for key, value in dotenv_values(path).items()}
-    except (OSError, UnicodeDecodeError):  # none, or unreadable: the settings say why
-        return {}
-
-
-def unknown_variables(environ: Mapping[str, str], where: str = "") -> list[str]:
-    """A note for each DIGEST_ variable that no setting reads, with the one it likely meant:
-    a typo in the environment (or in `where`, a .env file) is otherwise ignored as quietly
-    as one in the config file."""
-    known = {f"DIGEST_{name.upper()}" for name in _setting_names()}
-    known |= {"DIGEST_CONFIG", HOME_VARIABLE}
-    notes = []
-    for name in sorted(environ):
-        upper = name.upper()
-        if upper.startswith("DIGEST_") and upper not in known:
-            # compared without the prefix that every name shares
-            close = difflib.get_close_matches(upper[7:], sorted(k[7:] for k in known), n=1)
-            hint = f" (did you mean DIGEST_{close[0]}?)" if close else ""
-            place = f" in {where}" if where else ""
-            notes.append(f"note: {name}{place} is not a setting{hint}: it is ignored")
-    return notes
-
-
-def _setting_names() -> set[str]:
-    """The names a setting is read by: each field's own and its aliases ("from")."""
-    names: set[str] = set()
-    for name, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else []
-        names.update(c for c in [name, *choices] if isinstance(c, str))
-    return {n.lower().removeprefix("digest_") for n in names} - {"config"}
-
-
-def _check_names(table: dict[str, Any], known: set[str], what: str) -> None:
-    for key in table:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{what} {key!r}{hint}: fix or remove it")
+def variable_notes() -> list[str]:
+    """A note for each DIGEST_ variable of the environment or the home's .env file that no
+    setting reads, with the one it likely meant."""
+    known = {f"DIGEST_{name.upper()}" for name in setting_names()} | {
+        "DIGEST_CONFIG",
+        HOME_VARIABLE,
+    }
+    dotenv = dotenv_keys(home() / ".env")
+    return unknown_variables(os.environ, known) + unknown_variables(dotenv, known, ".env")
 
 
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
@@ -398,7 +350,7 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     if os.environ.get(HOME_VARIABLE) and not base.is_dir():
         raise ConfigError(f"{HOME_VARIABLE}={base} is not a directory: fix {HOME_VARIABLE}")
     try:
-        check_config_keys(path)
+        check_config_keys(path, setting_names(), set(SourceConfig.model_fields))
         settings = Settings(config=path, _env_file=base / ".env", **overrides)
         return settings.under_home(base.resolve()) if os.environ.get(HOME_VARIABLE) else settings
     except ValidationError as exc:

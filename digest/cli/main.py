@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,10 +68,10 @@ def _root(
     ] = False,
 ) -> None:
     """papers digest: fetch listings, rank papers per subscriber, send digests."""
-    from digest.config import dotenv_keys, unknown_variables
+    from digest.config import variable_notes
 
     ctx.obj = AppState(config_path=config, verbose=verbose)
-    for note in unknown_variables(os.environ) + unknown_variables(dotenv_keys(), ".env"):
+    for note in variable_notes():
         say(note, err=True)
 
 
