@@ -10,7 +10,6 @@ ids kept; on PostgreSQL the id sequences then continue after the copied ids.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -24,7 +23,7 @@ from sqlmodel import SQLModel
 from digest import models as _models  # noqa: F401  (registers every table)
 from digest.errors import StoreError
 from digest.store.core import Store
-from digest.store.engine import first_line
+from digest.store.engine import create_private, first_line
 
 BATCH = 2_000  # rows read and written at a time: memory stays flat however large the table
 
@@ -75,7 +74,7 @@ def backup_sqlite(database: Path, target: Path) -> int:
     try:
         # made here, new (never through a link someone left there) and for the owner alone:
         # a backup holds every subscriber's address
-        os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        create_private(partial)
     except FileExistsError:
         raise StoreError(
             f"{partial} exists (a backup running, or one cut off): remove it"

@@ -45,6 +45,12 @@ PLANNING_CACHE_KB = 65_536  # SQLite page cache of a connection that stores plan
 CHECKPOINT_PAGES = 10_000
 
 
+def create_private(path: Path) -> None:
+    """Create `path` as a new, empty file for its owner alone (mode 0600); FileExistsError
+    when a file or a link is already there: a database or a backup holds every address."""
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def make_engine(url: str) -> Engine:
     """An engine with SQLite made safe for concurrent use: WAL, busy timeout, BEGIN IMMEDIATE."""
     if not url.startswith("sqlite"):
@@ -55,7 +61,7 @@ def make_engine(url: str) -> Engine:
         # a new database holds every subscriber's address: readable by its owner alone
         # (SQLite gives its -wal and -shm files the same mode)
         with suppress(FileExistsError):
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            create_private(Path(path))
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
