@@ -20,12 +20,14 @@ from typing import TypeVar
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import OperationalError
 
 from digest.app import Digest
 from digest.errors import DigestError
 from digest.outbox import SendReport
 from digest.safe_text import without_password
 from digest.sources.base import SourceConfig
+from digest.store.engine import database_error
 from digest.web.listen import address, listening_socket
 from digest.wiring import Services
 
@@ -53,6 +55,9 @@ class Runner:
             return job(self.clock())
         except DigestError as exc:
             log.error("%s failed: %s", failed, exc)
+            return None
+        except OperationalError as exc:  # locked too long, or the server gone: next time
+            log.error("%s failed: %s", failed, database_error(exc))
             return None
 
     def dispatch(self) -> None:

@@ -352,4 +352,13 @@ def main() -> None:
             raise
         print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
         sys.exit(1)
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError  # loaded already by whatever raised it
+
+        if verbose or not isinstance(exc, OperationalError):
+            raise
+        from digest.store.engine import database_error
+
+        print(f"error: {terminal_safe(str(database_error(exc)))}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

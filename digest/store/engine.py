@@ -149,6 +149,22 @@ def open_engine(url: str, *, auto_migrate: bool = True) -> Engine:
         ) from exc
 
 
+def database_error(exc: OperationalError) -> StoreError:
+    """What stopped a statement, in one line that says what to do: the database locked by
+    another writer past the busy timeout, gone, or out of disk."""
+    detail = first_line(exc.orig) if exc.orig is not None else first_line(exc)
+    if "locked" in detail:
+        return StoreError(
+            f"the database stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s by another process "
+            "writing to it (another digest command, `digest serve`, a backup, an sqlite3 "
+            "shell): try again when it is done"
+        )
+    return StoreError(
+        f"the database could not be used: {detail} (check DIGEST_DATABASE_URL, that the "
+        "database is running and that its disk has room)"
+    )
+
+
 class Queries:
     """The queries of one kind of data over a shared engine: transactions to build them on."""
 

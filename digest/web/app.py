@@ -12,13 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from digest.errors import DigestError
 from digest.pipeline import Policy
 from digest.render import TEMPLATES
 from digest.store import Store
-from digest.store.engine import first_line
+from digest.store.engine import database_error, first_line
 from digest.subscriptions.mailer import Mailer
 from digest.web.archive import router as archive_router
 from digest.web.context import WebContext
@@ -36,6 +37,8 @@ FRAMEWORK_ERRORS = {
     405: "this page cannot be opened this way: follow the link from the email, "
     "or start at the signup page",
 }
+UNEXPECTED = "something went wrong on our side: please try again later"
+RETRY_AFTER_SECONDS = 60
 
 
 def create_app(
@@ -90,6 +93,19 @@ def create_app(
         response = web.page(request, "error", status=exc.status_code, message=message)
         response.headers.update(exc.headers or {})  # a 405 names the methods it allows
         return response
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> HTMLResponse:
+        """The database locked past the busy timeout, or gone: try again later."""
+        response = app.state.web.error(request, database_error(exc))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response  # type: ignore[no-any-return]
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> HTMLResponse:
+        """A fault of ours: the site's page (the server logs the traceback)."""
+        web: WebContext = app.state.web
+        return web.page(request, "error", status=500, message=UNEXPECTED)
 
     @app.get("/healthz", include_in_schema=False)
     async def _health() -> JSONResponse:

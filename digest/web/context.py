@@ -19,6 +19,7 @@ from digest.errors import (
     ExpiredLinkError,
     GoneError,
     NotFoundError,
+    StoreError,
     TransportError,
     UsedLinkError,
     ValidationError,
@@ -37,6 +38,7 @@ from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cooki
 PREVIEW_DAYS = 7
 PREVIEW_CACHE = timedelta(minutes=1)
 MAX_FORM_FIELD = 4000
+BUSY = "The service is busy just now: please try again in a minute."
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,9 @@ class WebContext:
         if isinstance(exc, TransportError):
             log.warning("%s", message)
             message = "We could not send you an email just now: please try again in a few minutes."
+        elif isinstance(exc, StoreError):
+            log.warning("%s", message)
+            message = BUSY
         return self.page(request, "error", status=status_for(exc), message=message)
 
     def _preview_corpus(self) -> tuple[list[Paper], Corpus]:
@@ -152,6 +157,7 @@ def status_for(exc: DigestError) -> int:
         (ValidationError, 400),
         (NotFoundError, 404),
         (TransportError, 503),
+        (StoreError, 503),
     ):
         if isinstance(exc, kind):
             return status
