@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -109,7 +110,7 @@ class Renderer:
             if view.weekly
             else f"Your papers digest for {day}"
         )
-        topics = ", ".join(view.keywords[:3]) + (", ..." if len(view.keywords) > 3 else "")
+        topics = subject_topics(view.papers, view.keywords)
         name = "Weekly papers digest" if view.weekly else "Papers digest"
         subject = f"{name} {edition.day} {edition:%b %Y}: " + (
             f"{count} new paper{'s' if count != 1 else ''} on {topics}"
@@ -276,6 +277,14 @@ class Renderer:
         }
         text, html = self.render_pair("email/why", context)
         return cut(html, text)
+
+
+def subject_topics(papers: list[PaperView], keywords: list[str]) -> str:
+    """Up to three of the reader's topics for the subject line: those that brought the most
+    of the digest's papers (the profile's order breaks ties), else the profile's first."""
+    brought = Counter(k for paper in papers for k in {*paper.matched, *paper.related})
+    named = sorted((k for k in keywords if brought[k]), key=lambda k: -brought[k]) or keywords
+    return ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
 
 
 def sections_of(

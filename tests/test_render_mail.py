@@ -97,6 +97,26 @@ def test_nothing_new_note_when_a_digest_has_no_papers() -> None:
     assert "Unsubscribe" in rendered.text
 
 
+def test_the_subject_names_the_topics_that_brought_the_papers() -> None:
+    """Not the profile's first three: a reader of many topics sees what today's digest is
+    about in the inbox (most papers first, the profile's order breaking ties)."""
+    keywords = ["kv cache", "quantization", "rlhf", "galaxies", "speech", "sparse attention"]
+    papers = [
+        PaperView(title="A", abstract="a", matched=["galaxies"]),
+        PaperView(title="B", abstract="b", matched=["speech", "galaxies"]),
+        PaperView(title="C", abstract="c", matched=[], related=["rlhf"]),
+        PaperView(title="D", abstract="d", matched=["speech"]),
+    ]
+    daily = dataclasses.replace(view(papers), keywords=keywords)
+    subject = "Papers digest 22 Nov 2026: 4 new papers on galaxies, speech, rlhf"
+    assert Renderer().render(daily).subject == subject
+    fourth = PaperView(title="E", abstract="e", matched=["kv cache"])
+    more = dataclasses.replace(daily, papers=[*papers, fourth])
+    assert Renderer().render(more).subject.endswith("on galaxies, speech, kv cache, ...")
+    liked_only = dataclasses.replace(daily, papers=[PaperView(title="F", abstract="f", matched=[])])
+    assert Renderer().render(liked_only).subject.endswith("on kv cache, quantization, rlhf, ...")
+
+
 def test_a_day_of_one_digit_is_written_without_a_zero() -> None:
     rendered = Renderer().render(dataclasses.replace(view(), edition=date(2026, 12, 7)))
     assert rendered.subject.startswith("Papers digest 7 Dec 2026: ")
