@@ -332,10 +332,8 @@ def setting_names() -> set[str]:
 def variable_notes() -> list[str]:
     """A note for each DIGEST_ variable of the environment or the home's .env file that no
     setting reads, with the one it likely meant."""
-    known = {f"DIGEST_{name.upper()}" for name in setting_names()} | {
-        "DIGEST_CONFIG",
-        HOME_VARIABLE,
-    }
+    known = {f"DIGEST_{name.upper()}" for name in setting_names()}
+    known |= {"DIGEST_CONFIG", HOME_VARIABLE}
     dotenv = dotenv_keys(home() / ".env")
     return unknown_variables(os.environ, known) + unknown_variables(dotenv, known, ".env")
 
