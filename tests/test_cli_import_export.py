@@ -320,8 +320,12 @@ def test_export_to_stdout_and_file(project: Project) -> None:
     ]
     result = project.ok("subscribers", "export", "backup/subs.csv")
     assert result.out.strip() == "6 subscribers exported to backup/subs.csv"
-    assert (project.root / "backup" / "subs.csv").read_text(encoding="utf-8") == out
-    assert (project.root / "backup" / "subs.csv").stat().st_mode & 0o777 == 0o600  # addresses
+    exported = project.root / "backup" / "subs.csv"
+    assert exported.read_text(encoding="utf-8") == out
+    assert exported.stat().st_mode & 0o777 == 0o600  # every address: for the owner alone
+    exported.chmod(0o644)  # a file that was there, readable by every local user
+    project.ok("subscribers", "export", "backup/subs.csv")
+    assert exported.stat().st_mode & 0o777 == 0o600 and exported.read_text("utf-8") == out
 
 
 def test_export_then_import_into_an_empty_database_round_trips(project: Project) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -156,12 +157,14 @@ OlderThanOpt = Annotated[
 
 
 def write_file(path: Path, text: str, newline: str | None = None, *, private: bool = False) -> None:
-    """Write text to a file (its folder made if need be; `private`: a new file is readable by
-    its owner alone); a failure is one DigestError."""
+    """Write text to a file (its folder made if need be; `private`: readable by its owner
+    alone, also when it was there before); a failure is one DigestError."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = 0o600 if private else 0o666  # before the umask, for a file made here
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        if private and stat.S_ISREG(os.fstat(descriptor).st_mode):  # not a pipe or terminal
+            os.fchmod(descriptor, 0o600)  # a file that was there, others could read
         with open(descriptor, "w", encoding="utf-8", newline=newline) as file:
             file.write(text)
     except OSError as exc:
