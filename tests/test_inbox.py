@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import imaplib
 import mailbox
+import socket
+import time
 
 import pytest
 from conftest import Project
@@ -132,7 +134,7 @@ class FakeImap:
     break_at: str | None = None
     error, abort = imaplib.IMAP4.error, imaplib.IMAP4.abort  # imaplib's own, as the real class
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, timeout: float | None = None) -> None:
         self.host = host
 
     def login(self, user: str, password: str) -> None: ...
@@ -210,3 +212,26 @@ def test_a_mail_server_inbox_without_a_host_names_the_setting(
     assert result.code == 1
     assert f"DIGEST_INBOX_HOST is not set: name the {kind.upper()} server" in result.err
     assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(("kind", "tls"), [("imap", "false"), ("pop3", "false"), ("pop3", "true")])
+def test_a_mail_server_that_never_answers_is_given_up_on(
+    project: Project, monkeypatch: pytest.MonkeyPatch, kind: str, tls: str
+) -> None:
+    """A port where nothing speaks (a firewall dropping packets, another service): one line
+    after the timeout, not a `digest inbox` (or an inbox job of serve) that waits forever."""
+    monkeypatch.setattr("digest.inbox.mailboxes.TIMEOUT", 0.3)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connects, never greets
+        port = silent.getsockname()[1]
+        for name, value in {
+            "KIND": kind,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "TLS": tls,
+        }.items():
+            monkeypatch.setenv(f"DIGEST_INBOX_{name}", value)
+        started = time.monotonic()
+        result = project.cli("inbox")
+    assert time.monotonic() - started < 10
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"no answer from {kind.upper()} 127.0.0.1:{port} within 0.3 s" in result.err

@@ -58,6 +58,9 @@ def _maildir(path: Path) -> Iterator[tuple[bytes, Removal]]:
         yield box.get_bytes(key), functools.partial(box.remove, key)
 
 
+# seconds a mail server may stay silent: one that never answers (a firewall dropping
+# packets, the port of something else) would hold `digest inbox` and serve's inbox job forever
+TIMEOUT = 60.0
 IMAP_ERRORS = (OSError, imaplib.IMAP4.error)
 POP3_ERRORS = (OSError, poplib.error_proto)
 BROKEN_OFF = "the connection broke off; what was read is done, the rest waits for the next run"
@@ -66,13 +69,13 @@ BROKEN_OFF = "the connection broke off; what was read is done, the rest waits fo
 def _imap(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
     try:
         port = s.port or (993 if s.tls else 143)
-        client = (imaplib.IMAP4_SSL if s.tls else imaplib.IMAP4)(s.host, port)
+        client = (imaplib.IMAP4_SSL if s.tls else imaplib.IMAP4)(s.host, port, timeout=TIMEOUT)
         client.login(s.username, s.password)
         client.select("INBOX")
         # marked deleted by a run that broke off before expunging: acted on already
         _, found = client.search(None, "UNDELETED")
     except IMAP_ERRORS as exc:
-        raise TransportError(f"cannot read IMAP {s.host}: {exc} (check DIGEST_INBOX_*)") from None
+        raise _unread("IMAP", s.host, port, exc) from None
     try:
         for number in (found[0] or b"").decode("ascii", "replace").split():
             _, data = client.fetch(number, "(RFC822)")
@@ -86,6 +89,16 @@ def _imap(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
     finally:
         with contextlib.suppress(*IMAP_ERRORS):
             client.logout()
+
+
+def _unread(kind: str, host: str, port: int, exc: Exception) -> TransportError:
+    """Why the mail server could not be read, and what to check."""
+    if isinstance(exc, TimeoutError):
+        return TransportError(
+            f"no answer from {kind} {host}:{port} within {TIMEOUT:g} s: check that "
+            f"DIGEST_INBOX_HOST and DIGEST_INBOX_PORT name a {kind} server (and DIGEST_INBOX_TLS)"
+        )
+    return TransportError(f"cannot read {kind} {host}: {exc} (check DIGEST_INBOX_*)")
 
 
 def _guarded(remove: Removal, errors: tuple[type[Exception], ...], where: str) -> Removal:
@@ -103,12 +116,12 @@ def _guarded(remove: Removal, errors: tuple[type[Exception], ...], where: str) -
 def _pop3(s: InboxSettings) -> Iterator[tuple[bytes, Removal]]:
     try:
         port = s.port or (995 if s.tls else 110)
-        client = (poplib.POP3_SSL if s.tls else poplib.POP3)(s.host, port)
+        client = (poplib.POP3_SSL if s.tls else poplib.POP3)(s.host, port, timeout=TIMEOUT)
         client.user(s.username)
         client.pass_(s.password)
         count = len(client.list()[1])
     except POP3_ERRORS as exc:
-        raise TransportError(f"cannot read POP3 {s.host}: {exc} (check DIGEST_INBOX_*)") from None
+        raise _unread("POP3", s.host, port, exc) from None
     try:
         for number in range(1, count + 1):
             remove = _guarded(functools.partial(client.dele, number), POP3_ERRORS, f"POP3 {s.host}")
