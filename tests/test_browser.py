@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,18 @@ def test_the_preferences_page_previews_the_keywords_as_they_are_edited(
         label = box.find_element(By.XPATH, "./ancestor::label")
         assert box.size["width"] < 40 and box.location["y"] >= label.location["y"] - 2
         assert box.location["y"] + box.size["height"] > label.location["y"]
+
+
+def test_a_vote_on_the_preferences_page_takes_one_line_with_its_button(
+    project: Project, web: Any, browser: Any
+) -> None:
+    """The remove button sits after the paper's title, not in a padded card of its own."""
+    mail = send_first_digest(project)
+    paper = json.loads(project.ok("papers", "--json").out)[0]["id"]
+    project.ok("subscribers", "feedback", "reader@example.org", "--like", paper)
+    browser.get(link(mail, "Change your topics or schedule"))
+    item = browser.find_element(By.CSS_SELECTOR, "ul.votes li")
+    form = item.find_element(By.TAG_NAME, "form")
+    assert form.value_of_css_property("background-color") == "rgba(0, 0, 0, 0)"
+    assert item.size["height"] < 80  # the title's line or two, the button among them
+    assert item.find_element(By.TAG_NAME, "button").text == "Remove"
