@@ -33,7 +33,7 @@ def test_view_in_browser_shows_the_digest_as_emailed_and_lists_past_digests(
         )
     ]
     assert titles and all(t.split(":")[0][:30] in page.text for t in titles)
-    assert "Your past digests" in page.text and ">2026-11-22</a>" in page.text
+    assert "Your past digests" in page.text and '">Sunday 22 November 2026</a>' in page.text
     assert "View in browser" not in page.text  # the page does not link to itself
     csp = page.headers["content-security-policy"]
     assert (
@@ -101,7 +101,8 @@ def test_a_second_digest_joins_the_list_and_the_feed(
     project.ok("fetch", "--now", LATER, str(listing))
     project.ok("send", "--now", LATER)
     listing = client.get(link(first, "Past digests")).text
-    editions = re.findall(r">(2026-11-2\d)</a>", listing)
+    # each linked by its day as people write it
+    editions = re.findall(r'/(2026-11-2\d)">[A-Z][a-z]+day 2\d November 2026</a>', listing)
     sent = [
         e
         for (e,) in project.query(

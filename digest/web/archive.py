@@ -15,6 +15,7 @@ from digest.models import Subscriber
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions.links import edition_page
 from digest.views import DigestView
+from digest.vocabulary import long_day
 from digest.web.context import WebContext
 from digest.web.routes import Web
 
@@ -48,17 +49,25 @@ def _views(web: WebContext, ids: list[int]) -> list[DigestView]:
     return [stored_view(found[i], web.links) for i in ids if i in found]
 
 
+def _past(web: WebContext, subscriber: Subscriber, subscriber_id: int) -> list[tuple[str, str]]:
+    """The subscriber's digests that went out, newest first: (the day as people write it,
+    its page)."""
+    archive = web.links.archive_url(subscriber)
+    return [
+        (long_day(date.fromisoformat(edition)), edition_page(archive, edition))
+        for _, edition in web.store.archive.editions(subscriber_id)
+    ]
+
+
 @router.get("/digests/{token}", response_class=HTMLResponse)
 def archive(request: Request, web: Web, token: str) -> HTMLResponse:
     """The subscriber's past digests, newest first."""
     subscriber, subscriber_id = _reader(web, "archive", token)
-    editions = web.store.archive.editions(subscriber_id)
-    past = web.links.archive_url(subscriber)
     return web.page(
         request,
         "archive",
         subscriber=subscriber,
-        digests=[(edition, edition_page(past, edition)) for _, edition in editions],
+        digests=_past(web, subscriber, subscriber_id),
         feed_url=web.links.feed_url(subscriber),
         preferences_url=web.links.preferences_url(subscriber),
     )
@@ -73,8 +82,7 @@ def digest_page(request: Request, web: Web, token: str, edition: str) -> HTMLRes
         raise NotFoundError(f"you have no digest of {edition}: see the list of your digests")
     [view] = _views(web, [delivery])
     view.browser_url = None
-    past = web.links.archive_url(subscriber)
-    view.past = [(e, edition_page(past, e)) for _, e in web.store.archive.editions(subscriber_id)]
+    view.past = _past(web, subscriber, subscriber_id)
     html = web.mailer.renderer.render(view).html
     return HTMLResponse(html, headers={"Content-Security-Policy": DIGEST_CSP})
 
