@@ -19,6 +19,9 @@ def test_subscribe_confirm_receive_one_click_unsubscribe(
     page = client.get("/")
     assert page.status_code == 200
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    # the form shows the defaults a signup gets (the popularity weight's field was empty)
+    for field, default in {"max_papers": "10", "send_at": "08:00", "trending": "0.1"}.items():
+        assert re.search(rf'name="{field}"[^>]* value="{re.escape(default)}"', page.text), field
     response = signup(client)
     assert response.status_code == 200 and "Check your inbox" in response.text
     assert project.query("select email, status from subscriber") == [
