@@ -328,6 +328,8 @@ def test_papers_remove_and_prune_keep_what_digests_and_votes_name(project: Proje
     assert "1 paper removed, 2 kept" in removed.out
     assert project.query("select count(*) from paper") == [(total - 1,)]
     assert project.query(f"select count(*) from sighting where paper_id = '{free[1]}'") == [(0,)]
+    unknown = project.cli("papers", "remove", "arxiv:0000.00000")  # the error alone
+    assert unknown.code == 1 and unknown.out == "" and "no paper 'arxiv:0000.00000'" in unknown.err
 
     pruned = project.ok("papers", "prune", "--before", "2030-01-01")
     kept = len(named | {free[0]})

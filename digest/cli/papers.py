@@ -65,7 +65,9 @@ def remove(
     removal = state(ctx).services().store.papers.remove(ids)
     for paper_id in removal.kept:
         say(f"kept {paper_id}: {KEPT}", err=True)
-    say(f"{counted(len(removal.removed), 'paper')} removed, {len(removal.kept)} kept")
+    if removal.removed or removal.kept or not removal.unknown:
+        kept = f", {len(removal.kept)} kept" if removal.kept else ""
+        say(f"{counted(len(removal.removed), 'paper')} removed{kept}")
     if removal.unknown:
         raise NotFoundError(
             f"no paper {removal.unknown[0]!r}"
