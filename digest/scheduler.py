@@ -28,6 +28,7 @@ from digest.outbox import SendReport
 from digest.safe_text import without_password
 from digest.sources.base import SourceConfig
 from digest.store.engine import database_error
+from digest.vocabulary import counted
 from digest.web.listen import address, listening_socket
 from digest.wiring import Services
 
@@ -192,11 +193,8 @@ def serve(
     _stop_on_signals(runner.stop)
     scheduler = build_scheduler(runner, tick_seconds)
     scheduler.start()
-    log.info(
-        "scheduler started: dispatch every %gs, %d sources",
-        tick_seconds,
-        len(services.settings.sources),
-    )
+    sources = counted(len(services.settings.sources), "source")
+    log.info("scheduler started: dispatch every %gs, %s", tick_seconds, sources)
     try:
         if sock is not None:
             log.info("web app on http://%s", address(host, port))

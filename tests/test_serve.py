@@ -133,6 +133,7 @@ def test_serve_stops_cleanly_on_sigterm_mid_dispatch(
     started_line = next(line for line in output.splitlines() if "Started server" in line)
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO uvicorn", started_line)
     assert f"INFO digest.scheduler: web app on http://127.0.0.1:{web_port}" in output
+    assert "scheduler started: dispatch every 1s, 1 source\n" in output  # the project's seeds
     counts = statuses(project)
     assert counts.get("sending", 0) == 0, counts
     assert 30 <= counts["sent"] < 400, counts
