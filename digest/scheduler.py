@@ -83,8 +83,8 @@ class Runner:
         """Delete what is older than `keep_days` (once a day), unless stopping."""
         done = self._unless_stopping("removing old digests and papers", self.digest.keep)
         if done is not None and any(done):
-            days = self.services.settings.keep_days
-            log.info("removed what is older than %d days: digests %d, papers %d", days, *done)
+            days = counted(self.services.settings.keep_days, "day")
+            log.info("removed what is older than %s: digests %d, papers %d", days, *done)
 
     def read_inbox(self) -> None:
         """Act on the returned mail (bounces, complaints, unsubscribes), unless stopping."""

@@ -55,6 +55,10 @@ def test_add_with_every_option_is_active_at_once(project: Project) -> None:
 def test_add_defaults(project: Project) -> None:
     out = project.ok("subscribers", "add", "bob@example.org", "--keywords", "diffusion").out
     assert out.strip() == "added bob@example.org: diffusion; daily at 08:00 UTC, up to 10 papers"
+    one = project.ok(
+        "subscribers", "add", "cy@example.org", "--keywords", "gans", "--max-papers", "1"
+    )
+    assert one.out.endswith(", up to 1 paper\n")
     row = shown(project, "bob@example.org")
     assert (row["frequency"], row["weekly_day"], row["exclude"], row["status"]) == (
         "daily",

@@ -21,7 +21,7 @@ from digest.cli.subscriber_files import export, import_cmd
 from digest.cli.subscriber_status import pause, remove, resume
 from digest.errors import TransportError, ValidationError
 from digest.mail.mime import clean
-from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus
+from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus, counted
 
 if TYPE_CHECKING:  # the ORM and the library load when a command runs, not for --help
     from digest.models import Subscriber
@@ -61,7 +61,8 @@ def _schedule(s: Subscriber) -> str:
 
 def _summary(s: Subscriber) -> str:
     excluded = f" (not: {', '.join(s.exclude)})" if s.exclude else ""
-    return f"{', '.join(s.keywords)}{excluded}; {_schedule(s)}, up to {s.max_papers} papers"
+    papers = counted(s.max_papers, "paper")
+    return f"{', '.join(s.keywords)}{excluded}; {_schedule(s)}, up to {papers}"
 
 
 # shown as moments a person reads (the JSON keeps ISO-8601)
