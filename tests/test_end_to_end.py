@@ -126,7 +126,9 @@ def test_preview_renders_without_sending(project: Project) -> None:
     project.ok("fetch", "--now", NOW)
     out = project.root / "preview.html"
     result = project.ok("preview", "alice@example.org", "--out", str(out), "--now", NOW)
-    assert "HTML written to" in result.out
+    assert result.out.endswith(f" papers; HTML written to {out}\n")  # the HTML alone
+    printed = project.ok("preview", "alice@example.org", "--now", NOW).out  # or the text
+    assert printed.startswith("Subject: Papers digest 22 Nov 2026: ") and "Why you got" in printed
     html = out.read_text()
     assert "Why you got this" in html and "kv cache" in html.lower()
     # it holds the reader's own preferences, unsubscribe and vote links: the owner's alone

@@ -192,7 +192,8 @@ def preview(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The subscriber's email address.")],
     out: Annotated[
-        Path | None, typer.Option(help="Write the HTML here (the plain text goes to stdout).")
+        Path | None,
+        typer.Option(help="Write the HTML here instead of printing the subject and plain text."),
     ] = None,
     now: Annotated[str | None, now_option] = None,
 ) -> None:
@@ -202,7 +203,7 @@ def preview(
     rendered, items = digest.preview(subscriber, parse_now(now))
     if out is not None:
         write_file(out, rendered.html, private=True)  # the reader's own signed links
-        say(f"{len(items)} papers; HTML written to {out}")
+        say(f"{counted(len(items), 'paper')}; HTML written to {out}")
     else:
         say(f"Subject: {rendered.subject}\n")
         say(rendered.text)
