@@ -176,6 +176,10 @@ def test_preferences_change_pause_and_resume(project: Project, web: Any) -> None
         assert 'id="status">paused' in paused.text
         resumed = c.post(url, data={"action": "resume", "csrf": token})
         assert 'id="status">active' in resumed.text
+        # an action no page of this version sends is not taken for "save" (which would have
+        # emptied the keywords here)
+        odd = c.post(url, data={"action": "papers", "csrf": token})
+        assert odd.status_code == 400 and "this form is out of date: reload the page" in odd.text
     after = store.subscribers.get("p@example.org")
     assert (
         after.keywords,

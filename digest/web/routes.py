@@ -330,13 +330,15 @@ def _save_preferences(request: Request, token: str, form: dict[str, str]) -> HTM
         elif action == "resubscribe":
             subscriber = signup.resubscribe(web.store, subscriber, web.clock())
             notice = "Welcome back: your digests start again at your next send time."
-        else:
+        elif action == "save":
             subscriber = signup.update_preferences(
                 web.store, subscriber, preferences_from(form), web.clock()
             )
             notice = "Saved."
             if subscriber.status == "unsubscribed":
                 notice += " You are unsubscribed: press Resubscribe to get digests again."
+        else:  # a page of another version, or a made-up form: nothing is guessed
+            raise ValidationError("this form is out of date: reload the page and try again")
     except ValidationError as exc:
         return preferences_page(request, subscriber, status=400, error=str(exc), values=form)
     return preferences_page(request, subscriber, notice=notice)
