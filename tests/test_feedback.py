@@ -200,6 +200,12 @@ def test_cli_feedback_show_and_bad_ids(project: Project) -> None:
         failed = project.cli("subscribers", "feedback", PERSON, "--like", ids[2], "--like", bad)
         assert failed.code == 1 and bad in failed.err and len(failed.err.splitlines()) == 1
     assert votes(project) == [(ids[0], -1, "cli")]
+    # one paper liked and disliked at once: which was meant cannot be guessed
+    for command in (["subscribers", "feedback", PERSON], ["rank", "--keywords", "kv cache"]):
+        both = project.cli(*command, "--like", ids[2], "--dislike", f" {ids[2]} ")
+        assert both.code == 1 and both.out == ""
+        assert f"{ids[2]} (" in both.err and "given to both --like and --dislike" in both.err
+    assert votes(project) == [(ids[0], -1, "cli")]
     project.ok("subscribers", "remove", PERSON)
     assert votes(project) == []
 

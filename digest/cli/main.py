@@ -128,12 +128,13 @@ def rank_cmd(
     from digest import pipeline
     from digest.ranking import Profile, Voted, rank
     from digest.subscriptions.preferences import check_topics
-    from digest.subscriptions.votes import resolve_papers
+    from digest.subscriptions.votes import one_vote_each, resolve_papers
 
     services = state(ctx).services()
     store = services.store
     liked_papers = resolve_papers(store, like or [])
     disliked_papers = resolve_papers(store, dislike or [])
+    one_vote_each({"--like": liked_papers, "--dislike": disliked_papers})
     liked, disliked = [p.id for p in liked_papers], [p.id for p in disliked_papers]
     wanted, excluded = check_topics(keywords, exclude)
     profile = Profile(wanted, excluded, liked=liked, disliked=disliked)

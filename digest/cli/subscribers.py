@@ -322,18 +322,20 @@ def feedback(
     clear: Annotated[list[str] | None, typer.Option(help="Forget the vote on this paper.")] = None,
 ) -> None:
     """Record "more / less like this" votes for a subscriber; every id is checked first."""
-    from digest.subscriptions.votes import resolve_papers
+    from digest.subscriptions.votes import one_vote_each, resolve_papers
 
     store = state(ctx).services().store
     subscriber = find_subscriber(store, email)
     assert subscriber.id is not None
-    wanted = {1: like or [], -1: dislike or [], 0: clear or []}
-    if not any(wanted.values()):
+    if not (like or dislike or clear):
         ctx.fail("nothing to record: give --like, --dislike or --clear")
-    votes: dict[str, int] = {}
-    for value, refs in wanted.items():
-        for paper in resolve_papers(store, refs):
-            votes[paper.id] = value
+    named = {
+        option: resolve_papers(store, refs or [])
+        for option, refs in (("--like", like), ("--dislike", dislike), ("--clear", clear))
+    }
+    one_vote_each(named)
+    value = {"--like": 1, "--dislike": -1, "--clear": 0}
+    votes = {p.id: value[option] for option, papers in named.items() for p in papers}
     store.votes.set(subscriber.id, votes, parse_now(None), "cli")
     words = {1: "liked", -1: "disliked", 0: "cleared"}
     done = [f"{words[v]} {sum(1 for x in votes.values() if x == v)}" for v in (1, -1, 0)]

@@ -4,7 +4,7 @@ history; every reference is checked before anything is stored."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from digest.errors import NotFoundError, ValidationError
 from digest.ingest.identity import normalise_title
@@ -63,6 +63,19 @@ def resolve_papers(store: Store, refs: Sequence[str]) -> list[Paper]:
             )
         raise NotFoundError(f"no paper {ref[:80]!r} in the history: see `digest papers`")
     return found
+
+
+def one_vote_each(groups: Mapping[str, Sequence[Paper]]) -> None:
+    """ValidationError naming a paper given under two options (--like and --dislike): which
+    one was meant cannot be guessed."""
+    first: dict[str, str] = {}
+    for option, papers in groups.items():
+        for paper in papers:
+            if first.setdefault(paper.id, option) != option:
+                raise ValidationError(
+                    f"{paper.id} ({paper.title[:60]}) is given to both {first[paper.id]} and "
+                    f"{option}: give it once"
+                )
 
 
 def lookup_papers(
