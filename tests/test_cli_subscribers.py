@@ -146,6 +146,12 @@ def test_edit_changes_only_the_given_fields(project: Project) -> None:
         [],
         "18:05",
     )
+    # what was so already is not called a change
+    again = ["--keywords", "speculative decoding", "--send-at", "18:05", "--max-papers", "3"]
+    out = project.ok("subscribers", "edit", "alice@example.org", *again).out
+    assert out.strip() == "updated alice@example.org: changed max_papers"
+    same = project.ok("subscribers", "edit", "alice@example.org", "--send-at", "6:05pm").out
+    assert same.strip() == "alice@example.org: no setting changed (each was so already)"
 
 
 def test_edit_frequency_and_weekly_day(project: Project) -> None:

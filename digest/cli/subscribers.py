@@ -282,6 +282,7 @@ def edit(
     changes = checked_changes({k: v for k, v in given.items() if v is not None}, subscriber)
     if not changes and not revoke_links and new_email is None:
         ctx.fail("nothing to change: give at least one option of `digest subscribers edit`")
+    changed = [name for name, value in changes.items() if getattr(subscriber, name) != value]
     subscriber.sqlmodel_update(changes)
     if revoke_links:
         subscriber.token_version += 1
@@ -293,12 +294,15 @@ def edit(
         saved = change_email(store, subscriber, new_email, now)
     if "keywords" in changes:
         _hint_typos(store, saved.keywords)
-    done = [f"changed {', '.join(changes)}"] if changes else []
+    done = [f"changed {', '.join(changed)}"] if changed else []
+    if changes and not changed:
+        done.append("no setting changed (each was so already)")
     if new_email is not None:
         done.append(f"moved from {old_email}")
     if revoke_links or new_email is not None:
         done.append("earlier links revoked")
-    say(f"updated {saved.email}: {'; '.join(done)}")
+    updated = "updated " if changed or revoke_links or new_email is not None else ""
+    say(f"{updated}{saved.email}: {'; '.join(done)}")
 
 
 subscribers_app.command("pause")(pause)
