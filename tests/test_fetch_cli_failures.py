@@ -53,7 +53,9 @@ def test_files_that_are_not_listings_are_refused_and_nothing_is_stored(
             "for a web address, write it whole: https://huggingface.co/papers",
         ),
         ("notes.txt", "check the source's url"),  # a listing file that is not there
-        ("nosuchdir", "check the source's url"),
+        ("./nosuchdir", "check the source's url"),
+        ("ftp://ftp.example.org/listing.txt", "ftp:// is not read: give an http:// or https://"),
+        ("file:///tmp/listing.txt", "file:// is not read: give an http:// or https:// address"),
     ],
 )
 def test_a_source_that_names_no_file_says_what_was_likely_meant(
@@ -63,6 +65,20 @@ def test_a_source_that_names_no_file_says_what_was_likely_meant(
     assert result.code == 1
     assert f"{location}: failed: no such file or directory (" in result.err
     assert hint in result.err
+
+
+def test_a_mistyped_source_name_fetches_nothing_and_names_the_configured_ones(
+    project: Project,
+) -> None:
+    """A bare word is a source's name (a file of that name would be read): a typo fails
+    before anything is fetched, instead of fetching the others and calling it a missing file."""
+    result = project.cli("fetch", "seeds", "sedes")
+    assert result.code == 1 and result.out == ""
+    assert result.err == (
+        "error: no source named 'sedes' (configured: seeds) and no such file or directory: "
+        "nothing was fetched\n"
+    )
+    assert project.query("select count(*) from paper") == [(0,)]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")

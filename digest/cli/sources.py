@@ -95,7 +95,19 @@ def resolve_sources(services: Services, names: list[str], kind: SourceKind) -> l
         if not configured:
             raise NotFoundError("no sources configured: add [[sources]] to the config file")
         return list(configured.values())
+    for name in names:
+        if name not in configured and _bare_word(name) and not Path(name).expanduser().exists():
+            known = ", ".join(sorted(configured)) or "none"
+            raise NotFoundError(
+                f"no source named {name!r} (configured: {known}) and no such file or "
+                "directory: nothing was fetched"
+            )
     return [configured.get(name) or SourceConfig(name=name, url=name, kind=kind) for name in names]
+
+
+def _bare_word(name: str) -> bool:
+    """Whether an argument reads as a source's name rather than a path or an address."""
+    return not any(mark in name for mark in "./\\:")
 
 
 def sources(

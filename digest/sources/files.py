@@ -29,11 +29,15 @@ _CATEGORY = re.compile(
     r"(?:cs|econ|eess|math|stat|physics|astro-ph|cond-mat|gr-qc|hep-(?:ex|lat|ph|th)|math-ph"
     r"|nlin|nucl-(?:ex|th)|quant-ph|q-bio|q-fin)(?:\.[A-Za-z-]{2,8})?(?:\+[\w.-]+)*"
 )
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)  # http(s) never reaches here
 _HOST = re.compile(r"(?:[a-z0-9-]+\.)+[a-z]{2,}(?::\d+)?(?:/\S*)?", re.IGNORECASE)
 
 
 def _meant(location: str) -> str:
     """A hint for a source location that names no file."""
+    scheme = _SCHEME.match(location)
+    if scheme:
+        return f"{scheme[0]} is not read: give an http:// or https:// address, or a local path"
     if _CATEGORY.fullmatch(location):
         return f"for the arXiv category's feed, use https://rss.arxiv.org/rss/{location}"
     if _HOST.fullmatch(location) and Path(location).suffix.lower() not in LISTING_SUFFIXES:
