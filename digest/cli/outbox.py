@@ -71,7 +71,10 @@ def deliveries(
     if not data:
         which = f"with status {status} " if status else ""
         whose = f"to {subscriber.email} " if subscriber is not None else ""
-        say(f"no deliveries {which}{whose}yet: `digest run` plans and sends the due digests")
+        if which or whose:  # a filter: the outbox may hold others
+            say(f"no deliveries {which}{whose}".rstrip())
+        else:
+            say("no deliveries yet: `digest run` plans and sends the due digests")
     for row in data:
         say(_delivery_line(row))
 
