@@ -171,7 +171,8 @@ def _no_keyword_excluded(keywords: list[str], excluded: list[str]) -> None:
     "galaxy"): every paper that matches it whole would be removed again."""
     unwanted = {tuple(stems(keyword)) for keyword in excluded}
     for keyword in keywords:
-        if stems(keyword) and tuple(stems(keyword)) in unwanted:
+        stemmed = tuple(stems(keyword))
+        if stemmed and stemmed in unwanted:
             raise ValidationError(
                 f"{keyword[:60]!r} is both a keyword and excluded: no paper it matches "
                 "would be sent; remove it from one of them"
