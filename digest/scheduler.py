@@ -94,9 +94,10 @@ class Runner:
 
     def fetch(self, source: SourceConfig) -> None:
         """Ingest one source, unless stopping."""
-        if self.stop.is_set():
-            return
-        for r in self.digest.fetch(self.clock(), [source]):
+        reports = self._unless_stopping(
+            f"fetching {source.name}", lambda now: self.digest.fetch(now, [source])
+        )
+        for r in reports or []:
             shown = without_password(r.url)
             if r.unchanged:
                 log.debug("fetch %s: unchanged", shown)

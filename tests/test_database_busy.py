@@ -45,10 +45,16 @@ def holder(project: Project, short_wait: None) -> Iterator[Holder]:
     held.conn.close()
 
 
+@pytest.mark.parametrize(
+    ("args", "table"),
+    [
+        (["subscribers", "add", "ann@example.org", "--keywords", "kv cache"], "subscriber"),
+        (["fetch"], "paper"),  # not "reading a listing failed on a bug", with its traceback
+    ],
+)
 def test_a_command_on_a_locked_database_is_one_line_and_stores_nothing(
-    project: Project, holder: Holder
+    project: Project, holder: Holder, caplog: pytest.LogCaptureFixture, args: list[str], table: str
 ) -> None:
-    args = ["subscribers", "add", "ann@example.org", "--keywords", "kv cache"]
     with holder:
         failed = project.cli(*args)
     assert failed.code == 1 and failed.out == ""
@@ -56,7 +62,8 @@ def test_a_command_on_a_locked_database_is_one_line_and_stores_nothing(
         "error: the database stayed locked for 0.3 s by another process writing to it (another "
         "digest command, `digest serve`, a backup, an sqlite3 shell): try again when it is done\n"
     )
-    assert project.query("select count(*) from subscriber") == [(0,)]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert project.query(f"select count(*) from {table}") == [(0,)]
     project.ok(*args)  # the lock gone, the same command works
 
 
@@ -67,20 +74,24 @@ def test_a_scheduler_job_on_a_locked_database_logs_one_line_and_the_next_tick_wo
     from digest.scheduler import Runner
     from digest.wiring import Services
 
-    project.ok("fetch")
     project.ok("subscribers", "add", "ann@example.org", "--keywords", "kv cache")
     services = Services(load_settings())
     runner = Runner(services, clock=lambda: datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    [source] = services.settings.sources
+    locked = (
+        "failed: the database stayed locked for 0.3 s by another process writing to it "
+        "(another digest command, `digest serve`, a backup, an sqlite3 shell): try again when "
+        "it is done"
+    )
     try:
-        with holder, caplog.at_level(logging.INFO, "digest.scheduler"):
-            runner.dispatch()  # raises nothing: the scheduler's thread goes on
+        with holder, caplog.at_level(logging.INFO):
+            runner.fetch(source)  # each raises nothing: the scheduler's thread goes on
+            runner.dispatch()
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-        assert errors == [
-            "dispatch failed: the database stayed locked for 0.3 s by another process "
-            "writing to it (another digest command, `digest serve`, a backup, an sqlite3 "
-            "shell): try again when it is done"
-        ]
+        assert errors == [f"fetching {source.name} {locked}", f"dispatch {locked}"]
+        assert project.query("select count(*) from paper") == [(0,)]
         assert project.query("select count(*) from delivery") == [(0,)]
+        runner.fetch(source)
         runner.dispatch()
         assert project.query("select status from delivery") == [("sent",)]
     finally:

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from sqlalchemy.exc import OperationalError
+
 from digest.errors import DigestError
 from digest.ingest.identity import dedupe, lookup_keys, plan_writes
 from digest.models import FetchStatus
@@ -122,6 +124,8 @@ def _guarded(
         return ingest(store, source, now, how)
     except DigestError as exc:
         return _failed(store, source, url, now, exc)
+    except OperationalError:  # the database, not this listing: nothing could be recorded
+        raise
     except Exception as exc:
         log.exception("reading %s failed on a bug", without_password(url))
         error = f"internal error ({type(exc).__name__}): please report it with the log"
