@@ -125,3 +125,19 @@ def test_time_zone_and_send_time_as_people_type_them(
     args = ["--keywords", "rlhf", "--timezone", timezone, "--send-at", send_at]
     project.ok("subscribers", "add", "ann@example.org", *args)
     assert project.query("select timezone, send_at from subscriber") == [stored]
+
+
+def test_a_weekly_day_for_a_digest_that_is_not_weekly_is_refused(project: Project) -> None:
+    """`--weekly-day friday` alone meant a weekly digest: it was stored and never used, and
+    the subscriber got a digest every day."""
+    refused = project.cli("subscribers", "add", "ann@example.org", "--keywords", "rlhf",
+                          "--weekly-day", "friday")  # fmt: skip
+    assert refused.code == 2 and "add --frequency weekly" in refused.err
+    assert project.query("select count(*) from subscriber") == [(0,)]
+    project.ok("subscribers", "add", "ann@example.org", "--keywords", "rlhf")
+    refused = project.cli("subscribers", "edit", "ann@example.org", "--weekly-day", "fri")
+    assert refused.code == 2 and "this one is daily" in refused.err
+    project.ok("subscribers", "edit", "ann@example.org", "--weekly-day", "fri",
+               "--frequency", "weekly")  # fmt: skip
+    project.ok("subscribers", "edit", "ann@example.org", "--weekly-day", "tuesday")
+    assert project.query("select frequency, weekly_day from subscriber") == [("weekly", 1)]

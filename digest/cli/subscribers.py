@@ -91,6 +91,15 @@ SHOW_FIRST = (
 )
 
 
+def _weekly_day_needs_weekly(ctx: typer.Context, weekly_day: str | None, frequency: str) -> None:
+    """Refuse --weekly-day for a digest that is not weekly: it would be kept and never used."""
+    if weekly_day is not None and frequency != Frequency.WEEKLY:
+        ctx.fail(
+            f"--weekly-day is the day of a weekly digest, and this one is {frequency}: "
+            f"add --frequency weekly"
+        )
+
+
 @subscribers_app.command("add")
 def add(
     ctx: typer.Context,
@@ -103,7 +112,9 @@ def add(
     frequency: Annotated[
         Frequency, typer.Option(help=FREQUENCY_HELP, case_sensitive=False)
     ] = Frequency.DAILY,
-    weekly_day: Annotated[str, typer.Option(help=WEEKLY_DAY_HELP)] = "monday",
+    weekly_day: Annotated[
+        str | None, typer.Option(help=f"{WEEKLY_DAY_HELP}  [default: monday]", show_default=False)
+    ] = None,
     trending: Annotated[float, typer.Option(help=TRENDING_HELP)] = 0.1,
     trending_box: Annotated[
         bool, typer.Option("--trending-box/--no-trending-box", help=TRENDING_BOX_HELP)
@@ -122,6 +133,7 @@ def add(
     from digest.subscriptions.mailer import send_confirmation
     from digest.subscriptions.preferences import new_subscriber
 
+    _weekly_day_needs_weekly(ctx, weekly_day, frequency)
     now = parse_now(None)
     subscriber = new_subscriber(
         email=email,
@@ -131,7 +143,7 @@ def add(
         send_at=send_at,
         max_papers=max_papers,
         frequency=frequency,
-        weekly_day=weekly_day,
+        weekly_day=weekly_day or "monday",
         trending=trending,
         trending_box=trending_box,
         grouped=grouped,
@@ -279,6 +291,7 @@ def edit(
         "trending_box": trending_box,
         "grouped": grouped,
     }
+    _weekly_day_needs_weekly(ctx, weekly_day, frequency or subscriber.frequency)
     changes = checked_changes({k: v for k, v in given.items() if v is not None}, subscriber)
     if not changes and not revoke_links and new_email is None:
         ctx.fail("nothing to change: give at least one option of `digest subscribers edit`")
