@@ -94,7 +94,7 @@ def test_a_city_two_different_clocks_share_is_refused(project: Project) -> None:
     assert failed.code == 1 and "unknown time zone 'west'" in failed.err
 
 
-@pytest.mark.parametrize("offset", ["UTC+2", "GMT-5", "+01:00", "utc +5:30"])
+@pytest.mark.parametrize("offset", ["UTC+2", "GMT-5", "+01:00", "utc +5:30", "Etc/GMT+5"])
 def test_an_offset_typed_for_a_time_zone_asks_for_the_city(project: Project, offset: str) -> None:
     """An offset keeps no summer time (and its Etc/ name reads the opposite way round: UTC+2
     is Etc/GMT-2), so it is refused with what to type instead."""
@@ -102,6 +102,27 @@ def test_an_offset_typed_for_a_time_zone_asks_for_the_city(project: Project, off
     failed = project.cli("subscribers", "add", "ann@example.org", *args)
     assert failed.code == 1 and "an offset is not a place" in failed.err
     assert "name your city, e.g. Berlin" in failed.err
+
+
+def test_est_asks_for_the_city_and_a_stored_one_stays_until_changed(project: Project) -> None:
+    """EST is UTC-5 all year in tzdata: typed in New York, the digest came an hour late all
+    summer. Refused with what to type; one stored before (an import of an old list) is
+    checked again only when the time zone changes."""
+    failed = project.cli("subscribers", "add", "ann@example.org", "--keywords", "rlhf",
+                         "--timezone", "est")  # fmt: skip
+    assert failed.code == 1 and "'est' is UTC-5 all year" in failed.err
+    assert "name your city, e.g. New York" in failed.err
+    project.ok(
+        "subscribers", "add", "ann@example.org", "--keywords", "rlhf", "--timezone", "EST5EDT"
+    )  # fmt: skip: the zone that keeps summer time stays
+    project.query("update subscriber set timezone = 'EST'")  # as imported before
+    project.ok("subscribers", "edit", "ann@example.org", "--send-at", "9:00")
+    failed = project.cli("subscribers", "edit", "ann@example.org", "--timezone", "EST")
+    assert failed.code == 1 and "all year" in failed.err
+    project.ok("subscribers", "edit", "ann@example.org", "--timezone", "new york")
+    assert project.query("select timezone, send_at from subscriber") == [
+        ("America/New_York", "09:00")
+    ]
 
 
 @pytest.mark.parametrize(

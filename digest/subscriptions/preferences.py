@@ -50,31 +50,46 @@ def normalise_email(text: str) -> str:
 def check_timezone(name: str) -> str:
     """The IANA time zone a name means (Europe/Berlin; typed in any case, or as its city
     alone when one zone has it: "berlin", "new york", "São Paulo"), or ValidationError (for
-    an offset such as UTC+2 one that asks for the city)."""
+    an offset such as UTC+2, or EST, one that asks for the city)."""
     typed = name.strip()
+    plain = unicodedata.normalize("NFKD", typed).encode("ascii", "ignore").decode("ascii")
+    if _OFFSET.fullmatch(plain):
+        raise ValidationError(f"unknown time zone {name[:60]!r}{_OFFSET_HINT}")
+    if (all_year := _ALL_YEAR.get(plain.lower())) is not None:
+        offset, cities = all_year
+        raise ValidationError(
+            f"time zone {name[:60]!r} is {offset} all year, without summer time: name your "
+            f"city, e.g. {cities}, and the digest keeps to its clock"
+        )
     try:
         ZoneInfo(typed)
         return typed
     except (ZoneInfoNotFoundError, ValueError):
         pass
-    plain = unicodedata.normalize("NFKD", typed).encode("ascii", "ignore").decode("ascii")
     zone = _zone_names().get(plain.lower().replace(" ", "_"))
     if zone is not None:
         return zone
-    hint = (
-        ": an offset is not a place (summer time moves it, and the digest with it); name "
-        "your city, e.g. Berlin or Europe/Berlin"
-        if _OFFSET.fullmatch(plain)
-        else ": use an IANA name such as Europe/Berlin, a city such as Tokyo, or UTC"
+    raise ValidationError(
+        f"unknown time zone {name[:60]!r}: use an IANA name such as Europe/Berlin, a city "
+        "such as Tokyo, or UTC"
     )
-    raise ValidationError(f"unknown time zone {name[:60]!r}{hint}")
 
 
 # what people type for an offset: UTC+2, GMT-5, UTC +05:30, +01:00 (Etc/GMT-2 is UTC+2, the
 # POSIX way round: stored, it would read as the opposite on the preferences page)
 _OFFSET = re.compile(
-    r"(?:utc|gmt)?\s*(?P<sign>[+-])\s*(?P<hours>\d{1,2})(?::?(?P<minutes>\d\d))?",
+    r"(?:etc/)?(?:utc|gmt)?\s*(?P<sign>[+-])\s*(?P<hours>\d{1,2})(?::?(?P<minutes>\d\d))?",
     re.IGNORECASE,
+)
+
+
+# the zones of tzdata that are a clock of winter under its name, all year: typed by people of
+# New York or Denver, they would send an hour late all summer (EST5EDT and the like follow
+# summer time, and stay)
+_ALL_YEAR = {"est": ("UTC-5", "New York"), "mst": ("UTC-7", "Denver or Phoenix")}
+_OFFSET_HINT = (
+    ": an offset is not a place (summer time moves it, and the digest with it); name your "
+    "city, e.g. Berlin or Europe/Berlin"
 )
 
 
@@ -281,9 +296,13 @@ def checked(data: dict[str, Any]) -> CheckedSettings:
 
 def checked_changes(changes: dict[str, Any], current: SubscriberSettings) -> dict[str, Any]:
     """The given settings of a partial update, checked against the subscriber's others."""
+    # what was stored before a check existed (topics that clash, a time zone such as EST) is
+    # checked again only when it changes
+    unchanged = {"timezone"} - changes.keys()
     topics = {"keywords", "exclude"}
-    # topics stored before a check existed are checked again only when they change
-    kept = current.model_dump(exclude=None if topics & changes.keys() else topics)
+    if not topics & changes.keys():
+        unchanged |= topics
+    kept = current.model_dump(exclude=unchanged)
     settings = checked({**kept, **changes})
     # exclusions typed among new keywords ("-medical") change the excluded keywords too
     changed = [*changes, "exclude"] if "keywords" in changes else list(changes)
