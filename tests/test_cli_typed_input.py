@@ -112,9 +112,10 @@ def test_est_asks_for_the_city_and_a_stored_one_stays_until_changed(project: Pro
                          "--timezone", "est")  # fmt: skip
     assert failed.code == 1 and "'est' is UTC-5 all year" in failed.err
     assert "name your city, e.g. New York" in failed.err
+    # the zone of that name that keeps summer time stays
     project.ok(
         "subscribers", "add", "ann@example.org", "--keywords", "rlhf", "--timezone", "EST5EDT"
-    )  # fmt: skip: the zone that keeps summer time stays
+    )
     project.query("update subscriber set timezone = 'EST'")  # as imported before
     project.ok("subscribers", "edit", "ann@example.org", "--send-at", "9:00")
     failed = project.cli("subscribers", "edit", "ann@example.org", "--timezone", "EST")
