@@ -213,6 +213,27 @@ def test_info_the_access_log_holds_no_tokens(
     assert not any(token in line for line in lines)
 
 
+def test_info_every_link_path_with_a_token_is_redacted() -> None:
+    """The access log of the deletion, move and restart links held their tokens (a log
+    reader could have opened a subscriber's deletion page): every route of the app whose
+    path holds a token is redacted, those to come included."""
+    from fastapi.routing import APIRoute, APIRouter
+
+    from digest.web import app as web_app
+    from digest.web.security import redact_tokens
+
+    # the routers the app includes (FastAPI's own list of them is not public)
+    routers = [r for r in vars(web_app).values() if isinstance(r, APIRouter)]
+    routes = [route for router in routers for route in router.routes]
+    paths = {r.path for r in routes if isinstance(r, APIRoute) and "{token}" in r.path}
+    assert {"/forget/{token}", "/move/{token}/decline", "/preferences/{token}"} <= paths
+    secret = "s3cr3t.T0ken-value_x"
+    for path in paths:
+        filled = path.format(token=secret, direction="more", edition="2026-11-22")
+        line = f'127.0.0.1:5 - "GET {filled}?from=mail HTTP/1.1" 200'
+        assert secret not in redact_tokens(line) and "[token]" in redact_tokens(line), path
+
+
 def test_info_no_slash_redirect_echoes_a_spoofed_host(project: Project, web: Any) -> None:
     answer = httpx.get(f"{web.url}/preview/", headers={"Host": "evil.example"})
     assert answer.status_code == 404 and "location" not in answer.headers

@@ -39,7 +39,11 @@ def csrf_ok(key: bytes, cookie: str | None, submitted: str | None) -> bool:
     return hmac.compare_digest(csrf_token(key, cookie), submitted)
 
 
-_TOKEN_PATH = re.compile(r"/(confirm|unsubscribe|preferences|vote|digests|feed)/[^\s?\"]+")
+# every route whose path holds a {token} (a test checks that none is missing)
+_TOKEN_PATH = re.compile(
+    r"/(confirm|unsubscribe|preferences|vote|digests|feed|move|decline|forget|restart)"
+    r"/[^\s?\"]+"
+)
 
 
 def redact_tokens(text: str) -> str:
