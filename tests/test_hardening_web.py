@@ -247,6 +247,19 @@ def test_info_https_answers_carry_hsts(project: Project, web: Any) -> None:
     assert answer.headers["strict-transport-security"] == "max-age=31536000"
 
 
+def test_info_only_the_signup_page_may_be_indexed(project: Project, web: Any) -> None:
+    """A reader who shares the link of a digest or of their settings keeps it out of search
+    engines (the page still opens for whoever holds the link)."""
+    project.ok("subscribers", "add", "t@example.org", "--keywords", "kv cache")
+    token = web.services.links.token(
+        "preferences", web.services.store.subscribers.get("t@example.org")
+    )
+    assert "x-robots-tag" not in httpx.get(f"{web.url}/").headers
+    for path in (f"/preferences/{token}", "/preferences/forged", "/no-such-page"):
+        answer = httpx.get(f"{web.url}{path}")
+        assert answer.headers["x-robots-tag"] == "noindex, nofollow", path
+
+
 def test_info_the_csrf_field_is_no_mac_under_the_link_key() -> None:
     import hashlib
     import hmac

@@ -69,7 +69,8 @@ def redact_access_log() -> None:
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
-    """CSP with frame-ancestors, no referrer (token URLs must not leak), nosniff, no caching."""
+    """CSP with frame-ancestors, no referrer (token URLs must not leak), nosniff, no caching,
+    no search engine indexing but of the signup page."""
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
@@ -81,6 +82,8 @@ class SecurityHeaders(BaseHTTPMiddleware):
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
+        if request.url.path != "/":  # a digest or settings page shared by a reader stays
+            response.headers["X-Robots-Tag"] = "noindex, nofollow"  # out of search engines
         return response
 
 
