@@ -135,7 +135,7 @@ FAILURES = {
     "500-every-attempt": Failure((Reply(500, body=b"oops"),), "HTTP 500 after 3 attempts", 3),
     "timeout": Failure(
         (Reply(200, body=HF_BODY, content_type=JSON, delay=0.8),),
-        "timed out after 0.3 s (3 attempts)",
+        "each of 3 attempts timed out after 0.3 s; check the URL, or raise DIGEST_HTTP_TIMEOUT",
         3,
         policy=(("timeout", 0.3),),
     ),

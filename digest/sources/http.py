@@ -131,8 +131,9 @@ class Fetcher:
             ) from None
         except httpx.TimeoutException:
             raise FetchError(
-                f"{shown}: timed out after {self.policy.timeout:g} s "
-                f"({self.policy.attempts} attempts); check the URL or raise the timeout"
+                f"{shown}: each of {self.policy.attempts} attempts timed out after "
+                f"{self.policy.timeout:g} s; check the URL, or raise DIGEST_HTTP_TIMEOUT if the "
+                "server is just slow"
             ) from None
         except RETRYABLE as exc:
             raise FetchError(
