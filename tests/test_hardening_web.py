@@ -91,6 +91,25 @@ def test_b11_a_form_field_with_a_nul_is_a_clean_400_and_stores_nothing(
     assert project.query("select count(*) from subscriber") == [(0,)]
 
 
+def test_b11_a_form_that_is_not_utf8_is_a_clean_400_and_stores_nothing(
+    project: Project, web: Any
+) -> None:
+    """Bytes that are not UTF-8 were decoded to U+FFFD and stored: a pending subscriber
+    "\ufffd\ufffd@example.org", mailed a confirmation no one could receive."""
+    with httpx.Client(base_url=web.url) as client:
+        page = client.get("/").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        body = f"csrf={csrf[1]}&email=%ff%fe%40example.org&keywords=kv+cache&timezone=UTC"
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        refused = client.post("/subscribe", content=body.encode(), headers=headers)
+        fine = client.post("/subscribe", content=body.replace("%ff%fe", "zo%C3%AB"),
+                           headers=headers)  # fmt: skip
+    assert refused.status_code == 400 and "email field was not sent as UTF-8" in refused.text
+    assert fine.status_code == 200
+    assert project.query("select email from subscriber") == [("zoë@example.org",)]
+
+
 def test_b7_a_stranger_resubmitting_a_pending_address_changes_nothing(
     project: Project, web: Any
 ) -> None:

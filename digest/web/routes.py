@@ -41,6 +41,10 @@ async def read_form(request: Request) -> dict[str, str]:
             raise ValidationError(f"the {name} field is too long ({len(value)} characters)")
         if has_unsafe(value.replace("\r", "")):  # a NUL: PostgreSQL would refuse the query
             raise ValidationError(f"the {name} field holds control characters: type plain text")
+        if "\ufffd" in value:  # what bytes that are not UTF-8 were decoded to: no one types it
+            raise ValidationError(
+                f"the {name} field was not sent as UTF-8 text: type it again in the page"
+            )
     return data
 
 
