@@ -23,6 +23,9 @@ _SLOTS = ("subject", "heading", "email", "unsubscribe_url", "preferences_url")
 _LINKS = ("browser_url", "archive_url", "feed_url")  # optional: part of a skeleton's shape
 _MORE, _LESS, _WHY = slot("more"), slot("less"), slot("why")  # a reader's parts of a paper
 ABSTRACT_CHARS = 420
+# characters of a digest's html part: Gmail clips a message whose html passes 102 KB, and
+# the unsubscribe link at its foot with it (a 50-paper digest was 124 KB)
+HTML_BUDGET = 92_000
 LIKED_TITLE_CHARS = 60
 
 
@@ -100,8 +103,9 @@ class Renderer:
     def _load_pair(self, name: str) -> tuple[Template, Template]:
         return self.env.get_template(f"{name}.txt"), self.env.get_template(f"{name}.html")
 
-    def render(self, view: DigestView) -> RenderedDigest:
-        """The subject, HTML and plain-text versions of one digest."""
+    def render(self, view: DigestView, budget: int | None = HTML_BUDGET) -> RenderedDigest:
+        """The subject, HTML and plain-text versions of one digest (papers past `budget`
+        characters of html without their abstracts)."""
         count = len(view.papers)
         edition = view.edition
         day = long_day(edition)
@@ -120,21 +124,39 @@ class Renderer:
         sections = sections_of(view.papers, view.keywords, view.grouped)
         order = [i for _, indexes in sections for i in indexes]
         papers = [self._paper(view.papers[i], n) for n, i in enumerate(order, start=1)]
+        fixed = {"subject": subject, "heading": heading}
+        html, text, pieces = self._both(view, fixed, papers, sections)
+        if budget is not None and len(html) > budget:  # its last papers without abstracts
+            excess = len(html) - budget
+            for k in range(len(papers) - 1, -1, -1):
+                if excess <= 0:
+                    break
+                brief = self._paper(view.papers[order[k]], k + 1, brief=True)
+                excess -= len(papers[k].html) - len(brief.html)
+                papers[k] = brief
+            html = self._both(view, fixed, papers, sections)[0]  # the text part is not clipped
+        subject = " ".join(subject.split())
+        return RenderedDigest(subject=subject, html=html, text=text, text_pieces=tuple(pieces))
+
+    def _both(
+        self,
+        view: DigestView,
+        fixed: dict[str, str],
+        papers: list[PaperParts],
+        sections: list[tuple[str | None, list[int]]],
+    ) -> tuple[str, str, list[str]]:
+        """The digest's html, text and text pieces (none when rendered whole)."""
         groups, start = [], 0
         for label, indexes in sections:
             groups.append(Group(label, papers[start : start + len(indexes)]))
             start += len(indexes)
-        fixed = {"subject": subject, "heading": heading}
-        pieces: list[str] = []
         if view.also_trending or view.past or not self.skeletons:  # rare shapes: whole
             html, text = self._whole(view, fixed, papers, groups)
-        else:
-            html, pieces = self._filled(view, fixed, papers, groups)
-            # a paper's own parts were folded when first rendered; a reader's values are here
-            pieces = [plain_text(piece) for piece in pieces]
-            text = "".join(pieces)
-        subject = " ".join(subject.split())
-        return RenderedDigest(subject=subject, html=html, text=text, text_pieces=tuple(pieces))
+            return html, text, []
+        html, pieces = self._filled(view, fixed, papers, groups)
+        # a paper's own parts were folded when first rendered; a reader's values are here
+        pieces = [plain_text(piece) for piece in pieces]
+        return html, "".join(pieces), pieces
 
     def _whole(
         self, view: DigestView, fixed: dict[str, str], papers: list[PaperParts], groups: list[Group]
@@ -202,18 +224,19 @@ class Renderer:
             context[name] = slot(name) if present else None
         return cut(self.html.render(context), self.text.render(context))
 
-    def _paper(self, p: PaperView, number: int) -> PaperParts:
-        """One paper of the digest: its html and text parts with this reader's vote links."""
+    def _paper(self, p: PaperView, number: int, brief: bool = False) -> PaperParts:
+        """One paper of the digest: its html and text parts with this reader's vote links
+        (brief: without its abstract)."""
         shown = Shown(
             p.title,
             p.url,
-            p.abstract,
+            "" if brief else p.abstract,
             p.byline_parts,
             p.more_url is not None,
             p.arxiv_id,
             p.github_repo,
             p.project_page,
-            p.ai_summary,
+            None if brief else p.ai_summary,
             p.comments,
         )
         why_html, why_text = self._why_parts(tuple(p.matched), tuple(p.related), p.similar_to_title)

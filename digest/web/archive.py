@@ -83,7 +83,7 @@ def digest_page(request: Request, web: Web, token: str, edition: str) -> HTMLRes
     [view] = _views(web, [delivery])
     view.browser_url = None
     view.past = _past(web, subscriber, subscriber_id)
-    html = web.mailer.renderer.render(view).html
+    html = web.mailer.renderer.render(view, budget=None).html  # a page is not clipped
     return HTMLResponse(html, headers={"Content-Security-Policy": DIGEST_CSP})
 
 
