@@ -292,6 +292,7 @@ def test_installed_console_script_runs(project: Project) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: No such option: --bogus")
+    assert result.stderr.strip().endswith("(see `digest fetch --help`)")  # the one to read
 
 
 def test_papers_show_dates_newest_first_and_show_reads_in_a_sensible_order(

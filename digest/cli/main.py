@@ -347,7 +347,9 @@ def main() -> None:
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
         # typer words a bad choice through pydantic: "Value error, 'x' is not one of ..."
         message = exc.format_message().replace("Value error, ", "")
-        print(f"error: {message} (see `digest --help`)", file=sys.stderr)
+        context = getattr(exc, "ctx", None)  # the command the mistake was made in
+        command = context.command_path if context is not None else "digest"
+        print(f"error: {message} (see `{command} --help`)", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     except DigestError as exc:
         if verbose:
