@@ -128,3 +128,19 @@ def test_a_fault_of_ours_gets_the_sites_error_page(
     assert failed.status_code == 500 and failed.headers["content-type"].startswith("text/html")
     assert "something went wrong on our side: please try again later" in failed.text
     assert "secret detail" not in failed.text and "Traceback" not in failed.text
+
+
+def test_a_postgresql_server_that_is_not_there_is_one_line(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It read "cannot migrate the database ...: OperationalError: (psycopg.OperationalError)
+    connection failed: ...", whatever the command; now what failed and what to check."""
+    from conftest import free_port
+
+    url = f"postgresql://digest:s3cret@127.0.0.1:{free_port()}/test"  # nothing listens
+    monkeypatch.setenv("DIGEST_DATABASE_URL", url)
+    failed = project.cli("stats")
+    assert failed.code == 1 and failed.out == "" and len(failed.err.splitlines()) == 1
+    assert failed.err.startswith("error: cannot open the database postgresql://digest:***")
+    assert "Connection refused (check DIGEST_DATABASE_URL and that PostgreSQL runs" in failed.err
+    assert "s3cret" not in failed.err and "OperationalError" not in failed.err

@@ -129,6 +129,8 @@ def migrate(engine: Engine) -> None:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+    except OperationalError:  # not reached, or refused: open_engine says so
+        raise
     except SQLAlchemyError as exc:
         raise StoreError(
             f"cannot migrate the database {engine.url}: {exc.__class__.__name__}: {first_line(exc)}"
@@ -143,9 +145,15 @@ def open_engine(url: str, *, auto_migrate: bool = True) -> Engine:
             migrate(engine)
         return engine
     except (OSError, OperationalError) as exc:
+        original = getattr(exc, "orig", None) or exc  # the driver's words, not SQLAlchemy's
+        check = (
+            "that PostgreSQL runs there and takes this user and database"
+            if url.startswith("postgresql")
+            else "that its directory is writable"
+        )
         raise StoreError(
-            f"cannot open the database {without_password(url)}: {first_line(exc)} "
-            "(check DIGEST_DATABASE_URL and that its directory is writable)"
+            f"cannot open the database {without_password(url)}: {first_line(original)} "
+            f"(check DIGEST_DATABASE_URL and {check})"
         ) from exc
 
 
