@@ -244,3 +244,19 @@ def test_a_vote_on_the_preferences_page_takes_one_line_with_its_button(
     assert form.value_of_css_property("background-color") == "rgba(0, 0, 0, 0)"
     assert item.size["height"] < 80  # the title's line or two, the button among them
     assert item.find_element(By.TAG_NAME, "button").text == "Remove"
+
+
+def test_on_a_phone_no_field_is_cut_and_the_day_shows_for_a_weekly_digest(
+    project: Project, web: Any, browser: Any
+) -> None:
+    """Three fields a line left "Monday" cut to "Monda" at 390 px; and the day of a weekly
+    digest showed beside a daily one."""
+    browser.set_window_size(390, 1400)
+    browser.get(web.url + "/")
+    for field in browser.find_elements(By.CSS_SELECTOR, "form input, form select"):
+        if field.is_displayed() and field.get_attribute("type") != "checkbox":
+            assert field.size["width"] >= 100, field.get_attribute("name")
+    day = browser.find_element(By.ID, "weekly_day")
+    assert not day.is_displayed()  # daily, the default
+    browser.find_element(By.CSS_SELECTOR, '#frequency option[value="weekly"]').click()
+    assert day.is_displayed() and day.size["width"] >= 100

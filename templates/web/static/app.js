@@ -1,9 +1,18 @@
-// Pre-fill the browser's time zone and show a live preview of what the keywords would pick.
+// Pre-fill the browser's time zone, show the weekly day only for a weekly digest, and show a
+// live preview of what the keywords would pick.
 (function () {
   "use strict";
   var tz = document.querySelector("[data-autofill-timezone]");
   if (tz && !tz.value) {
     try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { tz.value = "UTC"; }
+  }
+  // the day of a weekly digest only when the digest is weekly (without script it stays)
+  var often = document.getElementById("frequency");
+  var day = document.getElementById("weekly_day");
+  if (often && day) {
+    var sync = function () { day.parentNode.hidden = often.value !== "weekly"; };
+    often.addEventListener("change", sync);
+    sync();
   }
   var list = document.getElementById("preview-list");
   var keywords = document.getElementById("keywords");
