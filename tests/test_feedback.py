@@ -4,6 +4,7 @@ records, undo, replay, token misuse, and votes steering the next digest."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -258,9 +259,30 @@ def test_cli_feedback_takes_arxiv_citations_and_links(project: Project) -> None:
     assert failed.code == 1 and "'arXiv:2605.99999' in the history" in failed.err
 
 
+def test_cli_feedback_takes_a_whole_title_and_papers_search_finds_one(project: Project) -> None:
+    """As the preferences page takes them: a title, in any case and punctuation; words of
+    one are refused with the command that finds the paper, nothing stored."""
+    project.ok("fetch", "--now", NOW)
+    project.ok("subscribers", "add", PERSON, "--keywords", "kv cache")
+    found = project.ok("papers", "--search", "Offloadable SPARSE attention", "--json").out
+    [paper] = json.loads(found)
+    assert paper["title"] == "NOSA: Native and Offloadable Sparse Attention"
+    failed = project.cli("subscribers", "feedback", PERSON, "--like", "Native and Offloadable")
+    assert failed.code == 1 and "no paper has the id or title 'Native and Offloadable'" in (
+        failed.err
+    )
+    assert "`digest papers --search WORDS`" in failed.err and votes(project) == []
+    project.ok("subscribers", "feedback", PERSON, "--like", "nosa - native and offloadable "
+               "sparse attention")  # fmt: skip
+    assert votes(project) == [(paper["id"], 1, "cli")]
+    nothing = project.cli("papers", "--search", "100%_sure")  # LIKE's wildcards are plain text
+    assert (
+        nothing.code == 0 and nothing.out == "" and "no paper in the history has" in (nothing.err)
+    )
+
+
 def test_cli_rank_with_likes_and_bad_like(project: Project) -> None:
     project.ok("fetch", "--now", NOW)
-    import json
 
     plain = json.loads(project.ok("rank", "--keywords", "kv cache", "--json").out)
     assert plain and {"id", "title", "score", "matched"} <= set(plain[0])

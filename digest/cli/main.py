@@ -103,8 +103,8 @@ def rank_cmd(
     like: Annotated[
         list[str] | None,
         typer.Option(
-            help="A paper you like: an id from `digest papers --json`, an arXiv id or link; "
-            "repeatable."
+            help="A paper you like: an id from `digest papers --json`, an arXiv id or link, "
+            "or its whole title; repeatable."
         ),
     ] = None,
     dislike: Annotated[

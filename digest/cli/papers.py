@@ -19,6 +19,7 @@ from digest.cli.common import (
     state,
 )
 from digest.errors import NotFoundError
+from digest.ingest.identity import normalise_title
 from digest.mail.mime import clean
 from digest.vocabulary import counted
 
@@ -34,16 +35,27 @@ KEPT = "a digest or a vote names it: digests and profiles keep their papers"
 def papers(
     ctx: typer.Context,
     limit: Annotated[int, how_many("How many papers, newest first.")] = 20,
+    search: Annotated[
+        str,
+        typer.Option(
+            help="Only papers whose title holds every word of this text, in any case "
+            '(e.g. "sparse attention"): to find the id of a paper to --like.',
+            show_default=False,
+        ),
+    ] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """List papers in the history, newest first (or: papers remove ID..., papers prune)."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = state(ctx).services().store.papers.newest(limit=limit)
+    words = normalise_title(search).split()
+    rows = state(ctx).services().store.papers.newest(limit=limit, words=words)
     if as_json:
         echo_json([p.model_dump(mode="json") for p in rows])
         return
-    if not rows:
+    if not rows and words:
+        say(f"no paper in the history has {' and '.join(map(repr, words))} in its title", err=True)
+    elif not rows:
         say("the history holds no papers yet: run `digest fetch` first", err=True)
     for p in rows:
         votes = f"  ▲{p.upvotes}" if p.upvotes else ""

@@ -332,7 +332,8 @@ def feedback(
     like: Annotated[
         list[str] | None,
         typer.Option(
-            help="A paper to see more like: an id from `digest papers --json`, an arXiv id or link."
+            help="A paper to see more like: an id from `digest papers --json`, an arXiv id or "
+            "link, or its whole title (`digest papers --search WORDS` finds one)."
         ),
     ] = None,
     dislike: Annotated[list[str] | None, typer.Option(help="A paper to see less like.")] = None,

@@ -71,8 +71,11 @@ class PaperQueries(Queries):
                 bulk_insert(conn, SIGHTING, writes.sightings)
         return writes.result
 
-    def newest(self, limit: int | None = None, since: datetime | None = None) -> list[Paper]:
-        """Papers newest first, optionally only those first seen at or after `since`."""
+    def newest(
+        self, limit: int | None = None, since: datetime | None = None, words: Sequence[str] = ()
+    ) -> list[Paper]:
+        """Papers newest first, optionally only those first seen at or after `since` and
+        those whose normalised title holds every one of `words`."""
         with self.read() as session:
             # within one fetch, the listing's own date, then the id (arXiv ids grow with time)
             query = select(Paper).order_by(
@@ -83,6 +86,8 @@ class PaperQueries(Queries):
             )
             if since is not None:
                 query = query.where(Paper.first_seen_at >= since)
+            for word in words:
+                query = query.where(col(Paper.title_norm).contains(word, autoescape=True))
             if limit is not None:
                 query = query.limit(limit)
             return list(session.exec(query))

@@ -51,15 +51,16 @@ def _canonical(arxiv_id: str) -> str:
 
 
 def resolve_papers(store: Store, refs: Sequence[str]) -> list[Paper]:
-    """The papers these references name (ids, arXiv ids or URLs), as the command line takes
-    them: the first unknown or malformed one raises an error naming it."""
-    found, missing = lookup_papers(store, refs)
+    """The papers these references name (ids, arXiv ids or URLs, or a whole title), as the
+    command line takes them: the first that names none raises an error naming it."""
+    found, missing = lookup_papers(store, refs, titles=True)
     if missing:
         ref = missing[0]
         if paper_key(ref) is None:
-            raise ValidationError(
-                f"not a paper id: {ref[:80]!r}; use the id from `digest papers --json` "
-                "(arxiv:2405.12345 or title:...) or an arXiv id"
+            raise NotFoundError(
+                f"no paper has the id or title {ref[:80]!r}: give the id from `digest papers "
+                "--json` (arxiv:2405.12345 or title:...), an arXiv id, or a whole title; "
+                "`digest papers --search WORDS` finds a paper by words of its title"
             )
         raise NotFoundError(f"no paper {ref[:80]!r} in the history: see `digest papers`")
     return found
