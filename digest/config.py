@@ -197,7 +197,14 @@ class Settings(BaseSettings):
     @field_validator("from_address")
     @classmethod
     def _from_domain(cls, value: str) -> str:
-        domain = parseaddr(value)[1].rpartition("@")[2]
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must be one line of text, without control characters")
+        local, _, domain = parseaddr(value)[1].rpartition("@")
+        if not (local and domain):
+            raise ValueError(
+                f"{value[:80]!r} holds no email address: give one such as "
+                "'papers digest <digest@example.org>' or digest@example.org"
+            )
         if not domain.isascii():
             _idna(domain)
         return value
