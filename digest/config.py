@@ -178,6 +178,16 @@ class Settings(BaseSettings):
         """The User-Agent sent with every request, naming a contact URL."""
         return self.user_agent or f"papers-digest/0.1 (+{self.contact_url})"
 
+    @field_validator("user_agent", "contact_url")
+    @classmethod
+    def _header_text(cls, value: str | None) -> str | None:
+        if value is not None and not (value.isascii() and value.isprintable()):
+            raise ValueError(
+                "goes into the User-Agent header of every fetch: give one line of plain ASCII "
+                "text (an address or URL)"
+            )
+        return value
+
     @field_validator("keep_days")
     @classmethod
     def _keeps_what_planning_reads(cls, value: int, info: ValidationInfo) -> int:

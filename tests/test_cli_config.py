@@ -74,6 +74,8 @@ def test_missing_config_file_is_a_clear_error(project: Project) -> None:
         # the From header of every email: it came out as "From: not", or broke every build
         ("DIGEST_FROM", "not an address"),
         ("DIGEST_FROM", "papers\r\nBcc: all@example.org <digest@example.org>"),
+        ("DIGEST_USER_AGENT", "bot\r\nCookie: x"),  # every fetch failed on it
+        ("DIGEST_CONTACT_URL", "https://example.org/\u00fcber"),
     ],
 )
 def test_invalid_setting_names_the_variable(
