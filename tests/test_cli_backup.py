@@ -25,7 +25,7 @@ def test_copy_to_moves_everything_and_the_moved_service_sends_nothing_twice(
     used_service(project)
     source, target = f"sqlite:///{project.db}", f"sqlite:///{project.root / 'moved.sqlite'}"
     copied = project.ok("copy-to", target)
-    assert copied.out.startswith("copied ") and "1 subscriber rows, 2 vote rows" in copied.out
+    assert copied.out.startswith("copied ") and "1 subscriber row, 2 vote rows" in copied.out
     before = every_row(source)
     assert all(before[t] for t in ("paper", "subscriber", "vote", "suppression", "delivery"))
     assert every_row(target) == before

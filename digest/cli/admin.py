@@ -124,14 +124,16 @@ def copy_to(
     target = Store(url)
     try:
         counts = copy_database(
-            source, target, progress=lambda table, rows: say(f"{table}: {rows} rows", err=True)
+            source,
+            target,
+            progress=lambda table, rows: say(f"{table}: {counted(rows, 'row')}", err=True),
         )
     finally:
         target.close()
     main = ("paper", "subscriber", "vote", "suppression", "delivery")
-    summary = ", ".join(f"{counts.get(t, 0)} {t} rows" for t in main)
+    summary = ", ".join(counted(counts.get(t, 0), f"{t} row") for t in main)
     shown = without_password(url)
-    say(f"copied {sum(counts.values())} rows ({summary}) to {shown}")
+    say(f"copied {counted(sum(counts.values()), 'row')} ({summary}) to {shown}")
     say(f"now set DIGEST_DATABASE_URL={shown}" + (" (with its password)" if shown != url else ""))
 
 
