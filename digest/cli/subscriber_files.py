@@ -74,4 +74,4 @@ def export(
         typer.echo(text, nl=False)  # data, not a message: cleaned by subscribers_csv
         return
     write_file(file, text, newline="", private=True)  # every subscriber's address
-    say(f"{len(rows)} subscribers exported to {file}")
+    say(f"{counted(len(rows), 'subscriber')} exported to {file}")

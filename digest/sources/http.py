@@ -15,6 +15,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from digest.errors import FetchError
 from digest.safe_text import without_password
+from digest.vocabulary import counted
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +127,18 @@ class Fetcher:
             return retrying(self._get_once, url, headers)
         except RetryableStatus as exc:
             raise FetchError(
-                f"{shown}: HTTP {exc.status} after {self.policy.attempts} attempts; "
+                f"{shown}: HTTP {exc.status} after {counted(self.policy.attempts, 'attempt')}; "
                 "the server is failing or rate-limiting: try again later"
             ) from None
         except httpx.TimeoutException:
             raise FetchError(
-                f"{shown}: each of {self.policy.attempts} attempts timed out after "
+                f"{shown}: {_each(self.policy.attempts)} timed out after "
                 f"{self.policy.timeout:g} s; check the URL, or raise DIGEST_HTTP_TIMEOUT if the "
                 "server is just slow"
             ) from None
         except RETRYABLE as exc:
             raise FetchError(
-                f"{shown}: {_describe(exc)} ({self.policy.attempts} attempts)"
+                f"{shown}: {_describe(exc)} ({counted(self.policy.attempts, 'attempt')})"
             ) from None
         except httpx.HTTPError as exc:  # redirect loops, bad encodings, unsupported schemes
             raise FetchError(f"{shown}: {_describe(exc)}") from None
@@ -268,3 +269,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.UnsupportedProtocol):
         return "not an http(s) URL; check the source's url"
     return f"{exc.__class__.__name__}: {exc}"
+
+
+def _each(attempts: int) -> str:
+    """Which attempts timed out, in words: each of 4 attempts, or the one attempt."""
+    return f"each of {attempts} attempts" if attempts > 1 else "the one attempt"
