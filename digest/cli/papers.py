@@ -19,7 +19,6 @@ from digest.cli.common import (
     state,
 )
 from digest.errors import NotFoundError
-from digest.ingest.identity import normalise_title
 from digest.mail.mime import clean
 from digest.vocabulary import counted
 
@@ -48,6 +47,8 @@ def papers(
     """List papers in the history, newest first (or: papers remove ID..., papers prune)."""
     if ctx.invoked_subcommand is not None:
         return
+    from digest.ingest.identity import normalise_title  # the ORM with it: not for every command
+
     words = normalise_title(search).split()
     rows = state(ctx).services().store.papers.newest(limit=limit, words=words)
     if as_json:
