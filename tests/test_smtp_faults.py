@@ -263,3 +263,28 @@ def test_a_refusal_about_us_is_told_from_one_about_the_recipient(
     error = classify(aiosmtplib.SMTPRecipientRefused(code, text, "a@example.org"), "SMTP x")
     assert type(error).__name__ == kind
     assert error.code == code
+
+
+def test_a_refusal_reads_as_the_server_gave_it() -> None:
+    """It was a Python tuple, with the server's bytes in repr: "SMTPRecipientRefused: (550,
+    '5.1.1 no such user', 'a@example.org')"."""
+    import aiosmtplib
+
+    from digest.mail.smtp_replies import classify
+
+    cases = {
+        aiosmtplib.SMTPRecipientRefused(550, "5.1.1  no such\r\nuser", "a@example.org"): (
+            "SMTP x: refused a@example.org: 550 5.1.1 no such user"
+        ),
+        aiosmtplib.SMTPSenderRefused(553, "5.7.1 not yours", "digest@example.org"): (
+            "SMTP x: refused the sender digest@example.org: 553 5.7.1 not yours"
+        ),
+        aiosmtplib.SMTPDataError(554, "5.6.0 Message content rejected"): (
+            "SMTP x: 554 5.6.0 Message content rejected"
+        ),
+        aiosmtplib.SMTPServerDisconnected("Connection lost"): (
+            "SMTP x: SMTPServerDisconnected: Connection lost"
+        ),
+    }
+    for exc, words in cases.items():
+        assert str(classify(exc, "SMTP x")) == words

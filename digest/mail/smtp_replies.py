@@ -84,5 +84,16 @@ def connect_error(exc: BaseException, where: str) -> TemporaryDeliveryError:
 
 
 def _describe(exc: BaseException) -> str:
+    """The server's reply as it gave it ("refused a@example.org: 550 5.1.1 no such user"),
+    not a Python tuple; other errors by their kind and text."""
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reply = " ".join(str(exc.message).split())
+        if exc.code <= 0:  # no reply code: the client's own words ("Malformed SMTP reply")
+            return f"{exc.__class__.__name__}: {reply}"
+        if recipient := getattr(exc, "recipient", None):
+            return f"refused {recipient}: {exc.code} {reply}"
+        if sender := getattr(exc, "sender", None):
+            return f"refused the sender {sender}: {exc.code} {reply}"
+        return f"{exc.code} {reply}"
     text = " ".join(str(exc).split())
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
