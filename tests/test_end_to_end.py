@@ -135,6 +135,33 @@ def test_preview_renders_without_sending(project: Project) -> None:
     assert "/preferences/" in html and out.stat().st_mode & 0o777 == 0o600
     assert project.mails() == []
     assert project.query("select count(*) from delivery") == [(0,)]
+    assert result.err == ""  # alice is active: her digest would go out
+
+
+def test_preview_of_a_subscriber_who_gets_nothing_now_says_why(project: Project) -> None:
+    """The preview looked like a digest on its way to someone paused or suppressed."""
+    add_people(project)
+    project.ok("fetch", "--now", NOW)
+    project.ok("subscribers", "edit", "alice@example.org", "--timezone", "Europe/Berlin")
+    for email in ("alice@example.org", "bob@example.org"):
+        project.ok("subscribers", "pause", email)
+    # as `pause --until 2026-12-20` stores it (a day ahead of the real clock's today):
+    # the start of Berlin's 20 December, in UTC the 19th
+    project.query(
+        "update subscriber set paused_until = '2026-12-19 23:00:00.000000' "
+        "where email = 'alice@example.org'"
+    )
+    paused = project.ok("preview", "alice@example.org", "--now", NOW)
+    assert paused.out.startswith("Subject: ")  # the digest is still shown
+    assert paused.err == (
+        "note: alice@example.org is paused until Sunday 20 December 2026: this digest would "
+        "not be sent now\n"
+    )
+    bob = project.ok("preview", "bob@example.org", "--now", NOW).err
+    assert "bob@example.org is paused: this digest would not be sent now" in bob
+    project.ok("subscribers", "resume", "bob@example.org")
+    project.ok("suppression", "add", "bob@example.org")
+    assert "is on the suppression list" in project.ok("preview", "bob@example.org").err
 
 
 def test_send_empty_setting_sends_a_nothing_new_note_instead_of_skipping(

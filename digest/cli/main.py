@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,7 +32,10 @@ from digest.cli.subscribers import subscribers_app
 from digest.cli.suppression import suppression_app
 from digest.errors import DigestError
 from digest.mail.mime import clean
-from digest.vocabulary import counted
+from digest.vocabulary import SubscriberStatus, counted, long_day
+
+if TYPE_CHECKING:
+    from digest.models import Subscriber, Suppression
 
 app = typer.Typer(
     name="digest",
@@ -200,14 +203,33 @@ def preview(
 ) -> None:
     """Render a subscriber's next digest without sending or storing it."""
     digest = state(ctx).digest(signing=False)
-    subscriber = digest.services.store.subscribers.get(email)
+    store = digest.services.store
+    subscriber = store.subscribers.get(email)
     rendered, items = digest.preview(subscriber, parse_now(now))
+    if (why := _not_sent(subscriber, store.suppression.get(subscriber.email))) is not None:
+        say(f"note: {subscriber.email} {why}: this digest would not be sent now", err=True)
     if out is not None:
         write_file(out, rendered.html, private=True)  # the reader's own signed links
         say(f"{counted(len(items), 'paper')}; HTML written to {out}")
     else:
         say(f"Subject: {rendered.subject}\n")
         say(rendered.text)
+
+
+def _not_sent(subscriber: Subscriber, suppressed: Suppression | None) -> str | None:
+    """Why no digest of this subscriber goes out now, or None when one does."""
+    if suppressed is not None:
+        return f"is on the suppression list ({suppressed.reason})"
+    if subscriber.status == SubscriberStatus.PAUSED:
+        from digest.subscriptions.lifecycle import resume_day
+
+        until = resume_day(subscriber)
+        return "is paused" + (f" until {long_day(until)}" if until else "")
+    return {
+        SubscriberStatus.PENDING: "has not confirmed the subscription yet",
+        SubscriberStatus.UNSUBSCRIBED: "unsubscribed",
+        SubscriberStatus.BOUNCED: "was stopped by bounces",
+    }.get(SubscriberStatus(subscriber.status))
 
 
 @app.command()

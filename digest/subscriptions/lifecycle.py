@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from digest.errors import GoneError, LinkError, UsedLinkError, ValidationError
 from digest.models import Frequency, Subscriber, SubscriberStatus
@@ -238,6 +239,14 @@ def resubscribe(store: Store, subscriber: Subscriber, now: datetime) -> Subscrib
     subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, now
     subscriber.next_send_at = None  # planned afresh from today
     return store.subscribers.save(subscriber)
+
+
+def resume_day(subscriber: Subscriber) -> date | None:
+    """The local day a paused subscription starts again by itself, if it does."""
+    ends = subscriber.paused_until
+    if subscriber.status != SubscriberStatus.PAUSED or ends is None:
+        return None
+    return ends.astimezone(ZoneInfo(subscriber.timezone)).date()
 
 
 def set_paused(

@@ -6,7 +6,6 @@ import asyncio
 import time
 from datetime import date
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -171,18 +170,10 @@ def preferences_page(
         values=values,
         votes=votes,
         stopped=_why_stopped(subscriber, suppressed),
-        resumes=_until(_resume_day(subscriber)),
+        resumes=_until(signup.resume_day(subscriber)),
         restartable=restart.restartable(subscriber, suppressed),
         **extra,
     )
-
-
-def _resume_day(subscriber: Subscriber) -> date | None:
-    """The local day a paused subscription starts again by itself, if it does."""
-    ends = subscriber.paused_until
-    if subscriber.status != SubscriberStatus.PAUSED or ends is None:
-        return None
-    return ends.astimezone(ZoneInfo(subscriber.timezone)).date()
 
 
 def _day(typed: str) -> date | None:
