@@ -366,8 +366,10 @@ def test_a_pause_until_a_day_ends_by_itself_that_day(project: Project) -> None:
     ends = datetime.fromisoformat(data["paused_until"])
     assert data["status"] == "paused"
     assert ends == datetime.combine(back, datetime.min.time(), ZoneInfo("Asia/Kolkata"))
-    utc = ends.astimezone(UTC)
-    assert f"[paused until {utc:%Y-%m-%d %H:%M:%S} UTC]" in project.ok("subscribers", "list").out
+    day = f"{back:%A} {back.day} {back:%B %Y}"  # the day typed, not its start in UTC
+    assert f"[paused until {day}]" in project.ok("subscribers", "list").out
+    shown_line = f"paused_until: {day} (starts that day, Asia/Kolkata)"
+    assert shown_line in project.ok("subscribers", "show", "away@example.org").out.splitlines()
     before = (ends - timedelta(minutes=1)).isoformat()
     project.ok("send", "--now", before)
     assert shown(project, "away@example.org")["status"] == "paused"

@@ -21,7 +21,7 @@ from digest.cli.subscriber_files import export, import_cmd
 from digest.cli.subscriber_status import pause, remove, resume
 from digest.errors import TransportError, ValidationError
 from digest.mail.mime import clean
-from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus, counted
+from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus, counted, long_day
 
 if TYPE_CHECKING:  # the ORM and the library load when a command runs, not for --help
     from digest.models import Subscriber
@@ -192,16 +192,20 @@ def list_cmd(
         return
     if not rows:
         say("no subscribers: add one with `digest subscribers add EMAIL --keywords ...`")
+    from digest.subscriptions.lifecycle import resume_day
+
     for s in rows:
         stopped = f", suppressed: {suppressed[s.email]}" if s.email in suppressed else ""
-        if s.status == SubscriberStatus.PAUSED and s.paused_until is not None:
-            stopped += f" until {when(s.paused_until.isoformat())}"
+        if (back := resume_day(s)) is not None:  # the subscriber's own day, as typed
+            stopped += f" until {long_day(back)}"
         say(f"{s.email}  [{s.status}{stopped}]  {_schedule(s)}  {', '.join(s.keywords)}")
 
 
 @subscribers_app.command("show")
 def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     """Show one subscriber."""
+    from digest.subscriptions.lifecycle import resume_day
+
     store = state(ctx).services().store
     subscriber = find_subscriber(store, email)
     suppression = store.suppression.get(subscriber.email)
@@ -220,7 +224,9 @@ def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     for key in keys:
         value = data[key]
         shown = ", ".join(value) if isinstance(value, list) else value
-        if key in MOMENTS:
+        if key == "paused_until" and (back := resume_day(subscriber)) is not None:
+            shown = f"{long_day(back)} (starts that day, {subscriber.timezone})"
+        elif key in MOMENTS:
             shown = when(shown)
         elif key == "weekly_day":
             shown = WEEKDAYS[value] if data["frequency"] == Frequency.WEEKLY else "-"
