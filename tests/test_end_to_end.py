@@ -164,6 +164,15 @@ def test_preview_of_a_subscriber_who_gets_nothing_now_says_why(project: Project)
     assert "is on the suppression list" in project.ok("preview", "bob@example.org").err
 
 
+def test_a_preview_after_the_digest_went_out_says_it_starts_after_it(project: Project) -> None:
+    """It said only "nothing new", as if no paper matched the topics."""
+    add_people(project)
+    project.ok("run", "--now", NOW)
+    after = project.ok("preview", "alice@example.org", "--now", NOW)
+    assert "nothing new" in after.out
+    assert after.err.startswith("note: nothing new since the digest planned 2026-11-22 ")
+
+
 def test_send_empty_setting_sends_a_nothing_new_note_instead_of_skipping(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

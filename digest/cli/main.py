@@ -22,6 +22,7 @@ from digest.cli.common import (
     say_suggestions,
     state,
     terminal_safe,
+    when,
     write_file,
 )
 from digest.cli.dns import dns
@@ -208,6 +209,10 @@ def preview(
     rendered, items = digest.preview(subscriber, parse_now(now))
     if (why := _not_sent(subscriber, store.suppression.get(subscriber.email))) is not None:
         say(f"note: {subscriber.email} {why}: this digest would not be sent now", err=True)
+    elif not items and subscriber.id is not None:
+        last = store.deliveries.last_sent([subscriber.id]).get(subscriber.id)
+        if last is not None:  # what it held is not sent again: the preview starts after it
+            say(f"note: nothing new since the digest planned {when(last.isoformat())}", err=True)
     if out is not None:
         write_file(out, rendered.html, private=True)  # the reader's own signed links
         say(f"{counted(len(items), 'paper')}; HTML written to {out}")
