@@ -149,6 +149,21 @@ def test_time_zone_and_send_time_as_people_type_them(
     assert project.query("select timezone, send_at from subscriber") == [stored]
 
 
+def test_a_keyword_that_holds_an_excluded_one_is_refused(project: Project) -> None:
+    """Every paper "kv cache compression" matches whole holds "kv cache": with that
+    excluded, only its near misses were left. The other way round is a real wish: caches,
+    but not KV caches."""
+    args = ["--keywords", "kv cache compression, rlhf", "--exclude", "KV caches"]
+    failed = project.cli("subscribers", "add", "ann@example.org", *args)
+    assert failed.code == 1 and failed.err == (
+        "error: every paper that matches 'kv cache compression' holds 'kv caches', which is "
+        "excluded: none would be sent; remove one of them\n"
+    )
+    assert project.query("select count(*) from subscriber") == [(0,)]
+    project.ok("subscribers", "add", "ann@example.org", "--keywords", "cache",
+               "--exclude", "kv cache")  # fmt: skip
+
+
 def test_a_weekly_day_for_a_digest_that_is_not_weekly_is_refused(project: Project) -> None:
     """`--weekly-day friday` alone meant a weekly digest: it was stored and never used, and
     the subscriber got a digest every day."""

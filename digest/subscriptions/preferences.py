@@ -183,14 +183,22 @@ def check_topics(keywords: str, exclude: str) -> tuple[list[str], list[str]]:
 
 def _no_keyword_excluded(keywords: list[str], excluded: list[str]) -> None:
     """ValidationError when a keyword is also excluded, in any spelling ("Galaxies" and
-    "galaxy"): every paper that matches it whole would be removed again."""
-    unwanted = {tuple(stems(keyword)) for keyword in excluded}
+    "galaxy"), or holds an excluded one ("kv cache compression" and "kv cache"): every paper
+    that matches it whole would be removed again."""
+    unwanted = [(keyword, set(stems(keyword))) for keyword in excluded]
     for keyword in keywords:
-        stemmed = tuple(stems(keyword))
-        if stemmed and stemmed in unwanted:
+        stemmed = set(stems(keyword))
+        for name, words in unwanted:
+            if not words or not words <= stemmed:
+                continue
+            if words == stemmed:
+                raise ValidationError(
+                    f"{keyword[:60]!r} is both a keyword and excluded: no paper it matches "
+                    "would be sent; remove it from one of them"
+                )
             raise ValidationError(
-                f"{keyword[:60]!r} is both a keyword and excluded: no paper it matches "
-                "would be sent; remove it from one of them"
+                f"every paper that matches {keyword[:60]!r} holds {name[:60]!r}, which is "
+                "excluded: none would be sent; remove one of them"
             )
 
 
