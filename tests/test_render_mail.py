@@ -202,6 +202,12 @@ def test_a_paper_rendered_once_carries_each_readers_own_vote_links() -> None:
         ),
         ("$\\tilde{O}(d\\sqrt{T})$ regret, \\textbf{tight}", "Õ(d√(T)) regret, tight"),
         ("Plain text with 100% of #1 Q&A stays", "Plain text with 100% of #1 Q&A stays"),
+        # amounts were read as math: "a fee of 5 and10"
+        ("a fee of $5 and $10, or $1.5B.", "a fee of $5 and $10, or $1.5B."),
+        ("$5$ layers, $5.3$ better", "5 layers, 5.3 better"),  # math numbers stay math
+        # scripts Unicode has characters for (they read 10^-3, R^2, l_1)
+        ("lr $10^{-3}$, R$^2$-Guard, $\\ell_1$, $Q^*$", "lr 10⁻³, R²-Guard, ℓ₁, Q*"),
+        ("$x^{(t)}_{max}$", "x^(t)ₘₐₓ"),  # "t" has no superscript: left as it was
     ],
 )
 def test_latex_in_listings_reads_as_unicode(raw: str, shown: str) -> None:
