@@ -177,6 +177,12 @@ def test_preferences_list_remove_and_seed_votes(
     ok = client.post(prefs, data={"csrf": token, "action": "seed", "papers": other[1]})
     assert ok.status_code == 200 and "Added 1 paper" in ok.text and _seed_box(ok.text) == ""
     assert votes(project) == [(other[0], 1, "seed")]
+    # part of one title: that whole title is put in the box, to confirm; nothing liked yet
+    part = "native AND offloadable"
+    guess = client.post(prefs, data={"csrf": token, "action": "seed", "papers": part})
+    assert guess.status_code == 404 and "The whole title it matches is in the box" in guess.text
+    assert _seed_box(guess.text) == "NOSA: Native and Offloadable Sparse Attention"
+    assert votes(project) == [(other[0], 1, "seed")]
 
 
 def _seed_box(page: str) -> str:
@@ -271,7 +277,10 @@ def test_cli_feedback_takes_a_whole_title_and_papers_search_finds_one(project: P
     assert failed.code == 1 and "no paper has the id or title 'Native and Offloadable'" in (
         failed.err
     )
-    assert "`digest papers --search WORDS`" in failed.err and votes(project) == []
+    assert "did you mean 'NOSA: Native and Offloadable Sparse Attention'?" in failed.err
+    assert votes(project) == []
+    several = project.cli("subscribers", "feedback", PERSON, "--like", "sparse attention")
+    assert several.code == 1 and "`digest papers --search WORDS`" in several.err
     project.ok("subscribers", "feedback", PERSON, "--like", "nosa - native and offloadable "
                "sparse attention")  # fmt: skip
     assert votes(project) == [(paper["id"], 1, "cli")]

@@ -57,10 +57,15 @@ def resolve_papers(store: Store, refs: Sequence[str]) -> list[Paper]:
     if missing:
         ref = missing[0]
         if paper_key(ref) is None:
+            meant = whole_titles(store, [ref]).get(ref)
+            hint = (
+                f"did you mean {meant[:100]!r}?"
+                if meant
+                else "`digest papers --search WORDS` finds a paper by words of its title"
+            )
             raise NotFoundError(
                 f"no paper has the id or title {ref[:80]!r}: give the id from `digest papers "
-                "--json` (arxiv:2405.12345 or title:...), an arXiv id, or a whole title; "
-                "`digest papers --search WORDS` finds a paper by words of its title"
+                f"--json` (arxiv:2405.12345 or title:...), an arXiv id, or a whole title; {hint}"
             )
         raise NotFoundError(f"no paper {ref[:80]!r} in the history: see `digest papers`")
     return found
@@ -103,6 +108,19 @@ def lookup_papers(
         else:
             found.setdefault(paper.id, paper)  # two references to one paper: one vote
     return list(found.values()), missing
+
+
+def whole_titles(store: Store, refs: Sequence[str], most: int = 10) -> dict[str, str]:
+    """For the first `most` references that are no id and part of exactly one title in the
+    history (each of its words, in any case), that whole title: what someone who typed part
+    of a title means."""
+    found: dict[str, str] = {}
+    for ref in [r for r in refs if paper_key(r) is None][:most]:
+        words = normalise_title(ref).split()
+        matches = store.papers.newest(limit=2, words=words) if words else []
+        if len(matches) == 1:
+            found[ref] = matches[0].title
+    return found
 
 
 def not_found(refs: Sequence[str], shown: int = 3) -> str:

@@ -16,7 +16,7 @@ from digest.models import Frequency, Subscriber, SubscriberStatus, Suppression
 from digest.safe_text import has_unsafe
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions import moving, restart
-from digest.subscriptions.votes import lookup_papers, not_found
+from digest.subscriptions.votes import lookup_papers, not_found, whole_titles
 from digest.vocabulary import counted, long_day
 from digest.web.context import MAX_FORM_FIELD, WebContext
 from digest.web.limits import client_key
@@ -372,8 +372,14 @@ def _seed_votes(
     if not refs:
         raise ValidationError("type at least one arXiv id or title, one per line")
     papers, missing = lookup_papers(web.store, refs, titles=True)
-    left = {"papers": "\n".join(missing)}
+    meant = whole_titles(web.store, missing)  # part of one title: that title, to confirm
+    left = {"papers": "\n".join(meant.get(ref, ref) for ref in missing)}
     error = not_found(missing) if missing else None
+    if meant:
+        error = (
+            f"{error} Part of a title? The whole title it matches is in the box now: "
+            "press Add again to like that paper."
+        )
     if not papers:
         return preferences_page(request, subscriber, status=404, error=error, values=left)
     web.store.votes.set(subscriber.id, {p.id: 1 for p in papers}, web.clock(), "seed")
