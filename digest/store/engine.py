@@ -145,14 +145,13 @@ def open_engine(url: str, *, auto_migrate: bool = True) -> Engine:
             migrate(engine)
         return engine
     except (OSError, OperationalError) as exc:
-        original = getattr(exc, "orig", None) or exc  # the driver's words, not SQLAlchemy's
         check = (
             "that PostgreSQL runs there and takes this user and database"
             if url.startswith("postgresql")
             else "that its directory is writable"
         )
         raise StoreError(
-            f"cannot open the database {without_password(url)}: {first_line(original)} "
+            f"cannot open the database {without_password(url)}: {driver_line(exc)} "
             f"(check DIGEST_DATABASE_URL and {check})"
         ) from exc
 
@@ -160,7 +159,7 @@ def open_engine(url: str, *, auto_migrate: bool = True) -> Engine:
 def database_error(exc: OperationalError) -> StoreError:
     """What stopped a statement, in one line that says what to do: the database locked by
     another writer past the busy timeout, gone, or out of disk."""
-    detail = first_line(exc.orig) if exc.orig is not None else first_line(exc)
+    detail = driver_line(exc)
     if "locked" in detail:
         return StoreError(
             f"the database stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s by another process "
@@ -202,6 +201,11 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def driver_line(exc: BaseException) -> str:
+    """The first line of what the database driver said, not SQLAlchemy's wrapping of it."""
+    return first_line(getattr(exc, "orig", None) or exc)
 
 
 @lru_cache(maxsize=4096)  # planning stores the same few send times for 100,000s of rows
