@@ -244,11 +244,23 @@ class Settings(BaseSettings):
             )
         value = value.rstrip("/")
         parts = urlsplit(value)
+        if "?" in value or "#" in value:
+            raise ValueError("must have no ?query or #fragment: each link's path is added to it")
+        if parts.username is not None:
+            raise ValueError("must hold no user name or password: every email would show them")
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError("must hold no spaces or control characters (write a space as %20)")
+        try:
+            port_number = parts.port  # urlsplit checks the port only when it is read
+        except ValueError:
+            port_number = 0
+        if port_number == 0:
+            raise ValueError("has a port that is not a number from 1 to 65535")
         name = parts.hostname or ""
         if name.isascii():
             return value
         # every link of every mail starts with it, and List-Unsubscribe is a header: ASCII
-        port = f":{parts.port}" if parts.port else ""
+        port = f":{port_number}" if port_number else ""
         return parts._replace(netloc=f"{_idna(name)}{port}").geturl()
 
     @classmethod

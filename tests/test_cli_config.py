@@ -65,6 +65,11 @@ def test_missing_config_file_is_a_clear_error(project: Project) -> None:
         ("DIGEST_BASE_URL", "https://"),
         ("DIGEST_DKIM_DOMAIN", "bad_ü.example"),  # no ASCII form for DKIM's d=
         ("DIGEST_BASE_URL", "https://bad_ü.example"),  # nor for a header's link
+        ("DIGEST_BASE_URL", "https://digest.example.org/?lang=en"),  # links made ?lang=en/vote/
+        ("DIGEST_BASE_URL", "https://digest.example.org/#top"),  # every link opened the root
+        ("DIGEST_BASE_URL", "https://admin:secret@digest.example.org"),  # in every email
+        ("DIGEST_BASE_URL", "https://digest.example.org/papers digest"),
+        ("DIGEST_BASE_URL", "https://digest.example.org:99999"),
         ("DIGEST_DKIM_SELECTOR", "sél"),  # a DNS label, written into every signature
         ("DIGEST_DKIM_SELECTOR", "a b;c"),
         # durations past what a service waits: a traceback (timedelta overflow) at the send

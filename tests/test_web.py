@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from conftest import Project
+import pytest
+from conftest import Project, free_port
 from web_forms import FETCHED_AT, FORM, csrf_of, link_in, signup
 
 
@@ -357,3 +358,40 @@ def test_unknown_addresses_get_a_page_and_head_is_answered_without_a_body(
     assert head.headers["content-length"] == page.headers["content-length"]
     assert client.head("/nothing").status_code == 404
     assert client.head("/static/style.css").status_code == 200
+
+
+def test_a_base_url_with_a_path_serves_every_page_and_asset_under_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """https://example.org/digest behind a reverse proxy: the pages' own addresses (styles,
+    scripts, the signup form, the live preview) start with /digest, and a request is answered
+    whether the proxy passes the path on whole or strips /digest itself."""
+    from web_server import serve
+
+    port = free_port()
+    monkeypatch.setenv("DIGEST_BASE_URL", f"http://127.0.0.1:{port}/digest")
+    project.ok("fetch", "--now", FETCHED_AT)
+    with serve(port, "/digest") as web, httpx.Client(base_url=web.url, timeout=10) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and "x-robots-tag" not in page.headers
+        addresses = re.findall(r'(?:href|src|action|data-source)="(/[^"]*)"', page.text)
+        assert addresses and all(a.startswith("/digest/") for a in addresses), addresses
+        for address in addresses:
+            if "static/" in address or address.endswith("/preview"):
+                reached = httpx.get(f"http://127.0.0.1:{port}{address}?keywords=kv+cache")
+                assert reached.status_code == 200, address
+        assert httpx.get(f"http://127.0.0.1:{port}/static/style.css").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/digestive").status_code == 404
+
+        response = client.post("/subscribe", data={**FORM, "csrf": csrf_of(page)})
+        assert response.status_code == 200 and "Check your inbox" in response.text
+        [confirmation] = project.mails()
+        confirm_url = link_in(confirmation, "digest/confirm")
+        stripped = confirm_url.replace("/digest/", "/", 1)  # as a proxy that strips it sends
+        for url in (confirm_url, stripped):
+            assert httpx.get(url).status_code == 200, url
+        with httpx.Client() as person:
+            form = person.get(confirm_url)
+            confirmed = person.post(confirm_url, data={"csrf": csrf_of(form)})
+            assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
+    assert project.query("select status from subscriber") == [("active",)]

@@ -38,9 +38,10 @@ class WebServer:
 
 
 @contextmanager
-def serve(port: int) -> Iterator[WebServer]:
-    """Run the app of the current directory's config on 127.0.0.1:port until the block ends."""
-    url = f"http://127.0.0.1:{port}"
+def serve(port: int, path: str = "") -> Iterator[WebServer]:
+    """Run the app of the current directory's config on 127.0.0.1:port until the block ends;
+    `path` ("/digest") puts its links under that path, as behind a reverse proxy."""
+    url = f"http://127.0.0.1:{port}{path}"
     services = Services(load_settings(base_url=url))
     clock = Clock()
     config = uvicorn.Config(

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -27,7 +28,13 @@ from digest.web.feedback import router as feedback_router
 from digest.web.limits import Guard, Limits
 from digest.web.mailed import router as mailed_router
 from digest.web.routes import router
-from digest.web.security import BodyLimit, HeadAsGet, SecurityHeaders, redact_access_log
+from digest.web.security import (
+    BodyLimit,
+    HeadAsGet,
+    SecurityHeaders,
+    UnderPath,
+    redact_access_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +69,15 @@ def create_app(
     redact_access_log()
     app.add_middleware(SecurityHeaders)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(BodyLimit)  # outermost: nothing reads a body it refuses
+    app.add_middleware(BodyLimit)  # nothing reads a body it refuses
+    root = urlsplit(mailer.links.base_url).path.rstrip("/")  # "" or e.g. "/digest"
+    if root:
+        app.add_middleware(UnderPath, prefix=root)
     app.mount("/static", StaticFiles(directory=templates / "web" / "static"), name="static")
+    pages = Environment(
+        loader=FileSystemLoader(str(templates)), autoescape=select_autoescape(default=True)
+    )
+    pages.globals["root"] = root  # the pages' own addresses start with it
     app.state.web = WebContext(
         store=store,
         mailer=mailer,
@@ -71,9 +85,7 @@ def create_app(
         policy=policy,
         key=key,
         clock=clock or (lambda: datetime.now(UTC)),
-        pages=Environment(
-            loader=FileSystemLoader(str(templates)), autoescape=select_autoescape(default=True)
-        ),
+        pages=pages,
         guard=Guard(limits or Limits()),
     )
     app.include_router(router)

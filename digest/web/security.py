@@ -161,3 +161,22 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
+class UnderPath:
+    """Serves the app under the path of `base_url` (https://example.org/digest): a request
+    for /digest/vote/... is answered as /vote/..., whether the reverse proxy passes the path
+    on whole or strips the prefix itself (then the request comes as /vote/... already)."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path == self.prefix or path.startswith(self.prefix + "/")):
+            inner = path[len(self.prefix) :] or "/"
+            raw = scope.get("raw_path")
+            scope = {**scope, "path": inner}
+            if raw is not None:
+                scope["raw_path"] = raw[len(self.prefix.encode()) :] or b"/"
+        await self.app(scope, receive, send)
