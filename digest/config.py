@@ -199,6 +199,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("sources")
+    @classmethod
+    def _distinct_names(cls, value: list[SourceConfig]) -> list[SourceConfig]:
+        seen: set[str] = set()
+        for source in value:
+            if source.name in seen:  # a source's last fetch and failures are kept by name
+                raise ValueError(f"two sources are named {source.name!r}: give each its own name")
+            seen.add(source.name)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database(cls, value: str) -> str:

@@ -198,3 +198,23 @@ def test_digest_home_finds_the_same_database_from_any_directory(
     monkeypatch.setenv("DIGEST_HOME", str(elsewhere / "missing"))
     wrong = project.cli("stats")
     assert wrong.code != 0 and "DIGEST_HOME" in wrong.err
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        # a source's last fetch, failures and validators are kept by its name: two shared them
+        (
+            'name = "arxiv"\nurl = "a.txt"\n[[sources]]\nname = "arxiv"\nurl = "b.txt"',
+            "two sources",
+        ),
+        ('name = "arxiv\\u001b[2J"\nurl = "a.txt"', "sources.0.name: must be one line"),
+    ],
+)
+def test_source_names_are_distinct_and_printable(
+    project: Project, sources: str, message: str
+) -> None:
+    config = project.root / "config" / "digest.toml"
+    config.write_text(f"[[sources]]\n{sources}\n")
+    result = project.cli("sources")
+    assert result.code == 1 and message in result.err and "Traceback" not in result.err
