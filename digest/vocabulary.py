@@ -75,6 +75,7 @@ CSV_COLUMNS = (
     "grouped",
     "public_id",
     "token_version",
+    "paused_until",  # the subscriber's own day a pause ends by itself (empty: until resumed)
 )
 
 

@@ -7,13 +7,25 @@ import codecs
 import json
 import os
 import sqlite3
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from conftest import Project, named_pipe
-from subscriber_cli import HEADER, VOLATILE, add_alice, listed, one_error_line, table, write
+from subscriber_cli import (
+    HEADER,
+    VOLATILE,
+    add_alice,
+    listed,
+    one_error_line,
+    shown,
+    table,
+    write,
+)
 
 from digest.subscriptions.csv_io import escape
+
+BOB_BACK = (date.today() + timedelta(days=40)).isoformat()  # when bob's pause ends
 
 
 def test_import_good_and_bad_rows(project: Project) -> None:
@@ -274,7 +286,7 @@ def seed_varied(project: Project) -> None:
     """Subscribers that use every column: statuses, schedules, odd but valid values."""
     add_alice(project)
     project.ok("subscribers", "add", "bob@example.org", "--keywords", "diffusion, video")
-    project.ok("subscribers", "pause", "bob@example.org")
+    project.ok("subscribers", "pause", "bob@example.org", "--until", BOB_BACK)
     project.ok(
         "subscribers",
         "add",
@@ -304,10 +316,17 @@ def test_export_to_stdout_and_file(project: Project) -> None:
     seed_varied(project)
     out = project.ok("subscribers", "export").out
     lines = out.splitlines()
-    assert lines[0] == HEADER.strip() + ",trending,trending_box,grouped,public_id,token_version"
+    extra = ",trending,trending_box,grouped,public_id,token_version,paused_until"
+    assert lines[0] == HEADER.strip() + extra
     public_ids = dict(project.query("select email, public_id from subscriber"))
-    assert [line.rsplit(",", 2) for line in lines[1:]] == [
-        [f"{row},0.1,no,yes", escape(public_ids[row.split(",")[0]]), "1"]  # may start with "-"
+    back = {"bob@example.org": BOB_BACK}
+    assert [line.rsplit(",", 3) for line in lines[1:]] == [
+        [
+            f"{row},0.1,no,yes",
+            escape(public_ids[row.split(",")[0]]),  # may start with "-"
+            "1",
+            back.get(row.split(",")[0], ""),
+        ]
         for row in (
             "alice@example.org,rlhf; kv cache,video,Europe/Berlin,07:30,4,weekly,friday,active",
             "bob@example.org,diffusion; video,,UTC,08:00,10,daily,monday,paused",
@@ -371,3 +390,34 @@ def test_export_then_import_into_an_empty_database_round_trips(project: Project)
     # and the copy exports byte for byte the same file
     again = project.ok("--config", str(other), "subscribers", "export").out
     assert again == (project.root / "subs.csv").read_text(encoding="utf-8")
+
+
+def test_a_pause_with_an_end_is_imported_as_the_subscribers_own_day(project: Project) -> None:
+    """paused_until is a day in the subscriber's time zone; a day already past resumes the
+    subscriber at the next send; a day on an active subscriber or not a day is a bad row."""
+    header = "email,keywords,timezone,status,paused_until\n"
+    path = write(
+        project,
+        "paused.csv",
+        header
+        + f"ann@example.org,rlhf,Asia/Tokyo,paused,{BOB_BACK}\n"
+        + "ben@example.org,rlhf,UTC,paused,2020-01-01\n"
+        + f"cat@example.org,rlhf,UTC,active,{BOB_BACK}\n"
+        + "dan@example.org,rlhf,UTC,paused,next week\n"
+        + "eve@example.org,rlhf,UTC,paused,2999-01-01\n",
+    )
+    result = project.cli("subscribers", "import", str(path))
+    assert result.out.strip() == "2 imported, 0 already present, 3 bad rows"
+    assert result.err.splitlines() == [
+        "line 4: paused_until is for a paused subscriber, not one active",
+        "line 5: paused_until must be a day as YYYY-MM-DD, not 'next week'",
+        "line 6: paused_until 2999-01-01 is more than a year away",
+    ]
+    back = date.fromisoformat(BOB_BACK)
+    assert project.query("select email, paused_until from subscriber order by email") == [
+        ("ann@example.org", f"{back - timedelta(days=1)} 15:00:00.000000"),  # Tokyo's midnight
+        ("ben@example.org", "2020-01-01 00:00:00.000000"),
+    ]
+    sent = project.ok("send")
+    assert "1 subscriber due" in sent.out  # ben's pause is over
+    assert shown(project, "ben@example.org")["status"] == "active"

@@ -15,12 +15,14 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TextIO, TypeVar
 
 from digest.errors import ValidationError
 from digest.mail.mime import clean
 from digest.models import MAX_INTEGER, Frequency, Subscriber, SubscriberStatus
+from digest.planning import day_starts
+from digest.subscriptions.lifecycle import MAX_PAUSE, resume_day
 from digest.subscriptions.preferences import WEEKDAYS, choose, new_subscriber, normalise_email
 from digest.subscriptions.tokens import PUBLIC_ID
 from digest.vocabulary import CSV_COLUMNS as COLUMNS
@@ -137,7 +139,29 @@ def row_subscriber(
     subscriber.token_version = _number(get("token_version", "1"), "token_version", int)
     if not 1 <= subscriber.token_version <= MAX_INTEGER:
         raise ValidationError(f"token_version must be 1 to {MAX_INTEGER}")
+    subscriber.paused_until = _pause_end(get("paused_until", ""), subscriber, now)
     return subscriber
+
+
+def _pause_end(text: str, subscriber: Subscriber, now: datetime) -> datetime | None:
+    """When a paused subscriber's digests start again by themselves (a day already past
+    resumes them at the next send), from the day the paused_until column gives."""
+    if not text:
+        return None
+    if subscriber.status != SubscriberStatus.PAUSED:
+        raise ValidationError(
+            f"paused_until is for a paused subscriber, not one {subscriber.status}"
+        )
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"paused_until must be a day as YYYY-MM-DD, not {text[:40]!r}"
+        ) from None
+    ends = day_starts(subscriber.timezone, day)
+    if ends > now + MAX_PAUSE:
+        raise ValidationError(f"paused_until {day} is more than a year away")
+    return ends
 
 
 def _number(text: str, column: str, kind: type[N]) -> N:
@@ -164,6 +188,7 @@ def subscriber_row(subscriber: Subscriber) -> list[str]:
         "yes" if subscriber.grouped else "no",
         subscriber.public_id,
         str(subscriber.token_version),
+        day.isoformat() if (day := resume_day(subscriber)) is not None else "",
     ]
 
 
