@@ -65,7 +65,11 @@ def export(
         typer.Argument(help="Write the CSV here (default: standard output).", show_default=False),
     ] = None,
 ) -> None:
-    """Export every subscriber as CSV, in the columns `import` reads."""
+    """Export every subscriber as CSV, in the columns `import` reads.
+
+    Their settings only: votes, past digests and the suppression list stay behind (to move
+    a whole service to another database, use `digest copy-to`).
+    """
     from digest.subscriptions.csv_io import subscribers_csv
 
     rows = state(ctx).services().store.subscribers.listed()
