@@ -48,6 +48,9 @@ def test_missing_or_wrong_csrf_token_is_refused(project: Project, client: httpx.
     )  # a token without the cookie it belongs to
     assert missing.status_code == wrong.status_code == foreign.status_code == 403
     assert project.query("select count(*) from subscriber") == [(0,)]
+    # reloading helps the first two; a browser that sends no cookie needs to be told why
+    assert "reload the page" in wrong.text and "cookie" not in wrong.text
+    assert "allow cookies for this site" in foreign.text
 
 
 def test_forged_altered_misused_expired_and_revoked_links(project: Project, web: Any) -> None:

@@ -20,6 +20,7 @@ from digest.subscriptions.votes import lookup_papers, not_found, whole_titles
 from digest.vocabulary import counted, long_day
 from digest.web.context import MAX_FORM_FIELD, WebContext
 from digest.web.limits import client_key
+from digest.web.security import CSRF_COOKIE
 
 router = APIRouter()
 HONEYPOT = "website"  # hidden from people by CSS; bots fill in every field
@@ -75,14 +76,16 @@ def _number(text: str, what: str) -> float:
 
 
 def forbidden(request: Request) -> HTMLResponse:
-    """The answer to a form posted without a valid CSRF token."""
-    return ctx(request).page(
-        request,
-        "error",
-        status=403,
-        message="this form has expired or did not come from this site: "
-        "reload the page and try again",
-    )
+    """The answer to a form posted without a valid CSRF token; without the page's cookie
+    reloading cannot help, so that case says what will."""
+    message = "this form has expired or did not come from this site: reload the page and try again"
+    if CSRF_COOKIE not in request.cookies:
+        message = (
+            "this form needs the cookie this site sets to know the form came from its page, "
+            "and your browser did not send it: allow cookies for this site, reload the page "
+            "and try again"
+        )
+    return ctx(request).page(request, "error", status=403, message=message)
 
 
 @router.get("/", response_class=HTMLResponse)
