@@ -100,7 +100,7 @@ LONGEST_WINDOW_DAYS = 14
 # reader behind it. Some servers give
 # 5.7.x to a recipient they refuse as such; their words say so.
 _NOT_THE_ADDRESS = re.compile(r"\s*5\.(?:[67]\.\d{1,3}|2\.[23]|3\.4)(?!\d)")
-_THE_RECIPIENT = re.compile(
+THE_RECIPIENT = re.compile(
     r"recipient address rejected|to this recipient|user unknown|no such user", re.IGNORECASE
 )
 
@@ -108,7 +108,7 @@ _THE_RECIPIENT = re.compile(
 def faults_address(reply: str) -> bool:
     """Whether a permanent failure, by the status code its reply or report starts with (and
     its words), is the address's (no such mailbox or domain, ...), not the message's."""
-    return _NOT_THE_ADDRESS.match(reply) is None or _THE_RECIPIENT.search(reply) is not None
+    return _NOT_THE_ADDRESS.match(reply) is None or THE_RECIPIENT.search(reply) is not None
 
 
 def long_day(day: date) -> str:

@@ -72,3 +72,22 @@ def returned_mail(project: Project, monkeypatch: pytest.MonkeyPatch) -> mailbox.
     monkeypatch.setenv("DIGEST_INBOX_KIND", "maildir")
     monkeypatch.setenv("DIGEST_INBOX_PATH", str(path))
     return mailbox.Maildir(str(path), create=True)
+
+
+def exim_bounce(to: str, reason: str, failed: str = "someone@example.org") -> bytes:
+    """A bounce as older Exim and some hosting providers send it: plain text, the failed
+    address in X-Failed-Recipients, the server's words, then a copy of the message."""
+    return (
+        f"From: Mail Delivery System <Mailer-Daemon@mx.example.net>\r\nTo: {to}\r\n"
+        f"X-Failed-Recipients: {failed}\r\nAuto-Submitted: auto-replied\r\n"
+        "Subject: Mail delivery failed: returning message to sender\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        "This message was created automatically by mail delivery software.\r\n\r\n"
+        "A message that you sent could not be delivered to one or more of its\r\n"
+        "recipients. This is a permanent error. The following address(es) failed:\r\n\r\n"
+        f"  {failed}\r\n    host mx.example.org [192.0.2.1]\r\n"
+        f"    SMTP error from remote mail server after RCPT TO:<{failed}>:\r\n"
+        f"    {reason}\r\n\r\n"
+        "------ This is a copy of the message, including all the headers. ------\r\n\r\n"
+        "X-Mailer: 5.2.2 (a version, no status)\r\nSubject: Papers digest\r\n"
+    ).encode()

@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 from conftest import Project
-from returned_mail import KEY, NOW, arf, dsn, original, plain, report, returned_mail
+from returned_mail import (
+    KEY,
+    NOW,
+    arf,
+    dsn,
+    exim_bounce,
+    original,
+    plain,
+    report,
+    returned_mail,
+)
 
 from digest.config import load_settings
 from digest.mail.addresses import bounce_address, unsubscribe_address
@@ -390,3 +400,46 @@ def test_reports_of_a_full_mailbox_stop_its_reader_once_it_lasts_two_weeks(
         f"select status, last_error from delivery where id in ({', '.join(map(str, ids.values()))})"
     )
     assert set(returned) == {("failed", "returned: status 5.2.2")}
+
+
+def test_a_plain_text_bounce_with_x_failed_recipients_is_read() -> None:
+    """Older Exim and some hosting providers bounce in plain text: X-Failed-Recipients marks
+    it (a vacation reply to the same address has none). The status is the first code of the
+    text before the returned copy; without one, words saying the user is unknown count as
+    a failure of the address, and anything else stays for a person."""
+    from digest.inbox import Bounce, Unknown, classify
+
+    to = bounce_address(KEY, "mail.example.org", 42)
+    gone = exim_bounce(to, "550 5.1.1 <someone@example.org>: Recipient address rejected")
+    assert classify(gone, KEY) == Bounce(42, None, True, "5.1.1")
+    spam = classify(exim_bounce(to, "550 5.7.1 Message rejected as spam"), KEY)
+    assert spam == Bounce(42, None, True, "5.7.1") and not spam.faults_address
+    unknown = classify(exim_bounce(to, "550 No such user here"), KEY)
+    assert unknown == Bounce(42, None, True, "5.0.0") and unknown.faults_address
+    # no code and no words about the recipient: the copy's "5.2.2" is not read for one
+    listed = classify(exim_bounce(to, "550 Your server is on our blocklist"), KEY)
+    assert listed == Unknown("a plain-text bounce that gives no status code")
+    delayed = classify(exim_bounce(to, "451 4.4.1 Connection timed out"), KEY)
+    assert delayed == Unknown("a plain-text bounce with status 4.4.1")
+    vacation = plain(to).replace(
+        b"Subject: hello", b"Auto-Submitted: auto-replied\r\nSubject: Away"
+    )
+    assert isinstance(classify(vacation, KEY), Unknown)
+
+
+def test_digest_inbox_counts_a_plain_text_bounce_against_its_reader(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
+    project.ok(
+        "subscribers", "add", "gone@example.org", "--keywords", "kv cache", "--send-at", "00:00"
+    )
+    project.ok("run", "--now", NOW)
+    [(delivery_id,)] = project.query("select id from delivery")
+    key = load_settings(None).token_key()
+    box = returned_mail(project, monkeypatch)
+    box.add(exim_bounce(bounce_address(key, "localhost", delivery_id), "550 5.1.1 User unknown"))
+    out = project.ok("inbox", "--now", NOW).out
+    assert out.strip().startswith("1 bounce, 0 complaints")
+    assert project.query("select status from subscriber") == [("bounced",)]
+    assert len(box) == 0

@@ -1,7 +1,8 @@
-"""What one returned message is, read from its bytes alone: a DSN bounce (RFC 3464), an ARF
-complaint (RFC 5965), a mailto: unsubscribe request, or something for a person to read.
-Anyone can mail the inbox, so an event names a delivery or a subscriber only by what we
-signed (the bounce address, the List-Unsubscribe)."""
+"""What one returned message is, read from its bytes alone: a DSN bounce (RFC 3464) or a
+plain-text one marked by X-Failed-Recipients, an ARF complaint (RFC 5965), a mailto:
+unsubscribe request, or something for a person to read. Anyone can mail the inbox, so an
+event names a delivery or a subscriber only by what we signed (the bounce address, the
+List-Unsubscribe)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from digest.mail.addresses import (
 )
 from digest.safe_text import has_unsafe
 from digest.subscriptions.tokens import read_token
-from digest.vocabulary import faults_address
+from digest.vocabulary import THE_RECIPIENT, faults_address
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ MAX_MESSAGE_ID = 250
 _DSN_ACTION = re.compile(r"[a-z]{1,20}")  # RFC 3464: failed, delayed, delivered, ...
 _DSN_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")  # RFC 3463: class.subject.detail
 _LIST_TARGET = re.compile(r"<([^<>\s]{1,2000})>")  # RFC 2369: URLs in angle brackets
+MAX_BOUNCE_TEXT = 8_000  # bytes of a plain-text bounce read for its status
+_TEXT_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+_RETURNED_COPY = re.compile(
+    r"^.*(?:copy of the message|this line is a copy|original message)", re.I | re.M
+)
 
 
 def classify(raw: bytes, key: bytes, retired: Sequence[bytes] = ()) -> Event:
@@ -91,6 +97,8 @@ def classify(raw: bytes, key: bytes, retired: Sequence[bytes] = ()) -> Event:
     if public_id is not None:
         return Unsubscribe(public_id)
     if message.get_content_type() != "multipart/report":
+        if message.get("X-Failed-Recipients") is not None:
+            return _plain_bounce(message, recipients, keys[:1])
         return Unknown("not a delivery report or a feedback report")
     report = message.get_param("report-type", "")
     original = _original_headers(message)
@@ -109,6 +117,35 @@ def classify(raw: bytes, key: bytes, retired: Sequence[bytes] = ()) -> Event:
         permanent = action == "failed" and status.startswith("5")
         return Bounce(delivery_id, original_id, permanent, status or action, listed, notice)
     return Unknown(f"a report of type {report!r}")
+
+
+def _plain_bounce(message: Message, recipients: list[str], keys: Sequence[bytes]) -> Event:
+    """A bounce some servers (older Exim, some hosting providers) send as plain text: only
+    a bounce carries X-Failed-Recipients (a vacation reply to the same return address never
+    does), and it reports a permanent failure. Its status is the first RFC 3463 code of its
+    text before the returned copy; a text that gives none is left for a person, unless its
+    words say the recipient is unknown."""
+    text = _plain_text(message)
+    status = _TEXT_STATUS.search(text)
+    if status is None and THE_RECIPIENT.search(text) is None:
+        return Unknown("a plain-text bounce that gives no status code")
+    code = status[1] if status else "5.0.0"
+    if not code.startswith("5"):
+        return Unknown(f"a plain-text bounce with status {code}")
+    delivery_id = _first_signed(read_bounce_address, keys, recipients)
+    notice = _first_signed(read_notice_bounce, keys, recipients)
+    return Bounce(delivery_id, None, True, code, None, notice)
+
+
+def _plain_text(message: Message) -> str:
+    """The first text/plain part of a message, up to where a returned copy starts."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            body = part.get_payload(decode=True)
+            if isinstance(body, bytes):
+                text = body[:MAX_BOUNCE_TEXT].decode("utf-8", "replace")
+                return _RETURNED_COPY.split(text, maxsplit=1)[0]
+    return ""
 
 
 def _first_signed(
