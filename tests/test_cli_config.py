@@ -203,7 +203,7 @@ def test_digest_home_finds_the_same_database_from_any_directory(
 @pytest.mark.parametrize(
     ("sources", "message"),
     [
-        # a source's last fetch, failures and validators are kept by its name: two shared them
+        # sources are looked up by name: fetch read only the last, serve stopped on a traceback
         (
             'name = "arxiv"\nurl = "a.txt"\n[[sources]]\nname = "arxiv"\nurl = "b.txt"',
             "two sources",

@@ -24,6 +24,14 @@ from digest.config import load_settings
 from digest.mail.addresses import bounce_address, unsubscribe_address
 
 
+def one_digest_sent(project: Project, email: str) -> tuple[int, bytes]:
+    """Send `email` one digest; its delivery id and the key its bounce address is signed with."""
+    project.ok("subscribers", "add", email, "--keywords", "kv cache", "--send-at", "00:00")
+    project.ok("run", "--now", NOW)
+    [(delivery,)] = project.query("select id from delivery")
+    return delivery, load_settings(None).token_key()
+
+
 def test_a_bounce_with_broken_headers_is_still_read() -> None:
     """Headers the email library's strict parser chokes on (an unterminated quote with a
     byte that is not UTF-8, a broken encoded word, an empty group): the report is still
@@ -248,12 +256,7 @@ def test_bounce_reports_count_toward_the_limit_only_in_a_row(
 ) -> None:
     """A reader two bounces from the limit whose last bounce is forty days old starts the
     count again: the address took a month of digests since. Within a month, it counts."""
-    project.ok(
-        "subscribers", "add", "a@example.org", "--keywords", "kv cache", "--send-at", "00:00"
-    )
-    project.ok("run", "--now", NOW)
-    [(delivery,)] = project.query("select id from delivery")
-    key = load_settings(None).token_key()
+    delivery, key = one_digest_sent(project, "a@example.org")
     box = returned_mail(project, monkeypatch)
     now = datetime.fromisoformat(NOW)
     for days_ago, after in ((40, ("active", 1)), (10, ("bounced", 3))):
@@ -431,12 +434,7 @@ def test_digest_inbox_counts_a_plain_text_bounce_against_its_reader(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DIGEST_BOUNCE_LIMIT", "1")
-    project.ok(
-        "subscribers", "add", "gone@example.org", "--keywords", "kv cache", "--send-at", "00:00"
-    )
-    project.ok("run", "--now", NOW)
-    [(delivery_id,)] = project.query("select id from delivery")
-    key = load_settings(None).token_key()
+    delivery_id, key = one_digest_sent(project, "gone@example.org")
     box = returned_mail(project, monkeypatch)
     box.add(exim_bounce(bounce_address(key, "localhost", delivery_id), "550 5.1.1 User unknown"))
     out = project.ok("inbox", "--now", NOW).out
