@@ -212,6 +212,7 @@ def serve(
             runner.stop.wait()
     finally:
         runner.stop.set()
+        services.interrupt_fetches()  # a fetch waiting out a backoff would hold the stop up
         scheduler.shutdown(wait=True)  # the running batch finishes or goes back to the queue
         services.close()
         log.info("stopped")

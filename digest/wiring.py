@@ -198,3 +198,8 @@ class Services:
             self._store.close()
         if "fetcher" in self.__dict__:
             self.fetcher.close()
+
+    def interrupt_fetches(self) -> None:
+        """Let a fetch waiting to try again give up now (the service is stopping)."""
+        if "fetcher" in self.__dict__:
+            self.fetcher.interrupt()

@@ -387,3 +387,34 @@ def test_pacing_covers_every_port_of_a_host(rig: Rig) -> None:
         gap = other.requests("/two")[0].arrived - rig.server.requests("/one")[0].arrived
     assert rig.sleeps, f"requests to one paced host went out {gap:.3f} s apart"
     assert 0.2 < rig.sleeps[0] <= 0.3
+
+
+def test_a_stopping_service_does_not_wait_out_a_fetchs_backoff(rig: Rig) -> None:
+    """SIGTERM during a 30 s wait between attempts: the fetch gives up at once, one line,
+    instead of holding the stop up past a container's grace period."""
+    import threading
+
+    url = rig.server.route("/feed", *[Reply(503)] * 4)
+    fetcher = Fetcher(FetchPolicy(attempts=4, backoff_base=30.0, backoff_max=30.0))
+    failed: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            fetcher.get(url)
+        except FetchError as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=fetch)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not rig.server.requests("/feed") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the first attempt answered: now in its 30 s wait
+    started = time.monotonic()
+    fetcher.interrupt()
+    worker.join(timeout=5)
+    waited = time.monotonic() - started
+    fetcher.close()
+    assert not worker.is_alive() and waited < 2, f"the fetch went on for {waited:.1f} s"
+    assert [str(e) for e in failed] == [f"{url}: not tried again: the service is stopping"]
+    assert len(rig.server.requests("/feed")) == 1

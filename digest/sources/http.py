@@ -80,11 +80,12 @@ class Fetcher:
         policy: FetchPolicy | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy or FetchPolicy()
-        self.sleep, self.clock = sleep, clock
+        self.stopping = threading.Event()  # set by interrupt(): no more waits or attempts
+        self.sleep, self.clock = sleep or self._wait_unless_stopping, clock
         self.client = httpx.Client(
             transport=transport,
             timeout=self.policy.timeout,
@@ -97,6 +98,15 @@ class Fetcher:
     def close(self) -> None:
         """Close the connection pool."""
         self.client.close()
+
+    def interrupt(self) -> None:
+        """Stop waiting between attempts (the service is stopping): a fetch in hand fails
+        after its current request instead of waiting out its backoff."""
+        self.stopping.set()
+
+    def _wait_unless_stopping(self, seconds: float) -> None:
+        if self.stopping.wait(seconds):
+            raise _Stopping
 
     def get(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
@@ -125,6 +135,8 @@ class Fetcher:
         )
         try:
             return retrying(self._get_once, url, headers)
+        except _Stopping:
+            raise FetchError(f"{shown}: not tried again: the service is stopping") from None
         except RetryableStatus as exc:
             raise FetchError(
                 f"{shown}: HTTP {exc.status} after {counted(self.policy.attempts, 'attempt')}; "
@@ -241,6 +253,10 @@ class Fetcher:
             if host not in self._hosts:
                 self._hosts[host] = (threading.Lock(), [float("-inf")])
             return self._hosts[host]
+
+
+class _Stopping(Exception):
+    """Raised out of a wait between attempts when the fetcher is interrupted."""
 
 
 def _retry_after(value: str | None) -> float | None:
