@@ -22,6 +22,7 @@ from digest.outbox import Outbox, SendReport, send_due
 from digest.planning import days_back, kept_digests_from
 from digest.ranking import Match
 from digest.sources.base import SourceConfig
+from digest.store.papers import Removal
 from digest.views import RenderedDigest
 from digest.wiring import Services
 
@@ -97,14 +98,23 @@ class Digest:
     ) -> int:
         """Delete the finished digests planned before `before` (DeliveryQueries.prune); a
         day planning may still read (kept_digests_from) is refused."""
+        self._planning_reads(before, now, "reads the digests", " to send no paper twice")
+        return self.services.store.deliveries.prune(before, progress)
+
+    def prune_papers(self, before: datetime, now: datetime) -> Removal:
+        """Delete the papers first seen before `before` that no digest or vote names
+        (PaperQueries.prune); a day whose papers planning may still pick is refused."""
+        self._planning_reads(before, now, "picks digests from the papers first seen", "")
+        return self.services.store.papers.prune(before)
+
+    def _planning_reads(self, before: datetime, now: datetime, what: str, why: str) -> None:
+        """Refuse to delete from a day planning still reads (kept_digests_from)."""
         kept_from = kept_digests_from(self.services.settings.first_window_days, now)
         if before > kept_from:
             raise ValidationError(
-                f"{before.date().isoformat()} is too recent: planning reads the digests from "
-                f"{kept_from.date().isoformat()} on to send no paper twice; use that day or "
-                "an earlier one"
+                f"{before.date().isoformat()} is too recent: planning {what} from "
+                f"{kept_from.date().isoformat()} on{why}; use that day or an earlier one"
             )
-        return self.services.store.deliveries.prune(before, progress)
 
     def keep(self, now: datetime) -> tuple[int, int] | None:
         """What `keep_days` asks, done: the finished digests and then the papers nobody names
@@ -114,7 +124,7 @@ class Digest:
             return None
         before = days_back(now, days)
         digests = self.prune(before, now)
-        return digests, len(self.services.store.papers.prune(before).removed)
+        return digests, len(self.prune_papers(before, now).removed)
 
     def read_inbox(self, now: datetime) -> InboxReport:
         """Act on the returned mail (DIGEST_INBOX_*): bounces, complaints, unsubscribes."""

@@ -332,7 +332,11 @@ def test_papers_remove_and_prune_keep_what_digests_and_votes_name(project: Proje
     unknown = project.cli("papers", "remove", "arxiv:0000.00000")  # the error alone
     assert unknown.code == 1 and unknown.out == "" and "no paper 'arxiv:0000.00000'" in unknown.err
 
-    pruned = project.ok("papers", "prune", "--before", "2030-01-01")
+    # papers planning may still pick (a weekly digest's, a first one's) are not pruned
+    recent = project.cli("papers", "prune", "--before", "2030-01-01", "--now", "2030-01-10")
+    assert recent.code == 1 and "2030-01-01 is too recent: planning picks" in recent.err
+    assert project.query("select count(*) from paper") == [(total - 1,)]
+    pruned = project.ok("papers", "prune", "--before", "2030-01-01", "--now", "2030-01-20")
     kept = len(named | {free[0]})
     assert f"removed, {kept} kept" in pruned.out
     assert project.query("select count(*) from paper") == [(kept,)]

@@ -176,7 +176,10 @@ def test_prune_removes_finished_digests_of_long_ago_and_keeps_the_rest(
 
     named = "select count(distinct paper_id) from delivery_item"
     [(all_named,)] = project.query(named)
-    assert f"{all_named} kept" in project.ok("papers", "prune", "--before", "2026-11-23").out
+    assert (
+        f"{all_named} kept"
+        in project.ok("papers", "prune", "--before", "2026-11-23", "--now", "2026-12-22").out
+    )
     done = project.ok("deliveries", "prune", "--before", "2026-11-23", "--now", "2026-12-22")
     assert "2 digests planned before 2026-11-23 removed" in done.out
     [left] = json.loads(project.ok("deliveries", "--json").out)
@@ -185,7 +188,7 @@ def test_prune_removes_finished_digests_of_long_ago_and_keeps_the_rest(
     # the papers only the removed digests named can go now; the waiting digest keeps its own
     [(still_named,)] = project.query(named)
     assert 0 < still_named < all_named
-    after = project.ok("papers", "prune", "--before", "2026-11-23").out
+    after = project.ok("papers", "prune", "--before", "2026-11-23", "--now", "2026-12-22").out
     assert f"{all_named - still_named} papers" in after and f"{still_named} kept" in after
     # as a cron line says it: the same cut, counted back from now
     again = project.ok("deliveries", "prune", "--older-than", "29", "--now", "2026-12-22")

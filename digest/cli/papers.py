@@ -96,11 +96,14 @@ def prune(
     older_than: OlderThanOpt = None,
     now: Annotated[str | None, now_option] = None,
 ) -> None:
-    """Delete the papers first seen before a day, except those a digest or a vote names."""
-    moment = cutoff(before, older_than, parse_now(now))
+    """Delete the papers first seen before a day, except those a digest or a vote names.
+
+    Not those of the last two weeks: planning picks digests (a weekly one, a first one)
+    from them."""
+    moment_now = parse_now(now)
+    moment = cutoff(before, older_than, moment_now)
     day = moment.date()
-    store = state(ctx).services().store
-    removal = store.papers.prune(moment)
+    removal = state(ctx).digest(signing=False).prune_papers(moment, moment_now)
     say(
         f"{counted(len(removal.removed), 'paper')} first seen before {day.isoformat()} removed"
         + (f", {len(removal.kept)} kept: {KEPT}" if removal.kept else "")
