@@ -37,6 +37,18 @@ def without_unsafe(text: str, replacement: str = " ") -> str:
     return _UNSAFE.sub(replacement, text) if has_unsafe(text) else text
 
 
+# characters that show nothing but split a word for a program: a soft hyphen (hyphenation
+# hints of a web page or a PDF: "quanti\u00adzation"), a zero-width space, a word joiner,
+# a byte order mark inside text. Removed from listings and keywords, so that both spell
+# a word as it is read.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
+
+
+def without_invisible(text: str) -> str:
+    """`text` without soft hyphens, zero-width spaces, word joiners and BOMs."""
+    return text if text.isascii() else text.translate(_INVISIBLE)
+
+
 def json_escaped(text: str) -> str:
     """JSON text with each such character written as a \\u escape (it reads back the same)."""
     return _UNSAFE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)

@@ -47,6 +47,8 @@ def test_split_keywords_trims_lowercases_and_dedupes() -> None:
             "field theory: renormalization, i/o, or-tools",
             ["field theory: renormalization", "i/o", "or-tools"],
         ),
+        # pasted from a page: a soft hyphen or a zero-width space shows nothing, so is nothing
+        ("quanti\u00adzation, kv\u200bcache, \ufeffrlhf", ["quantization", "kvcache", "rlhf"]),
     ],
 )
 def test_split_keywords_reads_keywords_as_people_type_them(typed: str, keywords: list[str]) -> None:
@@ -367,3 +369,14 @@ def test_languages_named_with_a_symbol_are_words() -> None:
     }
     assert top_ids(corpus_of(papers), Profile(["c++"])) == ["cpp"]
     assert top_ids(corpus_of(papers), Profile(["c#"])) == ["cs"]
+
+
+def test_a_soft_hyphen_splits_no_word_of_a_keyword_or_a_paper() -> None:
+    """A keyword pasted with a soft hyphen found nothing ("no paper holds 'quanti'"), and a
+    listing's abstract with one was not found by the word it spells."""
+    from digest.sources.base import collapse_whitespace
+
+    hyphenated = "Post-training quanti\u00adzation of\u200b large models"
+    assert collapse_whitespace(hyphenated) == "Post-training quantization of large models"
+    [keyword] = split_keywords("quanti\u00adzation")
+    assert stems(keyword) == stems("quantization")

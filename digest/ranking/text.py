@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache, lru_cache
 
 from digest.ranking.spelling import american
+from digest.safe_text import without_invisible
 
 # Hyphens, slashes and LaTeX leftovers separate words: "long-context" = "long context".
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
@@ -246,6 +247,7 @@ def split_keywords(text: str) -> list[str]:
     quotes around, a list's bullet or a label before, prose around ("especially", "etc.") or
     a full stop after a keyword, duplicates dropped."""
     seen: dict[str, None] = {}
+    text = without_invisible(text)  # pasted from a page: "quanti\u00adzation" is one word
     for part in _split_outside_brackets(_LIST_MARKER.sub("", _LABEL.sub("", text))):
         keyword = " ".join(part.split()).lower().rstrip(".:!?").lstrip("#")
         keyword = _TRAIL.sub("", _LEAD.sub("", keyword)).rstrip(".:!?")

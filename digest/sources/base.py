@@ -11,7 +11,7 @@ from pydantic import ValidationError as PydanticError
 
 from digest.errors import ParseError
 from digest.models import MAX_INTEGER, PaperFields
-from digest.safe_text import without_unsafe
+from digest.safe_text import without_invisible, without_unsafe
 from digest.sources.config import SourceConfig as SourceConfig
 
 # an arXiv id without its version, to be read case-insensitively: new style "2605.05242", or
@@ -71,7 +71,8 @@ def count(value: object) -> int | None:
 def collapse_whitespace(text: str) -> str:
     """Fold every run of whitespace (newlines included) into one space; controls, direction
     overrides and lone surrogates (a JSON "\\ud800", which no database takes) become spaces
-    too: a listing's text reaches the history, emails and terminals."""
-    folded = " ".join(text.split())
+    too: a listing's text reaches the history, emails and terminals. Soft hyphens and
+    zero-width spaces go (safe_text.without_invisible)."""
+    folded = " ".join(without_invisible(text).split())
     cleaned = without_unsafe(folded)  # `folded` itself when nothing was unsafe
     return folded if cleaned is folded else " ".join(cleaned.split())
