@@ -261,3 +261,29 @@ def test_a_weekly_digest_is_headed_and_worded_as_a_week(project: Project) -> Non
         )
     )
     assert "Also trending this week" in shown.text and "Also trending this week" in shown.html
+
+
+def test_a_preview_before_the_digest_is_due_says_when_it_goes_out(project: Project) -> None:
+    """A weekly reader's preview on a Sunday looked like a digest going out that day."""
+    project.ok("fetch", "--now", NOW)
+    project.ok(
+        "subscribers",
+        "add",
+        "wes@example.org",
+        "--keywords",
+        "kv cache",
+        "--frequency",
+        "weekly",
+        "--weekly-day",
+        "monday",
+        "--timezone",
+        "Asia/Tokyo",
+    )
+    weekly = project.ok("preview", "wes@example.org", "--now", NOW)  # Sunday 22 November
+    assert weekly.out.startswith("Subject: Weekly papers digest")
+    assert weekly.err == (
+        "note: the next digest goes out Monday 23 November 2026 at 08:00 (Asia/Tokyo): this is "
+        "what it would hold now\n"
+    )
+    due = project.ok("preview", "wes@example.org", "--now", "2026-11-23T00:00:00+00:00")
+    assert due.err == ""  # 09:00 in Tokyo: due

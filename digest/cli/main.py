@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -206,19 +206,42 @@ def preview(
     digest = state(ctx).digest(signing=False)
     store = digest.services.store
     subscriber = store.subscribers.get(email)
-    rendered, items = digest.preview(subscriber, parse_now(now))
+    moment = parse_now(now)
+    rendered, items = digest.preview(subscriber, moment)
     if (why := _not_sent(subscriber, store.suppression.get(subscriber.email))) is not None:
         say(f"note: {subscriber.email} {why}: this digest would not be sent now", err=True)
-    elif not items and subscriber.id is not None:
-        last = store.deliveries.last_sent([subscriber.id]).get(subscriber.id)
-        if last is not None:  # what it held is not sent again: the preview starts after it
-            say(f"note: nothing new since the digest planned {when(last.isoformat())}", err=True)
+    else:
+        if not items and subscriber.id is not None:
+            last = store.deliveries.last_sent([subscriber.id]).get(subscriber.id)
+            if last is not None:  # what it held is not sent again: the preview starts after it
+                say(
+                    f"note: nothing new since the digest planned {when(last.isoformat())}", err=True
+                )
+        if (later := _next_digest(subscriber, moment)) is not None:
+            say(f"note: the next digest goes out {later}: this is what it would hold now", err=True)
     if out is not None:
         write_file(out, rendered.html, private=True)  # the reader's own signed links
         say(f"{counted(len(items), 'paper')}; HTML written to {out}")
     else:
         say(f"Subject: {rendered.subject}\n")
         say(rendered.text)
+
+
+def _next_digest(subscriber: Subscriber, now: datetime) -> str | None:
+    """When the subscriber's next digest goes out, as they read it, if not due yet (a weekly
+    reader's preview on another day is not what goes out today)."""
+    from zoneinfo import ZoneInfo
+
+    from digest.planning import next_send_at
+
+    planned = subscriber.next_send_at
+    if planned is not None and planned.tzinfo is None:
+        planned = planned.replace(tzinfo=UTC)  # stored as UTC
+    at = planned or next_send_at(subscriber, now, None)
+    if at <= now:
+        return None
+    local = at.astimezone(ZoneInfo(subscriber.timezone))
+    return f"{long_day(local.date())} at {local:%H:%M} ({subscriber.timezone})"
 
 
 def _not_sent(subscriber: Subscriber, suppressed: Suppression | None) -> str | None:
