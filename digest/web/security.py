@@ -7,6 +7,7 @@ import hmac
 import logging
 import re
 import secrets
+from urllib.parse import unquote
 
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -169,14 +170,14 @@ class UnderPath:
     on whole or strips the prefix itself (then the request comes as /vote/... already)."""
 
     def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app, self.prefix = app, prefix
+        # the request's path comes decoded ("/my digest"), its raw path as sent ("/my%20digest")
+        self.app, self.prefix, self.raw_prefix = app, unquote(prefix), prefix.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] == "http" and (path == self.prefix or path.startswith(self.prefix + "/")):
-            inner = path[len(self.prefix) :] or "/"
+            scope = {**scope, "path": path[len(self.prefix) :] or "/"}
             raw = scope.get("raw_path")
-            scope = {**scope, "path": inner}
-            if raw is not None:
-                scope["raw_path"] = raw[len(self.prefix.encode()) :] or b"/"
+            if raw is not None and raw.startswith(self.raw_prefix):
+                scope["raw_path"] = raw[len(self.raw_prefix) :] or b"/"
         await self.app(scope, receive, send)
