@@ -204,7 +204,7 @@ class Settings(BaseSettings):
     def _distinct_names(cls, value: list[SourceConfig]) -> list[SourceConfig]:
         seen: set[str] = set()
         for source in value:
-            if source.name in seen:  # a source's last fetch and failures are kept by name
+            if source.name in seen:  # `fetch NAME` and the scheduler look sources up by name
                 raise ValueError(f"two sources are named {source.name!r}: give each its own name")
             seen.add(source.name)
         return value
