@@ -249,7 +249,7 @@ def _not_sent(subscriber: Subscriber, suppressed: Suppression | None) -> str | N
     if suppressed is not None:
         return f"is on the suppression list ({suppressed.reason})"
     if subscriber.status == SubscriberStatus.PAUSED:
-        from digest.subscriptions.lifecycle import resume_day
+        from digest.subscriptions.preferences import resume_day
 
         until = resume_day(subscriber)
         return "is paused" + (f" until {long_day(until)}" if until else "")

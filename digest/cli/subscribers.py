@@ -192,7 +192,7 @@ def list_cmd(
         return
     if not rows:
         say("no subscribers: add one with `digest subscribers add EMAIL --keywords ...`")
-    from digest.subscriptions.lifecycle import resume_day
+    from digest.subscriptions.preferences import resume_day
 
     for s in rows:
         stopped = f", suppressed: {suppressed[s.email]}" if s.email in suppressed else ""
@@ -204,7 +204,7 @@ def list_cmd(
 @subscribers_app.command("show")
 def show(ctx: typer.Context, email: EmailArg, as_json: JsonOpt = False) -> None:
     """Show one subscriber."""
-    from digest.subscriptions.lifecycle import resume_day
+    from digest.subscriptions.preferences import resume_day
 
     store = state(ctx).services().store
     subscriber = find_subscriber(store, email)

@@ -22,8 +22,14 @@ from digest.errors import ValidationError
 from digest.mail.mime import clean
 from digest.models import MAX_INTEGER, Frequency, Subscriber, SubscriberStatus
 from digest.planning import day_starts
-from digest.subscriptions.lifecycle import MAX_PAUSE, resume_day
-from digest.subscriptions.preferences import WEEKDAYS, choose, new_subscriber, normalise_email
+from digest.subscriptions.preferences import (
+    MAX_PAUSE,
+    WEEKDAYS,
+    choose,
+    new_subscriber,
+    normalise_email,
+    resume_day,
+)
 from digest.subscriptions.tokens import PUBLIC_ID
 from digest.vocabulary import CSV_COLUMNS as COLUMNS
 

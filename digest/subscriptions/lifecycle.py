@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from digest.errors import GoneError, LinkError, UsedLinkError, ValidationError
 from digest.models import Frequency, Subscriber, SubscriberStatus
@@ -15,9 +14,9 @@ from digest.planning import day_starts
 from digest.store import Store
 from digest.subscriptions.links import CONFIRM_MAX_AGE, FORGET_MAX_AGE, Links
 from digest.subscriptions.mailer import Mailer, send_confirmation, send_reminder
-from digest.subscriptions.preferences import new_subscriber
+from digest.subscriptions.preferences import MAX_PAUSE, new_subscriber
+from digest.subscriptions.preferences import resume_day as resume_day  # pages read it here
 
-MAX_PAUSE = timedelta(days=366)  # a pause with an end: a holiday, a sabbatical
 PREFERENCE_FIELDS = (
     "keywords",
     "exclude",
@@ -239,14 +238,6 @@ def resubscribe(store: Store, subscriber: Subscriber, now: datetime) -> Subscrib
     subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, now
     subscriber.next_send_at = None  # planned afresh from today
     return store.subscribers.save(subscriber)
-
-
-def resume_day(subscriber: Subscriber) -> date | None:
-    """The local day a paused subscription starts again by itself, if it does."""
-    ends = subscriber.paused_until
-    if subscriber.status != SubscriberStatus.PAUSED or ends is None:
-        return None
-    return ends.astimezone(ZoneInfo(subscriber.timezone)).date()
 
 
 def set_paused(

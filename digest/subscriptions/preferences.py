@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ MAX_KEYWORDS = 30
 MAX_KEYWORD_CHARS = 80
 MAX_PAPERS = 50
 FREQUENCIES = tuple(Frequency)
+MAX_PAUSE = timedelta(days=366)  # a pause with an end: a holiday, a sabbatical
 E = TypeVar("E", bound=StrEnum)
 # 08:00, 8:00, 8.30, 8h30, 8h, 0800, 8, and with a 12-hour clock's am / pm (8pm, 8:30 p.m.)
 _SEND_AT = re.compile(
@@ -136,6 +137,14 @@ def check_send_at(text: str) -> str:
     if not 0 <= hours <= 23 or minutes > 59:
         raise ValidationError(f"invalid send time {text[:40]!r}: use HH:MM, e.g. 08:00 or 20:30")
     return f"{hours:02d}:{minutes:02d}"
+
+
+def resume_day(subscriber: Subscriber) -> date | None:
+    """The local day a paused subscription starts again by itself, if it does."""
+    ends = subscriber.paused_until
+    if subscriber.status != SubscriberStatus.PAUSED or ends is None:
+        return None
+    return ends.astimezone(ZoneInfo(subscriber.timezone)).date()
 
 
 def send_time(subscriber: Subscriber) -> time:
