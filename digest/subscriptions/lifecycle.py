@@ -15,7 +15,6 @@ from digest.store import Store
 from digest.subscriptions.links import CONFIRM_MAX_AGE, FORGET_MAX_AGE, Links
 from digest.subscriptions.mailer import Mailer, send_confirmation, send_reminder
 from digest.subscriptions.preferences import MAX_PAUSE, new_subscriber
-from digest.subscriptions.preferences import resume_day as resume_day  # pages read it here
 
 PREFERENCE_FIELDS = (
     "keywords",

@@ -16,6 +16,7 @@ from digest.models import Frequency, Subscriber, SubscriberStatus, Suppression
 from digest.safe_text import has_unsafe
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions import moving, restart
+from digest.subscriptions.preferences import resume_day
 from digest.subscriptions.votes import lookup_papers, not_found, whole_titles
 from digest.vocabulary import counted, long_day
 from digest.web.context import MAX_FORM_FIELD, WebContext
@@ -173,7 +174,7 @@ def preferences_page(
         values=values,
         votes=votes,
         stopped=_why_stopped(subscriber, suppressed),
-        resumes=_until(signup.resume_day(subscriber)),
+        resumes=_until(resume_day(subscriber)),
         restartable=restart.restartable(subscriber, suppressed),
         **extra,
     )
