@@ -124,7 +124,7 @@ class Digest:
             return None
         before = days_back(now, days)
         digests = self.prune(before, now)
-        return digests, len(self.prune_papers(before, now).removed)
+        return digests, len(self.services.store.papers.prune(before).removed)  # checked above
 
     def read_inbox(self, now: datetime) -> InboxReport:
         """Act on the returned mail (DIGEST_INBOX_*): bounces, complaints, unsubscribes."""

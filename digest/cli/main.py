@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -233,11 +233,10 @@ def _next_digest(subscriber: Subscriber, now: datetime) -> str | None:
     from zoneinfo import ZoneInfo
 
     from digest.planning import next_send_at
+    from digest.store.glance import as_utc
 
     planned = subscriber.next_send_at
-    if planned is not None and planned.tzinfo is None:
-        planned = planned.replace(tzinfo=UTC)  # stored as UTC
-    at = planned or next_send_at(subscriber, now, None)
+    at = as_utc(planned) if planned is not None else next_send_at(subscriber, now, None)
     if at <= now:
         return None
     local = at.astimezone(ZoneInfo(subscriber.timezone))

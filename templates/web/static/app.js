@@ -55,7 +55,7 @@
   function refresh() {
     var q = "keywords=" + encodeURIComponent(keywords.value) + "&exclude=" + encodeURIComponent(exclude ? exclude.value : "");
     if (!keywords.value.trim()) { show([], "Type some topics to see a preview."); return; }
-    fetch((list.dataset.source || "/preview") + "?" + q, { headers: { "Accept": "application/json" } })
+    fetch(list.dataset.source + "?" + q, { headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json(); })
       .then(function (data) { show(data.papers || [], data.error || data.note, data.unmatched, data.suggestions); })
       .catch(function () { show([], "Preview unavailable."); });
