@@ -137,6 +137,20 @@ def topic_space(store: Store, stats: FeatureStats, now: datetime) -> Topics | No
     return topics
 
 
+RECENT_DAYS = 7  # what the signup preview and a new subscriber's keyword notes look at
+
+
+def recent_corpus(
+    store: Store, now: datetime, embedder: Embedder | None, days: int = RECENT_DAYS
+) -> tuple[list[Paper], Corpus]:
+    """The papers first seen in the last `days` days and their corpus, weighted as planning
+    weighed them last (its stored statistics and topics, read only)."""
+    papers = store.papers.newest(since=now - timedelta(days=days))
+    semantic = semantic_index(store, papers, embedder)
+    stats, topics = stored_space(store)
+    return papers, build_corpus(papers, stats, semantic=semantic, topics=topics)
+
+
 def stored_stats(store: Store) -> FeatureStats | None:
     """The word statistics planning stored last, read only (None: none yet)."""
     return _stored(store, FEATURES, FeatureStats.from_bytes)

@@ -99,6 +99,23 @@ def test_a_keyword_that_can_match_nothing_gets_a_note(project: Project) -> None:
     assert "note: 'the' will match no paper" in added.err
 
 
+def test_a_keyword_no_recent_paper_matches_gets_a_note(project: Project) -> None:
+    """What the signup preview tells a visitor, `subscribers add` and `edit` tell the operator:
+    a keyword none of the last seven days' papers match (a new service holds none to judge)."""
+    assert project.ok("subscribers", "add", "new@example.org", "--keywords", "qwertyzzz").err == ""
+    project.ok("fetch")  # first seen now: the last seven days hold them
+    added = project.ok(
+        "subscribers", "add", "ann@example.org", "--keywords", "kv cache, zebrafish husbandry"
+    )
+    assert added.err.splitlines() == [
+        "note: 'zebrafish husbandry' matches none of the 393 papers of the last 7 days: check "
+        "its wording, or keep it to wait for papers on it"
+    ]
+    assert "added ann@example.org" in added.out
+    edited = project.ok("subscribers", "edit", "ann@example.org", "--keywords", "kv cache, galaxy")
+    assert edited.err == ""
+
+
 def test_rank_the_last_days_only(project: Project) -> None:
     """--days bounds what a large history costs; the papers here were fetched in the past."""
     project.ok("fetch", "--now", "2026-11-22T12:00:00+00:00")

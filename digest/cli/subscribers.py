@@ -25,7 +25,7 @@ from digest.vocabulary import WEEKDAYS, Frequency, SubscriberStatus, counted, lo
 
 if TYPE_CHECKING:  # the ORM and the library load when a command runs, not for --help
     from digest.models import Subscriber
-    from digest.store import Store
+    from digest.wiring import Services
 
 subscribers_app = typer.Typer(
     help="Add, list, show, edit, pause, import, export and remove subscribers.",
@@ -159,7 +159,7 @@ def add(
             f"`digest suppression remove {subscriber.email}` only if they asked for mail again"
         )
     stored = services.store.subscribers.add(subscriber)
-    _hint_typos(services.store, subscriber.keywords)
+    _hint_keywords(services, subscriber.keywords)
     if not confirm:
         say(f"added {stored.email}: {_summary(stored)}")
         return
@@ -283,7 +283,8 @@ def edit(
     from digest.subscriptions.moving import change_email
     from digest.subscriptions.preferences import checked_changes
 
-    store = state(ctx).services().store
+    services = state(ctx).services()
+    store = services.store
     subscriber = find_subscriber(store, email)
     given = {
         "keywords": keywords,
@@ -312,7 +313,7 @@ def edit(
     else:  # checked, then saved with the other changes
         saved = change_email(store, subscriber, new_email, now)
     if "keywords" in changes:
-        _hint_typos(store, saved.keywords)
+        _hint_keywords(services, saved.keywords)
     done = [f"changed {', '.join(changed)}"] if changed else []
     if changes and not changed:
         done.append("no setting changed (each was so already)")
@@ -366,10 +367,24 @@ def feedback(
     say(f"{subscriber.email}: {', '.join(d for d in done if not d.endswith(' 0'))}")
 
 
-def _hint_typos(store: Store, keywords: list[str]) -> None:
-    """Notes on keywords that can match nothing, and on the typed words no paper of the
-    history holds (from the word statistics planning stored; none before the first plan)."""
-    from digest.pipeline import stored_stats
+def _hint_keywords(services: Services, keywords: list[str]) -> None:
+    """Notes on keywords that can match nothing, on the typed words no paper holds (with
+    the word likely meant), and on the keywords that match none of the last days' papers:
+    what the signup preview tells a visitor."""
+    from digest.pipeline import recent_corpus, stored_stats
+    from digest.planner import RECENT_DAYS
+    from digest.ranking import keyword_hits, stems
 
-    stats = stored_stats(store)
+    papers, corpus = recent_corpus(services.store, parse_now(None), services.policy.semantic)
+    stats = corpus.stats if papers else stored_stats(services.store)
     say_suggestions(keywords, None if stats is None else stats.df)
+    if not papers:  # a new service, or its sources fail: no keyword is to blame
+        return
+    hits = keyword_hits(corpus, [k for k in keywords if stems(k)], services.policy.min_score)
+    for keyword, count in hits.items():
+        if not count:
+            say(
+                f"note: {keyword!r} matches none of the {len(papers)} papers of the last "
+                f"{RECENT_DAYS} days: check its wording, or keep it to wait for papers on it",
+                err=True,
+            )

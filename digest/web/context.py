@@ -25,7 +25,7 @@ from digest.errors import (
     ValidationError,
 )
 from digest.models import Paper
-from digest.pipeline import Policy, build_corpus, semantic_index, stored_space
+from digest.pipeline import Policy, recent_corpus
 from digest.ranking import Corpus, Profile, keyword_hits, rank
 from digest.ranking.suggest import suggestions
 from digest.store import Store
@@ -35,7 +35,6 @@ from digest.subscriptions.preferences import FREQUENCIES, WEEKDAYS, check_topics
 from digest.web.limits import Guard, Limits
 from digest.web.security import CSRF_COOKIE, csrf_ok, csrf_token, new_csrf_cookie
 
-PREVIEW_DAYS = 7
 PREVIEW_CACHE = timedelta(minutes=1)
 MAX_FORM_FIELD = 4000
 BUSY = "The service is busy just now: please try again in a minute."
@@ -111,10 +110,7 @@ class WebContext:
         with self._preview_lock:
             cached = self._preview_cache
             if cached is None or not timedelta(0) <= now - cached[0] < PREVIEW_CACHE:
-                papers = self.store.papers.newest(since=now - timedelta(days=PREVIEW_DAYS))
-                semantic = semantic_index(self.store, papers, self.policy.semantic)
-                stats, topics = stored_space(self.store)
-                corpus = build_corpus(papers, stats, semantic=semantic, topics=topics)
+                papers, corpus = recent_corpus(self.store, now, self.policy.semantic)
                 cached = self._preview_cache = (now, papers, corpus)
             return cached[1], cached[2]
 
