@@ -134,6 +134,8 @@ def test_est_asks_for_the_city_and_a_stored_one_stays_until_changed(project: Pro
         ("Kolkata", "0645", ("Asia/Kolkata", "06:45")),
         ("UTC", "8h30", ("UTC", "08:30")),
         ("CET", "12am", ("CET", "00:00")),
+        ("UTC", "Noon", ("UTC", "12:00")),
+        ("UTC", "midnight", ("UTC", "00:00")),
         # a city several zone names share, all one clock: the full, current name
         ("buenos aires", "09:00", ("America/Argentina/Buenos_Aires", "09:00")),
         # the city as its people spell it, accents and all

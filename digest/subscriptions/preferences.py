@@ -27,6 +27,7 @@ MAX_PAPERS = 50
 FREQUENCIES = tuple(Frequency)
 MAX_PAUSE = timedelta(days=366)  # a pause with an end: a holiday, a sabbatical
 E = TypeVar("E", bound=StrEnum)
+_NAMED_TIMES = {"noon": "12:00", "midday": "12:00", "midnight": "00:00"}
 # 08:00, 8:00, 8.30, 8h30, 8h, 0800, 8, and with a 12-hour clock's am / pm (8pm, 8:30 p.m.)
 _SEND_AT = re.compile(
     r"^(?:(\d{1,2})(?:[:.h](\d\d)?)?|(\d\d)(\d\d))\s*(?:([ap])\.?\s*m\.?)?$", re.IGNORECASE
@@ -127,8 +128,10 @@ def _one_clock(zones: list[str]) -> str | None:
 
 
 def check_send_at(text: str) -> str:
-    """A local send time as HH:MM (24-hour) from what people type ("8:30", "0800", "8pm"),
-    or ValidationError."""
+    """A local send time as HH:MM (24-hour) from what people type ("8:30", "0800", "8pm",
+    "noon"), or ValidationError."""
+    if (named := _NAMED_TIMES.get(text.strip().lower())) is not None:
+        return named
     match = _SEND_AT.match(text.strip())
     hours = int((match[1] or match[3]) if match else -1)
     minutes = int((match[2] or match[4] or 0) if match else 0)
