@@ -347,6 +347,32 @@ def test_export_to_stdout_and_file(project: Project) -> None:
     assert exported.stat().st_mode & 0o777 == 0o600 and exported.read_text("utf-8") == out
 
 
+def test_listings_read_a_page_at_a_time_give_each_subscriber_once_in_order(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """list, list --json and export stream their rows (a million subscribers never sit in
+    memory at once): pages of two give what one page gives, and the JSON is what one dump of
+    the whole list would print."""
+    import digest.store.subscribers as subscribers_store
+
+    assert project.ok("subscribers", "list", "--json").out == "[]\n"
+    seed_varied(project)
+    commands = [
+        ("subscribers", "list"),
+        ("subscribers", "list", "--json"),
+        ("subscribers", "export"),
+    ]
+    whole = [project.ok(*command).out for command in commands]
+    monkeypatch.setattr(subscribers_store, "LIST_PAGE", 2)
+    assert [project.ok(*command).out for command in commands] == whole
+    rows = json.loads(whole[1])
+    assert whole[1] == json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    assert [r["email"] for r in rows] == sorted(r["email"] for r in rows) and len(rows) == 6
+    assert list(rows[0])[:3] == ["id", "email", "status"]  # who first, then the settings
+    paused = json.loads(project.ok("subscribers", "list", "--json", "--status", "paused").out)
+    assert [r["email"] for r in paused] == ["bob@example.org"]
+
+
 def test_export_then_import_into_an_empty_database_round_trips(project: Project) -> None:
     seed_varied(project)
     project.ok("subscribers", "edit", "alice@example.org", "--revoke-links")

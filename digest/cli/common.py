@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import click
 import typer
@@ -156,9 +158,12 @@ OlderThanOpt = Annotated[
 ]
 
 
-def write_file(path: Path, text: str, newline: str | None = None, *, private: bool = False) -> None:
-    """Write text to a file (its folder made if need be; `private`: readable by its owner
-    alone, also when it was there before); a failure is one DigestError."""
+@contextmanager
+def file_to_write(
+    path: Path, newline: str | None = None, *, private: bool = False
+) -> Iterator[TextIO]:
+    """A text file to write (its folder made if need be; `private`: readable by its owner
+    alone, also when it was there before); a failure, opening or writing, is one DigestError."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = 0o600 if private else 0o666  # before the umask, for a file made here
@@ -166,9 +171,15 @@ def write_file(path: Path, text: str, newline: str | None = None, *, private: bo
         if private and stat.S_ISREG(os.fstat(descriptor).st_mode):  # not a pipe or terminal
             os.fchmod(descriptor, 0o600)  # a file that was there, others could read
         with open(descriptor, "w", encoding="utf-8", newline=newline) as file:
-            file.write(text)
+            yield file
     except OSError as exc:
         raise DigestError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_file(path: Path, text: str, newline: str | None = None, *, private: bool = False) -> None:
+    """Write text to a file, as `file_to_write` opens it."""
+    with file_to_write(path, newline, private=private) as file:
+        file.write(text)
 
 
 def terminal_safe(text: str) -> str:
@@ -205,6 +216,38 @@ def echo_json(data: Any) -> None:
     written as \\u escapes, so the JSON reads back the same."""
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     typer.echo(json_escaped(text))
+
+
+ECHOED_AT_ONCE = 500  # pieces of output per write (click flushes after every echo)
+
+
+def echo_pieces(pieces: Iterable[str]) -> int:
+    """Print text pieces as they come, several to a write; how many there were."""
+    batch: list[str] = []
+    count = 0
+    for piece in pieces:
+        batch.append(piece)
+        count += 1
+        if len(batch) == ECHOED_AT_ONCE:
+            typer.echo("".join(batch), nl=False)
+            batch.clear()
+    typer.echo("".join(batch), nl=False)
+    return count
+
+
+def echo_json_rows(rows: Iterable[Any]) -> None:
+    """Print rows as one JSON array, as `echo_json` prints their list, a row at a time (a
+    listing of a million rows never holds them all)."""
+
+    def pieces() -> Iterator[str]:
+        opening = "[\n"
+        for row in rows:
+            text = json.dumps(row, indent=2, ensure_ascii=False, default=str)
+            yield opening + json_escaped(textwrap.indent(text, "  "))
+            opening = ",\n"
+        yield "[]\n" if opening == "[\n" else "\n]\n"
+
+    echo_pieces(pieces())
 
 
 def find_subscriber(store: Store, email: str) -> Subscriber:

@@ -104,7 +104,7 @@ def prune(
 def _emails(store: Store, rows: list[Delivery]) -> dict[int, str]:
     if not rows:
         return {}
-    return {s.id: s.email for s in store.subscribers.listed() if s.id is not None}
+    return store.subscribers.emails(d.subscriber_id for d in rows)
 
 
 def _delivery_dict(d: Delivery, emails: dict[int, str]) -> dict[str, Any]:

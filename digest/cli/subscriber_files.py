@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.common import parse_now, say, state, write_file
+from digest.cli.common import file_to_write, parse_now, say, state
 from digest.vocabulary import CSV_COLUMNS as COLUMNS
 from digest.vocabulary import counted
 
@@ -70,12 +70,12 @@ def export(
     Their settings only: votes, past digests and the suppression list stay behind (to move
     a whole service to another database, use `digest copy-to`).
     """
-    from digest.subscriptions.csv_io import subscribers_csv
+    from digest.subscriptions.csv_io import write_subscribers_csv
 
-    rows = state(ctx).services().store.subscribers.listed()
-    text = subscribers_csv(rows)
-    if file is None:
-        typer.echo(text, nl=False)  # data, not a message: cleaned by subscribers_csv
+    rows = state(ctx).services().store.subscribers.each()  # a page at a time
+    if file is None:  # data, not a message: its cells are cleaned by the CSV writer
+        write_subscribers_csv(rows, typer.get_text_stream("stdout"))
         return
-    write_file(file, text, newline="", private=True)  # every subscriber's address
-    say(f"{counted(len(rows), 'subscriber')} exported to {file}")
+    with file_to_write(file, newline="", private=True) as out:  # every subscriber's address
+        count = write_subscribers_csv(rows, out)
+    say(f"{counted(count, 'subscriber')} exported to {file}")

@@ -10,11 +10,14 @@ from digest.cli.common import (
     EmailArg,
     JsonOpt,
     echo_json,
+    echo_json_rows,
+    echo_pieces,
     find_subscriber,
     parse_now,
     say,
     say_suggestions,
     state,
+    terminal_safe,
     when,
 )
 from digest.cli.subscriber_files import export, import_cmd
@@ -46,8 +49,12 @@ GROUPED_HELP = "Group a digest's papers under the interest that brought them, or
 
 
 def subscriber_dict(subscriber: Subscriber) -> dict[str, Any]:
-    """A subscriber as plain JSON-ready values."""
-    return subscriber.model_dump(mode="json", exclude={"token_version", "confirmations_sent"})
+    """A subscriber as plain JSON-ready values: who and what state first, then the settings
+    in the order the model declares them (a row read from the database dumps its columns in
+    no fixed order)."""
+    data = subscriber.model_dump(mode="json", exclude={"token_version", "confirmations_sent"})
+    order = dict.fromkeys(["id", "email", "status", *type(subscriber).model_fields])
+    return {name: data[name] for name in order if name in data}
 
 
 def _schedule(s: Subscriber) -> str:
@@ -185,20 +192,26 @@ def list_cmd(
 ) -> None:
     """List subscribers by address."""
     store = state(ctx).services().store
-    rows = store.subscribers.listed(status=status)
     suppressed = {s.email: s.reason for s in store.suppression.listed()}
+    rows = store.subscribers.each(status)
     if as_json:
-        echo_json([{**subscriber_dict(s), "suppressed": suppressed.get(s.email)} for s in rows])
+        echo_json_rows({**subscriber_dict(s), "suppressed": suppressed.get(s.email)} for s in rows)
         return
-    if not rows:
+    shown = echo_pieces(terminal_safe(_list_line(s, suppressed)) + "\n" for s in rows)
+    if not shown and status is not None:
+        say(f"no {status} subscribers")
+    elif not shown:
         say("no subscribers: add one with `digest subscribers add EMAIL --keywords ...`")
+
+
+def _list_line(s: Subscriber, suppressed: dict[str, str]) -> str:
+    """One subscriber's line of `subscribers list`."""
     from digest.subscriptions.preferences import resume_day
 
-    for s in rows:
-        stopped = f", suppressed: {suppressed[s.email]}" if s.email in suppressed else ""
-        if (back := resume_day(s)) is not None:  # the subscriber's own day, as typed
-            stopped += f" until {long_day(back)}"
-        say(f"{s.email}  [{s.status}{stopped}]  {_schedule(s)}  {', '.join(s.keywords)}")
+    stopped = f", suppressed: {suppressed[s.email]}" if s.email in suppressed else ""
+    if (back := resume_day(s)) is not None:  # the subscriber's own day, as typed
+        stopped += f" until {long_day(back)}"
+    return f"{s.email}  [{s.status}{stopped}]  {_schedule(s)}  {', '.join(s.keywords)}"
 
 
 @subscribers_app.command("show")

@@ -28,7 +28,8 @@ from digest.store.engine import Queries, as_utc, bulk_update_rows
 from digest.store.outcomes import cancel_waiting
 from digest.store.tables import SUBSCRIBER
 
-IMPORT_CHUNK = 2000
+IMPORT_CHUNK = 2000  # rows one statement writes, or ids one IN () reads
+LIST_PAGE = 1000  # subscribers a listing fetches at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +102,28 @@ class SubscriberQueries(Queries):
 
     def listed(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         """Every subscriber, optionally only those with one status, by address."""
+        return list(self.each(status))
+
+    def each(self, status: SubscriberStatus | None = None) -> Iterator[Subscriber]:
+        """Every subscriber (optionally only those with one status) by address, as one read
+        (an export is one moment's list) fetched a page at a time: a listing of a million
+        subscribers holds one page in memory."""
+        query = select(Subscriber).order_by(col(Subscriber.email))
+        if status is not None:
+            query = query.where(Subscriber.status == status)
         with self.read() as session:
-            query = select(Subscriber).order_by(col(Subscriber.email))
-            if status is not None:
-                query = query.where(Subscriber.status == status)
-            return list(session.exec(query))
+            yield from session.exec(query.execution_options(yield_per=LIST_PAGE))
+
+    def emails(self, ids: Iterable[int]) -> dict[int, str]:
+        """The address of each of these subscribers (those still there)."""
+        wanted = sorted(set(ids))
+        found: dict[int, str] = {}
+        with self.read() as session:
+            for start in range(0, len(wanted), IMPORT_CHUNK):
+                chunk = wanted[start : start + IMPORT_CHUNK]
+                query = select(Subscriber.id, Subscriber.email).where(col(Subscriber.id).in_(chunk))
+                found.update((row[0], row[1]) for row in session.exec(query) if row[0] is not None)
+        return found
 
     def delete_expired_pending(self, before: datetime) -> int:
         """Delete pending signups whose confirmation link expired (or was never sent) before

@@ -209,13 +209,6 @@ def write_subscribers_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int
     return count
 
 
-def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:
-    """The CSV text of an export."""
-    out = io.StringIO()
-    write_subscribers_csv(subscribers, out)
-    return out.getvalue()
-
-
 def escape(value: str) -> str:
     """A cell that a spreadsheet will not run as a formula."""
     return f"'{value}" if value[:1] and value[0] in _FORMULA_START else value
