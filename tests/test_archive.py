@@ -62,7 +62,9 @@ def test_the_atom_feed_carries_the_papers_of_the_digests(
     assert first.findtext(f"{ATOM}title") and first.findtext(f"{ATOM}summary")
     assert first.find(f"{ATOM}author/{ATOM}name") is not None
     assert {c.get("term") for c in first.findall(f"{ATOM}category")} <= {"kv cache", "long context"}
-    assert feed.findtext(f"{ATOM}updated") == "2026-11-22T00:00:00Z"
+    # dated when the digest was made (sent at noon UTC), not at midnight of its edition's day
+    assert feed.findtext(f"{ATOM}updated") == "2026-11-22T12:00:00Z"
+    assert {e.findtext(f"{ATOM}updated") for e in entries} == {"2026-11-22T12:00:00Z"}
 
 
 def test_forged_revoked_and_wrong_purpose_links_and_unknown_editions(
@@ -113,4 +115,4 @@ def test_a_second_digest_joins_the_list_and_the_feed(
     feed = ET.fromstring(client.get(link(first, "Atom feed (keep it private)")).content)
     papers = project.query("select count(*) from delivery_item")[0][0]
     assert len(feed.findall(f"{ATOM}entry")) == papers
-    assert feed.findtext(f"{ATOM}updated") == "2026-11-23T00:00:00Z"
+    assert feed.findtext(f"{ATOM}updated") == "2026-11-23T12:00:00Z"  # the newest digest made

@@ -4,7 +4,7 @@ subscriber's digests, and their private Atom feed. Every route only reads."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -12,9 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from digest.compose import stored_view
 from digest.errors import NotFoundError
 from digest.models import Subscriber
+from digest.store.contents import Contents
+from digest.store.engine import as_utc
 from digest.subscriptions import lifecycle as signup
 from digest.subscriptions.links import edition_page
-from digest.views import DigestView
 from digest.vocabulary import long_day
 from digest.web.context import WebContext
 from digest.web.routes import Web
@@ -43,10 +44,10 @@ def _edition(text: str) -> str:
         raise NotFoundError(f"there is no digest of {text[:20]!r}: editions are dates") from None
 
 
-def _views(web: WebContext, ids: list[int]) -> list[DigestView]:
+def _stored(web: WebContext, ids: list[int]) -> list[Contents]:
     """The stored digests with these ids, in this order."""
     found = web.store.deliveries.contents(ids)
-    return [stored_view(found[i], web.links) for i in ids if i in found]
+    return [found[i] for i in ids if i in found]
 
 
 def _past(web: WebContext, subscriber: Subscriber, subscriber_id: int) -> list[tuple[str, str]]:
@@ -80,7 +81,8 @@ def digest_page(request: Request, web: Web, token: str, edition: str) -> HTMLRes
     delivery = web.store.archive.delivery_of(subscriber_id, _edition(edition))
     if delivery is None:
         raise NotFoundError(f"you have no digest of {edition}: see the list of your digests")
-    [view] = _views(web, [delivery])
+    [contents] = _stored(web, [delivery])
+    view = stored_view(contents, web.links)
     view.browser_url = None
     view.past = _past(web, subscriber, subscriber_id)
     html = web.mailer.renderer.render(view, budget=None).html  # a page is not clipped
@@ -91,20 +93,21 @@ def digest_page(request: Request, web: Web, token: str, edition: str) -> HTMLRes
 def feed(request: Request, web: Web, token: str) -> Response:
     """The Atom feed of the papers of the subscriber's latest digests."""
     subscriber, subscriber_id = _reader(web, "feed", token)
-    editions = web.store.archive.editions(subscriber_id, FEED_DIGESTS)
-    views = _views(web, [i for i, _ in editions])
-    updated = max((v.edition for v in views), default=web.clock().date())
+    ids = [i for i, _ in web.store.archive.editions(subscriber_id, FEED_DIGESTS)]
+    # each digest's entries are dated when it was made: the edition's day at midnight UTC
+    # lay hours ahead for a reader east of Greenwich, and feed readers sort by it
+    digests = [(stored_view(c, web.links), _stamp(c.created_at)) for c in _stored(web, ids)]
+    updated = max((made for _, made in digests), default=_stamp(web.clock()))
     body = web.pages.get_template("web/feed.xml").render(
         subscriber=subscriber,
-        views=views,
-        updated=_stamp(updated),
-        stamp=_stamp,
+        digests=digests,
+        updated=updated,
         self_url=web.links.feed_url(subscriber),
         archive_url=web.links.archive_url(subscriber),
     )
     return Response(_NOT_XML.sub("", body), media_type="application/atom+xml; charset=utf-8")
 
 
-def _stamp(day: date) -> str:
-    """An Atom date-time: midnight UTC of the edition's day."""
-    return datetime(day.year, day.month, day.day).isoformat() + "Z"
+def _stamp(moment: datetime) -> str:
+    """An Atom date-time (RFC 3339, UTC, to the second)."""
+    return as_utc(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
