@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -125,6 +126,27 @@ def test_rank_the_last_days_only(project: Project) -> None:
     liked = whole[0]["id"]
     recent = project.ok("rank", "--keywords", "kv cache", "--days", "1", "--like", liked)
     assert recent.out.strip() == "no paper was first seen in the last 1 day: try more --days"
+
+
+def test_rank_takes_the_newest_papers_of_a_huge_history_and_says_so(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million papers in one corpus took 4.5 GB and two minutes: at most RANK_LIMIT of
+    the newest are ranked, and a note on stderr says the older ones were left out."""
+    cli_main = importlib.import_module("digest.cli.main")  # the package exports a main()
+    project.ok("fetch")
+    assert project.ok("rank", "--keywords", "kv cache").err == ""  # 393 papers: all of them
+    monkeypatch.setattr(cli_main, "RANK_LIMIT", 100)
+    newest = {p["id"] for p in json.loads(project.ok("papers", "--json", "--limit", "100").out)}
+    ranked = project.ok("rank", "--keywords", "kv cache", "--top", "20", "--json")
+    rows = json.loads(ranked.out)
+    assert rows and {r["id"] for r in rows} <= newest
+    assert ranked.err == (
+        "note: ranked the newest 100 papers (more would take gigabytes of memory); older ones "
+        "were left out: --days picks the window\n"
+    )
+    windowed = project.ok("rank", "--keywords", "kv cache", "--days", "2")
+    assert "ranked the newest 100 papers first seen in the last 2 days" in windowed.err
 
 
 def test_a_typo_in_the_keywords_gets_a_did_you_mean_note(project: Project) -> None:

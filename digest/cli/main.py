@@ -99,6 +99,9 @@ def config_cmd(
 app.command()(dns)
 
 
+RANK_LIMIT = 50_000  # papers `digest rank` ranks at most: a million took 4.5 GB and 2 minutes
+
+
 @app.command("rank")
 def rank_cmd(
     ctx: typer.Context,
@@ -119,7 +122,7 @@ def rank_cmd(
         int | None,
         typer.Option(
             help="Only the papers first seen in the last N days (default: the whole history, "
-            "which on a large one takes a while).",
+            f"or its newest {RANK_LIMIT:,} papers).",
             min=1,
             max=36_500,
             show_default=False,
@@ -143,7 +146,16 @@ def rank_cmd(
     wanted, excluded = check_topics(keywords, exclude)
     profile = Profile(wanted, excluded, liked=liked, disliked=disliked)
     now = parse_now(None)
-    history = store.papers.newest(since=now - timedelta(days=days) if days else None)
+    since = now - timedelta(days=days) if days else None
+    history = store.papers.newest(limit=RANK_LIMIT + 1, since=since)
+    if len(history) > RANK_LIMIT:
+        del history[RANK_LIMIT:]
+        window = f" first seen in the last {counted(days, 'day')}" if days else ""
+        say(
+            f"note: ranked the newest {RANK_LIMIT:,} papers{window} (more would take gigabytes"
+            " of memory); older ones were left out: --days picks the window",
+            err=True,
+        )
     voted_papers = [*liked_papers, *disliked_papers]
     by_id = {p.id: p for p in [*voted_papers, *history]}  # a voted paper may be older
     voted = Voted({p.id: (p.title, p.abstract) for p in voted_papers})
