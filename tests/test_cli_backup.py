@@ -90,6 +90,28 @@ def test_backup_copies_the_database_while_a_writer_holds_it(project: Project) ->
     store.close()
 
 
+def test_a_backup_leaves_out_the_space_removed_rows_left_free(project: Project) -> None:
+    """A pruned year of papers leaves its pages free in the file: stats says so, and a backup
+    is written without them (VACUUM INTO), still a whole database of the service."""
+    project.ok("fetch", "--now", "2026-11-22T05:00:00+00:00")
+    add(project, "alice@example.org")
+    with sqlite3.connect(project.db) as db:  # rows written, then removed: pages left free
+        db.execute("CREATE TABLE pruned (x BLOB)")
+        db.executemany("INSERT INTO pruned VALUES (?)", [(b"x" * 4000,) for _ in range(1000)])
+    with sqlite3.connect(project.db) as db:
+        db.execute("DROP TABLE pruned")
+    assert "of it free, reused by new rows; a `digest backup` copy leaves it out" in (
+        project.ok("stats").out
+    )
+    target = project.root / "compact.sqlite"
+    project.ok("backup", str(target))
+    assert target.stat().st_size < project.db.stat().st_size - 3_000_000
+    store = Store(f"sqlite:///{target}")
+    assert [s.email for s in store.subscribers.listed()] == ["alice@example.org"]
+    assert len(store.papers.newest()) == project.query("SELECT count(*) FROM paper")[0][0] > 0
+    store.close()
+
+
 def test_backup_of_postgresql_points_to_pg_dump(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

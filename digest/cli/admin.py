@@ -64,7 +64,11 @@ def stats(
         )
     size, free = data["database"]["bytes"], data["database"]["free_bytes"]
     if size is not None:
-        reused = f" ({_mb(free)} of it free, reused by new rows)" if free else ""
+        reused = (
+            f" ({_mb(free)} of it free, reused by new rows; a `digest backup` copy leaves it out)"
+            if free
+            else ""
+        )
         say(f"database:    {_mb(size)}{reused}")
 
 
@@ -78,8 +82,9 @@ def backup(
         ),
     ],
 ) -> None:
-    """Copy the SQLite database to a new file, safely while `digest serve` runs (SQLite's
-    online backup: the copy is one moment's state). On PostgreSQL, use pg_dump."""
+    """Copy the SQLite database to a new file, safely while `digest serve` runs (the copy is
+    one moment's state, written compactly: without the space removed rows left free). On
+    PostgreSQL, use pg_dump."""
     from digest.config import load_settings, sqlite_file
     from digest.errors import ConfigError
     from digest.store.copy import backup_sqlite
