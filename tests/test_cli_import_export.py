@@ -7,7 +7,7 @@ import codecs
 import json
 import os
 import sqlite3
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -444,6 +444,7 @@ def test_a_pause_with_an_end_is_imported_as_the_subscribers_own_day(project: Pro
         ("ann@example.org", f"{back - timedelta(days=1)} 15:00:00.000000"),  # Tokyo's midnight
         ("ben@example.org", "2020-01-01 00:00:00.000000"),
     ]
-    sent = project.ok("send")
+    tomorrow_noon = datetime.combine(date.today() + timedelta(days=1), time(12), tzinfo=UTC)
+    sent = project.ok("send", "--now", tomorrow_noon.isoformat())  # past ben's 08:00, any hour
     assert "1 subscriber due" in sent.out  # ben's pause is over
     assert shown(project, "ben@example.org")["status"] == "active"

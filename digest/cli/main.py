@@ -220,6 +220,8 @@ def preview(
     subscriber = store.subscribers.get(email)
     moment = parse_now(now)
     rendered, items = digest.preview(subscriber, moment)
+    if out is not None:  # first: a file that cannot be written is the one thing to say
+        write_file(out, rendered.html, private=True)  # the reader's own signed links
     if (why := _not_sent(subscriber, store.suppression.get(subscriber.email))) is not None:
         say(f"note: {subscriber.email} {why}: this digest would not be sent now", err=True)
     else:
@@ -232,7 +234,6 @@ def preview(
         if (later := _next_digest(subscriber, moment)) is not None:
             say(f"note: the next digest goes out {later}: this is what it would hold now", err=True)
     if out is not None:
-        write_file(out, rendered.html, private=True)  # the reader's own signed links
         say(f"{counted(len(items), 'paper')}; HTML written to {out}")
     else:
         say(f"Subject: {rendered.subject}\n")
