@@ -11,6 +11,7 @@
     ├── AlreadyExistsError       creating something that is already there
     ├── SourceError              a listing could not be read
     │   ├── FetchError           the network or file system failed (HTTP status, timeout, size)
+    │   │   └── FetchStoppedError    given up because the service is stopping (not the source)
     │   └── ParseError           the content is not a listing this service understands
     ├── StoreError               the database could not be opened or migrated
     └── TransportError           a message could not be handed to the mail transport
@@ -67,6 +68,10 @@ class SourceError(DigestError):
 
 class FetchError(SourceError):
     """The listing could not be fetched (network, file system, HTTP status)."""
+
+
+class FetchStoppedError(FetchError):
+    """A fetch given up because the service is stopping: no failure of the source."""
 
 
 class ParseError(SourceError):

@@ -101,6 +101,8 @@ class Runner:
             shown = without_password(r.url)
             if r.unchanged:
                 log.debug("fetch %s: unchanged", shown)
+            elif r.stopped:
+                log.info("fetch %s: stopped, to be fetched again at the next start", shown)
             elif r.ok:
                 log.info("fetch %s: %d new, %d known, %d bad", shown, r.new, r.known, r.bad)
             else:

@@ -418,3 +418,25 @@ def test_a_stopping_service_does_not_wait_out_a_fetchs_backoff(rig: Rig) -> None
     assert not worker.is_alive() and waited < 2, f"the fetch went on for {waited:.1f} s"
     assert [str(e) for e in failed] == [f"{url}: not tried again: the service is stopping"]
     assert len(rig.server.requests("/feed")) == 1
+
+
+def test_a_fetch_given_up_as_the_service_stops_is_no_failure_of_the_source(rig: Rig) -> None:
+    """A restart during a source's outage left it "failed, 1 in a row" with the stop as its
+    error: the source's state now stays what its last real fetch made it."""
+    url = rig.server.route(
+        "/feed.txt", Reply(200, body=TEXT_BODY, content_type=TEXT), *[Reply(503)] * 3
+    )
+    assert rig.ingest(url, kind="text").new == 2
+    before = rig.state(url)
+    fetcher = Fetcher(FetchPolicy(attempts=3, backoff_base=30.0, backoff_max=30.0))
+    fetcher.interrupt()  # the service is stopping: the first 503 is not waited out
+    try:
+        stopped = rig.ingest(url, kind="text", fetcher=fetcher)
+    finally:
+        fetcher.close()
+    assert stopped.stopped and not stopped.ok
+    assert stopped.error == f"{url}: not tried again: the service is stopping"
+    after = rig.state(url)
+    assert (after.last_status, after.consecutive_failures, after.last_error) == ("ok", 0, None)
+    assert after.last_fetch_at == before.last_fetch_at
+    assert len(rig.server.requests("/feed.txt")) == 2

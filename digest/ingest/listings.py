@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
-from digest.errors import DigestError
+from digest.errors import DigestError, FetchStoppedError
 from digest.ingest.identity import dedupe, lookup_keys, plan_writes
 from digest.models import FetchStatus
 from digest.safe_text import without_password
@@ -44,6 +44,7 @@ class SourceReport:
     ignored: int = 0
     unchanged: bool = False
     error: str | None = None
+    stopped: bool = False  # given up as the service stopped: not counted against the source
 
     @property
     def ok(self) -> bool:
@@ -122,6 +123,8 @@ def _guarded(
     fails this listing alone, never the other sources or the digests sent after them."""
     try:
         return ingest(store, source, now, how)
+    except FetchStoppedError as exc:  # the source did not fail: its state stays as it was
+        return SourceReport(source=source.name, url=url, error=str(exc), stopped=True)
     except DigestError as exc:
         return _failed(store, source, url, now, exc)
     except OperationalError:  # the database, not this listing: nothing could be recorded

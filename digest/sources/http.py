@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from digest.errors import FetchError
+from digest.errors import FetchError, FetchStoppedError
 from digest.safe_text import without_password
 from digest.vocabulary import counted
 
@@ -136,7 +136,7 @@ class Fetcher:
         try:
             return retrying(self._get_once, url, headers)
         except _Stopping:
-            raise FetchError(f"{shown}: not tried again: the service is stopping") from None
+            raise FetchStoppedError(f"{shown}: not tried again: the service is stopping") from None
         except RetryableStatus as exc:
             raise FetchError(
                 f"{shown}: HTTP {exc.status} after {counted(self.policy.attempts, 'attempt')}; "
