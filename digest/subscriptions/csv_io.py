@@ -27,7 +27,6 @@ from digest.subscriptions.preferences import (
     WEEKDAYS,
     choose,
     new_subscriber,
-    normalise_email,
     resume_day,
 )
 from digest.subscriptions.tokens import PUBLIC_ID
@@ -112,7 +111,6 @@ def row_subscriber(
         value = values.get(column, "").strip()
         return value or default
 
-    email = normalise_email(get("email", ""))
     max_papers_text = get("max_papers", "10")
     try:
         max_papers = int(max_papers_text)
@@ -122,7 +120,7 @@ def row_subscriber(
         ) from None
     status = choose(SubscriberStatus, get("status", SubscriberStatus.ACTIVE), "status")
     subscriber = new_subscriber(
-        email=email,
+        email=get("email", ""),
         keywords=values.get("keywords", ""),
         exclude=values.get("exclude", ""),
         timezone=get("timezone", "UTC"),

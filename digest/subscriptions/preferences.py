@@ -345,7 +345,9 @@ def new_subscriber(
     trending_box: bool = False,
     grouped: bool = True,
 ) -> Subscriber:
-    """A validated, not yet stored subscriber: its settings checked once (CheckedSettings)."""
+    """A validated, not yet stored subscriber: its address first, then its settings, each
+    checked once (CheckedSettings)."""
+    address = normalise_email(email)
     settings = checked(
         {
             "frequency": frequency,
@@ -361,7 +363,7 @@ def new_subscriber(
         }
     )
     return Subscriber(
-        email=normalise_email(email),
+        email=address,
         status=status,
         created_at=now,
         updated_at=now,
