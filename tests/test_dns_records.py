@@ -232,6 +232,24 @@ def test_without_a_dkim_key(project: Project, monkeypatch: pytest.MonkeyPatch) -
     assert f"DKIM  {HOST}: to fix: DKIM is off: set DIGEST_DKIM_KEY_FILE" in result.out
 
 
+def test_a_from_domain_that_does_not_exist_gets_a_note(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in DIGEST_FROM ("exmaple.org") made every record "to fix", each with a line to
+    publish at a domain nobody owns: DNS says the name does not exist, and a note says so."""
+    monkeypatch.setenv("DIGEST_FROM", "digest@exmaple.org")
+    with serve(good(), MX) as server:
+        typo = project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}")
+    assert typo.code == 1 and "SPF   exmaple.org: to fix" in typo.out
+    assert typo.err == (
+        "note: exmaple.org does not exist in DNS: unless it is a new name you are about to "
+        "publish these records at, check the spelling of DIGEST_FROM\n"
+    )
+    configure(project, monkeypatch)
+    with serve(good(), MX) as server:
+        assert project.cli("dns", "--nameserver", f"127.0.0.1:{server.port}").err == ""
+
+
 def test_the_default_from_address_is_not_checked(project: Project) -> None:
     result = project.cli("dns", "--nameserver", "127.0.0.1:9")
     assert result.code != 0 and "DIGEST_FROM is 'papers digest <digest@localhost>'" in result.err

@@ -28,7 +28,7 @@ def dns(
 ) -> None:
     """Check the SPF, DKIM, DMARC and MX records of the From domain, the DKIM one against
     DIGEST_DKIM_KEY_FILE; print the records to publish. Exit status 1 if one needs fixing."""
-    from digest.mail.dns_records import check_records, dns_lookup, public_der
+    from digest.mail.dns_records import check_records, dns_lookup, dns_says_missing, public_der
     from digest.mail.message import sender_domain
 
     services = state(ctx).services()
@@ -38,6 +38,12 @@ def dns(
         raise ConfigError(
             f"DIGEST_FROM is {settings.from_address!r}: set it to the address digests come "
             "from, at a domain of yours, before checking that domain's records"
+        )
+    if dns_says_missing(from_domain, nameserver, timeout):
+        say(
+            f"note: {from_domain} does not exist in DNS: unless it is a new name you are about "
+            "to publish these records at, check the spelling of DIGEST_FROM",
+            err=True,
         )
     lookup = dns_lookup(nameserver, timeout)
     public = None if signer is None else public_der(signer.private)

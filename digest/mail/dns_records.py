@@ -11,11 +11,15 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from digest.errors import TransportError, ValidationError
+
+if TYPE_CHECKING:  # dnspython loads when a lookup is made
+    import dns.resolver
 
 # a name's records of one type (TXT: its strings joined; MX: 'preference host'); [] when none
 Lookup = Callable[[str, str], list[str]]
@@ -277,12 +281,7 @@ def dns_lookup(nameserver: str | None = None, timeout: float = 5.0) -> Lookup:
     import dns.exception
     import dns.resolver
 
-    resolver = dns.resolver.Resolver(configure=nameserver is None)
-    if nameserver is not None:
-        address, resolver.port = _server(nameserver)
-        resolver.nameservers = [address]
-    resolver.lifetime = timeout
-    where = nameserver or "the system's DNS servers"
+    resolver, where = _resolver(nameserver, timeout)
 
     def lookup(name: str, kind: str) -> list[str]:
         try:
@@ -306,6 +305,34 @@ def dns_lookup(nameserver: str | None = None, timeout: float = 5.0) -> Lookup:
         return [rdata.to_text() for rdata in answer]
 
     return lookup
+
+
+def dns_says_missing(name: str, nameserver: str | None = None, timeout: float = 5.0) -> bool:
+    """Whether DNS answers that `name` does not exist at all (NXDOMAIN), where a Lookup only
+    finds no records; False when it exists or DNS gave no clear answer."""
+    import dns.exception
+    import dns.resolver
+
+    resolver, _ = _resolver(nameserver, timeout)
+    try:
+        resolver.resolve(name, "SOA")
+    except dns.resolver.NXDOMAIN:
+        return True
+    except dns.exception.DNSException:  # no SOA at the name (a host), or no answer
+        return False
+    return False
+
+
+def _resolver(nameserver: str | None, timeout: float) -> tuple[dns.resolver.Resolver, str]:
+    """A resolver asking `nameserver` (or the system's servers), and how to name it."""
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=nameserver is None)
+    if nameserver is not None:
+        address, resolver.port = _server(nameserver)
+        resolver.nameservers = [address]
+    resolver.lifetime = timeout
+    return resolver, nameserver or "the system's DNS servers"
 
 
 def _server(text: str) -> tuple[str, int]:
