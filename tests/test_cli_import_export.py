@@ -373,6 +373,21 @@ def test_listings_read_a_page_at_a_time_give_each_subscriber_once_in_order(
     assert [r["email"] for r in paused] == ["bob@example.org"]
 
 
+def test_rows_streamed_as_json_print_what_one_dump_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Row by row, the same text as the whole list at once, also for a value holding a line
+    separator (U+2028), which splitting the text into lines to indent it would have changed."""
+    from digest.cli.common import echo_json, echo_json_rows
+
+    for rows in ([], [{"a": "x\u2028y", "b": [1, 2]}, {"c": None, "d": "\x1b[2J"}]):
+        echo_json_rows(iter(rows))
+        streamed = capsys.readouterr().out
+        echo_json(rows)
+        assert streamed == capsys.readouterr().out
+        assert json.loads(streamed) == rows
+
+
 def test_export_then_import_into_an_empty_database_round_trips(project: Project) -> None:
     seed_varied(project)
     project.ok("subscribers", "edit", "alice@example.org", "--revoke-links")

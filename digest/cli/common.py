@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import textwrap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -214,8 +213,12 @@ def say_suggestions(keywords: Sequence[str], df: Mapping[str, int] | None) -> No
 def echo_json(data: Any) -> None:
     """Print data as indented JSON; characters that would drive or reorder a terminal are
     written as \\u escapes, so the JSON reads back the same."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    typer.echo(json_escaped(text))
+    typer.echo(_json_text(data))
+
+
+def _json_text(data: Any) -> str:
+    """Indented JSON, characters that would drive or reorder a terminal as \\u escapes."""
+    return json_escaped(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 ECHOED_AT_ONCE = 500  # pieces of output per write (click flushes after every echo)
@@ -242,8 +245,7 @@ def echo_json_rows(rows: Iterable[Any]) -> None:
     def pieces() -> Iterator[str]:
         opening = "[\n"
         for row in rows:
-            text = json.dumps(row, indent=2, ensure_ascii=False, default=str)
-            yield opening + json_escaped(textwrap.indent(text, "  "))
+            yield opening + _json_text([row])[2:-2]  # "[\n" ... "\n]": indented as in a list
             opening = ",\n"
         yield "[]\n" if opening == "[\n" else "\n]\n"
 
