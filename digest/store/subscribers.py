@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, insert, update
 from sqlalchemy import select as sa_select
@@ -30,6 +30,7 @@ from digest.store.tables import SUBSCRIBER
 
 IMPORT_CHUNK = 2000  # rows one statement writes, or ids one IN () reads
 LIST_PAGE = 1000  # subscribers a listing fetches at a time
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class SubscriberRow:
 ROW_COLUMNS = [SUBSCRIBER.c[f.name] for f in fields(SubscriberRow)]
 
 
-def batched(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Lists of up to `size` items (itertools.batched arrives in Python 3.12)."""
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -119,8 +120,7 @@ class SubscriberQueries(Queries):
         wanted = sorted(set(ids))
         found: dict[int, str] = {}
         with self.read() as session:
-            for start in range(0, len(wanted), IMPORT_CHUNK):
-                chunk = wanted[start : start + IMPORT_CHUNK]
+            for chunk in batched(wanted, IMPORT_CHUNK):
                 query = select(Subscriber.id, Subscriber.email).where(col(Subscriber.id).in_(chunk))
                 found.update((row[0], row[1]) for row in session.exec(query) if row[0] is not None)
         return found
